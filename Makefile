@@ -1,0 +1,58 @@
+# feedsvc: `make run` serves the sample articles; `make test` runs the whole suite.
+# Both set up everything they need on a fresh machine (venv, Python packages, Debian packages).
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+WORKERS ?= 2
+# Debian packages the tests need: a browser and Devanagari fonts for page tests, nginx for the mirror.
+TEST_DEBS := chromium fonts-noto-core nginx
+BENCH_DEBS := nginx wrk
+PYTEST_ARGS ?=
+
+.PHONY: run test bench venv dev-venv system-deps bench-deps node_modules clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.run-installed: requirements.txt | $(BIN)/activate
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/activate
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@ $(VENV)/.run-installed
+
+venv: $(VENV)/.run-installed
+dev-venv: $(VENV)/.dev-installed
+
+# Installs only what is missing; needs root (apt-get), as on the project's machines and CI.
+system-deps:
+	@missing=""; for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi
+
+bench-deps:
+	@missing=""; for p in $(BENCH_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi
+
+node_modules: package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch node_modules
+
+run: venv
+	$(BIN)/flask --app wsgi init-db
+	$(BIN)/flask --app wsgi import-articles articles/
+	$(BIN)/gunicorn --workers $(WORKERS) --bind 0.0.0.0:$(PORT) --access-logfile - wsgi:app
+
+test: dev-venv system-deps node_modules
+	$(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+bench: dev-venv bench-deps
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) node_modules instance .pytest_cache

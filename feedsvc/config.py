@@ -1,0 +1,109 @@
+"""Settings: defaults, overridden by FEEDSVC_* environment variables, overridden by a test config."""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+DEFAULTS = {
+    # Storage
+    "DATABASE_URL": None,  # None: SQLite file feedsvc.db in the instance folder
+    # The publication
+    "SITE_URL": "http://localhost:8000",
+    "SITE_NAME": "समाचार दर्पण",
+    "SITE_DESCRIPTION": "देश, दुनिया, खेल, कारोबार और मनोरंजन की ताज़ा ख़बरें हिंदी में",
+    "SITE_LANGUAGE": "hi",
+    "SITE_LOGO": "/static/logo.png",
+    "SITE_ICON": "/static/icon.png",
+    "SITE_COPYRIGHT": "© समाचार दर्पण। सर्वाधिकार सुरक्षित।",
+    "TIMEZONE": "Asia/Kolkata",
+    "MEDIA_DIR": str(PROJECT_ROOT / "articles" / "media"),
+    # Feeds
+    "FEED_DEFAULT_LIMIT": 50,
+    "FEED_MAX_LIMIT": 200,
+    "PARTNER_MAX_LIMIT": 1000,
+    "FEED_FULL_TEXT": True,
+    "FEED_TTL_MINUTES": 5,
+    "TOMBSTONE_DAYS": 30,
+    "CACHE_MAX_AGE": 300,
+    "CACHE_STALE_WHILE_REVALIDATE": 600,
+    "CACHE_STALE_IF_ERROR": 86400,
+    "WEBSUB_HUBS": [],
+    # Ingest API
+    "API_TOKENS": [],  # stored as sha256 hex digests, never as given
+    "MAX_CONTENT_LENGTH": 4 * 1024 * 1024,
+    # Rate limits and their storage (memory:// or redis://...)
+    "RATELIMIT_STORAGE": "memory://",
+    "VALIDATE_ON_RENDER": False,
+}
+
+LIST_SETTINGS = {"API_TOKENS", "WEBSUB_HUBS"}
+INT_SETTINGS = {k for k, v in DEFAULTS.items() if isinstance(v, int) and not isinstance(v, bool)}
+BOOL_SETTINGS = {k for k, v in DEFAULTS.items() if isinstance(v, bool)}
+
+
+class ConfigError(ValueError):
+    """A setting has a value feedsvc cannot use; the message names the variable."""
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def parse_token_digests(entries) -> list[str]:
+    """Tokens as given (`abc`) or as digests (`sha256:<hex>`) -> sha256 hex digests."""
+    digests = []
+    for entry in entries:
+        entry = entry.strip()
+        if not entry:
+            continue
+        if entry.startswith("sha256:"):
+            hexpart = entry[len("sha256:"):].lower()
+            if len(hexpart) != 64 or any(c not in "0123456789abcdef" for c in hexpart):
+                raise ConfigError("FEEDSVC_API_TOKENS: a sha256: entry needs 64 hex digits")
+            digests.append(hexpart)
+        else:
+            digests.append(token_digest(entry))
+    return digests
+
+
+def _coerce(name: str, raw: str):
+    if name in LIST_SETTINGS:
+        return [part.strip() for part in raw.split(",") if part.strip()]
+    if name in BOOL_SETTINGS:
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off", ""):
+            return False
+        raise ConfigError(f"FEEDSVC_{name}: expected 1/0, true/false, got {raw!r}")
+    if name in INT_SETTINGS:
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"FEEDSVC_{name}: expected a whole number, got {raw!r}") from None
+    return raw
+
+
+def from_environ(environ=os.environ) -> dict:
+    """The FEEDSVC_* variables that name a known setting, coerced to the setting's type."""
+    found = {}
+    for name in DEFAULTS:
+        raw = environ.get(f"FEEDSVC_{name}")
+        if raw is not None:
+            found[name] = _coerce(name, raw)
+    return found
+
+
+def load(app, test_config: dict | None = None) -> None:
+    app.config.from_mapping(DEFAULTS)
+    app.config.update(from_environ())
+    if test_config:
+        app.config.update(test_config)
+    if not app.config["DATABASE_URL"]:
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+        app.config["DATABASE_URL"] = f"sqlite:///{Path(app.instance_path) / 'feedsvc.db'}"
+    app.config["SITE_URL"] = app.config["SITE_URL"].rstrip("/")
+    app.config["API_TOKEN_DIGESTS"] = parse_token_digests(app.config["API_TOKENS"])
+    app.config["API_TOKENS"] = []  # only the digests are kept in memory

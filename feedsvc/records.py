@@ -1,0 +1,258 @@
+"""The article record: JSON Schema validation, normalisation, and errors that name the field."""
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import lru_cache
+from importlib import resources
+
+from anyascii import anyascii
+from jsonschema import Draft202012Validator
+
+from .sanitize import plain_text, sanitize_html, truncate_words
+
+SLUG_MAX = 80
+KEY_MAX = 64
+SUMMARY_MAX = 300
+# XML 1.0 allows tab, LF and CR among the C0 controls, and nothing in the surrogate block or U+FFFE/F.
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# Bidi embedding/override controls can reorder a headline visually; ZWJ/ZWNJ stay (Devanagari needs them).
+_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+@dataclass(frozen=True)
+class Problem:
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.reason}"
+
+
+class RecordError(ValueError):
+    """A record that cannot be stored; `problems` lists every field that is wrong and why."""
+
+    def __init__(self, problems: list[Problem], source: str | None = None):
+        self.problems = problems
+        self.source = source
+        where = f"{source}: " if source else ""
+        super().__init__(where + "; ".join(str(p) for p in problems))
+
+    def as_json(self) -> dict:
+        return {"error": "invalid record", "source": self.source,
+                "problems": [{"field": p.field, "reason": p.reason} for p in self.problems]}
+
+
+@dataclass(frozen=True)
+class Keyed:
+    key: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Author:
+    key: str
+    name: str
+    url: str | None = None
+
+
+@dataclass
+class Article:
+    """A validated record with derived fields filled in and its body made safe."""
+    id: str
+    slug: str
+    url: str
+    title: str
+    summary: str
+    body_html: str
+    language: str
+    section: Keyed
+    tags: list[Keyed]
+    authors: list[Author]
+    published: datetime
+    updated: datetime
+    status: str
+    image: dict | None = None
+    embeds: list[dict] = field(default_factory=list)
+    corrections: list[dict] = field(default_factory=list)
+    record: dict = field(default_factory=dict)  # the record as given, for the API to hand back
+
+    @property
+    def live(self) -> bool:
+        return self.status == "published"
+
+    def scopes(self) -> set[str]:
+        """The feeds this article appears in: whole site, its section, each tag, each author."""
+        return ({"site", f"section:{self.section.key}"} | {f"tag:{t.key}" for t in self.tags}
+                | {f"author:{a.key}" for a in self.authors})
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict:
+    return json.loads(resources.files(__package__).joinpath("schemas/article.json").read_text("utf-8"))
+
+
+@lru_cache(maxsize=1)
+def _validator() -> Draft202012Validator:
+    return Draft202012Validator(schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def _path(error) -> str:
+    out = ""
+    for part in error.absolute_path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(record)"
+
+
+def _reason(error) -> str:
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        return f"required field '{missing}' is missing"
+    if error.validator == "additionalProperties":
+        return error.message.replace("were unexpected", "are not fields of a record (unknown fields are refused)") \
+            .replace("was unexpected", "is not a field of a record (unknown fields are refused)")
+    if error.validator == "pattern" and error.schema.get("description", "").startswith("ISO 8601"):
+        return f"{error.instance!r} is not a date-time with a UTC offset (e.g. 2025-07-23T15:30:00+05:30); a time without an offset is refused, not guessed"
+    if error.validator == "maxLength":
+        return f"is {len(error.instance)} characters long; at most {error.validator_value} are allowed"
+    if error.validator == "maxItems":
+        return f"has {len(error.instance)} items; at most {error.validator_value} are allowed"
+    message = error.message
+    return message if len(message) < 300 else message[:300] + "…"
+
+
+def _text_problems(value, path: str) -> list[Problem]:
+    """Characters no XML feed can carry, anywhere in the record."""
+    if isinstance(value, str):
+        bad = _XML_ILLEGAL.search(value)
+        if bad:
+            return [Problem(path, f"contains the character U+{ord(bad.group()):04X} at position {bad.start()}, "
+                                  "which XML 1.0 does not allow")]
+        return []
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _text_problems(v, f"{path}.{k}" if path else k)]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _text_problems(v, f"{path}[{i}]")]
+    return []
+
+
+def _parse_time(value: str, name: str, problems: list[Problem]) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        problems.append(Problem(name, f"{value!r} is not an ISO 8601 date-time"))
+        return None
+    if parsed.tzinfo is None:
+        problems.append(Problem(name, f"{value!r} has no UTC offset; refusing to guess the time zone"))
+        return None
+    if not 1970 <= parsed.astimezone(timezone.utc).year <= 2100:
+        problems.append(Problem(name, f"{value!r} is outside the years 1970 to 2100"))
+        return None
+    return parsed
+
+
+# Unicode keeps क़ ख़ ग़ ज़ ड़ ढ़ फ़ य़ decomposed (consonant + nukta) even in NFC; anyascii reads the
+# precomposed letters as q kh gh z r rh f y but a loose nukta as an apostrophe ("j'ombi").
+_NUKTA_FORMS = {base + "\u093c": chr(0x0958 + i) for i, base in enumerate("कखगजडढफय")}
+_NUKTA_PAIR = re.compile("[कखगजडढफय]\u093c")
+
+
+def slugify(text: str, limit: int = SLUG_MAX) -> str:
+    """Readable Latin slug: transliterated, lower case, hyphens, cut at a word boundary."""
+    text = _NUKTA_PAIR.sub(lambda m: _NUKTA_FORMS[m.group()], unicodedata.normalize("NFC", text))
+    ascii_text = anyascii(text.replace("\u093c", "")).lower().replace("'", "")
+    words = re.findall(r"[a-z0-9]+", ascii_text)
+    slug = ""
+    for word in words:
+        candidate = f"{slug}-{word}" if slug else word
+        if len(candidate) > limit:
+            break
+        slug = candidate
+    return slug or (words[0][:limit] if words else "")
+
+
+def clean_text(text: str) -> str:
+    return _BIDI_CONTROLS.sub("", text).strip()
+
+
+def parse_record(data, *, site_url: str, source: str | None = None) -> Article:
+    """Validate one record and derive what it leaves out; raises RecordError listing every problem."""
+    if not isinstance(data, dict):
+        raise RecordError([Problem("(record)", f"expected a JSON object, got {type(data).__name__}")], source)
+    problems = _text_problems(data, "")
+    if not problems:
+        problems = [Problem(_path(e), _reason(e)) for e in sorted(_validator().iter_errors(data), key=str)]
+    if problems:
+        raise RecordError(problems, source)
+
+    published = _parse_time(data["published"], "published", problems)
+    updated = _parse_time(data.get("updated", data["published"]), "updated", problems)
+    if published and updated and updated < published:
+        problems.append(Problem("updated", "is earlier than published"))
+    title = clean_text(data["title"])
+    if not title:
+        problems.append(Problem("title", "is empty once invisible characters are removed"))
+    slug = data.get("slug") or slugify(title) or slugify(data["id"])
+    if not slug:
+        problems.append(Problem("slug", "cannot be derived from the title; give one"))
+    if problems:
+        raise RecordError(problems, source)
+
+    url = data.get("url") or f"{site_url}/articles/{slug}"
+    body = sanitize_html(data["body_html"], site_url)
+    summary = clean_text(data.get("summary") or truncate_words(plain_text(body), SUMMARY_MAX))
+    image = dict(data["image"], url=_absolute(data["image"]["url"], site_url)) if data.get("image") else None
+    authors = [Author(key=a.get("key") or slugify(a["name"], KEY_MAX) or "author", name=clean_text(a["name"]),
+                      url=_absolute(a["url"], site_url) if a.get("url") else None)
+               for a in data["authors"]]
+    return Article(
+        id=data["id"], slug=slug, url=url, title=title, summary=summary, body_html=body,
+        language=data.get("language", "hi"),
+        section=Keyed(data["section"]["key"], clean_text(data["section"]["name"])),
+        tags=_unique([Keyed(t["key"], clean_text(t["name"])) for t in data.get("tags", [])]),
+        authors=_unique(authors), published=published, updated=updated,
+        status=data.get("status", "published"), image=image, embeds=list(data.get("embeds", [])),
+        corrections=list(data.get("corrections", [])), record=data,
+    )
+
+
+def _absolute(link: str, site_url: str) -> str:
+    return site_url + link if link.startswith("/") else link
+
+
+def _unique(items: list) -> list:
+    seen, out = set(), []
+    for item in items:
+        if item.key not in seen:
+            seen.add(item.key)
+            out.append(item)
+    return out
+
+
+def article_to_json(article: Article) -> str:
+    """The stored form of an Article: what feeds and pages render from, without re-parsing the record."""
+    return json.dumps({
+        "id": article.id, "slug": article.slug, "url": article.url, "title": article.title,
+        "summary": article.summary, "body_html": article.body_html, "language": article.language,
+        "section": [article.section.key, article.section.name],
+        "tags": [[t.key, t.name] for t in article.tags],
+        "authors": [[a.key, a.name, a.url] for a in article.authors],
+        "published": article.published.isoformat(), "updated": article.updated.isoformat(),
+        "status": article.status, "image": article.image, "embeds": article.embeds,
+        "corrections": article.corrections,
+    }, ensure_ascii=False, separators=(",", ":"))
+
+
+def article_from_json(text: str, record: dict | None = None) -> Article:
+    d = json.loads(text)
+    return Article(
+        id=d["id"], slug=d["slug"], url=d["url"], title=d["title"], summary=d["summary"],
+        body_html=d["body_html"], language=d["language"], section=Keyed(*d["section"]),
+        tags=[Keyed(*t) for t in d["tags"]], authors=[Author(*a) for a in d["authors"]],
+        published=datetime.fromisoformat(d["published"]), updated=datetime.fromisoformat(d["updated"]),
+        status=d["status"], image=d["image"], embeds=d["embeds"], corrections=d["corrections"],
+        record=record or {},
+    )

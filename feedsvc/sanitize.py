@@ -1,0 +1,106 @@
+"""Record HTML -> safe HTML: an allow-list fitted to feed readers, with every URL made absolute."""
+from __future__ import annotations
+
+import functools
+import re
+from urllib.parse import parse_qs, urlsplit
+
+import nh3
+
+ALLOWED_TAGS = {
+    "p", "h2", "h3", "h4", "h5", "h6", "a", "strong", "em", "b", "i", "u", "s", "small", "mark",
+    "blockquote", "q", "cite", "ul", "ol", "li", "dl", "dt", "dd", "figure", "figcaption", "img",
+    "table", "thead", "tbody", "tfoot", "tr", "th", "td", "caption", "br", "hr", "code", "pre",
+    "sup", "sub", "abbr", "time", "iframe", "video", "audio", "source",
+}
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "img": {"src", "alt", "width", "height", "title"},
+    "iframe": {"src", "width", "height", "title", "allowfullscreen"},
+    "video": {"src", "controls", "poster", "width", "height"},
+    "audio": {"src", "controls"},
+    "source": {"src", "type"},
+    "th": {"colspan", "rowspan", "scope"},
+    "td": {"colspan", "rowspan"},
+    "abbr": {"title"},
+    "time": {"datetime"},
+    "blockquote": {"cite"},
+    "q": {"cite"},
+    "ol": {"start"},
+}
+# Social posts are marked by the class their provider's embed code uses; nothing else keeps a class.
+ALLOWED_CLASSES = {"blockquote": {"twitter-tweet", "instagram-media"}}
+# Elements removed together with everything inside them.
+REMOVED_WITH_CONTENT = {"script", "style", "template", "noscript", "svg", "math", "object", "embed",
+                        "form", "select", "textarea", "button", "head", "title"}
+URL_SCHEMES = {"http", "https", "mailto"}
+EMBEDDED_SOURCE_ATTRS = {("iframe", "src"), ("video", "src"), ("video", "poster"), ("audio", "src"),
+                         ("source", "src")}
+
+
+def _keep_attribute(tag: str, attr: str, value: str) -> str | None:
+    # Embedded players must come over https: a mixed-content frame is blocked by readers anyway.
+    if (tag, attr) in EMBEDDED_SOURCE_ATTRS and not value.lower().startswith("https://"):
+        return None
+    if attr in ("width", "height", "colspan", "rowspan", "start") and not value.strip().isdigit():
+        return None
+    return value
+
+
+@functools.lru_cache(maxsize=8)
+def _cleaner(base_url: str) -> nh3.Cleaner:
+    return nh3.Cleaner(
+        tags=ALLOWED_TAGS,
+        clean_content_tags=REMOVED_WITH_CONTENT,
+        attributes=ALLOWED_ATTRIBUTES,
+        attribute_filter=_keep_attribute,
+        url_schemes=URL_SCHEMES,
+        allowed_classes=ALLOWED_CLASSES,
+        link_rel="noopener",
+        strip_comments=True,
+        url_relative=("rewrite_with_base", base_url.rstrip("/") + "/"),
+    )
+
+
+def sanitize_html(html: str, base_url: str) -> str:
+    """Safe HTML for every output; relative URLs are resolved against `base_url` (the site)."""
+    return _cleaner(base_url).clean(html)
+
+
+_TAG = re.compile(r"<[^>]*>")
+_SPACE = re.compile(r"\s+")
+
+
+def plain_text(safe_html: str) -> str:
+    """The text of safe HTML, for summaries and search snippets."""
+    import html as _html
+    return _SPACE.sub(" ", _html.unescape(_TAG.sub(" ", safe_html))).strip()
+
+
+def truncate_words(text: str, limit: int, ellipsis: str = "…") -> str:
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0] or text[:limit]
+    return cut.rstrip(" ,;:।-") + ellipsis
+
+
+_YOUTUBE_ID = re.compile(r"^[A-Za-z0-9_-]{6,20}$")
+
+
+def youtube_id(url: str) -> str | None:
+    """The video id of a YouTube watch, short, embed or shorts URL; None for anything else."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    candidate = None
+    if host in ("youtu.be", "www.youtu.be"):
+        candidate = parts.path.lstrip("/").split("/")[0]
+    elif host.endswith("youtube.com") or host.endswith("youtube-nocookie.com"):
+        if parts.path == "/watch":
+            candidate = parse_qs(parts.query).get("v", [None])[0]
+        else:
+            segments = parts.path.strip("/").split("/")
+            if len(segments) >= 2 and segments[0] in ("embed", "shorts", "v", "live"):
+                candidate = segments[1]
+    if candidate and _YOUTUBE_ID.match(candidate):
+        return candidate
+    return None

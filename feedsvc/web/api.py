@@ -1,0 +1,125 @@
+"""The ingest API for the CMS: PUT, GET and DELETE /api/articles/<id>, behind bearer tokens."""
+from __future__ import annotations
+
+import hmac
+import json
+
+from flask import Blueprint, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from .. import ingest, store
+from ..config import token_digest
+from ..records import Problem, RecordError, parse_record
+from . import db
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+def error(status: int, message: str, **extra):
+    response = jsonify({"error": message, **extra})
+    response.status_code = status
+    return response
+
+
+@bp.errorhandler(HTTPException)
+def http_error(exc: HTTPException):
+    return error(exc.code or 500, exc.description or exc.name)
+
+
+def _token_matches(presented: str) -> bool:
+    digest = token_digest(presented)
+    # Compare against every configured digest without stopping early, so timing says nothing.
+    matched = False
+    for known in current_app.config["API_TOKEN_DIGESTS"]:
+        matched |= hmac.compare_digest(digest, known)
+    return matched
+
+
+@bp.before_request
+def require_token():
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        response = error(401, "a bearer token is required (Authorization: Bearer <token>)")
+        response.headers["WWW-Authenticate"] = 'Bearer realm="feedsvc"'
+        return response
+    if not _token_matches(token.strip()):
+        return error(403, "this token is not allowed to write articles")
+
+
+def _etag(version: int) -> str:
+    return f'"v{version}"'
+
+
+def _expected_version() -> int | None:
+    """The version named by If-Match ("v3"), or None when the writer sent no precondition."""
+    header = request.headers.get("If-Match")
+    if header is None:
+        return None
+    value = header.strip()
+    if value == "*":
+        return None
+    if value.startswith('"v') and value.endswith('"') and value[2:-1].isdigit():
+        return int(value[2:-1])
+    raise RecordError([Problem("If-Match", 'expected an ETag of this API such as "v3"')])
+
+
+def _write_response(result: ingest.WriteResult, status: int):
+    response = jsonify({"id": result.article_id, "outcome": result.outcome, "version": result.version})
+    response.status_code = status
+    response.headers["ETag"] = _etag(result.version)
+    return response
+
+
+@bp.errorhandler(RecordError)
+def invalid_record(exc: RecordError):
+    return jsonify(exc.as_json()), 422
+
+
+@bp.errorhandler(ingest.VersionConflict)
+def version_conflict(exc: ingest.VersionConflict):
+    return error(412, str(exc), stored_version=exc.actual)
+
+
+@bp.errorhandler(ingest.StaleWrite)
+def stale_write(exc: ingest.StaleWrite):
+    return error(409, str(exc))
+
+
+@bp.errorhandler(ingest.NotFound)
+def not_found(exc: ingest.NotFound):
+    return error(404, f"no article with id '{exc}'")
+
+
+@bp.put("/articles/<article_id>")
+def put_article(article_id: str):
+    if not request.is_json:
+        return error(415, "send the record as application/json")
+    try:
+        data = json.loads(request.get_data(cache=False).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return error(400, f"the body is not valid UTF-8 JSON: {exc}")
+    if isinstance(data, dict) and data.get("id", article_id) != article_id:
+        raise RecordError([Problem("id", f"'{data.get('id')}' does not match the URL's '{article_id}'")])
+    if isinstance(data, dict):
+        data.setdefault("id", article_id)
+    article = parse_record(data, site_url=current_app.config["SITE_URL"], source=f"PUT /api/articles/{article_id}")
+    result = ingest.commit_write(db.engine(), ingest.upsert, article, site_name=current_app.config["SITE_NAME"],
+                                 expected_version=_expected_version())
+    return _write_response(result, 201 if result.outcome == "created" else 200)
+
+
+@bp.get("/articles/<article_id>")
+def get_article(article_id: str):
+    row = store.article_row(db.connection(), article_id)
+    if row is None:
+        raise ingest.NotFound(article_id)
+    response = current_app.response_class(row.record, mimetype="application/json")
+    response.headers["ETag"] = _etag(row.version)
+    return response
+
+
+@bp.delete("/articles/<article_id>")
+def delete_article(article_id: str):
+    result = ingest.commit_write(db.engine(), ingest.withdraw, article_id,
+                                 site_name=current_app.config["SITE_NAME"], expected_version=_expected_version())
+    return _write_response(result, 200)

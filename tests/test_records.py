@@ -1,0 +1,97 @@
+"""The record contract: what is accepted, what is derived, and how refusals name the field."""
+from datetime import timedelta
+
+import pytest
+
+from feedsvc.records import RecordError, article_from_json, article_to_json, parse_record, slugify
+
+SITE = "http://news.example"
+
+
+def problems_of(record) -> dict[str, str]:
+    with pytest.raises(RecordError) as caught:
+        parse_record(record, site_url=SITE, source="t.json")
+    return {p.field: p.reason for p in caught.value.problems}
+
+
+def test_valid_record_keeps_devanagari_and_offset(make_record):
+    article = parse_record(make_record(), site_url=SITE)
+    assert article.title == "Monsoon | मानसून सत्र आज से शुरू, कई विधेयक पेश होंगे"
+    assert article.published.utcoffset() == timedelta(hours=5, minutes=30)
+    assert article.url == f"{SITE}/articles/monsoon-session-begins"
+    assert article.image["url"] == f"{SITE}/media/test.jpg"
+    assert article.scopes() == {"site", "section:national", "tag:parliament", "author:test-reporter"}
+
+
+def test_stored_form_round_trips(make_record):
+    article = parse_record(make_record(), site_url=SITE)
+    again = article_from_json(article_to_json(article))
+    assert (again.title, again.published, again.tags, again.authors, again.body_html) == \
+        (article.title, article.published, article.tags, article.authors, article.body_html)
+
+
+def test_naive_time_is_refused_not_guessed(make_record):
+    found = problems_of(make_record(published="2025-08-01T09:15:00"))
+    assert "offset" in found["published"]
+
+
+def test_missing_title_names_the_field(make_record):
+    assert "title" in problems_of(make_record(title=None))["(record)"]
+
+
+def test_wrong_types_and_unknown_status_are_all_listed(make_record):
+    found = problems_of(make_record(tags="netflix", status="archived", image={"url": "/x.jpg", "width": "wide"}))
+    assert set(found) >= {"tags", "status", "image.width"}
+
+
+def test_unknown_field_is_refused(make_record):
+    found = problems_of(make_record(subtitle="x"))
+    assert "subtitle" in found["(record)"]
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x0b", "\x1f", "\ufffe", "\ud800"])
+def test_xml_illegal_characters_are_refused(make_record, char):
+    found = problems_of(make_record(title=f"खबर{char}शीर्षक"))
+    assert f"U+{ord(char):04X}" in found["title"]
+
+
+def test_ten_megabyte_body_is_refused(make_record):
+    found = problems_of(make_record(body_html="<p>" + "क" * 10_000_000 + "</p>"))
+    assert "at most" in found["body_html"]
+
+
+def test_scripts_in_body_are_removed(make_record):
+    article = parse_record(make_record(body_html='<p onclick="x()">पाठ<script>alert(1)</script>'
+                                                 '<a href="javascript:alert(1)">कड़ी</a></p>'), site_url=SITE)
+    assert "script" not in article.body_html and "onclick" not in article.body_html
+    assert "javascript:" not in article.body_html and "पाठ" in article.body_html
+
+
+def test_relative_urls_in_body_become_absolute(make_record):
+    article = parse_record(make_record(body_html='<p><a href="/articles/x">x</a><img src="/media/a.jpg"></p>'),
+                           site_url=SITE)
+    assert f'href="{SITE}/articles/x"' in article.body_html and f'src="{SITE}/media/a.jpg"' in article.body_html
+
+
+def test_updated_before_published_is_refused(make_record):
+    assert "earlier" in problems_of(make_record(updated="2025-07-01T09:15:00+05:30"))["updated"]
+
+
+def test_missing_slug_is_transliterated_from_title(make_record):
+    article = parse_record(make_record(slug=None, title="कोरियाई ज़ॉम्बी सीरीज़ का दूसरा सीज़न"), site_url=SITE)
+    assert article.slug == "koriyai-zombi-siriz-ka-dusra-sizn"
+
+
+def test_slug_keeps_vowel_signs_and_cuts_at_a_word():
+    slug = slugify("नेटफ्लिक्स " * 20)
+    assert len(slug) <= 80 and not slug.endswith("-") and set(slug.split("-")) == {"netphliks"}
+
+
+def test_missing_summary_is_derived_from_body(make_record):
+    article = parse_record(make_record(summary=None), site_url=SITE)
+    assert article.summary.startswith("संसद का मानसून सत्र")
+
+
+def test_bidi_overrides_are_removed_but_joiners_kept(make_record):
+    article = parse_record(make_record(title="\u202eउलटा\u202c क्\u200dष"), site_url=SITE)
+    assert article.title == "उलटा क्\u200dष"

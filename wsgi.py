@@ -1,0 +1,4 @@
+"""The WSGI entry point: `gunicorn wsgi:app`, `flask --app wsgi ...`."""
+from feedsvc import create_app
+
+app = create_app()
