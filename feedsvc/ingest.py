@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -17,6 +21,8 @@ from .store import article_authors, article_tags, articles, slug_redirects, utc
 
 MAX_FILE_BYTES = 8 * 1024 * 1024
 BATCH_SIZE = 500
+# Below this much input, starting worker processes costs more than it saves.
+PARALLEL_MIN_BYTES = 4 * 1024 * 1024
 
 
 class VersionConflict(Exception):
@@ -61,77 +67,137 @@ def _canonical(record: dict) -> str:
     return json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
-def _free_slug(conn: Connection, article: Article) -> str:
-    owner = conn.execute(select(articles.c.id).where(articles.c.slug == article.slug)).scalar()
-    if owner is None or owner == article.id:
-        return article.slug
-    if article.record.get("slug"):
-        raise RecordError([Problem("slug", f"'{article.slug}' is already the slug of article '{owner}'")])
+def _slug_suffix(article: Article) -> str:
     # A derived slug that collides gets a suffix from the id, which is unique and stable.
-    suffix = "-" + store_safe(article.id)[-12:]
+    suffix = "-" + "".join(c if c.isalnum() else "-" for c in article.id.lower()).strip("-")[-12:]
     return article.slug[: 80 - len(suffix)].rstrip("-") + suffix
 
 
-def store_safe(text: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")
+@dataclass
+class _Pending:
+    index: int
+    article: Article
+    row: object  # the stored row, None for a new article
 
 
-def upsert(conn: Connection, article: Article, *, site_name: str, expected_version: int | None = None,
-           now: datetime | None = None) -> WriteResult:
-    """Create or replace one article inside the caller's transaction."""
+def upsert(conn: Connection, article: Article, **kwargs) -> WriteResult:
+    """Create or replace one article inside the caller's transaction; raises what upsert_many reports."""
+    (outcome,) = upsert_many(conn, [article], **kwargs)
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+def upsert_many(conn: Connection, batch: list[Article], *, site_name: str, expected_version: int | None = None,
+                now: datetime | None = None) -> list[WriteResult | Exception]:
+    """Create or replace articles inside the caller's transaction, in a few statements per batch.
+
+    Returns one outcome per article: a WriteResult, or the RecordError, StaleWrite or VersionConflict
+    that kept it out. Raises ConcurrentWrite when another writer changed one of them meanwhile:
+    the caller must then roll back the whole transaction.
+    """
     now = now or store.now_utc()
-    row = conn.execute(select(articles.c.version, articles.c.updated, articles.c.record, articles.c.slug,
-                              articles.c.status, articles.c.article, articles.c.withdrawn_at)
-                       .where(articles.c.id == article.id)).first()
-    if expected_version is not None and (row.version if row else 0) != expected_version:
-        raise VersionConflict(article.id, expected_version, row.version if row else None)
-    if row and utc(article.updated) < row.updated:
-        raise StaleWrite(article.id, article.updated, row.updated)
-    if row and _canonical(json.loads(row.record)) == _canonical(article.record):
-        return WriteResult(article.id, "unchanged", row.version)
+    stored = {r.id: r for r in conn.execute(
+        select(articles.c.id, articles.c.version, articles.c.updated, articles.c.record, articles.c.slug,
+               articles.c.status, articles.c.article, articles.c.withdrawn_at)
+        .where(articles.c.id.in_({a.id for a in batch})))}
+    outcomes: list = [None] * len(batch)
+    pending: list[_Pending] = []
+    for index, article in enumerate(batch):
+        row = stored.get(article.id)
+        if expected_version is not None and (row.version if row else 0) != expected_version:
+            outcomes[index] = VersionConflict(article.id, expected_version, row.version if row else None)
+        elif row and utc(article.updated) < row.updated:
+            outcomes[index] = StaleWrite(article.id, article.updated, row.updated)
+        elif row and _canonical(json.loads(row.record)) == _canonical(article.record):
+            outcomes[index] = WriteResult(article.id, "unchanged", row.version)
+        else:
+            pending.append(_Pending(index, article, row))
+    pending = _claim_slugs(conn, pending, outcomes)
+    if pending:
+        _write_articles(conn, pending, now)
+        _write_links(conn, [p.article for p in pending])
+        _write_redirects(conn, pending)
+    for p in pending:
+        scopes = _scope_names(p.article, site_name)
+        if p.row is not None:
+            scopes = {**_scope_names(article_from_json(p.row.article), site_name), **scopes}
+        outcomes[p.index] = WriteResult(p.article.id, "updated" if p.row else "created",
+                                        p.row.version + 1 if p.row else 1, scopes)
+    return outcomes
 
-    article.slug = _free_slug(conn, article)
-    withdrawn_at = (row.withdrawn_at if row and row.status == "withdrawn" else now) \
-        if article.status == "withdrawn" else None
-    values = dict(slug=article.slug, status=article.status, section_key=article.section.key,
-                  section_name=article.section.name, published=utc(article.published),
-                  updated=utc(article.updated), modified_at=now, withdrawn_at=withdrawn_at,
-                  article=article_to_json(article), record=json.dumps(article.record, ensure_ascii=False))
-    if row is None:
+
+class ConcurrentWrite(Exception):
+    """Another writer changed an article of this batch between our read and our write."""
+
+
+def _claim_slugs(conn: Connection, pending: list[_Pending], outcomes: list) -> list[_Pending]:
+    owners = dict(conn.execute(select(articles.c.slug, articles.c.id)
+                               .where(articles.c.slug.in_({p.article.slug for p in pending}))).all())
+    kept = []
+    for p in pending:
+        owner = owners.get(p.article.slug)
+        if owner not in (None, p.article.id):
+            if p.article.record.get("slug"):
+                outcomes[p.index] = RecordError(
+                    [Problem("slug", f"'{p.article.slug}' is already the slug of article '{owner}'")])
+                continue
+            p.article.slug = _slug_suffix(p.article)
+        owners[p.article.slug] = p.article.id
+        kept.append(p)
+    return kept
+
+
+def _article_values(article: Article, row, now: datetime) -> dict:
+    withdrawn = article.status == "withdrawn"
+    return dict(
+        id=article.id, slug=article.slug, status=article.status, section_key=article.section.key,
+        section_name=article.section.name, published=utc(article.published), updated=utc(article.updated),
+        modified_at=now, version=row.version + 1 if row else 1,
+        withdrawn_at=(row.withdrawn_at if row and row.status == "withdrawn" else now) if withdrawn else None,
+        article=article_to_json(article), record=json.dumps(article.record, ensure_ascii=False))
+
+
+def _write_articles(conn: Connection, pending: list[_Pending], now: datetime) -> None:
+    new = [_article_values(p.article, None, now) for p in pending if p.row is None]
+    changed = [dict(_article_values(p.article, p.row, now), old_version=p.row.version)
+               for p in pending if p.row is not None]
+    if new:
         try:
             with conn.begin_nested():
-                conn.execute(insert(articles).values(id=article.id, version=1, **values))
-        except IntegrityError:
-            raise VersionConflict(article.id, expected_version or 0, "written concurrently") from None
-        version, old = 1, None
-    else:
-        done = conn.execute(update(articles).where(articles.c.id == article.id, articles.c.version == row.version)
-                            .values(version=row.version + 1, **values))
-        if done.rowcount != 1:
-            raise VersionConflict(article.id, row.version, "written concurrently")
-        version, old = row.version + 1, article_from_json(row.article)
-        if row.slug != article.slug:
-            conn.execute(delete(slug_redirects).where(slug_redirects.c.old_slug == row.slug))
-            conn.execute(insert(slug_redirects).values(old_slug=row.slug, article_id=article.id))
-    conn.execute(delete(slug_redirects).where(slug_redirects.c.old_slug == article.slug))
-    _write_links(conn, article)
-    scopes = _scope_names(article, site_name)
-    if old is not None:
-        scopes = {**_scope_names(old, site_name), **scopes}
-    return WriteResult(article.id, "created" if old is None else "updated", version, scopes)
+                conn.execute(insert(articles), new)
+        except IntegrityError as exc:
+            raise ConcurrentWrite(str(exc.orig)) from None
+    if changed:
+        statement = update(articles).where(articles.c.id == bindparam("article_id"),
+                                           articles.c.version == bindparam("old_version"))
+        statement = statement.values({c: bindparam(c) for c in changed[0] if c not in ("id", "old_version")})
+        done = conn.execute(statement, [dict(v, article_id=v.pop("id")) for v in changed])
+        if done.rowcount != len(changed):
+            raise ConcurrentWrite(f"{len(changed) - done.rowcount} of {len(changed)} articles changed meanwhile")
 
 
-def _write_links(conn: Connection, article: Article) -> None:
-    published = utc(article.published)
-    conn.execute(delete(article_tags).where(article_tags.c.article_id == article.id))
-    conn.execute(delete(article_authors).where(article_authors.c.article_id == article.id))
-    if article.tags:
-        conn.execute(insert(article_tags), [dict(tag_key=t.key, article_id=article.id, tag_name=t.name,
-                                                 status=article.status, published=published)
-                                            for t in article.tags])
-    conn.execute(insert(article_authors), [dict(author_key=a.key, article_id=article.id, author_name=a.name,
-                                                status=article.status, published=published)
-                                           for a in article.authors])
+def _write_links(conn: Connection, batch: list[Article]) -> None:
+    ids = [a.id for a in batch]
+    conn.execute(delete(article_tags).where(article_tags.c.article_id.in_(ids)))
+    conn.execute(delete(article_authors).where(article_authors.c.article_id.in_(ids)))
+    tags = [dict(tag_key=t.key, article_id=a.id, tag_name=t.name, status=a.status, published=utc(a.published))
+            for a in batch for t in a.tags]
+    authors = [dict(author_key=w.key, article_id=a.id, author_name=w.name, status=a.status,
+                    published=utc(a.published)) for a in batch for w in a.authors]
+    if tags:
+        conn.execute(insert(article_tags), tags)
+    if authors:
+        conn.execute(insert(article_authors), authors)
+
+
+def _write_redirects(conn: Connection, pending: list[_Pending]) -> None:
+    """An article's old slugs keep answering (redirect); a slug taken anew stops redirecting."""
+    renamed = [p for p in pending if p.row is not None and p.row.slug != p.article.slug]
+    stale = {p.article.slug for p in pending} | {p.row.slug for p in renamed}
+    conn.execute(delete(slug_redirects).where(slug_redirects.c.old_slug.in_(stale)))
+    if renamed:
+        conn.execute(insert(slug_redirects), [dict(old_slug=p.row.slug, article_id=p.article.id) for p in renamed])
 
 
 def withdraw(conn: Connection, article_id: str, *, site_name: str, expected_version: int | None = None,
@@ -197,86 +263,119 @@ def source_files(paths: Iterable[str | Path]) -> list[Path]:
     return found
 
 
-def read_records(path: Path) -> Iterator[tuple[str, object, int]]:
-    """(source label, parsed JSON or a RecordError, bytes consumed) for each record in a file."""
+def read_records(path: Path) -> Iterator[tuple[str, bytes | RecordError, int]]:
+    """(source label, the record's raw JSON or a RecordError, bytes consumed) for each record in a file."""
     if path.suffix == ".jsonl":
         with path.open("rb") as handle:
             for number, line in enumerate(handle, 1):
                 if line.strip():
-                    yield f"{path}:{number}", _decode(line, f"{path}:{number}"), len(line)
+                    yield f"{path}:{number}", line, len(line)
         return
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
         yield str(path), RecordError([Problem("(file)", f"is {size} bytes; a record file may have at most "
                                                         f"{MAX_FILE_BYTES}")], str(path)), size
         return
-    yield str(path), _decode(path.read_bytes(), str(path)), size
+    yield str(path), path.read_bytes(), size
 
 
-def _decode(raw: bytes, source: str):
+def parse_raw(raw: bytes | RecordError, source: str, site_url: str) -> Article | RecordError:
+    """Decode and validate one record; errors are returned, not raised, so a batch carries on."""
+    if isinstance(raw, RecordError):
+        return raw
     if len(raw) > MAX_FILE_BYTES:
         return RecordError([Problem("(record)", f"is {len(raw)} bytes; at most {MAX_FILE_BYTES} allowed")], source)
     try:
-        return json.loads(raw.decode("utf-8"))
+        data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         return RecordError([Problem("(file)", f"is not UTF-8 (byte {exc.start})")], source)
     except json.JSONDecodeError as exc:
         return RecordError([Problem("(file)", f"is not valid JSON: {exc.msg} at line {exc.lineno} "
                                               f"column {exc.colno}")], source)
+    try:
+        return parse_record(data, site_url=site_url, source=source)
+    except RecordError as error:
+        return error
+
+
+def _parse_chunk(chunk: list, site_url: str) -> list[tuple[str, Article | RecordError, int]]:
+    return [(source, parse_raw(raw, source, site_url), size) for source, raw, size in chunk]
+
+
+def _chunks(files: list[Path]) -> Iterator[list]:
+    chunk = []
+    for path in files:
+        for item in read_records(path):
+            chunk.append(item)
+            if len(chunk) >= BATCH_SIZE:
+                yield chunk
+                chunk = []
+    if chunk:
+        yield chunk
+
+
+def _parsed_chunks(files: list[Path], site_url: str, workers: int) -> Iterator[list]:
+    """Parse chunks in worker processes (validation and sanitising are CPU-bound), in input order,
+    with only a few chunks in flight so memory stays flat on a million records."""
+    if workers <= 1:
+        yield from (_parse_chunk(chunk, site_url) for chunk in _chunks(files))
+        return
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        in_flight: deque = deque()
+        for chunk in _chunks(files):
+            in_flight.append(pool.submit(_parse_chunk, chunk, site_url))
+            if len(in_flight) >= 2 * workers:
+                yield in_flight.popleft().result()
+        while in_flight:
+            yield in_flight.popleft().result()
 
 
 def import_files(engine: Engine, paths: Iterable[str | Path], *, site_url: str, site_name: str,
-                 progress=None) -> ImportReport:
+                 progress=None, workers: int | None = None) -> ImportReport:
     """Validate and upsert every record; good records are stored even when others are bad."""
+    files = source_files(paths)
+    if workers is None:
+        big = sum(p.stat().st_size for p in files) >= PARALLEL_MIN_BYTES
+        workers = min(os.cpu_count() or 1, 4) if big else 1
     report = ImportReport()
     seen: dict[str, str] = {}
-    batch: list[tuple[str, Article]] = []
-    for path in source_files(paths):
-        for source, data, size in read_records(path):
-            article = _parse(data, source, site_url, seen, report)
-            if article is not None:
-                batch.append((source, article))
-            if len(batch) >= BATCH_SIZE:
-                _store_batch(engine, batch, site_name, report)
-                batch = []
-            if progress is not None:
-                progress(size)
-    if batch:
-        _store_batch(engine, batch, site_name, report)
+    for chunk in _parsed_chunks(files, site_url, workers):
+        batch = []
+        for source, parsed, _ in chunk:
+            if isinstance(parsed, Article) and parsed.id in seen:
+                parsed = RecordError([Problem("id", f"'{parsed.id}' appears twice in this import; "
+                                                    f"the first is in {seen[parsed.id]} and was kept")], source)
+            if isinstance(parsed, RecordError):
+                report.errors.append(parsed)
+            else:
+                seen[parsed.id] = source
+                batch.append((source, parsed))
+        if batch:
+            _store_batch(engine, batch, site_name, report)
+        if progress is not None:
+            progress(sum(size for _, _, size in chunk))
     return report
 
 
-def _parse(data, source: str, site_url: str, seen: dict, report: ImportReport) -> Article | None:
-    try:
-        if isinstance(data, RecordError):
-            raise data
-        article = parse_record(data, site_url=site_url, source=source)
-        if article.id in seen:
-            raise RecordError([Problem("id", f"'{article.id}' appears twice in this import; "
-                                             f"the first is in {seen[article.id]} and was kept")], source)
-    except RecordError as error:
-        report.errors.append(error)
-        return None
-    seen[article.id] = source
-    return article
-
-
 def _store_batch(engine: Engine, batch: list[tuple[str, Article]], site_name: str, report: ImportReport) -> None:
-    """One transaction per batch; a savepoint per record so one failure never takes the others down."""
-    changed: dict[str, str] = {}
-    with engine.begin() as conn:
-        for source, article in batch:
+    """One transaction per batch; if another writer interferes, the batch is redone one record at a time."""
+    try:
+        with engine.begin() as conn:
+            outcomes = upsert_many(conn, [article for _, article in batch], site_name=site_name)
+            changed = {scope: name for o in outcomes if isinstance(o, WriteResult) for scope, name in o.scopes.items()}
+            if changed:
+                store.record_changes(conn, changed)
+    except ConcurrentWrite:
+        outcomes = []
+        for _, article in batch:
             try:
-                with conn.begin_nested():
-                    result = upsert(conn, article, site_name=site_name)
-            except RecordError as error:
-                error.source = source
-                report.errors.append(RecordError(error.problems, source))
-                continue
-            except (StaleWrite, VersionConflict) as error:
-                report.stale.append(f"{source}: {error}")
-                continue
-            report.count(result.outcome)
-            changed.update(result.scopes)
-        if changed:
-            store.record_changes(conn, changed)
+                outcomes.append(commit_write(engine, upsert, article, site_name=site_name))
+            except (RecordError, StaleWrite, VersionConflict, ConcurrentWrite) as error:
+                outcomes.append(error)
+    for (source, _), outcome in zip(batch, outcomes):
+        if isinstance(outcome, RecordError):
+            report.errors.append(RecordError(outcome.problems, source))
+        elif isinstance(outcome, (StaleWrite, VersionConflict, ConcurrentWrite)):
+            report.stale.append(f"{source}: {outcome}")
+        else:
+            report.count(outcome.outcome)

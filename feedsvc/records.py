@@ -10,7 +10,7 @@ from functools import lru_cache
 from importlib import resources
 
 from anyascii import anyascii
-from jsonschema import Draft202012Validator
+import jsonschema_rs
 
 from .sanitize import plain_text, sanitize_html, truncate_words
 
@@ -96,47 +96,51 @@ def schema() -> dict:
 
 
 @lru_cache(maxsize=1)
-def _validator() -> Draft202012Validator:
-    return Draft202012Validator(schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
+def _validator():
+    # jsonschema-rs: the import path validates a million records, and it is ~500x faster than jsonschema.
+    return jsonschema_rs.validator_for(schema(), validate_formats=True)
 
 
 def _path(error) -> str:
     out = ""
-    for part in error.absolute_path:
+    for part in error.instance_path:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out or "(record)"
 
 
 def _reason(error) -> str:
-    if error.validator == "required":
-        missing = error.message.split("'")[1] if "'" in error.message else error.message
-        return f"required field '{missing}' is missing"
-    if error.validator == "additionalProperties":
-        return error.message.replace("were unexpected", "are not fields of a record (unknown fields are refused)") \
-            .replace("was unexpected", "is not a field of a record (unknown fields are refused)")
-    if error.validator == "pattern" and error.schema.get("description", "").startswith("ISO 8601"):
-        return f"{error.instance!r} is not a date-time with a UTC offset (e.g. 2025-07-23T15:30:00+05:30); a time without an offset is refused, not guessed"
-    if error.validator == "maxLength":
-        return f"is {len(error.instance)} characters long; at most {error.validator_value} are allowed"
-    if error.validator == "maxItems":
-        return f"has {len(error.instance)} items; at most {error.validator_value} are allowed"
+    kind = type(error.kind).__name__
+    if kind == "Required":
+        return f"required field '{error.kind.property}' is missing"
+    if kind == "AdditionalProperties":
+        names = ", ".join(f"'{name}'" for name in error.kind.unexpected)
+        return f"unknown field {names}: unknown fields are refused, not dropped"
+    if kind in ("Pattern", "Format") and "datetime" in error.schema_path:
+        return (f"{error.instance!r} is not a date-time with a UTC offset (e.g. 2025-07-23T15:30:00+05:30); "
+                "a time without an offset is refused, not guessed")
+    if kind == "MaxLength":
+        return f"is {len(error.instance)} characters long; at most {error.kind.limit} are allowed"
+    if kind == "MaxItems":
+        return f"has {len(error.instance)} items; at most {error.kind.limit} are allowed"
     message = error.message
     return message if len(message) < 300 else message[:300] + "…"
 
 
-def _text_problems(value, path: str) -> list[Problem]:
-    """Characters no XML feed can carry, anywhere in the record."""
-    if isinstance(value, str):
-        bad = _XML_ILLEGAL.search(value)
-        if bad:
-            return [Problem(path, f"contains the character U+{ord(bad.group()):04X} at position {bad.start()}, "
-                                  "which XML 1.0 does not allow")]
-        return []
-    if isinstance(value, dict):
-        return [p for k, v in value.items() for p in _text_problems(v, f"{path}.{k}" if path else k)]
-    if isinstance(value, list):
-        return [p for i, v in enumerate(value) for p in _text_problems(v, f"{path}[{i}]")]
-    return []
+def _text_problems(record: dict) -> list[Problem]:
+    """Characters no XML feed can carry, anywhere in the record (an explicit stack: this runs per record)."""
+    problems, stack = [], [("", record)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            bad = _XML_ILLEGAL.search(value)
+            if bad:
+                problems.append(Problem(path or "(record)", f"contains the character U+{ord(bad.group()):04X} at "
+                                                            f"position {bad.start()}, which XML 1.0 does not allow"))
+        elif isinstance(value, dict):
+            stack.extend((f"{path}.{k}" if path else str(k), v) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{i}]", v) for i, v in enumerate(value))
+    return sorted(problems, key=lambda p: p.field)
 
 
 def _parse_time(value: str, name: str, problems: list[Problem]) -> datetime | None:
@@ -182,9 +186,9 @@ def parse_record(data, *, site_url: str, source: str | None = None) -> Article:
     """Validate one record and derive what it leaves out; raises RecordError listing every problem."""
     if not isinstance(data, dict):
         raise RecordError([Problem("(record)", f"expected a JSON object, got {type(data).__name__}")], source)
-    problems = _text_problems(data, "")
+    problems = _text_problems(data)
     if not problems:
-        problems = [Problem(_path(e), _reason(e)) for e in sorted(_validator().iter_errors(data), key=str)]
+        problems = [Problem(_path(e), _reason(e)) for e in _validator().iter_errors(data)]
     if problems:
         raise RecordError(problems, source)
 

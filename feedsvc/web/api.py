@@ -80,6 +80,13 @@ def version_conflict(exc: ingest.VersionConflict):
     return error(412, str(exc), stored_version=exc.actual)
 
 
+@bp.errorhandler(ingest.ConcurrentWrite)
+def concurrent_write(exc: ingest.ConcurrentWrite):
+    # Another writer got in between our read and our write: a precondition failed if one was sent.
+    status = 412 if "If-Match" in request.headers else 409
+    return error(status, "the article was changed by another writer at the same time; fetch it and retry")
+
+
 @bp.errorhandler(ingest.StaleWrite)
 def stale_write(exc: ingest.StaleWrite):
     return error(409, str(exc))
