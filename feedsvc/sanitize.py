@@ -94,7 +94,7 @@ def youtube_id(url: str) -> str | None:
     candidate = None
     if host in ("youtu.be", "www.youtu.be"):
         candidate = parts.path.lstrip("/").split("/")[0]
-    elif host.endswith("youtube.com") or host.endswith("youtube-nocookie.com"):
+    elif any(host == d or host.endswith("." + d) for d in ("youtube.com", "youtube-nocookie.com")):
         if parts.path == "/watch":
             candidate = parse_qs(parts.query).get("v", [None])[0]
         else:

@@ -95,3 +95,16 @@ def test_missing_summary_is_derived_from_body(make_record):
 def test_bidi_overrides_are_removed_but_joiners_kept(make_record):
     article = parse_record(make_record(title="\u202eउलटा\u202c क्\u200dष"), site_url=SITE)
     assert article.title == "उलटा क्\u200dष"
+
+
+@pytest.mark.parametrize("url,expected", [
+    ("https://www.youtube.com/watch?v=IN5TD4VRcSM", "IN5TD4VRcSM"),
+    ("https://youtu.be/IN5TD4VRcSM?t=3", "IN5TD4VRcSM"),
+    ("https://www.youtube-nocookie.com/embed/IN5TD4VRcSM", "IN5TD4VRcSM"),
+    ("https://m.youtube.com/shorts/IN5TD4VRcSM", "IN5TD4VRcSM"),
+    ("https://evilyoutube.com/watch?v=IN5TD4VRcSM", None),
+    ("https://www.youtube.com/watch?v=<script>", None),
+])
+def test_youtube_ids_are_read_only_from_youtube(url, expected):
+    from feedsvc.sanitize import youtube_id
+    assert youtube_id(url) == expected
