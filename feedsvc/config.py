@@ -30,6 +30,7 @@ DEFAULTS = {
     "CACHE_MAX_AGE": 300,
     "CACHE_STALE_WHILE_REVALIDATE": 600,
     "CACHE_STALE_IF_ERROR": 86400,
+    "RENDER_CACHE_MAX_BYTES": 64 * 1024 * 1024,  # rendered feeds (all encodings) kept per process
     "WEBSUB_HUBS": [],
     # Ingest API
     "API_TOKENS": [],  # stored as sha256 hex digests, never as given

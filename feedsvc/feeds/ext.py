@@ -1,0 +1,134 @@
+"""feedgen extensions for the elements feedgen 1.0 does not write, in feedgen's extension shape.
+
+Each class adds its elements to the tree feedgen builds (`extend_rss` / `extend_atom`), so the
+writers never edit serialized XML:
+- StylesheetExtension: the <?xml-stylesheet?> that lets a browser show a page instead of raw XML;
+- ChannelLinksExtension: atom:link rel="hub" (WebSub) and rel="first"/"next" (RFC 5005) in RSS,
+  where feedgen writes only rel="self";
+- MediaExtension: Media RSS media:content (with width, height, description, credit) and
+  media:thumbnail directly in the item (feedgen's own media extension wraps them in media:group);
+- TombstoneExtension: RFC 6721 at:deleted-entry for withdrawn articles in Atom.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from feedgen.ext.base import BaseEntryExtension, BaseExtension
+from lxml import etree
+
+ATOM_NS = "http://www.w3.org/2005/Atom"
+MEDIA_NS = "http://search.yahoo.com/mrss/"
+TOMBSTONE_NS = "http://purl.org/atompub/tombstones/1.0"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+
+
+def _set(element, **attributes) -> None:
+    for name, value in attributes.items():
+        if value is not None and value != "":
+            element.set(name, str(value))
+
+
+class StylesheetExtension(BaseExtension):
+    """<?xml-stylesheet type="text/xsl" href="…"?> before the root element, in RSS and Atom."""
+
+    def __init__(self):
+        self._href = None
+
+    def href(self, href: str | None = None) -> str | None:
+        if href is not None:
+            if '"' in href or "?>" in href:
+                raise ValueError(f"unusable stylesheet URL {href!r}")
+            self._href = href
+        return self._href
+
+    def _add(self, root):
+        if self._href:
+            root.addprevious(etree.ProcessingInstruction("xml-stylesheet", f'type="text/xsl" href="{self._href}"'))
+        return root
+
+    extend_rss = extend_atom = _add
+
+
+class ChannelLinksExtension(BaseExtension):
+    """atom:link elements of an RSS channel other than rel="self" (which feedgen writes)."""
+
+    def __init__(self):
+        self._links: list[dict] = []
+
+    def extend_ns(self):
+        return {"atom": ATOM_NS}
+
+    def link(self, href: str, rel: str, type: str | None = None) -> None:
+        self._links.append({"href": href, "rel": rel, "type": type})
+
+    def extend_rss(self, rss):
+        channel = rss[0]
+        for link in self._links:
+            _set(etree.SubElement(channel, f"{{{ATOM_NS}}}link"), **link)
+        return rss
+
+
+class MediaExtension(BaseExtension):
+    def extend_ns(self):
+        return {"media": MEDIA_NS}
+
+
+class MediaEntryExtension(BaseEntryExtension):
+    """media:content and media:thumbnail of one item or entry."""
+
+    def __init__(self):
+        self._contents: list[dict] = []
+        self._thumbnails: list[dict] = []
+
+    def content(self, url: str, *, medium: str = "image", type: str | None = None, width: int | None = None,
+                height: int | None = None, description: str = "", credit: str = "") -> None:
+        self._contents.append({"url": url, "medium": medium, "type": type, "width": width, "height": height,
+                               "description": description, "credit": credit})
+
+    def thumbnail(self, url: str, *, width: int | None = None, height: int | None = None) -> None:
+        self._thumbnails.append({"url": url, "width": width, "height": height})
+
+    def _add(self, item):
+        for content in self._contents:
+            element = etree.SubElement(item, f"{{{MEDIA_NS}}}content")
+            _set(element, url=content["url"], type=content["type"], medium=content["medium"],
+                 width=content["width"], height=content["height"])
+            if content["description"]:
+                description = etree.SubElement(element, f"{{{MEDIA_NS}}}description", type="plain")
+                description.text = content["description"]
+            if content["credit"]:
+                etree.SubElement(element, f"{{{MEDIA_NS}}}credit").text = content["credit"]
+        for thumbnail in self._thumbnails:
+            _set(etree.SubElement(item, f"{{{MEDIA_NS}}}thumbnail"), **thumbnail)
+        return item
+
+    extend_rss = extend_atom = _add
+
+
+class TombstoneExtension(BaseExtension):
+    """RFC 6721 deleted entries of an Atom feed, written before the feed's entries."""
+
+    def __init__(self):
+        self._deleted: list[dict] = []
+
+    def extend_ns(self):
+        return {"at": TOMBSTONE_NS}
+
+    def deleted_entry(self, ref: str, when: datetime, *, url: str | None = None, comment: str = "",
+                      lang: str | None = None) -> None:
+        self._deleted.append({"ref": ref, "when": when, "url": url, "comment": comment, "lang": lang})
+
+    def extend_atom(self, feed):
+        for deleted in self._deleted:
+            element = etree.SubElement(feed, f"{{{TOMBSTONE_NS}}}deleted-entry", ref=deleted["ref"],
+                                       when=deleted["when"].isoformat())
+            if deleted["url"]:
+                # feedgen builds the Atom tree without a namespace (the root declares it), so its
+                # link children are plain "link" too.
+                etree.SubElement(element, "link", rel="alternate", type="text/html", href=deleted["url"])
+            if deleted["comment"]:
+                comment = etree.SubElement(element, f"{{{TOMBSTONE_NS}}}comment")
+                comment.text = deleted["comment"]
+                if deleted["lang"]:
+                    comment.set(XML_LANG, deleted["lang"])
+        return feed

@@ -1,0 +1,180 @@
+"""What a feed is made of, whatever its format: the publication, a feed's scope, its entries.
+
+The writers (rss.py, atom.py, jsonfeed.py) take a `Feed` and return bytes; they never query the
+store. scope.py fills a `Feed` from the store and entries.py turns each Article into an `Entry`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from urllib.parse import urlsplit
+
+SCOPE_KINDS = ("section", "tag", "author")
+# The same pattern as a key in the article schema; anything else cannot name a scope.
+KEY_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+KEY_MAX = 64
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str          # rss | atom | json
+    filename: str      # the last segment of its URLs
+    content_type: str
+    label: str         # shown to people
+
+    @property
+    def mimetype(self) -> str:
+        return self.content_type.split(";")[0]
+
+
+FORMATS = {
+    "rss": Format("rss", "rss.xml", "application/rss+xml; charset=utf-8", "RSS"),
+    "atom": Format("atom", "atom.xml", "application/atom+xml; charset=utf-8", "Atom"),
+    "json": Format("json", "feed.json", "application/feed+json; charset=utf-8", "JSON Feed"),
+}
+
+
+@dataclass(frozen=True)
+class Site:
+    """The publication: everything a feed takes from configuration."""
+    url: str
+    name: str
+    description: str
+    language: str
+    logo: str
+    icon: str
+    copyright: str
+    hubs: tuple[str, ...] = ()
+    ttl_minutes: int = 5
+    tombstone_days: int = 30
+    default_limit: int = 50
+    max_limit: int = 200
+    full_text: bool = True
+    timezone: str = "Asia/Kolkata"
+
+    @classmethod
+    def from_config(cls, config) -> "Site":
+        url = config["SITE_URL"].rstrip("/")
+        return cls(
+            url=url, name=config["SITE_NAME"], description=config["SITE_DESCRIPTION"],
+            language=config["SITE_LANGUAGE"], logo=absolute(config["SITE_LOGO"], url),
+            icon=absolute(config["SITE_ICON"], url), copyright=config["SITE_COPYRIGHT"],
+            hubs=tuple(config["WEBSUB_HUBS"]), ttl_minutes=config["FEED_TTL_MINUTES"],
+            tombstone_days=config["TOMBSTONE_DAYS"], default_limit=config["FEED_DEFAULT_LIMIT"],
+            max_limit=config["FEED_MAX_LIMIT"], full_text=config["FEED_FULL_TEXT"], timezone=config["TIMEZONE"])
+
+    @property
+    def host(self) -> str:
+        return (urlsplit(self.url).hostname or "localhost").lower()
+
+    def digest(self) -> str:
+        """Changes whenever a setting that shows in a feed changes: part of every ETag."""
+        return hashlib.blake2b(json.dumps(asdict(self), sort_keys=True, ensure_ascii=False).encode(),
+                               digest_size=8).hexdigest()
+
+
+def absolute(link: str, site_url: str) -> str:
+    return site_url + link if link.startswith("/") else link
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which articles a feed carries: the whole site, or one section, tag or author."""
+    kind: str            # site | section | tag | author
+    key: str = ""
+    name: str = ""
+
+    @property
+    def id(self) -> str:
+        """The store's name for the scope: "site" or "<kind>:<key>"."""
+        return "site" if self.kind == "site" else f"{self.kind}:{self.key}"
+
+    @classmethod
+    def from_id(cls, scope_id: str, name: str = "") -> "Scope":
+        if scope_id == "site":
+            return cls("site", "", name)
+        kind, _, key = scope_id.partition(":")
+        if kind not in SCOPE_KINDS or not valid_key(key):
+            raise ValueError(f"not a feed scope: {scope_id!r}")
+        return cls(kind, key, name)
+
+    @property
+    def path(self) -> str:
+        """The URL path every feed of this scope lives under."""
+        return "/feeds" if self.kind == "site" else f"/feeds/{self.kind}/{self.key}"
+
+
+def valid_key(key: str) -> bool:
+    return len(key) <= KEY_MAX and bool(KEY_PATTERN.match(key))
+
+
+@dataclass(frozen=True)
+class Person:
+    name: str
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class Category:
+    term: str     # the key: stable, what a program matches on
+    label: str    # the name: what a reader shows
+    scheme: str   # one URI per kind of category (section, tag)
+
+
+@dataclass(frozen=True)
+class Image:
+    url: str
+    width: int | None = None
+    height: int | None = None
+    type: str | None = None
+    caption: str = ""
+    credit: str = ""
+
+
+@dataclass
+class Entry:
+    """One article as every feed format shows it."""
+    id: str                  # a tag: URI from the record id; never changes when the article is edited
+    url: str
+    title: str
+    summary: str             # plain text
+    content_html: str | None  # None when the feed carries summaries only
+    published: datetime      # aware, to the second, with the record's offset
+    updated: datetime
+    authors: list[Person]
+    categories: list[Category]
+    image: Image | None = None
+    language: str = "hi"
+
+
+@dataclass(frozen=True)
+class Tombstone:
+    """A withdrawn article (RFC 6721): the id it had, when it went, where it was."""
+    ref: str
+    when: datetime
+    url: str
+
+
+@dataclass
+class Feed:
+    """One page of one feed, ready for any writer."""
+    site: Site
+    scope: Scope
+    id: str
+    title: str
+    description: str
+    home_url: str
+    self_url: str
+    first_url: str
+    next_url: str | None
+    updated: datetime        # aware: when the scope last changed
+    entries: list[Entry] = field(default_factory=list)
+    tombstones: list[Tombstone] = field(default_factory=list)
+    stylesheet: str | None = "/static/feed.xsl"  # shown by browsers; None leaves it out
+
+    @property
+    def language(self) -> str:
+        return self.site.language

@@ -1,0 +1,188 @@
+"""HTTP caching in one place: ETag, Last-Modified, 304, Cache-Control, content encodings, CORS.
+
+Views hand over what they know before building anything (the validator and the modification
+time); `conditional_response` answers 304 from those alone and only then asks for the bodies,
+already compressed, choosing the encoding from Accept-Encoding. Malformed request headers are
+ignored, as if absent, never an error.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import format_datetime, parsedate_to_datetime
+from typing import Callable, Mapping
+
+from flask import Response, current_app, request
+
+# Preferred first when a client accepts several equally.
+ENCODINGS = ("br", "gzip", "identity")
+# The ETag of a compressed body is the validator plus this suffix: each encoding is a different
+# sequence of bytes, so a strong ETag must differ; If-None-Match is compared without it.
+ETAG_SUFFIX = {"identity": "", "gzip": "-gzip", "br": "-br"}
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Expose-Headers": "ETag, Link",
+}
+
+
+@dataclass(frozen=True)
+class Caching:
+    """How long shared caches may keep a response; `private` for per-client (partner) responses."""
+    max_age: int
+    stale_while_revalidate: int = 0
+    stale_if_error: int = 0
+    private: bool = False
+
+    @classmethod
+    def from_config(cls, config, *, private: bool = False) -> "Caching":
+        return cls(config["CACHE_MAX_AGE"], config["CACHE_STALE_WHILE_REVALIDATE"],
+                   config["CACHE_STALE_IF_ERROR"], private)
+
+    def header(self) -> str:
+        parts = ["private" if self.private else "public", f"max-age={self.max_age}"]
+        if self.stale_while_revalidate:
+            parts.append(f"stale-while-revalidate={self.stale_while_revalidate}")
+        if self.stale_if_error:
+            parts.append(f"stale-if-error={self.stale_if_error}")
+        return ", ".join(parts)
+
+
+# ---- reading request headers -----------------------------------------------------------------
+
+def parse_etags(header: str | None) -> list[str] | None:
+    """The opaque tags of an If-None-Match header (weakness dropped); ["*"] for "*"; None if absent."""
+    if header is None:
+        return None
+    tags, rest = [], header.strip()
+    if rest == "*":
+        return ["*"]
+    while rest:
+        rest = rest.lstrip(" \t,")
+        if rest.startswith("W/"):
+            rest = rest[2:]
+        if not rest.startswith('"'):
+            # Not an entity-tag: skip to the next comma (tolerating unquoted tags some clients send).
+            token, _, rest = rest.partition(",")
+            if token.strip():
+                tags.append(token.strip())
+            continue
+        end = rest.find('"', 1)
+        if end < 0:
+            break
+        tags.append(rest[1:end])
+        rest = rest[end + 1:]
+    return tags
+
+
+def parse_http_date(header: str | None) -> datetime | None:
+    """An HTTP date as aware UTC, or None when absent or malformed."""
+    if not header:
+        return None
+    try:
+        parsed = parsedate_to_datetime(header.strip())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if parsed is None:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed
+
+
+def choose_encoding(header: str | None, available=ENCODINGS) -> str:
+    """The best encoding the client accepts among `available` (RFC 9110 §12.5.3), else identity."""
+    if not header:
+        return "identity"
+    weights: dict[str, float] = {}
+    for part in header.split(","):
+        name, _, params = part.partition(";")
+        name = name.strip().lower()
+        if not name:
+            continue
+        weight = 1.0
+        for param in params.split(";"):
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    weight = min(max(float(value.strip()), 0.0), 1.0)
+                except ValueError:
+                    weight = 0.0  # a q we cannot read is not an acceptance
+        weights[name] = weight
+    star = weights.get("*")
+
+    def weight_of(encoding: str) -> float:
+        if encoding in weights:
+            return weights[encoding]
+        if star is not None:
+            return star
+        return 1.0 if encoding == "identity" else 0.0
+
+    best = max(available, key=lambda e: (weight_of(e), -ENCODINGS.index(e) if e in ENCODINGS else -99))
+    return best if weight_of(best) > 0 else "identity"
+
+
+def is_fresh(validator: str, last_modified: datetime | None) -> bool:
+    """True when the client's copy is current: If-None-Match first; If-Modified-Since only without it."""
+    tags = parse_etags(request.headers.get("If-None-Match"))
+    if tags is not None:
+        return any(tag == "*" or strip_encoding(tag) == validator for tag in tags)
+    since = parse_http_date(request.headers.get("If-Modified-Since"))
+    if since is None or last_modified is None:
+        return False
+    return _to_second(last_modified) <= since
+
+
+def strip_encoding(tag: str) -> str:
+    for suffix in ("-gzip", "-br"):
+        if tag.endswith(suffix):
+            return tag[: -len(suffix)]
+    return tag
+
+
+def _to_second(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.replace(microsecond=0)
+
+
+# ---- writing responses -----------------------------------------------------------------------
+
+def conditional_response(*, validator: str, last_modified: datetime | None, content_type: str,
+                         load_bodies: Callable[[], Mapping[str, bytes]], cors: bool = False,
+                         caching: Caching | None = None) -> Response:
+    """200 with the body in the best accepted encoding, or 304 before `load_bodies` is ever called.
+
+    `validator` is the opaque ETag value (no quotes); `load_bodies` returns encoding -> bytes and
+    must hold at least "identity".
+    """
+    caching = caching or Caching.from_config(current_app.config)
+    encoding = choose_encoding(request.headers.get("Accept-Encoding"))
+    if is_fresh(validator, last_modified):
+        response = Response(status=304)
+    else:
+        bodies = load_bodies()
+        if encoding not in bodies:
+            encoding = "identity"
+        response = Response(bodies[encoding], status=200, content_type=content_type)
+        if encoding != "identity":
+            response.headers["Content-Encoding"] = encoding
+        response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["ETag"] = f'"{validator}{ETAG_SUFFIX[encoding]}"'
+    if last_modified is not None:
+        response.headers["Last-Modified"] = format_datetime(_to_second(last_modified).astimezone(timezone.utc),
+                                                            usegmt=True)
+    response.headers["Cache-Control"] = caching.header()
+    response.vary.add("Accept-Encoding")
+    if cors:
+        response.headers.update(CORS_HEADERS)
+    return response
+
+
+def preflight_response() -> Response:
+    """The answer to a CORS preflight for a public, read-only resource."""
+    response = Response(status=204)
+    response.headers.update(CORS_HEADERS)
+    response.headers["Access-Control-Allow-Methods"] = "GET, HEAD, OPTIONS"
+    response.headers["Access-Control-Allow-Headers"] = "If-None-Match, If-Modified-Since"
+    response.headers["Access-Control-Max-Age"] = "86400"
+    return response
