@@ -1,8 +1,10 @@
 """The validators themselves: every known-good document passes, every known-bad one fails on exactly its rule."""
 from __future__ import annotations
 
+import gzip
 import json
 import threading
+from collections import defaultdict
 import time
 from datetime import datetime, timezone
 from functools import partial
@@ -15,6 +17,8 @@ from flask import Flask, Response
 from lxml import etree
 
 from feedsvc import validate, xmlsafe
+from feedsvc.validate import cli, documents
+from feedsvc.validate.problems import MAX_PROBLEMS_PER_RULE, SITEMAP_MAX_BYTES
 from feedsvc.validate import Problem, guess_kind, validate_command, validate_document
 
 DATA = Path(__file__).resolve().parent / "data" / "validate"
@@ -209,7 +213,7 @@ def test_sitemap_of_50000_urls_is_valid_and_one_more_is_not():
 def test_sitemap_larger_than_50_mb_is_refused():
     # White space between the urls: libxml2 rightly refuses a single text node over 10 MB.
     body = _urlset(7).replace(b"</url><url>", b"</url>" + b" " * 9_000_000 + b"<url>")
-    assert len(body) > validate.SITEMAP_MAX_BYTES
+    assert len(body) > SITEMAP_MAX_BYTES
     assert [p.rule for p in validate_document(body, "sitemap")] == ["sitemap-limit"]
 
 
@@ -221,7 +225,7 @@ def test_news_sitemap_of_1000_items_is_valid_and_one_more_is_not():
 def test_repeated_mistakes_are_capped_per_rule():
     body = _urlset(120).replace(b"https://samachar.example/a/", b"/a/")
     problems = validate_document(body, "sitemap")
-    assert len([p for p in problems if p.rule == "absolute-url"]) == validate.MAX_PROBLEMS_PER_RULE + 1
+    assert len([p for p in problems if p.rule == "absolute-url"]) == MAX_PROBLEMS_PER_RULE + 1
     assert "70 more" in problems[-1].message
 
 
@@ -344,7 +348,7 @@ def test_guess_kind(content_type, body, kind):
 
 
 def test_registered_checker_runs_after_the_built_in_checks(monkeypatch):
-    monkeypatch.setattr(validate, "_extra_checkers", validate.defaultdict(list))
+    monkeypatch.setattr(documents, "_extra_checkers", defaultdict(list))
     calls = []
 
     @validate.register_checker("amp")
@@ -456,6 +460,16 @@ def test_validate_on_render_passes_a_valid_feed_served_at_its_self_link():
     assert app.test_client().get("/feeds/rss.xml").headers["X-Feedsvc-Validation"] == "ok"
 
 
+def test_validate_on_render_reads_compressed_responses():
+    body = gzip.compress((DATA / "bad" / "rss--unique-id.xml").read_bytes())
+    app = Flask("render-gzip")
+    app.config.update(SITE_URL="https://samachar.example", VALIDATE_ON_RENDER=True)
+    app.add_url_rule("/feeds/rss.xml", "rss", lambda: Response(
+        body, content_type="application/rss+xml", headers={"Content-Encoding": "gzip"}))
+    validate.init_app(app)
+    assert app.test_client().get("/feeds/rss.xml").headers["X-Feedsvc-Validation"] == "failed: 1 problems"
+
+
 def test_validate_on_render_is_off_by_default():
     app = _app_serving((DATA / "bad" / "rss--rfc822-date.xml").read_bytes(), "application/rss+xml")
     assert "X-Feedsvc-Validation" not in app.test_client().get("/feeds/rss.xml").headers
@@ -464,7 +478,7 @@ def test_validate_on_render_is_off_by_default():
 # ---- everything the sample data serves -----------------------------------------------------------
 
 def _served(app, path: str) -> bool:
-    with validate._unthrottled(app) as client:  # the session's app may have used up its rate limit
+    with cli._unthrottled(app) as client:  # the session's app may have used up its rate limit
         return client.head(path).status_code == 200
 
 

@@ -1,0 +1,26 @@
+"""Every document feedsvc serves, held to its standard: schemas, the rules they cannot express, and `flask validate`.
+
+`validate_document(body, kind, url=...)` returns a list of `Problem`s (empty when the document is
+valid). Each kind is checked in three layers:
+  1. bytes and characters: UTF-8, XML 1.0 legal characters only (also inside JSON strings), and
+     for XML a hardened parse that refuses DOCTYPEs (feedsvc.xmlsafe);
+  2. the grammar shipped in feedsvc/schemas/ (RELAX NG, XML Schema, JSON Schema)   -> grammars.py;
+  3. rules a grammar cannot express: RFC 822 / RFC 3339 dates and their plausibility, absolute
+     http(s) URLs (also inside content HTML), unique ids, the self link equal to the URL served,
+     no markup in titles, the sitemap limits                                      -> rules.py,
+     applied per format in xmldocs.py (RSS, Atom, OPML, sitemaps), jsonfeed.py, pages.py (HTML, AMP).
+Other modules add checks for a kind with `register_checker` (documents.py); the AMP helper plugs the
+official AMP validator in that way. The tests, the `validate` command (cli.py) and the
+VALIDATE_ON_RENDER debug mode (on_render.py, `init_app`) all call `validate_document`.
+"""
+from .cli import check_target, feed_documents, page_documents, served_documents, validate_command
+from .documents import Checker, guess_kind, register_checker, validate_document
+from .on_render import init_app
+from .problems import KINDS, Problem
+from .rules import (html_url_problems, iri_problem, rfc822_date_problem, rfc3339_date_problem, self_link_problems,
+                    title_problem, url_problem, w3c_datetime_problem)
+
+__all__ = ["KINDS", "Checker", "Problem", "check_target", "feed_documents", "guess_kind", "html_url_problems",
+           "init_app", "iri_problem", "page_documents", "register_checker", "rfc3339_date_problem",
+           "rfc822_date_problem", "self_link_problems", "served_documents", "title_problem", "url_problem",
+           "validate_command", "validate_document", "w3c_datetime_problem"]
