@@ -44,6 +44,9 @@ def _keep_attribute(tag: str, attr: str, value: str) -> str | None:
         return None
     if attr in ("width", "height", "colspan", "rowspan", "start") and not value.strip().isdigit():
         return None
+    # nh3 checks the scheme of href and src but not of cite, which readers may show as a link.
+    if attr == "cite" and not value.strip().lower().startswith(("http://", "https://")):
+        return None
     return value
 
 
