@@ -1,6 +1,7 @@
 """The article record: JSON Schema validation, normalisation, and errors that name the field."""
 from __future__ import annotations
 
+import html
 import json
 import re
 import unicodedata
@@ -21,6 +22,10 @@ SUMMARY_MAX = 300
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 # Bidi embedding/override controls can reorder a headline visually; ZWJ/ZWNJ stay (Devanagari needs them).
 _BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+# Plain-text fields reach readers that treat feed text as HTML (RSS titles and descriptions), so
+# tags and character references in them are not passed on (the same patterns the validator flags).
+_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9:-]*(\s[^<>]*)?/?>")
+_CHARREF = re.compile(r"&(?:#[0-9]+|#[xX][0-9A-Fa-f]+|[A-Za-z][A-Za-z0-9]*);")
 
 
 @dataclass(frozen=True)
@@ -179,6 +184,11 @@ def slugify(text: str, limit: int = SLUG_MAX) -> str:
 
 
 def clean_text(text: str) -> str:
+    """Plain text as readers should see it: tags removed, character references decoded (until none
+    is left: '&lt;b&gt;' and '<<b>b>' hide tags), bidi controls removed."""
+    previous = None
+    while text != previous:  # each round only shortens the text (unknown references stay as they are)
+        previous, text = text, _TAG.sub("", _CHARREF.sub(lambda ref: html.unescape(ref.group()), text))
     return _BIDI_CONTROLS.sub("", text).strip()
 
 
