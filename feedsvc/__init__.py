@@ -10,6 +10,8 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     from .web import db, register_blueprints
     db.init_app(app)
+    from . import faults
+    faults.init_app(app)  # a store outage answers 503 with Retry-After, not 500
     register_blueprints(app)
 
     from . import cli
