@@ -115,7 +115,8 @@ def choose_encoding(header: str | None, available=ENCODINGS) -> str:
             return weights[encoding]
         if star is not None:
             return star
-        return 1.0 if encoding == "identity" else 0.0
+        # Unlisted identity stays acceptable, but below any coding the client did ask for.
+        return 0.001 if encoding == "identity" else 0.0
 
     best = max(available, key=lambda e: (weight_of(e), -ENCODINGS.index(e) if e in ENCODINGS else -99))
     return best if weight_of(best) > 0 else "identity"

@@ -33,6 +33,11 @@ PROVIDER_LABELS = {
 }
 
 
+def _attr(value: str) -> str:
+    """Text for a double-quoted HTML attribute; apostrophes stay as they are (readable in the source)."""
+    return html.escape(value, quote=False).replace('"', "&quot;")
+
+
 def entry_id(article_id: str, site: Site) -> str:
     """The permanent id of an article in every feed: built from the record id, never from the URL."""
     return f"tag:{site.host},{TAG_DATE}:articles/{article_id}"
@@ -98,20 +103,20 @@ def embed_link(provider: str, url: str, title: str = "") -> str:
     """A player or post as readers can show it: a linked thumbnail for YouTube, else a link."""
     video = youtube_id(url) if provider in ("youtube", "other") else None
     if video:
-        watch = html.escape(YOUTUBE_WATCH.format(id=video))
-        alt = html.escape(title or "YouTube वीडियो")
-        caption = html.escape(f"▶ {PROVIDER_LABELS['youtube']}" + (f": {title}" if title else ""))
+        watch = _attr(YOUTUBE_WATCH.format(id=video))
+        alt = _attr(title or "YouTube वीडियो")
+        caption = html.escape(f"▶ {PROVIDER_LABELS['youtube']}" + (f": {title}" if title else ""), quote=False)
         return (f'<a href="{watch}"><img src="{YOUTUBE_THUMBNAIL.format(id=video)}" width="480" height="360" '
                 f'alt="{alt}"><br>{caption}</a>')
     label = PROVIDER_LABELS.get(provider, PROVIDER_LABELS["other"])
     host = urlsplit(url).hostname or ""
     text = f"▶ {label}: {title}" if title else f"▶ {label} ({host})"
-    return f'<a href="{html.escape(url)}">{html.escape(text)}</a>'
+    return f'<a href="{_attr(url)}">{html.escape(text, quote=False)}</a>'
 
 
 def _already_shown(url: str, body: str) -> bool:
     video = youtube_id(url)
-    return (video is not None and YOUTUBE_WATCH.format(id=video) in body) or html.escape(url) in body
+    return (video is not None and YOUTUBE_WATCH.format(id=video) in body) or _attr(url) in body
 
 
 def _provider_of(src: str) -> tuple[str, str]:
@@ -142,15 +147,15 @@ def _figure(image: Image) -> str:
     size = "".join(f' {name}="{value}"' for name, value in (("width", image.width), ("height", image.height))
                    if value)
     caption = " — ".join(part for part in (image.caption, image.credit) if part)
-    figcaption = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
-    return (f'<figure><img src="{html.escape(image.url)}" alt="{html.escape(image.caption)}"{size}>'
+    figcaption = f"<figcaption>{html.escape(caption, quote=False)}</figcaption>" if caption else ""
+    return (f'<figure><img src="{_attr(image.url)}" alt="{_attr(image.caption)}"{size}>'
             f"{figcaption}</figure>")
 
 
 def _corrections(corrections: list[dict]) -> str:
     items = "".join(
-        f'<li><time datetime="{html.escape(c["date"])}">'
+        f'<li><time datetime="{_attr(c["date"])}">'
         f'{format_date(datetime.fromisoformat(c["date"]), "d MMMM y", locale="hi")}</time>: '
-        f"{html.escape(c['text'])}</li>"
+        f"{html.escape(c['text'], quote=False)}</li>"
         for c in corrections)
     return f"<h3>सुधार (Corrections)</h3><ul>{items}</ul>"

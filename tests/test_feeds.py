@@ -1,0 +1,499 @@
+"""Feeds as readers get them: every scope of the sample data in every format, read back with real
+parsers (feedparser for RSS and Atom, json + the JSON Feed 1.1 schema, lxml) and compared with the records."""
+from __future__ import annotations
+
+import html
+import json
+import math
+from datetime import datetime, timezone
+from email.utils import format_datetime
+from urllib.parse import parse_qs, urlsplit
+
+import feedparser
+import lxml.html
+import pytest
+from flask import render_template_string
+from jsonschema import Draft202012Validator
+from lxml import etree
+
+from feedsvc import feeds
+from feedsvc.records import parse_record
+from feedsvc.validate import validate_document
+from tests.conftest import ROOT, SITE_URL, build_app, sample_records
+
+RECORDS = {r["id"]: r for r in sample_records() if r.get("status", "published") == "published"}
+ARTICLES = {i: parse_record(r, site_url=SITE_URL) for i, r in RECORDS.items()}
+SCOPES = sorted({scope for article in ARTICLES.values() for scope in article.scopes()})
+FORMATS = ("rss", "atom", "json")
+FILENAMES = {"rss": "rss.xml", "atom": "atom.xml", "json": "feed.json"}
+CONTENT_TYPES = {"rss": "application/rss+xml; charset=utf-8", "atom": "application/atom+xml; charset=utf-8",
+                 "json": "application/feed+json; charset=utf-8"}
+VALIDATE_KINDS = {"rss": "rss", "atom": "atom", "json": "jsonfeed"}
+SEED_ID = "pbs-2025-07-23-all-of-us-are-dead-2"
+JSONFEED_SCHEMA = Draft202012Validator(
+    json.loads((ROOT / "feedsvc" / "schemas" / "jsonfeed-1.1.json").read_text("utf-8")))
+
+
+def feed_path(scope: str, fmt: str) -> str:
+    kind, _, key = scope.partition(":")
+    return f"/feeds/{FILENAMES[fmt]}" if scope == "site" else f"/feeds/{kind}/{key}/{FILENAMES[fmt]}"
+
+
+def newest_first(scope: str) -> list:
+    """The live sample articles of a scope in feed order: newest first, ties by id, descending."""
+    found = [a for a in ARTICLES.values() if scope in a.scopes()]
+    return sorted(found, key=lambda a: (a.published.astimezone(timezone.utc), a.id), reverse=True)
+
+
+def utc(struct) -> datetime:
+    return datetime(*struct[:6], tzinfo=timezone.utc)
+
+
+# ---- reading a feed back, whatever its format, into one shape ------------------------------------
+
+def read_feed(fmt: str, body: bytes) -> tuple[dict, list[dict]]:
+    """(feed-level fields, items) as a reader sees them; asserts the document parses cleanly."""
+    if fmt == "json":
+        doc = json.loads(body.decode("utf-8"))
+        errors = sorted(JSONFEED_SCHEMA.iter_errors(doc), key=str)
+        assert not errors, [e.message for e in errors]
+        return _json_feed(doc)
+    parsed = feedparser.parse(body, sanitize_html=False, resolve_relative_uris=False)
+    assert parsed.bozo == 0, parsed.get("bozo_exception")
+    assert parsed.version == ("rss20" if fmt == "rss" else "atom10")
+    links = {link["rel"]: link["href"] for link in parsed.feed.get("links", []) if link.get("rel") != "alternate"}
+    meta = {"title": parsed.feed.title, "home": parsed.feed.link, "self": links.get("self"),
+            "next": links.get("next"), "language": parsed.feed.get("language")}
+    return meta, [_parsed_entry(fmt, e) for e in parsed.entries]
+
+
+def _parsed_entry(fmt: str, e) -> dict:
+    tags = e.get("tags", [])
+    media = e.get("media_content", [{}])[0]
+    return {
+        "id": e.id, "title": e.title, "link": e.link, "summary": e.summary,
+        "content": e.content[0].value if "content" in e else None,
+        "published": utc(e.published_parsed), "published_raw": e.published,
+        "updated": utc(e.updated_parsed) if fmt == "atom" else None,
+        "updated_raw": e.get("updated") if fmt == "atom" else None,
+        "authors": [a["name"] for a in e.get("authors", [])],
+        "categories": [t["term"] if fmt == "rss" else t["label"] for t in tags],
+        "image": {"url": media.get("url"), "width": media.get("width"), "height": media.get("height")}
+        if media else None,
+        "thumbnail": e.get("media_thumbnail", [{}])[0].get("url"),
+        "guid_is_link": e.get("guidislink") if fmt == "rss" else False,  # only RSS has isPermaLink
+    }
+
+
+def _json_feed(doc: dict) -> tuple[dict, list[dict]]:
+    meta = {"title": doc["title"], "home": doc["home_page_url"], "self": doc["feed_url"],
+            "next": doc.get("next_url"), "language": doc.get("language")}
+    items = [{
+        "id": item["id"], "title": item["title"], "link": item["url"], "summary": item["summary"],
+        "content": item.get("content_html"),
+        "published": datetime.fromisoformat(item["date_published"]), "published_raw": item["date_published"],
+        "updated": datetime.fromisoformat(item["date_modified"]), "updated_raw": item["date_modified"],
+        "authors": [a["name"] for a in item["authors"]], "categories": item["tags"],
+        "image": {"url": item["image"]} if "image" in item else None, "thumbnail": item.get("image"),
+        "guid_is_link": False,
+    } for item in doc["items"]]
+    return meta, items
+
+
+def fetch(client, url: str, fmt: str) -> tuple[dict, list[dict], bytes]:
+    response = client.get(url)
+    assert response.status_code == 200, response.data[:300]
+    assert response.headers["Content-Type"] == CONTENT_TYPES[fmt]
+    problems = validate_document(response.data, VALIDATE_KINDS[fmt], url=SITE_URL + url)
+    assert not problems, [str(p) for p in problems]
+    meta, items = read_feed(fmt, response.data)
+    return meta, items, response.data
+
+
+def paragraphs(body_html: str) -> list[str]:
+    """The text of each paragraph of a body, whitespace collapsed: what must reach the reader intact."""
+    root = lxml.html.fragment_fromstring(body_html, create_parent="div")
+    return [" ".join(p.text_content().split()) for p in root.iter("p") if p.text_content().strip()]
+
+
+def urls_in(content_html: str) -> list[str]:
+    root = lxml.html.fragment_fromstring(content_html, create_parent="div")
+    return [value for element in root.iter() for name, value in element.attrib.items() if name in ("href", "src")]
+
+
+def assert_item_matches(item: dict, article, fmt: str) -> None:
+    record = RECORDS[article.id]
+    assert item["title"] == record["title"]  # byte-exact: no escaping left, none doubled
+    assert item["id"] == f"tag:news.example,2025:articles/{article.id}"
+    assert item["guid_is_link"] is False
+    assert item["link"] == article.url and item["link"].startswith(SITE_URL + "/")
+    assert item["summary"] == article.summary
+    published = datetime.fromisoformat(record["published"])
+    assert item["published"] == published.replace(microsecond=0)
+    expected_raw = format_datetime(published) if fmt == "rss" else published.replace(microsecond=0).isoformat()
+    assert item["published_raw"] == expected_raw  # the record's own offset, to the second
+    if fmt != "rss":
+        assert item["updated"] == datetime.fromisoformat(record.get("updated", record["published"]))
+    assert item["authors"] == [a["name"] for a in record["authors"]]
+    assert item["categories"] == [record["section"]["name"]] + [t["name"] for t in record.get("tags", [])]
+    if record.get("image"):
+        image = item["image"]
+        given = record["image"]["url"]
+        assert image["url"] == (SITE_URL + given if given.startswith("/") else given)
+        assert item["thumbnail"] == image["url"]
+        if fmt != "json":
+            assert (image["width"], image["height"]) == (str(record["image"]["width"]),
+                                                         str(record["image"]["height"]))
+    text = " ".join(lxml.html.fragment_fromstring(item["content"], create_parent="div").text_content().split())
+    for paragraph in paragraphs(article.body_html):
+        assert paragraph in text
+    assert all(url.startswith(("http://", "https://")) for url in urls_in(item["content"]))
+    assert "<iframe" not in item["content"]
+
+
+# ---- every feed of the sample data ----------------------------------------------------------
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("scope", SCOPES)
+def test_every_feed_of_the_samples_matches_the_records_over_two_pages(sample_client, scope, fmt):
+    expected = newest_first(scope)
+    limit = math.ceil(len(expected) / 2)
+    first_url = f"{feed_path(scope, fmt)}?limit={limit}"
+    meta, page1, _ = fetch(sample_client, first_url, fmt)
+    assert meta["self"] == SITE_URL + first_url
+    assert meta["language"] == "hi"
+    pages = [page1]
+    if len(expected) > limit:
+        assert meta["next"] and meta["next"].startswith(SITE_URL + feed_path(scope, fmt))
+        meta2, page2, _ = fetch(sample_client, meta["next"][len(SITE_URL):], fmt)
+        assert meta2["next"] is None
+        pages.append(page2)
+    else:
+        assert meta["next"] is None
+    assert [len(p) for p in pages] == [limit, len(expected) - limit][:len(pages)]
+    items = [item for page in pages for item in page]
+    assert [i["id"] for i in items] == [f"tag:news.example,2025:articles/{a.id}" for a in expected]
+    for item, article in zip(items, expected):
+        assert_item_matches(item, article, fmt)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_site_feed_carries_the_newest_articles_at_the_default_limit(sample_client, fmt):
+    meta, items, body = fetch(sample_client, feed_path("site", fmt), fmt)
+    assert meta["self"] == SITE_URL + feed_path("site", fmt)
+    assert [i["id"].rsplit("/", 1)[1] for i in items] == [a.id for a in newest_first("site")][:50]
+    assert "&#" not in body.decode("utf-8")  # Devanagari as UTF-8, never as character references
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_seed_article_is_dated_to_the_second_with_its_offset(sample_client, fmt):
+    _, items, _ = fetch(sample_client, feed_path("tag:all-of-us-are-dead", fmt), fmt)
+    (item,) = [i for i in items if i["id"].endswith(SEED_ID)]
+    assert item["published"] == datetime(2025, 7, 23, 10, 0, 0, tzinfo=timezone.utc)
+    assert item["published_raw"] == ("Wed, 23 Jul 2025 15:30:00 +0530" if fmt == "rss"
+                                     else "2025-07-23T15:30:00+05:30")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_youtube_embed_of_the_seed_article_becomes_a_linked_thumbnail(sample_client, fmt):
+    _, items, _ = fetch(sample_client, feed_path("tag:all-of-us-are-dead", fmt), fmt)
+    (item,) = [i for i in items if i["id"].endswith(SEED_ID)]
+    root = lxml.html.fragment_fromstring(item["content"], create_parent="div")
+    (link,) = [a for a in root.iter("a") if a.get("href") == "https://www.youtube.com/watch?v=IN5TD4VRcSM"]
+    image = link.find("img")
+    assert image.get("src") == "https://i.ytimg.com/vi/IN5TD4VRcSM/hqdefault.jpg"
+    assert (image.get("width"), image.get("height")) == ("480", "360")
+    assert "All of Us Are Dead | Official Trailer | Netflix" in link.text_content()
+
+
+# ---- items written from records made for the test ------------------------------------------
+
+def put(client, api_headers, record):
+    response = client.put(f"/api/articles/{record['id']}", data=json.dumps(record, ensure_ascii=False),
+                          content_type="application/json", headers=api_headers)
+    assert response.status_code in (200, 201), response.data
+    return response
+
+
+def only_item(client, fmt: str, scope: str = "site") -> dict:
+    _, items, _ = fetch(client, feed_path(scope, fmt), fmt)
+    assert len(items) == 1
+    return items[0]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_title_with_markup_characters_arrives_exactly_once_escaped(client, api_headers, make_record, fmt):
+    title = 'बजट "2025" & <नई> योजनाएँ — R&D पर ज़ोर'
+    put(client, api_headers, make_record(title=title))
+    body = client.get(feed_path("site", fmt)).data.decode("utf-8")
+    assert "&amp;amp;" not in body and "&amp;lt;" not in body
+    assert only_item(client, fmt)["title"] == title
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_iframe_players_in_a_body_become_links_a_reader_can_show(client, api_headers, make_record, fmt):
+    body = ('<p>वीडियो देखिए:</p><iframe src="https://www.youtube.com/embed/dQw4w9WgXcQ" title="बजट भाषण"></iframe>'
+            '<p>और यह भी: <iframe src="https://player.vimeo.com/video/76979871"></iframe></p>')
+    put(client, api_headers, make_record(body_html=body))
+    content = only_item(client, fmt)["content"]
+    root = lxml.html.fragment_fromstring(content, create_parent="div")
+    assert root.find(".//iframe") is None
+    hrefs = [a.get("href") for a in root.iter("a")]
+    assert "https://www.youtube.com/watch?v=dQw4w9WgXcQ" in hrefs and "https://vimeo.com/76979871" in hrefs
+    assert "https://i.ytimg.com/vi/dQw4w9WgXcQ/hqdefault.jpg" in [i.get("src") for i in root.iter("img")]
+    assert "बजट भाषण" in root.text_content()
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_entry_id_survives_an_edit_of_title_slug_and_time(client, api_headers, make_record, fmt):
+    put(client, api_headers, make_record())
+    before = only_item(client, fmt)
+    put(client, api_headers, make_record(title="संशोधित शीर्षक", slug="revised-headline",
+                                         updated="2025-08-01T11:00:00+05:30"))
+    after = only_item(client, fmt)
+    assert after["id"] == before["id"] and after["title"] == "संशोधित शीर्षक"
+    assert after["link"] == f"{SITE_URL}/articles/revised-headline"
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_author_is_named(client, api_headers, make_record, fmt):
+    authors = [{"key": "a-one", "name": "पहला लेखक"}, {"key": "a-two", "name": "दूसरी लेखिका",
+                                                          "url": "/authors/a-two"}]
+    put(client, api_headers, make_record(authors=authors))
+    assert only_item(client, fmt)["authors"] == ["पहला लेखक", "दूसरी लेखिका"]
+    assert only_item(client, fmt, "author:a-two")["authors"] == ["पहला लेखक", "दूसरी लेखिका"]
+
+
+def test_rss_writes_one_dc_creator_per_author(client, api_headers, make_record):
+    put(client, api_headers, make_record(authors=[{"name": "पहला लेखक"}, {"name": "दूसरी लेखिका"}]))
+    root = etree.fromstring(client.get("/feeds/rss.xml").data)
+    creators = root.findall(".//item/{http://purl.org/dc/elements/1.1/}creator")
+    assert [c.text for c in creators] == ["पहला लेखक", "दूसरी लेखिका"]
+
+
+def test_summary_only_configuration_leaves_the_body_out(database_url, api_headers, make_record):
+    app = build_app(database_url, FEED_FULL_TEXT=False)
+    client = app.test_client()
+    put(client, api_headers, make_record())
+    rss = etree.fromstring(client.get("/feeds/rss.xml").data)
+    assert rss.find(".//{http://purl.org/rss/1.0/modules/content/}encoded") is None
+    assert rss.findtext(".//item/description") == "संसद का मानसून सत्र आज से शुरू हो रहा है।"
+    atom = etree.fromstring(client.get("/feeds/atom.xml").data)
+    assert atom.find(".//{http://www.w3.org/2005/Atom}content") is None
+    item = json.loads(client.get("/feeds/feed.json").data)["items"][0]
+    assert "content_html" not in item and item["content_text"] == item["summary"]
+    app.extensions["feedsvc.engine"].dispose()
+
+
+# ---- the channel ----------------------------------------------------------------------------
+
+def test_rss_channel_carries_what_readers_and_hubs_need(database_url, api_headers, make_record):
+    app = build_app(database_url, WEBSUB_HUBS=["https://hub.example/", "https://pubsubhubbub.example/"])
+    client = app.test_client()
+    put(client, api_headers, make_record())
+    channel = etree.fromstring(client.get("/feeds/section/national/rss.xml").data).find("channel")
+    atom_links = {(link.get("rel"), link.get("href"))
+                  for link in channel.findall("{http://www.w3.org/2005/Atom}link")}
+    assert atom_links == {("self", f"{SITE_URL}/feeds/section/national/rss.xml"),
+                          ("first", f"{SITE_URL}/feeds/section/national/rss.xml"),
+                          ("hub", "https://hub.example/"), ("hub", "https://pubsubhubbub.example/")}
+    assert channel.findtext("title") == "देश — समाचार दर्पण"
+    assert channel.findtext("link") == f"{SITE_URL}/feeds#section-national"
+    assert channel.findtext("language") == "hi" and channel.findtext("ttl") == "5"
+    assert channel.findtext("copyright") == app.config["SITE_COPYRIGHT"]
+    assert channel.findtext("image/url") == f"{SITE_URL}/static/logo.png"
+    assert channel.findtext("lastBuildDate").endswith("+0530")
+    app.extensions["feedsvc.engine"].dispose()
+
+
+def test_atom_and_json_feeds_carry_hubs_logo_icon_and_rights(database_url, api_headers, make_record):
+    app = build_app(database_url, WEBSUB_HUBS=["https://hub.example/"])
+    client = app.test_client()
+    put(client, api_headers, make_record())
+    atom = feedparser.parse(client.get("/feeds/atom.xml").data).feed
+    assert ("hub", "https://hub.example/") in [(link.rel, link.href) for link in atom.links]
+    assert atom.logo == f"{SITE_URL}/static/logo.png" and atom.icon == f"{SITE_URL}/static/icon.png"
+    assert atom.rights == app.config["SITE_COPYRIGHT"] and atom.language == "hi"
+    doc = json.loads(client.get("/feeds/feed.json").data)
+    assert doc["hubs"] == [{"type": "WebSub", "url": "https://hub.example/"}]
+    assert doc["icon"] == f"{SITE_URL}/static/icon.png" and doc["feed_url"] == f"{SITE_URL}/feeds/feed.json"
+    assert client.get("/static/logo.png").status_code == 200
+    app.extensions["feedsvc.engine"].dispose()
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_an_empty_site_still_has_a_valid_site_feed(client, fmt):
+    meta, items, _ = fetch(client, feed_path("site", fmt), fmt)
+    assert items == [] and meta["next"] is None
+
+
+# ---- withdrawals, paging, errors ------------------------------------------------------------
+
+def test_withdrawn_article_leaves_every_feed_and_is_a_tombstone_in_atom(client, api_headers, make_record):
+    put(client, api_headers, make_record())
+    put(client, api_headers, make_record(id="test-2025-08-02-other", slug="other-story",
+                                         published="2025-08-02T09:00:00+05:30", updated=None))
+    assert client.delete("/api/articles/test-2025-08-01-monsoon", headers=api_headers).status_code == 200
+    gone = "tag:news.example,2025:articles/test-2025-08-01-monsoon"
+    for fmt in FORMATS:
+        for scope in ("site", "section:national", "tag:parliament", "author:test-reporter"):
+            _, items, _ = fetch(client, feed_path(scope, fmt), fmt)
+            assert gone not in [i["id"] for i in items]
+    atom = etree.fromstring(client.get("/feeds/tag/parliament/atom.xml").data)
+    (tombstone,) = atom.findall("{http://purl.org/atompub/tombstones/1.0}deleted-entry")
+    assert tombstone.get("ref") == gone
+    assert datetime.fromisoformat(tombstone.get("when")).utcoffset().total_seconds() == 19800
+    assert tombstone.find("{http://www.w3.org/2005/Atom}link").get("href") == f"{SITE_URL}/articles/monsoon-session-begins"
+    assert b"deleted-entry" not in client.get("/feeds/tag/parliament/rss.xml").data
+
+
+def test_tombstones_leave_after_the_configured_window(database_url, api_headers, make_record):
+    app = build_app(database_url, TOMBSTONE_DAYS=0)
+    client = app.test_client()
+    put(client, api_headers, make_record())
+    client.delete("/api/articles/test-2025-08-01-monsoon", headers=api_headers)
+    put(client, api_headers, make_record(id="test-later", slug="later", published="2025-08-03T09:00:00+05:30",
+                                         updated=None))
+    assert b"deleted-entry" not in client.get("/feeds/atom.xml").data
+    app.extensions["feedsvc.engine"].dispose()
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_paging_neither_repeats_nor_drops_when_an_article_arrives_between_pages(client, api_headers,
+                                                                               make_record, fmt):
+    for day in range(1, 6):
+        put(client, api_headers, make_record(id=f"story-{day}", slug=f"story-{day}", updated=None,
+                                             published=f"2025-08-0{day}T09:00:00+05:30"))
+    meta, page1, _ = fetch(client, f"{feed_path('site', fmt)}?limit=2", fmt)
+    put(client, api_headers, make_record(id="breaking", slug="breaking", updated=None,
+                                         published="2025-08-09T09:00:00+05:30"))
+    meta2, page2, _ = fetch(client, meta["next"][len(SITE_URL):], fmt)
+    meta3, page3, _ = fetch(client, meta2["next"][len(SITE_URL):], fmt)
+    assert meta3["next"] is None
+    ids = [i["id"].rsplit("/", 1)[1] for i in page1 + page2 + page3]
+    assert ids == ["story-5", "story-4", "story-3", "story-2", "story-1"]
+    assert parse_qs(urlsplit(meta["next"]).query)["limit"] == ["2"]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("path", ["section/no-such-section", "tag/no-such-tag", "author/no-such-author",
+                                  "tag/UPPER", "tag/a..b", "author/" + "x" * 65])
+def test_unknown_or_impossible_key_is_404(sample_client, path, fmt):
+    response = sample_client.get(f"/feeds/{path}/{FILENAMES[fmt]}")
+    assert response.status_code == 404
+    assert "error" in response.get_json()
+
+
+def test_unknown_scope_kind_or_file_is_404(sample_client):
+    assert sample_client.get("/feeds/category/sports/rss.xml").status_code == 404
+    assert sample_client.get("/feeds/section/sports/index.xml").status_code == 404
+
+
+@pytest.mark.parametrize("value", ["0", "201", "-1", "abc", "1.5", "५०", "", "9" * 30])
+def test_bad_limit_is_400_naming_the_allowed_range(sample_client, value):
+    response = sample_client.get(f"/feeds/rss.xml?limit={value}")
+    assert response.status_code == 400
+    assert "limit must be a whole number from 1 to 200" in response.get_json()["error"]
+
+
+@pytest.mark.parametrize("value", ["junk", "20250723T100000000000", "20251399T100000000000~x",
+                                   "20250723T100000000000~../../etc"])
+def test_bad_page_cursor_is_400(sample_client, value):
+    response = sample_client.get("/feeds/atom.xml", query_string={"after": value})
+    assert response.status_code == 400 and "after" in response.get_json()["error"]
+
+
+# ---- OPML, directory, autodiscovery, browser view ---------------------------------------------
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_opml_lists_every_feed_grouped(sample_client, fmt):
+    response = sample_client.get("/feeds.opml", query_string={} if fmt == "rss" else {"format": fmt})
+    assert response.status_code == 200 and response.headers["Content-Type"] == "text/x-opml; charset=utf-8"
+    assert not validate_document(response.data, "opml", url=f"{SITE_URL}/feeds.opml")
+    root = etree.fromstring(response.data)
+    assert root.tag == "opml" and root.get("version") == "2.0"
+    groups = root.findall("body/outline")
+    assert [g.get("text") for g in groups] == ["पूरी साइट (Whole site)", "विभाग (Sections)", "विषय (Tags)",
+                                                "लेखक (Authors)"]
+    listed = [o.get("xmlUrl") for o in root.iter("outline") if o.get("type") == "rss"]
+    assert sorted(listed) == sorted(SITE_URL + feed_path(scope, fmt) for scope in SCOPES)
+    section = next(o for o in root.iter("outline") if o.get("xmlUrl", "").endswith("/section/sports/" + FILENAMES[fmt]))
+    assert section.get("text") == "खेल — समाचार दर्पण"
+
+
+def test_directory_page_offers_every_scope_in_every_format(sample_client):
+    response = sample_client.get("/feeds")
+    assert response.status_code == 200 and response.headers["Content-Type"] == "text/html; charset=utf-8"
+    page = lxml.html.fromstring(response.data)
+    assert page.get("lang") == "hi"
+    links = {a.get("href") for a in page.iter("a")}
+    for scope in SCOPES:
+        for fmt in FORMATS:
+            assert SITE_URL + feed_path(scope, fmt) in links
+    assert page.get_element_by_id("section-sports") is not None
+    assert "Sections" in page.text_content() and "विभाग" in page.text_content()
+    alternates = page.xpath("//head/link[@rel='alternate']")
+    assert [(l.get("type"), l.get("href")) for l in alternates] == [
+        ("application/rss+xml", f"{SITE_URL}/feeds/rss.xml"), ("application/atom+xml", f"{SITE_URL}/feeds/atom.xml"),
+        ("application/feed+json", f"{SITE_URL}/feeds/feed.json")]
+
+
+def test_base_layout_advertises_site_and_page_feeds_in_all_formats(sample_app):
+    article = ARTICLES[SEED_ID]
+    with sample_app.test_request_context("/"):
+        page = render_template_string('{% extends "base.html" %}{% block content %}x{% endblock %}',
+                                      feed_scopes=feeds.scopes_of(article))
+    root = lxml.html.fromstring(page)
+    alternates = [(l.get("type"), l.get("href"), l.get("title")) for l in root.xpath("//head/link[@rel='alternate']")]
+    expected_scopes = (["site", f"section:{article.section.key}"] + [f"tag:{t.key}" for t in article.tags]
+                       + [f"author:{a.key}" for a in article.authors])
+    assert [href for _, href, _ in alternates] == [SITE_URL + feed_path(s, f) for s in expected_scopes for f in FORMATS]
+    assert ("application/rss+xml", f"{SITE_URL}/feeds/section/entertainment/rss.xml",
+            "मनोरंजन — समाचार दर्पण (RSS)") in alternates
+    assert root.get("lang") == "hi"
+    assert "Noto Sans Devanagari" in page
+
+
+@pytest.mark.parametrize("fmt", ["rss", "atom"])
+def test_browser_stylesheet_turns_the_feed_into_a_hindi_page(sample_client, fmt):
+    body = sample_client.get(feed_path("section:sports", fmt)).data
+    tree = etree.ElementTree(etree.fromstring(body))
+    instruction = tree.getroot().getprevious()
+    assert instruction.target == "xml-stylesheet" and 'href="/static/feed.xsl"' in instruction.text
+    stylesheet = sample_client.get("/static/feed.xsl")
+    assert stylesheet.status_code == 200
+    transform = etree.XSLT(etree.fromstring(stylesheet.data))
+    page = lxml.html.fromstring(str(transform(tree)))
+    text = page.text_content()
+    assert "यह एक फ़ीड है" in text and "सब्सक्राइब कैसे करें" in text
+    assert f"{SITE_URL}{feed_path('section:sports', fmt)}" in text
+    titles = [a.text_content() for a in page.xpath("//ul[@class='items']/li/a")]
+    assert titles == [a.title for a in newest_first("section:sports")]
+
+
+# ---- the one rendering function -------------------------------------------------------------
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_render_gives_the_bytes_the_view_serves(sample_app, sample_client, fmt):
+    served = sample_client.get(f"{feed_path('tag:cricket', fmt)}?limit=2")
+    site = feeds.Site.from_config(sample_app.config)
+    with sample_app.extensions["feedsvc.engine"].connect() as conn:
+        rendered = feeds.render(fmt, "tag:cricket", conn=conn, site=site, limit=2)
+        with pytest.raises(feeds.FeedNotFound):
+            feeds.render(fmt, "tag:no-such-tag", conn=conn, site=site)
+    assert rendered == served.data
+
+
+def test_feed_urls_name_every_format_of_a_scope():
+    assert feeds.feed_urls("tag:cricket", SITE_URL) == {
+        "rss": f"{SITE_URL}/feeds/tag/cricket/rss.xml", "atom": f"{SITE_URL}/feeds/tag/cricket/atom.xml",
+        "json": f"{SITE_URL}/feeds/tag/cricket/feed.json"}
+    assert feeds.feed_urls("site", SITE_URL)["json"] == f"{SITE_URL}/feeds/feed.json"
+
+
+def test_embed_link_escapes_what_it_is_given():
+    from feedsvc.feeds.entries import embed_link
+    snippet = embed_link("twitter", "https://x.com/a?b=1&c=2", 'बोली "<script>"')
+    root = lxml.html.fragment_fromstring(snippet)
+    assert root.get("href") == "https://x.com/a?b=1&c=2" and root.find(".//script") is None
+    assert html.unescape(snippet).count("<script>") == 1  # present only as text
