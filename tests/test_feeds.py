@@ -298,7 +298,7 @@ def test_rss_channel_carries_what_readers_and_hubs_need(database_url, api_header
                           ("first", f"{SITE_URL}/feeds/section/national/rss.xml"),
                           ("hub", "https://hub.example/"), ("hub", "https://pubsubhubbub.example/")}
     assert channel.findtext("title") == "देश — समाचार दर्पण"
-    assert channel.findtext("link") == f"{SITE_URL}/feeds#section-national"
+    assert channel.findtext("link") == f"{SITE_URL}/section/national"
     assert channel.findtext("language") == "hi" and channel.findtext("ttl") == "5"
     assert channel.findtext("copyright") == app.config["SITE_COPYRIGHT"]
     assert channel.findtext("image/url") == f"{SITE_URL}/static/logo.png"

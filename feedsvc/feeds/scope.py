@@ -46,8 +46,8 @@ def feed_urls(scope: Scope | str, site_url: str) -> dict[str, str]:
 
 
 def home_url(scope: Scope, site: Site) -> str:
-    """The HTML page a feed belongs to: the site, or the scope's entry in the feed directory."""
-    return f"{site.url}/" if scope.kind == "site" else f"{site.url}/feeds#{scope.kind}-{scope.key}"
+    """The HTML page a feed belongs to: the home page, or the listing page of its section, tag or author."""
+    return f"{site.url}/" if scope.kind == "site" else f"{site.url}/{scope.kind}/{scope.key}"
 
 
 def page_url(base_url: str, *, limit: int, default_limit: int, after: Cursor | None = None) -> str:

@@ -9,9 +9,8 @@ import hashlib
 import re
 
 from flask import Blueprint, current_app, jsonify, render_template, request
-from sqlalchemy.exc import DBAPIError
 
-from .. import feeds, http, render_cache, store
+from .. import faults, feeds, http, render_cache, store
 from ..feeds import opml
 from ..feeds.model import FORMATS, SCOPE_KINDS, Scope
 from . import db
@@ -20,7 +19,6 @@ bp = Blueprint("feeds", __name__)
 
 FILENAMES = {f.filename: name for name, f in FORMATS.items()}
 CURSOR_TOKEN = re.compile(r"^\d{8}T\d{12}~[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-RETRY_AFTER_SECONDS = 30
 OPML_TYPE = "text/x-opml; charset=utf-8"
 HTML_TYPE = "text/html; charset=utf-8"
 
@@ -73,9 +71,7 @@ def _not_found(exc: feeds.FeedNotFound):
 def _error(status: int, message: str):
     response = jsonify({"error": message})
     response.status_code = status
-    response.headers["Cache-Control"] = "no-store" if status >= 500 else "public, max-age=60"
-    if status == 503:
-        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    response.headers["Cache-Control"] = "public, max-age=60"
     return response
 
 
@@ -116,12 +112,12 @@ def serve(key, load_state, build, *, content_type: str, cors: bool = False):
         return http.conditional_response(
             validator=validator, last_modified=last_modified, content_type=content_type,
             load_bodies=lambda: cache().get(key, validator, build).bodies, cors=cors)
-    except DBAPIError:
+    except faults.UNAVAILABLE:
         # stale-if-error, here as well as in shared caches: the copy this process holds beats a 503.
-        current_app.logger.exception("store unavailable; serving %r from the render cache if held", key)
         held = cache().stale(key)
         if held is None:
-            return _error(503, "the article store is unavailable; try again shortly")
+            raise  # feedsvc.faults answers 503 with Retry-After
+        current_app.logger.warning("store unavailable; serving %r from the render cache", key)
         return http.conditional_response(validator=held.validator, last_modified=None, content_type=content_type,
                                          load_bodies=lambda: held.bodies, cors=cors)
 
