@@ -13,11 +13,14 @@ from importlib import resources
 from anyascii import anyascii
 import jsonschema_rs
 
-from .sanitize import plain_text, sanitize_html, truncate_words
+from .sanitize import nesting_depth, plain_text, sanitize_html, truncate_words
 
 SLUG_MAX = 80
 KEY_MAX = 64
 SUMMARY_MAX = 300
+# Real articles nest a dozen levels; libxml2 (AMP conversion, validation) stops at 256 and drops
+# the rest of the body silently, and browsers flatten beyond a few hundred.
+NESTING_MAX = 100
 # XML 1.0 allows tab, LF and CR among the C0 controls, and nothing in the surrogate block or U+FFFE/F.
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 # Bidi embedding/override controls can reorder a headline visually; ZWJ/ZWNJ stay (Devanagari needs them).
@@ -217,6 +220,9 @@ def parse_record(data, *, site_url: str, source: str | None = None) -> Article:
 
     url = data.get("url") or f"{site_url}/articles/{slug}"
     body = sanitize_html(data["body_html"], site_url)
+    if nesting_depth(body) > NESTING_MAX:
+        raise RecordError([Problem("body_html", f"nests elements {nesting_depth(body)} levels deep; at most "
+                                                f"{NESTING_MAX} levels are accepted")], source)
     summary = clean_text(data.get("summary") or truncate_words(plain_text(body), SUMMARY_MAX))
     image = dict(data["image"], url=_absolute(data["image"]["url"], site_url)) if data.get("image") else None
     authors = [Author(key=a.get("key") or slugify(a["name"], KEY_MAX) or "author", name=clean_text(a["name"]),

@@ -72,6 +72,20 @@ def sanitize_html(html: str, base_url: str) -> str:
 
 _TAG = re.compile(r"<[^>]*>")
 _SPACE = re.compile(r"\s+")
+# A whole tag, quoted attribute values included (nh3 escapes "<" in text, but not in attributes).
+_OPEN_OR_CLOSE = re.compile(r'<(/?)([a-zA-Z][a-zA-Z0-9]*)(?:[^>"]|"[^"]*")*>')
+_VOID = {"img", "br", "hr", "source", "wbr"}
+
+
+def nesting_depth(safe_html: str) -> int:
+    """How deeply elements nest in `sanitize_html` output (which closes every element it keeps)."""
+    depth = deepest = 0
+    for closing, tag in _OPEN_OR_CLOSE.findall(safe_html):
+        if tag.lower() in _VOID:
+            continue
+        depth = depth - 1 if closing else depth + 1
+        deepest = max(deepest, depth)
+    return deepest
 
 
 def plain_text(safe_html: str) -> str:
