@@ -233,15 +233,16 @@ def test_title_with_markup_characters_arrives_exactly_once_escaped(client, api_h
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_iframe_players_in_a_body_become_links_a_reader_can_show(client, api_headers, make_record, fmt):
     body = ('<p>वीडियो देखिए:</p><iframe src="https://www.youtube.com/embed/dQw4w9WgXcQ" title="बजट भाषण"></iframe>'
-            '<p>और यह भी: <iframe src="https://player.vimeo.com/video/76979871"></iframe></p>')
+            '<p>और यह भी: <iframe src="https://player.vimeo.com/video/76979871"></iframe></p>'
+            '<p>बिना स्रोत: <iframe srcdoc="<p>x</p>"></iframe><iframe src="http://plain.example/x"></iframe>।</p>')
     put(client, api_headers, make_record(body_html=body))
     content = only_item(client, fmt)["content"]
     root = lxml.html.fragment_fromstring(content, create_parent="div")
     assert root.find(".//iframe") is None
     hrefs = [a.get("href") for a in root.iter("a")]
-    assert "https://www.youtube.com/watch?v=dQw4w9WgXcQ" in hrefs and "https://vimeo.com/76979871" in hrefs
+    assert hrefs == ["https://www.youtube.com/watch?v=dQw4w9WgXcQ", "https://vimeo.com/76979871"]
     assert "https://i.ytimg.com/vi/dQw4w9WgXcQ/hqdefault.jpg" in [i.get("src") for i in root.iter("img")]
-    assert "बजट भाषण" in root.text_content()
+    assert "बजट भाषण" in root.text_content() and "बिना स्रोत: ।" in root.text_content()
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

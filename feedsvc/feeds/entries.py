@@ -135,10 +135,15 @@ def _replace_iframes(body: str) -> str:
         return body
     root = lxml.html.fragment_fromstring(body, create_parent="div")
     for iframe in list(root.iter("iframe")):
-        provider, page = _provider_of(iframe.get("src", ""))
-        replacement = lxml.html.fragment_fromstring(embed_link(provider, page, iframe.get("title", "")))
-        replacement.tail = iframe.tail
-        iframe.getparent().replace(iframe, replacement)
+        src = iframe.get("src", "")
+        if src.startswith("https://"):
+            provider, page = _provider_of(src)
+            replacement = lxml.html.fragment_fromstring(embed_link(provider, page, iframe.get("title", "")))
+            replacement.tail = iframe.tail
+            iframe.getparent().replace(iframe, replacement)
+        else:
+            # The sanitiser dropped its source (not https, or srcdoc): nothing to link to.
+            iframe.drop_tree()
     return html.escape(root.text or "", quote=False) + "".join(
         lxml.html.tostring(child, encoding="unicode") for child in root)
 
