@@ -79,8 +79,8 @@ def alternate_links(site: Site, scopes: Iterable[Scope | str] = ()) -> list[Alte
         if scope.id in seen:
             continue
         seen.add(scope.id)
-        title = title_of(scope if scope.name or scope.kind == "site" else Scope(scope.kind, scope.key, scope.key),
-                         site)
+        # A scope given by id alone ("tag:cricket") is titled by its key.
+        title = title_of(scope if scope.name else Scope(scope.kind, scope.key, scope.key), site)
         links.extend(AlternateLink(feed_url(scope, fmt, site.url), f.mimetype, f"{title} ({f.label})")
                      for fmt, f in FORMATS.items())
     return links

@@ -89,7 +89,7 @@ def feed_html(article: Article) -> str:
     body = _replace_iframes(article.body_html)
     parts = []
     image = lead_image(article)
-    if image and image.url not in body:
+    if image and _attr(image.url) not in body:
         parts.append(_figure(image))
     parts.append(body)
     parts.extend(f"<p>{embed_link(e['provider'], e['url'], e.get('title', ''))}</p>"
