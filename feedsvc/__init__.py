@@ -13,6 +13,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     from . import faults
     faults.init_app(app)  # a store outage answers 503 with Retry-After, not 500
     register_blueprints(app)
+    from . import partners, ratelimit, security_headers
+    security_headers.init_app(app)    # only /embed/* may be framed
+    ratelimit.init_app(app)           # limits on feeds and oEmbed, per partner key or client address
+    partners.install_log_redaction(app)  # partner keys never reach a log line
 
     from . import cli
     cli.register(app)

@@ -52,5 +52,6 @@ def import_articles_command(paths):
 
 
 def register(app) -> None:
-    for command in (init_db_command, import_articles_command):
+    from . import partners
+    for command in (init_db_command, import_articles_command, partners.cli):
         app.cli.add_command(command)

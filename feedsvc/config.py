@@ -37,6 +37,18 @@ DEFAULTS = {
     "MAX_CONTENT_LENGTH": 4 * 1024 * 1024,
     # Rate limits and their storage (memory:// or redis://...)
     "RATELIMIT_STORAGE": "memory://",
+    "RATELIMIT_ENABLED": True,
+    "RATELIMIT_PUBLIC": "120/minute",    # per client address, feeds and oEmbed each
+    "RATELIMIT_PARTNER": "600/minute",   # per partner key
+    # 304 answers do not count against the limits above; all requests, 304s included, are held to
+    # this many times those limits, so endless conditional polling is still bounded.
+    "RATELIMIT_CONDITIONAL_FACTOR": 10,
+    "RATELIMIT_KEY_PREFIX": "feedsvc",
+    # Reverse proxies in front that append the client to X-Forwarded-For (nginx: 1). 0 trusts no such
+    # header: behind a proxy every client would then share the proxy's address and its rate limit.
+    "TRUSTED_PROXY_HOPS": 0,
+    # Embeds
+    "OEMBED_CACHE_AGE": 3600,
     "VALIDATE_ON_RENDER": False,
 }
 

@@ -292,6 +292,8 @@ def parse_raw(raw: bytes | RecordError, source: str, site_url: str) -> Article |
     except json.JSONDecodeError as exc:
         return RecordError([Problem("(file)", f"is not valid JSON: {exc.msg} at line {exc.lineno} "
                                               f"column {exc.colno}")], source)
+    except RecursionError:  # "[[[[..." a hundred thousand deep: json gives up, the import must not
+        return RecordError([Problem("(file)", "is not valid JSON: nested too deeply to be a record")], source)
     try:
         return parse_record(data, site_url=site_url, source=source)
     except RecordError as error:

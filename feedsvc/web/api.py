@@ -105,6 +105,8 @@ def put_article(article_id: str):
         data = json.loads(request.get_data(cache=False).decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         return error(400, f"the body is not valid UTF-8 JSON: {exc}")
+    except RecursionError:
+        return error(400, "the body is not valid JSON for a record: it is nested too deeply")
     if isinstance(data, dict) and data.get("id", article_id) != article_id:
         raise RecordError([Problem("id", f"'{data.get('id')}' does not match the URL's '{article_id}'")])
     if isinstance(data, dict):

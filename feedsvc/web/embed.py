@@ -1,0 +1,201 @@
+"""Embeds for partner sites: the article card /embed/<slug>, the headline widget /embed/latest, and /oembed.
+
+The embed pages are the only pages other sites may frame (see security_headers). Each is one small
+self-contained document: inline CSS allowed by its hash, images from our origins, no script at all.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+from datetime import datetime
+from functools import lru_cache
+from importlib import resources
+from urllib.parse import urlencode, urlsplit
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime
+from flask import Blueprint, current_app, make_response, redirect, render_template, request, url_for
+from markupsafe import Markup
+
+from .. import oembed, store
+from ..records import Article, article_from_json
+from . import db
+
+bp = Blueprint("embed", __name__)
+
+LATEST_DEFAULT = 5
+LATEST_MAX = 20
+DATE_PATTERN = "d MMMM y, h:mm B"   # 23 जुलाई 2025, 3:30 दोपहर
+SHORT_DATE_PATTERN = "d MMMM, h:mm B"
+MISSING_MAX_AGE = 60  # 404/410 embeds: short, so a republished article shows up soon
+
+
+@lru_cache(maxsize=1)
+def embed_css() -> tuple[Markup, str]:
+    """The embed stylesheet and its CSP source expression ('sha256-…' of exactly what goes in <style>)."""
+    css = resources.files("feedsvc").joinpath("templates/embed/embed.css").read_text("utf-8")
+    digest = base64.b64encode(hashlib.sha256(css.encode("utf-8")).digest()).decode("ascii")
+    return Markup(css), f"'sha256-{digest}'"
+
+
+def origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def content_security_policy(image_urls=()) -> str:
+    """No script, no plugins, no forms; our stylesheet by hash; images from our site and the images shown."""
+    sources = dict.fromkeys(["'self'", origin(current_app.config["SITE_URL"])]
+                            + [origin(u) for u in image_urls if u.startswith(("https://", "http://"))])
+    return "; ".join([
+        "default-src 'none'",
+        f"style-src {embed_css()[1]}",
+        f"img-src {' '.join(sources)}",
+        "base-uri 'none'",
+        "form-action 'none'",
+        "frame-ancestors *",
+    ])
+
+
+def hindi_datetime(moment: datetime, pattern: str = DATE_PATTERN) -> str:
+    """'23 जुलाई 2025, 3:30 दोपहर IST': Babel's `hi` locale in the publication's zone, with its abbreviation."""
+    zone = ZoneInfo(current_app.config["TIMEZONE"])
+    return f"{format_datetime(moment, pattern, tzinfo=zone, locale='hi')} {moment.astimezone(zone).tzname()}"
+
+
+def _page(template: str, status: int = 200, image_urls=(), **context):
+    css, _ = embed_css()
+    site_url = current_app.config["SITE_URL"]
+    html = render_template(template, css=css, site_name=current_app.config["SITE_NAME"],
+                           home_url=site_url + "/", **context)
+    response = make_response(html, status)
+    response.headers["Content-Security-Policy"] = content_security_policy(image_urls)
+    response.headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
+    max_age = current_app.config["CACHE_MAX_AGE"] if status == 200 else MISSING_MAX_AGE
+    response.headers["Cache-Control"] = f"public, max-age={max_age}"
+    if status == 200:
+        response.add_etag()
+        response.make_conditional(request)
+    return response
+
+
+def _message(text: str, status: int):
+    return _page("embed/message.html", status, message=text)
+
+
+@bp.get("/embed/<slug>")
+def card(slug: str):
+    row, redirected = store.article_by_slug(db.connection(), slug)
+    if row is None:
+        return _message("यह ख़बर नहीं मिली।", 404)
+    if redirected:
+        return redirect(url_for(".card", slug=row.slug), 301)
+    if row.status != store.LIVE:
+        return _message("यह ख़बर हटा ली गई है।", 410)
+    article = article_from_json(row.article)
+    images = [article.image["url"]] if article.image else []
+    return _page("embed/card.html", image_urls=images, article=article,
+                 published_text=hindi_datetime(article.published))
+
+
+def _latest_limit() -> int | None:
+    raw = request.args.get("limit", "")
+    if raw == "":
+        return LATEST_DEFAULT
+    if not raw.isdigit() or not 1 <= int(raw) <= LATEST_MAX:
+        return None
+    return int(raw)
+
+
+def latest_heading(section_name: str | None) -> str:
+    site_name = current_app.config["SITE_NAME"]
+    return f"{site_name}: {section_name} की ताज़ा ख़बरें" if section_name else f"{site_name}: ताज़ा ख़बरें"
+
+
+@bp.get("/embed/latest")
+def latest():
+    limit = _latest_limit()
+    if limit is None:
+        return _message(f"limit 1 से {LATEST_MAX} के बीच की संख्या होनी चाहिए।", 400)
+    section = request.args.get("section", "").strip()
+    scope = f"section:{section}" if section else "site"
+    conn = db.connection()
+    state = store.scope_state_of(conn, scope) if section else None
+    if section and state is None:
+        return _message("यह खंड नहीं मिला।", 404)
+    items = [{"article": a, "published_text": hindi_datetime(a.published, SHORT_DATE_PATTERN)}
+             for a in store.newest(conn, scope, limit)]
+    return _page("embed/latest.html", heading=latest_heading(state.name if state else None), items=items)
+
+
+@bp.app_template_global("widget_snippet")
+def widget_snippet(section_key: str | None = None, section_name: str | None = None,
+                   limit: int = LATEST_DEFAULT) -> str:
+    """The copy-paste HTML for partners: the sandboxed widget iframe plus a blockquote-and-link fallback.
+
+    A plain string, so a template shows it as text: `<pre><code>{{ widget_snippet() }}</code></pre>`.
+    """
+    site_url = current_app.config["SITE_URL"]
+    query = {"section": section_key} if section_key else {}
+    if limit != LATEST_DEFAULT:
+        query["limit"] = limit
+    src = f"{site_url}/embed/latest" + (f"?{urlencode(query)}" if query else "")
+    feed_path = f"/feeds/section/{section_key}/rss.xml" if section_key else "/feeds/rss.xml"
+    return render_template("embed/snippet.html", src=src, width=360, height=120 + 64 * limit,
+                           heading=latest_heading(section_name), home_url=site_url + "/",
+                           feed_url=site_url + feed_path).strip() + "\n"
+
+
+@bp.app_template_global("oembed_discovery")
+def oembed_discovery(article_url: str, title: str | None = None) -> Markup:
+    """In a page template's <head>: {{ oembed_discovery(article.url) }}."""
+    return oembed.discovery_links(article_url, current_app.config["SITE_URL"], title)
+
+
+# ---- /oembed ------------------------------------------------------------------------------------
+
+def _oembed_error(exc: oembed.OEmbedError):
+    response = current_app.response_class(oembed.to_json({"error": exc.message}), status=exc.status,
+                                          mimetype="application/json")
+    response.headers["Cache-Control"] = f"public, max-age={MISSING_MAX_AGE}"
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+def _article_for(url: str) -> Article:
+    slug = oembed.slug_from_url(url, current_app.config["SITE_URL"])
+    if slug is None:
+        raise oembed.OEmbedError(404, "not an article URL of this site: expected "
+                                      f"{current_app.config['SITE_URL']}/articles/<slug> or /amp/<slug>")
+    row, _redirected = store.article_by_slug(db.connection(), slug)
+    if row is None or row.status != store.LIVE:
+        raise oembed.OEmbedError(404, f"no live article at {url}")
+    return article_from_json(row.article)
+
+
+@bp.get(oembed.ENDPOINT)
+def oembed_endpoint():
+    try:
+        fmt = request.args.get("format", "json")
+        if fmt not in oembed.FORMATS:
+            raise oembed.OEmbedError(501, f"format {fmt!r} is not supported; use json or xml")
+        url = request.args.get("url", "")
+        if not url:
+            raise oembed.OEmbedError(400, "the url parameter is required")
+        maxwidth = oembed.parse_dimension(request.args.get("maxwidth"), "maxwidth")
+        maxheight = oembed.parse_dimension(request.args.get("maxheight"), "maxheight")
+        article = _article_for(url)
+    except oembed.OEmbedError as exc:
+        return _oembed_error(exc)
+    site_url = current_app.config["SITE_URL"]
+    data = oembed.response_for(article, embed_url=f"{site_url}/embed/{article.slug}",
+                               site_name=current_app.config["SITE_NAME"], site_url=site_url,
+                               cache_age=current_app.config["OEMBED_CACHE_AGE"],
+                               maxwidth=maxwidth, maxheight=maxheight)
+    body = oembed.to_xml(data) if fmt == "xml" else oembed.to_json(data)
+    response = current_app.response_class(body, content_type=oembed.CONTENT_TYPES[fmt])
+    response.headers["Cache-Control"] = f"public, max-age={current_app.config['CACHE_MAX_AGE']}"
+    # Public data; lets a consumer's page script ask for it too.
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.add_etag()
+    return response.make_conditional(request)

@@ -1,0 +1,141 @@
+"""Partner feeds: the public feed URLs under /partner/, full text, a larger limit, behind a partner key.
+
+    /partner/feeds/rss.xml, /partner/feeds/section/<key>/atom.xml, ...   key in a header:
+        Authorization: Bearer <key>   or   X-Partner-Key: <key>
+    /partner/<key>/feeds/rss.xml, ...   key in the path, only for readers that cannot send headers
+
+A path key is a secret in a URL: our loggers redact it (partners.RedactKeys) and the reverse proxy in
+front must not log it either. Keyed responses are `Cache-Control: private` (a shared cache must not hand
+one partner's copy to anyone else), `Referrer-Policy: no-referrer`, and carry no CORS headers.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime, timezone
+
+from flask import Blueprint, current_app, g, jsonify, request
+from sqlalchemy.exc import SQLAlchemyError
+
+from .. import feeds, partners
+from . import db
+from . import feeds as public_feeds
+
+bp = Blueprint("partner_feeds", __name__, url_prefix="/partner")
+log = logging.getLogger(__name__)
+
+
+def presented_key() -> str | None:
+    """The partner key of this request: from the path, else `Authorization: Bearer`, else X-Partner-Key."""
+    path_key = (request.view_args or {}).get("partner_key")
+    if path_key:
+        return path_key
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return request.headers.get("X-Partner-Key", "").strip() or None
+
+
+def request_partner() -> partners.Partner | None:
+    """The partner (active or revoked) whose key this request presents; looked up once per request."""
+    if "partner" not in g:
+        key = presented_key()
+        g.partner = partners.by_key(db.connection(), key) if key else None
+    return g.partner
+
+
+def _refuse(status: int, message: str):
+    response = jsonify({"error": "partner key required" if status == 401 else "partner key refused",
+                        "message": message})
+    response.status_code = status
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="feedsvc partner feeds"'
+    return response
+
+
+@bp.before_request
+def require_partner():
+    if presented_key() is None:
+        return _refuse(401, "send your partner key as 'Authorization: Bearer <key>' or 'X-Partner-Key: <key>' "
+                            "(or use the /partner/<key>/feeds/... URL if your reader cannot send headers)")
+    partner = request_partner()
+    if partner is None:
+        return _refuse(401, "this partner key is not known; check that it was copied whole")
+    if not partner.active:
+        return _refuse(403, f"this partner key was revoked on {partner.revoked_at:%Y-%m-%d}; ask us for a new one")
+    return None
+
+
+_PARTNER_PREFIX = re.compile(r"^/partner(/[^/]+)?(?=/feeds/)")
+
+
+def public_path(path: str) -> str:
+    """/partner/<key>/feeds/x and /partner/feeds/x -> /feeds/x: the feed's name in usage counts, never the key."""
+    return _PARTNER_PREFIX.sub("", path, count=1)
+
+
+def _count_usage(response) -> None:
+    partner = g.get("partner")
+    if partner is None or not partner.active:
+        return
+    day = partners.usage_day(datetime.now(timezone.utc), current_app.config["TIMEZONE"])
+    try:
+        with db.engine().begin() as conn:
+            partners.count_request(conn, partner.id, public_path(request.path), day, response.status_code == 304)
+    except SQLAlchemyError:
+        # Counting must never cost a partner its feed; the log line names no path (it may hold the key).
+        log.exception("could not count a request of partner %s", partner.name)
+
+
+@bp.after_request
+def keyed_response_headers(response):
+    _count_usage(response)
+    if response.status_code < 400:
+        cache = response.cache_control
+        cache.public = False
+        cache.private = True
+        response.vary.update(("Authorization", "X-Partner-Key"))
+    else:
+        response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    for header in [h for h in response.headers.keys() if h.lower().startswith("access-control-")]:
+        del response.headers[header]
+    return response
+
+
+# ---- the feeds ---------------------------------------------------------------------------------
+
+FEED_FILE = "<any('rss.xml', 'atom.xml', 'feed.json'):filename>"
+SCOPE = "<any(section, tag, author):kind>/<key>"
+SITE_FEED = {"kind": "site", "key": ""}
+
+
+def _error(status: int, message: str):
+    response = jsonify({"error": message})
+    response.status_code = status
+    return response
+
+
+@bp.errorhandler(feeds.FeedNotFound)
+def _feed_not_found(exc: feeds.FeedNotFound):
+    kind, _, key = exc.scope_id.partition(":")
+    return _error(404, f"there is no {kind} '{key}': no feed at this address")
+
+
+@bp.errorhandler(public_feeds.BadRequest)
+def _bad_request(exc):
+    return _error(400, str(exc))
+
+
+@bp.route(f"/feeds/{FEED_FILE}", defaults=SITE_FEED)
+@bp.route(f"/feeds/{SCOPE}/{FEED_FILE}")
+@bp.route(f"/<partner_key>/feeds/{FEED_FILE}", defaults=SITE_FEED)
+@bp.route(f"/<partner_key>/feeds/{SCOPE}/{FEED_FILE}")
+def partner_feed(filename: str, kind: str, key: str, partner_key: str | None = None):
+    """A public feed's partner edition: full text, up to PARTNER_MAX_LIMIT items, links that keep the key form."""
+    limit, after = public_feeds.page_params(max_limit=current_app.config["PARTNER_MAX_LIMIT"])
+    # Its own URL is the base of its self and next links, so a reader that can only use the path key
+    # keeps it from page to page; that edition (and its cache entry) is therefore one per partner.
+    self_url = public_feeds.site().url + request.path
+    return public_feeds.feed_response(public_feeds.FILENAMES[filename], kind, key, limit=limit, after=after,
+                                      full_text=True, self_url=self_url, edition=("partner",), cors=False)

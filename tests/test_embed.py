@@ -1,0 +1,189 @@
+"""Embed card /embed/<slug>, headline widget /embed/latest, the partner snippet and the discovery global."""
+import base64
+import hashlib
+
+import lxml.html
+import pytest
+from flask import render_template_string
+
+from feedsvc.web.embed import widget_snippet
+from tests.api_records import put_record
+
+SITE = "http://news.example"
+
+
+@pytest.fixture
+def record(client, api_headers, make_record):
+    # The seed article's moment: 2025-07-23T10:00:00Z, 3:30 in the afternoon in India.
+    record = make_record(published="2025-07-23T15:30:00+05:30", updated="2025-07-23T15:30:00+05:30",
+                         authors=[{"key": "test-reporter", "name": "परीक्षा संवाददाता"},
+                                  {"key": "second", "name": "दूसरी लेखिका"}])
+    put_record(client, api_headers, record)
+    return record
+
+
+def page(response):
+    return lxml.html.document_fromstring(response.get_data(as_text=True))
+
+
+def by_class(node, name):
+    return node.xpath(f"//*[contains(concat(' ', normalize-space(@class), ' '), ' {name} ')]")
+
+
+def directives(response) -> dict:
+    policy = response.headers["Content-Security-Policy"]
+    return {part.split()[0]: part.split()[1:] for part in (p.strip() for p in policy.split(";")) if part}
+
+
+def test_card_shows_image_headline_summary_byline_and_hindi_date(client, record):
+    response = client.get(f"/embed/{record['slug']}")
+    assert response.status_code == 200 and response.mimetype == "text/html"
+    doc = page(response)
+    assert doc.get("lang") == "hi"
+    assert by_class(doc, "card-title")[0].text_content() == record["title"]
+    assert by_class(doc, "card-summary")[0].text_content() == record["summary"]
+    assert by_class(doc, "card-byline")[0].text_content() == "परीक्षा संवाददाता, दूसरी लेखिका"
+    time = doc.xpath("//time")[0]
+    assert time.text_content() == "23 जुलाई 2025, 3:30 दोपहर IST"
+    assert time.get("datetime") == "2025-07-23T15:30:00+05:30"
+    image = doc.xpath("//img")[0]
+    assert (image.get("src"), image.get("width"), image.get("height")) == (f"{SITE}/media/test.jpg", "1200", "675")
+
+
+def test_every_card_link_goes_out_in_a_new_tab_without_opener(client, record):
+    links = page(client.get(f"/embed/{record['slug']}")).xpath(".//a")
+    assert links
+    for link in links:
+        assert link.get("href") == f"{SITE}/articles/{record['slug']}"
+        assert link.get("target") == "_blank" and "noopener" in link.get("rel").split()
+
+
+def test_card_has_no_script_and_a_strict_policy(client, record):
+    response = client.get(f"/embed/{record['slug']}")
+    doc = page(response)
+    assert not doc.xpath("//script") and not doc.xpath("//*[@style]")
+    assert not any(name.startswith("on") for el in doc.iter() for name in el.attrib)
+    policy = directives(response)
+    assert policy["default-src"] == ["'none'"] and "script-src" not in policy
+    assert policy["frame-ancestors"] == ["*"]
+    assert policy["base-uri"] == ["'none'"] and policy["form-action"] == ["'none'"]
+    assert "'unsafe-inline'" not in response.headers["Content-Security-Policy"]
+    assert "X-Frame-Options" not in response.headers
+
+
+def test_card_stylesheet_is_allowed_by_its_hash(client, record):
+    response = client.get(f"/embed/{record['slug']}")
+    css = page(response).xpath("//style")[0].text
+    digest = base64.b64encode(hashlib.sha256(css.encode("utf-8")).digest()).decode()
+    assert directives(response)["style-src"] == [f"'sha256-{digest}'"]
+
+
+def test_card_images_come_from_allowed_origins(client, make_record, api_headers):
+    record = make_record(id="cdn", slug="cdn-image",
+                         image={"url": "https://img.cdn.example/a.jpg", "width": 800, "height": 450})
+    put_record(client, api_headers, record)
+    response = client.get("/embed/cdn-image")
+    assert set(directives(response)["img-src"]) == {"'self'", SITE, "https://img.cdn.example"}
+
+
+def test_card_is_cacheable_and_conditional(client, record):
+    first = client.get(f"/embed/{record['slug']}")
+    assert "public" in first.headers["Cache-Control"] and first.headers["ETag"]
+    again = client.get(f"/embed/{record['slug']}", headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 304
+
+
+def test_unknown_card_is_a_small_404_page(client):
+    response = client.get("/embed/no-such-article")
+    assert response.status_code == 404 and by_class(page(response), "message")
+
+
+def test_withdrawn_card_is_410(client, api_headers, record):
+    client.delete(f"/api/articles/{record['id']}", headers=api_headers)
+    response = client.get(f"/embed/{record['slug']}")
+    assert response.status_code == 410 and "हटा" in by_class(page(response), "message")[0].text_content()
+
+
+def test_old_slug_redirects_to_the_new_card(client, api_headers, record):
+    put_record(client, api_headers, dict(record, slug="renamed-slug", updated="2025-07-23T16:00:00+05:30"))
+    response = client.get(f"/embed/{record['slug']}")
+    assert response.status_code == 301 and response.headers["Location"].endswith("/embed/renamed-slug")
+
+
+# ---- the headline widget ---------------------------------------------------------------------------
+
+@pytest.fixture
+def several(client, api_headers, make_record):
+    titles = []
+    for day in range(1, 8):
+        section = {"key": "sports", "name": "खेल"} if day % 2 else {"key": "national", "name": "देश"}
+        record = make_record(id=f"w-{day}", slug=f"widget-story-{day}", title=f"ख़बर नंबर {day}", section=section,
+                             published=f"2025-08-0{day}T09:00:00+05:30", updated=f"2025-08-0{day}T09:00:00+05:30")
+        put_record(client, api_headers, record)
+        titles.append((section["key"], record["title"]))
+    return titles
+
+
+def widget_titles(response):
+    return [a.text_content() for a in page(response).xpath("//ol[@class='latest-list']//a")]
+
+
+def test_widget_lists_newest_headlines_of_a_section(client, several):
+    response = client.get("/embed/latest?section=sports&limit=3")
+    assert response.status_code == 200
+    assert widget_titles(response) == ["ख़बर नंबर 7", "ख़बर नंबर 5", "ख़बर नंबर 3"]
+    assert by_class(page(response), "latest-head")[0].text_content() == "समाचार दर्पण: खेल की ताज़ा ख़बरें"
+    assert directives(response)["frame-ancestors"] == ["*"]
+
+
+def test_widget_without_section_lists_the_whole_site(client, several):
+    assert widget_titles(client.get("/embed/latest")) == [f"ख़बर नंबर {d}" for d in (7, 6, 5, 4, 3)]
+
+
+def test_widget_links_open_in_a_new_tab(client, several):
+    for link in page(client.get("/embed/latest")).xpath(".//a"):
+        assert link.get("target") == "_blank" and "noopener" in link.get("rel").split()
+
+
+def test_widget_unknown_section_is_404(client, several):
+    assert client.get("/embed/latest?section=nowhere").status_code == 404
+
+
+@pytest.mark.parametrize("limit", ["0", "21", "many", "-1"])
+def test_widget_bad_limit_is_400(client, limit):
+    assert client.get(f"/embed/latest?limit={limit}").status_code == 400
+
+
+def test_snippet_is_a_sandboxed_iframe_with_a_readable_fallback(app):
+    with app.test_request_context():
+        snippet = widget_snippet("sports", "खेल", limit=8)
+    iframe, blockquote = lxml.html.fragments_fromstring(snippet)
+    assert iframe.tag == "iframe" and iframe.get("src") == f"{SITE}/embed/latest?section=sports&limit=8"
+    sandbox = set(iframe.get("sandbox").split())
+    assert sandbox == {"allow-popups", "allow-popups-to-escape-sandbox"}
+    assert "allow-top-navigation" not in iframe.get("sandbox") and "allow-scripts" not in sandbox
+    assert blockquote.tag == "blockquote"
+    links = {a.get("href"): a.text_content() for a in blockquote.xpath(".//a")}
+    assert links == {f"{SITE}/": "समाचार दर्पण: खेल की ताज़ा ख़बरें", f"{SITE}/feeds/section/sports/rss.xml": "RSS"}
+    assert "<script" not in snippet
+
+
+def test_snippet_for_the_whole_site(app):
+    with app.test_request_context():
+        iframe, _ = lxml.html.fragments_fromstring(widget_snippet())
+    assert iframe.get("src") == f"{SITE}/embed/latest"
+
+
+def test_oembed_discovery_template_global(app):
+    with app.test_request_context():
+        html = render_template_string("{{ oembed_discovery(url) }}", url=f"{SITE}/articles/x")
+    types = [link.get("type") for link in lxml.html.fragments_fromstring(html)]
+    assert types == ["application/json+oembed", "text/xml+oembed"]
+
+
+def test_feeds_page_shows_the_snippet_as_text_to_copy(client, several):
+    doc = page(client.get("/feeds"))
+    shown = [code.text_content() for code in doc.xpath("//pre/code") if "<iframe" in code.text_content()]
+    assert len(shown) == 1 and not doc.xpath("//pre/code//iframe")
+    iframe, blockquote = lxml.html.fragments_fromstring(shown[0])
+    assert iframe.get("src") == f"{SITE}/embed/latest" and blockquote.tag == "blockquote"
