@@ -155,3 +155,15 @@ def test_bidi_controls_are_removed_but_joiners_kept():
     record["title"] = "\u202eक्\u200dष\u202c \u2066क्\u200cष\u2069"
     article = parse_record(record, site_url=SITE_URL)
     assert article.title == "क्\u200dष क्\u200cष"
+
+
+def test_a_json_nesting_bomb_in_an_import_is_one_rejected_line_not_a_crash(app, runner, tmp_path):
+    """json gives up on '[[[[...' with RecursionError; the import reports the line and stores the rest."""
+    good = [dict(VALID_RECORD, id=f"around-{i}", slug=f"around-{i}") for i in range(2)]
+    path = tmp_path / "batch.jsonl"
+    path.write_text(json.dumps(good[0], ensure_ascii=False) + "\n" + "[" * 100_000 + "\n"
+                    + json.dumps(good[1], ensure_ascii=False) + "\n", "utf-8")
+    result = runner.invoke(args=["import-articles", str(path)])
+    assert result.exit_code == 1, result.output
+    assert f"{path}:2: (file): is not valid JSON: nested too deeply" in result.output
+    assert "stored 2 " in result.output

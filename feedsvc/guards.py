@@ -1,0 +1,25 @@
+"""Requests no route can answer, refused at the door: a NUL byte in the path or the query string.
+
+No slug, key, id or parameter of ours contains U+0000, and PostgreSQL cannot even compare a text
+value holding one (the driver raises before the query runs), so such a request would otherwise end
+in a 500 on PostgreSQL and a 404 on SQLite. It gets a 400 that says why, on every backend.
+"""
+from __future__ import annotations
+
+from flask import jsonify, request
+
+MESSAGE = "the URL contains a NUL byte (%00); no address or parameter of this service can hold one"
+
+
+def refuse_nul_bytes():
+    if "\x00" in request.path or any("\x00" in key or "\x00" in value
+                                     for key, value in request.args.items(multi=True)):
+        response = jsonify({"error": "bad request", "message": MESSAGE})
+        response.status_code = 400
+        response.headers["Cache-Control"] = "no-store"
+        return response
+    return None
+
+
+def init_app(app) -> None:
+    app.before_request(refuse_nul_bytes)
