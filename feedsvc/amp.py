@@ -26,6 +26,7 @@ from feedsvc.sanitize import youtube_id
 AMP_RUNTIME_URL = "https://cdn.ampproject.org/v0.js"
 # Served by the app; Debian's fonts-noto-core ships this face as a TrueType file.
 FONT_URL = "/static/fonts/NotoSansDevanagari-Regular.ttf"
+BOLD_FONT_URL = "/static/fonts/NotoSansDevanagari-Bold.ttf"
 
 # Sizes used when the source gives none: AMP needs both to reserve the box before loading.
 FALLBACK_IMAGE_SIZE = (1200, 675)
@@ -414,11 +415,12 @@ def extension_script_url(component: str) -> str:
 def amp_document(*, headline: str, canonical_url: str, body: AmpBody, json_ld: Mapping,
                  lang: str = "hi", lead_image: Mapping | None = None, byline: str = "",
                  published_iso: str = "", published_text: str = "",
-                 embeds: Sequence[AmpBody] = ()) -> str:
+                 embeds: Sequence[AmpBody] = (), site_name: str = "", site_url: str = "") -> str:
     """A complete AMP page for one article.
 
     `lead_image` has the record's image shape (url, width, height, caption, credit);
-    `embeds` are the record's embeds already passed through `embed_to_amp`.
+    `embeds` are the record's embeds already passed through `embed_to_amp`; `site_name` and
+    `site_url`, when given, make the masthead link above the headline.
     """
     extensions = set(body.extensions).union(*(embed.extensions for embed in embeds))
     image_html = ""
@@ -429,8 +431,9 @@ def amp_document(*, headline: str, canonical_url: str, body: AmpBody, json_ld: M
         image_html = _serialize(amp_img(lead_image["url"], lead_image.get("caption", ""), width, height))
     return _TEMPLATES.get_template("amp/article.html").render(
         lang=lang, headline=headline, canonical_url=canonical_url, byline=byline,
+        site_name=site_name, site_url=site_url,
         published_iso=published_iso, published_text=published_text,
-        runtime_url=AMP_RUNTIME_URL, font_url=FONT_URL,
+        runtime_url=AMP_RUNTIME_URL, font_url=FONT_URL, bold_font_url=BOLD_FONT_URL,
         extension_scripts=[(name, extension_script_url(name)) for name in sorted(extensions)],
         lead_image_html=Markup(image_html),
         caption=(lead_image or {}).get("caption", ""), credit=(lead_image or {}).get("credit", ""),

@@ -1,0 +1,172 @@
+"""Reader-facing pages: /articles/<slug>, /amp/<slug>, and the listings /, /section/<key>, /tag/<key>, /author/<key>.
+
+Views decide what a URL names here (301 from an old slug, 404 for an unknown slug, a draft or an
+unknown key, 410 for a withdrawn article) and hand the rest to the feeds' `serve`: the ETag comes
+from the store's change counters before anything is rendered (an article page: the article's
+version and its section's counter, which moves whenever a related article changes; a listing: its
+scope's counter), so a 304 costs two small queries and a page is rendered once per change.
+feedsvc/pages.py builds what the pages show; the templates are in templates/pages/.
+"""
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from markupsafe import Markup
+
+from .. import feeds, pages, store
+from ..jsonld import script_json
+from ..records import article_from_json
+from . import db
+from .feeds import HTML_TYPE, serve, site
+
+bp = Blueprint("pages", __name__)
+
+MISSING_MAX_AGE = 60  # 404/410 pages: short, so a republished article shows up soon
+CURSOR_MAX = 200
+PACKAGE = Path(__file__).resolve().parent.parent
+# Everything that shapes a page besides the store: a deploy that changes any of it changes every ETag.
+PAGE_SOURCES = ("templates/base.html", "templates/pages", "templates/amp", "pages.py", "amp.py", "jsonld.py")
+
+
+class PageMissing(Exception):
+    """No page to show: 404 (unknown, draft), 410 (withdrawn) or 400 (a bad query), with a Hindi message."""
+
+    def __init__(self, status: int, heading: str, message: str):
+        super().__init__(heading)
+        self.status, self.heading, self.message = status, heading, message
+
+
+class PageMoved(Exception):
+    """The article now lives under another slug."""
+
+    def __init__(self, location: str):
+        super().__init__(location)
+        self.location = location
+
+
+NOT_FOUND = (404, "यह पन्ना नहीं मिला", "आप जो ख़बर या पन्ना ढूँढ रहे हैं, वह यहाँ नहीं है। पता जाँच लें या "
+                                         "मुखपृष्ठ से ताज़ा ख़बरें पढ़ें।")
+GONE = (410, "यह ख़बर हटा ली गई है", "यह ख़बर प्रकाशक ने वापस ले ली है और अब उपलब्ध नहीं है।")
+
+
+@bp.errorhandler(PageMissing)
+def _missing(exc: PageMissing):
+    html = render_template("pages/message.html", heading=exc.heading, message=exc.message, status=exc.status)
+    response = current_app.response_class(html, status=exc.status, content_type=HTML_TYPE)
+    response.headers["Cache-Control"] = f"public, max-age={MISSING_MAX_AGE}"
+    return response
+
+
+@bp.errorhandler(PageMoved)
+def _moved(exc: PageMoved):
+    response = redirect(exc.location, 301)
+    response.headers["Cache-Control"] = f"public, max-age={current_app.config['CACHE_MAX_AGE']}"
+    return response
+
+
+@lru_cache(maxsize=1)
+def sources_digest() -> str:
+    digest = hashlib.blake2b(digest_size=8)
+    for name in PAGE_SOURCES:
+        path = PACKAGE / name
+        for file in sorted(path.rglob("*")) if path.is_dir() else [path]:
+            if file.is_file():
+                digest.update(file.name.encode() + file.read_bytes())
+    return digest.hexdigest()
+
+
+def live_article(slug: str, endpoint: str):
+    """The stored row of the live article a slug names; raises PageMissing or PageMoved otherwise."""
+    row, redirected = store.article_by_slug(db.connection(), slug)
+    if row is None or row.status not in (store.LIVE, "withdrawn"):
+        raise PageMissing(*NOT_FOUND)  # drafts are not public: as if unknown
+    if row.status == "withdrawn":
+        raise PageMissing(*GONE)
+    if redirected:
+        raise PageMoved(url_for(endpoint, slug=row.slug))
+    return row
+
+
+@bp.get("/articles/<slug>")
+def article(slug: str):
+    held = {}
+
+    def load_state():
+        row = live_article(slug, ".article")
+        section = store.scope_state_of(db.connection(), f"section:{row.section_key}")
+        held["row"] = row
+        changed = max(row.modified_at, section.modified_at) if section else row.modified_at
+        return (f"{row.version}.{section.version if section else 0}", sources_digest()), changed
+
+    def build() -> bytes:
+        the_article = article_from_json(held["row"].article)
+        page = pages.article_page(the_article, site(), pages.related_articles(db.connection(), the_article))
+        return render_template("pages/article.html", page=page, article=page.article, lang=page.article.language,
+                               feed_scopes=page.feed_scopes, json_ld=Markup(script_json(page.json_ld))
+                               ).encode("utf-8")
+
+    return serve(("page", "article", slug), load_state, build, content_type=HTML_TYPE)
+
+
+@bp.get("/amp/<slug>")
+def amp_article(slug: str):
+    held = {}
+
+    def load_state():
+        row = live_article(slug, ".amp_article")
+        held["row"] = row
+        return (row.version, sources_digest()), row.modified_at
+
+    def build() -> bytes:
+        return pages.amp_page(article_from_json(held["row"].article), site()).encode("utf-8")
+
+    return serve(("page", "amp", slug), load_state, build, content_type=HTML_TYPE)
+
+
+# ---- listings -----------------------------------------------------------------------------------
+
+def _after() -> store.Cursor | None:
+    raw = request.args.get("after")
+    if raw is None:
+        return None
+    try:
+        if len(raw) > CURSOR_MAX:
+            raise ValueError(raw)
+        return store.Cursor.parse(raw)
+    except ValueError:
+        raise PageMissing(400, "पन्ने का पता ग़लत है", "‘पुरानी ख़बरें’ वाले लिंक से आगे के पन्ने खोलें।") from None
+
+
+def _listing(kind: str, key: str = ""):
+    after = _after()
+    held = {}
+
+    def load_state():
+        try:
+            scope, state = feeds.resolve(db.connection(), kind, key)
+        except feeds.FeedNotFound:
+            raise PageMissing(*NOT_FOUND) from None
+        held["scope"] = scope
+        return (state.version, sources_digest()), state.modified_at if state.version else None
+
+    def build() -> bytes:
+        found = store.newest(db.connection(), held["scope"].id, pages.LISTING_LIMIT + 1, after)
+        page = pages.listing_page(held["scope"], found, site())
+        return render_template("pages/listing.html", page=page, feed_scopes=page.feed_scopes,
+                               first_page=after is None).encode("utf-8")
+
+    return serve(("page", "listing", kind, key, after.token() if after else None), load_state, build,
+                 content_type=HTML_TYPE)
+
+
+@bp.get("/")
+def home():
+    return _listing("site")
+
+
+@bp.get("/<any(section, tag, author):kind>/<key>")
+def scope_listing(kind: str, key: str):
+    return _listing(kind, key)

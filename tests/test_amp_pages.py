@@ -1,0 +1,89 @@
+"""AMP article pages /amp/<slug> as served: the official validator, the house rules, and what each page holds.
+
+The official validator costs a node start per call, so every sample's page goes to it in one batch
+(a module fixture, and one xdist group so that a single worker runs it once).
+"""
+import json
+
+import lxml.html
+import pytest
+
+from feedsvc.amp_rules import check_house_rules
+from feedsvc.amp_validator import validate_amp_many
+from feedsvc.records import parse_record
+from feedsvc.validate import validate_document
+from tests.conftest import SITE_URL as SITE, sample_records
+
+pytestmark = pytest.mark.xdist_group("amp-pages")
+
+LIVE = [a for a in (parse_record(r, site_url=SITE) for r in sample_records()) if a.live]
+COMPONENTS = {"youtube": "amp-youtube", "twitter": "amp-twitter", "instagram": "amp-instagram"}
+
+
+@pytest.fixture(scope="module")
+def amp_pages(sample_app):
+    """slug -> (page HTML, the official validator's problems), all validated in one run."""
+    client = sample_app.test_client()
+    documents = {}
+    for article in LIVE:
+        response = client.get(f"/amp/{article.slug}")
+        assert response.status_code == 200 and response.content_type == "text/html; charset=utf-8"
+        documents[article.slug] = response.get_data(as_text=True)
+    results = validate_amp_many(list(documents.values()))
+    return {slug: (html, problems) for (slug, html), problems in zip(documents.items(), results)}
+
+
+def json_ld(html: str) -> dict:
+    (script,) = lxml.html.document_fromstring(html).xpath("//script[@type='application/ld+json']")
+    return json.loads(script.text)
+
+
+@pytest.mark.parametrize("article", LIVE, ids=lambda a: a.id)
+def test_every_amp_page_passes_the_official_validator_and_the_house_rules(amp_pages, article):
+    html, problems = amp_pages[article.slug]
+    assert [str(p) for p in problems] == []  # no errors, and no warnings either
+    assert check_house_rules(html) == []
+    assert validate_document(html.encode("utf-8"), "amp", url=f"{SITE}/amp/{article.slug}") == []
+
+
+@pytest.mark.parametrize("article", LIVE, ids=lambda a: a.id)
+def test_amp_page_points_to_its_canonical_page_and_carries_its_news_article(amp_pages, sample_client, article):
+    html, _ = amp_pages[article.slug]
+    page = lxml.html.document_fromstring(html)
+    assert page.get("lang") == "hi" and "⚡" in page.attrib
+    assert page.xpath("//head/link[@rel='canonical']/@href") == [article.url]
+    assert page.xpath("//h1")[0].text_content() == article.title
+    assert page.xpath("//header[@class='masthead']/a/@href") == [f"{SITE}/"]
+    canonical = sample_client.get(f"/articles/{article.slug}").get_data(as_text=True)
+    assert json_ld(html) == json_ld(canonical)
+
+
+@pytest.mark.parametrize("article", LIVE, ids=lambda a: a.id)
+def test_lead_image_is_a_sized_amp_img_with_a_noscript_fallback(amp_pages, article):
+    figure = lxml.html.document_fromstring(amp_pages[article.slug][0]).find_class("lead")[0]
+    image = figure.find("amp-img")
+    size = (str(article.image["width"]), str(article.image["height"]))
+    assert (image.get("src"), image.get("width"), image.get("height")) == (article.image["url"], *size)
+    assert image.get("layout") == "responsive"
+    fallback = image.find("noscript/img")
+    assert (fallback.get("src"), fallback.get("width"), fallback.get("height")) == (article.image["url"], *size)
+
+
+@pytest.mark.parametrize("article", [a for a in LIVE if a.embeds], ids=lambda a: a.id)
+def test_embeds_become_amp_components_with_their_scripts_or_links(amp_pages, article):
+    page = lxml.html.document_fromstring(amp_pages[article.slug][0])
+    scripts = set(page.xpath("//head/script/@custom-element"))
+    for embed in article.embeds:
+        component = COMPONENTS.get(embed["provider"])
+        if component:
+            assert page.xpath(f"//div[@class='embed']/{component}"), embed
+            assert component in scripts
+        else:
+            assert embed["url"] in page.xpath("//div[@class='embed']//a/@href"), embed
+
+
+def test_amp_page_is_cacheable_and_compressed(sample_client):
+    response = sample_client.get(f"/amp/{LIVE[0].slug}", headers={"Accept-Encoding": "gzip"})
+    assert response.headers["Content-Encoding"] == "gzip" and response.headers["ETag"]
+    assert sample_client.get(f"/amp/{LIVE[0].slug}", headers={"If-None-Match": response.headers["ETag"]}
+                             ).status_code == 304

@@ -1,0 +1,106 @@
+"""A real headless Chromium reads a canonical article page and its AMP page from a live local server.
+
+The app serves every sample article on 127.0.0.1 (SITE_URL set to that origin, so images and fonts
+come from it); everything else fails to resolve, the AMP runtime included, so the AMP page is
+loaded with JavaScript disabled, as a reader without the runtime would see it. All checks read the
+rendered DOM and layout through DevTools. With FEEDSVC_UPDATE_SCREENSHOTS=1 the phone-sized
+screenshots for the README are written to docs/screenshots/ (otherwise to the test's tmp folder).
+"""
+import json
+import os
+import re
+import threading
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from feedsvc.records import parse_record
+from feedsvc.sanitize import plain_text
+from tests.chromium import Chromium, executable
+from tests.conftest import ARTICLES, SITE_URL, build_app, sample_records
+
+# One group: under xdist one worker starts the server and the browser, once, for both pages.
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("pages-browser"),
+              pytest.mark.skipif(executable() is None, reason="needs Debian's chromium (make system-deps)")]
+
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+PHONE = {"width": 412, "height": 915}
+DEVANAGARI = re.compile("[\u0900-\u097f]")
+# Has a lead image, a table, a social embed and a correction.
+SLUG = "hill-districts-landslides-roads-closed-advisory"
+ARTICLE = next(a for a in (parse_record(r, site_url=SITE_URL) for r in sample_records()) if a.slug == SLUG)
+FIRST_WORDS = plain_text(ARTICLE.body_html)[:60]
+
+
+@pytest.fixture(scope="module")
+def origin(tmp_path_factory):
+    """The origin of a live server with every sample article imported."""
+    folder = tmp_path_factory.mktemp("live-site")
+    holder = {}
+    server = make_server("127.0.0.1", 0, lambda environ, start: holder["app"](environ, start), threaded=True)
+    origin = f"http://127.0.0.1:{server.server_port}"
+    app = holder["app"] = build_app(f"sqlite:///{folder / 'feedsvc.db'}", SITE_URL=origin)
+    result = app.test_cli_runner().invoke(args=["import-articles", str(ARTICLES)])
+    assert result.exit_code == 0, result.output
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield origin
+    server.shutdown()
+    thread.join()
+    app.extensions["feedsvc.engine"].dispose()
+
+
+@pytest.fixture(scope="module")
+def chromium(tmp_path_factory):
+    with Chromium(tmp_path_factory.mktemp("chromium")) as browser:
+        yield browser
+
+
+@pytest.fixture
+def screenshot_dir(tmp_path):
+    return SCREENSHOTS if os.environ.get("FEEDSVC_UPDATE_SCREENSHOTS") == "1" else tmp_path
+
+
+def rendered(chromium, page, selector: str) -> dict:
+    """Text, laid-out box and (for images) decoded width of the first element matching `selector`."""
+    return chromium.evaluate(page, f"""(() => {{
+        const e = document.querySelector({json.dumps(selector)});
+        if (!e) return null;
+        const box = e.getBoundingClientRect();
+        return {{text: e.innerText, width: box.width, height: box.height, natural: e.naturalWidth || 0}};
+    }})()""")
+
+
+def assert_reads_as_an_article_on_a_phone(chromium, page, *, body: str, image: str):
+    """Headline and body text in Devanagari, drawn in a Devanagari face; the lead image laid out and decoded."""
+    headline = rendered(chromium, page, "h1")
+    assert headline["text"] == ARTICLE.title and DEVANAGARI.search(headline["text"])
+    fonts = chromium.fonts(page, chromium.query(page, "h1"))
+    assert any("Devanagari" in font["familyName"] and font["glyphCount"] > 0 for font in fonts), fonts
+    text = rendered(chromium, page, body)
+    assert FIRST_WORDS in text["text"] and text["height"] > 100
+    lead = rendered(chromium, page, image)
+    assert lead["width"] > 300 and lead["height"] > 150
+    assert lead["natural"] == ARTICLE.image["width"]  # fetched from the live server and decoded
+    # Nothing wider than the screen: no sideways scrolling (wide tables scroll inside themselves).
+    assert chromium.evaluate(page, "document.documentElement.scrollWidth") <= PHONE["width"]
+
+
+def test_canonical_page_renders_headline_body_and_lead_image(chromium, origin, screenshot_dir):
+    page = chromium.open_page(f"{origin}/articles/{SLUG}", **PHONE)
+
+    assert_reads_as_an_article_on_a_phone(chromium, page, body=".article-body", image="figure.lead img")
+    assert "सुधार" in rendered(chromium, page, ".corrections")["text"]
+    assert chromium.screenshot(page, screenshot_dir / "canonical.png") < 500_000
+
+
+def test_amp_page_without_javascript_renders_headline_body_and_lead_image(chromium, origin, screenshot_dir):
+    page = chromium.open_page(f"{origin}/amp/{SLUG}", **PHONE, javascript=False)
+
+    # The boilerplate hides the body until the runtime starts; its <noscript> style must undo that.
+    assert chromium.evaluate(page, "getComputedStyle(document.body).animationName") == "none"
+    assert chromium.evaluate(page, "getComputedStyle(document.body).visibility") == "visible"
+    # Without the runtime an amp-img has no box of its own: the <noscript><img> inside it gives one.
+    assert_reads_as_an_article_on_a_phone(chromium, page, body=".body", image="figure.lead amp-img img")
+    assert chromium.screenshot(page, screenshot_dir / "amp.png") < 500_000
