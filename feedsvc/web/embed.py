@@ -11,13 +11,11 @@ from datetime import datetime
 from functools import lru_cache
 from importlib import resources
 from urllib.parse import urlencode, urlsplit
-from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime
 from flask import Blueprint, current_app, make_response, redirect, render_template, request, url_for
 from markupsafe import Markup
 
-from .. import oembed, store
+from .. import oembed, pages, store
 from ..records import Article, article_from_json
 from . import db
 
@@ -25,8 +23,7 @@ bp = Blueprint("embed", __name__)
 
 LATEST_DEFAULT = 5
 LATEST_MAX = 20
-DATE_PATTERN = "d MMMM y, h:mm B"   # 23 जुलाई 2025, 3:30 दोपहर
-SHORT_DATE_PATTERN = "d MMMM, h:mm B"
+SHORT_DATE_PATTERN = "d MMMM, h:mm B"  # the widget's: 23 जुलाई, 3:30 दोपहर
 MISSING_MAX_AGE = 60  # 404/410 embeds: short, so a republished article shows up soon
 
 
@@ -57,10 +54,9 @@ def content_security_policy(image_urls=()) -> str:
     ])
 
 
-def hindi_datetime(moment: datetime, pattern: str = DATE_PATTERN) -> str:
-    """'23 जुलाई 2025, 3:30 दोपहर IST': Babel's `hi` locale in the publication's zone, with its abbreviation."""
-    zone = ZoneInfo(current_app.config["TIMEZONE"])
-    return f"{format_datetime(moment, pattern, tzinfo=zone, locale='hi')} {moment.astimezone(zone).tzname()}"
+def hindi_datetime(moment: datetime, pattern: str = pages.DATE_PATTERN) -> str:
+    """'23 जुलाई 2025, 3:30 दोपहर IST', in the publication's zone (the article pages' own formatting)."""
+    return pages.hindi_datetime(moment, current_app.config["TIMEZONE"], pattern)
 
 
 def _page(template: str, status: int = 200, image_urls=(), **context):
