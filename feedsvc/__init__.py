@@ -13,6 +13,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     from . import faults, guards
     faults.init_app(app)  # a store outage answers 503 with Retry-After, not 500
     guards.init_app(app)  # a NUL byte in a URL answers 400 before any route or query sees it
+    from . import websub
+    websub.init_app(app)  # the outbox listener on the store's writes, and the hub sender
     register_blueprints(app)
     from . import partners, ratelimit, security_headers
     security_headers.init_app(app)    # only /embed/* may be framed

@@ -55,3 +55,5 @@ def register(app) -> None:
     from . import partners
     for command in (init_db_command, import_articles_command, partners.cli):
         app.cli.add_command(command)
+    from .websub import websub_cli
+    app.cli.add_command(websub_cli)

@@ -32,6 +32,19 @@ DEFAULTS = {
     "CACHE_STALE_IF_ERROR": 86400,
     "RENDER_CACHE_MAX_BYTES": 64 * 1024 * 1024,  # rendered feeds (all encodings) kept per process
     "WEBSUB_HUBS": [],
+    # WebSub sender (feedsvc/websub.py): "thread" = a daemon thread in each web worker, "worker" = only
+    # `flask websub worker` sends. Retries back off exponentially from BASE to MAX seconds, with jitter.
+    "WEBSUB_SENDER": "thread",
+    "WEBSUB_TIMEOUT": 10,
+    "WEBSUB_TOPICS_PER_REQUEST": 20,
+    "WEBSUB_RETRY_BASE_SECONDS": 15,
+    "WEBSUB_RETRY_MAX_SECONDS": 3600,
+    "WEBSUB_POLL_SECONDS": 2,
+    "WEBSUB_LEASE_SECONDS": 120,
+    "WEBSUB_KEEP_SENT_DAYS": 7,
+    # Sitemaps (feedsvc/sitemaps.py): per-file limits of the sitemaps.org protocol
+    "SITEMAP_MAX_URLS": 50000,
+    "SITEMAP_MAX_BYTES": 50 * 1024 * 1024,
     # Ingest API
     "API_TOKENS": [],  # stored as sha256 hex digests, never as given
     "MAX_CONTENT_LENGTH": 4 * 1024 * 1024,

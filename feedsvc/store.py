@@ -35,6 +35,8 @@ articles = Table(
     Index("ix_articles_status_published", "status", "published", "id"),
     Index("ix_articles_section_status_published", "section_key", "status", "published", "id"),
     Index("ix_articles_withdrawn_at", "withdrawn_at"),
+    # Covers the per-month counts and lastmods of the sitemap index (feedsvc/sitemaps.py) without table reads.
+    Index("ix_articles_sitemap", "status", "published", "updated", "withdrawn_at"),
 )
 
 article_tags = Table(
@@ -85,6 +87,7 @@ websub_outbox = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", Text),
     Column("sent_at", DateTime),
+    Column("claim_token", String(32)),  # the sender holding the row until next_attempt_at (feedsvc/websub.py)
     Index("ix_websub_outbox_pending", "sent_at", "next_attempt_at"),
 )
 
