@@ -143,6 +143,8 @@ def _claim_slugs(conn: Connection, pending: list[_Pending], outcomes: list) -> l
                     [Problem("slug", f"'{p.article.slug}' is already the slug of article '{owner}'")])
                 continue
             p.article.slug = _slug_suffix(p.article)
+            if not p.article.record.get("url"):
+                p.article.url = p.article.url.rsplit("/", 1)[0] + "/" + p.article.slug
         owners[p.article.slug] = p.article.id
         kept.append(p)
     return kept

@@ -93,8 +93,9 @@ def test_derived_slug_collision_gets_a_suffix(runner, engine, tmp_path, make_rec
     write(tmp_path, "b.json", make_record(id="other-id", slug=None))
     assert runner.invoke(args=["import-articles", str(tmp_path)]).exit_code == 0
     with engine.connect() as conn:
-        slugs = {r.slug for r in conn.execute(select(articles.c.slug))}
-    assert len(slugs) == 2
+        rows = list(conn.execute(select(articles.c.slug, articles.c.article)))
+    assert len({r.slug for r in rows}) == 2
+    assert all(json.loads(r.article)["url"].endswith("/articles/" + r.slug) for r in rows)
 
 
 def test_retagging_bumps_old_and_new_scopes(runner, engine, tmp_path, make_record):
