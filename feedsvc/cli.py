@@ -51,9 +51,23 @@ def import_articles_command(paths):
         sys.exit(1)
 
 
+@click.command("generate-articles")
+@click.argument("count", type=click.IntRange(min=1))
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, writable=True),
+              help="JSON Lines file to write (replaced if it exists).")
+@click.option("--seed", default=0, show_default=True, help="Same seed, same records.")
+def generate_articles_command(count, out, seed):
+    """Write COUNT synthetic Hindi news records (feedsvc/synth.py) as JSON Lines, for benchmarks."""
+    from . import synth
+    synth.write_jsonl(out, count, seed=seed, show_progress=True)
+    click.echo(f"wrote {count} records to {out}")
+
+
 def register(app) -> None:
     from . import partners
-    for command in (init_db_command, import_articles_command, partners.cli):
+    for command in (init_db_command, import_articles_command, generate_articles_command, partners.cli):
         app.cli.add_command(command)
     from .websub import websub_cli
     app.cli.add_command(websub_cli)
+    from .export import export_command
+    app.cli.add_command(export_command)

@@ -63,6 +63,9 @@ DEFAULTS = {
     # Embeds
     "OEMBED_CACHE_AGE": 3600,
     "VALIDATE_ON_RENDER": False,
+    # Observability and the static mirror (feedsvc/metrics.py, feedsvc/export.py)
+    "ACCESS_LOG": True,    # one JSON line per request on stderr (logger feedsvc.access)
+    "MIRROR_DIR": None,    # the folder `flask export --watch` keeps; set it to get mirror lag in /metrics
 }
 
 LIST_SETTINGS = {"API_TOKENS", "WEBSUB_HUBS"}

@@ -1,0 +1,204 @@
+"""Rows 5–7: import speed, the newest-50 queries at a million rows (SQLite, PostgreSQL), worker memory.
+
+The million-row SQLite database comes from bench/load.py (built once, kept in bench/out/). The
+PostgreSQL rows are copied from it into a schema of this run's own, dropped afterwards: only the
+columns the query reads (id, status, section, published) are real, through SQLite's covering index;
+the bodies stay empty since the query never touches them.
+"""
+from __future__ import annotations
+
+import os
+import random
+import sqlite3
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+
+from feedsvc import create_app, ingest, store
+
+from . import load, wrk
+from .serve import app_env, fetch
+from .servers import Gunicorn, rss_kib
+from .stats import REPEATS, Row, Sample, Table
+
+IMPORT_ROWS = int(os.environ.get("BENCH_IMPORT_ROWS", 5000))
+POSTGRESQL_URL = os.environ.get("BENCH_POSTGRESQL_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+QUERY_RUNS = 200
+MEMORY_SECONDS = 15
+
+
+# ---- row 5: import ------------------------------------------------------------------------------
+
+def import_rate(table: Table) -> None:
+    corpus = load.corpus(IMPORT_ROWS)
+    rates = []
+    for _ in range(3):
+        with tempfile.TemporaryDirectory(dir=load.OUT) as folder:
+            app = create_app({"DATABASE_URL": f"sqlite:///{folder}/import.db", "SITE_URL": "http://news.example"})
+            engine = app.extensions["feedsvc.engine"]
+            store.migrate(engine)
+            started = time.perf_counter()
+            report = ingest.import_files(engine, [corpus], site_url=app.config["SITE_URL"],
+                                         site_name=app.config["SITE_NAME"])
+            rates.append(report.stored / (time.perf_counter() - started))
+            engine.dispose()
+    section = "import into SQLite"
+    sample = Sample(rates, "records/s", higher_is_better=True)
+    table.add(Row(section, f"{IMPORT_ROWS:,} records, parse + validate + upsert (in process)", sample,
+                  target="≥ 2,000/s", met=sample.median >= 2000))
+
+
+def million_load(table: Table, rows: int) -> load.Loaded:
+    loaded = load.database(rows)
+    how = "built in this run" if loaded.built_now else "built by an earlier run, kept in bench/out/"
+    table.add(Row("import into SQLite", f"{loaded.records:,} records in one `flask import-articles` ({how})",
+                  Sample([loaded.rate], "records/s", True),
+                  note=f"{loaded.seconds / 60:.1f} min", target="one command", met=loaded.records >= rows))
+    return loaded
+
+
+# ---- row 6: newest 50 at a million rows ---------------------------------------------------------
+
+def _busiest_section(conn) -> str:
+    return conn.execute(text("SELECT scope FROM scope_state WHERE scope LIKE 'section:%' "
+                             "ORDER BY version DESC LIMIT 1")).scalar_one()
+
+
+def _time_query(conn, statement, runs: int = QUERY_RUNS) -> Sample:
+    compiled = statement.compile(conn.engine, compile_kwargs={"literal_binds": True})
+    sql = text(str(compiled))
+    conn.execute(sql).all()
+    values = []
+    for _ in range(REPEATS):
+        started = time.perf_counter()
+        for _ in range(runs):
+            conn.execute(sql).all()
+        values.append((time.perf_counter() - started) / runs * 1000)
+    return Sample(values, "ms")
+
+
+def _plan(conn, statement) -> list[str]:
+    sql = str(statement.compile(conn.engine, compile_kwargs={"literal_binds": True}))
+    if conn.dialect.name == "sqlite":
+        return [row[-1] for row in conn.execute(text("EXPLAIN QUERY PLAN " + sql))]
+    return [row[0] for row in conn.execute(text("EXPLAIN ANALYZE " + sql))]
+
+
+def queries(table: Table, loaded: load.Loaded, plans: list[str]) -> None:
+    engine = store.make_engine(loaded.url)
+    with engine.connect() as conn:
+        section = _busiest_section(conn)
+        _measure_queries(table, conn, "SQLite", [("site", "whole site"), (section, section)], 1.0, plans,
+                         loaded.records)
+    engine.dispose()
+    try:
+        postgresql(table, loaded, section, plans)
+    except Exception as exc:  # a missing server is reported, not fatal
+        table.add(Row(f"newest 50 at {loaded.records:,} rows", f"PostgreSQL: not measured ({exc.__class__.__name__}: "
+                      f"{str(exc).splitlines()[0][:80]})", None))
+
+
+def _measure_queries(table, conn, backend, scopes, target_ms, plans, rows) -> None:
+    for scope, label in scopes:
+        statement = store.newest_ids_query(scope, 50)
+        sample = _time_query(conn, statement)
+        table.add(Row(f"newest 50 at {rows:,} rows", f"{backend}, {label}", sample, target=f"< {target_ms:g} ms",
+                      met=sample.median < target_ms))
+        plans.append(f"{backend}, {label}:\n    " + "\n    ".join(_plan(conn, statement)))
+
+
+def postgresql(table: Table, loaded: load.Loaded, section: str, plans: list[str]) -> None:
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRESQL_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine = None
+    try:
+        engine = store.make_engine(f"{POSTGRESQL_URL}?options=-csearch_path%3D{schema}")
+        store.migrate(engine)
+        _copy_index_columns(loaded.database, engine)
+        with engine.connect() as conn:
+            _measure_queries(table, conn, "PostgreSQL", [("site", "whole site"), (section, section)], 2.5, plans,
+                             loaded.records)
+    finally:
+        if engine is not None:
+            engine.dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def _copy_index_columns(sqlite_path: Path, engine) -> None:
+    source = sqlite3.connect(f"file:{sqlite_path}?mode=ro", uri=True)
+    rows = source.execute("SELECT id, status, section_key, published FROM articles "
+                          "INDEXED BY ix_articles_section_status_published")
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        with cursor.copy("COPY articles (id, slug, status, section_key, section_name, published, updated, "
+                         "version, modified_at, article, record) FROM STDIN") as copy:
+            for article_id, status, section, published in rows:
+                copy.write_row((article_id, article_id, status, section, section, published, published, 1,
+                                published, "", ""))
+        cursor.execute("INSERT INTO scope_state SELECT DISTINCT 'section:' || section_key, section_key, 1, "
+                       "now() FROM articles")
+        raw.commit()
+        raw.driver_connection.autocommit = True    # VACUUM refuses to run inside a transaction
+        raw.driver_connection.execute("VACUUM ANALYZE articles")  # as autovacuum would: statistics, visibility map
+    finally:
+        raw.close()
+        source.close()
+
+
+# ---- row 7: memory per worker -------------------------------------------------------------------
+
+def memory(table: Table, loaded: load.Loaded, workdir: Path) -> None:
+    logs = workdir / "logs"
+    env = app_env(loaded.url, logs)
+    with Gunicorn("wsgi:app", env=env, workers=2, log_path=logs / "memory.log") as app:
+        paths = _load_paths(loaded)
+        paths_file = workdir / "memory-paths.txt"
+        paths_file.write_text("\n".join(paths) + "\n")
+        for path in paths[:3]:
+            assert fetch(app.url(path))[0] == 200, path
+        phases = []
+        for _ in range(2):
+            wrk.run(app.url("/"), paths_file=paths_file, seconds=MEMORY_SECONDS, connections=4)
+            phases.append({pid: rss_kib(pid) / 1024 for pid in app.worker_pids()})
+    section = f"memory per gunicorn worker, {loaded.records:,} articles stored ({len(paths)} URLs, 2 × {MEMORY_SECONDS} s)"
+    first, second = phases
+    peak = max(max(p.values()) for p in phases)
+    table.add(Row(section, "RSS after load phase 1, per worker", Sample(list(first.values()), "MiB"),
+                  target="< 100 MiB", met=max(first.values()) < 100))
+    table.add(Row(section, "RSS after identical phase 2, per worker", Sample(list(second.values()), "MiB"),
+                  target="< 100 MiB", met=peak < 100))
+    growth = [second[pid] - first[pid] for pid in first if pid in second]
+    table.add(Row(section, "growth phase 1 -> 2, per worker", Sample(growth or [0.0], "MiB"),
+                  target="flat (< 2 MiB)", met=bool(growth) and max(growth) < 2))
+
+
+def _load_paths(loaded: load.Loaded) -> list[str]:
+    """Every feed of every scope, OPML, the directory, sitemaps and a few hundred article pages."""
+    db = sqlite3.connect(f"file:{loaded.database}?mode=ro", uri=True)
+    try:
+        scopes = [s for (s,) in db.execute("SELECT scope FROM scope_state")]
+        slugs = [s for (s,) in db.execute("SELECT slug FROM articles WHERE rowid IN "
+                                          "(SELECT abs(random()) % (SELECT max(rowid) FROM articles) FROM "
+                                          "articles LIMIT 300)")]
+    finally:
+        db.close()
+    paths = ["/feeds.opml", "/feeds", "/sitemaps/news.xml"]
+    for scope in scopes:
+        base = "/feeds" if scope == "site" else "/feeds/" + scope.replace(":", "/")
+        paths += [f"{base}/rss.xml", f"{base}/atom.xml", f"{base}/feed.json"]
+    paths += [f"/articles/{slug}" for slug in slugs]
+    random.Random(7).shuffle(paths)
+    return paths
+
+
+def median(values) -> float:
+    return statistics.median(values)

@@ -1,0 +1,97 @@
+"""Rows 2 and 3: serving a cached feed and answering 304, through real servers on loopback.
+
+feedsvc under gunicorn (deploy/gunicorn.conf.py), a minimal Flask app returning the same bytes under
+the same settings, nginx serving the mirror's file of the same bytes (gzip_static), and feedsvc's
+renderer called on every request. Repeats go round-robin over the rows, so a noisy moment on
+this shared machine hits every row alike.
+"""
+from __future__ import annotations
+
+import urllib.request
+from contextlib import ExitStack
+from pathlib import Path
+
+from . import wrk
+from .servers import Gunicorn, Nginx
+from .stats import REPEATS, Sample, Table
+
+FEED = "/feeds/rss.xml"
+
+
+def fetch(url: str, headers: dict | None = None):
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def app_env(database_url: str, logs: Path) -> dict:
+    """feedsvc's settings for the benchmark: the bench database, rate limits raised out of the way
+    (one client address would hit them at once; the limiter still runs on every request)."""
+    return {"FEEDSVC_DATABASE_URL": database_url, "FEEDSVC_SITE_URL": "http://news.example",
+            "FEEDSVC_RATELIMIT_PUBLIC": "100000000/minute", "FEEDSVC_WEBSUB_SENDER": "worker",
+            "FEEDSVC_MAX_REQUESTS": "0"}
+
+
+def run(table: Table, database_url: str, mirror: Path, workdir: Path, repeats: int = REPEATS) -> dict:
+    logs = workdir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    env = app_env(database_url, logs)
+    with ExitStack() as stack:
+        ours = stack.enter_context(Gunicorn("wsgi:app", env=env, log_path=logs / "feedsvc.log"))
+        status, headers, body = fetch(ours.url(FEED))
+        assert status == 200, status
+        mirrored = (mirror / FEED.lstrip("/")).read_bytes()
+        if mirrored != body:
+            raise RuntimeError("the mirror's feed is not the app's: export the mirror first")
+        validator = headers["ETag"].strip('"')
+        minimal = stack.enter_context(Gunicorn("bench.apps:minimal()", log_path=logs / "minimal.log", env={
+            "BENCH_BODY": str(mirror / FEED.lstrip("/")), "BENCH_ETAG": validator}))
+        naive = stack.enter_context(Gunicorn("bench.apps:render_each()", env=env, log_path=logs / "naive.log"))
+        nginx = stack.enter_context(Nginx(mirror, workdir / "nginx-serve", app_port=ours.port, workers=2))
+        nginx_etag = fetch(nginx.url(FEED))[1]["ETag"]
+        gzip = {"Accept-Encoding": "gzip"}
+        rows = {
+            "feedsvc, identity": (ours.url(FEED), {}),
+            "feedsvc, gzip": (ours.url(FEED), gzip),
+            "minimal Flask app, identity": (minimal.url("/feed"), {}),
+            "minimal Flask app, gzip": (minimal.url("/feed"), gzip),
+            "nginx gzip_static, identity": (nginx.url(FEED), {}),
+            "nginx gzip_static, gzip": (nginx.url(FEED), gzip),
+            "feedgen render on every request": (naive.url("/feed"), {}),
+            "304: feedsvc": (ours.url(FEED), {**gzip, "If-None-Match": f'"{validator}-gzip"'}),
+            "304: minimal Flask app": (minimal.url("/feed"), {"If-None-Match": f'"{validator}"'}),
+            "304: nginx": (nginx.url(FEED), {"If-None-Match": nginx_etag}),
+        }
+        for name, (url, hdrs) in rows.items():
+            expected = 304 if name.startswith("304") else 200
+            got = fetch(url, hdrs)[0]
+            if got != expected:
+                raise RuntimeError(f"{name}: {url} answered {got}, expected {expected}")
+        rates = {name: [] for name in rows}
+        for _ in range(repeats):
+            for name, (url, hdrs) in rows.items():
+                seconds = 2 if name.startswith("feedgen") else wrk.SECONDS
+                rates[name].append(wrk.run(url, headers=hdrs, seconds=seconds))
+    s = {name: Sample(values, "req/s", higher_is_better=True) for name, values in rates.items()}
+    section = f"serve a cached {len(body) // 1024} KiB feed (wrk -t{wrk.THREADS} -c{wrk.CONNECTIONS} -d{wrk.SECONDS}s, loopback)"
+    for encoding in ("identity", "gzip"):
+        ours_s = s[f"feedsvc, {encoding}"]
+        table.compare(section, f"feedsvc, {encoding}", ours_s, s[f"minimal Flask app, {encoding}"],
+                      f"minimal app, {encoding}", at_least=0.9)
+        table.compare(section, f"minimal Flask app, {encoding}", s[f"minimal Flask app, {encoding}"],
+                      s[f"nginx gzip_static, {encoding}"], f"nginx, {encoding}")
+        table.compare(section, f"nginx gzip_static, {encoding}", s[f"nginx gzip_static, {encoding}"],
+                      s[f"nginx gzip_static, {encoding}"], f"nginx, {encoding}")
+    table.compare(section, "feedsvc, identity vs rendering every time", s["feedsvc, identity"],
+                  s["feedgen render on every request"], "feedgen each request", at_least=10)
+    table.compare(section, "feedgen render on every request", s["feedgen render on every request"],
+                  s["nginx gzip_static, identity"], "nginx, identity")
+    section = "answer a conditional GET with 304"
+    table.compare(section, "feedsvc 304", s["304: feedsvc"], s["304: minimal Flask app"], "minimal app 304",
+                  at_least=0.9)
+    table.compare(section, "minimal Flask app 304", s["304: minimal Flask app"], s["304: nginx"], "nginx 304")
+    table.compare(section, "nginx 304", s["304: nginx"], s["304: nginx"], "nginx 304")
+    return {"feed_bytes": len(body)}

@@ -1,0 +1,107 @@
+"""Repeated measurements, their spread, and the table the benchmark prints."""
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+REPEATS = 5
+
+
+@dataclass
+class Sample:
+    """Repeated measurements of one quantity; `higher_is_better` for rates (req/s), not for times."""
+    values: list[float]
+    unit: str
+    higher_is_better: bool = False
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.values)
+
+    @property
+    def spread(self) -> float:
+        """(max - min) / median: how much this row moved between repeats."""
+        return (max(self.values) - min(self.values)) / self.median if self.median else 0.0
+
+    def text(self) -> str:
+        return f"{fmt(self.median)} {self.unit}"
+
+    def range_text(self) -> str:
+        return f"{fmt(min(self.values))}–{fmt(max(self.values))}"
+
+
+def fmt(value: float) -> str:
+    if value == 0:
+        return "0"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    if abs(value) >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3g}"
+
+
+def timed(function: Callable[[], object], repeats: int = REPEATS, unit: str = "ms") -> Sample:
+    """Wall time of `function` (one warm-up call first), `repeats` times."""
+    function()
+    values = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        values.append((time.perf_counter() - started) * (1000 if unit == "ms" else 1))
+    return Sample(values, unit)
+
+
+@dataclass
+class Row:
+    section: str
+    what: str
+    sample: Sample | None
+    baseline: str = ""                  # the row label this one is compared with
+    ratio: float | None = None
+    target: str = ""                    # e.g. "≤ 1.5×"
+    met: bool | None = None
+    note: str = ""
+
+
+@dataclass
+class Table:
+    rows: list[Row] = field(default_factory=list)
+
+    def add(self, row: Row) -> Row:
+        self.rows.append(row)
+        return row
+
+    def compare(self, section: str, what: str, sample: Sample, baseline: Sample, baseline_name: str, *,
+                at_most: float | None = None, at_least: float | None = None, note: str = "") -> Row:
+        """A row with its ratio to a baseline measured in the same run, checked against a target."""
+        ratio = sample.median / baseline.median if baseline.median else float("inf")
+        target, met = "", None
+        if at_most is not None:
+            target, met = f"≤ {at_most:g}×", ratio <= at_most
+        elif at_least is not None:
+            target, met = f"≥ {at_least:g}×", ratio >= at_least
+        return self.add(Row(section, what, sample, baseline_name, ratio, target, met, note))
+
+    def render(self) -> str:
+        header = ["what", "median", "min–max", "spread", "ratio", "vs", "target", "met"]
+        lines, current = [], None
+        body = []
+        for row in self.rows:
+            if row.section != current:
+                current = row.section
+                body.append([f"**{row.section}**", "", "", "", "", "", "", ""])
+            s = row.sample
+            body.append([row.what + (f" ({row.note})" if row.note else ""),
+                         s.text() if s else "", s.range_text() if s else "",
+                         f"{s.spread:.0%}" if s else "",
+                         f"{row.ratio:.2f}×" if row.ratio is not None else "",
+                         row.baseline, row.target,
+                         "" if row.met is None else ("yes" if row.met else "NO")])
+        lines.append("| " + " | ".join(header) + " |")
+        lines.append("|" + "|".join("---" for _ in header) + "|")
+        lines += ["| " + " | ".join(cells) + " |" for cells in body]
+        return "\n".join(lines)

@@ -1,0 +1,75 @@
+"""gunicorn settings for feedsvc: `gunicorn -c deploy/gunicorn.conf.py wsgi:app`.
+
+Why these values (measured by `make bench` on a 2-core machine; see bench/README.md):
+- worker_class "gthread" with a few threads: a feed request spends most of its time in C (the
+  SQLite/psycopg read of the change counter, sending bytes) or waiting on the client, and threads
+  keep HTTP keep-alive connections open (a sync worker closes the connection after every response,
+  so every poll pays for a new TCP connection when no proxy pools them).
+- workers = cores + 1: the work is CPU-bound Python; more processes than cores only add memory
+  (each worker keeps its own render cache, RENDER_CACHE_MAX_BYTES) and context switches.
+- no preload_app: the app opens database connections lazily per worker, and with preloading the
+  SQLAlchemy pool would be shared across forks.
+- max_requests with jitter: a worker is replaced now and then, a guard against slow leaks in
+  third-party code; the render cache refills in a few requests per feed. 0 disables it
+  (the memory benchmark does, to see growth rather than hide it).
+- memory: a worker holds the app's libraries (about 75 MiB once feeds and pages have been
+  served) plus its render cache, so the cache gets RENDER_CACHE_MAX_BYTES = 16 MiB here (the app's
+  default, 64 MiB, suits one big process better than several small ones), and glibc is held to
+  two malloc arenas per worker: with threads it otherwise keeps an arena per thread, each full of
+  freed but unreturned memory, and RSS creeps up under load. The static mirror (nginx) is the
+  cache that scales; the in-process one only spares renders between its updates.
+- Prometheus multi-process mode: each worker writes its counters to files in
+  PROMETHEUS_MULTIPROC_DIR and /metrics adds them up (feedsvc/metrics.py). The directory must be
+  empty when the server starts and dead workers' files are marked so gauges do not keep them.
+
+Every value can be overridden by environment (FEEDSVC_BIND, FEEDSVC_WORKERS, FEEDSVC_THREADS,
+FEEDSVC_MAX_REQUESTS) or on the gunicorn command line.
+"""
+import os
+import shutil
+import tempfile
+
+bind = os.environ.get("FEEDSVC_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("FEEDSVC_WORKERS", (os.cpu_count() or 1) + 1))
+worker_class = "gthread"
+threads = int(os.environ.get("FEEDSVC_THREADS", 4))
+keepalive = 5                 # seconds an idle keep-alive connection is held (nginx's upstream keepalive reuses it)
+timeout = 30                  # a worker silent this long is killed and replaced
+graceful_timeout = 20
+max_requests = int(os.environ.get("FEEDSVC_MAX_REQUESTS", 20000))
+max_requests_jitter = max_requests // 10
+# The app writes its own JSON access line per request (feedsvc/metrics.py); gunicorn's would double it.
+accesslog = None
+errorlog = "-"
+
+os.environ.setdefault("FEEDSVC_RENDER_CACHE_MAX_BYTES", str(16 * 1024 * 1024))
+
+# Must be set before the workers import prometheus_client (they import the app after the fork).
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="feedsvc-metrics-")
+
+
+def on_starting(server):
+    folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    shutil.rmtree(folder, ignore_errors=True)   # counters of a previous run must not be added in
+    os.makedirs(folder, exist_ok=True)
+
+
+def post_fork(server, worker):
+    _limit_malloc_arenas(2)
+
+
+def _limit_malloc_arenas(count: int) -> None:
+    """mallopt(M_ARENA_MAX, count) in this process (glibc only; elsewhere nothing happens)."""
+    import ctypes
+    import ctypes.util
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(-8, count)   # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+    multiprocess.mark_process_dead(worker.pid)

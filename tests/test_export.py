@@ -1,0 +1,231 @@
+"""The static mirror (feedsvc/export.py): the app's bytes as files, incremental, atomic, kept current."""
+from __future__ import annotations
+
+import gzip
+import threading
+import time
+from pathlib import Path
+
+import brotli
+import pytest
+from lxml import etree
+
+from feedsvc import export, ingest
+from feedsvc.records import parse_record
+
+from .conftest import SITE_URL
+
+
+def mirrored_files(root: Path) -> dict[str, str]:
+    """url -> file of every document the manifest says the mirror holds."""
+    manifest = export.Manifest(root)
+    try:
+        return dict(manifest.db.execute("SELECT url, file FROM documents"))
+    finally:
+        manifest.close()
+
+
+def write(app, record: dict):
+    article = parse_record(record, site_url=SITE_URL)
+    return ingest.commit_write(app.extensions["feedsvc.engine"], ingest.upsert, article,
+                               site_name=app.config["SITE_NAME"])
+
+
+@pytest.fixture(scope="session")
+def sample_mirror(sample_app, tmp_path_factory):
+    """The sample data exported once per session (also used by test_mirror_nginx)."""
+    root = tmp_path_factory.mktemp("mirror")
+    mirror = export.Mirror(sample_app, root)
+    report = mirror.sync()
+    mirror.close()
+    return root, report
+
+
+def test_every_document_is_the_bytes_the_app_serves(sample_app, sample_mirror):
+    root, _ = sample_mirror
+    client = sample_app.test_client()
+    files = mirrored_files(root)
+    assert {"/feeds/rss.xml", "/feeds/atom.xml", "/feeds/feed.json", "/feeds.opml", "/feeds", "/sitemap.xml",
+            "/sitemaps/news.xml", "/robots.txt", "/static/feed.xsl"} <= set(files)
+    assert any(url.startswith("/feeds/section/") for url in files)
+    assert any(url.startswith("/articles/") for url in files) and any(url.startswith("/amp/") for url in files)
+    for url, relative in files.items():
+        path = root / relative
+        served = client.get(url)
+        assert served.status_code == 200, url
+        assert path.read_bytes() == served.get_data(), url
+        for encoding, decode in (("gzip", gzip.decompress), ("br", brotli.decompress)):
+            sibling = Path(str(path) + export.SIBLINGS[encoding]).read_bytes()
+            assert decode(sibling) == served.get_data(), (url, encoding)
+            packed = client.get(url, headers={"Accept-Encoding": encoding})
+            if packed.headers.get("Content-Encoding") == encoding:
+                assert sibling == packed.get_data(), (url, encoding)  # the app's own compressed bytes
+
+
+def test_files_carry_the_apps_last_modified(sample_app, sample_mirror):
+    root, _ = sample_mirror
+    served = sample_app.test_client().get("/feeds/rss.xml")
+    from email.utils import parsedate_to_datetime
+    expected = parsedate_to_datetime(served.headers["Last-Modified"]).timestamp()
+    for suffix in ("", ".gz", ".br"):
+        assert (root / f"feeds/rss.xml{suffix}").stat().st_mtime == expected
+
+
+def test_html_documents_get_an_html_name_beside_their_folder(sample_mirror):
+    root, _ = sample_mirror
+    assert (root / "feeds.html").is_file() and (root / "feeds").is_dir()
+    page = next((root / "articles").glob("*.html"))
+    assert b"<html" in page.read_bytes()[:500].lower()
+
+
+def test_a_second_export_writes_nothing(sample_app, sample_mirror):
+    root, first = sample_mirror
+    assert first.written > 0
+    mirror = export.Mirror(sample_app, root)
+    fetched = []
+    plain_refresh = mirror.refresh
+    mirror.refresh = lambda doc, *args: (fetched.append(doc.url), plain_refresh(doc, *args))
+    try:
+        again = mirror.sync()
+    finally:
+        mirror.close()
+    # Only the news sitemap may come again: its 48-hour window moves with the clock (NEWS_SECONDS).
+    assert set(fetched) <= {"/sitemaps/news.xml"}
+    assert again.removed == 0 and again.unchanged + again.written == first.written
+
+
+def test_export_command_writes_the_mirror(sample_app, tmp_path):
+    result = sample_app.test_cli_runner().invoke(args=["export", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "written" in result.output
+    assert (tmp_path / "out" / "feeds" / "rss.xml.gz").is_file()
+
+
+def test_a_write_rewrites_only_the_documents_it_changes(app, make_record, tmp_path):
+    write(app, make_record())
+    write(app, make_record(id="other-article", slug="other-article", section={"key": "sports", "name": "खेल"},
+                           tags=[{"key": "cricket", "name": "क्रिकेट"}]))
+    mirror = export.Mirror(app, tmp_path)
+    try:
+        mirror.sync()
+        untouched = tmp_path / "feeds/section/sports/rss.xml"
+        before = untouched.stat().st_mtime_ns
+        assert mirror.update() is None  # nothing changed yet
+
+        write(app, make_record(title="संसद में नया विधेयक पेश", updated="2025-08-01T11:00:00+05:30"))
+        report = mirror.update()
+    finally:
+        mirror.close()
+    assert report is not None and report.written > 0
+    assert "संसद में नया विधेयक पेश".encode() in (tmp_path / "feeds/rss.xml").read_bytes()
+    assert "संसद में नया विधेयक पेश".encode() in (tmp_path / "feeds/section/national/atom.xml").read_bytes()
+    assert "संसद में नया विधेयक पेश".encode() in (tmp_path / "articles/monsoon-session-begins.html").read_bytes()
+    assert untouched.stat().st_mtime_ns == before
+
+
+def test_a_withdrawn_article_leaves_the_mirror(app, make_record, tmp_path):
+    write(app, make_record())
+    mirror = export.Mirror(app, tmp_path)
+    try:
+        mirror.sync()
+        page = tmp_path / "articles/monsoon-session-begins.html"
+        assert page.exists() and Path(str(page) + ".gz").exists()
+        ingest.commit_write(app.extensions["feedsvc.engine"], ingest.withdraw, "test-2025-08-01-monsoon",
+                            site_name=app.config["SITE_NAME"])
+        mirror.update()
+    finally:
+        mirror.close()
+    assert not page.exists() and not Path(str(page) + ".gz").exists() and not Path(str(page) + ".br").exists()
+    assert b"monsoon-session-begins" not in (tmp_path / "feeds/rss.xml").read_bytes()
+
+
+def test_a_failed_write_leaves_the_old_file_whole(tmp_path, monkeypatch):
+    target = tmp_path / "feeds" / "rss.xml"
+    export.write_atomically(target, b"<rss>old</rss>", time.time())
+
+    def broken_replace(src, dst):
+        raise OSError("disk full")
+    monkeypatch.setattr(export.os, "replace", broken_replace)
+    with pytest.raises(OSError):
+        export.write_atomically(target, b"<rss>new, but never finished", time.time())
+    assert target.read_bytes() == b"<rss>old</rss>"
+
+
+def test_readers_never_see_part_of_a_file(app, make_record, tmp_path):
+    """A reader polling the site feed while the mirror is rewritten again and again always parses it."""
+    write(app, make_record())
+    mirror = export.Mirror(app, tmp_path)
+    feed = tmp_path / "feeds" / "rss.xml"
+    stop, seen, problems = threading.Event(), [], []
+
+    def reader():
+        while not stop.is_set():
+            try:
+                data = feed.read_bytes()
+                etree.fromstring(data)
+                gzip.decompress(Path(str(feed) + ".gz").read_bytes())
+                seen.append(len(data))
+            except Exception as exc:  # any partial file shows up here
+                problems.append(exc)
+
+    try:
+        mirror.sync()
+        thread = threading.Thread(target=reader)
+        thread.start()
+        for n in range(8):
+            write(app, make_record(title=f"संस्करण {n}: " + "लंबा शीर्षक " * 20, updated=f"2025-08-01T1{n}:00:00+05:30"))
+            mirror.update()
+        stop.set()
+        thread.join()
+    finally:
+        mirror.close()
+    assert not problems, problems[:3]
+    assert len(seen) > 8
+    assert not [p for p in tmp_path.rglob("*.tmp")], "temporary files left behind"
+
+
+def test_watch_follows_a_write(app, make_record, tmp_path):
+    write(app, make_record())
+    mirror = export.Mirror(app, tmp_path)
+    mirror.sync()
+    stop = threading.Event()
+    watcher = threading.Thread(target=mirror.watch, kwargs={"interval": 0.05, "stop": stop})
+    watcher.start()
+    try:
+        write(app, make_record(id="breaking-news", slug="breaking-news", title="ताज़ा ख़बर: बड़ा फ़ैसला"))
+        deadline = time.monotonic() + 20
+        while "ताज़ा ख़बर".encode() not in (tmp_path / "feeds/rss.xml").read_bytes():
+            assert time.monotonic() < deadline, "the mirror never showed the write"
+            time.sleep(0.02)
+    finally:
+        stop.set()
+        watcher.join()
+        mirror.close()
+
+
+def test_mirror_lag_reads_the_manifest(app, make_record, tmp_path):
+    write(app, make_record())
+    engine = app.extensions["feedsvc.engine"]
+    with engine.connect() as conn:
+        assert export.mirror_lag(conn, tmp_path)[0] == float("inf")   # never exported
+    mirror = export.Mirror(app, tmp_path)
+    try:
+        mirror.sync()
+        with engine.connect() as conn:
+            assert export.mirror_lag(conn, tmp_path)[0] == 0.0
+        write(app, make_record(id="later", slug="later"))
+        with engine.connect() as conn:
+            behind, _ = export.mirror_lag(conn, tmp_path)
+        assert behind >= 0.0
+        mirror.update()
+        with engine.connect() as conn:
+            behind, last = export.mirror_lag(conn, tmp_path)
+    finally:
+        mirror.close()
+    assert behind == 0.0 and last is not None and last >= 0.0
+
+
+@pytest.mark.parametrize("url", ["/../etc/passwd", "/feeds/../../x", "/.mirror/manifest.sqlite", "/"])
+def test_paths_outside_the_mirror_are_refused(url):
+    with pytest.raises(ValueError):
+        export.file_for(url, "text/html")

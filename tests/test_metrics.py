@@ -1,0 +1,144 @@
+"""/metrics (Prometheus text format) and the JSON access log line (feedsvc/metrics.py, feedsvc/web/metrics.py)."""
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from feedsvc import export, ingest
+from feedsvc.records import parse_record
+
+from .conftest import SITE_URL
+
+
+def scrape(client) -> dict[tuple, float]:
+    """(sample name, sorted labels) -> value, from GET /metrics as Prometheus would read it."""
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/plain")
+    assert response.headers["Cache-Control"] == "no-store"
+    values = {}
+    for family in text_string_to_metric_families(response.get_data(as_text=True)):
+        for sample in family.samples:
+            values[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return values
+
+
+def value(values, name: str, **labels) -> float:
+    return values.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def write(app, record):
+    return ingest.commit_write(app.extensions["feedsvc.engine"], ingest.upsert,
+                               parse_record(record, site_url=SITE_URL), site_name=app.config["SITE_NAME"])
+
+
+def test_requests_are_counted_by_route_class_and_status(client, app, make_record):
+    write(app, make_record())
+    before = scrape(client)
+    first = client.get("/feeds/rss.xml")
+    client.get("/feeds/rss.xml")
+    client.get("/feeds/rss.xml", headers={"If-None-Match": first.headers["ETag"]})
+    client.get("/feeds/section/no-such-section/rss.xml")
+    client.get("/feeds.opml")
+    after = scrape(client)
+
+    def grew(**labels):
+        return value(after, "feedsvc_http_requests_total", **labels) - value(before, "feedsvc_http_requests_total",
+                                                                             **labels)
+    assert grew(route="feed", status="200") == 2
+    assert grew(route="feed", status="304") == 1
+    assert grew(route="feed", status="404") == 1
+    assert grew(route="opml", status="200") == 1
+    assert value(after, "feedsvc_http_request_duration_seconds_count", route="feed") \
+        - value(before, "feedsvc_http_request_duration_seconds_count", route="feed") == 4
+
+
+def test_render_cache_hits_misses_and_render_time(client, app, make_record):
+    write(app, make_record())
+    before = scrape(client)
+    client.get("/feeds/atom.xml")
+    client.get("/feeds/atom.xml")
+    client.get("/feeds/atom.xml", headers={"Accept-Encoding": "gzip"})
+    after = scrape(client)
+    assert value(after, "feedsvc_render_cache_total", document="feed", result="miss") \
+        - value(before, "feedsvc_render_cache_total", document="feed", result="miss") == 1
+    assert value(after, "feedsvc_render_cache_total", document="feed", result="hit") \
+        - value(before, "feedsvc_render_cache_total", document="feed", result="hit") == 2
+    renders = value(after, "feedsvc_render_seconds_count", document="feed") \
+        - value(before, "feedsvc_render_seconds_count", document="feed")
+    assert renders == 1
+    assert value(after, "feedsvc_render_seconds_sum", document="feed") \
+        > value(before, "feedsvc_render_seconds_sum", document="feed")
+
+
+def test_not_modified_share_is_published(client, app, make_record):
+    write(app, make_record())
+    tag = client.get("/feeds/feed.json").headers["ETag"]
+    for _ in range(5):
+        assert client.get("/feeds/feed.json", headers={"If-None-Match": tag}).status_code == 304
+    ratio = value(scrape(client), "feedsvc_feed_not_modified_ratio")
+    assert 0 < ratio <= 1
+
+
+def test_mirror_lag_appears_when_a_mirror_is_configured(app, make_record, tmp_path):
+    write(app, make_record())
+    app.config["MIRROR_DIR"] = str(tmp_path)
+    app.extensions.pop("feedsvc.metrics_registry", None)
+    mirror = export.Mirror(app, tmp_path)
+    try:
+        mirror.sync()
+    finally:
+        mirror.close()
+    values = scrape(app.test_client())
+    assert value(values, "feedsvc_mirror_lag_seconds") == 0.0
+    write(app, make_record(id="later-article", slug="later-article"))
+    assert value(scrape(app.test_client()), "feedsvc_mirror_lag_seconds") >= 0.0
+    assert ("feedsvc_mirror_lag_seconds", ()) in scrape(app.test_client())
+
+
+@pytest.fixture
+def access_log(caplog):
+    """The records of the access logger (which does not propagate to the root logger caplog watches)."""
+    logger = logging.getLogger("feedsvc.access")
+    logger.addHandler(caplog.handler)
+    yield caplog
+    logger.removeHandler(caplog.handler)
+
+
+def test_one_json_log_line_per_request(client, app, make_record, access_log):
+    write(app, make_record())
+    client.get("/feeds/rss.xml?limit=3", headers={"Accept-Encoding": "gzip"})
+    lines = [json.loads(r.getMessage()) for r in access_log.records if r.name == "feedsvc.access"]
+    assert len(lines) == 1
+    line = lines[0]
+    assert line["method"] == "GET" and line["path"] == "/feeds/rss.xml?limit=3"
+    assert line["route"] == "feed" and line["status"] == 200 and line["encoding"] == "gzip"
+    assert line["bytes"] > 0 and line["ms"] >= 0 and line["conditional"] is False
+    assert isinstance(line["pid"], int)
+
+
+@pytest.mark.parametrize("path", [
+    "/partner/fsk_{key}/feeds/rss.xml",
+    "/partner/fsk_{key}/feeds/section/sports/atom.xml?limit=5",
+])
+def test_partner_keys_never_reach_the_log(client, access_log, path):
+    key = "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8S9t0U1v"
+    client.get(path.format(key=key), headers={"Authorization": "Bearer secret-token-value"})
+    text = "\n".join(r.getMessage() for r in access_log.records if r.name == "feedsvc.access")
+    assert text and key not in text and "secret-token-value" not in text
+    assert "/partner/[redacted]/feeds/" in text
+
+
+def test_the_exporters_requests_are_not_traffic(app, make_record, tmp_path):
+    write(app, make_record())
+    client = app.test_client()
+    before = value(scrape(client), "feedsvc_http_requests_total", route="feed", status="200")
+    mirror = export.Mirror(app, tmp_path)
+    try:
+        mirror.sync()
+    finally:
+        mirror.close()
+    assert value(scrape(client), "feedsvc_http_requests_total", route="feed", status="200") == before
