@@ -212,6 +212,10 @@ def parse_record(data, *, site_url: str, source: str | None = None) -> Article:
     title = clean_text(data["title"])
     if not title:
         problems.append(Problem("title", "is empty once invisible characters are removed"))
+    names = [("section.name", data["section"]["name"])] + \
+        [(f"{field}[{i}].name", item["name"]) for field in ("tags", "authors") for i, item in enumerate(data.get(field, []))]
+    problems += [Problem(field, "is empty once invisible characters and markup are removed")
+                 for field, name in names if not clean_text(name)]
     slug = data.get("slug") or slugify(title) or slugify(data["id"])
     if not slug:
         problems.append(Problem("slug", "cannot be derived from the title; give one"))
