@@ -1,0 +1,199 @@
+"""Property-based tests (hypothesis) over the record schema and the HTTP surface.
+
+- Any JSON value given as a record is either an Article or a RecordError that names fields: parsing
+  never fails any other way.
+- Any record that is accepted — with Devanagari and its combining marks, nuktas and joiners, emoji,
+  control characters, `]]>`, `&`, `<` and broken HTML anywhere — is served by every output (its
+  section's RSS, Atom and JSON feeds, canonical, AMP and embed pages) as a valid document.
+- Any request — random methods, paths built from real prefixes and hostile segments, random
+  query strings and conditional headers — gets an answer below 500.
+
+The validation helper's issue 4 asks for "every feed of random records validates": that is
+`test_every_output_of_an_accepted_random_record_is_valid` here; extend it rather than repeat it.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+from datetime import datetime, timedelta, timezone
+from urllib.parse import quote
+
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.routing import RequestRedirect
+
+from feedsvc import store
+from feedsvc.records import RecordError, parse_record
+from feedsvc.validate import validate_document
+from tests.conftest import API_TOKEN, BACKENDS, SITE_URL, VALID_RECORD, _fresh_database, build_app
+
+SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+# ---- strategies ------------------------------------------------------------------------------
+
+DEVANAGARI = [chr(c) for c in range(0x0900, 0x0980)]  # letters, vowel signs, virama, nukta, digits
+JOINERS = ["\u200d", "\u200c", "\u094d\u200d", "\u093c"]
+EMOJI = ["🙂", "🏏", "👩‍👩‍👧", "🇮🇳", "𝕏", "\U0001F9D1\U0001F3FD"]
+NASTY = ["]]>", "&", "&amp;", "&lt;", "<", ">", "\"", "'", "</script>", "<!--", "-->", "<![CDATA[", "\x00", "\x01",
+         "\x0b", "\ufffe", "\u202e", "\u2066", "\t", "\n", "\r", "\\", "%00", "${x}", "{{x}}"]
+HTML_BITS = ["<p>", "</p>", "<b>", "</i>", "<a href='https://example.com/'>", "<a href=javascript:alert(1)>",
+             "<img src=x onerror=alert(1)>", "<script>alert(1)</script>", "<iframe src='https://www.youtube.com/embed/dQw4w9WgXcQ'>",
+             "<table><tr><td>", "<ul><li>", "<svg onload=alert(1)>", "<!-- unclosed", "<div", "<blockquote cite='x'>",
+             "<p style='x:expression(1)'>", "</", "<br/>", "&nbsp;", "&#x0;", "&#xD800;"]
+
+XML_ILLEGAL = "".join(map(chr, [*range(0, 9), 11, 12, *range(14, 32), 0xFFFE, 0xFFFF]))
+legal = st.one_of(st.sampled_from(DEVANAGARI), st.sampled_from(JOINERS), st.sampled_from(EMOJI),
+                  st.sampled_from([n for n in NASTY if n not in XML_ILLEGAL]), st.just(" "),
+                  st.characters(codec="utf-8", exclude_characters=XML_ILLEGAL))
+anything = st.one_of(legal, st.sampled_from(NASTY), st.characters(codec="utf-8"))
+# Mostly text a record may carry, so most records are stored and their outputs checked; one field
+# in twenty draws anything at all (control characters included), which must be refused cleanly.
+_legal_texts = st.lists(legal, min_size=1, max_size=40).map("".join)
+_any_texts = st.lists(anything, min_size=1, max_size=40).map("".join)
+texts = st.integers(0, 19).flatmap(lambda n: _any_texts if n == 0 else _legal_texts)
+html_bodies = st.lists(st.one_of(texts, st.sampled_from(HTML_BITS)), min_size=1, max_size=30).map("".join)
+keys = st.from_regex(r"[a-z0-9]{1,8}(-[a-z0-9]{1,6}){0,2}", fullmatch=True)
+moments = st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2090, 1, 1)).map(
+    lambda dt: dt.replace(microsecond=0))
+offsets = st.sampled_from(["+05:30", "Z", "-03:00", "+00:00", "+14:00"])
+
+
+@st.composite
+def records(draw) -> dict:
+    published = draw(moments)
+    offset = draw(offsets)
+    record = {
+        "title": draw(texts), "body_html": draw(html_bodies),
+        "section": {"key": draw(keys), "name": draw(texts)},
+        "tags": draw(st.lists(st.fixed_dictionaries({"key": keys, "name": texts}), max_size=4)),
+        "authors": draw(st.lists(st.fixed_dictionaries({"name": texts}, optional={"key": keys}), min_size=1, max_size=3)),
+        "published": published.isoformat() + offset,
+        "updated": (published + timedelta(minutes=draw(st.integers(0, 10_000)))).isoformat() + offset,
+    }
+    if draw(st.booleans()):
+        record["summary"] = draw(texts)
+    if draw(st.booleans()):
+        record["image"] = {"url": draw(st.sampled_from(["/media/test.jpg", "https://cdn.example/a.jpg"])),
+                           "width": draw(st.integers(1, 4000)), "height": draw(st.integers(1, 4000)),
+                           "caption": draw(texts), "credit": draw(texts)}
+    if draw(st.booleans()):
+        record["embeds"] = [{"provider": draw(st.sampled_from(["youtube", "other", "twitter"])),
+                             "url": "https://www.youtube.com/watch?v=dQw4w9WgXcQ", "title": draw(texts)}]
+    return record
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | texts,
+                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(texts, inner, max_size=4),
+                           max_leaves=20)
+
+
+# ---- the record schema -------------------------------------------------------------------------
+
+@settings(max_examples=300, **SETTINGS)
+@given(data=st.one_of(records(), json_values,
+                      st.builds(lambda r, extra: {**r, **extra}, records(), st.dictionaries(texts, json_values, max_size=2))))
+def test_parsing_any_value_gives_an_article_or_field_named_errors(data):
+    if isinstance(data, dict):
+        data = {"id": "prop-1", **data}
+    try:
+        article = parse_record(data, site_url=SITE_URL)
+    except RecordError as error:
+        assert error.problems and all(p.field and p.reason for p in error.problems)
+        json.dumps(error.as_json(), ensure_ascii=False)  # the API can always answer with it
+        return
+    assert article.title and article.slug and article.body_html is not None
+
+
+# ---- every output of accepted random records ---------------------------------------------------
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def property_app(request, tmp_path_factory):
+    url, cleanup = _fresh_database(request.param, tmp_path_factory.mktemp(f"props-{request.param}"))
+    app = build_app(url, RATELIMIT_ENABLED=False)
+    yield app
+    app.extensions["feedsvc.engine"].dispose()
+    cleanup()
+
+
+def route_exists(app, path: str) -> bool:
+    try:
+        app.url_map.bind("news.example").match(path.split("?")[0], method="GET")
+    except (NotFound, MethodNotAllowed):
+        return False
+    except RequestRedirect:
+        return True
+    return True
+
+
+_ids = itertools.count()
+
+
+@settings(max_examples=60, **SETTINGS)
+@given(record=records())
+def test_every_output_of_an_accepted_random_record_is_valid(property_app, record):
+    client = property_app.test_client()
+    number = next(_ids)
+    record = dict(record, id=f"prop-{number}", section=dict(record["section"], key=f"prop-{number}"))
+    response = client.put(f"/api/articles/{record['id']}", data=json.dumps(record, ensure_ascii=True),
+                          headers={"Authorization": f"Bearer {API_TOKEN}", "Content-Type": "application/json"})
+    assert response.status_code in (200, 201, 422), response.get_data()[:300]
+    event(f"record {'refused' if response.status_code == 422 else 'stored'}")
+    if response.status_code == 422:
+        assert response.get_json()["problems"]
+        return
+    with property_app.extensions["feedsvc.engine"].connect() as conn:
+        slug = store.article_row(conn, record["id"]).slug  # a derived slug may have taken a suffix
+    outputs = [(f"/feeds/section/prop-{number}/{name}", kind)
+               for name, kind in (("rss.xml", "rss"), ("atom.xml", "atom"), ("feed.json", "jsonfeed"))]
+    outputs += [(f"/articles/{slug}", "html"), (f"/amp/{slug}", "amp"), (f"/embed/{slug}", "html")]
+    for path, kind in outputs:
+        if not route_exists(property_app, path):
+            continue
+        served = client.get(path, headers={"Accept-Encoding": "identity"})
+        assert served.status_code == 200, f"{path}: {served.status_code} {served.get_data()[:300]!r}"
+        problems = validate_document(served.get_data(), kind, url=SITE_URL + path)
+        assert not problems, f"{path} ({kind}) of {record!r}:\n" + "\n".join(map(str, problems[:10]))
+
+
+# ---- the HTTP surface --------------------------------------------------------------------------
+
+PREFIXES = ["/feeds/", "/feeds/section/", "/feeds/tag/", "/feeds/author/", "/articles/", "/amp/", "/embed/",
+            "/embed/latest", "/oembed", "/feeds.opml", "/feeds", "/api/articles/", "/media/", "/static/",
+            "/partner/feeds/", "/sitemap.xml", "/sitemaps/", "/section/", "/tag/", "/author/", "/", "/healthz"]
+SEGMENTS = ["rss.xml", "atom.xml", "feed.json", "national", "parliament", "test-reporter", "monsoon-session-begins",
+            "..", ".", "%2e%2e", "%2F", "%00", "%ff", "%E0%A4%95", "%", "~", "*", "latest", "news.xml", "" ]
+PARAMS = ["limit", "after", "format", "url", "maxwidth", "maxheight", "section", "x", ""]
+segments = st.one_of(st.sampled_from(SEGMENTS), texts.map(lambda t: quote(t, safe="")))
+queries = st.lists(st.tuples(st.sampled_from(PARAMS), st.one_of(texts, st.sampled_from(
+    ["0", "-1", "50", "201", "1e3", "20250723T100000000000~x", f"{SITE_URL}/articles/monsoon-session-begins", "json",
+     "xml", "yaml"]))), max_size=4)
+headers = st.fixed_dictionaries({}, optional={
+    # Any bytes but CR, LF and NUL, which no HTTP header can carry (the client refuses to send them).
+    "If-None-Match": st.one_of(texts.map(lambda t: t.encode("utf-8", "surrogatepass").decode("latin-1")
+                                         .translate({10: None, 13: None, 0: None})),
+                               st.just("*"), st.just('W/"x"')),
+    "If-Modified-Since": st.sampled_from(["Wed, 23 Jul 2025 10:00:00 GMT", "garbage", "Fri, 31 Dec 9999 23:59:59 GMT", ""]),
+    "Accept-Encoding": st.sampled_from(["gzip", "br", "identity;q=0", "*;q=0", "gzip;q=x", "br, gzip"]),
+    "Accept": st.sampled_from(["text/html", "application/json", "*/*", "garbage/"]),
+})
+
+
+@pytest.fixture(scope="module")
+def surface_client(sample_app):
+    return sample_app.test_client()
+
+
+@settings(max_examples=400, **SETTINGS)
+@given(method=st.sampled_from(["GET", "GET", "GET", "HEAD", "OPTIONS", "POST", "DELETE"]), prefix=st.sampled_from(PREFIXES),
+       parts=st.lists(segments, max_size=3), query=queries, extra=headers)
+def test_no_request_gets_a_server_error(surface_client, method, prefix, parts, query, extra):
+    path = prefix + "/".join(parts)
+    query_string = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in query)
+    if method in ("POST", "DELETE") and path.startswith("/api/"):
+        method = "GET"  # the shared sample app is read only; writes are covered above
+    response = surface_client.open(path + (f"?{query_string}" if query_string else ""), method=method,
+                                   headers=[(k, v) for k, v in extra.items()])
+    assert response.status_code < 500 or (response.status_code == 501 and path.startswith("/oembed")), \
+        f"{method} {path}?{query_string} {extra}: {response.status_code} {response.get_data()[:300]!r}"
