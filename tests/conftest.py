@@ -86,7 +86,8 @@ def engine(app):
 def sample_app(request, tmp_path_factory):
     """An app with every sample article imported; shared by the session, so tests must not write to it."""
     url, cleanup = _fresh_database(request.param, tmp_path_factory.mktemp(f"sample-{request.param}"))
-    app = build_app(url)
+    # Hundreds of tests read this one app from one address; rate limits have tests of their own.
+    app = build_app(url, RATELIMIT_ENABLED=False)
     result = app.test_cli_runner().invoke(args=["import-articles", str(ARTICLES)])
     assert result.exit_code == 0, result.output
     yield app
