@@ -21,6 +21,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     ratelimit.init_app(app)           # limits on feeds and oEmbed, per partner key or client address
     partners.install_log_redaction(app)  # partner keys never reach a log line
 
+    from . import validate
+    validate.init_app(app)  # FEEDSVC_VALIDATE_ON_RENDER=1 checks every response before it is sent
+
     from . import cli
     cli.register(app)
     return app

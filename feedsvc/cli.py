@@ -71,3 +71,5 @@ def register(app) -> None:
     app.cli.add_command(websub_cli)
     from .export import export_command
     app.cli.add_command(export_command)
+    from .validate import validate_command
+    app.cli.add_command(validate_command)

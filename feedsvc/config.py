@@ -31,6 +31,10 @@ DEFAULTS = {
     "CACHE_STALE_WHILE_REVALIDATE": 600,
     "CACHE_STALE_IF_ERROR": 86400,
     "RENDER_CACHE_MAX_BYTES": 64 * 1024 * 1024,  # rendered feeds (all encodings) kept per process
+    # How long (ms) a worker trusts the change counters it last read (render_cache.CounterCache); 0: read per request
+    "FEED_STATE_RECHECK_MS": 0,
+    # Answer cached public feeds at the WSGI layer by replaying the app's own responses (feedsvc/fastpath.py)
+    "FAST_PATH": False,
     "WEBSUB_HUBS": [],
     # WebSub sender (feedsvc/websub.py): "thread" = a daemon thread in each web worker, "worker" = only
     # `flask websub worker` sends. Retries back off exponentially from BASE to MAX seconds, with jitter.

@@ -301,6 +301,9 @@ class Mirror:
         self.engine = app.extensions["feedsvc.engine"]
         self.salt = f"{EXPORT_REVISION}|{render_cache.OUTPUT_REVISION}|{Site.from_config(app.config).digest()}"
         self.routes = page_routes(app)
+        counters = app.extensions.get("feedsvc.counters")
+        if counters is not None:
+            counters.recheck_seconds = 0   # the mirror follows every change at once
 
     def close(self) -> None:
         self.manifest.close()

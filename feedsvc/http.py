@@ -122,12 +122,17 @@ def choose_encoding(header: str | None, available=ENCODINGS) -> str:
     return best if weight_of(best) > 0 else "identity"
 
 
-def is_fresh(validator: str, last_modified: datetime | None) -> bool:
-    """True when the client's copy is current: If-None-Match first; If-Modified-Since only without it."""
-    tags = parse_etags(request.headers.get("If-None-Match"))
+def is_fresh(validator: str, last_modified: datetime | None, headers=None) -> bool:
+    """True when the client's copy is current: If-None-Match first; If-Modified-Since only without it.
+
+    `headers` (anything with .get) defaults to the current request's; feedsvc.fastpath passes the
+    WSGI environ's.
+    """
+    headers = request.headers if headers is None else headers
+    tags = parse_etags(headers.get("If-None-Match"))
     if tags is not None:
         return any(tag == "*" or strip_encoding(tag) == validator for tag in tags)
-    since = parse_http_date(request.headers.get("If-Modified-Since"))
+    since = parse_http_date(headers.get("If-Modified-Since"))
     if since is None or last_modified is None:
         return False
     return _to_second(last_modified) <= since

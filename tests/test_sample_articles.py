@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 ARTICLES = ROOT / "articles"
 MEDIA = ARTICLES / "media"
 SCHEMA = json.loads((ROOT / "feedsvc" / "schemas" / "article.json").read_text(encoding="utf-8"))
-SEED = ROOT.parent / "shared" / "seed" / "000_ddb5218e8f9b558d.txt"
+# A copy of ../shared/seed/000_ddb5218e8f9b558d.txt, the article the project started from.
+SEED = ROOT / "tests" / "data" / "seed" / "000_ddb5218e8f9b558d.txt"
 SEED_ID = "pbs-2025-07-23-all-of-us-are-dead-2"
 FILES = sorted(ARTICLES.glob("*.json"))
 RECORDS = {path.name: json.loads(path.read_text(encoding="utf-8")) for path in FILES}

@@ -27,6 +27,7 @@ HTML_TYPE = "text/html; charset=utf-8"
 def _setup(state) -> None:
     app = state.app
     app.extensions["feedsvc.render_cache"] = render_cache.RenderCache(app.config["RENDER_CACHE_MAX_BYTES"])
+    app.extensions["feedsvc.counters"] = render_cache.CounterCache(app.config["FEED_STATE_RECHECK_MS"] / 1000)
 
 
 def site() -> feeds.Site:
@@ -45,6 +46,10 @@ def _site_digest() -> str:
 
 def cache() -> render_cache.RenderCache:
     return current_app.extensions["feedsvc.render_cache"]
+
+
+def counters() -> render_cache.CounterCache:
+    return current_app.extensions["feedsvc.counters"]
 
 
 @bp.app_context_processor
@@ -135,7 +140,7 @@ def feed_response(fmt: str, kind: str, key: str = "", *, limit: int, after: feed
     cache_key = ("feed", fmt, kind, key, limit, after.token() if after else None, full_text, self_url, *edition)
 
     def load_state():
-        scope, state = feeds.resolve(db.connection(), kind, key)
+        scope, state = counters().get(("scope", kind, key), lambda: feeds.resolve(db.connection(), kind, key))
         held.update(scope=scope, state=state)
         return (state.version, state.modified_at), state.modified_at if state.version else None
 
@@ -167,7 +172,7 @@ def scope_feed(kind: str, key: str, filename: str):
 
 def _all_scopes_state(held: dict):
     def load_state():
-        scopes = store.all_scopes(db.connection())
+        scopes = counters().get(("all",), lambda: store.all_scopes(db.connection()))
         held["scopes"] = scopes
         stamp = hashlib.blake2b(repr([(s.scope, s.name, s.version) for s in scopes]).encode("utf-8"),
                                 digest_size=12).hexdigest()

@@ -1,0 +1,127 @@
+"""The WSGI fast path (feedsvc/fastpath.py) answers exactly as the app does, and only while that is current."""
+from __future__ import annotations
+
+import pytest
+
+from feedsvc import ingest
+from feedsvc.records import parse_record
+
+from .conftest import SITE_URL, build_app
+
+REQUESTS = [
+    ("GET", {}),
+    ("GET", {"Accept-Encoding": "gzip"}),
+    ("GET", {"Accept-Encoding": "br;q=1, gzip;q=0.5"}),
+    ("GET", {"Accept-Encoding": "identity, *;q=0"}),
+    ("HEAD", {"Accept-Encoding": "gzip"}),
+]
+PATHS = ["/feeds/rss.xml", "/feeds/atom.xml", "/feeds/feed.json", "/feeds/section/national/rss.xml",
+         "/feeds/tag/parliament/feed.json"]
+
+
+@pytest.fixture
+def pair(database_url, make_record):
+    """(fast, plain): the same database behind an app with the fast path and one without."""
+    fast = build_app(database_url, FAST_PATH=True, RATELIMIT_ENABLED=False)
+    plain = build_app(database_url, FAST_PATH=False, RATELIMIT_ENABLED=False)
+    write(fast, make_record())
+    yield fast, plain
+    for app in (fast, plain):
+        app.extensions["feedsvc.engine"].dispose()
+
+
+def write(app, record):
+    return ingest.commit_write(app.extensions["feedsvc.engine"], ingest.upsert,
+                               parse_record(record, site_url=SITE_URL), site_name=app.config["SITE_NAME"])
+
+
+def answer(client, method, path, headers):
+    response = client.open(path, method=method, headers=headers)
+    return response.status_code, sorted(response.headers.items()), response.get_data()
+
+
+def replays(app) -> int:
+    return len(app.wsgi_app.replays)
+
+
+def test_replayed_answers_are_the_apps_byte_for_byte(pair):
+    fast, plain = pair
+    fast_client, plain_client = fast.test_client(), plain.test_client()
+    for path in PATHS:
+        for method, headers in REQUESTS:
+            expected = answer(plain_client, method, path, headers)
+            first = answer(fast_client, method, path, headers)     # the app answers, and it is kept
+            again = answer(fast_client, method, path, headers)     # the replay answers
+            assert first == expected == again, (path, method, headers)
+    # GET identity (asked for twice, two ways), gzip, br and HEAD gzip: four answers kept per URL
+    assert replays(fast) == len(PATHS) * 4
+
+
+def test_conditional_requests_get_the_apps_304(pair):
+    fast, plain = pair
+    fast_client = fast.test_client()
+    tag = plain.test_client().get("/feeds/rss.xml", headers={"Accept-Encoding": "gzip"}).headers["ETag"]
+    modified = plain.test_client().get("/feeds/rss.xml").headers["Last-Modified"]
+    for headers in ({"If-None-Match": tag, "Accept-Encoding": "gzip"}, {"If-None-Match": tag},
+                    {"If-Modified-Since": modified}, {"If-None-Match": '"other", ' + tag}):
+        expected = answer(plain.test_client(), "GET", "/feeds/rss.xml", headers)
+        assert expected[0] == 304
+        assert answer(fast_client, "GET", "/feeds/rss.xml", headers) == expected
+        assert answer(fast_client, "GET", "/feeds/rss.xml", headers) == expected
+    stale = {"If-None-Match": '"something-old"'}
+    assert answer(fast_client, "GET", "/feeds/rss.xml", stale)[0] == 200
+
+
+def test_a_write_ends_the_replay(pair, make_record):
+    fast, _ = pair
+    client = fast.test_client()
+    before = client.get("/feeds/rss.xml")
+    assert client.get("/feeds/rss.xml").get_data() == before.get_data()
+    write(fast, make_record(id="newer", slug="newer", title="नई ख़बर अभी-अभी",
+                            published="2025-08-02T09:00:00+05:30", updated="2025-08-02T09:00:00+05:30"))
+    after = client.get("/feeds/rss.xml")
+    assert "नई ख़बर अभी-अभी".encode() in after.get_data()
+    assert after.headers["ETag"] != before.headers["ETag"]
+    assert client.get("/feeds/rss.xml", headers={"If-None-Match": before.headers["ETag"]}).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/feeds/rss.xml?limit=5", "/feeds/section/no-such-section/rss.xml",
+                                  "/feeds/section/Bad_Key/rss.xml", "/feeds.opml", "/feeds"])
+def test_everything_else_is_left_to_the_app(pair, path):
+    fast, plain = pair
+    for _ in range(2):
+        assert answer(fast.test_client(), "GET", path, {}) == answer(plain.test_client(), "GET", path, {})
+    assert replays(fast) == 0
+
+
+def test_partner_credentials_are_left_to_the_app(pair):
+    fast, _ = pair
+    client = fast.test_client()
+    for _ in range(2):
+        client.get("/feeds/rss.xml", headers={"Authorization": "Bearer fsk_" + "x" * 43})
+        client.get("/feeds/rss.xml", headers={"X-Partner-Key": "fsk_" + "y" * 43})
+    assert replays(fast) == 0
+
+
+@pytest.mark.parametrize("factor, expected", [
+    # 304s cost nothing against the budget (3/minute): ten of them, then two more 200s, then 429.
+    (10, [304] * 10 + [200, 200, 429]),
+    # ... but count against the ceiling (factor x budget = 6, the first 200 included).
+    (2, [304] * 5 + [429, 429]),
+])
+def test_rate_limits_hold_as_without_the_fast_path(database_url, make_record, factor, expected):
+    results = {}
+    for fast_path in (False, True):
+        app = build_app(database_url, FAST_PATH=fast_path, RATELIMIT_PUBLIC="3/minute",
+                        RATELIMIT_CONDITIONAL_FACTOR=factor, RATELIMIT_KEY_PREFIX=f"test-{fast_path}")
+        if fast_path is False:
+            write(app, make_record())
+        client = app.test_client()
+        tag = client.get("/feeds/rss.xml").headers["ETag"]
+        statuses = [client.get("/feeds/rss.xml", headers={"If-None-Match": tag}).status_code
+                    for _ in range(expected.count(304) + (1 if factor == 2 else 0))]
+        statuses += [client.get("/feeds/rss.xml").status_code for _ in range(len(expected) - len(statuses))]
+        results[fast_path] = statuses
+        app.extensions["feedsvc.engine"].dispose()
+    assert results[False] == expected
+    assert results[True] == expected
