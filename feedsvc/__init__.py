@@ -24,6 +24,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     from . import validate
     validate.init_app(app)  # FEEDSVC_VALIDATE_ON_RENDER=1 checks every response before it is sent
 
+    from . import fastpath
+    fastpath.init_app(app)  # FEEDSVC_FAST_PATH=1: cached public feeds answered by replaying the app's answers
+
     from . import cli
     cli.register(app)
     return app
