@@ -267,18 +267,30 @@ def all_scopes(conn: Connection) -> list[ScopeState]:
 
 
 def record_changes(conn: Connection, names: dict[str, str], when: datetime | None = None) -> None:
-    """Bump the change counter of each changed scope (scope -> display name), inside the write's transaction."""
+    """Bump the change counter of each changed scope (scope -> display name), inside the write's transaction.
+
+    One upsert per chunk: two writers that create the same new tag or author at the same moment
+    must both succeed (a read-then-insert let the second fail on the primary key), and rows are
+    taken in scope order so concurrent writers lock them in the same order.
+    """
     when = when or now_utc()
-    existing = {r.scope: r for r in conn.execute(select(scope_state.c.scope, scope_state.c.version)
-                                                 .where(scope_state.c.scope.in_(list(names))))}
-    for scope, name in sorted(names.items()):
-        if scope in existing:
-            conn.execute(scope_state.update().where(scope_state.c.scope == scope)
-                         .values(version=scope_state.c.version + 1, modified_at=when, name=name))
-        else:
-            conn.execute(scope_state.insert().values(scope=scope, name=name, version=1, modified_at=when))
+    rows = [dict(scope=scope, name=name, version=1, modified_at=when) for scope, name in sorted(names.items())]
+    for start in range(0, len(rows), 1000):
+        statement = _dialect_insert(conn)(scope_state).values(rows[start:start + 1000])
+        conn.execute(statement.on_conflict_do_update(
+            index_elements=[scope_state.c.scope],
+            set_={"version": scope_state.c.version + 1, "modified_at": statement.excluded.modified_at,
+                  "name": statement.excluded.name}))
     for listener in _change_listeners:
         listener(conn, set(names), when)
+
+
+def _dialect_insert(conn: Connection):
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
 
 
 _change_listeners = []
