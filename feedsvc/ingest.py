@@ -165,9 +165,11 @@ def _write_articles(conn: Connection, pending: list[_Pending], now: datetime) ->
     changed = [dict(_article_values(p.article, p.row, now), old_version=p.row.version)
                for p in pending if p.row is not None]
     if new:
+        # No SAVEPOINT here: the caller rolls the whole transaction back on ConcurrentWrite anyway, and
+        # under pysqlite a SAVEPOINT taken before the first write opens the transaction and its RELEASE
+        # commits it, so new articles were committed apart from their tags, authors and counters.
         try:
-            with conn.begin_nested():
-                conn.execute(insert(articles), new)
+            conn.execute(insert(articles), new)
         except IntegrityError as exc:
             raise ConcurrentWrite(str(exc.orig)) from None
     if changed:
