@@ -21,6 +21,9 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
+# HTTP headers are Latin-1 on the wire: the live servers take an ASCII token of their own.
+LIVE_TOKEN = "live-test-token"
+LIVE_AUTH = {"Authorization": f"Bearer {LIVE_TOKEN}"}
 
 
 def free_port() -> int:
@@ -37,7 +40,7 @@ class Gunicorn:
         self.port = free_port()
         self.workers, self.threads = workers, threads
         self.env = {**os.environ, "FEEDSVC_DATABASE_URL": database_url, "FEEDSVC_SITE_URL": "http://news.example",
-                    "FEEDSVC_RATELIMIT_ENABLED": "0", **(env or {})}
+                    "FEEDSVC_RATELIMIT_ENABLED": "0", "FEEDSVC_API_TOKENS": LIVE_TOKEN, **(env or {})}
         self.log_path = log_path
         self.process: subprocess.Popen | None = None
 

@@ -19,6 +19,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import RequestRedirect
 
 from tests.conftest import API_TOKEN, BACKENDS, VALID_RECORD, _fresh_database, build_app
+from tests.servers import LIVE_TOKEN, Gunicorn
 
 CASES = json.loads((Path(__file__).resolve().parent / "hostile" / "requests" / "cases.json").read_text("utf-8"))["cases"]
 _REPEAT = re.compile(r"\{([^{}]*?)\*(\d+)\}")
@@ -89,7 +90,7 @@ RAW_REQUESTS = {
     "nul-in-request-line": b"GET /feeds/rss\x00.xml HTTP/1.1\r\nHost: x\r\n\r\n",
     "bad-http-version": b"GET /feeds/rss.xml HTTP/9.9\r\nHost: x\r\n\r\n",
     "broken-chunked-body": b"PUT /api/articles/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
-                           b"Content-Type: application/json\r\nAuthorization: Bearer " + API_TOKEN.encode("utf-8")
+                           b"Content-Type: application/json\r\nAuthorization: Bearer " + LIVE_TOKEN.encode("ascii")
                            + b"\r\n\r\nZZZ\r\n{}\r\n0\r\n\r\n",
     "content-length-and-chunked": b"PUT /api/articles/x HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
                                   b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
@@ -116,9 +117,7 @@ def raw_exchange(port: int, payload: bytes) -> bytes:
 
 @pytest.mark.slow
 def test_malformed_http_is_refused_by_gunicorn_and_the_service_carries_on(database_url, engine, tmp_path):
-    from tests.servers import Gunicorn
-    with Gunicorn(database_url, workers=1, threads=2, log_path=tmp_path / "gunicorn.log",
-                  env={"FEEDSVC_API_TOKENS": API_TOKEN}) as server:
+    with Gunicorn(database_url, workers=1, threads=2, log_path=tmp_path / "gunicorn.log") as server:
         for name, payload in RAW_REQUESTS.items():
             answer = raw_exchange(server.port, payload)
             status_line = answer.split(b"\r\n", 1)[0]
