@@ -7,7 +7,10 @@ writers never edit serialized XML:
   where feedgen writes only rel="self";
 - MediaExtension: Media RSS media:content (with width, height, description, credit) and
   media:thumbnail directly in the item (feedgen's own media extension wraps them in media:group);
-- TombstoneExtension: RFC 6721 at:deleted-entry for withdrawn articles in Atom.
+- TombstoneExtension: RFC 6721 at:deleted-entry for withdrawn articles in Atom;
+- CreatorExtension: dc:creator per author in RSS, the one Dublin Core element the feeds use
+  (feedgen's own dc extension handles all fifteen generically and took a fifth of the RSS
+  writing time; this writes the same elements).
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from lxml import etree
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
+DC_NS = "http://purl.org/dc/elements/1.1/"
 MEDIA_NS = "http://search.yahoo.com/mrss/"
 TOMBSTONE_NS = "http://purl.org/atompub/tombstones/1.0"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
@@ -132,3 +136,23 @@ class TombstoneExtension(BaseExtension):
                 if deleted["lang"]:
                     comment.set(XML_LANG, deleted["lang"])
         return feed
+
+
+class CreatorExtension(BaseExtension):
+    def extend_ns(self):
+        return {"dc": DC_NS}
+
+
+class CreatorEntryExtension(BaseEntryExtension):
+    """dc:creator elements of one RSS item, in the order given (feedgen's dc_creator call)."""
+
+    def __init__(self):
+        self._creators: list[str] = []
+
+    def dc_creator(self, creators: list[str]) -> None:
+        self._creators = list(creators)
+
+    def extend_rss(self, item):
+        for name in self._creators:
+            etree.SubElement(item, f"{{{DC_NS}}}creator").text = name
+        return item

@@ -1,7 +1,7 @@
 """RSS 2.0 writer (feedgen): content:encoded, dc:creator, Media RSS, atom:link self/hub/first/next."""
 from __future__ import annotations
 
-from .ext import ChannelLinksExtension
+from .ext import ChannelLinksExtension, CreatorEntryExtension, CreatorExtension
 from .model import FORMATS, Feed
 from .xmlfeed import add_entry_basics, new_generator
 
@@ -12,7 +12,7 @@ MIMETYPE = FORMATS["rss"].mimetype
 def write(feed: Feed) -> bytes:
     fg = new_generator(feed)
     fg.register_extension("links", ChannelLinksExtension, atom=False, rss=True)
-    fg.load_extension("dc", atom=False, rss=True)
+    fg.register_extension("dc", CreatorExtension, CreatorEntryExtension, atom=False, rss=True)
     fg.docs(RSS_DOCS)
     fg.ttl(feed.site.ttl_minutes)
     fg.image(url=feed.site.logo, title=feed.title, link=feed.home_url)
