@@ -36,20 +36,26 @@ class Gunicorn:
     """`gunicorn wsgi:app` on 127.0.0.1 with FEEDSVC_* settings from `env`; a context manager."""
 
     def __init__(self, database_url: str, *, workers: int = 2, threads: int = 4, env: dict | None = None,
-                 log_path: Path | None = None):
+                 log_path: Path | None = None, config: Path | None = None):
+        """`config`: a gunicorn config file (deploy/gunicorn.conf.py) whose worker settings are then
+        given by FEEDSVC_WORKERS / FEEDSVC_THREADS, as in production; only the address is ours."""
         self.port = free_port()
-        self.workers, self.threads = workers, threads
+        self.workers, self.threads, self.config = workers, threads, config
         self.env = {**os.environ, "FEEDSVC_DATABASE_URL": database_url, "FEEDSVC_SITE_URL": "http://news.example",
-                    "FEEDSVC_RATELIMIT_ENABLED": "0", "FEEDSVC_API_TOKENS": LIVE_TOKEN, **(env or {})}
+                    "FEEDSVC_RATELIMIT_ENABLED": "0", "FEEDSVC_API_TOKENS": LIVE_TOKEN,
+                    "FEEDSVC_WORKERS": str(workers), "FEEDSVC_THREADS": str(threads), **(env or {})}
         self.log_path = log_path
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 60) -> "Gunicorn":
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        if self.config:
+            settings = ["-c", str(self.config)]
+        else:
+            settings = ["--workers", str(self.workers), "--worker-class", "gthread", "--threads", str(self.threads),
+                        "--graceful-timeout", "5", "--keep-alive", "30"]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers),
-             "--worker-class", "gthread", "--threads", str(self.threads), "--graceful-timeout", "5",
-             "--keep-alive", "30", "wsgi:app"],
+            [sys.executable, "-m", "gunicorn", *settings, "--bind", f"127.0.0.1:{self.port}", "wsgi:app"],
             cwd=ROOT, env=self.env, stdout=log, stderr=log, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -69,15 +69,19 @@ def store_outage(backend: str, app, proxy: TcpProxy | None, path: str | None):
         holder.close()
 
 
-@pytest.fixture
-def outage_app(backend, database_url, tmp_path):
+# The defaults, and deploy/gunicorn.conf.py's: counters trusted for 0.5 s, feeds replayed at the WSGI layer.
+SETUPS = {"default": {}, "production": {"FAST_PATH": True, "FEED_STATE_RECHECK_MS": 500}}
+
+
+@pytest.fixture(params=list(SETUPS))
+def outage_app(request, backend, database_url, tmp_path):
     """(app, outage context) with three articles; the app reaches PostgreSQL through a TcpProxy."""
     proxy = None
     url = database_url
     if backend == "postgresql":
         proxy, url = TcpProxy.for_url(database_url)
         proxy.start()
-    app = build_app(url, RATELIMIT_ENABLED=False)
+    app = build_app(url, RATELIMIT_ENABLED=False, **SETUPS[request.param])
     if backend == "sqlite":
         # The store waits 30 s for a lock; a test waits LOCK_TIMEOUT_SECONDS (the behaviour is the same).
         engine = create_engine(url, connect_args={"timeout": LOCK_TIMEOUT_SECONDS})
