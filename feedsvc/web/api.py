@@ -102,7 +102,13 @@ def put_article(article_id: str):
     if not request.is_json:
         return error(415, "send the record as application/json")
     try:
-        data = json.loads(request.get_data(cache=False).decode("utf-8"))
+        raw = request.get_data(cache=False)
+    except HTTPException:
+        raise  # werkzeug's own 400 (the client went away mid-body)
+    except Exception as exc:  # noqa: BLE001 - the WSGI server's parse error (gunicorn: a broken chunked body)
+        return error(400, f"the request body could not be read: {exc}")
+    try:
+        data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         return error(400, f"the body is not valid UTF-8 JSON: {exc}")
     except RecursionError:
