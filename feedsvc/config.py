@@ -10,6 +10,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS = {
     # Storage
     "DATABASE_URL": None,  # None: SQLite file feedsvc.db in the instance folder
+    # Seconds a request waits for a locked SQLite file or a PostgreSQL connection before it is answered
+    # from the render cache (stale-if-error) or with 503; the import command waits longer.
+    "DATABASE_TIMEOUT": 5,
     # The publication
     "SITE_URL": "http://localhost:8000",
     "SITE_NAME": "समाचार दर्पण",

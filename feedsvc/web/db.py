@@ -6,7 +6,8 @@ from .. import store
 
 
 def init_app(app) -> None:
-    app.extensions["feedsvc.engine"] = store.make_engine(app.config["DATABASE_URL"])
+    app.extensions["feedsvc.engine"] = store.make_engine(app.config["DATABASE_URL"],
+                                                         lock_timeout=app.config["DATABASE_TIMEOUT"])
     app.teardown_appcontext(close_connection)
 
 
