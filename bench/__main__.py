@@ -70,7 +70,7 @@ def main() -> int:
     load_before = os.getloadavg()
     step("machine noise")
     calibration = noise()
-    env = serve.app_env("", WORK / "logs")
+    env = serve.app_env("")
     step(f"small database ({SMALL_ROWS} articles) and its static mirror")
     url, mirror = prepare_small(env)
     step("row 1: building feeds")

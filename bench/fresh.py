@@ -52,7 +52,7 @@ def visible_after(url: str, marker: bytes, since: float, timeout: float = 30.0) 
 
 def run(table: Table, database_url: str, mirror: Path, workdir: Path, writes: int = WRITES) -> dict:
     logs = workdir / "logs"
-    env = {**app_env(database_url, logs), "FEEDSVC_API_TOKENS": TOKEN}
+    env = {**app_env(database_url), "FEEDSVC_API_TOKENS": TOKEN}
     rng = random.Random(8)
     site_lags, section_lags = [], []
     with ExitStack() as stack:

@@ -158,18 +158,20 @@ def _copy_index_columns(sqlite_path: Path, engine) -> None:
 
 def memory(table: Table, loaded: load.Loaded, workdir: Path) -> None:
     logs = workdir / "logs"
-    env = app_env(loaded.url, logs)
+    env = app_env(loaded.url)
     with Gunicorn("wsgi:app", env=env, workers=2, log_path=logs / "memory.log") as app:
         paths = _load_paths(loaded)
         paths_file = workdir / "memory-paths.txt"
         paths_file.write_text("\n".join(paths) + "\n")
         for path in paths[:3]:
             assert fetch(app.url(path))[0] == 200, path
+        wrk.run(app.url("/"), paths_file=paths_file, seconds=MEMORY_SECONDS, connections=4)  # warm, not counted
         phases = []
         for _ in range(2):
             wrk.run(app.url("/"), paths_file=paths_file, seconds=MEMORY_SECONDS, connections=4)
             phases.append({pid: rss_kib(pid) / 1024 for pid in app.worker_pids()})
-    section = f"memory per gunicorn worker, {loaded.records:,} articles stored ({len(paths)} URLs, 2 × {MEMORY_SECONDS} s)"
+    section = (f"memory per gunicorn worker, {loaded.records:,} articles stored ({len(paths)} URLs; warm-up, then "
+               f"2 identical phases of {MEMORY_SECONDS} s)")
     first, second = phases
     peak = max(max(p.values()) for p in phases)
     table.add(Row(section, "RSS after load phase 1, per worker", Sample(list(first.values()), "MiB"),

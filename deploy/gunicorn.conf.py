@@ -1,10 +1,12 @@
 """gunicorn settings for feedsvc: `gunicorn -c deploy/gunicorn.conf.py wsgi:app`.
 
 Why these values (measured by `make bench` on a 2-core machine; see bench/README.md):
-- worker_class "gthread" with a few threads: a feed request spends most of its time in C (the
-  SQLite/psycopg read of the change counter, sending bytes) or waiting on the client, and threads
-  keep HTTP keep-alive connections open (a sync worker closes the connection after every response,
-  so every poll pays for a new TCP connection when no proxy pools them).
+- worker_class "gthread": it keeps HTTP keep-alive connections open (a sync worker closes the
+  connection after every response, so every poll pays for a new TCP connection when no proxy pools
+  them). One thread per worker: the work is CPU-bound Python under one GIL, so a second thread adds
+  no throughput here, while two renders at once in one process left RSS 15-20 MiB higher and
+  still growing after the same load (malloc arenas; `make bench`, memory row). With PostgreSQL on
+  another machine, where a request waits on the network, 2-4 threads pay off (FEEDSVC_THREADS).
 - workers = cores + 1: the work is CPU-bound Python; more processes than cores only add memory
   (each worker keeps its own render cache, RENDER_CACHE_MAX_BYTES) and context switches.
 - no preload_app: the app opens database connections lazily per worker, and with preloading the
@@ -12,12 +14,13 @@ Why these values (measured by `make bench` on a 2-core machine; see bench/README
 - max_requests with jitter: a worker is replaced now and then, a guard against slow leaks in
   third-party code; the render cache refills in a few requests per feed. 0 disables it
   (the memory benchmark does, to see growth rather than hide it).
-- memory: a worker holds the app's libraries (about 75 MiB once feeds and pages have been
-  served) plus its render cache, so the cache gets RENDER_CACHE_MAX_BYTES = 16 MiB here (the app's
-  default, 64 MiB, suits one big process better than several small ones), and glibc is held to
-  two malloc arenas per worker: with threads it otherwise keeps an arena per thread, each full of
-  freed but unreturned memory, and RSS creeps up under load. The static mirror (nginx) is the
-  cache that scales; the in-process one only spares renders between its updates.
+- memory: a worker holds the app's libraries (about 80 MiB RSS once feeds and pages have been
+  served) plus its render cache, so the cache gets RENDER_CACHE_MAX_BYTES = 12 MiB here (the app's
+  default, 64 MiB, suits one big process better than several small ones) to stay under 100 MiB.
+  After a request that rendered, glibc is asked to return freed memory (malloc_trim), and it is
+  held to two malloc arenas: otherwise the megabytes a render frees stay in the process and RSS
+  ratchets up. The static mirror (nginx) is the cache that scales; the in-process one only spares
+  renders between its updates.
 - Prometheus multi-process mode: each worker writes its counters to files in
   PROMETHEUS_MULTIPROC_DIR and /metrics adds them up (feedsvc/metrics.py). The directory must be
   empty when the server starts and dead workers' files are marked so gauges do not keep them.
@@ -32,7 +35,7 @@ import tempfile
 bind = os.environ.get("FEEDSVC_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("FEEDSVC_WORKERS", (os.cpu_count() or 1) + 1))
 worker_class = "gthread"
-threads = int(os.environ.get("FEEDSVC_THREADS", 4))
+threads = int(os.environ.get("FEEDSVC_THREADS", 1))
 keepalive = 5                 # seconds an idle keep-alive connection is held (nginx's upstream keepalive reuses it)
 timeout = 30                  # a worker silent this long is killed and replaced
 graceful_timeout = 20
@@ -42,7 +45,7 @@ max_requests_jitter = max_requests // 10
 accesslog = None
 errorlog = "-"
 
-os.environ.setdefault("FEEDSVC_RENDER_CACHE_MAX_BYTES", str(16 * 1024 * 1024))
+os.environ.setdefault("FEEDSVC_RENDER_CACHE_MAX_BYTES", str(12 * 1024 * 1024))
 # Each worker reads a feed's change counter at most every 0.5 s instead of on every request
 # (feedsvc/render_cache.CounterCache says why that is safe); about doubles cached hits and 304s.
 os.environ.setdefault("FEEDSVC_FEED_STATE_RECHECK_MS", "500")
@@ -62,6 +65,28 @@ def on_starting(server):
 
 def post_fork(server, worker):
     _limit_malloc_arenas(2)
+
+
+_renders_seen = [0]
+
+
+def post_request(worker, req, environ, resp):
+    # Rendering a feed or a page frees megabytes of short-lived objects that glibc keeps (and RSS
+    # with them) unless asked to hand them back; after a request that rendered, it is asked.
+    cache = getattr(worker.wsgi, "extensions", {}).get("feedsvc.render_cache")
+    renders = cache.stats["renders"] if cache is not None else 0
+    if renders != _renders_seen[0]:
+        _renders_seen[0] = renders
+        _malloc_trim()
+
+
+def _malloc_trim() -> None:
+    import ctypes
+    import ctypes.util
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _limit_malloc_arenas(count: int) -> None:

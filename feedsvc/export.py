@@ -301,6 +301,8 @@ class Mirror:
         self.engine = app.extensions["feedsvc.engine"]
         self.salt = f"{EXPORT_REVISION}|{render_cache.OUTPUT_REVISION}|{Site.from_config(app.config).digest()}"
         self.routes = page_routes(app)
+        # In watch mode: the feeds' loop clears `feeds_idle` while it has work; the other loop waits for it.
+        self.feeds_idle: threading.Event | None = None
         counters = app.extensions.get("feedsvc.counters")
         if counters is not None:
             counters.recheck_seconds = 0   # the mirror follows every change at once
@@ -313,6 +315,8 @@ class Mirror:
               progress: Callable[[int], None] | None = None) -> None:
         held = self.manifest.stamps([d.url for d in docs])
         for doc in docs:
+            if self.feeds_idle is not None:
+                self.feeds_idle.wait()   # pages and sitemaps give way to feeds
             if held.get(doc.url) == doc.stamp:
                 report.unchanged += 1
             else:
@@ -387,30 +391,43 @@ class Mirror:
         return report
 
     def update_feeds(self) -> Report | None:
-        """The feeds of every scope that changed since the last look, then OPML and the directory.
+        """Every feed document whose scope changed, most important first, then OPML and the directory.
 
-        This is what pollers and the freshness target look at, so it runs on its own in watch mode
-        and never waits behind pages or sitemaps. The whole site first, then sections, tags and
-        authors; within a scope RSS, Atom, JSON Feed.
+        What pollers and the freshness target look at, so in watch mode it runs on its own and never
+        waits behind pages or sitemaps. It takes one document at a time and looks at the counters
+        again after each, so a new write's site feed goes ahead of the rest of an older write's
+        tag and author feeds: the whole site first, its sections, then tags and authors; RSS, Atom,
+        JSON Feed in turn.
         """
         started = time.perf_counter()
-        with self.engine.connect() as conn:
-            states = store.all_scopes(conn)
-        versions = {s.scope: s.version for s in states}
-        known = self.manifest.get("scopes", {})
-        changed = [s for s in states if known.get(s.scope) != s.version]
-        if not changed:
-            return None
         report = Report()
-        changed_ids = {s.scope for s in changed}
-        docs = [d for d in feed_documents(states, self.salt) if _scope_of(d.url) in changed_ids]
-        docs.sort(key=_priority)
-        docs += [d for d in feed_documents(states, self.salt) if d.url in ("/feeds.opml", "/feeds")]
-        self.apply(docs, versions, report)
-        self.manifest.set("scopes", versions)
-        # How late the mirror is for the newest change it now shows (server clocks, naive UTC).
-        lag = (store.now_utc() - max(s.modified_at for s in changed)).total_seconds()
-        self.manifest.set("last_update", {"at": time.time(), "lag_seconds": lag})
+        known = self.manifest.get("scopes", {})
+        tried: set[tuple[str, str]] = set()   # a document the app would not give (503) is tried once
+        try:
+            while True:
+                with self.engine.connect() as conn:
+                    states = store.all_scopes(conn)
+                docs = feed_documents(states, self.salt)
+                held = self.manifest.stamps([d.url for d in docs])
+                pending = [d for d in docs if held.get(d.url) != d.stamp and (d.url, d.stamp) not in tried]
+                if not pending:
+                    break
+                if self.feeds_idle is not None:
+                    self.feeds_idle.clear()
+                doc = min(pending, key=_priority)
+                tried.add((doc.url, doc.stamp))
+                self.refresh(doc, None, report)
+        finally:
+            if self.feeds_idle is not None:
+                self.feeds_idle.set()
+        changed = [s for s in states if known.get(s.scope) != s.version]
+        self.manifest.set("scopes", {s.scope: s.version for s in states})
+        if not changed and not (report.written or report.removed):
+            return None
+        if changed:
+            # How late the mirror is for the newest change it now shows (server clocks, naive UTC).
+            lag = (store.now_utc() - max(s.modified_at for s in changed)).total_seconds()
+            self.manifest.set("last_update", {"at": time.time(), "lag_seconds": lag})
         report.seconds = time.perf_counter() - started
         return report
 
@@ -475,6 +492,8 @@ class Mirror:
         """Keep the mirror current until `stop` is set: feeds in this thread, the rest in another."""
         stop = stop or threading.Event()
         rest = Mirror(self.app, self.root)   # its own manifest connection and test client
+        rest.feeds_idle = self.feeds_idle = threading.Event()
+        self.feeds_idle.set()
         helper = threading.Thread(target=_loop, args=(rest.update_rest, max(interval, 0.5), stop, on_update),
                                   name="mirror-rest", daemon=True)
         helper.start()
@@ -482,6 +501,7 @@ class Mirror:
             _loop(self.update_feeds, interval, stop, on_update)
         finally:
             stop.set()
+            self.feeds_idle.set()   # never leave the other loop waiting
             helper.join()
             rest.close()
 
@@ -503,10 +523,14 @@ _KIND_ORDER = {"site": 0, "section": 1, "tag": 2, "author": 3}
 _FORMAT_ORDER = {f.filename: i for i, f in enumerate(FORMATS.values())}
 
 
-def _priority(doc: Document) -> tuple[int, str, int]:
-    """Whole-site feeds first, then sections, tags, authors; RSS, Atom, JSON Feed within each."""
-    scope = _scope_of(doc.url) or "site"
-    return (_KIND_ORDER[scope.partition(":")[0]], scope, _FORMAT_ORDER[doc.url.rsplit("/", 1)[-1]])
+def _priority(doc: Document) -> tuple:
+    """Site and section feeds before tag and author feeds; RSS, then Atom, then JSON Feed; OPML last."""
+    scope = _scope_of(doc.url)
+    if scope is None:
+        return (9, 0, 0, doc.url)   # OPML and the directory
+    kind = scope.partition(":")[0]
+    return (0 if kind in ("site", "section") else 1, _FORMAT_ORDER[doc.url.rsplit("/", 1)[-1]],
+            _KIND_ORDER[kind], scope)
 
 
 def _scope_of(url: str) -> str | None:

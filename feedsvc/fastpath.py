@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from limits import parse_many
@@ -28,7 +29,9 @@ from . import http, metrics, ratelimit, render_cache
 from .feeds.model import FORMATS, SCOPE_KINDS, valid_key
 
 REPLAYABLE = ("200", "304")
-MAX_REPLAYS = 4096             # (URL, method, encoding, outcome) combinations held per process
+# Replays share their bodies with the render cache while it holds them; past this many bytes of
+# bodies (per process) the least recently used replays are dropped, so evicted feeds are not kept alive.
+MAX_REPLAY_BYTES = 4 * 1024 * 1024
 FILENAMES = {f.filename for f in FORMATS.values()}
 
 
@@ -62,7 +65,8 @@ class FastPath:
 
     def __init__(self, app, wsgi_app):
         self.app, self.wsgi_app = app, wsgi_app
-        self.replays: dict[tuple, Replay] = {}
+        self.replays: OrderedDict[tuple, Replay] = OrderedDict()
+        self.replay_bytes = 0
         self.lock = threading.Lock()
 
     def __call__(self, environ, start_response):
@@ -103,9 +107,14 @@ class FastPath:
     def _answer(self, path, method, encoding, stamp, headers) -> Replay | None:
         """The recorded answer for this request, if one was recorded at the current stamp."""
         for status in (200, 304):
-            replay = self.replays.get((path, method, encoding, status))
+            key = (path, method, encoding, status)
+            replay = self.replays.get(key)
             if replay is None or replay.stamp != stamp:
                 continue
+            try:
+                self.replays.move_to_end(key)   # recently used: kept longest
+            except KeyError:
+                pass   # dropped meanwhile by another thread; still good for this answer
             fresh = http.is_fresh(replay.validator, replay.last_modified, headers)
             if fresh == (status == 304):
                 return replay
@@ -157,11 +166,17 @@ class FastPath:
         if validator:
             replay = Replay(stamp, validator, stamp[1] if stamp[0] else None, sent["status"],
                             tuple(sent["headers"]), body)
-            with self.lock:
-                if len(self.replays) >= MAX_REPLAYS:
-                    self.replays.clear()   # rare (that many URLs): they are recorded again as they come
-                self.replays[(*where, int(sent["status"][:3]))] = replay
+            self._keep((*where, int(sent["status"][:3])), replay)
         return [body]
+
+    def _keep(self, key: tuple, replay: Replay) -> None:
+        with self.lock:
+            old = self.replays.pop(key, None)
+            self.replay_bytes += len(replay.body) - (len(old.body) if old else 0)
+            self.replays[key] = replay
+            while self.replay_bytes > MAX_REPLAY_BYTES and self.replays:
+                _, dropped = self.replays.popitem(last=False)
+                self.replay_bytes -= len(dropped.body)
 
 
 class _Headers:
