@@ -44,17 +44,18 @@ def entry_id(article_id: str, site: Site) -> str:
 
 
 def entry_from_article(article: Article, site: Site, *, full_text: bool) -> Entry:
+    image = lead_image(article)
     return Entry(
         id=entry_id(article.id, site),
         url=article.url,
         title=article.title,
         summary=article.summary,
-        content_html=feed_html(article) if full_text else None,
+        content_html=feed_html(article, image) if full_text else None,
         published=article.published.replace(microsecond=0),
         updated=article.updated.replace(microsecond=0),
         authors=[Person(a.name, a.url) for a in article.authors],
         categories=categories_of(article, site),
-        image=lead_image(article),
+        image=image,
         language=article.language,
     )
 
@@ -84,11 +85,15 @@ def _image_type(url: str) -> str | None:
 
 # ---- content ----------------------------------------------------------------------------------
 
-def feed_html(article: Article) -> str:
-    """The article body as feed content: lead image, body with players replaced, embeds, corrections."""
+def feed_html(article: Article, image: Image | None = ...) -> str:
+    """The article body as feed content: lead image, body with players replaced, embeds, corrections.
+
+    `image` is the article's lead_image when the caller has it already.
+    """
     body = _replace_iframes(article.body_html)
     parts = []
-    image = lead_image(article)
+    if image is ...:
+        image = lead_image(article)
     if image and _attr(image.url) not in body:
         parts.append(_figure(image))
     parts.append(body)

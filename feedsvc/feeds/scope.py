@@ -131,7 +131,7 @@ def load_feed(conn: Connection, site: Site, scope: Scope, state: ScopeState, *, 
         next_url = page_url(base_url, limit=limit, default_limit=site.default_limit,
                             after=Cursor(store.utc(last.published), last.id))
     tombstones = []
-    if after is None:
+    if after is None and fmt == "atom":   # only Atom writes tombstones (RFC 6721); the others skip the query
         since = state.modified_at - timedelta(days=site.tombstone_days)
         tombstones = [Tombstone(entry_id(article.id, site), local_time(when, site), article.url)
                       for article, when in store.withdrawn_since(conn, scope.id, since)]
