@@ -6,7 +6,7 @@ bug in the request, so the answer says so (503, `Retry-After`, `Cache-Control: n
 next request tries the store again: SQLAlchemy's pool throws away a broken connection and
 `pool_pre_ping` (PostgreSQL) checks the others, so the service recovers by itself once the
 database is back. Feeds already rendered are answered from the render cache before this handler
-is ever reached (feedsvc/web/feeds.py `serve`, stale-if-error).
+is ever reached (feedsvc/web/documents.py `serve`, stale-if-error).
 
 Errors that mean a bug (IntegrityError, ProgrammingError, ...) are not handled here: they stay 500s.
 """

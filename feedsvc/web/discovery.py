@@ -15,7 +15,7 @@ from flask import Blueprint, Response, abort, current_app
 
 from .. import sitemaps, store
 from . import db
-from .feeds import serve
+from .documents import serve
 
 bp = Blueprint("discovery", __name__)
 

@@ -8,48 +8,19 @@ from __future__ import annotations
 import hashlib
 import re
 
-from flask import Blueprint, current_app, jsonify, render_template, request
+from flask import Blueprint, jsonify, render_template, request
 
-from .. import faults, feeds, http, render_cache, store
+from .. import feeds, store
 from ..feeds import opml
 from ..feeds.model import FORMATS, SCOPE_KINDS, Scope
 from . import db
+from .documents import HTML_TYPE, counters, serve, site
 
 bp = Blueprint("feeds", __name__)
 
 FILENAMES = {f.filename: name for name, f in FORMATS.items()}
 CURSOR_TOKEN = re.compile(r"^\d{8}T\d{12}~[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 OPML_TYPE = "text/x-opml; charset=utf-8"
-HTML_TYPE = "text/html; charset=utf-8"
-
-
-@bp.record_once
-def _setup(state) -> None:
-    app = state.app
-    app.extensions["feedsvc.render_cache"] = render_cache.RenderCache(app.config["RENDER_CACHE_MAX_BYTES"])
-    app.extensions["feedsvc.counters"] = render_cache.CounterCache(app.config["FEED_STATE_RECHECK_MS"] / 1000)
-
-
-def site() -> feeds.Site:
-    """The publication's feed settings, read once per app."""
-    ext = current_app.extensions
-    if "feedsvc.site" not in ext:
-        built = feeds.Site.from_config(current_app.config)
-        ext["feedsvc.site"] = (built, built.digest())
-    return ext["feedsvc.site"][0]
-
-
-def _site_digest() -> str:
-    site()
-    return current_app.extensions["feedsvc.site"][1]
-
-
-def cache() -> render_cache.RenderCache:
-    return current_app.extensions["feedsvc.render_cache"]
-
-
-def counters() -> render_cache.CounterCache:
-    return current_app.extensions["feedsvc.counters"]
 
 
 @bp.app_context_processor
@@ -100,31 +71,6 @@ def page_params(max_limit: int | None = None) -> tuple[int, feeds.Cursor | None]
         return limit, feeds.Cursor.parse(raw)
     except ValueError:
         raise BadRequest(f"after names an impossible time: {raw[:40]!r}") from None
-
-
-def serve(key, load_state, build, *, content_type: str, cors: bool = False):
-    """Answer for one cacheable document: 304 or cached bytes or a fresh render, stale if the store is down.
-
-    `load_state()` -> (version stamp, last modified) reads the shared change counter;
-    `build()` -> bytes renders the document (only called on a cache miss).
-    """
-    if request.method == "OPTIONS":
-        return http.preflight_response() if cors else current_app.response_class(
-            status=204, headers={"Allow": "GET, HEAD, OPTIONS"})
-    try:
-        stamp, last_modified = load_state()
-        validator = render_cache.validator(key, *stamp, salt=_site_digest())
-        return http.conditional_response(
-            validator=validator, last_modified=last_modified, content_type=content_type,
-            load_bodies=lambda: cache().get(key, validator, build).bodies, cors=cors)
-    except faults.UNAVAILABLE:
-        # stale-if-error, here as well as in shared caches: the copy this process holds beats a 503.
-        held = cache().stale(key)
-        if held is None:
-            raise  # feedsvc.faults answers 503 with Retry-After
-        current_app.logger.warning("store unavailable; serving %r from the render cache", key)
-        return http.conditional_response(validator=held.validator, last_modified=None, content_type=content_type,
-                                         load_bodies=lambda: held.bodies, cors=cors)
 
 
 def feed_response(fmt: str, kind: str, key: str = "", *, limit: int, after: feeds.Cursor | None,

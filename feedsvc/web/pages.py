@@ -20,7 +20,7 @@ from .. import feeds, pages, store
 from ..jsonld import script_json
 from ..records import article_from_json
 from . import db
-from .feeds import HTML_TYPE, serve, site
+from .documents import HTML_TYPE, serve, site
 
 bp = Blueprint("pages", __name__)
 

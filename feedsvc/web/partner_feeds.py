@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from .. import feeds, partners
 from . import db
 from . import feeds as public_feeds
+from .documents import site
 
 bp = Blueprint("partner_feeds", __name__, url_prefix="/partner")
 log = logging.getLogger(__name__)
@@ -136,6 +137,6 @@ def partner_feed(filename: str, kind: str, key: str, partner_key: str | None = N
     limit, after = public_feeds.page_params(max_limit=current_app.config["PARTNER_MAX_LIMIT"])
     # Its own URL is the base of its self and next links, so a reader that can only use the path key
     # keeps it from page to page; that edition (and its cache entry) is therefore one per partner.
-    self_url = public_feeds.site().url + request.path
+    self_url = site().url + request.path
     return public_feeds.feed_response(public_feeds.FILENAMES[filename], kind, key, limit=limit, after=after,
                                       full_text=True, self_url=self_url, edition=("partner",), cors=False)

@@ -1,0 +1,65 @@
+"""Cacheable documents: the one way every feed, page, sitemap and OPML is answered.
+
+`serve()` decides a 304 from the shared change counter before anything is built, renders at most
+once per change (feedsvc.render_cache), answers through feedsvc.http (encodings, cache headers),
+and falls back to the copy this process holds when the store is unavailable.
+"""
+from __future__ import annotations
+
+from flask import current_app, request
+
+from .. import faults, feeds, http, render_cache
+
+HTML_TYPE = "text/html; charset=utf-8"
+
+
+def init_app(app) -> None:
+    app.extensions["feedsvc.render_cache"] = render_cache.RenderCache(app.config["RENDER_CACHE_MAX_BYTES"])
+    app.extensions["feedsvc.counters"] = render_cache.CounterCache(app.config["FEED_STATE_RECHECK_MS"] / 1000)
+
+
+def site() -> feeds.Site:
+    """The publication's feed settings, read once per app."""
+    ext = current_app.extensions
+    if "feedsvc.site" not in ext:
+        built = feeds.Site.from_config(current_app.config)
+        ext["feedsvc.site"] = (built, built.digest())
+    return ext["feedsvc.site"][0]
+
+
+def _site_digest() -> str:
+    site()
+    return current_app.extensions["feedsvc.site"][1]
+
+
+def cache() -> render_cache.RenderCache:
+    return current_app.extensions["feedsvc.render_cache"]
+
+
+def counters() -> render_cache.CounterCache:
+    return current_app.extensions["feedsvc.counters"]
+
+
+def serve(key, load_state, build, *, content_type: str, cors: bool = False):
+    """Answer for one cacheable document: 304 or cached bytes or a fresh render, stale if the store is down.
+
+    `load_state()` -> (version stamp, last modified) reads the shared change counter;
+    `build()` -> bytes renders the document (only called on a cache miss).
+    """
+    if request.method == "OPTIONS":
+        return http.preflight_response() if cors else current_app.response_class(
+            status=204, headers={"Allow": "GET, HEAD, OPTIONS"})
+    try:
+        stamp, last_modified = load_state()
+        validator = render_cache.validator(key, *stamp, salt=_site_digest())
+        return http.conditional_response(
+            validator=validator, last_modified=last_modified, content_type=content_type,
+            load_bodies=lambda: cache().get(key, validator, build).bodies, cors=cors)
+    except faults.UNAVAILABLE:
+        # stale-if-error, here as well as in shared caches: the copy this process holds beats a 503.
+        held = cache().stale(key)
+        if held is None:
+            raise  # feedsvc.faults answers 503 with Retry-After
+        current_app.logger.warning("store unavailable; serving %r from the render cache", key)
+        return http.conditional_response(validator=held.validator, last_modified=None, content_type=content_type,
+                                         load_bodies=lambda: held.bodies, cors=cors)
