@@ -18,7 +18,7 @@ from feedsvc import ingest, sitemaps, store
 from feedsvc.synth import IST, generate_records
 from feedsvc.validate import validate_document
 from tests.conftest import BACKENDS, SITE_URL, _fresh_database, build_app
-from tests.test_store import _plan
+from tests.conftest import ordered_index_plan
 
 # One worker for the module under `pytest -n --dist loadgroup`, so the corpus is built once per backend.
 pytestmark = pytest.mark.xdist_group("sitemaps")
@@ -176,7 +176,7 @@ def test_robots_txt_names_both_sitemaps(corpus_app):
 ], ids=["news", "month-part", "month-stats", "month-withdrawn"])
 def test_sitemap_queries_read_an_index_without_sorting(corpus_app, query, index):
     with corpus_app.extensions["feedsvc.engine"].connect() as conn:
-        plan = _plan(conn, query())
+        plan = ordered_index_plan(conn, query())
     assert index in plan and "TEMP B-TREE" not in plan and "Sort" not in plan, plan
     if "stats" in index or "sitemap" in index:
         assert "COVERING INDEX" in plan or "Index Only Scan" in plan, plan  # no table rows read

@@ -2,10 +2,10 @@
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import text
 
 from feedsvc import ingest, store
 from feedsvc.records import parse_record
+from tests.conftest import ordered_index_plan
 
 IST = timezone(timedelta(hours=5, minutes=30))
 
@@ -50,18 +50,6 @@ def test_cursor_token_round_trips_and_rejects_garbage():
         store.Cursor.parse("yesterday")
 
 
-def _plan(conn, query) -> str:
-    compiled = query.compile(conn.engine, compile_kwargs={"literal_binds": True})
-    if conn.dialect.name == "sqlite":
-        return "\n".join(row[-1] for row in conn.execute(text(f"EXPLAIN QUERY PLAN {compiled}")))
-    # A few hundred rows are cheaper to sort than to walk in index order, so PostgreSQL would rightly
-    # sort here; forbidding sorts and scans asks whether an ordered index plan exists at all.
-    # The benchmark shows the plans the planner picks by itself at 1,000,000 rows.
-    for setting in ("enable_sort", "enable_seqscan", "enable_bitmapscan"):
-        conn.execute(text(f"SET LOCAL {setting} = off"))
-    return "\n".join(row[0] for row in conn.execute(text(f"EXPLAIN {compiled}")))
-
-
 @pytest.mark.parametrize("scope,index", [
     ("site", "ix_articles_status_published"),
     ("section:section-3", "ix_articles_section_status_published"),
@@ -71,6 +59,6 @@ def _plan(conn, query) -> str:
 def test_newest_reads_an_index_in_order_without_sorting(engine, make_record, scope, index):
     load(engine, make_record, 400)
     with engine.connect() as conn:
-        plan = _plan(conn, store.newest_ids_query(scope, 50))
+        plan = ordered_index_plan(conn, store.newest_ids_query(scope, 50))
     assert index in plan, plan
     assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan
