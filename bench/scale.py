@@ -165,12 +165,12 @@ def memory(table: Table, loaded: load.Loaded, workdir: Path) -> None:
         paths_file.write_text("\n".join(paths) + "\n")
         for path in paths[:3]:
             assert fetch(app.url(path))[0] == 200, path
-        wrk.run(app.url("/"), paths_file=paths_file, seconds=MEMORY_SECONDS, connections=4)  # warm, not counted
+        wrk.run(app.url("/"), paths_file=paths_file, seconds=2 * MEMORY_SECONDS, connections=8)  # warm-up, not counted
         phases = []
         for _ in range(2):
-            wrk.run(app.url("/"), paths_file=paths_file, seconds=MEMORY_SECONDS, connections=4)
+            wrk.run(app.url("/"), paths_file=paths_file, seconds=MEMORY_SECONDS, connections=8)
             phases.append({pid: rss_kib(pid) / 1024 for pid in app.worker_pids()})
-    section = (f"memory per gunicorn worker, {loaded.records:,} articles stored ({len(paths)} URLs; warm-up, then "
+    section = (f"memory per gunicorn worker, {loaded.records:,} articles stored ({len(paths)} URLs; {2 * MEMORY_SECONDS} s warm-up, then "
                f"2 identical phases of {MEMORY_SECONDS} s)")
     first, second = phases
     peak = max(max(p.values()) for p in phases)

@@ -31,7 +31,7 @@ from .feeds.model import FORMATS, SCOPE_KINDS, valid_key
 REPLAYABLE = ("200", "304")
 # Replays share their bodies with the render cache while it holds them; past this many bytes of
 # bodies (per process) the least recently used replays are dropped, so evicted feeds are not kept alive.
-MAX_REPLAY_BYTES = 4 * 1024 * 1024
+MAX_REPLAY_BYTES = 2 * 1024 * 1024
 FILENAMES = {f.filename for f in FORMATS.values()}
 
 
