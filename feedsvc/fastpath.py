@@ -24,6 +24,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from limits import parse_many
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import http, metrics, ratelimit, render_cache
 from .feeds.model import FORMATS, SCOPE_KINDS, valid_key
@@ -199,5 +200,10 @@ def _items(limits_text: str) -> list:
 
 
 def init_app(app) -> None:
-    if app.config["FAST_PATH"]:
+    if not app.config["FAST_PATH"]:
+        return
+    if isinstance(app.wsgi_app, ProxyFix):
+        # Inside ProxyFix (TRUSTED_PROXY_HOPS), so limits count the client's address as the app does.
+        app.wsgi_app.app = FastPath(app, app.wsgi_app.app)
+    else:
         app.wsgi_app = FastPath(app, app.wsgi_app)

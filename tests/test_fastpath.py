@@ -41,7 +41,8 @@ def answer(client, method, path, headers):
 
 
 def replays(app) -> int:
-    return len(app.wsgi_app.replays)
+    fast = app.wsgi_app if hasattr(app.wsgi_app, "replays") else app.wsgi_app.app   # inside ProxyFix or not
+    return len(fast.replays)
 
 
 def test_replayed_answers_are_the_apps_byte_for_byte(pair):
@@ -125,3 +126,15 @@ def test_rate_limits_hold_as_without_the_fast_path(database_url, make_record, fa
         app.extensions["feedsvc.engine"].dispose()
     assert results[False] == expected
     assert results[True] == expected
+
+
+def test_behind_a_proxy_limits_count_the_client_address(database_url, make_record):
+    """With TRUSTED_PROXY_HOPS the fast path sits inside ProxyFix, so two clients have two budgets."""
+    app = build_app(database_url, FAST_PATH=True, TRUSTED_PROXY_HOPS=1, RATELIMIT_PUBLIC="2/minute")
+    write(app, make_record())
+    client = app.test_client()
+    first = [client.get("/feeds/rss.xml", headers={"X-Forwarded-For": "203.0.113.1"}).status_code for _ in range(3)]
+    second = [client.get("/feeds/rss.xml", headers={"X-Forwarded-For": "203.0.113.2"}).status_code for _ in range(3)]
+    assert first == second == [200, 200, 429]
+    assert replays(app) > 0
+    app.extensions["feedsvc.engine"].dispose()
