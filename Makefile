@@ -5,7 +5,6 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
-WORKERS ?= 2
 # Debian packages the tests need: a browser and Devanagari fonts for page tests, nginx for the mirror.
 TEST_DEBS := chromium fonts-noto-core nginx
 BENCH_DEBS := nginx wrk
@@ -46,7 +45,7 @@ node_modules: package-lock.json
 run: venv
 	$(BIN)/flask --app wsgi init-db
 	$(BIN)/flask --app wsgi import-articles articles/
-	$(BIN)/gunicorn --workers $(WORKERS) --bind 0.0.0.0:$(PORT) --access-logfile - wsgi:app
+	$(BIN)/gunicorn --config deploy/gunicorn.conf.py --bind 0.0.0.0:$(PORT) wsgi:app
 
 test: dev-venv system-deps node_modules
 	$(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
