@@ -6,8 +6,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 # Debian packages the tests need: a browser and Devanagari fonts for page tests, nginx for the mirror.
-TEST_DEBS := chromium fonts-noto-core nginx
-BENCH_DEBS := nginx wrk
+TEST_DEBS := chromium fonts-noto-core nginx libnginx-mod-http-brotli-static
+BENCH_DEBS := nginx libnginx-mod-http-brotli-static wrk
 PYTEST_ARGS ?=
 
 .PHONY: run test bench venv dev-venv system-deps bench-deps node_modules clean

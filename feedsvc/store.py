@@ -35,6 +35,7 @@ articles = Table(
     Index("ix_articles_status_published", "status", "published", "id"),
     Index("ix_articles_section_status_published", "section_key", "status", "published", "id"),
     Index("ix_articles_withdrawn_at", "withdrawn_at"),
+    Index("ix_articles_modified_at", "modified_at"),  # what changed since: the mirror's --watch
     # Covers the per-month counts and lastmods of the sitemap index (feedsvc/sitemaps.py) without table reads.
     Index("ix_articles_sitemap", "status", "published", "updated", "withdrawn_at"),
 )
