@@ -18,6 +18,7 @@ import json
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
+import feedparser
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -144,7 +145,8 @@ def test_every_output_of_an_accepted_random_record_is_valid(property_app, record
         assert response.get_json()["problems"]
         return
     with property_app.extensions["feedsvc.engine"].connect() as conn:
-        slug = store.article_row(conn, record["id"]).slug  # a derived slug may have taken a suffix
+        row = store.article_row(conn, record["id"])
+        slug, title = row.slug, json.loads(row.article)["title"]  # a derived slug may have taken a suffix
     outputs = [(f"/feeds/section/prop-{number}/{name}", kind)
                for name, kind in (("rss.xml", "rss"), ("atom.xml", "atom"), ("feed.json", "jsonfeed"))]
     outputs += [(f"/articles/{slug}", "html"), (f"/amp/{slug}", "amp"), (f"/embed/{slug}", "html")]
@@ -155,6 +157,12 @@ def test_every_output_of_an_accepted_random_record_is_valid(property_app, record
         assert served.status_code == 200, f"{path}: {served.status_code} {served.get_data()[:300]!r}"
         problems = validate_document(served.get_data(), kind, url=SITE_URL + path)
         assert not problems, f"{path} ({kind}) of {record!r}:\n" + "\n".join(map(str, problems[:10]))
+        if kind in ("rss", "atom"):
+            parsed = feedparser.parse(served.get_data())
+            assert not parsed.bozo, f"{path}: {parsed.bozo_exception}"
+            assert [entry.title for entry in parsed.entries] == [title], path
+        elif kind == "jsonfeed":
+            assert [item["title"] for item in json.loads(served.get_data())["items"]] == [title], path
 
 
 # ---- the HTTP surface --------------------------------------------------------------------------
