@@ -22,7 +22,9 @@ SUMMARY_MAX = 300
 # the rest of the body silently, and browsers flatten beyond a few hundred.
 NESTING_MAX = 100
 # XML 1.0 allows tab, LF and CR among the C0 controls, and nothing in the surrogate block or U+FFFE/F.
-_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# DEL and the C1 controls are legal XML but discouraged (XML 1.0 §2.2), and readers such as
+# feedparser turn them into Windows-1252 letters (U+0080 becomes €): in news text they are mojibake.
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 # Bidi embedding/override controls can reorder a headline visually; ZWJ/ZWNJ stay (Devanagari needs them).
 _BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 # Plain-text fields reach readers that treat feed text as HTML (RSS titles and descriptions), so
@@ -143,7 +145,7 @@ def _text_problems(record: dict) -> list[Problem]:
             bad = _XML_ILLEGAL.search(value)
             if bad:
                 problems.append(Problem(path or "(record)", f"contains the character U+{ord(bad.group()):04X} at "
-                                                            f"position {bad.start()}, which XML 1.0 does not allow"))
+                                                            f"position {bad.start()}, which feeds cannot carry (XML 1.0 §2.2)"))
         elif isinstance(value, dict):
             stack.extend((f"{path}.{k}" if path else str(k), v) for k, v in value.items())
         elif isinstance(value, list):

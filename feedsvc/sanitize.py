@@ -67,7 +67,7 @@ def _cleaner(base_url: str) -> nh3.Cleaner:
 
 # nh3 decodes character references, so "&#2;" in a record comes out as a raw U+0002, which no XML
 # feed can carry (lxml refuses it: the whole site feed would fail) and XML 1.0 does not allow.
-_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
 
 
 def sanitize_html(html: str, base_url: str) -> str:

@@ -49,7 +49,7 @@ def test_unknown_field_is_refused(make_record):
     assert "subtitle" in found["(record)"]
 
 
-@pytest.mark.parametrize("char", ["\x00", "\x0b", "\x1f", "\ufffe", "\ud800"])
+@pytest.mark.parametrize("char", ["\x00", "\x0b", "\x1f", "\x7f", "\x80", "\x9f", "\ufffe", "\ud800"])
 def test_xml_illegal_characters_are_refused(make_record, char):
     found = problems_of(make_record(title=f"खबर{char}शीर्षक"))
     assert f"U+{ord(char):04X}" in found["title"]
