@@ -13,7 +13,7 @@ from importlib import resources
 from anyascii import anyascii
 import jsonschema_rs
 
-from .sanitize import nesting_depth, plain_text, sanitize_html, truncate_words
+from .sanitize import XML_UNSAFE_CHARS, nesting_depth, plain_text, sanitize_html, truncate_words
 
 SLUG_MAX = 80
 KEY_MAX = 64
@@ -21,10 +21,6 @@ SUMMARY_MAX = 300
 # Real articles nest a dozen levels; libxml2 (AMP conversion, validation) stops at 256 and drops
 # the rest of the body silently, and browsers flatten beyond a few hundred.
 NESTING_MAX = 100
-# XML 1.0 allows tab, LF and CR among the C0 controls, and nothing in the surrogate block or U+FFFE/F.
-# DEL and the C1 controls are legal XML but discouraged (XML 1.0 §2.2), and readers such as
-# feedparser turn them into Windows-1252 letters (U+0080 becomes €): in news text they are mojibake.
-_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 # Bidi embedding/override controls can reorder a headline visually; ZWJ/ZWNJ stay (Devanagari needs them).
 _BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 # Plain-text fields reach readers that treat feed text as HTML (RSS titles and descriptions), so
@@ -142,7 +138,7 @@ def _text_problems(record: dict) -> list[Problem]:
     while stack:
         path, value = stack.pop()
         if isinstance(value, str):
-            bad = _XML_ILLEGAL.search(value)
+            bad = XML_UNSAFE_CHARS.search(value)
             if bad:
                 problems.append(Problem(path or "(record)", f"contains the character U+{ord(bad.group()):04X} at "
                                                             f"position {bad.start()}, which feeds cannot carry (XML 1.0 §2.2)"))

@@ -65,14 +65,17 @@ def _cleaner(base_url: str) -> nh3.Cleaner:
     )
 
 
-# nh3 decodes character references, so "&#2;" in a record comes out as a raw U+0002, which no XML
-# feed can carry (lxml refuses it: the whole site feed would fail) and XML 1.0 does not allow.
-_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
+# Characters no feed can carry: XML 1.0 allows tab, LF and CR among the C0 controls, and nothing in
+# the surrogate block or U+FFFE/F. DEL and the C1 controls are legal XML but discouraged (XML 1.0
+# §2.2), and readers such as feedparser turn them into Windows-1252 letters (U+0080 becomes €).
+# Records carrying them are refused (records.py); nh3 decodes references, so "&#2;" in a body
+# comes out raw and is removed here.
+XML_UNSAFE_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
 def sanitize_html(html: str, base_url: str) -> str:
     """Safe HTML for every output; relative URLs are resolved against `base_url` (the site)."""
-    return _XML_ILLEGAL.sub("", _cleaner(base_url).clean(html))
+    return XML_UNSAFE_CHARS.sub("", _cleaner(base_url).clean(html))
 
 
 _TAG = re.compile(r"<[^>]*>")
