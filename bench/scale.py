@@ -39,7 +39,7 @@ def import_rate(table: Table) -> None:
     for _ in range(3):
         with tempfile.TemporaryDirectory(dir=load.OUT) as folder:
             app = create_app({"DATABASE_URL": f"sqlite:///{folder}/import.db", "SITE_URL": "http://news.example"})
-            engine = app.extensions["feedsvc.engine"]
+            engine = ingest.import_engine(app.config["DATABASE_URL"])  # as `flask import-articles` does
             store.migrate(engine)
             started = time.perf_counter()
             report = ingest.import_files(engine, [corpus], site_url=app.config["SITE_URL"],

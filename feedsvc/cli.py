@@ -9,8 +9,6 @@ from flask.cli import with_appcontext
 
 from . import ingest, store
 
-IMPORT_LOCK_TIMEOUT = 120
-
 
 def _engine():
     return current_app.extensions["feedsvc.engine"]
@@ -33,8 +31,7 @@ def import_articles_command(paths):
     Every good record is stored; every bad one is reported with its file, field and reason, and
     the command then exits 1. Running it twice changes nothing.
     """
-    # Its own engine: a batch may wait out a long write by another process, which a request may not.
-    engine = store.make_engine(current_app.config["DATABASE_URL"], lock_timeout=IMPORT_LOCK_TIMEOUT)
+    engine = ingest.import_engine(current_app.config["DATABASE_URL"])
     store.migrate(engine)
     files = ingest.source_files(paths)
     total = sum(p.stat().st_size for p in files)

@@ -11,15 +11,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterable, Iterator
 
+import orjson
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from . import store
-from .records import Article, Problem, RecordError, article_from_json, article_to_json, parse_record
+from .records import (Article, Problem, RecordError, article_from_json, article_to_json, encode_article,
+                      encode_record, parse_record, record_to_json)
 from .store import article_authors, article_tags, articles, slug_redirects, utc
 
 MAX_FILE_BYTES = 8 * 1024 * 1024
+# An import waits out a long write by another process, which a request may not.
+IMPORT_LOCK_TIMEOUT = 120
 BATCH_SIZE = 500
 # Below this much input, starting worker processes costs more than it saves.
 PARALLEL_MIN_BYTES = 4 * 1024 * 1024
@@ -63,10 +67,6 @@ def _scope_names(article: Article, site_name: str) -> dict[str, str]:
     return names
 
 
-def _canonical(record: dict) -> str:
-    return json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-
-
 def _slug_suffix(article: Article) -> str:
     # A derived slug that collides gets a suffix from the id, which is unique and stable.
     suffix = "-" + "".join(c if c.isalnum() else "-" for c in article.id.lower()).strip("-")[-12:]
@@ -74,21 +74,47 @@ def _slug_suffix(article: Article) -> str:
 
 
 @dataclass
+class Incoming:
+    """An article on its way into the store with both of its stored JSON texts already made (UTF-8):
+    an import makes them in its parsing worker processes, leaving the one writer only the writing."""
+    article: Article
+    article_json: bytes  # records.encode_article
+    record_json: bytes   # records.encode_record
+
+    @classmethod
+    def of(cls, article: Article) -> "Incoming":
+        return cls(article, encode_article(article), encode_record(article.record))
+
+    @classmethod
+    def from_json(cls, article_json: bytes, record_json: bytes) -> "Incoming":
+        return cls(article_from_json(article_json, orjson.loads(record_json)), article_json, record_json)
+
+    def __reduce__(self):
+        # From a worker to the writer only the two texts travel, as bytes: rebuilding the Article
+        # from them costs the writer half of what unpickling it does, and the worker next to nothing.
+        return Incoming.from_json, (self.article_json, self.record_json)
+
+
+@dataclass
 class _Pending:
     index: int
-    article: Article
+    incoming: Incoming
     row: object  # the stored row, None for a new article
+
+    @property
+    def article(self) -> Article:
+        return self.incoming.article
 
 
 def upsert(conn: Connection, article: Article, **kwargs) -> WriteResult:
     """Create or replace one article inside the caller's transaction; raises what upsert_many reports."""
-    (outcome,) = upsert_many(conn, [article], **kwargs)
+    (outcome,) = upsert_many(conn, [Incoming.of(article)], **kwargs)
     if isinstance(outcome, Exception):
         raise outcome
     return outcome
 
 
-def upsert_many(conn: Connection, batch: list[Article], *, site_name: str, expected_version: int | None = None,
+def upsert_many(conn: Connection, batch: list[Incoming], *, site_name: str, expected_version: int | None = None,
                 now: datetime | None = None) -> list[WriteResult | Exception]:
     """Create or replace articles inside the caller's transaction, in a few statements per batch.
 
@@ -100,19 +126,21 @@ def upsert_many(conn: Connection, batch: list[Article], *, site_name: str, expec
     stored = {r.id: r for r in conn.execute(
         select(articles.c.id, articles.c.version, articles.c.updated, articles.c.record, articles.c.slug,
                articles.c.status, articles.c.article, articles.c.withdrawn_at)
-        .where(articles.c.id.in_({a.id for a in batch})))}
+        .where(articles.c.id.in_({incoming.article.id for incoming in batch})))}
     outcomes: list = [None] * len(batch)
     pending: list[_Pending] = []
-    for index, article in enumerate(batch):
+    for index, incoming in enumerate(batch):
+        article = incoming.article
         row = stored.get(article.id)
         if expected_version is not None and (row.version if row else 0) != expected_version:
             outcomes[index] = VersionConflict(article.id, expected_version, row.version if row else None)
         elif row and utc(article.updated) < row.updated:
             outcomes[index] = StaleWrite(article.id, article.updated, row.updated)
-        elif row and _canonical(json.loads(row.record)) == _canonical(article.record):
+        elif row and (row.record == incoming.record_json.decode()  # stored by this version: canonical already
+                      or encode_record(json.loads(row.record)) == incoming.record_json):
             outcomes[index] = WriteResult(article.id, "unchanged", row.version)
         else:
-            pending.append(_Pending(index, article, row))
+            pending.append(_Pending(index, incoming, row))
     pending = _claim_slugs(conn, pending, outcomes)
     if pending:
         _write_articles(conn, pending, now)
@@ -145,31 +173,35 @@ def _claim_slugs(conn: Connection, pending: list[_Pending], outcomes: list) -> l
             p.article.slug = _slug_suffix(p.article)
             if not p.article.record.get("url"):
                 p.article.url = p.article.url.rsplit("/", 1)[0] + "/" + p.article.slug
+            p.incoming = Incoming.of(p.article)
         owners[p.article.slug] = p.article.id
         kept.append(p)
     return kept
 
 
-def _article_values(article: Article, row, now: datetime) -> dict:
+def _article_values(incoming: Incoming, row, now: datetime) -> dict:
+    """The article's row; its two JSON texts as UTF-8 bytes, which store.insert_rows takes as they are."""
+    article = incoming.article
     withdrawn = article.status == "withdrawn"
     return dict(
         id=article.id, slug=article.slug, status=article.status, section_key=article.section.key,
         section_name=article.section.name, published=utc(article.published), updated=utc(article.updated),
         modified_at=now, version=row.version + 1 if row else 1,
         withdrawn_at=(row.withdrawn_at if row and row.status == "withdrawn" else now) if withdrawn else None,
-        article=article_to_json(article), record=json.dumps(article.record, ensure_ascii=False))
+        article=incoming.article_json, record=incoming.record_json)
 
 
 def _write_articles(conn: Connection, pending: list[_Pending], now: datetime) -> None:
-    new = [_article_values(p.article, None, now) for p in pending if p.row is None]
-    changed = [dict(_article_values(p.article, p.row, now), old_version=p.row.version)
+    new = [_article_values(p.incoming, None, now) for p in pending if p.row is None]
+    changed = [dict(_article_values(p.incoming, p.row, now), old_version=p.row.version,
+                    article=p.incoming.article_json.decode(), record=p.incoming.record_json.decode())
                for p in pending if p.row is not None]
     if new:
         # No SAVEPOINT here: the caller rolls the whole transaction back on ConcurrentWrite anyway, and
         # under pysqlite a SAVEPOINT taken before the first write opens the transaction and its RELEASE
         # commits it, so new articles were committed apart from their tags, authors and counters.
         try:
-            conn.execute(insert(articles), new)
+            store.insert_rows(conn, articles, new)
         except IntegrityError as exc:
             raise ConcurrentWrite(str(exc.orig)) from None
     if changed:
@@ -185,14 +217,15 @@ def _write_links(conn: Connection, batch: list[Article]) -> None:
     ids = [a.id for a in batch]
     conn.execute(delete(article_tags).where(article_tags.c.article_id.in_(ids)))
     conn.execute(delete(article_authors).where(article_authors.c.article_id.in_(ids)))
-    tags = [dict(tag_key=t.key, article_id=a.id, tag_name=t.name, status=a.status, published=utc(a.published))
-            for a in batch for t in a.tags]
-    authors = [dict(author_key=w.key, article_id=a.id, author_name=w.name, status=a.status,
-                    published=utc(a.published)) for a in batch for w in a.authors]
-    if tags:
-        conn.execute(insert(article_tags), tags)
-    if authors:
-        conn.execute(insert(article_authors), authors)
+    tags, authors = [], []
+    for a in batch:
+        published = utc(a.published)
+        tags += [dict(tag_key=t.key, article_id=a.id, tag_name=t.name, status=a.status, published=published)
+                 for t in a.tags]
+        authors += [dict(author_key=w.key, article_id=a.id, author_name=w.name, status=a.status,
+                         published=published) for w in a.authors]
+    store.insert_rows(conn, article_tags, tags)
+    store.insert_rows(conn, article_authors, authors)
 
 
 def _write_redirects(conn: Connection, pending: list[_Pending]) -> None:
@@ -221,7 +254,7 @@ def withdraw(conn: Connection, article_id: str, *, site_name: str, expected_vers
     record = dict(json.loads(row.record), status="withdrawn")
     done = conn.execute(update(articles).where(articles.c.id == article_id, articles.c.version == row.version)
                         .values(status="withdrawn", withdrawn_at=now, modified_at=now, version=row.version + 1,
-                                article=article_to_json(old), record=json.dumps(record, ensure_ascii=False)))
+                                article=article_to_json(old), record=record_to_json(record)))
     if done.rowcount != 1:
         raise VersionConflict(article_id, row.version, "written concurrently")
     for table in (article_tags, article_authors):
@@ -239,6 +272,11 @@ def commit_write(engine: Engine, write, *args, **kwargs) -> WriteResult:
 
 
 # ---- import from files ----------------------------------------------------------------------
+
+def import_engine(database_url: str) -> Engine:
+    """The engine an import writes through: long lock waits, bulk-write settings."""
+    return store.make_engine(database_url, lock_timeout=IMPORT_LOCK_TIMEOUT, bulk=True)
+
 
 @dataclass
 class ImportReport:
@@ -270,10 +308,11 @@ def source_files(paths: Iterable[str | Path]) -> list[Path]:
 def read_records(path: Path) -> Iterator[tuple[str, bytes | RecordError, int]]:
     """(source label, the record's raw JSON or a RecordError, bytes consumed) for each record in a file."""
     if path.suffix == ".jsonl":
-        with path.open("rb") as handle:
+        label = str(path)
+        with path.open("rb", buffering=1 << 20) as handle:  # lines of several KB: read a megabyte at a time
             for number, line in enumerate(handle, 1):
-                if line.strip():
-                    yield f"{path}:{number}", line, len(line)
+                if not line.isspace():
+                    yield f"{label}:{number}", line, len(line)
         return
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
@@ -290,7 +329,21 @@ def parse_raw(raw: bytes | RecordError, source: str, site_url: str) -> Article |
     if len(raw) > MAX_FILE_BYTES:
         return RecordError([Problem("(record)", f"is {len(raw)} bytes; at most {MAX_FILE_BYTES} allowed")], source)
     try:
-        data = json.loads(raw.decode("utf-8"))
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        # The standard library's parser says precisely what is wrong (or accepts what orjson refuses: NaN).
+        data = _loads_or_error(raw, source)
+        if isinstance(data, RecordError):
+            return data
+    try:
+        return parse_record(data, site_url=site_url, source=source, json_text=raw)
+    except RecordError as error:
+        return error
+
+
+def _loads_or_error(raw: bytes, source: str):
+    try:
+        return json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         return RecordError([Problem("(file)", f"is not UTF-8 (byte {exc.start})")], source)
     except json.JSONDecodeError as exc:
@@ -298,14 +351,15 @@ def parse_raw(raw: bytes | RecordError, source: str, site_url: str) -> Article |
                                               f"column {exc.colno}")], source)
     except RecursionError:  # "[[[[..." a hundred thousand deep: json gives up, the import must not
         return RecordError([Problem("(file)", "is not valid JSON: nested too deeply to be a record")], source)
-    try:
-        return parse_record(data, site_url=site_url, source=source)
-    except RecordError as error:
-        return error
 
 
-def _parse_chunk(chunk: list, site_url: str) -> list[tuple[str, Article | RecordError, int]]:
-    return [(source, parse_raw(raw, source, site_url), size) for source, raw, size in chunk]
+def _prepare(raw: bytes | RecordError, source: str, site_url: str) -> Incoming | RecordError:
+    parsed = parse_raw(raw, source, site_url)
+    return parsed if isinstance(parsed, RecordError) else Incoming.of(parsed)
+
+
+def _parse_chunk(chunk: list, site_url: str) -> list[tuple[str, Incoming | RecordError, int]]:
+    return [(source, _prepare(raw, source, site_url), size) for source, raw, size in chunk]
 
 
 def _chunks(files: list[Path]) -> Iterator[list]:
@@ -321,16 +375,16 @@ def _chunks(files: list[Path]) -> Iterator[list]:
 
 
 def _parsed_chunks(files: list[Path], site_url: str, workers: int) -> Iterator[list]:
-    """Parse chunks in worker processes (validation and sanitising are CPU-bound), in input order,
-    with only a few chunks in flight so memory stays flat on a million records."""
-    if workers <= 1:
+    """Parse chunks in `workers` processes (validation and sanitising are CPU-bound; 0: in this one),
+    in input order, with only a few chunks in flight so memory stays flat on a million records."""
+    if workers < 1:
         yield from (_parse_chunk(chunk, site_url) for chunk in _chunks(files))
         return
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
         in_flight: deque = deque()
         for chunk in _chunks(files):
             in_flight.append(pool.submit(_parse_chunk, chunk, site_url))
-            if len(in_flight) >= 2 * workers:
+            if len(in_flight) >= workers + 2:  # every worker busy while this process writes
                 yield in_flight.popleft().result()
         while in_flight:
             yield in_flight.popleft().result()
@@ -338,23 +392,28 @@ def _parsed_chunks(files: list[Path], site_url: str, workers: int) -> Iterator[l
 
 def import_files(engine: Engine, paths: Iterable[str | Path], *, site_url: str, site_name: str,
                  progress=None, workers: int | None = None) -> ImportReport:
-    """Validate and upsert every record; good records are stored even when others are bad."""
+    """Validate and upsert every record; good records are stored even when others are bad.
+
+    Big inputs are parsed in worker processes while this one writes (`workers`: how many; 0: none).
+    """
     files = source_files(paths)
     if workers is None:
         big = sum(p.stat().st_size for p in files) >= PARALLEL_MIN_BYTES
-        workers = min(os.cpu_count() or 1, 4) if big else 1
+        cores = os.cpu_count() or 1
+        workers = min(cores, 4) if big and cores > 1 else 0
     report = ImportReport()
     seen: dict[str, str] = {}
     for chunk in _parsed_chunks(files, site_url, workers):
         batch = []
         for source, parsed, _ in chunk:
-            if isinstance(parsed, Article) and parsed.id in seen:
-                parsed = RecordError([Problem("id", f"'{parsed.id}' appears twice in this import; "
-                                                    f"the first is in {seen[parsed.id]} and was kept")], source)
+            if isinstance(parsed, Incoming) and parsed.article.id in seen:
+                article_id = parsed.article.id
+                parsed = RecordError([Problem("id", f"'{article_id}' appears twice in this import; "
+                                                    f"the first is in {seen[article_id]} and was kept")], source)
             if isinstance(parsed, RecordError):
                 report.errors.append(parsed)
             else:
-                seen[parsed.id] = source
+                seen[parsed.article.id] = source
                 batch.append((source, parsed))
         if batch:
             _store_batch(engine, batch, site_name, report)
@@ -363,19 +422,19 @@ def import_files(engine: Engine, paths: Iterable[str | Path], *, site_url: str, 
     return report
 
 
-def _store_batch(engine: Engine, batch: list[tuple[str, Article]], site_name: str, report: ImportReport) -> None:
+def _store_batch(engine: Engine, batch: list[tuple[str, Incoming]], site_name: str, report: ImportReport) -> None:
     """One transaction per batch; if another writer interferes, the batch is redone one record at a time."""
     try:
         with engine.begin() as conn:
-            outcomes = upsert_many(conn, [article for _, article in batch], site_name=site_name)
+            outcomes = upsert_many(conn, [incoming for _, incoming in batch], site_name=site_name)
             changed = {scope: name for o in outcomes if isinstance(o, WriteResult) for scope, name in o.scopes.items()}
             if changed:
                 store.record_changes(conn, changed)
     except ConcurrentWrite:
         outcomes = []
-        for _, article in batch:
+        for _, incoming in batch:
             try:
-                outcomes.append(commit_write(engine, upsert, article, site_name=site_name))
+                outcomes.append(commit_write(engine, upsert, incoming.article, site_name=site_name))
             except (RecordError, StaleWrite, VersionConflict, ConcurrentWrite) as error:
                 outcomes.append(error)
     for (source, _), outcome in zip(batch, outcomes):

@@ -73,9 +73,16 @@ def _cleaner(base_url: str) -> nh3.Cleaner:
 XML_UNSAFE_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
-def sanitize_html(html: str, base_url: str) -> str:
-    """Safe HTML for every output; relative URLs are resolved against `base_url` (the site)."""
-    return XML_UNSAFE_CHARS.sub("", _cleaner(base_url).clean(html))
+def sanitize_html(html: str, base_url: str, *, xml_safe_input: bool = False) -> str:
+    """Safe HTML for every output; relative URLs are resolved against `base_url` (the site).
+
+    `xml_safe_input`: the caller knows `html` holds no XML_UNSAFE_CHARS, so only a numeric
+    character reference can bring one in, and the scan for them is skipped when there is none.
+    """
+    cleaned = _cleaner(base_url).clean(html)
+    if xml_safe_input and "&#" not in html:
+        return cleaned
+    return XML_UNSAFE_CHARS.sub("", cleaned)
 
 
 _TAG = re.compile(r"<[^>]*>")

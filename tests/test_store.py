@@ -2,6 +2,7 @@
 from datetime import datetime, timedelta, timezone
 
 import pytest
+import sqlalchemy
 
 from feedsvc import ingest, store
 from feedsvc.records import parse_record
@@ -62,3 +63,25 @@ def test_newest_reads_an_index_in_order_without_sorting(engine, make_record, sco
         plan = ordered_index_plan(conn, store.newest_ids_query(scope, 50))
     assert index in plan, plan
     assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan
+
+
+def test_insert_rows_stores_what_sqlalchemy_insert_stores(engine):
+    # insert_rows skips SQLAlchemy's per-row handling for the import; a time stored in another text
+    # form (SQLite keeps times as text) would compare wrongly in every keyset page and index range,
+    # and UTF-8 bytes stored as a BLOB would read back as bytes.
+    times = [datetime(2025, 7, 1, 3, 30), datetime(2025, 7, 1, 3, 30, 0, 5), datetime(1999, 12, 31, 23, 59, 59)]
+    rows = [dict(id=f"{way}-{n}", slug=f"{way}-{n}", status="published", section_key="s", section_name="स",
+                 published=when, updated=when, version=1, modified_at=times[0], withdrawn_at=None, article="{}",
+                 record="{}") for way in ("core", "bulk") for n, when in enumerate(times)]
+    with engine.begin() as conn:
+        conn.execute(sqlalchemy.insert(store.articles), [dict(row, article='{"t":"शीर्षक"}') for row in rows[:3]])
+        store.insert_rows(conn, store.articles, [dict(row, article='{"t":"शीर्षक"}'.encode()) for row in rows[3:]])
+    with engine.connect() as conn:
+        raw = conn.execute(sqlalchemy.text("SELECT id, CAST(published AS TEXT), CAST(modified_at AS TEXT), "
+                                           "withdrawn_at, section_name FROM articles ORDER BY id")).all()
+        typed = conn.execute(sqlalchemy.select(store.articles.c.id, store.articles.c.published, store.articles.c.article)
+                             .order_by(store.articles.c.id)).all()
+    by_way = {way: [row[1:] for row in raw if row[0].startswith(way)] for way in ("core", "bulk")}
+    assert by_way["bulk"] == by_way["core"]
+    assert [row.published for row in typed] == times + times
+    assert {row.article for row in typed} == {'{"t":"शीर्षक"}'}  # UTF-8 bytes given, text stored

@@ -117,7 +117,8 @@ def put_article(article_id: str):
         raise RecordError([Problem("id", f"'{data.get('id')}' does not match the URL's '{article_id}'")])
     if isinstance(data, dict):
         data.setdefault("id", article_id)
-    article = parse_record(data, site_url=current_app.config["SITE_URL"], source=f"PUT /api/articles/{article_id}")
+    article = parse_record(data, site_url=current_app.config["SITE_URL"], source=f"PUT /api/articles/{article_id}",
+                           json_text=raw)
     result = ingest.commit_write(db.engine(), ingest.upsert, article, site_name=current_app.config["SITE_NAME"],
                                  expected_version=_expected_version())
     return _write_response(result, 201 if result.outcome == "created" else 200)
