@@ -16,6 +16,11 @@ from .servers import Gunicorn, Nginx
 from .stats import REPEATS, Sample, Table
 
 FEED = "/feeds/rss.xml"
+# One process per server. With two, wrk's keep-alive connections land on the workers by an accept
+# race, so each run measured one busy worker or two by chance: rows came out bimodal (spreads of
+# 50-80%, ratios between 0.73x and 1.39x for the same code). One worker each compares the cost of
+# a request, which is what the ratios are about; wrk gets the other core.
+WORKERS = 1
 
 
 def fetch(url: str, headers: dict | None = None):
@@ -40,19 +45,21 @@ def run(table: Table, database_url: str, mirror: Path, workdir: Path, repeats: i
     logs.mkdir(parents=True, exist_ok=True)
     env = app_env(database_url)
     with ExitStack() as stack:
-        ours = stack.enter_context(Gunicorn("wsgi:app", env=env, log_path=logs / "feedsvc.log"))
+        ours = stack.enter_context(Gunicorn("wsgi:app", env=env, workers=WORKERS,
+                                                 log_path=logs / "feedsvc.log"))
         status, headers, body = fetch(ours.url(FEED))
         assert status == 200, status
         mirrored = (mirror / FEED.lstrip("/")).read_bytes()
         if mirrored != body:
             raise RuntimeError("the mirror's feed is not the app's: export the mirror first")
         validator = headers["ETag"].strip('"')
-        minimal = stack.enter_context(Gunicorn("bench.apps:minimal()", log_path=logs / "minimal.log", env={
+        minimal = stack.enter_context(Gunicorn("bench.apps:minimal()", workers=WORKERS, log_path=logs / "minimal.log", env={
             "BENCH_BODY": str(mirror / FEED.lstrip("/")), "BENCH_ETAG": validator}))
-        naive = stack.enter_context(Gunicorn("bench.apps:render_each()", env=env, log_path=logs / "naive.log"))
-        flask_only = stack.enter_context(Gunicorn("wsgi:app", env={**env, "FEEDSVC_FAST_PATH": "0"},
+        naive = stack.enter_context(Gunicorn("bench.apps:render_each()", env=env, workers=WORKERS,
+                                                  log_path=logs / "naive.log"))
+        flask_only = stack.enter_context(Gunicorn("wsgi:app", env={**env, "FEEDSVC_FAST_PATH": "0"}, workers=WORKERS,
                                                   log_path=logs / "feedsvc-flask.log"))
-        nginx = stack.enter_context(Nginx(mirror, workdir / "nginx-serve", app_port=ours.port, workers=2))
+        nginx = stack.enter_context(Nginx(mirror, workdir / "nginx-serve", app_port=ours.port, workers=WORKERS))
         nginx_etag = fetch(nginx.url(FEED))[1]["ETag"]
         gzip = {"Accept-Encoding": "gzip"}
         rows = {
@@ -81,7 +88,8 @@ def run(table: Table, database_url: str, mirror: Path, workdir: Path, repeats: i
                 seconds = 2 if name.startswith("feedgen") else wrk.SECONDS
                 rates[name].append(wrk.run(url, headers=hdrs, seconds=seconds))
     s = {name: Sample(values, "req/s", higher_is_better=True) for name, values in rates.items()}
-    section = f"serve a cached {len(body) // 1024} KiB feed (wrk -t{wrk.THREADS} -c{wrk.CONNECTIONS} -d{wrk.SECONDS}s, loopback)"
+    section = (f"serve a cached {len(body) // 1024} KiB feed (one server process each; wrk -t{wrk.THREADS} "
+               f"-c{wrk.CONNECTIONS} -d{wrk.SECONDS}s, loopback)")
     for encoding in ("identity", "gzip"):
         ours_s = s[f"feedsvc, {encoding}"]
         table.compare(section, f"feedsvc, {encoding}", ours_s, s[f"minimal Flask app, {encoding}"],
