@@ -40,6 +40,7 @@ def import_rate(table: Table) -> None:
     for _ in range(3):
         with tempfile.TemporaryDirectory(dir=load.OUT) as folder:
             app = create_app({"DATABASE_URL": f"sqlite:///{folder}/import.db", "SITE_URL": "http://news.example"})
+            app.extensions["feedsvc.engine"].dispose()   # the app gives its settings; the import has its engine
             engine = ingest.import_engine(app.config["DATABASE_URL"])  # as `flask import-articles` does
             store.migrate(engine)
             started = time.perf_counter()

@@ -45,20 +45,20 @@ def run(table: Table, database_url: str, mirror: Path, workdir: Path, repeats: i
     logs.mkdir(parents=True, exist_ok=True)
     env = app_env(database_url)
     with ExitStack() as stack:
-        ours = stack.enter_context(Gunicorn("wsgi:app", env=env, workers=WORKERS,
-                                                 log_path=logs / "feedsvc.log"))
+        ours = stack.enter_context(Gunicorn("wsgi:app", env=env, workers=WORKERS, log_path=logs / "feedsvc.log"))
         status, headers, body = fetch(ours.url(FEED))
         assert status == 200, status
         mirrored = (mirror / FEED.lstrip("/")).read_bytes()
         if mirrored != body:
             raise RuntimeError("the mirror's feed is not the app's: export the mirror first")
         validator = headers["ETag"].strip('"')
-        minimal = stack.enter_context(Gunicorn("bench.apps:minimal()", workers=WORKERS, log_path=logs / "minimal.log", env={
-            "BENCH_BODY": str(mirror / FEED.lstrip("/")), "BENCH_ETAG": validator}))
+        minimal = stack.enter_context(Gunicorn("bench.apps:minimal()", workers=WORKERS, log_path=logs / "minimal.log",
+                                               env={"BENCH_BODY": str(mirror / FEED.lstrip("/")),
+                                                    "BENCH_ETAG": validator}))
         naive = stack.enter_context(Gunicorn("bench.apps:render_each()", env=env, workers=WORKERS,
-                                                  log_path=logs / "naive.log"))
-        flask_only = stack.enter_context(Gunicorn("wsgi:app", env={**env, "FEEDSVC_FAST_PATH": "0"}, workers=WORKERS,
-                                                  log_path=logs / "feedsvc-flask.log"))
+                                             log_path=logs / "naive.log"))
+        flask_only = stack.enter_context(Gunicorn("wsgi:app", env={**env, "FEEDSVC_FAST_PATH": "0"},
+                                                  workers=WORKERS, log_path=logs / "feedsvc-flask.log"))
         nginx = stack.enter_context(Nginx(mirror, workdir / "nginx-serve", app_port=ours.port, workers=WORKERS))
         nginx_etag = fetch(nginx.url(FEED))[1]["ETag"]
         gzip = {"Accept-Encoding": "gzip"}

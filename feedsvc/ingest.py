@@ -173,7 +173,7 @@ def _claim_slugs(conn: Connection, pending: list[_Pending], outcomes: list) -> l
             p.article.slug = _slug_suffix(p.article)
             if not p.article.record.get("url"):
                 p.article.url = p.article.url.rsplit("/", 1)[0] + "/" + p.article.slug
-            p.incoming = Incoming.of(p.article)
+            p.incoming = Incoming(p.article, encode_article(p.article), p.incoming.record_json)  # record as given
         owners[p.article.slug] = p.article.id
         kept.append(p)
     return kept
@@ -193,6 +193,7 @@ def _article_values(incoming: Incoming, row, now: datetime) -> dict:
 
 def _write_articles(conn: Connection, pending: list[_Pending], now: datetime) -> None:
     new = [_article_values(p.incoming, None, now) for p in pending if p.row is None]
+    # Updates go through SQLAlchemy, which binds text: the JSON as str, not as insert_rows' bytes.
     changed = [dict(_article_values(p.incoming, p.row, now), old_version=p.row.version,
                     article=p.incoming.article_json.decode(), record=p.incoming.record_json.decode())
                for p in pending if p.row is not None]
