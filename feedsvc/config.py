@@ -72,6 +72,7 @@ DEFAULTS = {
     "VALIDATE_ON_RENDER": False,
     # Observability and the static mirror (feedsvc/metrics.py, feedsvc/export.py)
     "ACCESS_LOG": True,    # one JSON line per request on stderr (logger feedsvc.access)
+    "ACCESS_LOG_FLUSH_MS": 1000,   # longest a line waits to be written with others (feedsvc/access_log.py); 0: at once
     "MIRROR_DIR": None,    # the folder `flask export --watch` keeps; set it to get mirror lag in /metrics
 }
 

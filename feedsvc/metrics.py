@@ -17,25 +17,19 @@ there and /metrics adds them up across workers; without it (development server, 
 shows this process's values. prometheus_client decides between the two when it is first imported,
 so the variable must be set before the app is loaded.
 
-The log line (logger "feedsvc.access", to stderr) carries method, path, route class, status, bytes,
-duration and encoding — never a header, never a partner key (partners.redact removes keys from
-/partner/<key>/... paths).
+The log line itself is written by feedsvc/access_log.py.
 """
 from __future__ import annotations
 
 import functools
-import json
-import logging
 import os
-import sys
 import time
-from datetime import datetime, timezone
 
 from flask import request
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 
-access_log = logging.getLogger("feedsvc.access")
+from . import access_log
 
 # Route class of a request, by endpoint first and then by blueprint; a bounded set of label values.
 ENDPOINT_CLASSES = {
@@ -97,25 +91,16 @@ def instrument_render_cache(cache) -> None:
     cache._feedsvc_instrumented = True
 
 
-def install_access_log() -> None:
-    """One JSON object per line on stderr, whatever the root logger is set up to do."""
-    if not access_log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        access_log.addHandler(handler)
-        access_log.setLevel(logging.INFO)
-        access_log.propagate = False
-
-
 def observe(response, elapsed: float, log: bool) -> None:
     """Count one request the Flask app answered and write its log line."""
     route = route_class()
     _count(route, response.status_code, elapsed)
     if log:
         path = request.full_path if request.query_string else request.path
-        _log(request.method, path, route, response.status_code, response.content_length, elapsed,
-             response.headers.get("Content-Encoding", "identity"),
-             "If-None-Match" in request.headers or "If-Modified-Since" in request.headers, request.remote_addr)
+        access_log.write(request.method, path, route, response.status_code, response.content_length, elapsed,
+                         response.headers.get("Content-Encoding", "identity"),
+                         "If-None-Match" in request.headers or "If-Modified-Since" in request.headers,
+                         request.remote_addr)
 
 
 def observe_replay(environ, replay, encoding: str, elapsed: float, log: bool) -> None:
@@ -126,27 +111,15 @@ def observe_replay(environ, replay, encoding: str, elapsed: float, log: bool) ->
         RENDER_CACHE.labels("feed", "hit").inc()
     if log:
         length = next((int(v) for k, v in replay.headers if k.lower() == "content-length"), None)
-        _log(environ["REQUEST_METHOD"], environ["PATH_INFO"], "feed", status, length, elapsed,
-             encoding if status == 200 else "identity",
-             "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MODIFIED_SINCE" in environ, environ.get("REMOTE_ADDR"))
+        access_log.write(environ["REQUEST_METHOD"], environ["PATH_INFO"], "feed", status, length, elapsed,
+                         encoding if status == 200 else "identity",
+                         "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MODIFIED_SINCE" in environ,
+                         environ.get("REMOTE_ADDR"))
 
 
 def _count(route: str, status: int, elapsed: float) -> None:
     REQUESTS.labels(route, str(status)).inc()
     DURATION.labels(route).observe(elapsed)
-
-
-def _log(method, path, route, status, length, elapsed, encoding, conditional, remote) -> None:
-    """One JSON line: enough to follow a request, nothing secret (no header, no partner key)."""
-    if "/partner/" in path or "fsk_" in path:
-        from .partners import redact
-        path = redact(path)
-    access_log.info(json.dumps({
-        "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
-        "method": method, "path": path, "route": route, "status": status, "bytes": length,
-        "ms": round(elapsed * 1000, 3), "encoding": encoding, "conditional": conditional, "remote": remote,
-        "pid": os.getpid(),   # which gunicorn worker answered
-    }, ensure_ascii=False, separators=(",", ":")))
 
 
 # ---- /metrics -----------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from feedsvc import create_app, store
+from feedsvc import access_log, create_app, store
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTICLES = ROOT / "articles"
@@ -46,6 +46,12 @@ def build_app(database_url: str, **overrides):
     app = create_app(config)
     store.migrate(app.extensions["feedsvc.engine"])
     return app
+
+
+@pytest.fixture(autouse=True, scope="session")
+def access_lines_at_once():
+    """Access lines written as they are logged (not batched), so pytest shows each with its test."""
+    access_log.install(flush_ms=0)
 
 
 @pytest.fixture(params=BACKENDS)

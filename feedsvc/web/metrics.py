@@ -6,7 +6,7 @@ import time
 from flask import Blueprint, Response, current_app, g, request
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from .. import metrics
+from .. import access_log, metrics
 
 bp = Blueprint("metrics", __name__)
 
@@ -16,7 +16,7 @@ def _setup(state) -> None:
     cache = state.app.extensions.get("feedsvc.render_cache")
     if cache is not None:
         metrics.instrument_render_cache(cache)
-    metrics.install_access_log()
+    access_log.install(state.app.config["ACCESS_LOG_FLUSH_MS"])
 
 
 @bp.before_app_request
