@@ -12,7 +12,7 @@ the app's own code decided; the replay only skips running it again.
 
 What the app does around a feed response is done here too, the same way: the rate limits
 (ratelimit.py's budget and ceiling, on Flask-Limiter's own counters; over either, the request goes
-to the app, which answers 429), the metrics and the access log line (metrics.py).
+to the app, which answers 429), the metrics and the access log line (metrics.py, access_log.py).
 
 On with FEEDSVC_FAST_PATH=1 (deploy/gunicorn.conf.py sets it); off by default.
 """
