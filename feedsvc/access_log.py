@@ -34,7 +34,7 @@ class BatchingStreamHandler(logging.StreamHandler):
         self.flush_seconds = flush_seconds
         self.pending: list[str] = []
         self.pending_chars = 0
-        self.flusher_pid: int | None = None
+        self.flusher_started = False   # in this process: a forked child starts its own
         os.register_at_fork(after_in_child=self._forget_parents_lines)
 
     def emit(self, record) -> None:   # called with self.lock held (Handler.handle)
@@ -49,7 +49,7 @@ class BatchingStreamHandler(logging.StreamHandler):
         self.pending_chars += len(line)
         if self.pending_chars >= BATCH_CHARS:
             self._write_pending()
-        elif self.flusher_pid != os.getpid():
+        elif not self.flusher_started:
             self._start_flusher()
 
     def flush(self) -> None:
@@ -70,7 +70,7 @@ class BatchingStreamHandler(logging.StreamHandler):
             pass
 
     def _start_flusher(self) -> None:
-        self.flusher_pid = os.getpid()
+        self.flusher_started = True
         threading.Thread(target=self._flush_forever, name="feedsvc-access-log", daemon=True).start()
 
     def _flush_forever(self) -> None:
@@ -82,7 +82,7 @@ class BatchingStreamHandler(logging.StreamHandler):
         # The parent writes its own lines; a forked child writing the copies would log them twice.
         self.pending.clear()
         self.pending_chars = 0
-        self.flusher_pid = None
+        self.flusher_started = False   # threads do not survive a fork
 
 
 def install(flush_ms: int) -> None:
