@@ -35,7 +35,7 @@ def noise() -> Sample:
 
 def prepare_small(env: dict) -> tuple[str, Path]:
     """A working copy of the small database, and the static mirror of it brought up to date."""
-    from feedsvc.export import Mirror
+    from feedsvc.publish.mirror import Mirror
 
     small = load.database(SMALL_ROWS)
     WORK.mkdir(parents=True, exist_ok=True)

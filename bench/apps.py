@@ -37,8 +37,9 @@ def minimal() -> Flask:
 
 def render_each() -> Flask:
     """feedsvc's own renderer (feedgen) called on every request, no render cache: the naive server."""
-    from feedsvc import create_app, feeds
-    from feedsvc.feeds.model import Site
+    from feedsvc import create_app
+    from feedsvc.render import feeds
+    from feedsvc.render.feeds.model import Site
 
     app = create_app()
     site = Site.from_config(app.config)

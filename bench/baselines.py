@@ -13,9 +13,9 @@ from email.utils import format_datetime
 
 from lxml import etree
 
-from feedsvc.feeds.entries import entry_id, feed_html
-from feedsvc.feeds.model import Site
-from feedsvc.records import Article
+from feedsvc.ingest.records import Article
+from feedsvc.render.feeds.entries import entry_id, feed_html
+from feedsvc.render.feeds.model import Site
 
 CONTENT_NS = "http://purl.org/rss/1.0/modules/content/"
 DC_NS = "http://purl.org/dc/elements/1.1/"

@@ -10,8 +10,9 @@ import gc
 import gzip
 import time
 
-from feedsvc import feeds, store
-from feedsvc.feeds.model import Site
+from feedsvc import store
+from feedsvc.render import feeds
+from feedsvc.render.feeds.model import Site
 
 from . import baselines
 from .stats import Sample, Table

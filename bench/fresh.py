@@ -17,7 +17,7 @@ from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 
-from feedsvc import synth
+from bench import synth
 
 from .load import ROOT
 from .serve import app_env, fetch

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from feedsvc import create_app, ingest, store
+from feedsvc import create_app, store
+from feedsvc.ingest import importer
 
 from . import load, wrk
 from .serve import app_env, fetch
@@ -41,10 +42,10 @@ def import_rate(table: Table) -> None:
         with tempfile.TemporaryDirectory(dir=load.OUT) as folder:
             app = create_app({"DATABASE_URL": f"sqlite:///{folder}/import.db", "SITE_URL": "http://news.example"})
             app.extensions["feedsvc.engine"].dispose()   # the app gives its settings; the import has its engine
-            engine = ingest.import_engine(app.config["DATABASE_URL"])  # as `flask import-articles` does
+            engine = importer.import_engine(app.config["DATABASE_URL"])  # as `flask import-articles` does
             store.migrate(engine)
             started = time.perf_counter()
-            report = ingest.import_files(engine, [corpus], site_url=app.config["SITE_URL"],
+            report = importer.import_files(engine, [corpus], site_url=app.config["SITE_URL"],
                                          site_name=app.config["SITE_NAME"])
             rates.append(report.stored / (time.perf_counter() - started))
             engine.dispose()

@@ -24,7 +24,7 @@ Why these values (measured by `make bench` on a 2-core machine; see bench/README
   without). The static mirror (nginx) is the cache that scales; the in-process one only spares
   renders between its updates.
 - Prometheus multi-process mode: each worker writes its counters to files in
-  PROMETHEUS_MULTIPROC_DIR and /metrics adds them up (feedsvc/metrics.py). The directory must be
+  PROMETHEUS_MULTIPROC_DIR and /metrics adds them up (feedsvc/ops/metrics.py). The directory must be
   empty when the server starts and dead workers' files are marked so gauges do not keep them.
 
 Every value can be overridden by environment (FEEDSVC_BIND, FEEDSVC_WORKERS, FEEDSVC_THREADS,
@@ -43,15 +43,15 @@ timeout = 30                  # a worker silent this long is killed and replaced
 graceful_timeout = 20
 max_requests = int(os.environ.get("FEEDSVC_MAX_REQUESTS", 20000))
 max_requests_jitter = max_requests // 10
-# The app writes its own JSON access line per request (feedsvc/metrics.py); gunicorn's would double it.
+# The app writes its own JSON access line per request (feedsvc/ops/metrics.py); gunicorn's would double it.
 accesslog = None
 errorlog = "-"
 
 os.environ.setdefault("FEEDSVC_RENDER_CACHE_MAX_BYTES", str(8 * 1024 * 1024))
 # Each worker reads a feed's change counter at most every 0.5 s instead of on every request
-# (feedsvc/render_cache.CounterCache says why that is safe); about doubles cached hits and 304s.
+# (feedsvc/web/render_cache.CounterCache says why that is safe); about doubles cached hits and 304s.
 os.environ.setdefault("FEEDSVC_FEED_STATE_RECHECK_MS", "500")
-# Cached public feeds and their 304s answered at the WSGI layer (feedsvc/fastpath.py).
+# Cached public feeds and their 304s answered at the WSGI layer (feedsvc/web/middleware/fastpath.py).
 os.environ.setdefault("FEEDSVC_FAST_PATH", "1")
 
 # Must be set before the workers import prometheus_client (they import the app after the fork).

@@ -1,9 +1,11 @@
 """feedsvc: stored Hindi news articles in, valid RSS, Atom, JSON Feed, AMP and pages out."""
 from flask import Flask
 
-from . import (cli, config, fastpath, faults, guards, partners, ratelimit, security_headers, validate,
-               websub)
-from .web import db, documents, register_blueprints
+from feedsvc import cli, config, validate
+from feedsvc.ops import partners
+from feedsvc.publish import websub
+from feedsvc.web import db, documents, faults, guards, ratelimit, register_blueprints, security_headers
+from feedsvc.web.middleware import fastpath
 
 
 def create_app(test_config: dict | None = None) -> Flask:

@@ -7,7 +7,8 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from . import ingest, store
+from feedsvc import store
+from feedsvc.ingest import importer
 
 
 def _engine():
@@ -31,13 +32,13 @@ def import_articles_command(paths):
     Every good record is stored; every bad one is reported with its file, field and reason, and
     the command then exits 1. Running it twice changes nothing.
     """
-    engine = ingest.import_engine(current_app.config["DATABASE_URL"])
+    engine = importer.import_engine(current_app.config["DATABASE_URL"])
     store.migrate(engine)
-    files = ingest.source_files(paths)
+    files = importer.source_files(paths)
     total = sum(p.stat().st_size for p in files)
     with click.progressbar(length=total, label="importing", file=sys.stderr,
                            show_pos=False, show_percent=True, show_eta=True) as bar:
-        report = ingest.import_files(engine, files, site_url=current_app.config["SITE_URL"],
+        report = importer.import_files(engine, files, site_url=current_app.config["SITE_URL"],
                                      site_name=current_app.config["SITE_NAME"], progress=bar.update)
     for line in report.stale:
         click.echo(f"skipped {line}", err=True)
@@ -57,19 +58,19 @@ def import_articles_command(paths):
               help="JSON Lines file to write (replaced if it exists).")
 @click.option("--seed", default=0, show_default=True, help="Same seed, same records.")
 def generate_articles_command(count, out, seed):
-    """Write COUNT synthetic Hindi news records (feedsvc/synth.py) as JSON Lines, for benchmarks."""
-    from . import synth
+    """Write COUNT synthetic Hindi news records (bench/synth.py) as JSON Lines, for benchmarks."""
+    from bench import synth
     synth.write_jsonl(out, count, seed=seed, show_progress=True)
     click.echo(f"wrote {count} records to {out}")
 
 
 def register(app) -> None:
-    from . import partners
+    from feedsvc.ops import partners
     for command in (init_db_command, import_articles_command, generate_articles_command, partners.cli):
         app.cli.add_command(command)
-    from .websub import websub_cli
+    from feedsvc.publish.websub import websub_cli
     app.cli.add_command(websub_cli)
-    from .export import export_command
+    from feedsvc.publish.mirror import export_command
     app.cli.add_command(export_command)
-    from .validate import validate_command
+    from feedsvc.validate import validate_command
     app.cli.add_command(validate_command)

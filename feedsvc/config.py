@@ -36,10 +36,10 @@ DEFAULTS = {
     "RENDER_CACHE_MAX_BYTES": 64 * 1024 * 1024,  # rendered feeds (all encodings) kept per process
     # How long (ms) a worker trusts the change counters it last read (render_cache.CounterCache); 0: read per request
     "FEED_STATE_RECHECK_MS": 0,
-    # Answer cached public feeds at the WSGI layer by replaying the app's own responses (feedsvc/fastpath.py)
+    # Answer cached public feeds at the WSGI layer by replaying the app's own responses (feedsvc/web/middleware/fastpath.py)
     "FAST_PATH": False,
     "WEBSUB_HUBS": [],
-    # WebSub sender (feedsvc/websub.py): "thread" = a daemon thread in each web worker, "worker" = only
+    # WebSub sender (feedsvc/publish/websub.py): "thread" = a daemon thread in each web worker, "worker" = only
     # `flask websub worker` sends. Retries back off exponentially from BASE to MAX seconds, with jitter.
     "WEBSUB_SENDER": "thread",
     "WEBSUB_TIMEOUT": 10,
@@ -49,7 +49,7 @@ DEFAULTS = {
     "WEBSUB_POLL_SECONDS": 2,
     "WEBSUB_LEASE_SECONDS": 120,
     "WEBSUB_KEEP_SENT_DAYS": 7,
-    # Sitemaps (feedsvc/sitemaps.py): per-file limits of the sitemaps.org protocol
+    # Sitemaps (feedsvc/render/sitemaps.py): per-file limits of the sitemaps.org protocol
     "SITEMAP_MAX_URLS": 50000,
     "SITEMAP_MAX_BYTES": 50 * 1024 * 1024,
     # Ingest API
@@ -70,9 +70,9 @@ DEFAULTS = {
     # Embeds
     "OEMBED_CACHE_AGE": 3600,
     "VALIDATE_ON_RENDER": False,
-    # Observability and the static mirror (feedsvc/metrics.py, feedsvc/export.py)
+    # Observability and the static mirror (feedsvc/ops/metrics.py, feedsvc/publish/mirror.py)
     "ACCESS_LOG": True,    # one JSON line per request on stderr (logger feedsvc.access)
-    "ACCESS_LOG_FLUSH_MS": 1000,   # longest a line waits to be written with others (feedsvc/access_log.py); 0: at once
+    "ACCESS_LOG_FLUSH_MS": 1000,   # longest a line waits to be written with others (feedsvc/ops/access_log.py); 0: at once
     "MIRROR_DIR": None,    # the folder `flask export --watch` keeps; set it to get mirror lag in /metrics
 }
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from feedsvc import access_log, create_app, store
+from feedsvc import create_app, store
+from feedsvc.ops import access_log
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTICLES = ROOT / "articles"

@@ -1,4 +1,4 @@
-"""The access log's batched writing (feedsvc/access_log.py): every line arrives, whole, in order."""
+"""The access log's batched writing (feedsvc/ops/access_log.py): every line arrives, whole, in order."""
 from __future__ import annotations
 
 import http.client
@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from bench.servers import Gunicorn
-from feedsvc import access_log
-from feedsvc.access_log import BATCH_CHARS, BatchingStreamHandler
+from feedsvc.ops import access_log
+from feedsvc.ops.access_log import BATCH_CHARS, BatchingStreamHandler
 
 from .conftest import build_app
 
@@ -115,7 +115,7 @@ def test_a_forked_child_does_not_write_its_parents_lines_again(logger, tmp_path)
 
 def test_lines_still_waiting_are_written_when_the_process_exits(tmp_path):
     """A worker that stops (gunicorn's graceful exit, the end of a command) loses no line."""
-    script = ("from feedsvc import access_log\n"
+    script = ("from feedsvc.ops import access_log\n"
               "access_log.install(3600 * 1000)\n"
               "access_log.write('GET', '/feeds/rss.xml', 'feed', 200, 10, 0.001, 'gzip', False, '127.0.0.1')\n")
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,

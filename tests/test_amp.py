@@ -8,10 +8,10 @@ from pathlib import Path
 import lxml.html
 import pytest
 
-from feedsvc.amp import AmpBody, amp_document, convert_body, embed_to_amp
-from feedsvc.amp_rules import check_house_rules
-from feedsvc.amp_validator import AmpValidatorUnavailable, errors_only, validate_amp, validate_amp_many
-from feedsvc.jsonld import news_article
+from feedsvc.render.amp import AmpBody, amp_document, convert_body, embed_to_amp
+from feedsvc.render.jsonld import news_article
+from feedsvc.validate.amp_rules import check_house_rules
+from feedsvc.validate.amp_validator import AmpValidatorUnavailable, errors_only, validate_amp, validate_amp_many
 
 DATA = Path(__file__).parent / "data" / "amp"
 SANDBOX = "allow-scripts allow-same-origin allow-popups"

@@ -8,11 +8,12 @@ import json
 import lxml.html
 import pytest
 
-from feedsvc.amp_rules import check_house_rules
-from feedsvc.amp_validator import validate_amp_many
-from feedsvc.records import parse_record
+from feedsvc.ingest.records import parse_record
 from feedsvc.validate import validate_document
-from tests.conftest import SITE_URL as SITE, sample_records
+from feedsvc.validate.amp_rules import check_house_rules
+from feedsvc.validate.amp_validator import validate_amp_many
+from tests.conftest import SITE_URL as SITE
+from tests.conftest import sample_records
 
 pytestmark = pytest.mark.xdist_group("amp-pages")
 

@@ -1,4 +1,4 @@
-"""The static mirror (feedsvc/export.py): the app's bytes as files, incremental, atomic, kept current."""
+"""The static mirror (feedsvc/publish/mirror.py): the app's bytes as files, incremental, atomic, kept current."""
 from __future__ import annotations
 
 import gzip
@@ -10,8 +10,9 @@ import brotli
 import pytest
 from lxml import etree
 
-from feedsvc import export, ingest
-from feedsvc.records import parse_record
+from feedsvc.ingest.records import parse_record
+from feedsvc.ingest.write import commit_write, upsert, withdraw
+from feedsvc.publish import mirror as export
 
 from .conftest import SITE_URL
 
@@ -27,7 +28,7 @@ def mirrored_files(root: Path) -> dict[str, str]:
 
 def write(app, record: dict):
     article = parse_record(record, site_url=SITE_URL)
-    return ingest.commit_write(app.extensions["feedsvc.engine"], ingest.upsert, article,
+    return commit_write(app.extensions["feedsvc.engine"], upsert, article,
                                site_name=app.config["SITE_NAME"])
 
 
@@ -130,7 +131,7 @@ def test_a_withdrawn_article_leaves_the_mirror(app, make_record, tmp_path):
         mirror.sync()
         page = tmp_path / "articles/monsoon-session-begins.html"
         assert page.exists() and Path(str(page) + ".gz").exists()
-        ingest.commit_write(app.extensions["feedsvc.engine"], ingest.withdraw, "test-2025-08-01-monsoon",
+        commit_write(app.extensions["feedsvc.engine"], withdraw, "test-2025-08-01-monsoon",
                             site_name=app.config["SITE_NAME"])
         mirror.update()
     finally:

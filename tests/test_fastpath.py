@@ -1,10 +1,10 @@
-"""The WSGI fast path (feedsvc/fastpath.py) answers exactly as the app does, and only while that is current."""
+"""The WSGI fast path (feedsvc/web/middleware/fastpath.py) answers exactly as the app does, and only while that is current."""
 from __future__ import annotations
 
 import pytest
 
-from feedsvc import ingest
-from feedsvc.records import parse_record
+from feedsvc.ingest.records import parse_record
+from feedsvc.ingest.write import commit_write, upsert
 
 from .conftest import SITE_URL, build_app
 
@@ -31,7 +31,7 @@ def pair(database_url, make_record):
 
 
 def write(app, record):
-    return ingest.commit_write(app.extensions["feedsvc.engine"], ingest.upsert,
+    return commit_write(app.extensions["feedsvc.engine"], upsert,
                                parse_record(record, site_url=SITE_URL), site_name=app.config["SITE_NAME"])
 
 

@@ -25,11 +25,11 @@ import pytest
 from sqlalchemy import create_engine, event, select
 
 from feedsvc import store
-from feedsvc.records import article_from_json
+from feedsvc.ingest.records import article_from_json
 from feedsvc.store import articles, scope_state
 from tests.conftest import API_TOKEN, SITE_URL, VALID_RECORD, build_app
-from tests.test_kill_during_import import assert_each_record_whole
 from tests.servers import LIVE_AUTH, Gunicorn, TcpProxy
+from tests.test_kill_during_import import assert_each_record_whole
 
 pytestmark = pytest.mark.slow
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}  # in-process test client
@@ -87,7 +87,7 @@ def outage_app(request, backend, database_url, tmp_path):
     if backend == "sqlite":
         # The store waits 30 s for a lock; a test waits LOCK_TIMEOUT_SECONDS (the behaviour is the same).
         engine = create_engine(url, connect_args={"timeout": LOCK_TIMEOUT_SECONDS})
-        event.listen(engine, "connect", store._sqlite_pragmas)
+        event.listen(engine, "connect", store.engine._sqlite_pragmas)
         event.listen(engine, "connect", lambda conn, _: conn.execute(f"PRAGMA busy_timeout={LOCK_TIMEOUT_SECONDS * 1000}"))
         app.extensions["feedsvc.engine"].dispose()
         app.extensions["feedsvc.engine"] = engine

@@ -16,8 +16,8 @@ from flask import render_template_string
 from jsonschema import Draft202012Validator
 from lxml import etree
 
-from feedsvc import feeds
-from feedsvc.records import parse_record
+from feedsvc.ingest.records import parse_record
+from feedsvc.render import feeds
 from feedsvc.validate import validate_document
 from tests.conftest import ROOT, SITE_URL, build_app, sample_records
 
@@ -493,7 +493,7 @@ def test_feed_urls_name_every_format_of_a_scope():
 
 
 def test_embed_link_escapes_what_it_is_given():
-    from feedsvc.feeds.entries import embed_link
+    from feedsvc.render.feeds.entries import embed_link
     snippet = embed_link("twitter", "https://x.com/a?b=1&c=2", 'बोली "<script>"')
     root = lxml.html.fragment_fromstring(snippet)
     assert root.get("href") == "https://x.com/a?b=1&c=2" and root.find(".//script") is None

@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from feedsvc import security_headers
+from feedsvc.web import security_headers
 from tests.api_records import record  # noqa: F401  (a fixture)
 
 

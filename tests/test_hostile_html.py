@@ -19,11 +19,9 @@ import pytest
 from lxml import etree
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
-from feedsvc import amp_rules, xmlsafe
-from feedsvc.validate import validate_document
+from feedsvc.validate import amp_rules, validate_document, xmlsafe
 from tests.conftest import BACKENDS, SITE_URL, VALID_RECORD, _fresh_database, build_app
-from tests.hostile.threats import (amp_script, json_ld_script, parse_document, parse_fragment, text_of,
-                                   threats)
+from tests.hostile.threats import amp_script, json_ld_script, parse_document, parse_fragment, text_of, threats
 
 HOSTILE = Path(__file__).resolve().parent / "hostile" / "html"
 MANIFEST = json.loads((HOSTILE / "manifest.json").read_text("utf-8"))

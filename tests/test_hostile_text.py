@@ -17,8 +17,7 @@ import pytest
 from lxml import etree
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
-from feedsvc import xmlsafe
-from feedsvc.validate import validate_document
+from feedsvc.validate import validate_document, xmlsafe
 from tests.conftest import SITE_URL, VALID_RECORD
 from tests.hostile.threats import parse_document
 
@@ -150,7 +149,7 @@ def test_accepted_text_is_served_valid_by_every_output(app, client, api_headers,
 
 def test_bidi_controls_are_removed_but_joiners_kept():
     """The normalisation itself, named: what a headline loses and what it keeps."""
-    from feedsvc.records import parse_record
+    from feedsvc.ingest.records import parse_record
     record = copy.deepcopy(VALID_RECORD)
     record["title"] = "\u202eक्\u200dष\u202c \u2066क्\u200cष\u2069"
     article = parse_record(record, site_url=SITE_URL)

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from feedsvc import create_app, xmlsafe
-from feedsvc.validate import guess_kind, validate_document
+from feedsvc import create_app
+from feedsvc.validate import guess_kind, validate_document, xmlsafe
 
 CORPUS = Path(__file__).resolve().parent / "hostile" / "xml"
 MANIFEST = json.loads((CORPUS / "manifest.json").read_text("utf-8"))

@@ -10,7 +10,7 @@ from email.utils import format_datetime, parsedate_to_datetime
 import brotli
 import pytest
 
-from feedsvc.http import choose_encoding, parse_etags, parse_http_date
+from feedsvc.web.http import choose_encoding, parse_etags, parse_http_date
 
 FEED_URLS = ["/feeds/rss.xml", "/feeds/atom.xml", "/feeds/feed.json", "/feeds/section/sports/atom.xml",
              "/feeds/tag/cricket/feed.json?limit=2"]

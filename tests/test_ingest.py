@@ -3,7 +3,8 @@ import json
 
 from sqlalchemy import func, select
 
-from feedsvc import ingest, store
+from feedsvc import store
+from feedsvc.ingest import importer
 from feedsvc.store import articles, slug_redirects
 
 from .conftest import SITE_URL, build_app
@@ -126,7 +127,7 @@ def _stored(engine) -> list[tuple]:
 
 
 def test_parsing_in_worker_processes_stores_exactly_what_one_process_does(engine, tmp_path, make_record):
-    # Workers hand the writer each article as its two JSON texts (ingest.Incoming.__reduce__): the
+    # Workers hand the writer each article as its two JSON texts (ingest.write.Incoming.__reduce__): the
     # rebuilt article, the derived-slug collision and the refusals must all come out the same.
     lines = [make_record(id=f"rec-{n}", title=f"मानसून सत्र {n % 3}", slug=None) for n in range(40)]
     lines[5] = make_record(id="rec-5", title="")                    # refused: empty title
@@ -135,7 +136,7 @@ def test_parsing_in_worker_processes_stores_exactly_what_one_process_does(engine
     source.write_text("\n".join(json.dumps(r, ensure_ascii=n % 2 == 0) for n, r in enumerate(lines)) + "\n{oops\n",
                       "utf-8")
     other = build_app(f"sqlite:///{tmp_path / 'inline.db'}").extensions["feedsvc.engine"]
-    reports = [ingest.import_files(e, [source], site_url=SITE_URL, site_name="s", workers=w)
+    reports = [importer.import_files(e, [source], site_url=SITE_URL, site_name="s", workers=w)
                for e, w in ((engine, 2), (other, 0))]
     assert [(r.created, len(r.errors)) for r in reports] == [(38, 3), (38, 3)]
     assert [str(e) for e in reports[0].errors] == [str(e) for e in reports[1].errors]

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from feedsvc import store
-from feedsvc.records import article_from_json
+from feedsvc.ingest.records import article_from_json
 from feedsvc.store import article_authors, article_tags, articles
 
 pytestmark = pytest.mark.slow

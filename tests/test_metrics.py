@@ -1,4 +1,4 @@
-"""/metrics (Prometheus text format) and the JSON access log line (feedsvc/metrics.py, feedsvc/web/metrics.py)."""
+"""/metrics (Prometheus text format) and the JSON access log line (feedsvc/ops/metrics.py, feedsvc/web/metrics.py)."""
 from __future__ import annotations
 
 import json
@@ -7,8 +7,9 @@ import logging
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from feedsvc import export, ingest
-from feedsvc.records import parse_record
+from feedsvc.ingest.records import parse_record
+from feedsvc.ingest.write import commit_write, upsert
+from feedsvc.publish import mirror as export
 
 from .conftest import SITE_URL
 
@@ -31,7 +32,7 @@ def value(values, name: str, **labels) -> float:
 
 
 def write(app, record):
-    return ingest.commit_write(app.extensions["feedsvc.engine"], ingest.upsert,
+    return commit_write(app.extensions["feedsvc.engine"], upsert,
                                parse_record(record, site_url=SITE_URL), site_name=app.config["SITE_NAME"])
 
 

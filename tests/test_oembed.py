@@ -6,7 +6,7 @@ import lxml.html
 import pytest
 from lxml import etree
 
-from feedsvc import oembed
+from feedsvc.render import oembed
 from tests.api_records import put_record, record  # noqa: F401  (record: a fixture)
 
 SITE = "http://news.example"

@@ -1,4 +1,4 @@
-"""Canonical article pages, listings, and their 301/404/410 answers and caching (feedsvc/web/pages.py, feedsvc/pages.py)."""
+"""Canonical article pages, listings, and their 301/404/410 answers and caching (feedsvc/web/pages.py, feedsvc/render/pages.py)."""
 import json
 import re
 from datetime import datetime, timedelta, timezone
@@ -8,10 +8,11 @@ from urllib.parse import urlsplit
 import lxml.html
 import pytest
 
-from feedsvc import pages
-from feedsvc.records import parse_record
+from feedsvc.ingest.records import parse_record
+from feedsvc.render import pages
 from feedsvc.validate import validate_document
-from tests.conftest import SITE_URL as SITE, sample_records
+from tests.conftest import SITE_URL as SITE
+from tests.conftest import sample_records
 
 # The sample records as stored (slugs and summaries derived where a record leaves them out).
 SAMPLES = [parse_record(r, site_url=SITE) for r in sample_records()]

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from feedsvc.records import parse_record
-from feedsvc.sanitize import plain_text
+from feedsvc.ingest.records import parse_record
+from feedsvc.ingest.sanitize import plain_text
 from tests.chromium import Chromium, executable
 from tests.conftest import ARTICLES, SITE_URL, build_app, sample_records
 

@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from feedsvc import partners, store
+from feedsvc import store
+from feedsvc.ops import partners
 from tests.api_records import put_record
 from tests.conftest import SITE_URL, build_app
 from tests.servers import Gunicorn

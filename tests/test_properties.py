@@ -26,7 +26,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import RequestRedirect
 
 from feedsvc import store
-from feedsvc.records import RecordError, parse_record
+from feedsvc.ingest.records import RecordError, parse_record
 from feedsvc.validate import validate_document
 from tests.conftest import API_TOKEN, BACKENDS, SITE_URL, VALID_RECORD, _fresh_database, build_app
 

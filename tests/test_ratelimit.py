@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from feedsvc import ratelimit
+from feedsvc.web import ratelimit
 from tests.api_records import record  # noqa: F401  (a fixture)
 from tests.conftest import build_app
 
@@ -181,7 +181,7 @@ def test_unreachable_redis_falls_back_to_memory(database_url):
 def test_a_store_outage_during_the_key_lookup_counts_by_address(client, record, key, monkeypatch):
     from sqlalchemy.exc import OperationalError
 
-    from feedsvc import partners
+    from feedsvc.ops import partners
 
     def store_down(*_args):
         raise OperationalError("SELECT", {}, Exception("connection refused"))

@@ -4,10 +4,18 @@ from datetime import timedelta
 
 import orjson
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from feedsvc.records import (RecordError, _text_problems, article_from_json, article_to_json,
-                             may_carry_unsafe_chars, parse_record, slugify)
+from feedsvc.ingest.records import (
+    RecordError,
+    _text_problems,
+    article_from_json,
+    article_to_json,
+    may_carry_unsafe_chars,
+    parse_record,
+    slugify,
+)
 
 SITE = "http://news.example"
 
@@ -144,5 +152,5 @@ def test_bidi_overrides_are_removed_but_joiners_kept(make_record):
     ("https://www.youtube.com/watch?v=<script>", None),
 ])
 def test_youtube_ids_are_read_only_from_youtube(url, expected):
-    from feedsvc.sanitize import youtube_id
+    from feedsvc.ingest.sanitize import youtube_id
     assert youtube_id(url) == expected

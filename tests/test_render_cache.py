@@ -11,9 +11,9 @@ import brotli
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from feedsvc import render_cache
-from feedsvc.feeds import scope as feed_scope
-from feedsvc.render_cache import RenderCache, compress, validator
+from feedsvc.render.feeds import scope as feed_scope
+from feedsvc.web import render_cache
+from feedsvc.web.render_cache import RenderCache, compress, validator
 from tests.conftest import build_app
 
 

@@ -14,16 +14,17 @@ import pytest
 from lxml import etree
 from sqlalchemy import text
 
-from feedsvc import ingest, sitemaps, store
-from feedsvc.synth import IST, generate_records
+from bench.synth import IST, generate_records
+from feedsvc import store
+from feedsvc.ingest import importer
+from feedsvc.render import sitemaps
 from feedsvc.validate import validate_document
-from tests.conftest import BACKENDS, SITE_URL, _fresh_database, build_app
-from tests.conftest import ordered_index_plan
+from tests.conftest import BACKENDS, SITE_URL, _fresh_database, build_app, ordered_index_plan
 
 # One worker for the module under `pytest -n --dist loadgroup`, so the corpus is built once per backend.
 pytestmark = pytest.mark.xdist_group("sitemaps")
 
-SCHEMA_DIR = Path(sitemaps.__file__).parent / "schemas"
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "feedsvc" / "schemas"
 NS = {"sm": sitemaps.SITEMAP_NS, "news": sitemaps.NEWS_NS}
 KOLKATA = ZoneInfo("Asia/Kolkata")
 XML = "application/xml; charset=utf-8"
@@ -34,7 +35,7 @@ def import_records(app, records) -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "records.jsonl"
         path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records), "utf-8")
-        report = ingest.import_files(app.extensions["feedsvc.engine"], [path], site_url=SITE_URL,
+        report = importer.import_files(app.extensions["feedsvc.engine"], [path], site_url=SITE_URL,
                                      site_name=app.config["SITE_NAME"])
     assert not report.errors and report.stored == len(records)
 

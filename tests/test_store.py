@@ -4,8 +4,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy
 
-from feedsvc import ingest, store
-from feedsvc.records import parse_record
+from feedsvc import store
+from feedsvc.ingest import write
+from feedsvc.ingest.records import parse_record
 from tests.conftest import ordered_index_plan
 
 IST = timezone(timedelta(hours=5, minutes=30))
@@ -19,7 +20,7 @@ def load(engine, make_record, count, start=datetime(2025, 7, 1, 9, 0, tzinfo=IST
             record = make_record(id=f"a{i:05d}", slug=f"article-{i}", published=when, updated=when,
                                  section={"key": f"section-{i % 10}", "name": "x"},
                                  tags=[{"key": f"tag-{i % 5}", "name": "t"}])
-            result = ingest.upsert(conn, parse_record(record, site_url="http://news.example"), site_name="s")
+            result = write.upsert(conn, parse_record(record, site_url="http://news.example"), site_name="s")
             changed.update(result.scopes)
         store.record_changes(conn, changed)
 

@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 from jsonschema import Draft202012Validator
 
-from feedsvc import synth
-from feedsvc.synth import BODY_MAX_BYTES, BODY_MIN_BYTES, generate_records, write_jsonl
+from bench import synth
+from bench.synth import BODY_MAX_BYTES, BODY_MIN_BYTES, generate_records, write_jsonl
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = json.loads((ROOT / "feedsvc" / "schemas" / "article.json").read_text(encoding="utf-8"))

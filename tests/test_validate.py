@@ -4,8 +4,8 @@ from __future__ import annotations
 import gzip
 import json
 import threading
-from collections import defaultdict
 import time
+from collections import defaultdict
 from datetime import datetime, timezone
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -16,10 +16,11 @@ from feedgen.feed import FeedGenerator
 from flask import Flask, Response
 from lxml import etree
 
-from feedsvc import validate, xmlsafe
-from feedsvc.validate import cli, documents
+from feedsvc import validate
+from feedsvc.validate import Problem, guess_kind, validate_command, validate_document, xmlsafe
+from feedsvc.validate import command as cli
+from feedsvc.validate import dispatch as documents
 from feedsvc.validate.problems import MAX_PROBLEMS_PER_RULE, SITEMAP_MAX_BYTES
-from feedsvc.validate import Problem, guess_kind, validate_command, validate_document
 
 DATA = Path(__file__).resolve().parent / "data" / "validate"
 GOOD = sorted((DATA / "good").iterdir())

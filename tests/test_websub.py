@@ -20,7 +20,9 @@ import pytest
 from lxml import etree
 from sqlalchemy import func, select
 
-from feedsvc import ingest, store, websub
+from feedsvc import store
+from feedsvc.ingest import importer
+from feedsvc.publish import websub
 from feedsvc.store import websub_outbox as outbox
 from tests.conftest import ROOT, SITE_URL, build_app
 
@@ -156,14 +158,14 @@ def test_unchanged_write_and_draft_notify_nothing(hub_app, hub, api_headers, mak
 
 
 def test_bulk_import_queues_once_per_change_set_and_pings_each_feed_once(hub_app, hub, tmp_path):
-    from feedsvc.synth import generate_records
+    from bench.synth import generate_records
     records = list(generate_records(1200, seed=7))
     path = tmp_path / "bulk.jsonl"
     path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records), "utf-8")
     engine = hub_app.extensions["feedsvc.engine"]
-    report = ingest.import_files(engine, [path], site_url=SITE_URL, site_name="x")
+    report = importer.import_files(engine, [path], site_url=SITE_URL, site_name="x")
     assert report.created == 1200 and not report.errors
-    batches = -(-1200 // ingest.BATCH_SIZE)
+    batches = -(-1200 // importer.BATCH_SIZE)
     site_rss = "http://news.example/feeds/rss.xml"
     with engine.connect() as conn:
         rows = conn.execute(select(outbox.c.topic_url, func.count()).group_by(outbox.c.topic_url)).all()

@@ -13,12 +13,20 @@ Other modules add checks for a kind with `register_checker` (documents.py); the 
 official AMP validator in that way. The tests, the `validate` command (cli.py) and the
 VALIDATE_ON_RENDER debug mode (on_render.py, `init_app`) all call `validate_document`.
 """
-from .cli import check_target, feed_documents, page_documents, served_documents, validate_command
-from .documents import Checker, guess_kind, register_checker, validate_document
-from .on_render import init_app
-from .problems import KINDS, Problem
-from .rules import (html_url_problems, iri_problem, rfc822_date_problem, rfc3339_date_problem, self_link_problems,
-                    title_problem, url_problem, w3c_datetime_problem)
+from feedsvc.validate.command import check_target, feed_documents, page_documents, served_documents, validate_command
+from feedsvc.validate.dispatch import Checker, guess_kind, register_checker, validate_document
+from feedsvc.validate.on_render import init_app
+from feedsvc.validate.problems import KINDS, Problem
+from feedsvc.validate.rules import (
+    html_url_problems,
+    iri_problem,
+    rfc822_date_problem,
+    rfc3339_date_problem,
+    self_link_problems,
+    title_problem,
+    url_problem,
+    w3c_datetime_problem,
+)
 
 __all__ = ["KINDS", "Checker", "Problem", "check_target", "feed_documents", "guess_kind", "html_url_problems",
            "init_app", "iri_problem", "page_documents", "register_checker", "rfc3339_date_problem",

@@ -8,8 +8,8 @@ from pathlib import Path
 from jsonschema import Draft202012Validator
 from lxml import etree, isoschematron
 
-from .. import xmlsafe
-from .problems import NEWS, SITEMAP, Problem
+from feedsvc.validate import xmlsafe
+from feedsvc.validate.problems import NEWS, SITEMAP, Problem
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 

@@ -3,10 +3,20 @@ from __future__ import annotations
 
 import json
 
-from .grammars import validator
-from .problems import Problem
-from .rules import (HREF_SCHEMES, decode, duplicates, html_url_problems, illegal_characters, normalised_url,
-                    rfc3339_date_problem, title_problem, url_problem)
+from feedsvc.validate.grammars import validator
+from feedsvc.validate.problems import Problem
+from feedsvc.validate.rules import (
+    HREF_SCHEMES,
+    decode,
+    duplicates,
+    html_url_problems,
+    illegal_characters,
+    normalised_url,
+    rfc3339_date_problem,
+    title_problem,
+    url_problem,
+)
+
 
 def _unique_keys(pairs):
     keys = [k for k, _ in pairs]

@@ -6,7 +6,7 @@ import gzip
 import brotli
 from flask import request
 
-from .documents import guess_kind, validate_document
+from feedsvc.validate.dispatch import guess_kind, validate_document
 
 
 def _decoded_body(response) -> bytes:

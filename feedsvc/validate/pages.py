@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from lxml import etree
 
-from .problems import Problem
-from .rules import decode, illegal_characters
-from .xmldocs import title_checks, url_checks
+from feedsvc.validate.problems import Problem
+from feedsvc.validate.rules import decode, illegal_characters
+from feedsvc.validate.xmldocs import title_checks, url_checks
 
 FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/feed+json", "application/json")
 # libxml2 parses HTML by HTML 4 rules and closes <b> at a <p> inside it, then reports the </b> as

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 import lxml.html
 from lxml import etree
 
-from .problems import PLAUSIBLE_YEARS, Problem
+from feedsvc.validate.problems import PLAUSIBLE_YEARS, Problem
 
 # XML 1.0 section 2.2 Char: tab, LF, CR and U+0020 up, without the surrogate block and U+FFFE/U+FFFF.
 _ILLEGAL_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")

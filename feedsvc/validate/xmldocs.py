@@ -6,12 +6,33 @@ from functools import partial
 
 from lxml import etree
 
-from .. import xmlsafe
-from .grammars import grammar_problems
-from .problems import ATOM, Checker, NEWS_MAX_ITEMS, NS, Problem, SITEMAP_MAX_BYTES, SITEMAP_MAX_URLS, TOMBSTONES
-from .rules import (decode, duplicates, element_url_problems, html_url_problems, illegal_characters, iri_problem,
-                    rfc822_date_problem, rfc3339_date_problem, self_link_problems, title_problem, url_problem,
-                    w3c_datetime_problem)
+from feedsvc.validate import xmlsafe
+from feedsvc.validate.grammars import grammar_problems
+from feedsvc.validate.problems import (
+    ATOM,
+    NEWS_MAX_ITEMS,
+    NS,
+    SITEMAP_MAX_BYTES,
+    SITEMAP_MAX_URLS,
+    TOMBSTONES,
+    Checker,
+    Problem,
+)
+from feedsvc.validate.rules import (
+    decode,
+    duplicates,
+    element_url_problems,
+    html_url_problems,
+    illegal_characters,
+    iri_problem,
+    rfc822_date_problem,
+    rfc3339_date_problem,
+    self_link_problems,
+    title_problem,
+    url_problem,
+    w3c_datetime_problem,
+)
+
 
 def parse_xml(body: bytes) -> tuple[etree._ElementTree | None, list[Problem]]:
     text, problems = decode(body)

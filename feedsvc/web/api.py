@@ -7,10 +7,11 @@ import json
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from .. import ingest, store
-from ..config import token_digest
-from ..records import Problem, RecordError, parse_record
-from . import db
+from feedsvc import store
+from feedsvc.config import token_digest
+from feedsvc.ingest import write
+from feedsvc.ingest.records import Problem, RecordError, parse_record
+from feedsvc.web import db
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -63,7 +64,7 @@ def _expected_version() -> int | None:
     raise RecordError([Problem("If-Match", 'expected an ETag of this API such as "v3"')])
 
 
-def _write_response(result: ingest.WriteResult, status: int):
+def _write_response(result: write.WriteResult, status: int):
     response = jsonify({"id": result.article_id, "outcome": result.outcome, "version": result.version})
     response.status_code = status
     response.headers["ETag"] = _etag(result.version)
@@ -75,25 +76,25 @@ def invalid_record(exc: RecordError):
     return jsonify(exc.as_json()), 422
 
 
-@bp.errorhandler(ingest.VersionConflict)
-def version_conflict(exc: ingest.VersionConflict):
+@bp.errorhandler(write.VersionConflict)
+def version_conflict(exc: write.VersionConflict):
     return error(412, str(exc), stored_version=exc.actual)
 
 
-@bp.errorhandler(ingest.ConcurrentWrite)
-def concurrent_write(exc: ingest.ConcurrentWrite):
+@bp.errorhandler(write.ConcurrentWrite)
+def concurrent_write(exc: write.ConcurrentWrite):
     # Another writer got in between our read and our write: a precondition failed if one was sent.
     status = 412 if "If-Match" in request.headers else 409
     return error(status, "the article was changed by another writer at the same time; fetch it and retry")
 
 
-@bp.errorhandler(ingest.StaleWrite)
-def stale_write(exc: ingest.StaleWrite):
+@bp.errorhandler(write.StaleWrite)
+def stale_write(exc: write.StaleWrite):
     return error(409, str(exc))
 
 
-@bp.errorhandler(ingest.NotFound)
-def not_found(exc: ingest.NotFound):
+@bp.errorhandler(write.NotFound)
+def not_found(exc: write.NotFound):
     return error(404, f"no article with id '{exc}'")
 
 
@@ -119,7 +120,7 @@ def put_article(article_id: str):
         data.setdefault("id", article_id)
     article = parse_record(data, site_url=current_app.config["SITE_URL"], source=f"PUT /api/articles/{article_id}",
                            json_text=raw)
-    result = ingest.commit_write(db.engine(), ingest.upsert, article, site_name=current_app.config["SITE_NAME"],
+    result = write.commit_write(db.engine(), write.upsert, article, site_name=current_app.config["SITE_NAME"],
                                  expected_version=_expected_version())
     return _write_response(result, 201 if result.outcome == "created" else 200)
 
@@ -128,7 +129,7 @@ def put_article(article_id: str):
 def get_article(article_id: str):
     row = store.article_row(db.connection(), article_id)
     if row is None:
-        raise ingest.NotFound(article_id)
+        raise write.NotFound(article_id)
     response = current_app.response_class(row.record, mimetype="application/json")
     response.headers["ETag"] = _etag(row.version)
     return response
@@ -136,6 +137,6 @@ def get_article(article_id: str):
 
 @bp.delete("/articles/<article_id>")
 def delete_article(article_id: str):
-    result = ingest.commit_write(db.engine(), ingest.withdraw, article_id,
+    result = write.commit_write(db.engine(), write.withdraw, article_id,
                                  site_name=current_app.config["SITE_NAME"], expected_version=_expected_version())
     return _write_response(result, 200)

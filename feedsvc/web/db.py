@@ -2,7 +2,7 @@
 from flask import current_app, g
 from sqlalchemy.engine import Connection, Engine
 
-from .. import store
+from feedsvc import store
 
 
 def init_app(app) -> None:

@@ -13,9 +13,10 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, current_app
 
-from .. import sitemaps, store
-from . import db
-from .documents import serve
+from feedsvc import store
+from feedsvc.render import sitemaps
+from feedsvc.web import db
+from feedsvc.web.documents import serve
 
 bp = Blueprint("discovery", __name__)
 

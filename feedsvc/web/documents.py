@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from flask import current_app, request
 
-from .. import faults, feeds, http, render_cache
+from feedsvc.render import feeds
+from feedsvc.web import faults, http, render_cache
 
 HTML_TYPE = "text/html; charset=utf-8"
 

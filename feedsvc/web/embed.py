@@ -15,9 +15,10 @@ from urllib.parse import urlencode, urlsplit
 from flask import Blueprint, current_app, make_response, redirect, render_template, request, url_for
 from markupsafe import Markup
 
-from .. import oembed, pages, store
-from ..records import Article, article_from_json
-from . import db
+from feedsvc import store
+from feedsvc.ingest.records import Article, article_from_json
+from feedsvc.render import oembed, pages
+from feedsvc.web import db
 
 bp = Blueprint("embed", __name__)
 

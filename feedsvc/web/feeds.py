@@ -10,11 +10,12 @@ import re
 
 from flask import Blueprint, jsonify, render_template, request
 
-from .. import feeds, store
-from ..feeds import opml
-from ..feeds.model import FORMATS, SCOPE_KINDS, Scope
-from . import db
-from .documents import HTML_TYPE, counters, serve, site
+from feedsvc import store
+from feedsvc.render import feeds
+from feedsvc.render.feeds import opml
+from feedsvc.render.feeds.model import FORMATS, SCOPE_KINDS, Scope
+from feedsvc.web import db
+from feedsvc.web.documents import HTML_TYPE, counters, serve, site
 
 bp = Blueprint("feeds", __name__)
 

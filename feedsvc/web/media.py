@@ -2,7 +2,7 @@
 from flask import Blueprint, current_app, send_from_directory
 from sqlalchemy import text
 
-from . import db
+from feedsvc.web import db
 
 bp = Blueprint("media", __name__)
 

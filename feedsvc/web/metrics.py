@@ -6,7 +6,7 @@ import time
 from flask import Blueprint, Response, current_app, g, request
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from .. import access_log, metrics
+from feedsvc.ops import access_log, metrics
 
 bp = Blueprint("metrics", __name__)
 

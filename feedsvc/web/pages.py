@@ -5,7 +5,7 @@ unknown key, 410 for a withdrawn article) and hand the rest to the feeds' `serve
 from the store's change counters before anything is rendered (an article page: the article's
 version and its section's counter, which moves whenever a related article changes; a listing: its
 scope's counter), so a 304 costs two small queries and a page is rendered once per change.
-feedsvc/pages.py builds what the pages show; the templates are in templates/pages/.
+feedsvc/render/pages.py builds what the pages show; the templates are in templates/pages/.
 """
 from __future__ import annotations
 
@@ -16,11 +16,12 @@ from pathlib import Path
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from markupsafe import Markup
 
-from .. import feeds, pages, store
-from ..jsonld import script_json
-from ..records import article_from_json
-from . import db
-from .documents import HTML_TYPE, serve, site
+from feedsvc import store
+from feedsvc.ingest.records import article_from_json
+from feedsvc.render import feeds, pages
+from feedsvc.render.jsonld import script_json
+from feedsvc.web import db
+from feedsvc.web.documents import HTML_TYPE, serve, site
 
 bp = Blueprint("pages", __name__)
 
@@ -28,7 +29,8 @@ MISSING_MAX_AGE = 60  # 404/410 pages: short, so a republished article shows up 
 CURSOR_MAX = 200
 PACKAGE = Path(__file__).resolve().parent.parent
 # Everything that shapes a page besides the store: a deploy that changes any of it changes every ETag.
-PAGE_SOURCES = ("templates/base.html", "templates/pages", "templates/amp", "pages.py", "amp.py", "jsonld.py")
+PAGE_SOURCES = ("templates/base.html", "templates/pages", "templates/amp", "render/pages.py", "render/amp.py",
+                "render/jsonld.py")
 
 
 class PageMissing(Exception):
@@ -72,6 +74,8 @@ def sources_digest() -> str:
     digest = hashlib.blake2b(digest_size=8)
     for name in PAGE_SOURCES:
         path = PACKAGE / name
+        if not path.exists():  # a moved file would silently stop changing ETags on deploy
+            raise FileNotFoundError(f"page source {path} (PAGE_SOURCES) does not exist")
         for file in sorted(path.rglob("*")) if path.is_dir() else [path]:
             if file.is_file():
                 digest.update(file.name.encode() + file.read_bytes())

@@ -17,10 +17,11 @@ from datetime import datetime, timezone
 from flask import Blueprint, current_app, g, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 
-from .. import feeds, partners
-from . import db
-from . import feeds as public_feeds
-from .documents import site
+from feedsvc.ops import partners
+from feedsvc.render import feeds
+from feedsvc.web import db
+from feedsvc.web import feeds as public_feeds
+from feedsvc.web.documents import site
 
 bp = Blueprint("partner_feeds", __name__, url_prefix="/partner")
 log = logging.getLogger(__name__)

@@ -1,0 +1,207 @@
+"""Importing record files (.json, .jsonl, folders): parse in worker processes, write through `write`."""
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import orjson
+from sqlalchemy.engine import Engine
+
+from feedsvc import store
+from feedsvc.ingest.records import Article, Problem, RecordError, parse_record
+from feedsvc.ingest.write import (
+    ConcurrentWrite,
+    Incoming,
+    StaleWrite,
+    VersionConflict,
+    WriteResult,
+    commit_write,
+    upsert,
+    upsert_many,
+)
+
+MAX_FILE_BYTES = 8 * 1024 * 1024
+# An import waits out a long write by another process, which a request may not.
+IMPORT_LOCK_TIMEOUT = 120
+BATCH_SIZE = 500
+# Below this much input, starting worker processes costs more than it saves.
+PARALLEL_MIN_BYTES = 4 * 1024 * 1024
+
+
+def import_engine(database_url: str) -> Engine:
+    """The engine an import writes through: long lock waits, bulk-write settings."""
+    return store.make_engine(database_url, lock_timeout=IMPORT_LOCK_TIMEOUT, bulk=True)
+
+
+@dataclass
+class ImportReport:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    stale: list[str] = field(default_factory=list)
+    errors: list[RecordError] = field(default_factory=list)
+
+    @property
+    def stored(self) -> int:
+        return self.created + self.updated
+
+    def count(self, outcome: str) -> None:
+        setattr(self, outcome, getattr(self, outcome) + 1)
+
+
+def source_files(paths: Iterable[str | Path]) -> list[Path]:
+    """Every .json and .jsonl file named or found below the named folders, in a stable order."""
+    found = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.suffix in (".json", ".jsonl") and p.is_file()))
+        else:
+            found.append(path)
+    return found
+
+
+def read_records(path: Path) -> Iterator[tuple[str, bytes | RecordError, int]]:
+    """(source label, the record's raw JSON or a RecordError, bytes consumed) for each record in a file."""
+    if path.suffix == ".jsonl":
+        label = str(path)
+        with path.open("rb", buffering=1 << 20) as handle:  # lines of several KB: read a megabyte at a time
+            for number, line in enumerate(handle, 1):
+                if not line.isspace():
+                    yield f"{label}:{number}", line, len(line)
+        return
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        yield str(path), RecordError([Problem("(file)", f"is {size} bytes; a record file may have at most "
+                                                        f"{MAX_FILE_BYTES}")], str(path)), size
+        return
+    yield str(path), path.read_bytes(), size
+
+
+def parse_raw(raw: bytes | RecordError, source: str, site_url: str) -> Article | RecordError:
+    """Decode and validate one record; errors are returned, not raised, so a batch carries on."""
+    if isinstance(raw, RecordError):
+        return raw
+    if len(raw) > MAX_FILE_BYTES:
+        return RecordError([Problem("(record)", f"is {len(raw)} bytes; at most {MAX_FILE_BYTES} allowed")], source)
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        # The standard library's parser says precisely what is wrong (or accepts what orjson refuses: NaN).
+        data = _loads_or_error(raw, source)
+        if isinstance(data, RecordError):
+            return data
+    try:
+        return parse_record(data, site_url=site_url, source=source, json_text=raw)
+    except RecordError as error:
+        return error
+
+
+def _loads_or_error(raw: bytes, source: str):
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        return RecordError([Problem("(file)", f"is not UTF-8 (byte {exc.start})")], source)
+    except json.JSONDecodeError as exc:
+        return RecordError([Problem("(file)", f"is not valid JSON: {exc.msg} at line {exc.lineno} "
+                                              f"column {exc.colno}")], source)
+    except RecursionError:  # "[[[[..." a hundred thousand deep: json gives up, the import must not
+        return RecordError([Problem("(file)", "is not valid JSON: nested too deeply to be a record")], source)
+
+
+def _prepare(raw: bytes | RecordError, source: str, site_url: str) -> Incoming | RecordError:
+    parsed = parse_raw(raw, source, site_url)
+    return parsed if isinstance(parsed, RecordError) else Incoming.of(parsed)
+
+
+def _parse_chunk(chunk: list, site_url: str) -> list[tuple[str, Incoming | RecordError, int]]:
+    return [(source, _prepare(raw, source, site_url), size) for source, raw, size in chunk]
+
+
+def _chunks(files: list[Path]) -> Iterator[list]:
+    chunk = []
+    for path in files:
+        for item in read_records(path):
+            chunk.append(item)
+            if len(chunk) >= BATCH_SIZE:
+                yield chunk
+                chunk = []
+    if chunk:
+        yield chunk
+
+
+def _parsed_chunks(files: list[Path], site_url: str, workers: int) -> Iterator[list]:
+    """Parse chunks in `workers` processes (validation and sanitising are CPU-bound; 0: in this one),
+    in input order, with only a few chunks in flight so memory stays flat on a million records."""
+    if workers < 1:
+        yield from (_parse_chunk(chunk, site_url) for chunk in _chunks(files))
+        return
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        in_flight: deque = deque()
+        for chunk in _chunks(files):
+            in_flight.append(pool.submit(_parse_chunk, chunk, site_url))
+            if len(in_flight) >= workers + 2:  # every worker busy while this process writes
+                yield in_flight.popleft().result()
+        while in_flight:
+            yield in_flight.popleft().result()
+
+
+def import_files(engine: Engine, paths: Iterable[str | Path], *, site_url: str, site_name: str,
+                 progress=None, workers: int | None = None) -> ImportReport:
+    """Validate and upsert every record; good records are stored even when others are bad.
+
+    Big inputs are parsed in worker processes while this one writes (`workers`: how many; 0: none).
+    """
+    files = source_files(paths)
+    if workers is None:
+        big = sum(p.stat().st_size for p in files) >= PARALLEL_MIN_BYTES
+        cores = os.cpu_count() or 1
+        workers = min(cores, 4) if big and cores > 1 else 0
+    report = ImportReport()
+    seen: dict[str, str] = {}
+    for chunk in _parsed_chunks(files, site_url, workers):
+        batch = []
+        for source, parsed, _ in chunk:
+            if isinstance(parsed, Incoming) and parsed.article.id in seen:
+                article_id = parsed.article.id
+                parsed = RecordError([Problem("id", f"'{article_id}' appears twice in this import; "
+                                                    f"the first is in {seen[article_id]} and was kept")], source)
+            if isinstance(parsed, RecordError):
+                report.errors.append(parsed)
+            else:
+                seen[parsed.article.id] = source
+                batch.append((source, parsed))
+        if batch:
+            _store_batch(engine, batch, site_name, report)
+        if progress is not None:
+            progress(sum(size for _, _, size in chunk))
+    return report
+
+
+def _store_batch(engine: Engine, batch: list[tuple[str, Incoming]], site_name: str, report: ImportReport) -> None:
+    """One transaction per batch; if another writer interferes, the batch is redone one record at a time."""
+    try:
+        with engine.begin() as conn:
+            outcomes = upsert_many(conn, [incoming for _, incoming in batch], site_name=site_name)
+            changed = {scope: name for o in outcomes if isinstance(o, WriteResult) for scope, name in o.scopes.items()}
+            if changed:
+                store.record_changes(conn, changed)
+    except ConcurrentWrite:
+        outcomes = []
+        for _, incoming in batch:
+            try:
+                outcomes.append(commit_write(engine, upsert, incoming.article, site_name=site_name))
+            except (RecordError, StaleWrite, VersionConflict, ConcurrentWrite) as error:
+                outcomes.append(error)
+    for (source, _), outcome in zip(batch, outcomes):
+        if isinstance(outcome, RecordError):
+            report.errors.append(RecordError(outcome.problems, source))
+        elif isinstance(outcome, (StaleWrite, VersionConflict, ConcurrentWrite)):
+            report.stale.append(f"{source}: {outcome}")
+        else:
+            report.count(outcome.outcome)

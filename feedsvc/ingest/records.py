@@ -1,0 +1,318 @@
+"""The article record: JSON Schema validation, normalisation, and errors that name the field."""
+from __future__ import annotations
+
+import html
+import json
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import lru_cache
+from importlib import resources
+
+import jsonschema_rs
+import orjson
+from anyascii import anyascii
+
+from feedsvc.ingest.sanitize import XML_UNSAFE_CHARS, nesting_depth, plain_text, sanitize_html, truncate_words
+
+SLUG_MAX = 80
+KEY_MAX = 64
+SUMMARY_MAX = 300
+# Real articles nest a dozen levels; libxml2 (AMP conversion, validation) stops at 256 and drops
+# the rest of the body silently, and browsers flatten beyond a few hundred.
+NESTING_MAX = 100
+# Bidi embedding/override controls can reorder a headline visually; ZWJ/ZWNJ stay (Devanagari needs them).
+_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+# Plain-text fields reach readers that treat feed text as HTML (RSS titles and descriptions), so
+# tags and character references in them are not passed on (the same patterns the validator flags).
+_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9:-]*(\s[^<>]*)?/?>")
+_CHARREF = re.compile(r"&(?:#[0-9]+|#[xX][0-9A-Fa-f]+|[A-Za-z][A-Za-z0-9]*);")
+
+
+@dataclass(frozen=True)
+class Problem:
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.reason}"
+
+
+class RecordError(ValueError):
+    """A record that cannot be stored; `problems` lists every field that is wrong and why."""
+
+    def __init__(self, problems: list[Problem], source: str | None = None):
+        self.problems = problems
+        self.source = source
+        where = f"{source}: " if source else ""
+        super().__init__(where + "; ".join(str(p) for p in problems))
+
+    def __reduce__(self):
+        # Exceptions pickle their message as their only argument; import workers send these whole.
+        return RecordError, (self.problems, self.source)
+
+    def as_json(self) -> dict:
+        return {"error": "invalid record", "source": self.source,
+                "problems": [{"field": p.field, "reason": p.reason} for p in self.problems]}
+
+
+@dataclass(frozen=True)
+class Keyed:
+    key: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Author:
+    key: str
+    name: str
+    url: str | None = None
+
+
+@dataclass
+class Article:
+    """A validated record with derived fields filled in and its body made safe."""
+    id: str
+    slug: str
+    url: str
+    title: str
+    summary: str
+    body_html: str
+    language: str
+    section: Keyed
+    tags: list[Keyed]
+    authors: list[Author]
+    published: datetime
+    updated: datetime
+    status: str
+    image: dict | None = None
+    embeds: list[dict] = field(default_factory=list)
+    corrections: list[dict] = field(default_factory=list)
+    record: dict = field(default_factory=dict)  # the record as given, for the API to hand back
+
+    @property
+    def live(self) -> bool:
+        return self.status == "published"
+
+    def scopes(self) -> set[str]:
+        """The feeds this article appears in: whole site, its section, each tag, each author."""
+        return ({"site", f"section:{self.section.key}"} | {f"tag:{t.key}" for t in self.tags}
+                | {f"author:{a.key}" for a in self.authors})
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict:
+    return json.loads(resources.files("feedsvc").joinpath("schemas/article.json").read_text("utf-8"))
+
+
+@lru_cache(maxsize=1)
+def _validator():
+    # jsonschema-rs: the import path validates a million records, and it is ~500x faster than jsonschema.
+    return jsonschema_rs.validator_for(schema(), validate_formats=True)
+
+
+def _path(error) -> str:
+    out = ""
+    for part in error.instance_path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(record)"
+
+
+def _reason(error) -> str:
+    kind = type(error.kind).__name__
+    if kind == "Required":
+        return f"required field '{error.kind.property}' is missing"
+    if kind == "AdditionalProperties":
+        names = ", ".join(f"'{name}'" for name in error.kind.unexpected)
+        return f"unknown field {names}: unknown fields are refused, not dropped"
+    if kind in ("Pattern", "Format") and "datetime" in error.schema_path:
+        return (f"{error.instance!r} is not a date-time with a UTC offset (e.g. 2025-07-23T15:30:00+05:30); "
+                "a time without an offset is refused, not guessed")
+    if kind == "MaxLength":
+        return f"is {len(error.instance)} characters long; at most {error.kind.limit} are allowed"
+    if kind == "MaxItems":
+        return f"has {len(error.instance)} items; at most {error.kind.limit} are allowed"
+    message = error.message
+    return message if len(message) < 300 else message[:300] + "…"
+
+
+def _text_problems(record: dict) -> list[Problem]:
+    """Characters no XML feed can carry, anywhere in the record (an explicit stack: this runs per record)."""
+    problems, stack = [], [("", record)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            bad = XML_UNSAFE_CHARS.search(value)
+            if bad:
+                problems.append(Problem(path or "(record)", f"contains the character U+{ord(bad.group()):04X} at "
+                                                            f"position {bad.start()}, which feeds cannot carry (XML 1.0 §2.2)"))
+        elif isinstance(value, dict):
+            stack.extend((f"{path}.{k}" if path else str(k), v) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{i}]", v) for i, v in enumerate(value))
+    return sorted(problems, key=lambda p: p.field)
+
+
+# What a character of XML_UNSAFE_CHARS leaves in UTF-8 JSON text: DEL; the lead byte of U+0080-U+00BF
+# (the C1 controls among them) or of U+F000-U+FFFF (U+FFFE, U+FFFF); or an escape (\u, \b, \f).
+# C0 controls cannot stand raw in JSON, nor surrogates in UTF-8: both parsers refuse such text.
+_UNSAFE_LEAD_BYTES = (b"\x7f", b"\xc2", b"\xef")
+_UNSAFE_ESCAPE = re.compile(rb"\\[ubf]")
+
+
+def may_carry_unsafe_chars(json_text: bytes) -> bool:
+    """False when JSON text cannot decode to strings holding XML_UNSAFE_CHARS: a few memchr-speed
+    scans that spare most imported records the walk over every string."""
+    return any(lead in json_text for lead in _UNSAFE_LEAD_BYTES) or _UNSAFE_ESCAPE.search(json_text) is not None
+
+
+def _parse_time(value: str, name: str, problems: list[Problem]) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        problems.append(Problem(name, f"{value!r} is not an ISO 8601 date-time"))
+        return None
+    if parsed.tzinfo is None:
+        problems.append(Problem(name, f"{value!r} has no UTC offset; refusing to guess the time zone"))
+        return None
+    if not 1970 <= parsed.astimezone(timezone.utc).year <= 2100:
+        problems.append(Problem(name, f"{value!r} is outside the years 1970 to 2100"))
+        return None
+    return parsed
+
+
+# Unicode keeps क़ ख़ ग़ ज़ ड़ ढ़ फ़ य़ decomposed (consonant + nukta) even in NFC; anyascii reads the
+# precomposed letters as q kh gh z r rh f y but a loose nukta as an apostrophe ("j'ombi").
+_NUKTA_FORMS = {base + "\u093c": chr(0x0958 + i) for i, base in enumerate("कखगजडढफय")}
+_NUKTA_PAIR = re.compile("[कखगजडढफय]\u093c")
+
+
+def slugify(text: str, limit: int = SLUG_MAX) -> str:
+    """Readable Latin slug: transliterated, lower case, hyphens, cut at a word boundary."""
+    text = _NUKTA_PAIR.sub(lambda m: _NUKTA_FORMS[m.group()], unicodedata.normalize("NFC", text))
+    ascii_text = anyascii(text.replace("\u093c", "")).lower().replace("'", "")
+    words = re.findall(r"[a-z0-9]+", ascii_text)
+    slug = ""
+    for word in words:
+        candidate = f"{slug}-{word}" if slug else word
+        if len(candidate) > limit:
+            break
+        slug = candidate
+    return slug or (words[0][:limit] if words else "")
+
+
+def clean_text(text: str) -> str:
+    """Plain text as readers should see it: tags removed, character references decoded (until none
+    is left: '&lt;b&gt;' and '<<b>b>' hide tags), bidi controls removed."""
+    previous = None if "<" in text or "&" in text else text
+    while text != previous:  # each round only shortens the text (unknown references stay as they are)
+        previous, text = text, _TAG.sub("", _CHARREF.sub(lambda ref: html.unescape(ref.group()), text))
+    return _BIDI_CONTROLS.sub("", text).strip()
+
+
+def parse_record(data, *, site_url: str, source: str | None = None, json_text: bytes | None = None) -> Article:
+    """Validate one record and derive what it leaves out; raises RecordError listing every problem.
+
+    `json_text`, the UTF-8 JSON the record was decoded from, lets most records skip a costly check.
+    """
+    if not isinstance(data, dict):
+        raise RecordError([Problem("(record)", f"expected a JSON object, got {type(data).__name__}")], source)
+    problems = _text_problems(data) if json_text is None or may_carry_unsafe_chars(json_text) else []
+    if not problems:
+        problems = [Problem(_path(e), _reason(e)) for e in _validator().iter_errors(data)]
+    if problems:
+        raise RecordError(problems, source)
+
+    published = _parse_time(data["published"], "published", problems)
+    updated = _parse_time(data.get("updated", data["published"]), "updated", problems)
+    if published and updated and updated < published:
+        problems.append(Problem("updated", "is earlier than published"))
+    title = clean_text(data["title"])
+    if not title:
+        problems.append(Problem("title", "is empty once invisible characters are removed"))
+    names = [("section.name", data["section"]["name"])] + \
+        [(f"{field}[{i}].name", item["name"]) for field in ("tags", "authors") for i, item in enumerate(data.get(field, []))]
+    problems += [Problem(field, "is empty once invisible characters and markup are removed")
+                 for field, name in names if not clean_text(name)]
+    slug = data.get("slug") or slugify(title) or slugify(data["id"])
+    if not slug:
+        problems.append(Problem("slug", "cannot be derived from the title; give one"))
+    if problems:
+        raise RecordError(problems, source)
+
+    url = data.get("url") or f"{site_url}/articles/{slug}"
+    body = sanitize_html(data["body_html"], site_url, xml_safe_input=True)  # every string was checked above
+    # Depth never exceeds the number of tags, so most bodies need no count at all.
+    if body.count("<") > NESTING_MAX and nesting_depth(body) > NESTING_MAX:
+        raise RecordError([Problem("body_html", f"nests elements {nesting_depth(body)} levels deep; at most "
+                                                f"{NESTING_MAX} levels are accepted")], source)
+    summary = clean_text(data.get("summary") or truncate_words(plain_text(body), SUMMARY_MAX))
+    image = dict(data["image"], url=_absolute(data["image"]["url"], site_url)) if data.get("image") else None
+    authors = [Author(key=a.get("key") or slugify(a["name"], KEY_MAX) or "author", name=clean_text(a["name"]),
+                      url=_absolute(a["url"], site_url) if a.get("url") else None)
+               for a in data["authors"]]
+    return Article(
+        id=data["id"], slug=slug, url=url, title=title, summary=summary, body_html=body,
+        language=data.get("language", "hi"),
+        section=Keyed(data["section"]["key"], clean_text(data["section"]["name"])),
+        tags=_unique([Keyed(t["key"], clean_text(t["name"])) for t in data.get("tags", [])]),
+        authors=_unique(authors), published=published, updated=updated,
+        status=data.get("status", "published"), image=image, embeds=list(data.get("embeds", [])),
+        corrections=list(data.get("corrections", [])), record=data,
+    )
+
+
+def _absolute(link: str, site_url: str) -> str:
+    return site_url + link if link.startswith("/") else link
+
+
+def _unique(items: list) -> list:
+    seen, out = set(), []
+    for item in items:
+        if item.key not in seen:
+            seen.add(item.key)
+            out.append(item)
+    return out
+
+
+def article_to_json(article: Article) -> str:
+    """The stored form of an Article: what feeds and pages render from, without re-parsing the record."""
+    return encode_article(article).decode()
+
+
+def encode_article(article: Article) -> bytes:
+    """article_to_json as UTF-8, which is what orjson makes: the import's workers send it on undecoded."""
+    # orjson: this runs once per article written and its loads once per article rendered; it writes
+    # the same compact UTF-8 JSON as json.dumps(ensure_ascii=False), several times faster.
+    return orjson.dumps({
+        "id": article.id, "slug": article.slug, "url": article.url, "title": article.title,
+        "summary": article.summary, "body_html": article.body_html, "language": article.language,
+        "section": [article.section.key, article.section.name],
+        "tags": [[t.key, t.name] for t in article.tags],
+        "authors": [[a.key, a.name, a.url] for a in article.authors],
+        "published": article.published.isoformat(), "updated": article.updated.isoformat(),
+        "status": article.status, "image": article.image, "embeds": article.embeds,
+        "corrections": article.corrections,
+    })
+
+
+def record_to_json(record: dict) -> str:
+    """The stored form of a record as given: canonical JSON, so an unchanged re-import compares equal as text."""
+    return encode_record(record).decode()
+
+
+def encode_record(record: dict) -> bytes:
+    return orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
+
+
+def article_from_json(text: str | bytes, record: dict | None = None) -> Article:
+    d = orjson.loads(text)
+    return Article(
+        id=d["id"], slug=d["slug"], url=d["url"], title=d["title"], summary=d["summary"],
+        body_html=d["body_html"], language=d["language"], section=Keyed(*d["section"]),
+        tags=[Keyed(*t) for t in d["tags"]], authors=[Author(*a) for a in d["authors"]],
+        published=datetime.fromisoformat(d["published"]), updated=datetime.fromisoformat(d["updated"]),
+        status=d["status"], image=d["image"], embeds=d["embeds"], corrections=d["corrections"],
+        record=record or {},
+    )

@@ -1,0 +1,267 @@
+"""Writing articles: the one upsert/withdraw path shared by the import command and the ingest API."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import orjson
+from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from feedsvc import store
+from feedsvc.ingest.records import (
+    Article,
+    Problem,
+    RecordError,
+    article_from_json,
+    article_to_json,
+    encode_article,
+    encode_record,
+    record_to_json,
+)
+from feedsvc.store import article_authors, article_tags, articles, slug_redirects, utc
+
+
+class VersionConflict(Exception):
+    """The stored article is not at the version the writer expected (HTTP 412)."""
+
+    def __init__(self, article_id: str, expected, actual):
+        self.article_id, self.expected, self.actual = article_id, expected, actual
+        super().__init__(f"{article_id}: expected version {expected}, stored version is {actual}")
+
+
+class StaleWrite(Exception):
+    """The incoming record is older (by `updated`) than the stored one (HTTP 409)."""
+
+    def __init__(self, article_id: str, incoming: datetime, stored: datetime):
+        self.article_id = article_id
+        super().__init__(f"{article_id}: incoming updated {incoming.isoformat()} is older than the stored "
+                         f"{stored.isoformat()}Z; not overwritten")
+
+
+class NotFound(Exception):
+    pass
+
+
+@dataclass
+class WriteResult:
+    article_id: str
+    outcome: str  # created | updated | unchanged | withdrawn
+    version: int
+    scopes: dict[str, str] = field(default_factory=dict)  # changed feed scopes -> display names
+
+
+def _scope_names(article: Article, site_name: str) -> dict[str, str]:
+    if not article.live:
+        return {}
+    names = {"site": site_name, f"section:{article.section.key}": article.section.name}
+    names.update({f"tag:{t.key}": t.name for t in article.tags})
+    names.update({f"author:{a.key}": a.name for a in article.authors})
+    return names
+
+
+def _slug_suffix(article: Article) -> str:
+    # A derived slug that collides gets a suffix from the id, which is unique and stable.
+    suffix = "-" + "".join(c if c.isalnum() else "-" for c in article.id.lower()).strip("-")[-12:]
+    return article.slug[: 80 - len(suffix)].rstrip("-") + suffix
+
+
+@dataclass
+class Incoming:
+    """An article on its way into the store with both of its stored JSON texts already made (UTF-8):
+    an import makes them in its parsing worker processes, leaving the one writer only the writing."""
+    article: Article
+    article_json: bytes  # records.encode_article
+    record_json: bytes   # records.encode_record
+
+    @classmethod
+    def of(cls, article: Article) -> "Incoming":
+        return cls(article, encode_article(article), encode_record(article.record))
+
+    @classmethod
+    def from_json(cls, article_json: bytes, record_json: bytes) -> "Incoming":
+        return cls(article_from_json(article_json, orjson.loads(record_json)), article_json, record_json)
+
+    def __reduce__(self):
+        # From a worker to the writer only the two texts travel, as bytes: rebuilding the Article
+        # from them costs the writer half of what unpickling it does, and the worker next to nothing.
+        return Incoming.from_json, (self.article_json, self.record_json)
+
+
+@dataclass
+class _Pending:
+    index: int
+    incoming: Incoming
+    row: object  # the stored row, None for a new article
+
+    @property
+    def article(self) -> Article:
+        return self.incoming.article
+
+
+def upsert(conn: Connection, article: Article, **kwargs) -> WriteResult:
+    """Create or replace one article inside the caller's transaction; raises what upsert_many reports."""
+    (outcome,) = upsert_many(conn, [Incoming.of(article)], **kwargs)
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+def upsert_many(conn: Connection, batch: list[Incoming], *, site_name: str, expected_version: int | None = None,
+                now: datetime | None = None) -> list[WriteResult | Exception]:
+    """Create or replace articles inside the caller's transaction, in a few statements per batch.
+
+    Returns one outcome per article: a WriteResult, or the RecordError, StaleWrite or VersionConflict
+    that kept it out. Raises ConcurrentWrite when another writer changed one of them meanwhile:
+    the caller must then roll back the whole transaction.
+    """
+    now = now or store.now_utc()
+    stored = {r.id: r for r in conn.execute(
+        select(articles.c.id, articles.c.version, articles.c.updated, articles.c.record, articles.c.slug,
+               articles.c.status, articles.c.article, articles.c.withdrawn_at)
+        .where(articles.c.id.in_({incoming.article.id for incoming in batch})))}
+    outcomes: list = [None] * len(batch)
+    pending: list[_Pending] = []
+    for index, incoming in enumerate(batch):
+        article = incoming.article
+        row = stored.get(article.id)
+        if expected_version is not None and (row.version if row else 0) != expected_version:
+            outcomes[index] = VersionConflict(article.id, expected_version, row.version if row else None)
+        elif row and utc(article.updated) < row.updated:
+            outcomes[index] = StaleWrite(article.id, article.updated, row.updated)
+        elif row and (row.record == incoming.record_json.decode()  # stored by this version: canonical already
+                      or encode_record(json.loads(row.record)) == incoming.record_json):
+            outcomes[index] = WriteResult(article.id, "unchanged", row.version)
+        else:
+            pending.append(_Pending(index, incoming, row))
+    pending = _claim_slugs(conn, pending, outcomes)
+    if pending:
+        _write_articles(conn, pending, now)
+        _write_links(conn, [p.article for p in pending])
+        _write_redirects(conn, pending)
+    for p in pending:
+        scopes = _scope_names(p.article, site_name)
+        if p.row is not None:
+            scopes = {**_scope_names(article_from_json(p.row.article), site_name), **scopes}
+        outcomes[p.index] = WriteResult(p.article.id, "updated" if p.row else "created",
+                                        p.row.version + 1 if p.row else 1, scopes)
+    return outcomes
+
+
+class ConcurrentWrite(Exception):
+    """Another writer changed an article of this batch between our read and our write."""
+
+
+def _claim_slugs(conn: Connection, pending: list[_Pending], outcomes: list) -> list[_Pending]:
+    owners = dict(conn.execute(select(articles.c.slug, articles.c.id)
+                               .where(articles.c.slug.in_({p.article.slug for p in pending}))).all())
+    kept = []
+    for p in pending:
+        owner = owners.get(p.article.slug)
+        if owner not in (None, p.article.id):
+            if p.article.record.get("slug"):
+                outcomes[p.index] = RecordError(
+                    [Problem("slug", f"'{p.article.slug}' is already the slug of article '{owner}'")])
+                continue
+            p.article.slug = _slug_suffix(p.article)
+            if not p.article.record.get("url"):
+                p.article.url = p.article.url.rsplit("/", 1)[0] + "/" + p.article.slug
+            p.incoming = Incoming(p.article, encode_article(p.article), p.incoming.record_json)  # record as given
+        owners[p.article.slug] = p.article.id
+        kept.append(p)
+    return kept
+
+
+def _article_values(incoming: Incoming, row, now: datetime) -> dict:
+    """The article's row; its two JSON texts as UTF-8 bytes, which store.insert_rows takes as they are."""
+    article = incoming.article
+    withdrawn = article.status == "withdrawn"
+    return dict(
+        id=article.id, slug=article.slug, status=article.status, section_key=article.section.key,
+        section_name=article.section.name, published=utc(article.published), updated=utc(article.updated),
+        modified_at=now, version=row.version + 1 if row else 1,
+        withdrawn_at=(row.withdrawn_at if row and row.status == "withdrawn" else now) if withdrawn else None,
+        article=incoming.article_json, record=incoming.record_json)
+
+
+def _write_articles(conn: Connection, pending: list[_Pending], now: datetime) -> None:
+    new = [_article_values(p.incoming, None, now) for p in pending if p.row is None]
+    # Updates go through SQLAlchemy, which binds text: the JSON as str, not as insert_rows' bytes.
+    changed = [dict(_article_values(p.incoming, p.row, now), old_version=p.row.version,
+                    article=p.incoming.article_json.decode(), record=p.incoming.record_json.decode())
+               for p in pending if p.row is not None]
+    if new:
+        # No SAVEPOINT here: the caller rolls the whole transaction back on ConcurrentWrite anyway, and
+        # under pysqlite a SAVEPOINT taken before the first write opens the transaction and its RELEASE
+        # commits it, so new articles were committed apart from their tags, authors and counters.
+        try:
+            store.insert_rows(conn, articles, new)
+        except IntegrityError as exc:
+            raise ConcurrentWrite(str(exc.orig)) from None
+    if changed:
+        statement = update(articles).where(articles.c.id == bindparam("article_id"),
+                                           articles.c.version == bindparam("old_version"))
+        statement = statement.values({c: bindparam(c) for c in changed[0] if c not in ("id", "old_version")})
+        done = conn.execute(statement, [dict(v, article_id=v.pop("id")) for v in changed])
+        if done.rowcount != len(changed):
+            raise ConcurrentWrite(f"{len(changed) - done.rowcount} of {len(changed)} articles changed meanwhile")
+
+
+def _write_links(conn: Connection, batch: list[Article]) -> None:
+    ids = [a.id for a in batch]
+    conn.execute(delete(article_tags).where(article_tags.c.article_id.in_(ids)))
+    conn.execute(delete(article_authors).where(article_authors.c.article_id.in_(ids)))
+    tags, authors = [], []
+    for a in batch:
+        published = utc(a.published)
+        tags += [dict(tag_key=t.key, article_id=a.id, tag_name=t.name, status=a.status, published=published)
+                 for t in a.tags]
+        authors += [dict(author_key=w.key, article_id=a.id, author_name=w.name, status=a.status,
+                         published=published) for w in a.authors]
+    store.insert_rows(conn, article_tags, tags)
+    store.insert_rows(conn, article_authors, authors)
+
+
+def _write_redirects(conn: Connection, pending: list[_Pending]) -> None:
+    """An article's old slugs keep answering (redirect); a slug taken anew stops redirecting."""
+    renamed = [p for p in pending if p.row is not None and p.row.slug != p.article.slug]
+    stale = {p.article.slug for p in pending} | {p.row.slug for p in renamed}
+    conn.execute(delete(slug_redirects).where(slug_redirects.c.old_slug.in_(stale)))
+    if renamed:
+        conn.execute(insert(slug_redirects), [dict(old_slug=p.row.slug, article_id=p.article.id) for p in renamed])
+
+
+def withdraw(conn: Connection, article_id: str, *, site_name: str, expected_version: int | None = None,
+             now: datetime | None = None) -> WriteResult:
+    """Take an article out of every feed and page, keeping it as a tombstone."""
+    row = conn.execute(select(articles).where(articles.c.id == article_id)).first()
+    if row is None:
+        raise NotFound(article_id)
+    if expected_version is not None and row.version != expected_version:
+        raise VersionConflict(article_id, expected_version, row.version)
+    if row.status == "withdrawn":
+        return WriteResult(article_id, "unchanged", row.version)
+    now = now or store.now_utc()
+    old = article_from_json(row.article)
+    old_scopes = _scope_names(old, site_name)
+    old.status = "withdrawn"
+    record = dict(json.loads(row.record), status="withdrawn")
+    done = conn.execute(update(articles).where(articles.c.id == article_id, articles.c.version == row.version)
+                        .values(status="withdrawn", withdrawn_at=now, modified_at=now, version=row.version + 1,
+                                article=article_to_json(old), record=record_to_json(record)))
+    if done.rowcount != 1:
+        raise VersionConflict(article_id, row.version, "written concurrently")
+    for table in (article_tags, article_authors):
+        conn.execute(update(table).where(table.c.article_id == article_id).values(status="withdrawn"))
+    return WriteResult(article_id, "withdrawn", row.version + 1, old_scopes)
+
+
+def commit_write(engine: Engine, write, *args, **kwargs) -> WriteResult:
+    """Run `upsert` or `withdraw` in its own transaction, bumping the change counters in the same commit."""
+    with engine.begin() as conn:
+        result = write(conn, *args, **kwargs)
+        if result.scopes:
+            store.record_changes(conn, result.scopes)
+    return result

@@ -1,0 +1,1 @@
+"""Pushing changes outward: WebSub pings (websub) and the static mirror (mirror)."""

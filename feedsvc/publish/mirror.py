@@ -1,0 +1,606 @@
+"""The static mirror: every feed, OPML, sitemap and page as files, byte for byte what the app serves.
+
+    flask --app wsgi export DIR            bring DIR up to date (only what changed), then exit
+    flask --app wsgi export DIR --watch    ... then keep it up to date, polling the change counters
+
+Every document is fetched through the app itself (`app.test_client()`), so the mirror holds exactly
+the bytes a client gets from the app: FILE, and beside it FILE.gz and FILE.br for nginx's
+gzip_static / brotli_static (the app's own compressed bytes where it compresses, else compressed
+here). Each file is written under a temporary dot-name in its folder and then os.replace()d, so a
+reader sees the old file or the new one, never part of one. Files get the document's Last-Modified
+as their mtime, so nginx announces the same Last-Modified as the app, on every mirror host alike.
+
+Incremental: DIR/.mirror/manifest.sqlite keeps a stamp per document that changes whenever its bytes
+may change — the scope's change counter for feeds, the article's (and its section's) version for
+pages, counts and lastmods for sitemaps — and a run fetches only documents whose stamp differs.
+Query-string variants (feed pages 2+, ?limit=, OPML ?format=) are not files; deploy/nginx passes
+them to the app.
+
+Watch mode reads scope_state (one indexed read of ~100 rows) every --interval seconds; a change
+re-exports the changed scopes' feeds, OPML, the directory and the changed articles' pages. The
+sitemap index and monthly sitemaps need scans of the article table, so they follow at most every
+SITEMAP_SECONDS; the news sitemap follows every site change (and every NEWS_SECONDS, as its 48-hour
+window moves with the clock).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Callable, Iterable
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
+from werkzeug.exceptions import HTTPException
+
+from feedsvc import store
+from feedsvc.render import sitemaps
+from feedsvc.render.feeds import FORMATS, Site
+from feedsvc.render.feeds.model import Scope
+from feedsvc.store import articles
+from feedsvc.web import render_cache
+from feedsvc.web.http import strip_encoding
+
+log = logging.getLogger(__name__)
+
+EXPORT_REVISION = "1"       # bump when the mirror's layout changes: every document is fetched again
+STATE_DIR = ".mirror"
+MANIFEST = "manifest.sqlite"
+SIBLINGS = {"gzip": ".gz", "br": ".br"}
+# Requests of the exporter carry this, so metrics and the access log leave them out.
+INTERNAL = {"feedsvc.internal": True, "REMOTE_ADDR": "127.0.0.1"}
+SITEMAP_SECONDS = 60
+NEWS_SECONDS = 300
+# Article pages, where the app has the route (issue 5): canonical and AMP.
+PAGE_PATHS = ("/articles/{slug}", "/amp/{slug}")
+PAGE_SWEEP = 10  # pages made stale by a section change refreshed per watch cycle
+
+
+# ---- what the mirror holds ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Document:
+    url: str            # path the app answers, no query string
+    stamp: str          # differs whenever the bytes may differ
+    article_id: str | None = None
+    section: str | None = None
+
+
+def feed_documents(scope_states: Iterable[store.ScopeState], salt: str) -> list[Document]:
+    """Every format of every scope's first page, plus OPML and the feed directory."""
+    states = {s.scope: s for s in scope_states}
+    docs = []
+    for scope_id in ["site", *sorted(s for s in states if s != "site")]:
+        state = states.get(scope_id)
+        stamp = f"{salt}|{state.version}|{state.modified_at.isoformat()}" if state else f"{salt}|0"
+        path = Scope.from_id(scope_id).path
+        docs.extend(Document(f"{path}/{fmt.filename}", stamp) for fmt in FORMATS.values())
+    every = f"{salt}|" + ";".join(f"{s.scope}={s.version}:{s.name}" for s in sorted(states.values(),
+                                                                                 key=lambda s: s.scope))
+    docs += [Document("/feeds.opml", every), Document("/feeds", every)]
+    return docs
+
+
+def fixed_documents(app, salt: str) -> list[Document]:
+    """robots.txt and the static files feeds point at (the browser stylesheet, logo, icon)."""
+    docs = [Document("/robots.txt", salt)]
+    static = Path(app.static_folder) if app.static_folder else None
+    if static and static.is_dir():
+        for path in sorted(p for p in static.rglob("*") if p.is_file()):
+            stat = path.stat()
+            docs.append(Document(f"{app.static_url_path}/{path.relative_to(static).as_posix()}",
+                                 f"{salt}|{stat.st_size}|{stat.st_mtime_ns}"))
+    return docs
+
+
+def sitemap_documents(app, conn: Connection, salt: str) -> list[Document]:
+    """The sitemap index and every monthly sitemap (a grouped scan of the articles)."""
+    per_file = sitemaps.urls_per_file(app.config["SITE_URL"], app.config["SITEMAP_MAX_URLS"],
+                                      app.config["SITEMAP_MAX_BYTES"])
+    files = sitemaps.monthly_sitemaps(conn, per_file)
+    index = f"{salt}|" + ";".join(f"{f.path}:{f.lastmod.isoformat()}" for f in files)
+    return [Document(sitemaps.INDEX_PATH, index)] + [
+        Document(f.path, f"{salt}|{f.urls}|{f.lastmod.isoformat()}") for f in files]
+
+
+def news_document(site_version: int, salt: str) -> Document:
+    return Document(sitemaps.NEWS_PATH, f"{salt}|{site_version}|{int(time.time() // NEWS_SECONDS)}")
+
+
+def page_routes(app) -> list[str]:
+    """The article page URL patterns this app serves (none until the pages blueprint is there)."""
+    adapter = app.url_map.bind("localhost")
+    found = []
+    for pattern in PAGE_PATHS:
+        try:
+            adapter.match(pattern.format(slug="probe"), method="GET")
+        except HTTPException:
+            continue
+        found.append(pattern)
+    return found
+
+
+def page_documents(conn: Connection, routes: list[str], salt: str, section_versions: dict[str, int],
+                   changed_since: datetime | None = None):
+    """(live page documents, ids of the articles read) — all articles, or those written since a time."""
+    query = select(articles.c.id, articles.c.slug, articles.c.status, articles.c.version, articles.c.section_key)
+    if changed_since is not None:
+        query = query.where(articles.c.modified_at >= changed_since)
+    docs, seen = [], []
+    for row in conn.execution_options(stream_results=True, yield_per=5000).execute(query):
+        seen.append(row.id)
+        if row.status != store.LIVE or not routes:
+            continue
+        section = f"section:{row.section_key}"
+        stamp = f"{salt}|{row.version}|{section_versions.get(section, 0)}"
+        docs.extend(Document(r.format(slug=row.slug), stamp, row.id, section) for r in routes)
+    return docs, seen
+
+
+# ---- the manifest -------------------------------------------------------------------------------
+
+class Manifest:
+    """What the mirror holds (url -> file, stamp) and how current it is; SQLite, so 1M pages stay cheap."""
+
+    def __init__(self, root: Path):
+        folder = root / STATE_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(folder / MANIFEST, isolation_level=None, timeout=30)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("CREATE TABLE IF NOT EXISTS documents (url TEXT PRIMARY KEY, file TEXT NOT NULL, "
+                        "stamp TEXT NOT NULL, article_id TEXT, section TEXT, section_version INTEGER)")
+        self.db.execute("CREATE INDEX IF NOT EXISTS documents_article ON documents (article_id)")
+        self.db.execute("CREATE INDEX IF NOT EXISTS documents_section ON documents (section, section_version)")
+        self.db.execute("CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+    def stamps(self, urls: list[str]) -> dict[str, str]:
+        found = {}
+        for start in range(0, len(urls), 500):
+            chunk = urls[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(self.db.execute(f"SELECT url, stamp FROM documents WHERE url IN ({marks})", chunk))
+        return found
+
+    def files_of_article(self, article_id: str) -> dict[str, str]:
+        return dict(self.db.execute("SELECT url, file FROM documents WHERE article_id = ?", (article_id,)))
+
+    def stale_pages(self, section_versions: dict[str, int], limit: int) -> list[tuple[str, str]]:
+        """(url, article id) of pages written before their section's latest change."""
+        found = []
+        for section, version in section_versions.items():
+            found += self.db.execute("SELECT url, article_id FROM documents WHERE section = ? AND "
+                                     "section_version < ? LIMIT ?", (section, version, limit - len(found)))
+            if len(found) >= limit:
+                break
+        return found
+
+    def put(self, doc: Document, file: str, section_version: int | None) -> None:
+        self.db.execute("INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?)",
+                        (doc.url, file, doc.stamp, doc.article_id, doc.section, section_version))
+
+    def file_of(self, url: str) -> str | None:
+        row = self.db.execute("SELECT file FROM documents WHERE url = ?", (url,)).fetchone()
+        return row[0] if row else None
+
+    def drop(self, url: str) -> None:
+        self.db.execute("DELETE FROM documents WHERE url = ?", (url,))
+
+    def urls(self) -> set[str]:
+        return {url for (url,) in self.db.execute("SELECT url FROM documents")}
+
+    def get(self, name: str, default=None):
+        row = self.db.execute("SELECT value FROM state WHERE name = ?", (name,)).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def set(self, name: str, value) -> None:
+        self.db.execute("INSERT OR REPLACE INTO state VALUES (?, ?)", (name, json.dumps(value)))
+
+    def close(self) -> None:
+        self.db.close()
+
+
+# ---- writing files ------------------------------------------------------------------------------
+
+def file_for(url: str, content_type: str) -> str:
+    """Where a URL lives under DIR: its path, with .html added to extension-less HTML (so /feeds and
+    the folder feeds/ can sit side by side, and nginx's `try_files $uri $uri.html` finds it)."""
+    relative = url.lstrip("/")
+    parts = relative.split("/")
+    if not relative or any(p in ("", ".", "..") or p.startswith(".") for p in parts):
+        raise ValueError(f"refusing to mirror {url!r}")
+    if content_type.startswith("text/html") and not relative.endswith(".html"):
+        relative += ".html"
+    return relative
+
+
+def write_atomically(path: Path, data: bytes, mtime: float) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    with open(temporary, "wb") as handle:
+        handle.write(data)
+    os.utime(temporary, (mtime, mtime))
+    os.replace(temporary, path)
+
+
+def remove_files(root: Path, relative: str) -> None:
+    for suffix in ("", *SIBLINGS.values()):
+        try:
+            (root / (relative + suffix)).unlink()
+        except FileNotFoundError:
+            pass
+
+
+@dataclass
+class Fetched:
+    status: int
+    content_type: str = ""
+    bodies: dict[str, bytes] = field(default_factory=dict)  # identity, gzip, br
+    mtime: float | None = None
+
+
+def _validator(response) -> str | None:
+    """The ETag without its encoding suffix: the same for every encoding of one version."""
+    tag = response.headers.get("ETag")
+    return None if tag is None else strip_encoding(tag.strip('"'))
+
+
+def fetch(client, url: str) -> Fetched:
+    """A document as the app serves it, in every encoding; compressed here where the app does not."""
+    plain = client.get(url, environ_base=INTERNAL, buffered=True)
+    if plain.status_code != 200:
+        return Fetched(plain.status_code)
+    identity = plain.get_data()
+    bodies = {"identity": identity}
+    for encoding in SIBLINGS:
+        packed = client.get(url, headers={"Accept-Encoding": encoding}, environ_base=INTERNAL, buffered=True)
+        # Taken only when it is the same version (a write may land between the two requests).
+        if (packed.status_code == 200 and packed.headers.get("Content-Encoding") == encoding
+                and _validator(packed) == _validator(plain)):
+            bodies[encoding] = packed.get_data()
+    if len(bodies) < 3:
+        bodies = {**render_cache.compress(identity), **bodies}
+    mtime = None
+    if plain.headers.get("Last-Modified"):
+        try:
+            mtime = parsedate_to_datetime(plain.headers["Last-Modified"]).timestamp()
+        except (TypeError, ValueError):
+            mtime = None
+    return Fetched(200, plain.headers.get("Content-Type", ""), bodies, mtime)
+
+
+# ---- one pass -----------------------------------------------------------------------------------
+
+@dataclass
+class Report:
+    written: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    seconds: float = 0.0
+
+    def __str__(self) -> str:
+        return (f"{self.written} written, {self.unchanged} unchanged, {self.removed} removed "
+                f"in {self.seconds:.2f} s")
+
+
+class Mirror:
+    """A mirror folder and the app it copies; `sync()` brings it up to date, `watch()` keeps it so."""
+
+    def __init__(self, app, root: str | Path):
+        self.app, self.root = app, Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.manifest = Manifest(self.root)
+        self.client = app.test_client()
+        self.engine = app.extensions["feedsvc.engine"]
+        self.salt = f"{EXPORT_REVISION}|{render_cache.OUTPUT_REVISION}|{Site.from_config(app.config).digest()}"
+        self.routes = page_routes(app)
+        # In watch mode: the feeds' loop clears `feeds_idle` while it has work; the other loop waits for it.
+        self.feeds_idle: threading.Event | None = None
+        counters = app.extensions.get("feedsvc.counters")
+        if counters is not None:
+            counters.recheck_seconds = 0   # the mirror follows every change at once
+
+    def close(self) -> None:
+        self.manifest.close()
+
+    # A document's fate: fetched and written if its stamp changed, removed if the app no longer has it.
+    def apply(self, docs: list[Document], section_versions: dict[str, int], report: Report,
+              progress: Callable[[int], None] | None = None) -> None:
+        held = self.manifest.stamps([d.url for d in docs])
+        for doc in docs:
+            if self.feeds_idle is not None:
+                self.feeds_idle.wait()   # pages and sitemaps give way to feeds
+            if held.get(doc.url) == doc.stamp:
+                report.unchanged += 1
+            else:
+                self.refresh(doc, section_versions.get(doc.section) if doc.section else None, report)
+            if progress:
+                progress(1)
+
+    def refresh(self, doc: Document, section_version: int | None, report: Report) -> None:
+        with _limits_off(self.app):
+            fetched = fetch(self.client, doc.url)
+        if fetched.status != 200:
+            self.remove(doc.url, report)
+            return
+        relative = file_for(doc.url, fetched.content_type)
+        mtime = fetched.mtime if fetched.mtime is not None else time.time()
+        for encoding, suffix in SIBLINGS.items():
+            write_atomically(self.root / (relative + suffix), fetched.bodies[encoding], mtime)
+        write_atomically(self.root / relative, fetched.bodies["identity"], mtime)
+        self.manifest.put(doc, relative, section_version)
+        report.written += 1
+
+    def remove(self, url: str, report: Report) -> None:
+        relative = self.manifest.file_of(url)
+        if relative is not None:
+            remove_files(self.root, relative)
+            self.manifest.drop(url)
+            report.removed += 1
+
+    def sync(self, progress_bar: bool = False) -> Report:
+        """A full pass: every document checked against its stamp; documents gone from the app removed."""
+        started = time.perf_counter()
+        report = Report()
+        with self.engine.connect() as conn:
+            states = store.all_scopes(conn)
+            versions = {s.scope: s.version for s in states}
+            docs = feed_documents(states, self.salt) + fixed_documents(self.app, self.salt)
+            docs += sitemap_documents(self.app, conn, self.salt)
+            docs.append(news_document(versions.get("site", 0), self.salt))
+            pages, _ = page_documents(conn, self.routes, self.salt, versions)
+            newest_write = _newest_write(conn)
+        docs += pages
+        stale = self.manifest.urls() - {d.url for d in docs}
+        if progress_bar and len(docs) > 1000:
+            with click.progressbar(length=len(docs), label="exporting", file=click.get_text_stream("stderr"),
+                                   show_pos=True, show_eta=True) as bar:
+                self.apply(docs, versions, report, bar.update)
+        else:
+            self.apply(docs, versions, report)
+        for url in stale:
+            self.remove(url, report)
+        now = time.time()
+        self.manifest.set("scopes", versions)
+        self.manifest.set("rest_scopes", versions)
+        self.manifest.set("pages_since", newest_write.isoformat() if newest_write else None)
+        self.manifest.set("sitemaps_at", now)
+        self.manifest.set("news_at", now)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def update(self) -> Report | None:
+        """One cycle of both halves of the watch; None when nothing was due."""
+        feeds_report = self.update_feeds()
+        rest_report = self.update_rest()
+        if feeds_report is None and rest_report is None:
+            return None
+        report = Report()
+        for part in filter(None, (feeds_report, rest_report)):
+            report.written += part.written
+            report.unchanged += part.unchanged
+            report.removed += part.removed
+            report.seconds += part.seconds
+        return report
+
+    def update_feeds(self) -> Report | None:
+        """Every feed document whose scope changed, most important first, then OPML and the directory.
+
+        What pollers and the freshness target look at, so in watch mode it runs on its own and never
+        waits behind pages or sitemaps. It takes one document at a time and looks at the counters
+        again after each, so a new write's site feed goes ahead of the rest of an older write's
+        tag and author feeds: the whole site first, its sections, then tags and authors; RSS, Atom,
+        JSON Feed in turn.
+        """
+        started = time.perf_counter()
+        report = Report()
+        known = self.manifest.get("scopes", {})
+        tried: set[tuple[str, str]] = set()   # a document the app would not give (503) is tried once
+        try:
+            while True:
+                with self.engine.connect() as conn:
+                    states = store.all_scopes(conn)
+                docs = feed_documents(states, self.salt)
+                held = self.manifest.stamps([d.url for d in docs])
+                pending = [d for d in docs if held.get(d.url) != d.stamp and (d.url, d.stamp) not in tried]
+                if not pending:
+                    break
+                if self.feeds_idle is not None:
+                    self.feeds_idle.clear()
+                doc = min(pending, key=_priority)
+                tried.add((doc.url, doc.stamp))
+                self.refresh(doc, None, report)
+        finally:
+            if self.feeds_idle is not None:
+                self.feeds_idle.set()
+        changed = [s for s in states if known.get(s.scope) != s.version]
+        self.manifest.set("scopes", {s.scope: s.version for s in states})
+        if not changed and not (report.written or report.removed):
+            return None
+        if changed:
+            # How late the mirror is for the newest change it now shows (server clocks, naive UTC).
+            lag = (store.now_utc() - max(s.modified_at for s in changed)).total_seconds()
+            self.manifest.set("last_update", {"at": time.time(), "lag_seconds": lag})
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def update_rest(self) -> Report | None:
+        """Pages of changed articles, the news sitemap, the other sitemaps when due, a few stale pages."""
+        started = time.perf_counter()
+        report = Report()
+        now = time.time()
+        with self.engine.connect() as conn:
+            versions = {s.scope: s.version for s in store.all_scopes(conn)}
+            changed = versions != self.manifest.get("rest_scopes", {})
+            sitemaps_dirty = self.manifest.get("sitemaps_dirty", False) or changed
+            docs = []
+            if changed and self.routes:
+                since = self.manifest.get("pages_since")
+                pages, seen = page_documents(conn, self.routes, self.salt, versions,
+                                             datetime.fromisoformat(since) if since else datetime.min)
+                docs += pages
+                self._forget_old_pages(seen, {d.url for d in pages}, report)
+                newest = _newest_write(conn)
+                self.manifest.set("pages_since", newest.isoformat() if newest else since)
+            if changed or now - self.manifest.get("news_at", 0) >= NEWS_SECONDS:
+                docs.append(news_document(versions.get("site", 0), self.salt))
+                self.manifest.set("news_at", now)
+            if sitemaps_dirty and now - self.manifest.get("sitemaps_at", 0) >= SITEMAP_SECONDS:
+                docs += sitemap_documents(self.app, conn, self.salt)
+                self.manifest.set("sitemaps_at", now)
+                sitemaps_dirty = False
+            if self.routes:
+                docs += self._stale_pages(conn, versions, report)
+        self.apply(docs, versions, report)
+        self.manifest.set("rest_scopes", versions)
+        self.manifest.set("sitemaps_dirty", sitemaps_dirty)
+        if not changed and not (report.written or report.removed):
+            return None
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _stale_pages(self, conn: Connection, versions: dict[str, int], report: Report) -> list[Document]:
+        """A few pages written before their section last changed (they list its newest articles)."""
+        sections = {s: v for s, v in versions.items() if s.startswith("section:")}
+        docs = []
+        for url, article_id in self.manifest.stale_pages(sections, PAGE_SWEEP):
+            row = conn.execute(select(articles.c.version, articles.c.status, articles.c.section_key)
+                               .where(articles.c.id == article_id)).first()
+            if row is None or row.status != store.LIVE:
+                self.remove(url, report)
+                continue
+            section = f"section:{row.section_key}"
+            docs.append(Document(url, f"{self.salt}|{row.version}|{versions.get(section, 0)}", article_id, section))
+        return docs
+
+    def _forget_old_pages(self, article_ids: list[str], current: set[str], report: Report) -> None:
+        """Pages under an article's old slug, or of a withdrawn article, leave the mirror."""
+        for article_id in article_ids:
+            for url in self.manifest.files_of_article(article_id):
+                if url not in current:
+                    self.remove(url, report)
+
+    def watch(self, interval: float = 0.2, stop: threading.Event | None = None,
+              on_update: Callable[[Report], None] | None = None) -> None:
+        """Keep the mirror current until `stop` is set: feeds in this thread, the rest in another."""
+        stop = stop or threading.Event()
+        rest = Mirror(self.app, self.root)   # its own manifest connection and test client
+        rest.feeds_idle = self.feeds_idle = threading.Event()
+        self.feeds_idle.set()
+        helper = threading.Thread(target=_loop, args=(rest.update_rest, max(interval, 0.5), stop, on_update),
+                                  name="mirror-rest", daemon=True)
+        helper.start()
+        try:
+            _loop(self.update_feeds, interval, stop, on_update)
+        finally:
+            stop.set()
+            self.feeds_idle.set()   # never leave the other loop waiting
+            helper.join()
+            rest.close()
+
+
+def _loop(update: Callable[[], Report | None], interval: float, stop: threading.Event,
+          on_update: Callable[[Report], None] | None) -> None:
+    while not stop.is_set():
+        try:
+            report = update()
+        except Exception:  # a store hiccup must not end the watcher; the next cycle retries
+            log.exception("mirror update failed; retrying")
+            report = None
+        if report is not None and on_update:
+            on_update(report)
+        stop.wait(interval)
+
+
+_KIND_ORDER = {"site": 0, "section": 1, "tag": 2, "author": 3}
+_FORMAT_ORDER = {f.filename: i for i, f in enumerate(FORMATS.values())}
+
+
+def _priority(doc: Document) -> tuple:
+    """Site and section feeds before tag and author feeds; RSS, then Atom, then JSON Feed; OPML last."""
+    scope = _scope_of(doc.url)
+    if scope is None:
+        return (9, 0, 0, doc.url)   # OPML and the directory
+    kind = scope.partition(":")[0]
+    return (0 if kind in ("site", "section") else 1, _FORMAT_ORDER[doc.url.rsplit("/", 1)[-1]],
+            _KIND_ORDER[kind], scope)
+
+
+def _scope_of(url: str) -> str | None:
+    parts = url.strip("/").split("/")
+    if len(parts) == 2 and parts[0] == "feeds":
+        return "site"
+    if len(parts) == 4 and parts[0] == "feeds":
+        return f"{parts[1]}:{parts[2]}"
+    return None
+
+
+def _newest_write(conn: Connection) -> datetime | None:
+    return conn.execute(select(func.max(articles.c.modified_at))).scalar_one()
+
+
+class _limits_off:
+    """The exporter is not a client: rate limits do not apply to its own requests."""
+
+    def __init__(self, app):
+        self.limiter = app.extensions.get("feedsvc.limiter")
+
+    def __enter__(self):
+        self.was = getattr(self.limiter, "enabled", False)
+        if self.limiter is not None:
+            self.limiter.enabled = False
+
+    def __exit__(self, *exc):
+        if self.limiter is not None:
+            self.limiter.enabled = self.was
+
+
+def mirror_lag(conn: Connection, root: str | Path) -> tuple[float, float | None]:
+    """(seconds since the oldest store change the mirror does not show yet, or 0; lag of its last update)."""
+    path = Path(root) / STATE_DIR / MANIFEST
+    if not path.exists():
+        return float("inf"), None
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        rows = dict(db.execute("SELECT name, value FROM state WHERE name IN ('scopes', 'last_update')"))
+    finally:
+        db.close()
+    known = json.loads(rows.get("scopes", "{}"))
+    pending = [s.modified_at for s in store.all_scopes(conn) if known.get(s.scope) != s.version]
+    lag = (store.now_utc() - min(pending)).total_seconds() if pending else 0.0
+    last = json.loads(rows["last_update"])["lag_seconds"] if "last_update" in rows else None
+    return max(lag, 0.0), last
+
+
+# ---- the command --------------------------------------------------------------------------------
+
+@click.command("export")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--watch", is_flag=True, help="Keep the mirror current until interrupted.")
+@click.option("--interval", default=0.2, show_default=True, type=click.FloatRange(0.01, 60),
+              help="Seconds between two looks at the change counters in --watch mode.")
+@with_appcontext
+def export_command(directory, watch, interval):
+    """Write every feed, OPML, sitemap and page to DIRECTORY as files (+ .gz, .br), only what changed."""
+    app = current_app._get_current_object()
+    store.migrate(app.extensions["feedsvc.engine"])
+    mirror = Mirror(app, directory)
+    try:
+        click.echo(f"mirror {directory}: {mirror.sync(progress_bar=True)}", err=True)
+        if watch:
+            click.echo(f"watching the store every {interval} s (Ctrl-C stops)", err=True)
+            mirror.watch(interval, on_update=lambda r: click.echo(
+                f"{datetime.now(timezone.utc):%H:%M:%S} mirror updated: {r}", err=True))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        mirror.close()

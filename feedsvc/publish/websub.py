@@ -1,0 +1,421 @@
+"""WebSub publisher: a durable outbox filled inside every write, and the sender that pings the hubs.
+
+Every write transaction that changes feed scopes (import batch, API write, withdraw) inserts one
+`websub_outbox` row per (hub, topic URL) in the same transaction, so a committed change always has
+its notifications and a rolled-back one never does. Senders (a daemon thread in each web worker,
+or `flask websub worker`) claim due rows with one conditional UPDATE, POST `hub.mode=publish` to
+the hub and mark the rows sent, or push them back with exponential backoff. Rows stay until sent.
+"""
+from __future__ import annotations
+
+import http.client
+import logging
+import os
+import random
+import signal
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+import weakref
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urlencode
+
+import click
+from flask import current_app, has_app_context
+from flask.cli import with_appcontext
+from sqlalchemy import delete, event, func, insert, or_, select, update
+from sqlalchemy.engine import Engine
+
+from feedsvc import store
+from feedsvc.config import ConfigError
+from feedsvc.render.feeds import feed_urls
+from feedsvc.store import websub_outbox as outbox
+
+log = logging.getLogger(__name__)
+
+ERROR_MAX = 500
+_WAKE_FLAG = "feedsvc.websub.enqueued"  # set in Connection.info by the listener, read at pool check-in
+
+
+@dataclass(frozen=True)
+class Settings:
+    hubs: tuple[str, ...]
+    site_url: str
+    timeout: float
+    topics_per_request: int
+    retry_base: float
+    retry_max: float
+    poll: float
+    lease: float
+    keep_sent: timedelta
+
+    @classmethod
+    def from_config(cls, config) -> "Settings":
+        timeout = float(config["WEBSUB_TIMEOUT"])
+        return cls(
+            hubs=tuple(dict.fromkeys(h.strip() for h in config["WEBSUB_HUBS"] if h.strip())),
+            site_url=config["SITE_URL"], timeout=timeout,
+            topics_per_request=max(1, int(config["WEBSUB_TOPICS_PER_REQUEST"])),
+            retry_base=float(config["WEBSUB_RETRY_BASE_SECONDS"]),
+            retry_max=float(config["WEBSUB_RETRY_MAX_SECONDS"]),
+            poll=float(config["WEBSUB_POLL_SECONDS"]),
+            # A claim must outlive the request it covers, or a second sender could resend it.
+            lease=max(float(config["WEBSUB_LEASE_SECONDS"]), 3 * timeout),
+            keep_sent=timedelta(days=int(config["WEBSUB_KEEP_SENT_DAYS"])),
+        )
+
+
+def topic_urls(site_url: str, scope: str) -> list[str]:
+    """The topics of a scope: its first-page feed URLs in every format, exactly as each feed's rel="self"."""
+    return list(feed_urls(scope, site_url).values())
+
+
+# ---- filling the outbox ------------------------------------------------------------------------
+
+# The publisher (hubs, site URL) of each app's engine: the store's change listener is process-wide,
+# and a process may hold several apps (tests do).
+_publishers: "weakref.WeakKeyDictionary[Engine, Publisher]" = weakref.WeakKeyDictionary()
+_listening = False
+
+
+def enqueue(conn, scopes: set[str], when: datetime) -> None:
+    """store.on_change listener: one outbox row per (hub, topic) of the changed scopes, in the write's transaction."""
+    publisher = _publishers.get(conn.engine)
+    if publisher is None and has_app_context():  # a write through an engine of its own, in an app
+        publisher = current_app.extensions.get("feedsvc.websub")
+    if publisher is None or not publisher.settings.hubs:
+        return
+    settings = publisher.settings
+    rows = [dict(hub_url=hub, topic_url=topic, created_at=when, next_attempt_at=when, attempts=0)
+            for hub in settings.hubs for topic in _topics(settings.site_url, scopes)]
+    if not rows:
+        return
+    conn.execute(insert(outbox), rows)
+    conn.info[_WAKE_FLAG] = True
+
+
+def _topics(site_url: str, scopes: set[str]) -> list[str]:
+    topics = []
+    for scope in sorted(scopes):
+        try:
+            topics += topic_urls(site_url, scope)
+        except ValueError:  # a scope no feed answers to; never a reason to fail the write
+            log.warning("websub: no feed for scope %r; not notified", scope)
+    return topics
+
+
+def _wake_after_checkin(publisher: "Publisher"):
+    def checkin(_dbapi_connection, record):
+        # Check-in follows the commit (or rollback), so a woken sender sees the new rows.
+        if record.info.pop(_WAKE_FLAG, False):
+            publisher.wake()
+    return checkin
+
+
+def init_app(app) -> None:
+    """Hook the outbox into the store's writes and start the sender lazily in each worker process."""
+    global _listening
+    mode = app.config["WEBSUB_SENDER"]
+    if mode not in ("thread", "worker"):
+        raise ConfigError(f"FEEDSVC_WEBSUB_SENDER: expected thread or worker, got {mode!r}")
+    engine = app.extensions["feedsvc.engine"]
+    publisher = Publisher(engine, Settings.from_config(app.config))
+    app.extensions["feedsvc.websub"] = publisher
+    _publishers[engine] = publisher
+    event.listen(engine, "checkin", _wake_after_checkin(publisher))
+    if not _listening:
+        store.on_change(enqueue)
+        _listening = True
+    if mode == "thread" and publisher.settings.hubs:
+        # Started on a request, not here: threads do not survive gunicorn's fork of a preloaded app.
+        app.before_request(publisher.ensure_started)
+
+
+# ---- talking to a hub --------------------------------------------------------------------------
+
+class PublishError(Exception):
+    """A hub did not accept a publish ping; the message says what it answered."""
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    # urllib would turn a redirected POST into a GET without the body; a redirect is a failure here.
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirects)
+
+
+def publish_form(topics: list[str]) -> list[tuple[str, str]]:
+    """The form of a publish ping: hub.url repeated per topic (Google's hub, PubSubHubbub 0.3/0.4);
+    a single topic is also sent as hub.topic, the name W3C WebSub hubs read."""
+    form = [("hub.mode", "publish")] + [("hub.url", topic) for topic in topics]
+    if len(topics) == 1:
+        form.append(("hub.topic", topics[0]))
+    return form
+
+
+def post_publish(hub_url: str, topics: list[str], *, timeout: float, user_agent: str) -> None:
+    """POST one publish ping; returns on any 2xx, raises PublishError otherwise."""
+    body = urlencode(publish_form(topics)).encode("ascii")
+    request = urllib.request.Request(hub_url, data=body, method="POST", headers={
+        "Content-Type": "application/x-www-form-urlencoded", "User-Agent": user_agent})
+    try:
+        with _opener.open(request, timeout=timeout) as response:
+            response.read(4096)
+    except urllib.error.HTTPError as exc:
+        detail = exc.read(300).decode("utf-8", "replace").strip() if exc.fp else ""
+        raise PublishError(f"HTTP {exc.code} {exc.reason}" + (f": {detail}" if detail else "")) from None
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise PublishError(f"{type(exc).__name__}: {reason}") from None
+
+
+def retry_delay(attempts: int, base: float, cap: float, rand=random.random) -> float:
+    """Exponential backoff with a cap and "equal jitter": half the step fixed, half random."""
+    step = min(cap, base * 2 ** max(0, attempts - 1))
+    return step / 2 + rand() * step / 2
+
+
+# ---- sending -----------------------------------------------------------------------------------
+
+@dataclass
+class Claim:
+    hub: str
+    token: str
+    topics: list[str]
+    attempts: int  # the highest attempt count among the claimed rows, this attempt included
+
+
+class Sender:
+    """Claims due outbox rows and pings their hubs; safe to run in several processes at once."""
+
+    def __init__(self, engine: Engine, settings: Settings, *, post=post_publish, clock=store.now_utc,
+                 rand=random.random):
+        self.engine, self.settings = engine, settings
+        self.post, self.clock, self.rand = post, clock, rand
+        self.user_agent = f"feedsvc-websub/1 (+{settings.site_url})"
+
+    def send_due(self) -> int:
+        """Send every ping due now, hub by hub; returns how many requests hubs accepted."""
+        accepted = 0
+        for hub in self.settings.hubs:
+            # Bounded so one pass always ends; rows that fail move into the future and drop out.
+            for _ in range(1000):
+                claim = self.claim(hub)
+                if claim is None:
+                    break
+                accepted += self.deliver(claim)
+        return accepted
+
+    def claim(self, hub: str) -> Claim | None:
+        """Take the pending rows of up to N due topics of a hub, with one conditional UPDATE.
+
+        Pending rows of the same topics ride along even when not yet due (they are covered by
+        the same ping, since the hub fetches the feed as it is now); rows another sender holds
+        (a claim token and a lease in the future) are never taken.
+        """
+        now, token = self.clock(), uuid.uuid4().hex
+        due = outbox.alias("due")  # an alias, so the subquery is not correlated with the UPDATE's table
+        due_topics = (select(due.c.topic_url)
+                      .where(due.c.hub_url == hub, due.c.sent_at.is_(None), due.c.next_attempt_at <= now)
+                      .group_by(due.c.topic_url).order_by(func.min(due.c.id))
+                      .limit(self.settings.topics_per_request))
+        claim_rows = (update(outbox)
+                      .where(outbox.c.hub_url == hub, outbox.c.topic_url.in_(due_topics), outbox.c.sent_at.is_(None),
+                             or_(outbox.c.next_attempt_at <= now, outbox.c.claim_token.is_(None)))
+                      .values(claim_token=token, attempts=outbox.c.attempts + 1,
+                              next_attempt_at=now + timedelta(seconds=self.settings.lease)))
+        # On PostgreSQL a sender that loses the race for the same rows claims none of them; it tries again.
+        for _ in range(3):
+            with self.engine.begin() as conn:
+                if conn.execute(claim_rows).rowcount:
+                    rows = conn.execute(select(outbox.c.topic_url, func.max(outbox.c.attempts).label("attempts"))
+                                        .where(outbox.c.claim_token == token)
+                                        .group_by(outbox.c.topic_url).order_by(func.min(outbox.c.id))).all()
+                    return Claim(hub, token, [r.topic_url for r in rows], max(r.attempts for r in rows))
+                if conn.execute(select(due_topics.exists())).scalar() is not True:
+                    return None
+        return None
+
+    def deliver(self, claim: Claim) -> int:
+        """Ping the hub for a claim and record the outcome; 1 if the hub accepted it."""
+        try:
+            self.post(claim.hub, claim.topics, timeout=self.settings.timeout, user_agent=self.user_agent)
+        except Exception as exc:  # a broken hub or a bug in a test double must not stop the sender
+            delay = retry_delay(claim.attempts, self.settings.retry_base, self.settings.retry_max, self.rand)
+            message = str(exc) if isinstance(exc, PublishError) else f"{type(exc).__name__}: {exc}"
+            log.warning("websub: %s refused %d topic(s), attempt %d (%s); next try in %.0fs",
+                        claim.hub, len(claim.topics), claim.attempts, message, delay)
+            with self.engine.begin() as conn:
+                conn.execute(update(outbox).where(outbox.c.claim_token == claim.token).values(
+                    claim_token=None, last_error=message[:ERROR_MAX],
+                    next_attempt_at=self.clock() + timedelta(seconds=delay)))
+            return 0
+        with self.engine.begin() as conn:
+            conn.execute(update(outbox).where(outbox.c.claim_token == claim.token)
+                         .values(claim_token=None, sent_at=self.clock(), last_error=None))
+        log.info("websub: %s accepted %d topic(s)", claim.hub, len(claim.topics))
+        return 1
+
+    def purge_sent(self) -> int:
+        """Forget rows sent longer ago than WEBSUB_KEEP_SENT_DAYS (they are kept for `websub status`)."""
+        with self.engine.begin() as conn:
+            return conn.execute(delete(outbox).where(
+                outbox.c.sent_at < self.clock() - self.settings.keep_sent)).rowcount
+
+
+class Publisher:
+    """The sender loop of one process: woken by local writes, polling for everyone else's."""
+
+    PURGE_EVERY = 3600.0
+
+    def __init__(self, engine: Engine, settings: Settings):
+        self.engine, self.settings = engine, settings
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid: int | None = None
+        self._lock = threading.Lock()
+
+    def sender(self) -> Sender:
+        return Sender(self.engine, self.settings)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def ensure_started(self) -> None:
+        """Start the daemon thread once per process (a forked worker starts its own)."""
+        if self._pid == os.getpid() and self._thread is not None and self._thread.is_alive():
+            return
+        with self._lock:
+            if self._pid == os.getpid() and self._thread is not None and self._thread.is_alive():
+                return
+            self._stop.clear()
+            self._pid = os.getpid()
+            self._thread = threading.Thread(target=self.run, name="websub-sender", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Ask the loop to end after the request in hand (a claim it cannot finish expires and is retried)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    def run(self, sender: Sender | None = None) -> None:
+        """Send until stopped; a failing database or hub is logged and retried, never fatal."""
+        sender = sender or self.sender()
+        last_purge = 0.0
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                sender.send_due()
+                if time.monotonic() - last_purge > self.PURGE_EVERY:
+                    sender.purge_sent()
+                    last_purge = time.monotonic()
+            except Exception:
+                log.exception("websub: sender pass failed; retrying in %.1fs", self.settings.poll)
+            self._wake.wait(self.settings.poll)
+
+
+# ---- status ------------------------------------------------------------------------------------
+
+@dataclass
+class HubStatus:
+    hub: str
+    configured: bool
+    pending: int = 0
+    failing: int = 0  # pending rows whose last attempt failed
+    oldest_pending: datetime | None = None  # naive UTC
+    next_attempt: datetime | None = None
+    last_error: str | None = None
+    sent_last_day: int = 0
+
+
+def hub_status(conn, hubs, now: datetime) -> list[HubStatus]:
+    """Pending and failing counts per hub (configured hubs first, then any others with rows)."""
+    found = {hub: HubStatus(hub, True) for hub in hubs}
+    pending = conn.execute(
+        select(outbox.c.hub_url, func.count().label("n"),
+               func.count(outbox.c.last_error).label("failing"),
+               func.min(outbox.c.created_at).label("oldest"), func.min(outbox.c.next_attempt_at).label("next"))
+        .where(outbox.c.sent_at.is_(None)).group_by(outbox.c.hub_url))
+    for row in pending:
+        status = found.setdefault(row.hub_url, HubStatus(row.hub_url, False))
+        status.pending, status.failing = row.n, row.failing
+        status.oldest_pending, status.next_attempt = row.oldest, row.next
+    for hub, status in found.items():
+        if status.failing:
+            status.last_error = conn.execute(
+                select(outbox.c.last_error).where(outbox.c.hub_url == hub, outbox.c.sent_at.is_(None),
+                                                  outbox.c.last_error.is_not(None))
+                .order_by(outbox.c.next_attempt_at.desc()).limit(1)).scalar()
+    sent = conn.execute(select(outbox.c.hub_url, func.count().label("n"))
+                        .where(outbox.c.sent_at >= now - timedelta(days=1)).group_by(outbox.c.hub_url))
+    for row in sent:
+        found.setdefault(row.hub_url, HubStatus(row.hub_url, False)).sent_last_day = row.n
+    return list(found.values())
+
+
+# ---- commands ----------------------------------------------------------------------------------
+
+@click.group("websub")
+def websub_cli():
+    """WebSub publisher: the outbox of hub notifications and its sender."""
+
+
+def _when(then: datetime, now: datetime) -> str:
+    """"2025-08-01 09:15:00Z (5m ago)" or "... (in 30s)"."""
+    seconds = int((now - then).total_seconds())
+    span = abs(seconds)
+    span = f"{span}s" if span < 120 else f"{span // 60}m" if span < 7200 else f"{span // 3600}h"
+    return f"{then:%Y-%m-%d %H:%M:%S}Z ({span} ago)" if seconds >= 0 else f"{then:%Y-%m-%d %H:%M:%S}Z (in {span})"
+
+
+@websub_cli.command("status")
+@with_appcontext
+def status_command():
+    """Pending and failing notifications per hub, the oldest pending one and the last error."""
+    publisher: Publisher = current_app.extensions["feedsvc.websub"]
+    now = store.now_utc()
+    with publisher.engine.connect() as conn:
+        rows = hub_status(conn, publisher.settings.hubs, now)
+    if not rows:
+        click.echo("no hubs configured (FEEDSVC_WEBSUB_HUBS) and nothing in the outbox")
+        return
+    mode = current_app.config["WEBSUB_SENDER"]
+    click.echo(f"sender: {mode} ({'a thread in each web worker' if mode == 'thread' else 'flask websub worker only'})")
+    for row in rows:
+        click.echo(f"{row.hub}{'' if row.configured else '  (no longer configured: not sent)'}")
+        click.echo(f"  pending {row.pending}, failing {row.failing}, sent in the last 24h {row.sent_last_day}")
+        if row.pending:
+            click.echo(f"  oldest pending {_when(row.oldest_pending, now)}; "
+                       f"next attempt {_when(row.next_attempt, now)}")
+        if row.last_error:
+            click.echo(f"  last error: {row.last_error}")
+
+
+@websub_cli.command("worker")
+@click.option("--once", is_flag=True, help="Send what is due now and exit (for cron or a check).")
+@with_appcontext
+def worker_command(once):
+    """Send hub notifications from the outbox until stopped (Ctrl-C / SIGTERM)."""
+    publisher: Publisher = current_app.extensions["feedsvc.websub"]
+    if not publisher.settings.hubs:
+        click.echo("no hubs configured (FEEDSVC_WEBSUB_HUBS); nothing to send", err=True)
+        return
+    if once:
+        click.echo(f"hubs accepted {publisher.sender().send_due()} request(s)")
+        return
+    click.echo(f"sending to {', '.join(publisher.settings.hubs)}; polling every {publisher.settings.poll:g}s",
+               err=True)
+    signal.signal(signal.SIGTERM, lambda *_: publisher.stop())
+    try:
+        publisher.run()
+    except KeyboardInterrupt:
+        pass
+    click.echo("stopped", err=True)

@@ -1,0 +1,95 @@
+"""Feeds: RSS 2.0, Atom 1.0 and JSON Feed 1.1 for the whole site and each section, tag and author.
+
+One code path for every caller (public feeds, partner feeds, the static mirror):
+    render(fmt, scope, conn=..., site=..., limit=..., after=..., full_text=..., self_url=...) -> bytes
+scope.py reads the store and builds a `Feed`; rss.py, atom.py and jsonfeed.py write it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+from sqlalchemy.engine import Connection
+
+from feedsvc.ingest.records import Article
+from feedsvc.render.feeds import atom, jsonfeed, rss
+from feedsvc.render.feeds.model import FORMATS, Feed, Format, Scope, Site
+from feedsvc.render.feeds.scope import (
+    FeedNotFound,
+    as_scope,
+    feed_url,
+    feed_urls,
+    load_feed,
+    resolve,
+    state_of,
+    title_of,
+)
+from feedsvc.store import Cursor, ScopeState
+
+WRITERS = {"rss": rss.write, "atom": atom.write, "json": jsonfeed.write}
+
+__all__ = ["FORMATS", "Feed", "FeedNotFound", "Format", "Scope", "Site", "Cursor", "alternate_links",
+           "feed_url", "feed_urls", "load_feed", "render", "resolve", "scopes_of", "state_of", "write"]
+
+
+def write(fmt: str, feed: Feed) -> bytes:
+    """A built Feed in one format."""
+    return WRITERS[fmt](feed)
+
+
+def render(fmt: str, scope: Scope | str, *, conn: Connection, site: Site, limit: int | None = None,
+           after: Cursor | str | None = None, full_text: bool | None = None, self_url: str | None = None,
+           state: ScopeState | None = None) -> bytes:
+    """One page of a feed as bytes.
+
+    `scope` is a Scope or a store scope id ("site", "section:<key>", …); an unknown one raises
+    FeedNotFound. `after` is a Cursor or its token (ValueError when malformed); `limit` defaults to
+    the site's and is not capped here (partner feeds allow more); `full_text` defaults to the
+    site's setting; `self_url` is the feed's URL as its reader fetches it (default: the public URL);
+    `state` saves the scope lookup when the caller already has it.
+    """
+    if fmt not in WRITERS:
+        raise ValueError(f"unknown feed format {fmt!r}; expected one of {', '.join(WRITERS)}")
+    limit = site.default_limit if limit is None else limit
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    if isinstance(after, str):
+        after = Cursor.parse(after)
+    scope = as_scope(scope)
+    if state is None:
+        state = state_of(conn, scope.id)
+    if not scope.name:
+        scope = Scope(scope.kind, scope.key, state.name)
+    feed = load_feed(conn, site, scope, state, fmt=fmt, limit=limit, after=after, full_text=full_text,
+                     base_url=self_url)
+    return write(fmt, feed)
+
+
+@dataclass(frozen=True)
+class AlternateLink:
+    """A <link rel="alternate"> for feed autodiscovery in HTML pages."""
+    href: str
+    type: str
+    title: str
+
+
+def scopes_of(article: Article) -> list[Scope]:
+    """The feeds an article appears in besides the site's: its section, tags and authors, with names."""
+    return ([Scope("section", article.section.key, article.section.name)]
+            + [Scope("tag", t.key, t.name) for t in article.tags]
+            + [Scope("author", a.key, a.name) for a in article.authors])
+
+
+def alternate_links(site: Site, scopes: Iterable[Scope | str] = ()) -> list[AlternateLink]:
+    """Autodiscovery links: the site's feeds always, then each given scope's, in all three formats."""
+    ordered = [Scope("site")] + [s for s in map(as_scope, scopes) if s.kind != "site"]
+    links, seen = [], set()
+    for scope in ordered:
+        if scope.id in seen:
+            continue
+        seen.add(scope.id)
+        # A scope given by id alone ("tag:cricket") is titled by its key.
+        title = title_of(scope if scope.name else Scope(scope.kind, scope.key, scope.key), site)
+        links.extend(AlternateLink(feed_url(scope, fmt, site.url), f.mimetype, f"{title} ({f.label})")
+                     for fmt, f in FORMATS.items())
+    return links

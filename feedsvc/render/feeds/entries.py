@@ -1,0 +1,171 @@
+"""Article -> Entry: what every feed format shows of one article.
+
+Feed readers show little beyond plain HTML: an <iframe> player is dropped by most of them, so
+players become a linked thumbnail (YouTube) or a link, and the record's embeds are shown the same
+way. The lead image goes first in the content, for readers that ignore Media RSS.
+"""
+from __future__ import annotations
+
+import html
+import mimetypes
+from datetime import datetime
+from functools import lru_cache
+from urllib.parse import urlsplit
+
+import lxml.html
+from babel.dates import format_date
+
+from feedsvc.ingest.records import Article
+from feedsvc.ingest.sanitize import youtube_id
+from feedsvc.render.feeds.model import Category, Entry, Image, Person, Site
+
+# The date in every tag: URI this service mints (RFC 4151). Changing it would change every id.
+TAG_DATE = "2025"
+YOUTUBE_THUMBNAIL = "https://i.ytimg.com/vi/{id}/hqdefault.jpg"  # 480x360, exists for every video
+YOUTUBE_WATCH = "https://www.youtube.com/watch?v={id}"
+PROVIDER_LABELS = {
+    "youtube": "YouTube पर वीडियो देखें",
+    "vimeo": "Vimeo पर वीडियो देखें",
+    "twitter": "X (Twitter) पर पोस्ट देखें",
+    "instagram": "Instagram पर पोस्ट देखें",
+    "facebook": "Facebook पर पोस्ट देखें",
+    "other": "देखें",
+}
+
+
+def _attr(value: str) -> str:
+    """Text for a double-quoted HTML attribute; apostrophes stay as they are (readable in the source)."""
+    return html.escape(value, quote=False).replace('"', "&quot;")
+
+
+def entry_id(article_id: str, site: Site) -> str:
+    """The permanent id of an article in every feed: built from the record id, never from the URL."""
+    return f"tag:{site.host},{TAG_DATE}:articles/{article_id}"
+
+
+def entry_from_article(article: Article, site: Site, *, full_text: bool) -> Entry:
+    image = lead_image(article)
+    return Entry(
+        id=entry_id(article.id, site),
+        url=article.url,
+        title=article.title,
+        summary=article.summary,
+        content_html=feed_html(article, image) if full_text else None,
+        published=article.published.replace(microsecond=0),
+        updated=article.updated.replace(microsecond=0),
+        authors=[Person(a.name, a.url) for a in article.authors],
+        categories=categories_of(article, site),
+        image=image,
+        language=article.language,
+    )
+
+
+def categories_of(article: Article, site: Site) -> list[Category]:
+    section = Category(article.section.key, article.section.name, f"{site.url}/feeds/section")
+    return [section] + [Category(t.key, t.name, f"{site.url}/feeds/tag") for t in article.tags]
+
+
+def lead_image(article: Article) -> Image | None:
+    image = article.image
+    if not image:
+        return None
+    return Image(url=image["url"], width=image.get("width"), height=image.get("height"),
+                 type=_image_type(image["url"]), caption=image.get("caption", ""), credit=image.get("credit", ""))
+
+
+@lru_cache(maxsize=64)
+def _extension_type(extension: str) -> str | None:
+    return mimetypes.types_map.get(extension.lower())
+
+
+def _image_type(url: str) -> str | None:
+    path = urlsplit(url).path
+    return _extension_type(path[path.rfind("."):]) if "." in path.rsplit("/", 1)[-1] else None
+
+
+# ---- content ----------------------------------------------------------------------------------
+
+def feed_html(article: Article, image: Image | None = ...) -> str:
+    """The article body as feed content: lead image, body with players replaced, embeds, corrections.
+
+    `image` is the article's lead_image when the caller has it already.
+    """
+    body = _replace_iframes(article.body_html)
+    parts = []
+    if image is ...:
+        image = lead_image(article)
+    if image and _attr(image.url) not in body:
+        parts.append(_figure(image))
+    parts.append(body)
+    parts.extend(f"<p>{embed_link(e['provider'], e['url'], e.get('title', ''))}</p>"
+                 for e in article.embeds if not _already_shown(e["url"], body))
+    if article.corrections:
+        parts.append(_corrections(article.corrections))
+    return "".join(parts)
+
+
+def embed_link(provider: str, url: str, title: str = "") -> str:
+    """A player or post as readers can show it: a linked thumbnail for YouTube, else a link."""
+    video = youtube_id(url) if provider in ("youtube", "other") else None
+    if video:
+        watch = _attr(YOUTUBE_WATCH.format(id=video))
+        alt = _attr(title or "YouTube वीडियो")
+        caption = html.escape(f"▶ {PROVIDER_LABELS['youtube']}" + (f": {title}" if title else ""), quote=False)
+        return (f'<a href="{watch}"><img src="{YOUTUBE_THUMBNAIL.format(id=video)}" width="480" height="360" '
+                f'alt="{alt}"><br>{caption}</a>')
+    label = PROVIDER_LABELS.get(provider, PROVIDER_LABELS["other"])
+    host = urlsplit(url).hostname or ""
+    text = f"▶ {label}: {title}" if title else f"▶ {label} ({host})"
+    return f'<a href="{_attr(url)}">{html.escape(text, quote=False)}</a>'
+
+
+def _already_shown(url: str, body: str) -> bool:
+    video = youtube_id(url)
+    return (video is not None and YOUTUBE_WATCH.format(id=video) in body) or _attr(url) in body
+
+
+def _provider_of(src: str) -> tuple[str, str]:
+    """(provider, page URL) of a player URL: the page a reader can open, not the bare player."""
+    video = youtube_id(src)
+    if video:
+        return "youtube", YOUTUBE_WATCH.format(id=video)
+    parts = urlsplit(src)
+    if parts.hostname == "player.vimeo.com" and parts.path.startswith("/video/"):
+        return "vimeo", "https://vimeo.com/" + parts.path[len("/video/"):].strip("/")
+    return "other", src
+
+
+def _replace_iframes(body: str) -> str:
+    if "<iframe" not in body:
+        return body
+    root = lxml.html.fragment_fromstring(body, create_parent="div")
+    for iframe in list(root.iter("iframe")):
+        src = iframe.get("src", "")
+        if src.startswith("https://"):
+            provider, page = _provider_of(src)
+            replacement = lxml.html.fragment_fromstring(embed_link(provider, page, iframe.get("title", "")))
+            replacement.tail = iframe.tail
+            iframe.getparent().replace(iframe, replacement)
+        else:
+            # The sanitiser dropped its source (not https, or srcdoc): nothing to link to.
+            iframe.drop_tree()
+    return html.escape(root.text or "", quote=False) + "".join(
+        lxml.html.tostring(child, encoding="unicode") for child in root)
+
+
+def _figure(image: Image) -> str:
+    size = "".join(f' {name}="{value}"' for name, value in (("width", image.width), ("height", image.height))
+                   if value)
+    caption = " — ".join(part for part in (image.caption, image.credit) if part)
+    figcaption = f"<figcaption>{html.escape(caption, quote=False)}</figcaption>" if caption else ""
+    return (f'<figure><img src="{_attr(image.url)}" alt="{_attr(image.caption)}"{size}>'
+            f"{figcaption}</figure>")
+
+
+def _corrections(corrections: list[dict]) -> str:
+    items = "".join(
+        f'<li><time datetime="{_attr(c["date"])}">'
+        f'{format_date(datetime.fromisoformat(c["date"]), "d MMMM y", locale="hi")}</time>: '
+        f"{html.escape(c['text'], quote=False)}</li>"
+        for c in corrections)
+    return f"<h3>सुधार (Corrections)</h3><ul>{items}</ul>"

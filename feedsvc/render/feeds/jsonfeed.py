@@ -1,0 +1,54 @@
+"""JSON Feed 1.1 writer (orjson, Devanagari unescaped): https://jsonfeed.org/version/1.1"""
+from __future__ import annotations
+
+import orjson
+
+from feedsvc.render.feeds.model import Entry, Feed, Person
+
+VERSION = "https://jsonfeed.org/version/1.1"
+
+
+def _person(person: Person) -> dict:
+    return {"name": person.name, **({"url": person.url} if person.url else {})}
+
+
+def _item(entry: Entry, language: str) -> dict:
+    item = {"id": entry.id, "url": entry.url, "title": entry.title}
+    if entry.content_html is not None:
+        item["content_html"] = entry.content_html
+    else:
+        item["content_text"] = entry.summary
+    item["summary"] = entry.summary
+    if entry.image:
+        item["image"] = entry.image.url
+    item["date_published"] = entry.published.isoformat()
+    item["date_modified"] = entry.updated.isoformat()
+    item["authors"] = [_person(a) for a in entry.authors]
+    item["tags"] = [c.label for c in entry.categories]
+    if entry.language != language:
+        item["language"] = entry.language
+    return item
+
+
+def document(feed: Feed) -> dict:
+    doc = {
+        "version": VERSION,
+        "title": feed.title,
+        "home_page_url": feed.home_url,
+        "feed_url": feed.self_url,
+        "description": feed.description,
+        "language": feed.language,
+        "icon": feed.site.icon,
+        "favicon": feed.site.icon,
+        "authors": [{"name": feed.site.name, "url": f"{feed.site.url}/"}],
+    }
+    if feed.site.hubs:
+        doc["hubs"] = [{"type": "WebSub", "url": hub} for hub in feed.site.hubs]
+    if feed.next_url:
+        doc["next_url"] = feed.next_url
+    doc["items"] = [_item(entry, feed.language) for entry in feed.entries]
+    return doc
+
+
+def write(feed: Feed) -> bytes:
+    return orjson.dumps(document(feed))  # compact UTF-8, as json.dumps(ensure_ascii=False) but faster

@@ -1,0 +1,44 @@
+"""OPML 2.0 subscription list of every feed, grouped by site, sections, tags and authors."""
+from __future__ import annotations
+
+from datetime import timezone
+from email.utils import format_datetime
+
+from lxml import etree
+
+from feedsvc.render.feeds.model import FORMATS, Scope, Site
+from feedsvc.render.feeds.scope import NEVER, description_of, feed_url, home_url, title_of
+
+OPML_DOCS = "http://opml.org/spec2.opml"
+GROUP_TITLES = {
+    "site": "पूरी साइट (Whole site)",
+    "section": "विभाग (Sections)",
+    "tag": "विषय (Tags)",
+    "author": "लेखक (Authors)",
+}
+# OPML's `version` attribute names the feed format: "RSS2" for RSS 2.0; Atom and JSON Feed have no value.
+OPML_VERSION = {"rss": "RSS2"}
+
+
+def write(site: Site, groups: dict[str, list[Scope]], *, fmt: str = "rss", states=()) -> bytes:
+    """One outline per feed in format `fmt` (readers subscribe to each listed URL, so one format)."""
+    root = etree.Element("opml", version="2.0")
+    head = etree.SubElement(root, "head")
+    etree.SubElement(head, "title").text = f"{site.name} — फ़ीड ({FORMATS[fmt].label} feeds)"
+    changed = max((s.modified_at for s in states), default=NEVER).replace(tzinfo=timezone.utc, microsecond=0)
+    etree.SubElement(head, "dateModified").text = format_datetime(changed, usegmt=True)
+    etree.SubElement(head, "ownerName").text = site.name
+    etree.SubElement(head, "docs").text = OPML_DOCS
+    body = etree.SubElement(root, "body")
+    for kind, scopes in [("site", [Scope("site", "", site.name)]), *groups.items()]:
+        if not scopes:
+            continue
+        group = etree.SubElement(body, "outline", text=GROUP_TITLES[kind], title=GROUP_TITLES[kind])
+        for scope in scopes:
+            title = title_of(scope, site)
+            outline = etree.SubElement(group, "outline", type="rss", text=title, title=title,
+                                       xmlUrl=feed_url(scope, fmt, site.url), htmlUrl=home_url(scope, site),
+                                       description=description_of(scope, site), language=site.language)
+            if fmt in OPML_VERSION:
+                outline.set("version", OPML_VERSION[fmt])
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)

@@ -1,0 +1,146 @@
+"""Feed scopes: which articles a feed URL names, the feed's metadata, and one page of it from the store.
+
+This is the only part of the feeds package that queries the store; the writers take the `Feed`
+built here.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.engine import Connection
+
+from feedsvc import store
+from feedsvc.render.feeds.entries import TAG_DATE, entry_from_article, entry_id
+from feedsvc.render.feeds.model import FORMATS, SCOPE_KINDS, Feed, Scope, Site, Tombstone, valid_key
+from feedsvc.store import Cursor, ScopeState
+
+# A site that has stored nothing yet still has a (empty) site feed; it "changed" at this time.
+NEVER = datetime(2000, 1, 1)
+
+
+class FeedNotFound(LookupError):
+    """No feed answers to this scope: an unknown section, tag or author key."""
+
+    def __init__(self, scope_id: str):
+        self.scope_id = scope_id
+        super().__init__(f"no feed for {scope_id!r}")
+
+
+# ---- URLs -----------------------------------------------------------------------------------
+
+def as_scope(scope: Scope | str) -> Scope:
+    return scope if isinstance(scope, Scope) else Scope.from_id(scope)
+
+
+def feed_url(scope: Scope | str, fmt: str, site_url: str) -> str:
+    """The public URL of one format of a scope's feed (first page, default limit)."""
+    return f"{site_url}{as_scope(scope).path}/{FORMATS[fmt].filename}"
+
+
+def feed_urls(scope: Scope | str, site_url: str) -> dict[str, str]:
+    """Format name -> public URL, for autodiscovery, OPML and WebSub topics."""
+    return {fmt: feed_url(scope, fmt, site_url) for fmt in FORMATS}
+
+
+def home_url(scope: Scope, site: Site) -> str:
+    """The HTML page a feed belongs to: the home page, or the listing page of its section, tag or author."""
+    return f"{site.url}/" if scope.kind == "site" else f"{site.url}/{scope.kind}/{scope.key}"
+
+
+def page_url(base_url: str, *, limit: int, default_limit: int, after: Cursor | None = None) -> str:
+    """`base_url` with the paging parameters that differ from the defaults, in a fixed order."""
+    parts = urlsplit(base_url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in ("limit", "after")]
+    if limit != default_limit:
+        query.append(("limit", str(limit)))
+    if after is not None:
+        query.append(("after", after.token()))
+    return urlunsplit(parts._replace(query=urlencode(query, safe="~")))
+
+
+# ---- metadata -------------------------------------------------------------------------------
+
+def title_of(scope: Scope, site: Site) -> str:
+    return site.name if scope.kind == "site" else f"{scope.name} — {site.name}"
+
+
+def description_of(scope: Scope, site: Site) -> str:
+    if scope.kind == "section":
+        return f"{site.name}: {scope.name} विभाग की ताज़ा ख़बरें"
+    if scope.kind == "tag":
+        return f"{site.name}: ‘{scope.name}’ से जुड़ी ताज़ा ख़बरें"
+    if scope.kind == "author":
+        return f"{site.name}: {scope.name} की लिखी ताज़ा ख़बरें"
+    return site.description
+
+
+def feed_id(scope: Scope, site: Site) -> str:
+    return f"tag:{site.host},{TAG_DATE}:{scope.path.lstrip('/')}"
+
+
+@lru_cache(maxsize=8)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def local_time(naive_utc: datetime, site: Site) -> datetime:
+    """A stored (naive UTC) time as the newsroom shows it, to the second."""
+    return naive_utc.replace(tzinfo=timezone.utc, microsecond=0).astimezone(_zone(site.timezone))
+
+
+# ---- the store ------------------------------------------------------------------------------
+
+def state_of(conn: Connection, scope_id: str) -> ScopeState:
+    """The change counter of a scope; raises FeedNotFound for a key no article ever had."""
+    state = store.scope_state_of(conn, scope_id)
+    if state is not None:
+        return state
+    if scope_id == "site":
+        return ScopeState("site", "", 0, NEVER)
+    raise FeedNotFound(scope_id)
+
+
+def resolve(conn: Connection, kind: str, key: str = "") -> tuple[Scope, ScopeState]:
+    """(scope with its display name, its state) for the kind and key of a feed URL."""
+    if kind == "site":
+        return Scope("site"), state_of(conn, "site")
+    if kind not in SCOPE_KINDS or not valid_key(key):
+        raise FeedNotFound(f"{kind}:{key}")
+    state = state_of(conn, f"{kind}:{key}")
+    return Scope(kind, key, state.name), state
+
+
+def load_feed(conn: Connection, site: Site, scope: Scope, state: ScopeState, *, fmt: str, limit: int,
+              after: Cursor | None = None, full_text: bool | None = None, base_url: str | None = None) -> Feed:
+    """One page of a scope's feed: up to `limit` articles strictly older than `after`.
+
+    The tombstone window is counted back from the scope's last change rather than from now, so the
+    same state always gives the same bytes, in every process and in the static mirror.
+    """
+    full_text = site.full_text if full_text is None else full_text
+    base_url = base_url or feed_url(scope, fmt, site.url)
+    articles = store.newest(conn, scope.id, limit + 1, after)
+    more = len(articles) > limit
+    articles = articles[:limit]
+    next_url = None
+    if more:
+        last = articles[-1]
+        next_url = page_url(base_url, limit=limit, default_limit=site.default_limit,
+                            after=Cursor(store.utc(last.published), last.id))
+    tombstones = []
+    if after is None and fmt == "atom":   # only Atom writes tombstones (RFC 6721); the others skip the query
+        since = state.modified_at - timedelta(days=site.tombstone_days)
+        tombstones = [Tombstone(entry_id(article.id, site), local_time(when, site), article.url)
+                      for article, when in store.withdrawn_since(conn, scope.id, since)]
+    return Feed(
+        site=site, scope=scope, id=feed_id(scope, site), title=title_of(scope, site),
+        description=description_of(scope, site), home_url=home_url(scope, site),
+        self_url=page_url(base_url, limit=limit, default_limit=site.default_limit, after=after),
+        first_url=page_url(base_url, limit=limit, default_limit=site.default_limit),
+        next_url=next_url, updated=local_time(state.modified_at, site),
+        entries=[entry_from_article(article, site, full_text=full_text) for article in articles],
+        tombstones=tombstones,
+    )

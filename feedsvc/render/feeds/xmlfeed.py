@@ -1,0 +1,47 @@
+"""What the RSS and Atom writers share: a feedgen FeedGenerator filled from a Feed, entry by entry."""
+from __future__ import annotations
+
+from feedgen.entry import FeedEntry
+from feedgen.feed import FeedGenerator
+
+from feedsvc.render.feeds.ext import MediaEntryExtension, MediaExtension, StylesheetExtension
+from feedsvc.render.feeds.model import Entry, Feed
+
+GENERATOR = "feedsvc"
+
+
+def new_generator(feed: Feed) -> FeedGenerator:
+    """A FeedGenerator with the feed-level fields both formats carry."""
+    fg = FeedGenerator()
+    fg.register_extension("stylesheet", StylesheetExtension)
+    fg.register_extension("media", MediaExtension, MediaEntryExtension)
+    if feed.stylesheet:
+        fg.stylesheet.href(feed.stylesheet)
+    fg.id(feed.id)
+    fg.title(feed.title)
+    fg.description(feed.description)
+    fg.language(feed.language)
+    fg.updated(feed.updated)
+    fg.rights(feed.site.copyright)
+    fg.generator(GENERATOR)
+    return fg
+
+
+def add_entry_basics(fg: FeedGenerator, entry: Entry) -> FeedEntry:
+    """Append one entry with everything RSS and Atom write alike; the caller adds the rest."""
+    fe = fg.add_entry(order="append")
+    fe.guid(entry.id, permalink=False)
+    fe.title(entry.title)
+    fe.link(href=entry.url, rel="alternate", type="text/html")
+    fe.summary(entry.summary)
+    if entry.content_html is not None:
+        fe.content(entry.content_html, type="html")
+    fe.published(entry.published)
+    fe.updated(entry.updated)
+    fe.category([{"term": c.term, "label": c.label, "scheme": c.scheme} for c in entry.categories])
+    if entry.image:
+        image = entry.image
+        fe.media.content(image.url, type=image.type, width=image.width, height=image.height,
+                         description=image.caption, credit=image.credit)
+        fe.media.thumbnail(image.url, width=image.width, height=image.height)
+    return fe

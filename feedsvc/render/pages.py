@@ -1,0 +1,274 @@
+"""What article and listing pages show, apart from HTTP: Hindi dates, page models, related articles, AMP.
+
+Plain functions over Articles, the publication's settings (`feeds.Site`) and the store. The
+blueprint (feedsvc/web/pages.py) chooses the page and answers; templates/pages/ lays out the
+canonical pages; feedsvc/render/amp.py writes the AMP document.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime
+from sqlalchemy.engine import Connection
+
+from feedsvc import store
+from feedsvc.ingest.records import Article
+from feedsvc.ingest.sanitize import youtube_id
+from feedsvc.render import amp, jsonld
+from feedsvc.render.feeds.model import FORMATS, Scope, Site
+from feedsvc.render.feeds.scope import feed_url
+
+# Babel's `hi` locale names the month and the part of the day: 23 जुलाई 2025, 3:30 दोपहर
+DATE_PATTERN = "d MMMM y, h:mm B"
+RELATED_LIMIT = 4
+LISTING_LIMIT = 20
+SCOPE_HEADINGS = {"section": "{name}", "tag": "#{name}", "author": "{name}"}
+SCOPE_LEADS = {"section": "{name} विभाग की ताज़ा ख़बरें", "tag": "‘{name}’ से जुड़ी ख़बरें",
+               "author": "{name} की लिखी ख़बरें"}
+HOME_HEADING = "ताज़ा ख़बरें"
+POST_LABELS = {"twitter": "X (ट्विटर) पर यह पोस्ट देखें", "instagram": "Instagram पर यह पोस्ट देखें",
+               "facebook": "Facebook पर यह पोस्ट देखें"}
+VIDEO_LABELS = {"youtube": "YouTube पर वीडियो देखें", "vimeo": "Vimeo पर वीडियो देखें"}
+
+
+# ---- dates -----------------------------------------------------------------------------------
+
+@lru_cache(maxsize=8)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def hindi_datetime(moment: datetime, zone: str = "Asia/Kolkata", pattern: str = DATE_PATTERN) -> str:
+    """'23 जुलाई 2025, 3:30 दोपहर IST': Babel's `hi` locale in the newsroom's zone, with the zone as it writes it."""
+    tz = _zone(zone)
+    return f"{format_datetime(moment, pattern, tzinfo=tz, locale='hi')} {moment.astimezone(tz).tzname()}"
+
+
+def rfc3339(moment: datetime) -> str:
+    """To the second, with the record's own offset: 2025-07-23T15:30:00+05:30."""
+    return moment.replace(microsecond=0).isoformat()
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """A moment as people read it (Hindi) and as machines read it (RFC 3339, for <time datetime>)."""
+    iso: str
+    text: str
+
+    @classmethod
+    def of(cls, moment: datetime, zone: str) -> "Stamp":
+        return cls(rfc3339(moment), hindi_datetime(moment, zone))
+
+
+# ---- URLs ------------------------------------------------------------------------------------
+
+def article_path(slug: str) -> str:
+    return f"/articles/{quote(slug)}"
+
+
+def amp_path(slug: str) -> str:
+    return f"/amp/{quote(slug)}"
+
+
+def scope_path(scope: Scope) -> str:
+    """The listing page of a scope: / for the site, /section/<key>, /tag/<key>, /author/<key>."""
+    return "/" if scope.kind == "site" else f"/{scope.kind}/{quote(scope.key)}"
+
+
+@dataclass(frozen=True)
+class ScopeLink:
+    """A section, tag or author as a page shows it: its name, its listing page and its feeds."""
+    scope: Scope
+    href: str
+    feeds: dict[str, str]  # format name -> feed URL
+
+    @property
+    def name(self) -> str:
+        return self.scope.name
+
+    @property
+    def rss(self) -> str:
+        return self.feeds["rss"]
+
+    @classmethod
+    def of(cls, scope: Scope, site: Site) -> "ScopeLink":
+        return cls(scope, site.url + scope_path(scope), {fmt: feed_url(scope, fmt, site.url) for fmt in FORMATS})
+
+
+def section_link(article: Article, site: Site) -> ScopeLink:
+    return ScopeLink.of(Scope("section", article.section.key, article.section.name), site)
+
+
+def author_links(article: Article, site: Site) -> list[ScopeLink]:
+    return [ScopeLink.of(Scope("author", a.key, a.name), site) for a in article.authors]
+
+
+# ---- article pages ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class EmbedView:
+    """One entry of a record's `embeds` as the canonical page shows it.
+
+    kind "video": a privacy-enhanced player (youtube-nocookie.com) plus a link; "post": a quote
+    block linking to the post (no third-party script); "link": a plain link.
+    """
+    kind: str
+    url: str
+    title: str
+    label: str
+    frame_url: str | None = None
+
+
+def embed_view(embed: dict) -> EmbedView:
+    provider, url = embed.get("provider", "other"), embed["url"]
+    title = embed.get("title") or ""
+    video = youtube_id(url) if provider == "youtube" else None
+    if video:
+        return EmbedView("video", url, title, VIDEO_LABELS["youtube"],
+                         f"https://www.youtube-nocookie.com/embed/{quote(video)}")
+    if provider in POST_LABELS:
+        return EmbedView("post", url, title, POST_LABELS[provider])
+    return EmbedView("link", url, title, VIDEO_LABELS.get(provider, "यहाँ देखें"))
+
+
+@dataclass(frozen=True)
+class Teaser:
+    """An article in a list (listing pages, related articles)."""
+    article: Article
+    href: str
+    published: Stamp
+    section: ScopeLink
+
+
+def teaser(article: Article, site: Site) -> Teaser:
+    return Teaser(article, site.url + article_path(article.slug), Stamp.of(article.published, site.timezone),
+                  section_link(article, site))
+
+
+@dataclass
+class ArticlePage:
+    """Everything the canonical page of one article shows."""
+    article: Article
+    canonical_url: str
+    amp_url: str
+    published: Stamp
+    updated: Stamp | None  # only when the article was changed after publication
+    section: ScopeLink
+    tags: list[ScopeLink]
+    authors: list[ScopeLink]
+    embeds: list[EmbedView]
+    corrections: list[tuple[Stamp | None, str]]
+    related: list[Teaser]
+    json_ld: dict
+    open_graph: list[tuple[str, str]]
+    feed_scopes: list[Scope] = field(default_factory=list)
+
+
+def related_articles(conn: Connection, article: Article, limit: int = RELATED_LIMIT) -> list[Article]:
+    """The newest other live articles of the article's section."""
+    newest = store.newest(conn, f"section:{article.section.key}", limit + 1)
+    return [other for other in newest if other.id != article.id][:limit]
+
+
+def news_article_json_ld(article: Article, site: Site) -> dict:
+    """schema.org NewsArticle, shared by the canonical and the AMP page; an author's URL is their own
+    page when the record gives one, else their page here."""
+    authors = zip(article.authors, author_links(article, site))
+    return jsonld.news_article(
+        headline=article.title, url=article.url, published=rfc3339(article.published),
+        modified=rfc3339(article.updated), authors=[{"name": a.name, "url": a.url or link.href} for a, link in authors],
+        publisher_name=site.name, publisher_logo=site.logo,
+        images=[article.image["url"]] if article.image else (), description=article.summary,
+        language=article.language)
+
+
+def open_graph(article: Article, site: Site, section: ScopeLink) -> list[tuple[str, str]]:
+    """(property, content) pairs of the Open Graph and article: meta tags."""
+    tags = [("og:type", "article"), ("og:site_name", site.name), ("og:locale", "hi_IN"),
+            ("og:title", article.title), ("og:description", article.summary), ("og:url", article.url)]
+    if article.image:
+        image = article.image
+        tags.append(("og:image", image["url"]))
+        if image.get("width") and image.get("height"):
+            tags += [("og:image:width", str(image["width"])), ("og:image:height", str(image["height"]))]
+        tags.append(("og:image:alt", image.get("caption") or article.title))
+    tags += [("article:published_time", rfc3339(article.published)),
+             ("article:modified_time", rfc3339(article.updated)),
+             ("article:section", section.name)]
+    tags += [("article:tag", tag.name) for tag in article.tags]
+    return tags
+
+
+def article_page(article: Article, site: Site, related: list[Article]) -> ArticlePage:
+    section, authors = section_link(article, site), author_links(article, site)
+    tags = [ScopeLink.of(Scope("tag", t.key, t.name), site) for t in article.tags]
+    # Edits within the minute of publication are not news; the Hindi text shows minutes only.
+    changed = (article.updated - article.published).total_seconds() >= 60
+    updated = Stamp.of(article.updated, site.timezone) if changed else None
+    corrections = [(_correction_stamp(c.get("date"), site.timezone), c.get("text", "")) for c in article.corrections]
+    return ArticlePage(
+        article=article, canonical_url=article.url, amp_url=site.url + amp_path(article.slug),
+        published=Stamp.of(article.published, site.timezone), updated=updated, section=section, tags=tags,
+        authors=authors,
+        embeds=[embed_view(e) for e in article.embeds], corrections=corrections,
+        related=[teaser(other, site) for other in related],
+        json_ld=news_article_json_ld(article, site), open_graph=open_graph(article, site, section),
+        feed_scopes=[link.scope for link in [section, *tags, *authors]])
+
+
+def _correction_stamp(value: str | None, zone: str) -> Stamp | None:
+    if not value:
+        return None
+    try:
+        return Stamp.of(datetime.fromisoformat(value), zone)
+    except ValueError:
+        return None
+
+
+def amp_page(article: Article, site: Site) -> str:
+    """The AMP document of an article: its body through amp.convert_body, its embeds as AMP components."""
+    published = Stamp.of(article.published, site.timezone)
+    image = article.image or {}
+    sizes = {image["url"]: (image["width"], image["height"])} if image.get("width") and image.get("height") else None
+    return amp.amp_document(
+        headline=article.title, canonical_url=article.url, body=amp.convert_body(article.body_html, sizes),
+        json_ld=news_article_json_ld(article, site), lang=article.language, lead_image=article.image,
+        byline=", ".join(a.name for a in article.authors), published_iso=published.iso,
+        published_text=published.text, site_name=site.name, site_url=site.url + "/",
+        embeds=[amp.embed_to_amp(e.get("provider", "other"), e["url"], e.get("title", "")) for e in article.embeds])
+
+
+# ---- listing pages ---------------------------------------------------------------------------
+
+@dataclass
+class ListingPage:
+    """The newest articles of the site or of one section, tag or author, one page at a time."""
+    scope: ScopeLink
+    heading: str
+    lead: str
+    teasers: list[Teaser]
+    next_href: str | None
+
+    @property
+    def feed_scopes(self) -> list[Scope]:
+        return [] if self.scope.scope.kind == "site" else [self.scope.scope]
+
+
+def listing_page(scope: Scope, articles: list[Article], site: Site, *, limit: int = LISTING_LIMIT) -> ListingPage:
+    """`articles` is one page of up to `limit` (+1 to learn whether an older page exists)."""
+    link = ScopeLink.of(scope, site)
+    shown = articles[:limit]
+    next_href = None
+    if len(articles) > limit:
+        last = shown[-1]
+        next_href = f"{link.href}?after={store.Cursor(store.utc(last.published), last.id).token()}"
+    if scope.kind == "site":
+        heading, lead = HOME_HEADING, site.description
+    else:
+        heading = SCOPE_HEADINGS[scope.kind].format(name=scope.name)
+        lead = SCOPE_LEADS[scope.kind].format(name=scope.name)
+    return ListingPage(link, heading, lead, [teaser(a, site) for a in shown], next_href)

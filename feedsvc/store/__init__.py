@@ -1,0 +1,71 @@
+"""Where articles are kept: the tables (schema), engines and migrations (engine), and every query.
+
+The package's names are its API (`from feedsvc import store; store.newest(...)`); each lives in the
+module that owns it, so a newcomer reading `store.X` finds X in one of three files.
+"""
+from feedsvc.store.engine import make_engine, migrate
+from feedsvc.store.queries import (
+                                   Cursor,
+                                   ScopeState,
+                                   all_scopes,
+                                   article_by_slug,
+                                   article_row,
+                                   insert_rows,
+                                   live_article_slugs,
+                                   live_count,
+                                   newest,
+                                   newest_ids_query,
+                                   on_change,
+                                   record_changes,
+                                   record_of,
+                                   scope_state_of,
+                                   withdrawn_since,
+)
+from feedsvc.store.schema import (
+                                   LIVE,
+                                   SCOPE_KINDS,
+                                   article_authors,
+                                   article_tags,
+                                   articles,
+                                   metadata,
+                                   now_utc,
+                                   partner_usage,
+                                   partners,
+                                   scope_state,
+                                   slug_redirects,
+                                   utc,
+                                   websub_outbox,
+)
+
+__all__ = [
+    "Cursor",
+    "LIVE",
+    "SCOPE_KINDS",
+    "ScopeState",
+    "all_scopes",
+    "article_authors",
+    "article_by_slug",
+    "article_row",
+    "article_tags",
+    "articles",
+    "insert_rows",
+    "live_article_slugs",
+    "live_count",
+    "make_engine",
+    "metadata",
+    "migrate",
+    "newest",
+    "newest_ids_query",
+    "now_utc",
+    "on_change",
+    "partner_usage",
+    "partners",
+    "record_changes",
+    "record_of",
+    "scope_state",
+    "scope_state_of",
+    "slug_redirects",
+    "utc",
+    "websub_outbox",
+    "withdrawn_since",
+]

@@ -1,0 +1,205 @@
+"""The queries feeds, pages and writers need: all SQL lives here and in ingest's write path; no HTTP."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from operator import itemgetter
+
+from sqlalchemy import Table, Text, and_, bindparam, cast, func, insert, or_, select
+from sqlalchemy.engine import Connection
+
+from feedsvc.ingest.records import Article, article_from_json
+from feedsvc.store.schema import LIVE, article_authors, article_tags, articles, now_utc, scope_state, slug_redirects
+
+# ---- reading articles -------------------------------------------------------------------------
+
+def _article(row) -> Article:
+    return article_from_json(row.article)
+
+
+def article_row(conn: Connection, article_id: str):
+    return conn.execute(select(articles).where(articles.c.id == article_id)).first()
+
+
+def article_by_slug(conn: Connection, slug: str):
+    """(row, redirected_from_old_slug): the article a slug names now or named once; (None, False) if none."""
+    row = conn.execute(select(articles).where(articles.c.slug == slug)).first()
+    if row is not None:
+        return row, False
+    target = conn.execute(select(articles).join(slug_redirects, slug_redirects.c.article_id == articles.c.id)
+                          .where(slug_redirects.c.old_slug == slug)).first()
+    return target, target is not None
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Keyset position: the (published, id) of the last item of the previous page."""
+    published: datetime  # naive UTC
+    article_id: str
+
+    def token(self) -> str:
+        return f"{self.published.strftime('%Y%m%dT%H%M%S%f')}~{self.article_id}"
+
+    @classmethod
+    def parse(cls, token: str) -> "Cursor":
+        stamp, _, article_id = token.partition("~")
+        if not article_id:
+            raise ValueError("a page cursor looks like 20250723T100000000000~<id>")
+        return cls(datetime.strptime(stamp, "%Y%m%dT%H%M%S%f"), article_id)
+
+
+def _scope_query(scope: str):
+    """(table, published column, id column, filter) for the live articles of a scope."""
+    kind, _, key = scope.partition(":")
+    if kind == "site":
+        return articles, articles.c.published, articles.c.id, articles.c.status == LIVE
+    if kind == "section":
+        return (articles, articles.c.published, articles.c.id,
+                and_(articles.c.section_key == key, articles.c.status == LIVE))
+    if kind == "tag":
+        t = article_tags
+        return t, t.c.published, t.c.article_id, and_(t.c.tag_key == key, t.c.status == LIVE)
+    if kind == "author":
+        t = article_authors
+        return t, t.c.published, t.c.article_id, and_(t.c.author_key == key, t.c.status == LIVE)
+    raise ValueError(f"unknown scope {scope!r}")
+
+
+def newest_ids_query(scope: str, limit: int, after: Cursor | None = None):
+    """The SELECT that pages a scope newest first; kept apart so its plan can be shown."""
+    table, published, id_col, where = _scope_query(scope)
+    if after is not None:
+        where = and_(where, or_(published < after.published,
+                                and_(published == after.published, id_col < after.article_id)))
+    return select(id_col.label("id"), published.label("published")).select_from(table).where(where) \
+        .order_by(published.desc(), id_col.desc()).limit(limit)
+
+
+def newest(conn: Connection, scope: str, limit: int, after: Cursor | None = None) -> list[Article]:
+    """Up to `limit` live articles of a scope, newest first, strictly after the cursor."""
+    ids = [r.id for r in conn.execute(newest_ids_query(scope, limit, after))]
+    if not ids:
+        return []
+    rows = {r.id: r for r in conn.execute(select(articles.c.id, articles.c.article)
+                                          .where(articles.c.id.in_(ids)))}
+    return [_article(rows[i]) for i in ids]
+
+
+def withdrawn_since(conn: Connection, scope: str, since: datetime, limit: int = 100) -> list[tuple[str, datetime]]:
+    """(article url, withdrawn_at) of articles of a scope withdrawn after `since`, for tombstones."""
+    kind, _, key = scope.partition(":")
+    q = select(articles.c.article, articles.c.withdrawn_at).where(
+        articles.c.status == "withdrawn", articles.c.withdrawn_at >= since)
+    if kind == "section":
+        q = q.where(articles.c.section_key == key)
+    elif kind == "tag":
+        q = q.where(articles.c.id.in_(select(article_tags.c.article_id).where(article_tags.c.tag_key == key)))
+    elif kind == "author":
+        q = q.where(articles.c.id.in_(select(article_authors.c.article_id)
+                                      .where(article_authors.c.author_key == key)))
+    q = q.order_by(articles.c.withdrawn_at.desc()).limit(limit)
+    return [(article_from_json(r.article), r.withdrawn_at) for r in conn.execute(q)]
+
+
+# ---- scopes -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ScopeState:
+    scope: str
+    name: str
+    version: int
+    modified_at: datetime  # naive UTC
+
+
+def scope_state_of(conn: Connection, scope: str) -> ScopeState | None:
+    row = conn.execute(select(scope_state).where(scope_state.c.scope == scope)).first()
+    return ScopeState(row.scope, row.name, row.version, row.modified_at) if row else None
+
+
+def all_scopes(conn: Connection) -> list[ScopeState]:
+    """Every known scope, for directories, OPML and exports (ordered by kind then key)."""
+    rows = conn.execute(select(scope_state).order_by(scope_state.c.scope))
+    return [ScopeState(r.scope, r.name, r.version, r.modified_at) for r in rows]
+
+
+def record_changes(conn: Connection, names: dict[str, str], when: datetime | None = None) -> None:
+    """Bump the change counter of each changed scope (scope -> display name), inside the write's transaction.
+
+    An upsert, not a read-then-insert: two writers that create the same new tag or author at the
+    same moment must both succeed, and rows are taken in scope order so concurrent writers lock
+    them in the same order. One statement run for every row (compiled once, whatever the count).
+    """
+    when = when or now_utc()
+    rows = [dict(scope=scope, name=name, version=1, modified_at=when) for scope, name in sorted(names.items())]
+    statement = _dialect_insert(conn)(scope_state)
+    conn.execute(statement.on_conflict_do_update(
+        index_elements=[scope_state.c.scope],
+        set_={"version": scope_state.c.version + 1, "modified_at": statement.excluded.modified_at,
+              "name": statement.excluded.name}), rows)
+    for listener in _change_listeners:
+        listener(conn, set(names), when)
+
+
+def insert_rows(conn: Connection, table: Table, rows: list[dict]) -> None:
+    """INSERT many rows (dicts with the same keys) straight through the driver's executemany.
+
+    What `conn.execute(insert(table), rows)` does, minus SQLAlchemy's per-row parameter handling,
+    which costs an import about as much as the database's own work. Values still pass through each
+    column type's bind processor (SQLite keeps datetimes as text), once per distinct value: an
+    article's times recur in its tag and author rows, the write time in every row. A text column
+    may be given UTF-8 bytes (the import's JSON, as orjson makes it): SQLite takes them as they are
+    through CAST(? AS TEXT), sparing a decode here and an encode in the driver; others get text.
+    """
+    if not rows:
+        return
+    keys = list(rows[0])
+    utf8 = {key for key in keys if isinstance(rows[0][key], bytes)}
+    as_bytes = utf8 if conn.dialect.name == "sqlite" else set()
+    statement = insert(table).values({key: cast(bindparam(key), Text) if key in as_bytes else bindparam(key)
+                                      for key in keys})
+    compiled = statement.compile(dialect=conn.dialect)
+    order = compiled.positiontup if compiled.positional else keys
+    values = list(map(itemgetter(*order), rows)) if len(order) > 1 else [(row[order[0]],) for row in rows]
+    for position, key in enumerate(order):
+        processor = bytes.decode if key in utf8 - as_bytes else \
+            table.c[key].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+        if processor is not None:
+            converted = {value: processor(value) for value in {row[position] for row in values} - {None}}
+            converted[None] = None
+            values = [row[:position] + (converted[row[position]],) + row[position + 1:] for row in values]
+    if compiled.positional:
+        conn.exec_driver_sql(str(compiled), values)
+    else:
+        conn.exec_driver_sql(str(compiled), [dict(zip(keys, row)) for row in values])
+
+
+def _dialect_insert(conn: Connection):
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+_change_listeners = []
+
+
+def on_change(listener):
+    """Register `listener(conn, scopes, when)`, called inside every write transaction that changes scopes."""
+    _change_listeners.append(listener)
+    return listener
+
+
+def live_count(conn: Connection) -> int:
+    return conn.execute(select(func.count()).select_from(articles).where(articles.c.status == LIVE)).scalar_one()
+
+
+def live_article_slugs(conn: Connection):
+    """(slug, updated, published) of every live article, oldest first: for sitemaps and exports."""
+    return conn.execute(select(articles.c.slug, articles.c.updated, articles.c.published)
+                        .where(articles.c.status == LIVE).order_by(articles.c.published, articles.c.id))
+
+
+def record_of(row) -> dict:
+    return json.loads(row.record)

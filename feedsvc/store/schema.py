@@ -1,0 +1,119 @@
+"""The tables: every column and index the store has, declared once (Alembic migrations follow it).
+
+Times are stored as naive UTC (the same on SQLite and PostgreSQL); each article keeps its own
+offset in its stored JSON so outputs show the newsroom's +05:30.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import Column, Date, DateTime, ForeignKey, Index, Integer, MetaData, String, Table, Text
+
+metadata = MetaData()
+
+articles = Table(
+    "articles", metadata,
+    Column("id", String(128), primary_key=True),
+    Column("slug", String(80), nullable=False, unique=True),
+    Column("status", String(16), nullable=False),
+    Column("section_key", String(64), nullable=False),
+    Column("section_name", String(200), nullable=False),
+    Column("published", DateTime, nullable=False),
+    Column("updated", DateTime, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("modified_at", DateTime, nullable=False),  # server time of the last write
+    Column("withdrawn_at", DateTime),
+    Column("article", Text, nullable=False),  # records.article_to_json
+    Column("record", Text, nullable=False),   # the record as given
+    Index("ix_articles_status_published", "status", "published", "id"),
+    Index("ix_articles_section_status_published", "section_key", "status", "published", "id"),
+    Index("ix_articles_withdrawn_at", "withdrawn_at"),
+    Index("ix_articles_modified_at", "modified_at"),  # what changed since: the mirror's --watch
+    # Covers the per-month counts and lastmods of the sitemap index (feedsvc/sitemaps.py) without table reads.
+    Index("ix_articles_sitemap", "status", "published", "updated", "withdrawn_at"),
+)
+
+article_tags = Table(
+    "article_tags", metadata,
+    Column("tag_key", String(64), primary_key=True),
+    Column("article_id", String(128), ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag_name", String(200), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("published", DateTime, nullable=False),
+    Index("ix_article_tags_tag_status_published", "tag_key", "status", "published", "article_id"),
+    Index("ix_article_tags_article", "article_id"),
+)
+
+article_authors = Table(
+    "article_authors", metadata,
+    Column("author_key", String(64), primary_key=True),
+    Column("article_id", String(128), ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True),
+    Column("author_name", String(200), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("published", DateTime, nullable=False),
+    Index("ix_article_authors_author_status_published", "author_key", "status", "published", "article_id"),
+    Index("ix_article_authors_article", "article_id"),
+)
+
+slug_redirects = Table(
+    "slug_redirects", metadata,
+    Column("old_slug", String(80), primary_key=True),
+    Column("article_id", String(128), ForeignKey("articles.id", ondelete="CASCADE"), nullable=False),
+)
+
+# One row per feed scope ("site", "section:<key>", "tag:<key>", "author:<key>"): a change counter
+# every process can read cheaply to know whether its rendered copy of a feed is still current.
+scope_state = Table(
+    "scope_state", metadata,
+    Column("scope", String(80), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("modified_at", DateTime, nullable=False),
+)
+
+websub_outbox = Table(
+    "websub_outbox", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("hub_url", Text, nullable=False),
+    Column("topic_url", Text, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("next_attempt_at", DateTime, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("sent_at", DateTime),
+    Column("claim_token", String(32)),  # the sender holding the row until next_attempt_at (feedsvc/websub.py)
+    Index("ix_websub_outbox_pending", "sent_at", "next_attempt_at"),
+)
+
+partners = Table(
+    "partners", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("revoked_at", DateTime),
+)
+
+partner_usage = Table(
+    "partner_usage", metadata,
+    Column("partner_id", Integer, ForeignKey("partners.id", ondelete="CASCADE"), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("feed", String(300), primary_key=True),
+    Column("requests", Integer, nullable=False, default=0),
+    Column("not_modified", Integer, nullable=False, default=0),
+)
+
+SCOPE_KINDS = ("section", "tag", "author")
+LIVE = "published"
+
+
+
+def utc(dt: datetime) -> datetime:
+    """Aware datetime -> naive UTC, the stored form."""
+    return dt.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+

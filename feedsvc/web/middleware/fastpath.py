@@ -1,0 +1,210 @@
+"""Cached public feeds answered at the WSGI layer: the app's own responses, replayed while current.
+
+A cached feed costs little to find but a lot to answer through Flask: the request context,
+routing, a dozen hooks, a Response object and its headers come to about five times what a minimal
+Flask app spends returning fixed bytes (`make bench`). This middleware takes the hot case — GET
+or HEAD of a public feed URL without a query string or credentials — and answers it from a replay:
+the status, headers and body the app itself sent for the same URL, encoding and outcome (200 or
+304), recorded when the app answered and valid only while the scope's change counter
+(render_cache.CounterCache) still says what it said then. Anything else, or anything not yet
+recorded, goes to the app as before, which records it. So what a client receives is always what
+the app's own code decided; the replay only skips running it again.
+
+What the app does around a feed response is done here too, the same way: the rate limits
+(ratelimit.py's budget and ceiling, on Flask-Limiter's own counters; over either, the request goes
+to the app, which answers 429), the metrics and the access log line (metrics.py, access_log.py).
+
+On with FEEDSVC_FAST_PATH=1 (deploy/gunicorn.conf.py sets it); off by default.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from limits import parse_many
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from feedsvc.ops import metrics
+from feedsvc.render.feeds.model import FORMATS, SCOPE_KINDS, valid_key
+from feedsvc.web import http, ratelimit, render_cache
+
+REPLAYABLE = ("200", "304")
+# Replays share their bodies with the render cache while it holds them; past this many bytes of
+# bodies (per process) the least recently used replays are dropped, so evicted feeds are not kept alive.
+MAX_REPLAY_BYTES = 2 * 1024 * 1024
+FILENAMES = {f.filename for f in FORMATS.values()}
+
+
+@dataclass(frozen=True)
+class Replay:
+    stamp: tuple               # (version, modified_at, output revision) when the app answered
+    validator: str
+    last_modified: object      # datetime or None, as the app's freshness test used it
+    status: str                # "200 OK"
+    headers: tuple             # ((name, value), ...) as the app sent them
+    body: bytes
+
+
+def feed_target(environ) -> tuple[str, str] | None:
+    """(kind, key) when the request is a public feed the replay may answer, else None."""
+    if environ.get("REQUEST_METHOD") not in ("GET", "HEAD") or environ.get("QUERY_STRING"):
+        return None
+    if "HTTP_AUTHORIZATION" in environ or "HTTP_X_PARTNER_KEY" in environ:
+        return None   # may be a partner: counted and limited per key by the app
+    parts = environ.get("PATH_INFO", "").split("/")
+    if len(parts) == 3 and parts[1] == "feeds" and parts[2] in FILENAMES:
+        return "site", ""
+    if (len(parts) == 5 and parts[1] == "feeds" and parts[2] in SCOPE_KINDS and parts[4] in FILENAMES
+            and valid_key(parts[3])):
+        return parts[2], parts[3]
+    return None
+
+
+class FastPath:
+    """WSGI middleware in front of the Flask app (app.wsgi_app)."""
+
+    def __init__(self, app, wsgi_app):
+        self.app, self.wsgi_app = app, wsgi_app
+        self.replays: OrderedDict[tuple, Replay] = OrderedDict()
+        self.replay_bytes = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, environ, start_response):
+        started = time.perf_counter()
+        target = feed_target(environ)
+        if target is None:
+            return self.wsgi_app(environ, start_response)
+        state = self._state(*target)
+        if state is None:
+            return self.wsgi_app(environ, start_response)
+        # OUTPUT_REVISION is part of every validator; in the stamp, a new one ends every replay.
+        stamp = (state.version, state.modified_at, render_cache.OUTPUT_REVISION)
+        headers = _Headers(environ)
+        encoding = http.choose_encoding(headers.get("Accept-Encoding"))
+        path, method = environ["PATH_INFO"], environ["REQUEST_METHOD"]
+        answer = self._answer(path, method, encoding, stamp, headers)
+        if answer is None or not self._within_limits(environ, answer.status.startswith("304")):
+            return self._answer_and_record(environ, start_response, (path, method, encoding), stamp)
+        start_response(answer.status, list(answer.headers))
+        metrics.observe_replay(environ, answer, encoding, time.perf_counter() - started,
+                               log=self.app.config["ACCESS_LOG"])
+        return [] if method == "HEAD" else [answer.body]
+
+    def _state(self, kind: str, key: str):
+        """The scope's counter (through the app's CounterCache); None when the app must decide (404, outage)."""
+        from feedsvc.render import feeds
+        counters = self.app.extensions["feedsvc.counters"]
+        engine = self.app.extensions["feedsvc.engine"]
+
+        def load():
+            with engine.connect() as conn:
+                return feeds.resolve(conn, kind, key)
+        try:
+            return counters.get(("scope", kind, key), load)[1]
+        except Exception:   # unknown scope, store trouble: the app's answer (404, stale, 503) applies
+            return None
+
+    def _answer(self, path, method, encoding, stamp, headers) -> Replay | None:
+        """The recorded answer for this request, if one was recorded at the current stamp."""
+        for status in (200, 304):
+            key = (path, method, encoding, status)
+            replay = self.replays.get(key)
+            if replay is None or replay.stamp != stamp:
+                continue
+            try:
+                self.replays.move_to_end(key)   # recently used: kept longest
+            except KeyError:
+                pass   # dropped meanwhile by another thread; still good for this answer
+            fresh = http.is_fresh(replay.validator, replay.last_modified, headers)
+            if fresh == (status == 304):
+                return replay
+        return None
+
+    def _within_limits(self, environ, not_modified: bool) -> bool:
+        """Count the request as ratelimit.py's limits would; False sends it to the app (and its 429)."""
+        limiter = self.app.extensions.get(ratelimit.EXTENSION)
+        if limiter is None or not limiter.enabled:
+            return True
+        config = self.app.config
+        who = f"addr:{environ.get('REMOTE_ADDR') or 'unknown'}"
+        prefix = config["RATELIMIT_KEY_PREFIX"]
+        budget = _items(config["RATELIMIT_PUBLIC"])
+        ceiling = _items(ratelimit.scaled(config["RATELIMIT_PUBLIC"], config["RATELIMIT_CONDITIONAL_FACTOR"]))
+        strategy = limiter.limiter
+        try:
+            if not all(strategy.test(item, prefix, who, "feeds") for item in budget):
+                return False
+            if not all(strategy.test(item, prefix, who, "feeds:all") for item in ceiling):
+                return False
+            for item in ceiling:
+                strategy.hit(item, prefix, who, "feeds:all")
+            if not not_modified:   # a 304 costs nothing against the budget
+                for item in budget:
+                    strategy.hit(item, prefix, who, "feeds")
+        except Exception:   # storage trouble: let the app (and Flask-Limiter's fallback) handle it
+            return False
+        return True
+
+    def _answer_and_record(self, environ, start_response, where: tuple, stamp: tuple):
+        """The app answers; a 200 or 304 with an ETag is kept, exactly as sent, for the next such request."""
+        sent = {}
+
+        def capture(status, headers, exc_info=None):
+            sent.update(status=status, headers=headers, failed=exc_info is not None)
+            return start_response(status, headers, exc_info)
+
+        result = self.wsgi_app(environ, capture)
+        if sent.get("failed") or sent.get("status", "")[:3] not in REPLAYABLE:
+            return result
+        try:
+            body = b"".join(result)   # a feed is bytes in memory already: nothing streams here
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+        etag = next((v for k, v in sent["headers"] if k.lower() == "etag"), "")
+        validator = http.strip_encoding(etag.strip('"'))
+        if validator:
+            replay = Replay(stamp, validator, stamp[1] if stamp[0] else None, sent["status"],
+                            tuple(sent["headers"]), body)
+            self._keep((*where, int(sent["status"][:3])), replay)
+        return [body]
+
+    def _keep(self, key: tuple, replay: Replay) -> None:
+        with self.lock:
+            old = self.replays.pop(key, None)
+            self.replay_bytes += len(replay.body) - (len(old.body) if old else 0)
+            self.replays[key] = replay
+            while self.replay_bytes > MAX_REPLAY_BYTES and self.replays:
+                _, dropped = self.replays.popitem(last=False)
+                self.replay_bytes -= len(dropped.body)
+
+
+class _Headers:
+    """Request headers straight from the WSGI environ, as http.is_fresh and choose_encoding read them."""
+
+    def __init__(self, environ):
+        self.environ = environ
+
+    def get(self, name: str, default=None):
+        return self.environ.get("HTTP_" + name.upper().replace("-", "_"), default)
+
+
+_parsed: dict[str, list] = {}
+
+
+def _items(limits_text: str) -> list:
+    if limits_text not in _parsed:
+        _parsed[limits_text] = parse_many(limits_text)
+    return _parsed[limits_text]
+
+
+def init_app(app) -> None:
+    if not app.config["FAST_PATH"]:
+        return
+    if isinstance(app.wsgi_app, ProxyFix):
+        # Inside ProxyFix (TRUSTED_PROXY_HOPS), so limits count the client's address as the app does.
+        app.wsgi_app.app = FastPath(app, app.wsgi_app.app)
+    else:
+        app.wsgi_app = FastPath(app, app.wsgi_app)
