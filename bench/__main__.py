@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from feedsvc import create_app
+from feedsvc.web import db
 
 from . import build, fresh, load, scale, serve, stats, wrk
 from .stats import Row, Sample, Table
@@ -50,7 +51,7 @@ def prepare_small(env: dict) -> tuple[str, Path]:
         print(f"mirror: {mirror.sync(progress_bar=True)}", file=sys.stderr)
     finally:
         mirror.close()
-        app.extensions["feedsvc.engine"].dispose()
+        db.engine(app).dispose()
     return url, WORK / "mirror"
 
 
@@ -76,7 +77,7 @@ def main() -> int:
     step("row 1: building feeds")
     app = create_app({"DATABASE_URL": url, "SITE_URL": env["FEEDSVC_SITE_URL"], "ACCESS_LOG": False})
     facts.update(build.run(table, app))
-    app.extensions["feedsvc.engine"].dispose()
+    db.engine(app).dispose()
     step("rows 2-3: serving and 304 (wrk)")
     facts.update(serve.run(table, url, mirror, WORK, max(repeats, 7)))   # bimodal rows: more repeats
     step("row 4: mirror freshness")

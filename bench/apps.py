@@ -13,6 +13,8 @@ from pathlib import Path
 
 from flask import Flask, Response, request
 
+from feedsvc.web import db
+
 
 def minimal() -> Flask:
     """A Flask app returning the same precomputed bytes feedsvc serves: identity or gzip, or 304."""
@@ -43,7 +45,7 @@ def render_each() -> Flask:
 
     app = create_app()
     site = Site.from_config(app.config)
-    engine = app.extensions["feedsvc.engine"]
+    engine = db.engine(app)
     naive = Flask(__name__)
 
     @naive.get("/feed")

@@ -13,6 +13,7 @@ import time
 from feedsvc import store
 from feedsvc.render import feeds
 from feedsvc.render.feeds.model import Site
+from feedsvc.web import db
 
 from . import baselines
 from .stats import Sample, Table
@@ -21,7 +22,7 @@ SIZES = (50, 500)
 
 
 def run(table: Table, app, repeats: int = 7) -> dict:
-    engine = app.extensions["feedsvc.engine"]
+    engine = db.engine(app)
     site = Site.from_config(app.config)
     facts = {}
     with engine.connect() as conn:

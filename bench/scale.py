@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, text
 
 from feedsvc import create_app, store
 from feedsvc.ingest import importer
+from feedsvc.web import db
 
 from . import load, wrk
 from .serve import app_env, fetch
@@ -41,7 +42,7 @@ def import_rate(table: Table) -> None:
     for _ in range(3):
         with tempfile.TemporaryDirectory(dir=load.OUT) as folder:
             app = create_app({"DATABASE_URL": f"sqlite:///{folder}/import.db", "SITE_URL": "http://news.example"})
-            app.extensions["feedsvc.engine"].dispose()   # the app gives its settings; the import has its engine
+            db.engine(app).dispose()   # the app gives its settings; the import has its engine
             engine = importer.import_engine(app.config["DATABASE_URL"])  # as `flask import-articles` does
             store.migrate(engine)
             started = time.perf_counter()

@@ -4,24 +4,39 @@ from flask import Flask
 from feedsvc import cli, config, validate
 from feedsvc.ops import partners
 from feedsvc.publish import websub
-from feedsvc.web import db, documents, faults, guards, ratelimit, register_blueprints, security_headers
-from feedsvc.web.middleware import fastpath
+from feedsvc.web import (
+    db,
+    documents,
+    faults,
+    guards,
+    metrics,
+    ratelimit,
+    register_blueprints,
+    security_headers,
+)
+from feedsvc.web.middleware import fastpath, proxy
 
 
 def create_app(test_config: dict | None = None) -> Flask:
+    """The app, each piece given what it needs; the comments say where the order matters."""
     app = Flask(__name__, instance_relative_config=True)
     config.load(app, test_config)
 
-    db.init_app(app)                  # one engine per app, a connection per request
-    documents.init_app(app)           # the render-once cache and the change-counter cache
-    faults.init_app(app)              # a store outage answers 503 with Retry-After, not 500
-    guards.init_app(app)              # a NUL byte in a URL answers 400 before any route or query sees it
-    websub.init_app(app)              # the outbox listener on the store's writes, and the hub sender
+    engine = db.init_app(app)                 # one engine per app, a connection per request
+    cache = documents.init_app(app, engine)   # the render-once cache; change counters forgotten on its writes
+    faults.init_app(app)                      # a store outage answers 503 with Retry-After, not 500
+    # Before any other request hook (the limiter's looks partner keys up in the store): a NUL byte
+    # in a URL answers 400 before any route or query sees it.
+    guards.init_app(app)
+    websub.init_app(app, engine)              # outbox rows inside the writes through `engine`; the hub sender
     register_blueprints(app)
-    security_headers.init_app(app)    # only /embed/* may be framed
-    ratelimit.init_app(app)           # limits on feeds and oEmbed, per partner key or client address
-    partners.install_log_redaction(app)  # partner keys never reach a log line
-    validate.init_app(app)            # FEEDSVC_VALIDATE_ON_RENDER=1 checks every response before it is sent
-    fastpath.init_app(app)            # FEEDSVC_FAST_PATH=1: cached public feeds replayed at the WSGI layer
+    metrics.init_app(app, engine, cache)      # /metrics: requests, the render cache's hits and builds, the mirror's lag
+    security_headers.init_app(app)            # only /embed/* may be framed
+    limiter = ratelimit.init_app(app)         # limits on feeds and oEmbed, per partner key or client address
+    partners.install_log_redaction(app)       # partner keys never reach a log line
+    validate.init_app(app)                    # FEEDSVC_VALIDATE_ON_RENDER=1 checks every response before it is sent
+    # FEEDSVC_FAST_PATH=1: cached public feeds replayed at the WSGI layer, counted on the app's own limiter.
+    fastpath.init_app(app, engine=engine, counters=documents.counters(app), limiter=limiter)
+    proxy.init_app(app)                       # last: the outermost WSGI layer, so all inside see the client's address
     cli.register(app)
     return app

@@ -12,6 +12,7 @@ from sqlalchemy import create_engine, text
 
 from feedsvc import create_app, store
 from feedsvc.ops import access_log
+from feedsvc.web import db
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTICLES = ROOT / "articles"
@@ -45,7 +46,7 @@ def build_app(database_url: str, **overrides):
     config = {"TESTING": True, "DATABASE_URL": database_url, "SITE_URL": SITE_URL,
               "API_TOKENS": [API_TOKEN], **overrides}
     app = create_app(config)
-    store.migrate(app.extensions["feedsvc.engine"])
+    store.migrate(db.engine(app))
     return app
 
 
@@ -71,7 +72,7 @@ def database_url(backend, tmp_path):
 def app(database_url):
     app = build_app(database_url)
     yield app
-    app.extensions["feedsvc.engine"].dispose()
+    db.engine(app).dispose()
 
 
 @pytest.fixture
@@ -86,7 +87,7 @@ def runner(app):
 
 @pytest.fixture
 def engine(app):
-    return app.extensions["feedsvc.engine"]
+    return db.engine(app)
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -98,7 +99,7 @@ def sample_app(request, tmp_path_factory):
     result = app.test_cli_runner().invoke(args=["import-articles", str(ARTICLES)])
     assert result.exit_code == 0, result.output
     yield app
-    app.extensions["feedsvc.engine"].dispose()
+    db.engine(app).dispose()
     cleanup()
 
 

@@ -15,6 +15,7 @@ import pytest
 from bench.servers import Gunicorn
 from feedsvc.ops import access_log
 from feedsvc.ops.access_log import BATCH_CHARS, BatchingStreamHandler
+from feedsvc.web import db
 
 from .conftest import build_app
 
@@ -148,7 +149,7 @@ def json_lines(log: Path) -> list[dict]:
 @pytest.mark.slow
 def test_gunicorn_workers_write_their_waiting_lines_when_they_stop(tmp_path):
     url = f"sqlite:///{tmp_path / 'feedsvc.db'}"
-    build_app(url).extensions["feedsvc.engine"].dispose()
+    db.engine(build_app(url)).dispose()
     log = tmp_path / "gunicorn.log"
     env = {"FEEDSVC_DATABASE_URL": url, "FEEDSVC_ACCESS_LOG_FLUSH_MS": str(3600 * 1000),
            "FEEDSVC_WEBSUB_SENDER": "worker", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}

@@ -5,6 +5,7 @@ import pytest
 
 from feedsvc import store
 from feedsvc.config import parse_token_digests, token_digest
+from feedsvc.web import db
 
 
 def put(client, record, headers, **extra):
@@ -78,7 +79,7 @@ def test_delete_withdraws_and_keeps_a_tombstone(app, client, api_headers, make_r
     put(client, make_record(), api_headers)
     response = client.delete("/api/articles/test-2025-08-01-monsoon", headers=api_headers)
     assert response.status_code == 200 and response.get_json()["outcome"] == "withdrawn"
-    with app.extensions["feedsvc.engine"].connect() as conn:
+    with db.engine(app).connect() as conn:
         assert store.newest(conn, "site", 10) == []
         assert store.newest(conn, "tag:parliament", 10) == []
         tombstones = store.withdrawn_since(conn, "section:national", store.now_utc().replace(year=2000))

@@ -19,6 +19,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.servers import Gunicorn
+from feedsvc.web import db
 
 from .conftest import ARTICLES, VALID_RECORD
 
@@ -73,7 +74,7 @@ def server(tmp_path):
     app = create_app({"DATABASE_URL": url, "SITE_URL": "http://news.example"})
     result = app.test_cli_runner().invoke(args=["import-articles", str(ARTICLES)])
     assert result.exit_code == 0, result.output
-    app.extensions["feedsvc.engine"].dispose()
+    db.engine(app).dispose()
     log = tmp_path / "gunicorn.log"
     metrics_dir = tmp_path / "metrics"
     env = {"FEEDSVC_DATABASE_URL": url, "FEEDSVC_SITE_URL": "http://news.example", "FEEDSVC_API_TOKENS": API_TOKEN,

@@ -16,6 +16,7 @@ import lxml.html
 import pytest
 from werkzeug.serving import make_server
 
+from feedsvc.web import db
 from tests.chromium import Chromium, executable
 from tests.conftest import build_app
 
@@ -57,7 +58,7 @@ def site(tmp_path, make_record):
     yield origin, record, client
     server.shutdown()
     thread.join()
-    app.extensions["feedsvc.engine"].dispose()
+    db.engine(app).dispose()
 
 
 @pytest.fixture

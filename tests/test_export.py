@@ -13,6 +13,7 @@ from lxml import etree
 from feedsvc.ingest.records import parse_record
 from feedsvc.ingest.write import commit_write, upsert, withdraw
 from feedsvc.publish import mirror as export
+from feedsvc.web import db
 
 from .conftest import SITE_URL
 
@@ -28,7 +29,7 @@ def mirrored_files(root: Path) -> dict[str, str]:
 
 def write(app, record: dict):
     article = parse_record(record, site_url=SITE_URL)
-    return commit_write(app.extensions["feedsvc.engine"], upsert, article,
+    return commit_write(db.engine(app), upsert, article,
                                site_name=app.config["SITE_NAME"])
 
 
@@ -131,7 +132,7 @@ def test_a_withdrawn_article_leaves_the_mirror(app, make_record, tmp_path):
         mirror.sync()
         page = tmp_path / "articles/monsoon-session-begins.html"
         assert page.exists() and Path(str(page) + ".gz").exists()
-        commit_write(app.extensions["feedsvc.engine"], withdraw, "test-2025-08-01-monsoon",
+        commit_write(db.engine(app), withdraw, "test-2025-08-01-monsoon",
                             site_name=app.config["SITE_NAME"])
         mirror.update()
     finally:
@@ -206,7 +207,7 @@ def test_watch_follows_a_write(app, make_record, tmp_path):
 
 def test_mirror_lag_reads_the_manifest(app, make_record, tmp_path):
     write(app, make_record())
-    engine = app.extensions["feedsvc.engine"]
+    engine = db.engine(app)
     with engine.connect() as conn:
         assert export.mirror_lag(conn, tmp_path)[0] == float("inf")   # never exported
     mirror = export.Mirror(app, tmp_path)

@@ -5,6 +5,7 @@ import pytest
 
 from feedsvc.ingest.records import parse_record
 from feedsvc.ingest.write import commit_write, upsert
+from feedsvc.web import db
 
 from .conftest import SITE_URL, build_app
 
@@ -27,11 +28,11 @@ def pair(database_url, make_record):
     write(fast, make_record())
     yield fast, plain
     for app in (fast, plain):
-        app.extensions["feedsvc.engine"].dispose()
+        db.engine(app).dispose()
 
 
 def write(app, record):
-    return commit_write(app.extensions["feedsvc.engine"], upsert,
+    return commit_write(db.engine(app), upsert,
                                parse_record(record, site_url=SITE_URL), site_name=app.config["SITE_NAME"])
 
 
@@ -123,7 +124,7 @@ def test_rate_limits_hold_as_without_the_fast_path(database_url, make_record, fa
                     for _ in range(expected.count(304) + (1 if factor == 2 else 0))]
         statuses += [client.get("/feeds/rss.xml").status_code for _ in range(len(expected) - len(statuses))]
         results[fast_path] = statuses
-        app.extensions["feedsvc.engine"].dispose()
+        db.engine(app).dispose()
     assert results[False] == expected
     assert results[True] == expected
 
@@ -137,4 +138,4 @@ def test_behind_a_proxy_limits_count_the_client_address(database_url, make_recor
     second = [client.get("/feeds/rss.xml", headers={"X-Forwarded-For": "203.0.113.2"}).status_code for _ in range(3)]
     assert first == second == [200, 200, 429]
     assert replays(app) > 0
-    app.extensions["feedsvc.engine"].dispose()
+    db.engine(app).dispose()

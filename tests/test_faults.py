@@ -22,11 +22,12 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import create_engine, event, select
+from sqlalchemy import select
 
 from feedsvc import store
 from feedsvc.ingest.records import article_from_json
 from feedsvc.store import articles, scope_state
+from feedsvc.web import db
 from tests.conftest import API_TOKEN, SITE_URL, VALID_RECORD, build_app
 from tests.servers import LIVE_AUTH, Gunicorn, TcpProxy
 from tests.test_kill_during_import import assert_each_record_whole
@@ -59,7 +60,7 @@ def store_outage(backend: str, app, proxy: TcpProxy | None, path: str | None):
         finally:
             proxy.restore()
         return
-    app.extensions["feedsvc.engine"].dispose()  # our idle pooled connections would keep a shared lock
+    db.engine(app).dispose()  # our idle pooled connections would keep a shared lock
     holder = sqlite3.connect(path, isolation_level=None, timeout=5)
     holder.execute("PRAGMA locking_mode=EXCLUSIVE")
     holder.execute("BEGIN EXCLUSIVE")
@@ -83,20 +84,15 @@ def outage_app(request, backend, database_url, tmp_path):
     if backend == "postgresql":
         proxy, url = TcpProxy.for_url(database_url)
         proxy.start()
-    app = build_app(url, RATELIMIT_ENABLED=False, **SETUPS[request.param])
-    if backend == "sqlite":
-        # The store waits 30 s for a lock; a test waits LOCK_TIMEOUT_SECONDS (the behaviour is the same).
-        engine = create_engine(url, connect_args={"timeout": LOCK_TIMEOUT_SECONDS})
-        event.listen(engine, "connect", store.engine._sqlite_pragmas)
-        event.listen(engine, "connect", lambda conn, _: conn.execute(f"PRAGMA busy_timeout={LOCK_TIMEOUT_SECONDS * 1000}"))
-        app.extensions["feedsvc.engine"].dispose()
-        app.extensions["feedsvc.engine"] = engine
+    # The store waits DATABASE_TIMEOUT for a SQLite lock; a test waits LOCK_TIMEOUT_SECONDS (the behaviour is the same).
+    timeout = {"DATABASE_TIMEOUT": LOCK_TIMEOUT_SECONDS} if backend == "sqlite" else {}
+    app = build_app(url, RATELIMIT_ENABLED=False, **timeout, **SETUPS[request.param])
     client = app.test_client()
     for number, slug in enumerate(("one", "two", "three"), 1):
         assert client.put(f"/api/articles/{slug}", json=record(slug, number), headers=AUTH).status_code == 201
     path = url.split("///", 1)[-1] if backend == "sqlite" else None
     yield app, lambda: store_outage(backend, app, proxy, path)
-    app.extensions["feedsvc.engine"].dispose()
+    db.engine(app).dispose()
     if proxy:
         proxy.stop()
 

@@ -19,6 +19,7 @@ from lxml import etree
 from feedsvc.ingest.records import parse_record
 from feedsvc.render import feeds
 from feedsvc.validate import validate_document
+from feedsvc.web import db
 from tests.conftest import ROOT, SITE_URL, build_app, sample_records
 
 RECORDS = {r["id"]: r for r in sample_records() if r.get("status", "published") == "published"}
@@ -283,7 +284,7 @@ def test_summary_only_configuration_leaves_the_body_out(database_url, api_header
     assert atom.find(".//{http://www.w3.org/2005/Atom}content") is None
     item = json.loads(client.get("/feeds/feed.json").data)["items"][0]
     assert "content_html" not in item and item["content_text"] == item["summary"]
-    app.extensions["feedsvc.engine"].dispose()
+    db.engine(app).dispose()
 
 
 # ---- the channel ----------------------------------------------------------------------------
@@ -304,7 +305,7 @@ def test_rss_channel_carries_what_readers_and_hubs_need(database_url, api_header
     assert channel.findtext("copyright") == app.config["SITE_COPYRIGHT"]
     assert channel.findtext("image/url") == f"{SITE_URL}/static/logo.png"
     assert channel.findtext("lastBuildDate").endswith("+0530")
-    app.extensions["feedsvc.engine"].dispose()
+    db.engine(app).dispose()
 
 
 def test_atom_and_json_feeds_carry_hubs_logo_icon_and_rights(database_url, api_headers, make_record):
@@ -319,7 +320,7 @@ def test_atom_and_json_feeds_carry_hubs_logo_icon_and_rights(database_url, api_h
     assert doc["hubs"] == [{"type": "WebSub", "url": "https://hub.example/"}]
     assert doc["icon"] == f"{SITE_URL}/static/icon.png" and doc["feed_url"] == f"{SITE_URL}/feeds/feed.json"
     assert client.get("/static/logo.png").status_code == 200
-    app.extensions["feedsvc.engine"].dispose()
+    db.engine(app).dispose()
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -356,7 +357,7 @@ def test_tombstones_leave_after_the_configured_window(database_url, api_headers,
     put(client, api_headers, make_record(id="test-later", slug="later", published="2025-08-03T09:00:00+05:30",
                                          updated=None))
     assert b"deleted-entry" not in client.get("/feeds/atom.xml").data
-    app.extensions["feedsvc.engine"].dispose()
+    db.engine(app).dispose()
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -478,7 +479,7 @@ def test_browser_stylesheet_turns_the_feed_into_a_hindi_page(sample_client, fmt)
 def test_render_gives_the_bytes_the_view_serves(sample_app, sample_client, fmt):
     served = sample_client.get(f"{feed_path('tag:cricket', fmt)}?limit=2")
     site = feeds.Site.from_config(sample_app.config)
-    with sample_app.extensions["feedsvc.engine"].connect() as conn:
+    with db.engine(sample_app).connect() as conn:
         rendered = feeds.render(fmt, "tag:cricket", conn=conn, site=site, limit=2)
         with pytest.raises(feeds.FeedNotFound):
             feeds.render(fmt, "tag:no-such-tag", conn=conn, site=site)

@@ -20,6 +20,7 @@ from lxml import etree
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from feedsvc.validate import amp_rules, validate_document, xmlsafe
+from feedsvc.web import db
 from tests.conftest import BACKENDS, SITE_URL, VALID_RECORD, _fresh_database, build_app
 from tests.hostile.threats import amp_script, json_ld_script, parse_document, parse_fragment, text_of, threats
 
@@ -66,7 +67,7 @@ def hostile_app(request, tmp_path_factory):
     assert result.exit_code == 0, result.output
     assert f"stored {len(CASES)} " in result.output, result.output
     yield app
-    app.extensions["feedsvc.engine"].dispose()
+    db.engine(app).dispose()
     cleanup()
 
 

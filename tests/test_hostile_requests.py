@@ -18,6 +18,7 @@ import pytest
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import RequestRedirect
 
+from feedsvc.web import db
 from tests.conftest import API_TOKEN, BACKENDS, VALID_RECORD, _fresh_database, build_app
 from tests.servers import LIVE_TOKEN, Gunicorn
 
@@ -45,7 +46,7 @@ def hostile_client(request, tmp_path_factory):
         assert client.put(f"/api/articles/{slug}", json=record,
                           headers={"Authorization": f"Bearer {API_TOKEN}"}).status_code == 201
     yield app, client
-    app.extensions["feedsvc.engine"].dispose()
+    db.engine(app).dispose()
     cleanup()
 
 

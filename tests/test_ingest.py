@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 from feedsvc import store
 from feedsvc.ingest import importer
 from feedsvc.store import articles, slug_redirects
+from feedsvc.web import db
 
 from .conftest import SITE_URL, build_app
 
@@ -135,7 +136,7 @@ def test_parsing_in_worker_processes_stores_exactly_what_one_process_does(engine
     source = tmp_path / "mixed.jsonl"
     source.write_text("\n".join(json.dumps(r, ensure_ascii=n % 2 == 0) for n, r in enumerate(lines)) + "\n{oops\n",
                       "utf-8")
-    other = build_app(f"sqlite:///{tmp_path / 'inline.db'}").extensions["feedsvc.engine"]
+    other = db.engine(build_app(f"sqlite:///{tmp_path / 'inline.db'}"))
     reports = [importer.import_files(e, [source], site_url=SITE_URL, site_name="s", workers=w)
                for e, w in ((engine, 2), (other, 0))]
     assert [(r.created, len(r.errors)) for r in reports] == [(38, 3), (38, 3)]

@@ -32,6 +32,7 @@ import pytest
 
 from feedsvc import store
 from feedsvc.validate import validate_document
+from feedsvc.web import db
 from tests.conftest import ARTICLES, POSTGRESQL_URL, SITE_URL, VALID_RECORD, _fresh_database, build_app
 from tests.servers import LIVE_AUTH, ROOT, Gunicorn, rss_kb
 
@@ -175,10 +176,10 @@ def loaded_database(tmp_path):
     app = build_app(url)
     result = app.test_cli_runner().invoke(args=["import-articles", str(ARTICLES)])
     assert result.exit_code == 0, result.output
-    with app.extensions["feedsvc.engine"].connect() as conn:
+    with db.engine(app).connect() as conn:
         scopes = [state.scope for state in store.all_scopes(conn)]
         slugs = [row.slug for row in store.live_article_slugs(conn)]
-    app.extensions["feedsvc.engine"].dispose()
+    db.engine(app).dispose()
     yield url, scopes, slugs
     cleanup()
 

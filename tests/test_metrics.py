@@ -10,6 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from feedsvc.ingest.records import parse_record
 from feedsvc.ingest.write import commit_write, upsert
 from feedsvc.publish import mirror as export
+from feedsvc.web import db
 
 from .conftest import SITE_URL
 
@@ -32,8 +33,8 @@ def value(values, name: str, **labels) -> float:
 
 
 def write(app, record):
-    return commit_write(app.extensions["feedsvc.engine"], upsert,
-                               parse_record(record, site_url=SITE_URL), site_name=app.config["SITE_NAME"])
+    return commit_write(db.engine(app), upsert, parse_record(record, site_url=SITE_URL),
+                        site_name=app.config["SITE_NAME"])
 
 
 def test_requests_are_counted_by_route_class_and_status(client, app, make_record):
@@ -87,7 +88,6 @@ def test_not_modified_share_is_published(client, app, make_record):
 def test_mirror_lag_appears_when_a_mirror_is_configured(app, make_record, tmp_path):
     write(app, make_record())
     app.config["MIRROR_DIR"] = str(tmp_path)
-    app.extensions.pop("feedsvc.metrics_registry", None)
     mirror = export.Mirror(app, tmp_path)
     try:
         mirror.sync()

@@ -17,6 +17,7 @@ from werkzeug.serving import make_server
 
 from feedsvc.ingest.records import parse_record
 from feedsvc.ingest.sanitize import plain_text
+from feedsvc.web import db
 from tests.chromium import Chromium, executable
 from tests.conftest import ARTICLES, SITE_URL, build_app, sample_records
 
@@ -48,7 +49,7 @@ def origin(tmp_path_factory):
     yield origin
     server.shutdown()
     thread.join()
-    app.extensions["feedsvc.engine"].dispose()
+    db.engine(app).dispose()
 
 
 @pytest.fixture(scope="module")

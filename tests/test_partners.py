@@ -13,6 +13,7 @@ from werkzeug.serving import make_server
 
 from feedsvc import store
 from feedsvc.ops import partners
+from feedsvc.web import db
 from tests.api_records import put_record
 from tests.conftest import SITE_URL, build_app
 from tests.servers import Gunicorn
@@ -23,7 +24,7 @@ def app(database_url):
     # Public feeds carry summaries only here; partner feeds must still carry the full text.
     app = build_app(database_url, FEED_FULL_TEXT=False, FEED_MAX_LIMIT=2)
     yield app
-    app.extensions["feedsvc.engine"].dispose()
+    db.engine(app).dispose()
 
 
 @pytest.fixture
@@ -266,7 +267,7 @@ def test_gunicorn_access_log_never_shows_a_path_key(tmp_path):
     database = f"sqlite:///{tmp_path / 'feedsvc.db'}"
     setup = build_app(database)
     key = add_partner(setup.test_cli_runner())
-    setup.extensions["feedsvc.engine"].dispose()
+    db.engine(setup).dispose()
     access_log = tmp_path / "access.log"
     server = Gunicorn(database, workers=1, log_path=tmp_path / "gunicorn.log",
                       env={"GUNICORN_CMD_ARGS": f"--access-logfile {access_log}"})

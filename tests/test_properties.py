@@ -28,6 +28,7 @@ from werkzeug.routing import RequestRedirect
 from feedsvc import store
 from feedsvc.ingest.records import RecordError, parse_record
 from feedsvc.validate import validate_document
+from feedsvc.web import db
 from tests.conftest import API_TOKEN, BACKENDS, SITE_URL, VALID_RECORD, _fresh_database, build_app
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -114,7 +115,7 @@ def property_app(request, tmp_path_factory):
     url, cleanup = _fresh_database(request.param, tmp_path_factory.mktemp(f"props-{request.param}"))
     app = build_app(url, RATELIMIT_ENABLED=False)
     yield app
-    app.extensions["feedsvc.engine"].dispose()
+    db.engine(app).dispose()
     cleanup()
 
 
@@ -144,7 +145,7 @@ def test_every_output_of_an_accepted_random_record_is_valid(property_app, record
     if response.status_code == 422:
         assert response.get_json()["problems"]
         return
-    with property_app.extensions["feedsvc.engine"].connect() as conn:
+    with db.engine(property_app).connect() as conn:
         row = store.article_row(conn, record["id"])
         slug, title = row.slug, json.loads(row.article)["title"]  # a derived slug may have taken a suffix
     outputs = [(f"/feeds/section/prop-{number}/{name}", kind)

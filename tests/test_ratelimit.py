@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from feedsvc.web import ratelimit
+from feedsvc.web import db, ratelimit
 from tests.api_records import record  # noqa: F401  (a fixture)
 from tests.conftest import build_app
 
@@ -46,7 +46,7 @@ def limited_app(database_url, storage, **overrides):
 def app(database_url, storage):
     app = limited_app(database_url, storage)
     yield app
-    app.extensions["feedsvc.engine"].dispose()
+    db.engine(app).dispose()
 
 
 @pytest.fixture
@@ -97,7 +97,7 @@ def test_behind_a_trusted_proxy_clients_are_told_apart_by_forwarded_address(data
     one, other = {"X-Forwarded-For": "198.51.100.1"}, {"X-Forwarded-For": "198.51.100.2"}
     assert statuses(client, OEMBED, 4, headers=one)[-1] == 429
     assert client.get(OEMBED, headers=other).status_code == 200
-    app.extensions["feedsvc.engine"].dispose()
+    db.engine(app).dispose()
 
 
 def test_forwarded_address_is_ignored_unless_a_proxy_is_trusted(client, record):
@@ -143,7 +143,7 @@ def test_limits_can_be_switched_off(database_url, storage):
     app = limited_app(database_url, storage, RATELIMIT_ENABLED=False)
     client = app.test_client()
     assert set(statuses(client, "/feeds/rss.xml", 5)) == {200}
-    app.extensions["feedsvc.engine"].dispose()
+    db.engine(app).dispose()
 
 
 def test_scaled_limits():
@@ -168,14 +168,14 @@ def test_workers_share_counters_through_redis(database_url, redis_storage, app, 
     assert_too_many(other.get(OEMBED))
     assert_too_many(client.get(OEMBED))
     assert any(redis_client().scan_iter(match=f"*{redis_storage[1]}*"))
-    other_worker.extensions["feedsvc.engine"].dispose()
+    db.engine(other_worker).dispose()
 
 
 def test_unreachable_redis_falls_back_to_memory(database_url):
     app = limited_app(database_url, ("redis://127.0.0.1:1/0", "feedsvc-test-unreachable"))
     client = app.test_client()
     assert statuses(client, "/feeds/rss.xml", 4) == [200, 200, 200, 429]
-    app.extensions["feedsvc.engine"].dispose()
+    db.engine(app).dispose()
 
 
 def test_a_store_outage_during_the_key_lookup_counts_by_address(client, record, key, monkeypatch):

@@ -12,13 +12,13 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 from feedsvc.render.feeds import scope as feed_scope
-from feedsvc.web import render_cache
+from feedsvc.web import db, documents, render_cache
 from feedsvc.web.render_cache import RenderCache, compress, validator
 from tests.conftest import build_app
 
 
 def renders(app) -> int:
-    return app.extensions["feedsvc.render_cache"].stats["renders"]
+    return documents.cache(app).stats["renders"]
 
 
 def put(client, api_headers, record):
@@ -102,7 +102,7 @@ def test_each_feed_is_rendered_once_however_often_and_however_encoded(client, ap
 def test_304_is_answered_before_any_feed_is_built(client, app, api_headers, make_record):
     put(client, api_headers, make_record())
     etag = client.get("/feeds/section/national/atom.xml").headers["ETag"]
-    app.extensions["feedsvc.render_cache"].clear()
+    documents.cache(app).clear()
     before = renders(app)
     response = client.get("/feeds/section/national/atom.xml", headers={"If-None-Match": etag})
     assert response.status_code == 304 and renders(app) == before
@@ -145,7 +145,24 @@ def test_two_processes_agree_through_the_store(database_url, api_headers, make_r
     assert from_one.headers["ETag"] == from_two.headers["ETag"] and from_one.data == from_two.data
     assert second.get("/feeds/rss.xml", headers={"If-None-Match": from_one.headers["ETag"]}).status_code == 304
     for app in (one, two):
-        app.extensions["feedsvc.engine"].dispose()
+        db.engine(app).dispose()
+
+
+def test_a_write_is_heard_by_its_own_app_only(database_url, api_headers, make_record):
+    """Two apps in one process, on one database, trusting their counters for a minute: a write
+    through one is served by that one at once; the other, like another gunicorn worker, keeps
+    trusting the counters it read (store.changed reaches only the receivers of the writer's engine)."""
+    writer, other = (build_app(database_url, FEED_STATE_RECHECK_MS=60_000) for _ in range(2))
+    put(writer.test_client(), api_headers, make_record())
+    assert item_ids(writer.test_client()) == item_ids(other.test_client()) == ["test-2025-08-01-monsoon"]
+    put(writer.test_client(), api_headers, make_record(id="later", slug="later", updated=None,
+                                                       published="2025-08-02T09:00:00+05:30"))
+    assert item_ids(writer.test_client()) == ["later", "test-2025-08-01-monsoon"]
+    assert item_ids(other.test_client()) == ["test-2025-08-01-monsoon"]
+    documents.counters(other).clear()  # what the recheck interval's end does
+    assert item_ids(other.test_client()) == ["later", "test-2025-08-01-monsoon"]
+    for app in (writer, other):
+        db.engine(app).dispose()
 
 
 def test_a_held_copy_is_served_while_the_store_is_down(client, app, api_headers, make_record, monkeypatch):
@@ -172,9 +189,9 @@ def test_the_cache_stays_within_its_byte_budget(database_url, api_headers, make_
     for url in ("/feeds/rss.xml", "/feeds/atom.xml", "/feeds/feed.json", "/feeds/tag/parliament/rss.xml",
                 "/feeds/author/test-reporter/atom.xml", "/feeds.opml", "/feeds"):
         assert client.get(url).status_code == 200
-    cache = app.extensions["feedsvc.render_cache"]
+    cache = documents.cache(app)
     assert 0 < cache.bytes <= 30_000 and cache.stats["evictions"] > 0
-    app.extensions["feedsvc.engine"].dispose()
+    db.engine(app).dispose()
 
 
 def test_revision_and_settings_are_part_of_the_etag(database_url, api_headers, make_record, monkeypatch):
@@ -187,4 +204,4 @@ def test_revision_and_settings_are_part_of_the_etag(database_url, api_headers, m
     monkeypatch.setattr(render_cache, "OUTPUT_REVISION", "next")
     assert client.get("/feeds/rss.xml").headers["ETag"] != etag
     for each in (app, renamed):
-        each.extensions["feedsvc.engine"].dispose()
+        db.engine(each).dispose()

@@ -24,6 +24,7 @@ from feedsvc import store
 from feedsvc.ingest import importer
 from feedsvc.publish import websub
 from feedsvc.store import websub_outbox as outbox
+from feedsvc.web import db
 from tests.conftest import ROOT, SITE_URL, build_app
 
 FAST = dict(WEBSUB_SENDER="worker", WEBSUB_POLL_SECONDS=0.05, WEBSUB_RETRY_BASE_SECONDS=0.2,
@@ -89,8 +90,8 @@ def topics(*scopes: str) -> set[str]:
 def hub_app(database_url, hub):
     app = build_app(database_url, WEBSUB_HUBS=[hub.url], **FAST)
     yield app
-    app.extensions["feedsvc.websub"].stop()
-    app.extensions["feedsvc.engine"].dispose()
+    websub.publisher(app).stop()
+    db.engine(app).dispose()
 
 
 def put(client, record, headers):
@@ -99,11 +100,11 @@ def put(client, record, headers):
 
 
 def send(app) -> int:
-    return app.extensions["feedsvc.websub"].sender().send_due()
+    return websub.publisher(app).sender().send_due()
 
 
 def pending(app) -> int:
-    with app.extensions["feedsvc.engine"].connect() as conn:
+    with db.engine(app).connect() as conn:
         return conn.execute(select(func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None))).scalar()
 
 
@@ -162,7 +163,7 @@ def test_bulk_import_queues_once_per_change_set_and_pings_each_feed_once(hub_app
     records = list(generate_records(1200, seed=7))
     path = tmp_path / "bulk.jsonl"
     path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records), "utf-8")
-    engine = hub_app.extensions["feedsvc.engine"]
+    engine = db.engine(hub_app)
     report = importer.import_files(engine, [path], site_url=SITE_URL, site_name="x")
     assert report.created == 1200 and not report.errors
     batches = -(-1200 // importer.BATCH_SIZE)
@@ -176,6 +177,26 @@ def test_bulk_import_queues_once_per_change_set_and_pings_each_feed_once(hub_app
     sent = Counter(hub.all_topics())
     assert set(sent) == expected and max(sent.values()) == 1  # pending rows of one feed share a ping
     assert pending(hub_app) == 0
+
+
+def test_the_import_command_queues_its_notifications(hub_app, hub, tmp_path):
+    """`flask import-articles` writes through an engine of its own; the app's hubs still hear of it."""
+    from bench.synth import generate_records, write_jsonl
+    write_jsonl(tmp_path / "few.jsonl", 3, seed=2)
+    result = hub_app.test_cli_runner().invoke(args=["import-articles", str(tmp_path / "few.jsonl")])
+    assert result.exit_code == 0, result.output
+    send(hub_app)
+    expected = topics(*{scope for r in generate_records(3, seed=2) for scope in store_scopes(r)})
+    assert set(hub.all_topics()) == expected and pending(hub_app) == 0
+
+
+def test_two_apps_on_one_database_queue_a_write_once(database_url, hub, api_headers, make_record):
+    """Two apps in one process (two workers' worth): only the writer's publisher hears its write."""
+    writer, other = (build_app(database_url, WEBSUB_HUBS=[hub.url], **FAST) for _ in range(2))
+    assert put(writer.test_client(), make_record(), api_headers).status_code == 201
+    assert pending(writer) == pending(other) == 12  # 4 scopes x 3 formats, not twice that
+    for app in (writer, other):
+        db.engine(app).dispose()
 
 
 def store_scopes(record: dict) -> set[str]:
@@ -193,7 +214,7 @@ def test_every_configured_hub_gets_every_topic(database_url, hub, api_headers, m
         assert Counter(hub.all_topics()) == Counter(second.all_topics()) == Counter(topics(*BASE_SCOPES))
     finally:
         second.close()
-        app.extensions["feedsvc.engine"].dispose()
+        db.engine(app).dispose()
 
 
 def test_no_hubs_means_no_outbox_rows(app, client, api_headers, make_record):
@@ -207,7 +228,7 @@ def test_one_topic_per_request_also_names_it_hub_topic(database_url, hub, api_he
     assert send(app) == 12
     for _, form, _ in hub.requests:
         assert dict(form)["hub.url"] == dict(form)["hub.topic"] and len(form) == 3
-    app.extensions["feedsvc.engine"].dispose()
+    db.engine(app).dispose()
 
 
 def test_failing_hub_gets_retries_with_backoff_then_every_notification(database_url, api_headers, make_record):
@@ -226,13 +247,13 @@ def test_failing_hub_gets_retries_with_backoff_then_every_notification(database_
         assert len(hub.requests) == 4
         last_form = hub.requests[-1][1]
         assert Counter(v for k, v in last_form if k == "hub.url") == Counter(topics(*BASE_SCOPES))
-        with app.extensions["feedsvc.engine"].connect() as conn:
+        with db.engine(app).connect() as conn:
             attempts = set(conn.execute(select(outbox.c.attempts)).scalars())
             assert attempts == {4} and conn.execute(select(func.count()).where(outbox.c.last_error.is_not(None))
                                                     .select_from(outbox)).scalar() == 0
     finally:
-        app.extensions["feedsvc.websub"].stop()
-        app.extensions["feedsvc.engine"].dispose()
+        websub.publisher(app).stop()
+        db.engine(app).dispose()
         hub.close()
 
 
@@ -252,7 +273,7 @@ def test_pending_notifications_survive_a_restart(database_url, api_headers, make
     try:
         put(first.test_client(), make_record(), api_headers)
         assert send(first) == 0  # refused: the rows stay, with the error
-        first.extensions["feedsvc.engine"].dispose()
+        db.engine(first).dispose()
         del first  # the process is gone; only the database remains
 
         hub.statuses.clear()  # the hub is back
@@ -263,14 +284,14 @@ def test_pending_notifications_survive_a_restart(database_url, api_headers, make
         assert result.exit_code == 0, result.output
         assert Counter(hub.all_topics()) == Counter(topics(*BASE_SCOPES))
         assert pending(restarted) == 0
-        restarted.extensions["feedsvc.engine"].dispose()
+        db.engine(restarted).dispose()
     finally:
         hub.close()
 
 
 def test_a_sender_that_dies_holding_rows_loses_nothing(hub_app, hub, api_headers, make_record):
     put(hub_app.test_client(), make_record(), api_headers)
-    engine, settings = hub_app.extensions["feedsvc.engine"], hub_app.extensions["feedsvc.websub"].settings
+    engine, settings = db.engine(hub_app), websub.publisher(hub_app).settings
     t0 = store.now_utc() + timedelta(seconds=1)
     crashed = websub.Sender(engine, settings, clock=lambda: t0)
     assert crashed.claim(hub.url) is not None  # claimed, then the process died before the POST
@@ -289,7 +310,7 @@ def test_concurrent_senders_never_send_a_notification_twice(database_url, hub, a
                                 authors=[{"key": f"a{n}", "name": f"लेखक {n}"}]), api_headers)
     # Separate engines, as separate processes would have.
     engines = [store.make_engine(database_url) for _ in range(3)]
-    settings = app.extensions["feedsvc.websub"].settings
+    settings = websub.publisher(app).settings
     barrier = threading.Barrier(len(engines))
 
     def run(engine):
@@ -309,7 +330,7 @@ def test_concurrent_senders_never_send_a_notification_twice(database_url, hub, a
     assert max(sent.values()) == 1, [t for t, n in sent.items() if n > 1]
     for engine in engines:
         engine.dispose()
-    app.extensions["feedsvc.engine"].dispose()
+    db.engine(app).dispose()
 
 
 def test_status_shows_pending_and_failing_counts_per_hub(database_url, api_headers, make_record):
@@ -326,7 +347,7 @@ def test_status_shows_pending_and_failing_counts_per_hub(database_url, api_heade
         assert "pending 12, failing 12" in after and "last error: HTTP 500" in after
     finally:
         hub.close()
-        app.extensions["feedsvc.engine"].dispose()
+        db.engine(app).dispose()
 
 
 def test_unreachable_hub_is_a_recorded_error_not_a_crash(database_url, api_headers, make_record):
@@ -336,10 +357,10 @@ def test_unreachable_hub_is_a_recorded_error_not_a_crash(database_url, api_heade
     app = build_app(database_url, WEBSUB_HUBS=[url], **FAST)
     put(app.test_client(), make_record(), api_headers)
     assert send(app) == 0
-    with app.extensions["feedsvc.engine"].connect() as conn:
+    with db.engine(app).connect() as conn:
         errors = set(conn.execute(select(outbox.c.last_error)).scalars())
     assert len(errors) == 1 and "refused" in errors.pop().lower()
-    app.extensions["feedsvc.engine"].dispose()
+    db.engine(app).dispose()
 
 
 def test_topics_are_the_feeds_own_self_links_and_the_feeds_name_the_hub(hub_app, hub, api_headers, make_record):
@@ -377,4 +398,4 @@ def test_dedicated_worker_process_sends_and_stops_on_sigterm(tmp_path, hub, api_
     assert worker.returncode == 0 and "stopped" in err
     status = web.test_cli_runner().invoke(args=["websub", "status"]).output
     assert "pending 0, failing 0, sent in the last 24h 12" in status
-    web.extensions["feedsvc.engine"].dispose()
+    db.engine(web).dispose()

@@ -28,6 +28,7 @@ import time
 from flask import request
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily
+from sqlalchemy.engine import Engine
 
 from feedsvc.ops import access_log
 
@@ -127,8 +128,9 @@ def _count(route: str, status: int, elapsed: float) -> None:
 class DerivedCollector:
     """Figures computed at scrape time from the others: the 304 share and the mirror's lag."""
 
-    def __init__(self, source, app):
-        self.source, self.app = source, app
+    def __init__(self, source, engine: Engine, config):
+        # `config` is read at each scrape: MIRROR_DIR may be set after the app was made.
+        self.source, self.engine, self.config = source, engine, config
 
     def collect(self):
         yield self._not_modified_ratio()
@@ -150,11 +152,11 @@ class DerivedCollector:
         return gauge
 
     def _mirror_lag(self):
-        mirror_dir = self.app.config.get("MIRROR_DIR")
+        mirror_dir = self.config.get("MIRROR_DIR")
         if not mirror_dir:
             return
         from feedsvc.publish import mirror as export
-        with self.app.extensions["feedsvc.engine"].connect() as conn:
+        with self.engine.connect() as conn:
             lag, last = export.mirror_lag(conn, mirror_dir)
         behind = GaugeMetricFamily("feedsvc_mirror_lag_seconds",
                                    "Age of the oldest store change the static mirror does not show yet (0: current)")
@@ -167,20 +169,18 @@ class DerivedCollector:
             yield gauge
 
 
-def registry(app) -> CollectorRegistry:
-    """This process's registry, or one that adds up every worker's files in multi-process mode."""
-    if "feedsvc.metrics_registry" not in app.extensions:
-        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            reg = CollectorRegistry()
-            multiprocess.MultiProcessCollector(reg)
-            source = reg
-        else:
-            reg = source = REGISTRY
-        combined = CollectorRegistry()
-        combined.register(_Chain(reg))
-        combined.register(DerivedCollector(source, app))
-        app.extensions["feedsvc.metrics_registry"] = combined
-    return app.extensions["feedsvc.metrics_registry"]
+def make_registry(engine: Engine, config) -> CollectorRegistry:
+    """This process's metrics, or every worker's files added up in multi-process mode, and the derived figures."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        reg = CollectorRegistry()
+        multiprocess.MultiProcessCollector(reg)
+        source = reg
+    else:
+        reg = source = REGISTRY
+    combined = CollectorRegistry()
+    combined.register(_Chain(reg))
+    combined.register(DerivedCollector(source, engine, config))
+    return combined
 
 
 class _Chain:
@@ -193,6 +193,6 @@ class _Chain:
         return self.reg.collect()
 
 
-def exposition(app) -> bytes:
-    """The Prometheus text format of every metric (all workers' in multi-process mode)."""
-    return generate_latest(registry(app))
+def exposition(registry: CollectorRegistry) -> bytes:
+    """The Prometheus text format of every metric in `registry` (from `make_registry`)."""
+    return generate_latest(registry)

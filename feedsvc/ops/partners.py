@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from feedsvc import store
 from feedsvc.store import now_utc, partner_usage, partners
+from feedsvc.web import db
 
 KEY_PREFIX = "fsk_"
 KEY_PATTERN = re.compile(r"fsk_[A-Za-z0-9_-]{43}")
@@ -210,7 +211,7 @@ cli = AppGroup("partners", help="Partner keys for full-text feeds, and their usa
 
 
 def _engine():
-    engine = current_app.extensions["feedsvc.engine"]
+    engine = db.engine()
     store.migrate(engine)
     return engine
 

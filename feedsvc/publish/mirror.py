@@ -48,7 +48,7 @@ from feedsvc.render import sitemaps
 from feedsvc.render.feeds import FORMATS, Site
 from feedsvc.render.feeds.model import Scope
 from feedsvc.store import articles
-from feedsvc.web import render_cache
+from feedsvc.web import db, documents, ratelimit, render_cache
 from feedsvc.web.http import strip_encoding
 
 log = logging.getLogger(__name__)
@@ -300,12 +300,12 @@ class Mirror:
         self.root.mkdir(parents=True, exist_ok=True)
         self.manifest = Manifest(self.root)
         self.client = app.test_client()
-        self.engine = app.extensions["feedsvc.engine"]
+        self.engine = db.engine(app)
         self.salt = f"{EXPORT_REVISION}|{render_cache.OUTPUT_REVISION}|{Site.from_config(app.config).digest()}"
         self.routes = page_routes(app)
         # In watch mode: the feeds' loop clears `feeds_idle` while it has work; the other loop waits for it.
         self.feeds_idle: threading.Event | None = None
-        counters = app.extensions.get("feedsvc.counters")
+        counters = documents.counters(app)
         if counters is not None:
             counters.recheck_seconds = 0   # the mirror follows every change at once
 
@@ -552,7 +552,7 @@ class _limits_off:
     """The exporter is not a client: rate limits do not apply to its own requests."""
 
     def __init__(self, app):
-        self.limiter = app.extensions.get("feedsvc.limiter")
+        self.limiter = ratelimit.limiter(app)
 
     def __enter__(self):
         self.was = getattr(self.limiter, "enabled", False)
@@ -592,7 +592,7 @@ def mirror_lag(conn: Connection, root: str | Path) -> tuple[float, float | None]
 def export_command(directory, watch, interval):
     """Write every feed, OPML, sitemap and page to DIRECTORY as files (+ .gz, .br), only what changed."""
     app = current_app._get_current_object()
-    store.migrate(app.extensions["feedsvc.engine"])
+    store.migrate(db.engine(app))
     mirror = Mirror(app, directory)
     try:
         click.echo(f"mirror {directory}: {mirror.sync(progress_bar=True)}", err=True)

@@ -18,13 +18,12 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 import click
-from flask import current_app, has_app_context
+from flask import Flask, current_app
 from flask.cli import with_appcontext
 from sqlalchemy import delete, event, func, insert, or_, select, update
 from sqlalchemy.engine import Engine
@@ -75,26 +74,13 @@ def topic_urls(site_url: str, scope: str) -> list[str]:
 
 # ---- filling the outbox ------------------------------------------------------------------------
 
-# The publisher (hubs, site URL) of each app's engine: the store's change listener is process-wide,
-# and a process may hold several apps (tests do).
-_publishers: "weakref.WeakKeyDictionary[Engine, Publisher]" = weakref.WeakKeyDictionary()
-_listening = False
+_PUBLISHER = "feedsvc.websub"
 
 
-def enqueue(conn, scopes: set[str], when: datetime) -> None:
-    """store.on_change listener: one outbox row per (hub, topic) of the changed scopes, in the write's transaction."""
-    publisher = _publishers.get(conn.engine)
-    if publisher is None and has_app_context():  # a write through an engine of its own, in an app
-        publisher = current_app.extensions.get("feedsvc.websub")
-    if publisher is None or not publisher.settings.hubs:
-        return
-    settings = publisher.settings
-    rows = [dict(hub_url=hub, topic_url=topic, created_at=when, next_attempt_at=when, attempts=0)
+def outbox_rows(settings: Settings, scopes: set[str], when: datetime) -> list[dict]:
+    """One outbox row per (hub, topic) of the changed scopes."""
+    return [dict(hub_url=hub, topic_url=topic, created_at=when, next_attempt_at=when, attempts=0)
             for hub in settings.hubs for topic in _topics(settings.site_url, scopes)]
-    if not rows:
-        return
-    conn.execute(insert(outbox), rows)
-    conn.info[_WAKE_FLAG] = True
 
 
 def _topics(site_url: str, scopes: set[str]) -> list[str]:
@@ -115,23 +101,26 @@ def _wake_after_checkin(publisher: "Publisher"):
     return checkin
 
 
-def init_app(app) -> None:
-    """Hook the outbox into the store's writes and start the sender lazily in each worker process."""
-    global _listening
+def init_app(app: Flask, engine: Engine) -> "Publisher":
+    """Fill the outbox inside every write through `engine` and start the sender lazily in each worker process."""
     mode = app.config["WEBSUB_SENDER"]
     if mode not in ("thread", "worker"):
         raise ConfigError(f"FEEDSVC_WEBSUB_SENDER: expected thread or worker, got {mode!r}")
-    engine = app.extensions["feedsvc.engine"]
     publisher = Publisher(engine, Settings.from_config(app.config))
-    app.extensions["feedsvc.websub"] = publisher
-    _publishers[engine] = publisher
+    app.extensions[_PUBLISHER] = publisher
+    if not publisher.settings.hubs:
+        return publisher
+    store.changed.connect(publisher.enqueue, sender=engine)
     event.listen(engine, "checkin", _wake_after_checkin(publisher))
-    if not _listening:
-        store.on_change(enqueue)
-        _listening = True
-    if mode == "thread" and publisher.settings.hubs:
+    if mode == "thread":
         # Started on a request, not here: threads do not survive gunicorn's fork of a preloaded app.
         app.before_request(publisher.ensure_started)
+    return publisher
+
+
+def publisher(app: Flask | None = None) -> "Publisher":
+    """The WebSub publisher of `app` (by default the current one)."""
+    return (app or current_app).extensions[_PUBLISHER]
 
 
 # ---- talking to a hub --------------------------------------------------------------------------
@@ -284,6 +273,13 @@ class Publisher:
     def sender(self) -> Sender:
         return Sender(self.engine, self.settings)
 
+    def enqueue(self, _engine: Engine, *, conn, scopes: set[str], when: datetime) -> None:
+        """store.changed receiver: the outbox rows of the changed scopes, in the write's own transaction."""
+        rows = outbox_rows(self.settings, scopes, when)
+        if rows:
+            conn.execute(insert(outbox), rows)
+            conn.info[_WAKE_FLAG] = True
+
     def wake(self) -> None:
         self._wake.set()
 
@@ -380,10 +376,10 @@ def _when(then: datetime, now: datetime) -> str:
 @with_appcontext
 def status_command():
     """Pending and failing notifications per hub, the oldest pending one and the last error."""
-    publisher: Publisher = current_app.extensions["feedsvc.websub"]
+    app_publisher = publisher()
     now = store.now_utc()
-    with publisher.engine.connect() as conn:
-        rows = hub_status(conn, publisher.settings.hubs, now)
+    with app_publisher.engine.connect() as conn:
+        rows = hub_status(conn, app_publisher.settings.hubs, now)
     if not rows:
         click.echo("no hubs configured (FEEDSVC_WEBSUB_HUBS) and nothing in the outbox")
         return
@@ -404,18 +400,18 @@ def status_command():
 @with_appcontext
 def worker_command(once):
     """Send hub notifications from the outbox until stopped (Ctrl-C / SIGTERM)."""
-    publisher: Publisher = current_app.extensions["feedsvc.websub"]
-    if not publisher.settings.hubs:
+    app_publisher = publisher()
+    if not app_publisher.settings.hubs:
         click.echo("no hubs configured (FEEDSVC_WEBSUB_HUBS); nothing to send", err=True)
         return
     if once:
-        click.echo(f"hubs accepted {publisher.sender().send_due()} request(s)")
+        click.echo(f"hubs accepted {app_publisher.sender().send_due()} request(s)")
         return
-    click.echo(f"sending to {', '.join(publisher.settings.hubs)}; polling every {publisher.settings.poll:g}s",
+    click.echo(f"sending to {', '.join(app_publisher.settings.hubs)}; polling every {app_publisher.settings.poll:g}s",
                err=True)
-    signal.signal(signal.SIGTERM, lambda *_: publisher.stop())
+    signal.signal(signal.SIGTERM, lambda *_: app_publisher.stop())
     try:
-        publisher.run()
+        app_publisher.run()
     except KeyboardInterrupt:
         pass
     click.echo("stopped", err=True)

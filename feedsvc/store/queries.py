@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
 
+from blinker import Namespace
 from sqlalchemy import Table, Text, and_, bindparam, cast, func, insert, or_, select
 from sqlalchemy.engine import Connection
 
@@ -123,6 +124,13 @@ def all_scopes(conn: Connection) -> list[ScopeState]:
     return [ScopeState(r.scope, r.name, r.version, r.modified_at) for r in rows]
 
 
+# Sent inside every write transaction that changes scopes, by the engine the write went through,
+# with `conn` (the write's connection), `scopes` (a set of scope names) and `when`. Receivers
+# connect with `sender=` their app's engine: a process may hold several apps (tests build many),
+# and each must hear only the writes through its own.
+changed = Namespace().signal("feedsvc.store-changed")
+
+
 def record_changes(conn: Connection, names: dict[str, str], when: datetime | None = None) -> None:
     """Bump the change counter of each changed scope (scope -> display name), inside the write's transaction.
 
@@ -137,8 +145,7 @@ def record_changes(conn: Connection, names: dict[str, str], when: datetime | Non
         index_elements=[scope_state.c.scope],
         set_={"version": scope_state.c.version + 1, "modified_at": statement.excluded.modified_at,
               "name": statement.excluded.name}), rows)
-    for listener in _change_listeners:
-        listener(conn, set(names), when)
+    changed.send(conn.engine, conn=conn, scopes=set(names), when=when)
 
 
 def insert_rows(conn: Connection, table: Table, rows: list[dict]) -> None:
@@ -180,15 +187,6 @@ def _dialect_insert(conn: Connection):
     else:
         from sqlalchemy.dialects.sqlite import insert
     return insert
-
-
-_change_listeners = []
-
-
-def on_change(listener):
-    """Register `listener(conn, scopes, when)`, called inside every write transaction that changes scopes."""
-    _change_listeners.append(listener)
-    return listener
 
 
 def live_count(conn: Connection) -> int:

@@ -17,6 +17,7 @@ from flask.cli import with_appcontext
 from feedsvc.validate import xmlsafe
 from feedsvc.validate.dispatch import guess_kind, validate_document
 from feedsvc.validate.problems import KINDS, NS, SITEMAP_MAX_BYTES, Problem
+from feedsvc.web import db, ratelimit
 
 MAX_FETCH_BYTES = SITEMAP_MAX_BYTES + 1024 * 1024
 FETCH_TIMEOUT = 30
@@ -91,7 +92,7 @@ def served_documents(app) -> list[Outcome]:
 @contextmanager
 def _unthrottled(app):
     """Rate limits are for readers on the network; a validation run asks for every feed at once."""
-    limiter = app.extensions.get("feedsvc.limiter")
+    limiter = ratelimit.limiter(app)
     enabled = getattr(limiter, "enabled", False)
     if limiter is not None:
         limiter.enabled = False
@@ -150,7 +151,7 @@ def page_documents(app) -> list[Outcome]:
     """Each live article's canonical page (from the store), and its AMP page when the page links one."""
     from feedsvc import store
     outcomes = []
-    with app.extensions["feedsvc.engine"].connect() as conn:
+    with db.engine(app).connect() as conn:
         articles, after = [], None
         while True:
             page = store.newest(conn, "site", 500, after)

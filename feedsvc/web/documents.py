@@ -6,7 +6,8 @@ and falls back to the copy this process holds when the store is unavailable.
 """
 from __future__ import annotations
 
-from flask import current_app, request
+from flask import Flask, current_app, request
+from sqlalchemy.engine import Engine
 
 from feedsvc.render import feeds
 from feedsvc.web import faults, http, render_cache
@@ -14,31 +15,37 @@ from feedsvc.web import faults, http, render_cache
 HTML_TYPE = "text/html; charset=utf-8"
 
 
-def init_app(app) -> None:
-    app.extensions["feedsvc.render_cache"] = render_cache.RenderCache(app.config["RENDER_CACHE_MAX_BYTES"])
-    app.extensions["feedsvc.counters"] = render_cache.CounterCache(app.config["FEED_STATE_RECHECK_MS"] / 1000)
+_RENDER_CACHE, _COUNTERS, _SITE = "feedsvc.render_cache", "feedsvc.counters", "feedsvc.site"
+
+
+def init_app(app: Flask, engine: Engine) -> render_cache.RenderCache:
+    """Give the app its render cache, and change counters forgotten on every write through `engine`."""
+    app.extensions[_RENDER_CACHE] = render_cache.RenderCache(app.config["RENDER_CACHE_MAX_BYTES"])
+    app.extensions[_COUNTERS] = render_cache.CounterCache(app.config["FEED_STATE_RECHECK_MS"] / 1000)
+    app.extensions[_COUNTERS].follow(engine)
+    return app.extensions[_RENDER_CACHE]
 
 
 def site() -> feeds.Site:
     """The publication's feed settings, read once per app."""
     ext = current_app.extensions
-    if "feedsvc.site" not in ext:
+    if _SITE not in ext:
         built = feeds.Site.from_config(current_app.config)
-        ext["feedsvc.site"] = (built, built.digest())
-    return ext["feedsvc.site"][0]
+        ext[_SITE] = (built, built.digest())
+    return ext[_SITE][0]
 
 
 def _site_digest() -> str:
     site()
-    return current_app.extensions["feedsvc.site"][1]
+    return current_app.extensions[_SITE][1]
 
 
-def cache() -> render_cache.RenderCache:
-    return current_app.extensions["feedsvc.render_cache"]
+def cache(app: Flask | None = None) -> render_cache.RenderCache:
+    return (app or current_app).extensions[_RENDER_CACHE]
 
 
-def counters() -> render_cache.CounterCache:
-    return current_app.extensions["feedsvc.counters"]
+def counters(app: Flask | None = None) -> render_cache.CounterCache:
+    return (app or current_app).extensions[_COUNTERS]
 
 
 def serve(key, load_state, build, *, content_type: str, cors: bool = False):

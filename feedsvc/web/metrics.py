@@ -3,20 +3,27 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, Response, current_app, g, request
-from prometheus_client import CONTENT_TYPE_LATEST
+from flask import Blueprint, Flask, Response, current_app, g, request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
+from sqlalchemy.engine import Engine
 
 from feedsvc.ops import access_log, metrics
+from feedsvc.web.render_cache import RenderCache
 
 bp = Blueprint("metrics", __name__)
+_REGISTRY = "feedsvc.metrics_registry"
 
 
-@bp.record_once
-def _setup(state) -> None:
-    cache = state.app.extensions.get("feedsvc.render_cache")
-    if cache is not None:
-        metrics.instrument_render_cache(cache)
-    access_log.install(state.app.config["ACCESS_LOG_FLUSH_MS"])
+def init_app(app: Flask, engine: Engine, cache: RenderCache) -> None:
+    """Count `cache`'s hits, misses and build times, start the access log's writer, and make the
+    registry /metrics shows (the mirror's lag is read through `engine`)."""
+    metrics.instrument_render_cache(cache)
+    access_log.install(app.config["ACCESS_LOG_FLUSH_MS"])
+    app.extensions[_REGISTRY] = metrics.make_registry(engine, app.config)
+
+
+def registry(app: Flask | None = None) -> CollectorRegistry:
+    return (app or current_app).extensions[_REGISTRY]
 
 
 @bp.before_app_request
@@ -36,5 +43,5 @@ def _count(response):
 
 @bp.get("/metrics")
 def exposition():
-    return Response(metrics.exposition(current_app._get_current_object()), content_type=CONTENT_TYPE_LATEST,
+    return Response(metrics.exposition(registry()), content_type=CONTENT_TYPE_LATEST,
                     headers={"Cache-Control": "no-store"})

@@ -19,14 +19,13 @@ import math
 import time
 from functools import lru_cache
 
-from flask import current_app, jsonify, request
+from flask import Flask, current_app, jsonify, request
 from flask_limiter import Limit, Limiter, RateLimitExceeded
 from limits import parse_many
 from limits.storage import MemoryStorage
 from sqlalchemy.exc import SQLAlchemyError
-from werkzeug.middleware.proxy_fix import ProxyFix
 
-EXTENSION = "feedsvc.limiter"
+_LIMITER = "feedsvc.limiter"
 # Blueprint (or endpoint) -> bucket. Public and partner feeds share one budget per client.
 BUCKETS = {"feeds": "feeds", "partner_feeds": "feeds", "embed.oembed_endpoint": "oembed"}
 REDIS_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 1}  # a dead Redis must not stall a feed
@@ -110,11 +109,7 @@ class SweptMemoryStorage(MemoryStorage):
             self._MemoryStorage__expire_events()
 
 
-def init_app(app) -> Limiter:
-    hops = app.config["TRUSTED_PROXY_HOPS"]
-    if hops:
-        # The client address (limits, logs) from X-Forwarded-For, as set by that many trusted proxies.
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops)
+def init_app(app: Flask) -> Limiter:
     storage = app.config["RATELIMIT_STORAGE"]
     if storage.startswith("memory://"):
         storage = "feedsvc-" + storage   # the same counters, without a timer thread per update
@@ -130,14 +125,19 @@ def init_app(app) -> Limiter:
         swallow_errors=True,
     )
     limiter.init_app(app)
-    app.extensions[EXTENSION] = limiter
+    app.extensions[_LIMITER] = limiter
     app.register_error_handler(RateLimitExceeded, too_many_requests)
     return limiter
 
 
+def limiter(app: Flask | None = None) -> Limiter:
+    """The rate limiter of `app` (by default the current one)."""
+    return (app or current_app).extensions[_LIMITER]
+
+
 def retry_after_seconds() -> int:
     """Seconds until the breached limit's window resets (at least 1)."""
-    current = current_app.extensions[EXTENSION].current_limit
+    current = limiter().current_limit
     if current is None:
         return 60
     return max(1, math.ceil(current.window.reset_time - time.time()))

@@ -15,12 +15,12 @@ import gzip
 import hashlib
 import threading
 import time
-import weakref
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable, Hashable, TypeVar
 
 import brotli
+from sqlalchemy.engine import Engine
 
 from feedsvc import store
 
@@ -141,15 +141,19 @@ class CounterCache:
     a short interval (deploy/gunicorn.conf.py sets 0.5 s) a worker reads each counter at most that
     often, which takes the database off the path of nearly every cached hit and 304 — the read and
     the connection checkout were about half the time of such a request. The price: a write through
-    another process is seen up to that long later (a write in this process clears the cache at
-    once). Feed readers poll every few minutes; half a second is far below what they can notice,
+    another process is seen up to that long later (a write through this app clears the cache at
+    once, `follow`). Feed readers poll every few minutes; half a second is far below what they can notice,
     and the static mirror's exporter always reads exactly (recheck 0).
     """
 
     def __init__(self, recheck_seconds: float = 0.0):
         self.recheck_seconds = recheck_seconds
         self._held: dict[Hashable, tuple[object, float]] = {}
-        _instances.add(self)
+
+    def follow(self, engine: Engine) -> None:
+        """Forget every counter when a write through `engine` (in this process) changes the store."""
+        # Its own next request must see the write, not wait out the interval.
+        store.changed.connect(self._store_changed, sender=engine)
 
     def get(self, key: Hashable, load: Callable[[], T]) -> T:
         if self.recheck_seconds <= 0:
@@ -165,12 +169,5 @@ class CounterCache:
     def clear(self) -> None:
         self._held.clear()
 
-
-_instances: "weakref.WeakSet[CounterCache]" = weakref.WeakSet()
-
-
-@store.on_change
-def _forget_counters(_conn, _scopes, _when) -> None:
-    # A write in this process: its own next request must see it, not wait out the interval.
-    for counters in list(_instances):
-        counters.clear()
+    def _store_changed(self, _engine, **_change) -> None:
+        self.clear()

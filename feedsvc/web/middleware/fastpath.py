@@ -23,8 +23,10 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from flask import Flask
+from flask_limiter import Limiter
 from limits import parse_many
-from werkzeug.middleware.proxy_fix import ProxyFix
+from sqlalchemy.engine import Engine
 
 from feedsvc.ops import metrics
 from feedsvc.render.feeds.model import FORMATS, SCOPE_KINDS, valid_key
@@ -65,8 +67,9 @@ def feed_target(environ) -> tuple[str, str] | None:
 class FastPath:
     """WSGI middleware in front of the Flask app (app.wsgi_app)."""
 
-    def __init__(self, app, wsgi_app):
+    def __init__(self, app, wsgi_app, *, engine: Engine, counters: render_cache.CounterCache, limiter: Limiter):
         self.app, self.wsgi_app = app, wsgi_app
+        self.engine, self.counters, self.limiter = engine, counters, limiter
         self.replays: OrderedDict[tuple, Replay] = OrderedDict()
         self.replay_bytes = 0
         self.lock = threading.Lock()
@@ -95,14 +98,12 @@ class FastPath:
     def _state(self, kind: str, key: str):
         """The scope's counter (through the app's CounterCache); None when the app must decide (404, outage)."""
         from feedsvc.render import feeds
-        counters = self.app.extensions["feedsvc.counters"]
-        engine = self.app.extensions["feedsvc.engine"]
 
         def load():
-            with engine.connect() as conn:
+            with self.engine.connect() as conn:
                 return feeds.resolve(conn, kind, key)
         try:
-            return counters.get(("scope", kind, key), load)[1]
+            return self.counters.get(("scope", kind, key), load)[1]
         except Exception:   # unknown scope, store trouble: the app's answer (404, stale, 503) applies
             return None
 
@@ -124,15 +125,14 @@ class FastPath:
 
     def _within_limits(self, environ, not_modified: bool) -> bool:
         """Count the request as ratelimit.py's limits would; False sends it to the app (and its 429)."""
-        limiter = self.app.extensions.get(ratelimit.EXTENSION)
-        if limiter is None or not limiter.enabled:
+        if not self.limiter.enabled:
             return True
         config = self.app.config
         who = f"addr:{environ.get('REMOTE_ADDR') or 'unknown'}"
         prefix = config["RATELIMIT_KEY_PREFIX"]
         budget = _items(config["RATELIMIT_PUBLIC"])
         ceiling = _items(ratelimit.scaled(config["RATELIMIT_PUBLIC"], config["RATELIMIT_CONDITIONAL_FACTOR"]))
-        strategy = limiter.limiter
+        strategy = self.limiter.limiter
         try:
             if not all(strategy.test(item, prefix, who, "feeds") for item in budget):
                 return False
@@ -200,11 +200,8 @@ def _items(limits_text: str) -> list:
     return _parsed[limits_text]
 
 
-def init_app(app) -> None:
-    if not app.config["FAST_PATH"]:
-        return
-    if isinstance(app.wsgi_app, ProxyFix):
-        # Inside ProxyFix (TRUSTED_PROXY_HOPS), so limits count the client's address as the app does.
-        app.wsgi_app.app = FastPath(app, app.wsgi_app.app)
-    else:
-        app.wsgi_app = FastPath(app, app.wsgi_app)
+def init_app(app: Flask, *, engine: Engine, counters: render_cache.CounterCache, limiter: Limiter) -> None:
+    """With FAST_PATH, wrap the app: scope counters read through `engine` and held in the app's
+    `counters`, requests counted on the app's own `limiter`."""
+    if app.config["FAST_PATH"]:
+        app.wsgi_app = FastPath(app, app.wsgi_app, engine=engine, counters=counters, limiter=limiter)
