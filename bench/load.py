@@ -1,10 +1,10 @@
 """The big corpus and database, built once and kept in bench/out/ between runs.
 
 `python -m bench.load [N]` (default BENCH_ROWS, else 1,000,000) makes
-  bench/out/corpus-N-seed0.jsonl   `flask --app wsgi generate-articles N --out ...`
+  bench/out/corpus-N-seed0.jsonl   `python -m bench.synth N --out ...`
   bench/out/db-N-seed0.sqlite      `flask --app wsgi import-articles corpus-N-seed0.jsonl`
   bench/out/db-N-seed0.json        how long that import took (reported by every later bench run)
-each only when missing, through the same commands an operator runs (with their progress bars).
+each only when missing, by commands with progress bars (the import is the one an operator runs).
 A file is only given its final name once complete, so an interrupted build starts over cleanly.
 """
 from __future__ import annotations
@@ -28,11 +28,16 @@ def rows_wanted() -> int:
     return int(os.environ.get("BENCH_ROWS", DEFAULT_ROWS))
 
 
-def flask(*args: str, env: dict | None = None) -> None:
-    """Run a `flask --app wsgi` command with its output (progress bars) on this terminal."""
+def run_module(module: str, *args: str, env: dict | None = None) -> None:
+    """Run `python -m module args` from the repository, its output (progress bars) on this terminal."""
     environment = {**os.environ, **(env or {})}
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), environment.get("PYTHONPATH")]))
-    subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", *args], cwd=ROOT, env=environment, check=True)
+    subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=environment, check=True)
+
+
+def flask(*args: str, env: dict | None = None) -> None:
+    """Run a `flask --app wsgi` command as an operator would."""
+    run_module("flask", "--app", "wsgi", *args, env=env)
 
 
 def corpus(n: int, seed: int = SEED) -> Path:
@@ -41,7 +46,7 @@ def corpus(n: int, seed: int = SEED) -> Path:
         OUT.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".jsonl.partial")
         print(f"generating {n:,} synthetic records into {path} (kept for later runs)", file=sys.stderr)
-        flask("generate-articles", str(n), "--out", str(partial), "--seed", str(seed))
+        run_module("bench.synth", str(n), "--out", str(partial), "--seed", str(seed))
         partial.rename(path)
     return path
 

@@ -1,7 +1,8 @@
 """Deterministic synthetic corpus of Hindi news records, for benchmarks and load tests.
 
 ``generate_records(n, seed=0, start=START)`` yields ``n`` record dicts that validate against
-``feedsvc/schemas/article.json``; ``write_jsonl(path, n, seed=0)`` writes them one per line.
+``feedsvc/schemas/article.json``; ``write_jsonl(path, n, seed=0)`` writes them one per line;
+``python -m bench.synth COUNT --out FILE [--seed N]`` does that from a shell, with a progress bar.
 
 What the records look like:
 
@@ -37,6 +38,8 @@ import random
 import re
 from datetime import datetime, timedelta, timezone
 from typing import Iterator
+
+import click
 
 IST = timezone(timedelta(hours=5, minutes=30))
 START = datetime(2025, 11, 1, 6, 0, tzinfo=IST)
@@ -702,8 +705,6 @@ def generate_records(n: int, seed: int = 0, start: datetime = START, span_days: 
 
 def write_jsonl(path, n: int, seed: int = 0, show_progress: bool = False, **kwargs) -> int:
     """Write ``n`` records to ``path`` as JSON Lines (UTF-8, Devanagari unescaped); return n."""
-    import click  # only needed here; click ships with Flask
-
     records = generate_records(n, seed, **kwargs)
     with open(path, "w", encoding="utf-8", newline="\n") as out:
         if not show_progress:
@@ -716,3 +717,18 @@ def write_jsonl(path, n: int, seed: int = 0, show_progress: bool = False, **kwar
                 if i % 1000 == 0 or i == n:
                     bar.update(1000 if i % 1000 == 0 else i % 1000)
     return n
+
+
+@click.command()
+@click.argument("count", type=click.IntRange(min=1))
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, writable=True),
+              help="JSON Lines file to write (replaced if it exists).")
+@click.option("--seed", default=0, show_default=True, help="Same seed, same records.")
+def main(count, out, seed):
+    """Write COUNT synthetic Hindi news records as JSON Lines, for benchmarks and load tests."""
+    write_jsonl(out, count, seed=seed, show_progress=True)
+    click.echo(f"wrote {count} records to {out}")
+
+
+if __name__ == "__main__":
+    main()

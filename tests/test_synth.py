@@ -4,6 +4,8 @@ from __future__ import annotations
 import collections
 import json
 import statistics
+import subprocess
+import sys
 import zlib
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -126,6 +128,17 @@ def test_write_jsonl_shows_a_progress_bar_when_asked(tmp_path):
     assert result.exit_code == 0, result.output
     assert "Generating articles" in result.output  # click draws the bar itself only on a terminal
     assert len((tmp_path / "c.jsonl").read_text(encoding="utf-8").splitlines()) == 1500
+
+
+def test_command_line_writes_count_records_of_the_seed(tmp_path):
+    """`python -m bench.synth COUNT --out FILE --seed N`, as bench/load.py runs it."""
+    path = tmp_path / "corpus.jsonl"
+    done = subprocess.run([sys.executable, "-m", "bench.synth", "25", "--out", str(path), "--seed", "4"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line) for line in lines] == list(generate_records(25, seed=4))
+    assert "wrote 25 records" in done.stdout
 
 
 def test_images_point_at_shipped_media():
