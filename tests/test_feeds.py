@@ -16,6 +16,7 @@ from flask import render_template_string
 from jsonschema import Draft202012Validator
 from lxml import etree
 
+from feedsvc import store
 from feedsvc.ingest.records import parse_record
 from feedsvc.render import feeds
 from feedsvc.validate import validate_document
@@ -24,7 +25,7 @@ from tests.conftest import ROOT, SITE_URL, build_app, sample_records
 
 RECORDS = {r["id"]: r for r in sample_records() if r.get("status", "published") == "published"}
 ARTICLES = {i: parse_record(r, site_url=SITE_URL) for i, r in RECORDS.items()}
-SCOPES = sorted({scope for article in ARTICLES.values() for scope in article.scopes()})
+SCOPES = sorted({scope for article in ARTICLES.values() for scope in store.article_scopes(article)})
 FORMATS = ("rss", "atom", "json")
 FILENAMES = {"rss": "rss.xml", "atom": "atom.xml", "json": "feed.json"}
 CONTENT_TYPES = {"rss": "application/rss+xml; charset=utf-8", "atom": "application/atom+xml; charset=utf-8",
@@ -42,7 +43,7 @@ def feed_path(scope: str, fmt: str) -> str:
 
 def newest_first(scope: str) -> list:
     """The live sample articles of a scope in feed order: newest first, ties by id, descending."""
-    found = [a for a in ARTICLES.values() if scope in a.scopes()]
+    found = [a for a in ARTICLES.values() if scope in store.article_scopes(a)]
     return sorted(found, key=lambda a: (a.published.astimezone(timezone.utc), a.id), reverse=True)
 
 

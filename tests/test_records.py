@@ -32,7 +32,6 @@ def test_valid_record_keeps_devanagari_and_offset(make_record):
     assert article.published.utcoffset() == timedelta(hours=5, minutes=30)
     assert article.url == f"{SITE}/articles/monsoon-session-begins"
     assert article.image["url"] == f"{SITE}/media/test.jpg"
-    assert article.scopes() == {"site", "section:national", "tag:parliament", "author:test-reporter"}
 
 
 def test_stored_form_round_trips(make_record):

@@ -95,11 +95,6 @@ class Article:
     def live(self) -> bool:
         return self.status == "published"
 
-    def scopes(self) -> set[str]:
-        """The feeds this article appears in: whole site, its section, each tag, each author."""
-        return ({"site", f"section:{self.section.key}"} | {f"tag:{t.key}" for t in self.tags}
-                | {f"author:{a.key}" for a in self.authors})
-
 
 @lru_cache(maxsize=1)
 def schema() -> dict:

@@ -54,12 +54,7 @@ class WriteResult:
 
 
 def _scope_names(article: Article, site_name: str) -> dict[str, str]:
-    if not article.live:
-        return {}
-    names = {"site": site_name, f"section:{article.section.key}": article.section.name}
-    names.update({f"tag:{t.key}": t.name for t in article.tags})
-    names.update({f"author:{a.key}": a.name for a in article.authors})
-    return names
+    return store.article_scopes(article, site_name) if article.live else {}
 
 
 def _slug_suffix(article: Article) -> str:

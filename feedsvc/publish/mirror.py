@@ -45,8 +45,8 @@ from werkzeug.exceptions import HTTPException
 
 from feedsvc import store
 from feedsvc.render import sitemaps
-from feedsvc.render.feeds import FORMATS, Site
-from feedsvc.render.feeds.model import Scope
+from feedsvc.render.feeds import FORMATS, Scope, Site
+from feedsvc.render.feeds.urls import feed_path, parse_feed_path
 from feedsvc.store import articles
 from feedsvc.web import db, documents, ratelimit, render_cache
 from feedsvc.web.http import strip_encoding
@@ -83,8 +83,8 @@ def feed_documents(scope_states: Iterable[store.ScopeState], salt: str) -> list[
     for scope_id in ["site", *sorted(s for s in states if s != "site")]:
         state = states.get(scope_id)
         stamp = f"{salt}|{state.version}|{state.modified_at.isoformat()}" if state else f"{salt}|0"
-        path = Scope.from_id(scope_id).path
-        docs.extend(Document(f"{path}/{fmt.filename}", stamp) for fmt in FORMATS.values())
+        scope = Scope.from_id(scope_id)
+        docs.extend(Document(feed_path(scope, fmt), stamp) for fmt in FORMATS)
     every = f"{salt}|" + ";".join(f"{s.scope}={s.version}:{s.name}" for s in sorted(states.values(),
                                                                                  key=lambda s: s.scope))
     docs += [Document("/feeds.opml", every), Document("/feeds", every)]
@@ -521,27 +521,18 @@ def _loop(update: Callable[[], Report | None], interval: float, stop: threading.
         stop.wait(interval)
 
 
-_KIND_ORDER = {"site": 0, "section": 1, "tag": 2, "author": 3}
-_FORMAT_ORDER = {f.filename: i for i, f in enumerate(FORMATS.values())}
+_KIND_ORDER = {kind: i for i, kind in enumerate(["site", *store.SCOPE_KINDS])}
+_FORMAT_ORDER = {fmt: i for i, fmt in enumerate(FORMATS)}
+_FIRST_KINDS = ("site", "section")   # what most readers follow, and what every write changes
 
 
 def _priority(doc: Document) -> tuple:
-    """Site and section feeds before tag and author feeds; RSS, then Atom, then JSON Feed; OPML last."""
-    scope = _scope_of(doc.url)
-    if scope is None:
+    """Site and section feeds before tag and author feeds; formats in their order (RSS first); OPML last."""
+    target = parse_feed_path(doc.url)
+    if target is None:
         return (9, 0, 0, doc.url)   # OPML and the directory
-    kind = scope.partition(":")[0]
-    return (0 if kind in ("site", "section") else 1, _FORMAT_ORDER[doc.url.rsplit("/", 1)[-1]],
-            _KIND_ORDER[kind], scope)
-
-
-def _scope_of(url: str) -> str | None:
-    parts = url.strip("/").split("/")
-    if len(parts) == 2 and parts[0] == "feeds":
-        return "site"
-    if len(parts) == 4 and parts[0] == "feeds":
-        return f"{parts[1]}:{parts[2]}"
-    return None
+    return (0 if target.kind in _FIRST_KINDS else 1, _FORMAT_ORDER[target.fmt], _KIND_ORDER[target.kind],
+            target.scope.id)
 
 
 def _newest_write(conn: Connection) -> datetime | None:

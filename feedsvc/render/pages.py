@@ -19,16 +19,15 @@ from feedsvc import store
 from feedsvc.ingest.records import Article
 from feedsvc.ingest.sanitize import youtube_id
 from feedsvc.render import amp, jsonld
-from feedsvc.render.feeds.model import FORMATS, Scope, Site
-from feedsvc.render.feeds.scope import feed_url
+from feedsvc.render.feeds import scopes_of
+from feedsvc.render.feeds.model import SCOPE_WORDS, Scope, Site
+from feedsvc.render.feeds.scope import feed_urls
+from feedsvc.render.feeds.urls import listing_path
 
 # Babel's `hi` locale names the month and the part of the day: 23 जुलाई 2025, 3:30 दोपहर
 DATE_PATTERN = "d MMMM y, h:mm B"
 RELATED_LIMIT = 4
 LISTING_LIMIT = 20
-SCOPE_HEADINGS = {"section": "{name}", "tag": "#{name}", "author": "{name}"}
-SCOPE_LEADS = {"section": "{name} विभाग की ताज़ा ख़बरें", "tag": "‘{name}’ से जुड़ी ख़बरें",
-               "author": "{name} की लिखी ख़बरें"}
 HOME_HEADING = "ताज़ा ख़बरें"
 POST_LABELS = {"twitter": "X (ट्विटर) पर यह पोस्ट देखें", "instagram": "Instagram पर यह पोस्ट देखें",
                "facebook": "Facebook पर यह पोस्ट देखें"}
@@ -74,11 +73,6 @@ def amp_path(slug: str) -> str:
     return f"/amp/{quote(slug)}"
 
 
-def scope_path(scope: Scope) -> str:
-    """The listing page of a scope: / for the site, /section/<key>, /tag/<key>, /author/<key>."""
-    return "/" if scope.kind == "site" else f"/{scope.kind}/{quote(scope.key)}"
-
-
 @dataclass(frozen=True)
 class ScopeLink:
     """A section, tag or author as a page shows it: its name, its listing page and its feeds."""
@@ -96,7 +90,7 @@ class ScopeLink:
 
     @classmethod
     def of(cls, scope: Scope, site: Site) -> "ScopeLink":
-        return cls(scope, site.url + scope_path(scope), {fmt: feed_url(scope, fmt, site.url) for fmt in FORMATS})
+        return cls(scope, site.url + listing_path(scope), feed_urls(scope, site.url))
 
 
 def section_link(article: Article, site: Site) -> ScopeLink:
@@ -217,7 +211,7 @@ def article_page(article: Article, site: Site, related: list[Article]) -> Articl
         embeds=[embed_view(e) for e in article.embeds], corrections=corrections,
         related=[teaser(other, site) for other in related],
         json_ld=news_article_json_ld(article, site), open_graph=open_graph(article, site, section),
-        feed_scopes=[link.scope for link in [section, *tags, *authors]])
+        feed_scopes=scopes_of(article))
 
 
 def _correction_stamp(value: str | None, zone: str) -> Stamp | None:
@@ -269,6 +263,6 @@ def listing_page(scope: Scope, articles: list[Article], site: Site, *, limit: in
     if scope.kind == "site":
         heading, lead = HOME_HEADING, site.description
     else:
-        heading = SCOPE_HEADINGS[scope.kind].format(name=scope.name)
-        lead = SCOPE_LEADS[scope.kind].format(name=scope.name)
+        words = SCOPE_WORDS[scope.kind]
+        heading, lead = words.heading.format(name=scope.name), words.lead.format(name=scope.name)
     return ListingPage(link, heading, lead, [teaser(a, site) for a in shown], next_href)

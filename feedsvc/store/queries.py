@@ -11,7 +11,7 @@ from sqlalchemy import Table, Text, and_, bindparam, cast, func, insert, or_, se
 from sqlalchemy.engine import Connection
 
 from feedsvc.ingest.records import Article, article_from_json
-from feedsvc.store.schema import LIVE, article_authors, article_tags, articles, now_utc, scope_state, slug_redirects
+from feedsvc.store.schema import LIVE, SCOPE_KINDS, articles, now_utc, scope_state, slug_redirects
 
 # ---- reading articles -------------------------------------------------------------------------
 
@@ -55,16 +55,19 @@ def _scope_query(scope: str):
     kind, _, key = scope.partition(":")
     if kind == "site":
         return articles, articles.c.published, articles.c.id, articles.c.status == LIVE
-    if kind == "section":
-        return (articles, articles.c.published, articles.c.id,
-                and_(articles.c.section_key == key, articles.c.status == LIVE))
-    if kind == "tag":
-        t = article_tags
-        return t, t.c.published, t.c.article_id, and_(t.c.tag_key == key, t.c.status == LIVE)
-    if kind == "author":
-        t = article_authors
-        return t, t.c.published, t.c.article_id, and_(t.c.author_key == key, t.c.status == LIVE)
-    raise ValueError(f"unknown scope {scope!r}")
+    if kind not in SCOPE_KINDS:
+        raise ValueError(f"unknown scope {scope!r}")
+    listed = SCOPE_KINDS[kind]
+    table = listed.table
+    return table, table.c.published, listed.article_id, and_(listed.key == key, table.c.status == LIVE)
+
+
+def _in_scope(kind: str, key: str):
+    """A filter on the articles table: the articles of a section, tag or author, whatever their status."""
+    listed = SCOPE_KINDS[kind]
+    if listed.table is articles:
+        return listed.key == key
+    return articles.c.id.in_(select(listed.article_id).where(listed.key == key))
 
 
 def newest_ids_query(scope: str, limit: int, after: Cursor | None = None):
@@ -92,13 +95,8 @@ def withdrawn_since(conn: Connection, scope: str, since: datetime, limit: int = 
     kind, _, key = scope.partition(":")
     q = select(articles.c.article, articles.c.withdrawn_at).where(
         articles.c.status == "withdrawn", articles.c.withdrawn_at >= since)
-    if kind == "section":
-        q = q.where(articles.c.section_key == key)
-    elif kind == "tag":
-        q = q.where(articles.c.id.in_(select(article_tags.c.article_id).where(article_tags.c.tag_key == key)))
-    elif kind == "author":
-        q = q.where(articles.c.id.in_(select(article_authors.c.article_id)
-                                      .where(article_authors.c.author_key == key)))
+    if kind != "site":
+        q = q.where(_in_scope(kind, key))
     q = q.order_by(articles.c.withdrawn_at.desc()).limit(limit)
     return [(article_from_json(r.article), r.withdrawn_at) for r in conn.execute(q)]
 

@@ -5,6 +5,7 @@ offset in its stored JSON so outputs show the newsroom's +05:30.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from sqlalchemy import Column, Date, DateTime, ForeignKey, Index, Integer, MetaData, String, Table, Text
@@ -103,10 +104,43 @@ partner_usage = Table(
     Column("not_modified", Integer, nullable=False, default=0),
 )
 
-SCOPE_KINDS = ("section", "tag", "author")
 LIVE = "published"
 
 
+@dataclass(frozen=True)
+class ScopeKind:
+    """A kind of feed scope besides the whole site: which article field names its members, where they are listed.
+
+    Its scopes are "<name>:<key>"; `table` has one row per (key, article) with the article's
+    `status` and `published`, so a scope pages through one index. What feeds and pages say about
+    each kind is in feedsvc/render/feeds/model.py (SCOPE_WORDS), its URLs in feedsvc/render/urls.py.
+    """
+    name: str          # section | tag | author
+    field: str         # the Article attribute: one (key, name) item or a list of them
+    table: Table
+    key: Column        # the scope's key in `table`
+    article_id: Column
+
+    def members(self, article) -> list:
+        """The article's (key, name) items of this kind: its section, its tags, its authors."""
+        value = getattr(article, self.field)
+        return value if isinstance(value, list) else [value]
+
+
+SCOPE_KINDS = {kind.name: kind for kind in (
+    ScopeKind("section", "section", articles, articles.c.section_key, articles.c.id),
+    ScopeKind("tag", "tags", article_tags, article_tags.c.tag_key, article_tags.c.article_id),
+    ScopeKind("author", "authors", article_authors, article_authors.c.author_key, article_authors.c.article_id),
+)}
+
+
+def article_scopes(article, site_name: str = "") -> dict[str, str]:
+    """Every feed scope an article is in, scope id -> its display name there: the site (named
+    `site_name`), then its section, each tag and each author, in that order."""
+    scopes = {"site": site_name}
+    for kind in SCOPE_KINDS.values():
+        scopes.update((f"{kind.name}:{item.key}", item.name) for item in kind.members(article))
+    return scopes
 
 def utc(dt: datetime) -> datetime:
     """Aware datetime -> naive UTC, the stored form."""

@@ -1,10 +1,16 @@
 """Cacheable documents: the one way every feed, page, sitemap and OPML is answered.
 
-`serve()` decides a 304 from the shared change counter before anything is built, renders at most
-once per change (feedsvc.render_cache), answers through feedsvc.http (encodings, cache headers),
-and falls back to the copy this process holds when the store is unavailable.
+A view names its document as a `Document` (its cache key, content type and CORS; `load_state()`,
+which finds what the URL names and reads its change counter; `build()`, which renders it: Django's
+get_object -> get_feed) and returns `document.response()`. `serve()` decides a 304 from the shared
+change counter before anything is built, renders at most once per change (feedsvc.render_cache),
+answers through feedsvc.http (encodings, cache headers), and falls back to the copy this process
+holds when the store is unavailable.
 """
 from __future__ import annotations
+
+from datetime import datetime
+from typing import Hashable
 
 from flask import Flask, current_app, request
 from sqlalchemy.engine import Engine
@@ -46,6 +52,24 @@ def cache(app: Flask | None = None) -> render_cache.RenderCache:
 
 def counters(app: Flask | None = None) -> render_cache.CounterCache:
     return (app or current_app).extensions[_COUNTERS]
+
+
+class Document:
+    """One cacheable document. `load_state()` runs first, on every request (it may raise the view's
+    404); `build()` runs after it, only when the render cache has no copy of this state."""
+    cache_key: Hashable   # tells this document apart from every other; part of its ETag
+    content_type = HTML_TYPE
+    cors = False
+
+    def load_state(self) -> tuple[Hashable, datetime | None]:
+        """(version stamp, last modified) from the store's change counters; keeps what `build` needs."""
+        raise NotImplementedError
+
+    def build(self) -> bytes:
+        raise NotImplementedError
+
+    def response(self):
+        return serve(self.cache_key, self.load_state, self.build, content_type=self.content_type, cors=self.cors)
 
 
 def serve(key, load_state, build, *, content_type: str, cors: bool = False):

@@ -1,25 +1,27 @@
 """Feed URLs: /feeds/{rss.xml,atom.xml,feed.json}, per section/tag/author, /feeds.opml and /feeds.
 
-Views only choose the document and its validator; feedsvc.feeds builds it, feedsvc.render_cache
-keeps it, feedsvc.http answers (304, encodings, cache headers).
+Views only choose the document (a documents.Document); feedsvc.render.feeds builds it, the render
+cache keeps it, feedsvc.web.http answers (304, encodings, cache headers). The feed routes are the
+rules of feedsvc/render/feeds/urls.py.
 """
 from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
 
 from flask import Blueprint, jsonify, render_template, request
 
 from feedsvc import store
 from feedsvc.render import feeds
-from feedsvc.render.feeds import opml
-from feedsvc.render.feeds.model import FORMATS, SCOPE_KINDS, Scope
+from feedsvc.render.feeds import opml, urls
+from feedsvc.render.feeds.formats import FORMATS
+from feedsvc.render.feeds.model import SCOPE_KINDS, SCOPE_WORDS, SITE_GROUP, Scope
 from feedsvc.web import db
-from feedsvc.web.documents import HTML_TYPE, counters, serve, site
+from feedsvc.web.documents import Document, counters, site
 
 bp = Blueprint("feeds", __name__)
 
-FILENAMES = {f.filename: name for name, f in FORMATS.items()}
 CURSOR_TOKEN = re.compile(r"^\d{8}T\d{12}~[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 OPML_TYPE = "text/x-opml; charset=utf-8"
 
@@ -74,58 +76,68 @@ def page_params(max_limit: int | None = None) -> tuple[int, feeds.Cursor | None]
         raise BadRequest(f"after names an impossible time: {raw[:40]!r}") from None
 
 
-def feed_response(fmt: str, kind: str, key: str = "", *, limit: int, after: feeds.Cursor | None,
-                  full_text: bool | None = None, self_url: str | None = None, edition: tuple = (),
-                  cors: bool | None = None):
-    """The response for one page of one feed; partner feeds reuse it with their own edition.
+@dataclass(frozen=True)
+class Edition:
+    """How an edition of the feeds differs from the public one (partner feeds: full text, their own links).
 
-    `edition` tells apart documents that differ for the same scope and page (a partner's own links);
+    `name` tells apart documents that differ for the same scope and page; `full_text` defaults to the
+    site's setting; `self_url` is the base of the self and next links (default: the public URL);
     `cors` defaults to on for the JSON feed.
     """
-    the_site = site()
-    held = {}
-    cache_key = ("feed", fmt, kind, key, limit, after.token() if after else None, full_text, self_url, *edition)
-
-    def load_state():
-        scope, state = counters().get(("scope", kind, key), lambda: feeds.resolve(db.connection(), kind, key))
-        held.update(scope=scope, state=state)
-        return (state.version, state.modified_at), state.modified_at if state.version else None
-
-    def build() -> bytes:
-        return feeds.render(fmt, held["scope"], conn=db.connection(), site=the_site, limit=limit, after=after,
-                            full_text=full_text, self_url=self_url, state=held["state"])
-
-    return serve(cache_key, load_state, build, content_type=FORMATS[fmt].content_type,
-                 cors=fmt == "json" if cors is None else cors)
+    name: str = ""
+    full_text: bool | None = None
+    self_url: str | None = None
+    cors: bool | None = None
 
 
-def _public_feed(fmt: str, kind: str, key: str = ""):
+PUBLIC = Edition()
+
+
+class FeedPage(Document):
+    """One page of one format of one scope's feed, in an edition."""
+
+    def __init__(self, fmt: str, kind: str, key: str, *, limit: int, after: feeds.Cursor | None,
+                 edition: Edition = PUBLIC):
+        self.fmt, self.kind, self.key, self.limit, self.after, self.edition = fmt, kind, key, limit, after, edition
+        self.content_type = FORMATS[fmt].content_type
+        self.cors = fmt == "json" if edition.cors is None else edition.cors
+        self.cache_key = ("feed", fmt, kind, key, limit, after.token() if after else None, edition.full_text,
+                          edition.self_url, *((edition.name,) if edition.name else ()))
+
+    def load_state(self):
+        self.scope, self.state = counters().get(("scope", self.kind, self.key),
+                                                lambda: feeds.resolve(db.connection(), self.kind, self.key))
+        return (self.state.version, self.state.modified_at), self.state.modified_at if self.state.version else None
+
+    def build(self) -> bytes:
+        return feeds.render(self.fmt, self.scope, conn=db.connection(), site=site(), limit=self.limit,
+                            after=self.after, full_text=self.edition.full_text, self_url=self.edition.self_url,
+                            state=self.state)
+
+
+def public_feed(fmt: str, kind: str, key: str):
     limit, after = page_params()
-    return feed_response(fmt, kind, key, limit=limit, after=after)
+    return FeedPage(fmt, kind, key, limit=limit, after=after).response()
 
 
-@bp.route("/feeds/<any('rss.xml', 'atom.xml', 'feed.json'):filename>", methods=["GET", "HEAD", "OPTIONS"])
-def site_feed(filename: str):
-    return _public_feed(FILENAMES[filename], "site")
-
-
-@bp.route("/feeds/<any(section, tag, author):kind>/<key>/<any('rss.xml', 'atom.xml', 'feed.json'):filename>",
-          methods=["GET", "HEAD", "OPTIONS"])
-def scope_feed(kind: str, key: str, filename: str):
-    return _public_feed(FILENAMES[filename], kind, key)
+urls.add_routes(bp, urls.FEED_ROUTES, public_feed, methods=urls.METHODS)
 
 
 # ---- directory and OPML: documents about every scope -------------------------------------------
 
-def _all_scopes_state(held: dict):
-    def load_state():
-        scopes = counters().get(("all",), lambda: store.all_scopes(db.connection()))
-        held["scopes"] = scopes
-        stamp = hashlib.blake2b(repr([(s.scope, s.name, s.version) for s in scopes]).encode("utf-8"),
+class AllScopes(Document):
+    """A document about every known scope; it changes whenever any scope's name or counter does."""
+
+    def load_state(self):
+        self.scopes = counters().get(("all",), lambda: store.all_scopes(db.connection()))
+        stamp = hashlib.blake2b(repr([(s.scope, s.name, s.version) for s in self.scopes]).encode("utf-8"),
                                 digest_size=12).hexdigest()
-        last = max((s.modified_at for s in scopes), default=None)
+        last = max((s.modified_at for s in self.scopes), default=None)
         return (0, stamp), last
-    return load_state
+
+    @property
+    def groups(self) -> dict[str, list[Scope]]:
+        return scope_groups(self.scopes)
 
 
 def scope_groups(states) -> dict[str, list[Scope]]:
@@ -138,29 +150,37 @@ def scope_groups(states) -> dict[str, list[Scope]]:
     return groups
 
 
+class OpmlDocument(AllScopes):
+    content_type = OPML_TYPE
+    cors = True
+
+    def __init__(self, fmt: str):
+        self.fmt = fmt
+        self.cache_key = ("opml", fmt)
+
+    def build(self) -> bytes:
+        return opml.write(site(), self.groups, fmt=self.fmt, states=self.scopes)
+
+
 @bp.route("/feeds.opml", methods=["GET", "HEAD", "OPTIONS"])
 def opml_document():
-    held = {}
     fmt = request.args.get("format", "rss")
     if fmt not in FORMATS:
         raise BadRequest(f"format must be one of {', '.join(FORMATS)}; got {fmt[:20]!r}")
+    return OpmlDocument(fmt).response()
 
-    def build() -> bytes:
-        return opml.write(site(), scope_groups(held["scopes"]), fmt=fmt, states=held["scopes"])
 
-    return serve(("opml", fmt), _all_scopes_state(held), build, content_type=OPML_TYPE, cors=True)
+class Directory(AllScopes):
+    cache_key = ("directory",)
+
+    def build(self) -> bytes:
+        the_site = site()
+        return render_template("feeds/directory.html", site=the_site, groups=self.groups, formats=FORMATS,
+                               site_scope=Scope("site", "", the_site.name), site_group=SITE_GROUP,
+                               scope_words=SCOPE_WORDS, feed_urls=lambda scope: feeds.feed_urls(scope, the_site.url),
+                               opml_url=f"{the_site.url}/feeds.opml").encode("utf-8")
 
 
 @bp.route("/feeds", methods=["GET", "HEAD"])
 def directory():
-    held = {}
-
-    def build() -> bytes:
-        groups = scope_groups(held["scopes"])
-        the_site = site()
-        return render_template("feeds/directory.html", site=the_site, groups=groups, formats=FORMATS,
-                               site_scope=Scope("site", "", the_site.name),
-                               feed_urls=lambda scope: feeds.feed_urls(scope, the_site.url),
-                               opml_url=f"{the_site.url}/feeds.opml").encode("utf-8")
-
-    return serve(("directory",), _all_scopes_state(held), build, content_type=HTML_TYPE)
+    return Directory().response()

@@ -19,9 +19,10 @@ from markupsafe import Markup
 from feedsvc import store
 from feedsvc.ingest.records import article_from_json
 from feedsvc.render import feeds, pages
+from feedsvc.render.feeds import urls
 from feedsvc.render.jsonld import script_json
 from feedsvc.web import db
-from feedsvc.web.documents import HTML_TYPE, serve, site
+from feedsvc.web.documents import HTML_TYPE, Document, site
 
 bp = Blueprint("pages", __name__)
 
@@ -94,40 +95,58 @@ def live_article(slug: str, endpoint: str):
     return row
 
 
-@bp.get("/articles/<slug>")
-def article(slug: str):
-    held = {}
+class LiveArticleDocument(Document):
+    """A page of one live article, by its slug; `page` names it in the cache, `endpoint` in redirects."""
+    page = ""
+    endpoint = ""
 
-    def load_state():
-        row = live_article(slug, ".article")
+    def __init__(self, slug: str):
+        self.slug = slug
+        self.cache_key = ("page", self.page, slug)
+
+    def find(self):
+        self.row = live_article(self.slug, self.endpoint)
+        return self.row
+
+
+class ArticlePage(LiveArticleDocument):
+    """The canonical page: changes with the article and with its section (its related articles)."""
+    page, endpoint = "article", ".article"
+
+    def load_state(self):
+        row = self.find()
         section = store.scope_state_of(db.connection(), f"section:{row.section_key}")
-        held["row"] = row
         changed = max(row.modified_at, section.modified_at) if section else row.modified_at
         return (f"{row.version}.{section.version if section else 0}", sources_digest()), changed
 
-    def build() -> bytes:
-        the_article = article_from_json(held["row"].article)
+    def build(self) -> bytes:
+        the_article = article_from_json(self.row.article)
         page = pages.article_page(the_article, site(), pages.related_articles(db.connection(), the_article))
         return render_template("pages/article.html", page=page, article=page.article, lang=page.article.language,
                                feed_scopes=page.feed_scopes, json_ld=Markup(script_json(page.json_ld))
                                ).encode("utf-8")
 
-    return serve(("page", "article", slug), load_state, build, content_type=HTML_TYPE)
+
+class AmpPage(LiveArticleDocument):
+    """The AMP page: changes with the article only."""
+    page, endpoint = "amp", ".amp_article"
+
+    def load_state(self):
+        row = self.find()
+        return (row.version, sources_digest()), row.modified_at
+
+    def build(self) -> bytes:
+        return pages.amp_page(article_from_json(self.row.article), site()).encode("utf-8")
+
+
+@bp.get("/articles/<slug>")
+def article(slug: str):
+    return ArticlePage(slug).response()
 
 
 @bp.get("/amp/<slug>")
 def amp_article(slug: str):
-    held = {}
-
-    def load_state():
-        row = live_article(slug, ".amp_article")
-        held["row"] = row
-        return (row.version, sources_digest()), row.modified_at
-
-    def build() -> bytes:
-        return pages.amp_page(article_from_json(held["row"].article), site()).encode("utf-8")
-
-    return serve(("page", "amp", slug), load_state, build, content_type=HTML_TYPE)
+    return AmpPage(slug).response()
 
 
 # ---- listings -----------------------------------------------------------------------------------
@@ -144,33 +163,29 @@ def _after() -> store.Cursor | None:
         raise PageMissing(400, "पन्ने का पता ग़लत है", "‘पुरानी ख़बरें’ वाले लिंक से आगे के पन्ने खोलें।") from None
 
 
-def _listing(kind: str, key: str = ""):
-    after = _after()
-    held = {}
+class Listing(Document):
+    """One page of the newest articles of the site or of a section, tag or author."""
 
-    def load_state():
+    def __init__(self, kind: str, key: str, after: store.Cursor | None):
+        self.kind, self.key, self.after = kind, key, after
+        self.cache_key = ("page", "listing", kind, key, after.token() if after else None)
+
+    def load_state(self):
         try:
-            scope, state = feeds.resolve(db.connection(), kind, key)
+            self.scope, state = feeds.resolve(db.connection(), self.kind, self.key)
         except feeds.FeedNotFound:
             raise PageMissing(*NOT_FOUND) from None
-        held["scope"] = scope
         return (state.version, sources_digest()), state.modified_at if state.version else None
 
-    def build() -> bytes:
-        found = store.newest(db.connection(), held["scope"].id, pages.LISTING_LIMIT + 1, after)
-        page = pages.listing_page(held["scope"], found, site())
+    def build(self) -> bytes:
+        found = store.newest(db.connection(), self.scope.id, pages.LISTING_LIMIT + 1, self.after)
+        page = pages.listing_page(self.scope, found, site())
         return render_template("pages/listing.html", page=page, feed_scopes=page.feed_scopes,
-                               first_page=after is None).encode("utf-8")
-
-    return serve(("page", "listing", kind, key, after.token() if after else None), load_state, build,
-                 content_type=HTML_TYPE)
+                               first_page=self.after is None).encode("utf-8")
 
 
-@bp.get("/")
-def home():
-    return _listing("site")
+def listing(kind: str, key: str):
+    return Listing(kind, key, _after()).response()
 
 
-@bp.get("/<any(section, tag, author):kind>/<key>")
-def scope_listing(kind: str, key: str):
-    return _listing(kind, key)
+urls.add_routes(bp, urls.LISTING_ROUTES, listing)

@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from feedsvc.ops import partners
 from feedsvc.render import feeds
+from feedsvc.render.feeds import urls
 from feedsvc.web import db
 from feedsvc.web import feeds as public_feeds
 from feedsvc.web.documents import site
@@ -68,7 +69,7 @@ def require_partner():
     return None
 
 
-_PARTNER_PREFIX = re.compile(r"^/partner(/[^/]+)?(?=/feeds/)")
+_PARTNER_PREFIX = re.compile(rf"^/partner(/[^/]+)?(?={re.escape(urls.FEEDS)}/)")
 
 
 def public_path(path: str) -> str:
@@ -107,11 +108,6 @@ def keyed_response_headers(response):
 
 # ---- the feeds ---------------------------------------------------------------------------------
 
-FEED_FILE = "<any('rss.xml', 'atom.xml', 'feed.json'):filename>"
-SCOPE = "<any(section, tag, author):kind>/<key>"
-SITE_FEED = {"kind": "site", "key": ""}
-
-
 def _error(status: int, message: str):
     response = jsonify({"error": message})
     response.status_code = status
@@ -129,15 +125,15 @@ def _bad_request(exc):
     return _error(400, str(exc))
 
 
-@bp.route(f"/feeds/{FEED_FILE}", defaults=SITE_FEED)
-@bp.route(f"/feeds/{SCOPE}/{FEED_FILE}")
-@bp.route(f"/<partner_key>/feeds/{FEED_FILE}", defaults=SITE_FEED)
-@bp.route(f"/<partner_key>/feeds/{SCOPE}/{FEED_FILE}")
-def partner_feed(filename: str, kind: str, key: str, partner_key: str | None = None):
+def partner_feed(fmt: str, kind: str, key: str, partner_key: str | None = None):
     """A public feed's partner edition: full text, up to PARTNER_MAX_LIMIT items, links that keep the key form."""
     limit, after = public_feeds.page_params(max_limit=current_app.config["PARTNER_MAX_LIMIT"])
     # Its own URL is the base of its self and next links, so a reader that can only use the path key
     # keeps it from page to page; that edition (and its cache entry) is therefore one per partner.
-    self_url = site().url + request.path
-    return public_feeds.feed_response(public_feeds.FILENAMES[filename], kind, key, limit=limit, after=after,
-                                      full_text=True, self_url=self_url, edition=("partner",), cors=False)
+    edition = public_feeds.Edition("partner", full_text=True, self_url=site().url + request.path, cors=False)
+    return public_feeds.FeedPage(fmt, kind, key, limit=limit, after=after, edition=edition).response()
+
+
+# The public feed URLs, under /partner (key in a header) and /partner/<key> (key in the path).
+for _prefix in ("", "/<partner_key>"):
+    urls.add_routes(bp, urls.FEED_ROUTES, partner_feed, prefix=_prefix, endpoint="partner_feed")

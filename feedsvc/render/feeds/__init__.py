@@ -2,7 +2,8 @@
 
 One code path for every caller (public feeds, partner feeds, the static mirror):
     render(fmt, scope, conn=..., site=..., limit=..., after=..., full_text=..., self_url=...) -> bytes
-scope.py reads the store and builds a `Feed`; rss.py, atom.py and jsonfeed.py write it.
+scope.py reads the store and builds a `Feed`; the formats (formats.py) write it, each with the
+writer of its module (rss.py, atom.py, jsonfeed.py); urls.py holds every feed URL's rule.
 """
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from typing import Iterable
 from sqlalchemy.engine import Connection
 
 from feedsvc.ingest.records import Article
-from feedsvc.render.feeds import atom, jsonfeed, rss
-from feedsvc.render.feeds.model import FORMATS, Feed, Format, Scope, Site
+from feedsvc.render.feeds.formats import FORMATS
+from feedsvc.render.feeds.model import Feed, Format, Scope, Site
 from feedsvc.render.feeds.scope import (
     FeedNotFound,
     as_scope,
@@ -24,9 +25,7 @@ from feedsvc.render.feeds.scope import (
     state_of,
     title_of,
 )
-from feedsvc.store import Cursor, ScopeState
-
-WRITERS = {"rss": rss.write, "atom": atom.write, "json": jsonfeed.write}
+from feedsvc.store import Cursor, ScopeState, article_scopes
 
 __all__ = ["FORMATS", "Feed", "FeedNotFound", "Format", "Scope", "Site", "Cursor", "alternate_links",
            "feed_url", "feed_urls", "load_feed", "render", "resolve", "scopes_of", "state_of", "write"]
@@ -34,7 +33,7 @@ __all__ = ["FORMATS", "Feed", "FeedNotFound", "Format", "Scope", "Site", "Cursor
 
 def write(fmt: str, feed: Feed) -> bytes:
     """A built Feed in one format."""
-    return WRITERS[fmt](feed)
+    return FORMATS[fmt].write(feed)
 
 
 def render(fmt: str, scope: Scope | str, *, conn: Connection, site: Site, limit: int | None = None,
@@ -48,8 +47,8 @@ def render(fmt: str, scope: Scope | str, *, conn: Connection, site: Site, limit:
     site's setting; `self_url` is the feed's URL as its reader fetches it (default: the public URL);
     `state` saves the scope lookup when the caller already has it.
     """
-    if fmt not in WRITERS:
-        raise ValueError(f"unknown feed format {fmt!r}; expected one of {', '.join(WRITERS)}")
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown feed format {fmt!r}; expected one of {', '.join(FORMATS)}")
     limit = site.default_limit if limit is None else limit
     if limit < 1:
         raise ValueError("limit must be at least 1")
@@ -75,9 +74,7 @@ class AlternateLink:
 
 def scopes_of(article: Article) -> list[Scope]:
     """The feeds an article appears in besides the site's: its section, tags and authors, with names."""
-    return ([Scope("section", article.section.key, article.section.name)]
-            + [Scope("tag", t.key, t.name) for t in article.tags]
-            + [Scope("author", a.key, a.name) for a in article.authors])
+    return [Scope.from_id(scope_id, name) for scope_id, name in article_scopes(article).items() if scope_id != "site"]
 
 
 def alternate_links(site: Site, scopes: Iterable[Scope | str] = ()) -> list[AlternateLink]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import orjson
 
-from feedsvc.render.feeds.model import Entry, Feed, Person
+from feedsvc.render.feeds.model import Entry, Feed, Format, Person
 
 VERSION = "https://jsonfeed.org/version/1.1"
 
@@ -52,3 +52,6 @@ def document(feed: Feed) -> dict:
 
 def write(feed: Feed) -> bytes:
     return orjson.dumps(document(feed))  # compact UTF-8, as json.dumps(ensure_ascii=False) but faster
+
+
+FORMAT = Format("json", "feed.json", "application/feed+json; charset=utf-8", "JSON Feed", write)

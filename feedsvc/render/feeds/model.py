@@ -10,9 +10,11 @@ import json
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from typing import Callable
 from urllib.parse import urlsplit
 
-SCOPE_KINDS = ("section", "tag", "author")
+from feedsvc.store import SCOPE_KINDS
+
 # The same pattern as a key in the article schema; anything else cannot name a scope.
 KEY_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 KEY_MAX = 64
@@ -20,21 +22,16 @@ KEY_MAX = 64
 
 @dataclass(frozen=True)
 class Format:
+    """A feed format, declared by its writer's module (rss.py, atom.py, jsonfeed.py); formats.py lists them."""
     name: str          # rss | atom | json
     filename: str      # the last segment of its URLs
     content_type: str
     label: str         # shown to people
+    write: Callable[["Feed"], bytes]
 
     @property
     def mimetype(self) -> str:
         return self.content_type.split(";")[0]
-
-
-FORMATS = {
-    "rss": Format("rss", "rss.xml", "application/rss+xml; charset=utf-8", "RSS"),
-    "atom": Format("atom", "atom.xml", "application/atom+xml; charset=utf-8", "Atom"),
-    "json": Format("json", "feed.json", "application/feed+json; charset=utf-8", "JSON Feed"),
-}
 
 
 @dataclass(frozen=True)
@@ -101,10 +98,24 @@ class Scope:
             raise ValueError(f"not a feed scope: {scope_id!r}")
         return cls(kind, key, name)
 
-    @property
-    def path(self) -> str:
-        """The URL path every feed of this scope lives under."""
-        return "/feeds" if self.kind == "site" else f"/feeds/{self.kind}/{self.key}"
+
+@dataclass(frozen=True)
+class ScopeWords:
+    """How feeds and pages speak of one kind of scope; {name} is the section's, tag's or author's name."""
+    feed_description: str   # after "<site name>: "
+    heading: str            # a listing page's heading
+    lead: str               # the line under it
+    group: tuple[str, str]  # a list of such feeds (OPML, the feed directory): Hindi, English
+
+
+# One entry per kind of store.SCOPE_KINDS (tests/test_scope_tables.py checks they agree).
+SCOPE_WORDS = {
+    "section": ScopeWords("{name} विभाग की ताज़ा ख़बरें", "{name}", "{name} विभाग की ताज़ा ख़बरें",
+                          ("विभाग", "Sections")),
+    "tag": ScopeWords("‘{name}’ से जुड़ी ताज़ा ख़बरें", "#{name}", "‘{name}’ से जुड़ी ख़बरें", ("विषय", "Tags")),
+    "author": ScopeWords("{name} की लिखी ताज़ा ख़बरें", "{name}", "{name} की लिखी ख़बरें", ("लेखक", "Authors")),
+}
+SITE_GROUP = ("पूरी साइट", "Whole site")
 
 
 def valid_key(key: str) -> bool:

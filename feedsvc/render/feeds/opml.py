@@ -6,16 +6,13 @@ from email.utils import format_datetime
 
 from lxml import etree
 
-from feedsvc.render.feeds.model import FORMATS, Scope, Site
+from feedsvc.render.feeds.formats import FORMATS
+from feedsvc.render.feeds.model import SCOPE_WORDS, SITE_GROUP, Scope, Site
 from feedsvc.render.feeds.scope import NEVER, description_of, feed_url, home_url, title_of
 
 OPML_DOCS = "http://opml.org/spec2.opml"
-GROUP_TITLES = {
-    "site": "पूरी साइट (Whole site)",
-    "section": "विभाग (Sections)",
-    "tag": "विषय (Tags)",
-    "author": "लेखक (Authors)",
-}
+GROUP_TITLES = {kind: f"{hindi} ({english})" for kind, (hindi, english)
+                in [("site", SITE_GROUP), *((kind, words.group) for kind, words in SCOPE_WORDS.items())]}
 # OPML's `version` attribute names the feed format: "RSS2" for RSS 2.0; Atom and JSON Feed have no value.
 OPML_VERSION = {"rss": "RSS2"}
 

@@ -2,29 +2,32 @@
 from __future__ import annotations
 
 from feedsvc.render.feeds.ext import ChannelLinksExtension, CreatorEntryExtension, CreatorExtension
-from feedsvc.render.feeds.model import FORMATS, Feed
+from feedsvc.render.feeds.model import Feed, Format
 from feedsvc.render.feeds.xmlfeed import add_entry_basics, new_generator
 
 RSS_DOCS = "https://www.rssboard.org/rss-specification"
-MIMETYPE = FORMATS["rss"].mimetype
 
 
 def write(feed: Feed) -> bytes:
+    mimetype = FORMAT.mimetype
     fg = new_generator(feed)
     fg.register_extension("links", ChannelLinksExtension, atom=False, rss=True)
     fg.register_extension("dc", CreatorExtension, CreatorEntryExtension, atom=False, rss=True)
     fg.docs(RSS_DOCS)
     fg.ttl(feed.site.ttl_minutes)
     fg.image(url=feed.site.logo, title=feed.title, link=feed.home_url)
-    fg.link(href=feed.self_url, rel="self", type=MIMETYPE)
+    fg.link(href=feed.self_url, rel="self", type=mimetype)
     # feedgen takes the channel <link> from the last link given, so the home page goes last.
     fg.link(href=feed.home_url, rel="alternate", type="text/html")
     for hub in feed.site.hubs:
         fg.links.link(hub, "hub")
-    fg.links.link(feed.first_url, "first", MIMETYPE)
+    fg.links.link(feed.first_url, "first", mimetype)
     if feed.next_url:
-        fg.links.link(feed.next_url, "next", MIMETYPE)
+        fg.links.link(feed.next_url, "next", mimetype)
     for entry in feed.entries:
         fe = add_entry_basics(fg, entry)
         fe.dc.dc_creator([author.name for author in entry.authors])
     return fg.rss_str(encoding="UTF-8", xml_declaration=True)
+
+
+FORMAT = Format("rss", "rss.xml", "application/rss+xml; charset=utf-8", "RSS", write)

@@ -14,7 +14,9 @@ from sqlalchemy.engine import Connection
 
 from feedsvc import store
 from feedsvc.render.feeds.entries import TAG_DATE, entry_from_article, entry_id
-from feedsvc.render.feeds.model import FORMATS, SCOPE_KINDS, Feed, Scope, Site, Tombstone, valid_key
+from feedsvc.render.feeds.formats import FORMATS
+from feedsvc.render.feeds.model import SCOPE_KINDS, SCOPE_WORDS, Feed, Scope, Site, Tombstone, valid_key
+from feedsvc.render.feeds.urls import feed_folder, feed_path, listing_path
 from feedsvc.store import Cursor, ScopeState
 
 # A site that has stored nothing yet still has a (empty) site feed; it "changed" at this time.
@@ -37,7 +39,7 @@ def as_scope(scope: Scope | str) -> Scope:
 
 def feed_url(scope: Scope | str, fmt: str, site_url: str) -> str:
     """The public URL of one format of a scope's feed (first page, default limit)."""
-    return f"{site_url}{as_scope(scope).path}/{FORMATS[fmt].filename}"
+    return site_url + feed_path(as_scope(scope), fmt)
 
 
 def feed_urls(scope: Scope | str, site_url: str) -> dict[str, str]:
@@ -47,7 +49,7 @@ def feed_urls(scope: Scope | str, site_url: str) -> dict[str, str]:
 
 def home_url(scope: Scope, site: Site) -> str:
     """The HTML page a feed belongs to: the home page, or the listing page of its section, tag or author."""
-    return f"{site.url}/" if scope.kind == "site" else f"{site.url}/{scope.kind}/{scope.key}"
+    return site.url + listing_path(scope)
 
 
 def page_url(base_url: str, *, limit: int, default_limit: int, after: Cursor | None = None) -> str:
@@ -68,17 +70,13 @@ def title_of(scope: Scope, site: Site) -> str:
 
 
 def description_of(scope: Scope, site: Site) -> str:
-    if scope.kind == "section":
-        return f"{site.name}: {scope.name} विभाग की ताज़ा ख़बरें"
-    if scope.kind == "tag":
-        return f"{site.name}: ‘{scope.name}’ से जुड़ी ताज़ा ख़बरें"
-    if scope.kind == "author":
-        return f"{site.name}: {scope.name} की लिखी ताज़ा ख़बरें"
-    return site.description
+    if scope.kind == "site":
+        return site.description
+    return f"{site.name}: " + SCOPE_WORDS[scope.kind].feed_description.format(name=scope.name)
 
 
 def feed_id(scope: Scope, site: Site) -> str:
-    return f"tag:{site.host},{TAG_DATE}:{scope.path.lstrip('/')}"
+    return f"tag:{site.host},{TAG_DATE}:{feed_folder(scope).lstrip('/')}"
 
 
 @lru_cache(maxsize=8)

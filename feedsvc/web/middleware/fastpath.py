@@ -29,14 +29,13 @@ from limits import parse_many
 from sqlalchemy.engine import Engine
 
 from feedsvc.ops import metrics
-from feedsvc.render.feeds.model import FORMATS, SCOPE_KINDS, valid_key
+from feedsvc.render.feeds.urls import parse_feed_path
 from feedsvc.web import http, ratelimit, render_cache
 
 REPLAYABLE = ("200", "304")
 # Replays share their bodies with the render cache while it holds them; past this many bytes of
 # bodies (per process) the least recently used replays are dropped, so evicted feeds are not kept alive.
 MAX_REPLAY_BYTES = 2 * 1024 * 1024
-FILENAMES = {f.filename for f in FORMATS.values()}
 
 
 @dataclass(frozen=True)
@@ -55,13 +54,8 @@ def feed_target(environ) -> tuple[str, str] | None:
         return None
     if "HTTP_AUTHORIZATION" in environ or "HTTP_X_PARTNER_KEY" in environ:
         return None   # may be a partner: counted and limited per key by the app
-    parts = environ.get("PATH_INFO", "").split("/")
-    if len(parts) == 3 and parts[1] == "feeds" and parts[2] in FILENAMES:
-        return "site", ""
-    if (len(parts) == 5 and parts[1] == "feeds" and parts[2] in SCOPE_KINDS and parts[4] in FILENAMES
-            and valid_key(parts[3])):
-        return parts[2], parts[3]
-    return None
+    target = parse_feed_path(environ.get("PATH_INFO", ""))
+    return None if target is None else (target.kind, target.key)
 
 
 class FastPath:
