@@ -1,4 +1,5 @@
 """The import command and the shared upsert: idempotent, partial failures, older updates, slugs."""
+import io
 import json
 
 from sqlalchemy import func, select
@@ -154,3 +155,40 @@ def test_reimport_of_a_record_stored_in_another_json_layout_is_unchanged(runner,
         conn.execute(articles.update().values(record=json.dumps(make_record(), indent=2)))
     again = runner.invoke(args=["import-articles", str(path)])
     assert "unchanged 1" in again.output, again.output
+
+
+def test_import_stores_the_good_records_of_a_batch_with_unrenderable_values(runner, engine, tmp_path, make_record):
+    # A year-1 date with an offset once aborted the whole import with an OverflowError, storing none.
+    records = [make_record(id="good", slug="good"),
+               make_record(id="year-one", slug="year-one", published="0001-01-01T00:00:00+05:30"),
+               make_record(id="bad-host", slug="bad-host", image={"url": "http://[::1/x.jpg"}),
+               make_record(id="good-2", slug="good-2")]
+    write(tmp_path, "batch.jsonl", "\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n")
+    result = runner.invoke(args=["import-articles", str(tmp_path)])
+    assert result.exit_code == 1, result.output
+    assert count(engine) == 2
+    assert "batch.jsonl:2: published:" in result.output and "batch.jsonl:3: image.url:" in result.output
+
+
+def test_chunked_body_over_the_limit_is_413_even_when_its_json_ends_early(app, client, api_headers, engine, make_record):
+    # Without a Content-Length the body was read up to the limit, and a record followed by
+    # megabytes of padding was stored from the part that fitted.
+    record = make_record()
+    limit = app.config["MAX_CONTENT_LENGTH"]
+    body = json.dumps(record).encode() + b" " * limit
+    response = client.put(f"/api/articles/{record['id']}", input_stream=io.BytesIO(body),
+                          headers={**api_headers, "Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+                          environ_overrides={"wsgi.input_terminated": True})
+    assert response.status_code == 413 and str(limit) in response.get_json()["error"]
+    assert count(engine) == 0
+    small = client.put(f"/api/articles/{record['id']}", input_stream=io.BytesIO(json.dumps(record).encode()),
+                       headers={**api_headers, "Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+                       environ_overrides={"wsgi.input_terminated": True})
+    assert small.status_code == 201 and count(engine) == 1
+
+
+def test_api_refuses_a_year_one_date_with_422_naming_the_field(client, api_headers, make_record):
+    record = make_record(published="0001-01-01T00:00:00+05:30", updated="0001-01-01T00:00:00+05:30")
+    response = client.put(f"/api/articles/{record['id']}", json=record, headers=api_headers)
+    assert response.status_code == 422
+    assert {p["field"] for p in response.get_json()["problems"]} == {"published", "updated"}

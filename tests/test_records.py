@@ -153,3 +153,20 @@ def test_bidi_overrides_are_removed_but_joiners_kept(make_record):
 def test_youtube_ids_are_read_only_from_youtube(url, expected):
     from feedsvc.ingest.sanitize import youtube_id
     assert youtube_id(url) == expected
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+05:30", "9999-12-31T23:59:00-05:00",
+                                    "0001-01-01T00:00:00Z", "1969-12-31T23:59:59Z", "2101-01-01T00:00:00-01:00"])
+def test_dates_outside_the_renderable_years_are_refused_naming_the_field(make_record, moment):
+    # Year 1 or 9999 with an offset overflows when converted to UTC: it once escaped as OverflowError.
+    found = problems_of(make_record(published=moment, updated=moment,
+                                    corrections=[{"date": moment, "text": "सुधार"}]))
+    assert set(found) == {"published", "updated", "corrections[0].date"}
+    assert all("1970 to 2100" in reason for reason in found.values())
+
+
+@pytest.mark.parametrize("moment", ["1970-01-01T05:30:00+05:30", "2100-12-31T23:59:59Z", "1970-01-01T00:00:00-14:00"])
+def test_dates_at_the_edges_of_the_renderable_years_are_accepted(make_record, moment):
+    article = parse_record(make_record(published=moment, updated=moment,
+                                       corrections=[{"date": moment, "text": "सुधार"}]), site_url=SITE)
+    assert article.published.isoformat() == moment.replace("Z", "+00:00")

@@ -335,3 +335,10 @@ def test_a_withdrawal_leaves_the_sitemap_and_moves_its_lastmod(client, api_heade
     assert after.status_code == 200  # the old copy is no longer current
     lastmod = etree.fromstring(after.get_data()).findtext("sm:sitemap/sm:lastmod", namespaces=NS)
     assert datetime.fromisoformat(lastmod) > datetime.fromisoformat(pulled["updated"])  # the withdrawal's time
+
+
+@pytest.mark.parametrize("month", ["0000-01", "0001-01", "9999-12", "1969-12", "2101-01"])
+def test_months_outside_the_years_a_record_may_have_are_404(client, month):
+    # Year 0 and the month after 9999-12 have no datetime: asking for them once answered 500.
+    assert client.get(f"/sitemaps/articles-{month}.xml").status_code == 404
+    assert sitemaps.parse_month_file(month) is None

@@ -15,10 +15,14 @@ import orjson
 from anyascii import anyascii
 
 from feedsvc.ingest.sanitize import XML_UNSAFE_CHARS, nesting_depth, plain_text, sanitize_html, truncate_words
+from feedsvc.ingest.urls import checked_url
 
 SLUG_MAX = 80
 KEY_MAX = 64
 SUMMARY_MAX = 300
+# The UTC years a date may fall in: every renderer can show these in any zone (RSS's RFC 822, the
+# pages' IST, monthly sitemaps, page cursors), where year 1 or 9999 with an offset overflows.
+YEARS = range(1970, 2101)
 # Real articles nest a dozen levels; libxml2 (AMP conversion, validation) stops at 256 and drops
 # the rest of the body silently, and browsers flatten beyond a few hundred.
 NESTING_MAX = 100
@@ -171,10 +175,31 @@ def _parse_time(value: str, name: str, problems: list[Problem]) -> datetime | No
     if parsed.tzinfo is None:
         problems.append(Problem(name, f"{value!r} has no UTC offset; refusing to guess the time zone"))
         return None
-    if not 1970 <= parsed.astimezone(timezone.utc).year <= 2100:
-        problems.append(Problem(name, f"{value!r} is outside the years 1970 to 2100"))
+    try:
+        utc_year = parsed.astimezone(timezone.utc).year
+    except OverflowError:  # 0001-01-01T00:00+05:30 is in year 0 in UTC, which datetime cannot hold
+        utc_year = None
+    if utc_year not in YEARS:
+        problems.append(Problem(name, f"{value!r} is outside the years {YEARS.start} to {YEARS[-1]} (UTC)"))
         return None
     return parsed
+
+
+def _url_problems(data: dict, site_url: str) -> list[Problem]:
+    """Every URL field, as it will be stored (site paths made absolute), through the renderers' parsers."""
+    links = [("url", data.get("url"))]
+    links += [("image.url", (data.get("image") or {}).get("url"))]
+    links += [(f"authors[{i}].url", author.get("url")) for i, author in enumerate(data["authors"])]
+    links += [(f"embeds[{i}].url", embed["url"]) for i, embed in enumerate(data.get("embeds", []))]
+    problems = []
+    for name, link in links:
+        if link is None:
+            continue
+        try:
+            checked_url(_absolute(link, site_url))
+        except ValueError as exc:
+            problems.append(Problem(name, f"{link!r} {exc}"))
+    return problems
 
 
 # Unicode keeps क़ ख़ ग़ ज़ ड़ ढ़ फ़ य़ decomposed (consonant + nukta) even in NFC; anyascii reads the
@@ -223,6 +248,9 @@ def parse_record(data, *, site_url: str, source: str | None = None, json_text: b
     updated = _parse_time(data.get("updated", data["published"]), "updated", problems)
     if published and updated and updated < published:
         problems.append(Problem("updated", "is earlier than published"))
+    for i, correction in enumerate(data.get("corrections", [])):
+        _parse_time(correction["date"], f"corrections[{i}].date", problems)
+    problems += _url_problems(data, site_url)
     title = clean_text(data["title"])
     if not title:
         problems.append(Problem("title", "is empty once invisible characters are removed"))

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
-from feedsvc.ingest.records import SLUG_MAX, article_from_json
+from feedsvc.ingest.records import SLUG_MAX, YEARS, article_from_json
 from feedsvc.store import LIVE, articles, utc
 
 SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
@@ -116,9 +116,10 @@ class MonthlySitemap:
 
 
 def parse_month_file(name: str) -> tuple[str, int] | None:
-    """"2025-07" -> ("2025-07", 1), "2025-07-2" -> ("2025-07", 2); None for anything else."""
+    """"2025-07" -> ("2025-07", 1), "2025-07-2" -> ("2025-07", 2); None for anything else, and for
+    a month of a year no record may be published in (year 0 or 9999-12 has no datetime bounds)."""
     match = _MONTH_FILE.fullmatch(name)
-    if match is None:
+    if match is None or int(match[1]) not in YEARS:
         return None
     return f"{match[1]}-{match[2]}", int(match[3] or 1)
 

@@ -40,7 +40,8 @@ class Cursor:
     article_id: str
 
     def token(self) -> str:
-        return f"{self.published.strftime('%Y%m%dT%H%M%S%f')}~{self.article_id}"
+        # %Y does not pad years below 1000 ("999"), and strptime then reads the stamp as another date.
+        return f"{self.published.year:04d}{self.published.strftime('%m%dT%H%M%S%f')}~{self.article_id}"
 
     @classmethod
     def parse(cls, token: str) -> "Cursor":

@@ -7,7 +7,6 @@ import sys
 import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import click
@@ -48,10 +47,26 @@ def _fetch_url(url: str) -> tuple[bytes, str | None]:
     """The body (at most MAX_FETCH_BYTES) and media type of an http(s) URL; redirects stay on http(s)."""
     request = urllib.request.Request(url, headers={"Accept-Encoding": "identity", "User-Agent": "feedsvc-validate"})
     with _opener.open(request, timeout=FETCH_TIMEOUT) as response:  # nosec B310: only http(s) reaches here
-        body = response.read(MAX_FETCH_BYTES + 1)
-        if len(body) > MAX_FETCH_BYTES:
-            raise OSError(f"larger than {MAX_FETCH_BYTES:,} bytes; not validated")
-        return body, response.headers.get("Content-Type")
+        return _capped(response.read(MAX_FETCH_BYTES + 1)), response.headers.get("Content-Type")
+
+
+def _read_file(path: str) -> bytes:
+    """A local file, read no further than the cap (it may be a device or a file still growing)."""
+    with open(path, "rb") as handle:
+        return _capped(handle.read(MAX_FETCH_BYTES + 1))
+
+
+def _capped(body: bytes) -> bytes:
+    if len(body) > MAX_FETCH_BYTES:
+        raise OSError(f"larger than {MAX_FETCH_BYTES:,} bytes; not validated")
+    return body
+
+
+def _validated(body: bytes, kind: str, url: str | None) -> list[Problem]:
+    try:
+        return validate_document(body, kind, url=url)
+    except RecursionError:  # JSON nested thousands deep: the parsers recurse once per level
+        return [Problem("too-deep", "nested too deeply to validate; no feed or page nests like this")]
 
 
 def check_target(target: str, kind: str | None = None, url: str | None = None) -> Outcome:
@@ -61,13 +76,13 @@ def check_target(target: str, kind: str | None = None, url: str | None = None) -
             body, content_type = _fetch_url(target)
             url = url or target
         else:
-            body, content_type = Path(target).read_bytes(), None
+            body, content_type = _read_file(target), None
     except OSError as err:
         return Outcome(target, kind, [Problem("fetch", str(err))])
     kind = kind or guess_kind(body, content_type)
     if kind is None:
         return Outcome(target, None, [Problem("kind", "cannot tell what kind of document this is; use --kind")])
-    return Outcome(target, kind, validate_document(body, kind, url=url))
+    return Outcome(target, kind, _validated(body, kind, url))
 
 
 def check_served(client, url: str, kind: str | None = None) -> tuple[Outcome, bytes]:

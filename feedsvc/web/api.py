@@ -5,7 +5,7 @@ import hmac
 import json
 
 from flask import Blueprint, current_app, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from feedsvc import store
 from feedsvc.config import token_digest
@@ -98,12 +98,30 @@ def not_found(exc: write.NotFound):
     return error(404, f"no article with id '{exc}'")
 
 
+def _body(limit: int) -> bytes:
+    """The request body, or 413 when it is longer than `limit`: a chunked body has no Content-Length
+    to refuse up front, and read whole it would be cut at the limit and parsed as if complete."""
+    chunks, size = [], 0
+    try:
+        while size <= limit:
+            chunk = request.stream.read(limit + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except RequestEntityTooLarge:  # werkzeug's stream, capped at the limit, asked for one byte more
+        size = limit + 1
+    if size > limit:
+        raise RequestEntityTooLarge(f"the body is longer than {limit} bytes")
+    return b"".join(chunks)
+
+
 @bp.put("/articles/<article_id>")
 def put_article(article_id: str):
     if not request.is_json:
         return error(415, "send the record as application/json")
     try:
-        raw = request.get_data(cache=False)
+        raw = _body(current_app.config["MAX_CONTENT_LENGTH"])
     except HTTPException:
         raise  # werkzeug's own 400 (the client went away mid-body)
     except Exception as exc:  # noqa: BLE001 - the WSGI server's parse error (gunicorn: a broken chunked body)

@@ -10,13 +10,14 @@ import hashlib
 from datetime import datetime
 from functools import lru_cache
 from importlib import resources
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from flask import Blueprint, current_app, make_response, redirect, render_template, request, url_for
 from markupsafe import Markup
 
 from feedsvc import store
 from feedsvc.ingest.records import Article, article_from_json
+from feedsvc.ingest.urls import csp_source
 from feedsvc.render import oembed, pages
 from feedsvc.web import db
 
@@ -36,15 +37,14 @@ def embed_css() -> tuple[Markup, str]:
     return Markup(css), f"'sha256-{digest}'"
 
 
-def origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
 def content_security_policy(image_urls=()) -> str:
-    """No script, no plugins, no forms; our stylesheet by hash; images from our site and the images shown."""
-    sources = dict.fromkeys(["'self'", origin(current_app.config["SITE_URL"])]
-                            + [origin(u) for u in image_urls if u.startswith(("https://", "http://"))])
+    """No script, no plugins, no forms; our stylesheet by hash; images from our site and the images shown.
+
+    Hosts go in as CSP host-sources (IDNA A-labels); one that cannot be one is left out, never
+    passed on to break or extend the header.
+    """
+    hosts = [csp_source(u) for u in [current_app.config["SITE_URL"], *image_urls]]
+    sources = dict.fromkeys(["'self'"] + [host for host in hosts if host])
     return "; ".join([
         "default-src 'none'",
         f"style-src {embed_css()[1]}",
