@@ -170,7 +170,8 @@ def test_import_stores_the_good_records_of_a_batch_with_unrenderable_values(runn
     assert "batch.jsonl:2: published:" in result.output and "batch.jsonl:3: image.url:" in result.output
 
 
-def test_chunked_body_over_the_limit_is_413_even_when_its_json_ends_early(app, client, api_headers, engine, make_record):
+def test_chunked_body_over_the_limit_is_413_even_when_its_json_ends_early(app, client, api_headers, engine,
+                                                                           make_record):
     # Without a Content-Length the body was read up to the limit, and a record followed by
     # megabytes of padding was stored from the part that fitted.
     record = make_record()
