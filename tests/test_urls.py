@@ -1,6 +1,9 @@
 """URL fields: refused at ingest by the parsers the renderers use, and hosts in headers as A-labels."""
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
 from feedsvc.ingest.records import RecordError, parse_record
@@ -103,3 +106,21 @@ def test_embed_card_of_an_idn_image_host_sends_an_ascii_policy(client, api_heade
     policy = response.headers["Content-Security-Policy"]
     assert policy.isascii() and f"https://{checked_url(record['image']['url']).hostname}" not in policy
     assert "https://xn--" in policy
+
+
+@pytest.fixture(scope="module")
+def fuzz_target():
+    folder = str(Path(__file__).resolve().parent.parent / "fuzz")
+    sys.path.insert(0, folder)
+    try:
+        import fuzz_record_urls_dates
+    finally:
+        sys.path.remove(folder)
+    return fuzz_record_urls_dates
+
+
+@pytest.mark.parametrize("date", ["2025-08-01T09:15:00+05:30", "0001-01-01T00:00:00+05:30", "9999-12-31T23:59:59-14:00",
+                                  "1970-01-01T00:00:00+14:00", "2100-12-31T23:59:59-14:00"])
+def test_fuzz_target_seeds_pass_through_the_renderers(fuzz_target, date):
+    for url in [*UNPARSABLE.values(), *ACCEPTED]:
+        fuzz_target.check(url.replace("http://", "https://", 1), date)
