@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 
 from feedsvc import store
 from feedsvc.ingest.records import Article
+from feedsvc.ingest.frames import DEFAULT_FRAME_HOSTS
 from feedsvc.ingest.sanitize import youtube_id
 from feedsvc.render import amp, jsonld
 from feedsvc.render.feeds import scopes_of
@@ -223,13 +224,15 @@ def _correction_stamp(value: str | None, zone: str) -> Stamp | None:
         return None
 
 
-def amp_page(article: Article, site: Site) -> str:
-    """The AMP document of an article: its body through amp.convert_body, its embeds as AMP components."""
+def amp_page(article: Article, site: Site, frame_hosts: tuple[str, ...] = DEFAULT_FRAME_HOSTS) -> str:
+    """The AMP document of an article: its body through amp.convert_body, its embeds as AMP components.
+
+    `frame_hosts` is the FRAME_HOSTS setting: which body frames stay players."""
     published = Stamp.of(article.published, site.timezone)
     image = article.image or {}
     sizes = {image["url"]: (image["width"], image["height"])} if image.get("width") and image.get("height") else None
     return amp.amp_document(
-        headline=article.title, canonical_url=article.url, body=amp.convert_body(article.body_html, sizes),
+        headline=article.title, canonical_url=article.url, body=amp.convert_body(article.body_html, sizes, frame_hosts),
         json_ld=news_article_json_ld(article, site), lang=article.language, lead_image=article.image,
         byline=", ".join(a.name for a in article.authors), published_iso=published.iso,
         published_text=published.text, site_name=site.name, site_url=site.url + "/",
