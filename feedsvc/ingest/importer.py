@@ -116,12 +116,14 @@ def _loads_or_error(raw: bytes, source: str):
         return RecordError([Problem("(file)", "is not valid JSON: nested too deeply to be a record")], source)
 
 
-def _prepare(raw: bytes | RecordError, source: str, site_url: str, frame_hosts: tuple[str, ...]) -> Incoming | RecordError:
+def _prepare(raw: bytes | RecordError, source: str, site_url: str,
+             frame_hosts: tuple[str, ...]) -> Incoming | RecordError:
     parsed = parse_raw(raw, source, site_url, frame_hosts)
     return parsed if isinstance(parsed, RecordError) else Incoming.of(parsed)
 
 
-def _parse_chunk(chunk: list, site_url: str, frame_hosts: tuple[str, ...]) -> list[tuple[str, Incoming | RecordError, int]]:
+def _parse_chunk(chunk: list, site_url: str,
+                 frame_hosts: tuple[str, ...]) -> list[tuple[str, Incoming | RecordError, int]]:
     return [(source, _prepare(raw, source, site_url, frame_hosts), size) for source, raw, size in chunk]
 
 

@@ -16,8 +16,8 @@ from babel.dates import format_datetime
 from sqlalchemy.engine import Connection
 
 from feedsvc import store
+from feedsvc.ingest.frames import DEFAULT_FRAME_HOSTS, KNOWN_PLAYERS, Player
 from feedsvc.ingest.records import Article
-from feedsvc.ingest.frames import DEFAULT_FRAME_HOSTS
 from feedsvc.ingest.sanitize import youtube_id
 from feedsvc.render import amp, jsonld
 from feedsvc.render.feeds import scopes_of
@@ -108,14 +108,16 @@ def author_links(article: Article, site: Site) -> list[ScopeLink]:
 class EmbedView:
     """One entry of a record's `embeds` as the canonical page shows it.
 
-    kind "video": a privacy-enhanced player (youtube-nocookie.com) plus a link; "post": a quote
-    block linking to the post (no third-party script); "link": a plain link.
+    kind "video": a privacy-enhanced player (youtube-nocookie.com), sandboxed as body players are
+    (frames.py), plus a link; "post": a quote block linking to the post (no third-party script);
+    "link": a plain link.
     """
     kind: str
     url: str
     title: str
     label: str
     frame_url: str | None = None
+    player: Player | None = None
 
 
 def embed_view(embed: dict) -> EmbedView:
@@ -124,7 +126,8 @@ def embed_view(embed: dict) -> EmbedView:
     video = youtube_id(url) if provider == "youtube" else None
     if video:
         return EmbedView("video", url, title, VIDEO_LABELS["youtube"],
-                         f"https://www.youtube-nocookie.com/embed/{quote(video)}")
+                         f"https://www.youtube-nocookie.com/embed/{quote(video)}",
+                         KNOWN_PLAYERS["www.youtube-nocookie.com/embed"])
     if provider in POST_LABELS:
         return EmbedView("post", url, title, POST_LABELS[provider])
     return EmbedView("link", url, title, VIDEO_LABELS.get(provider, "यहाँ देखें"))
