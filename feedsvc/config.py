@@ -5,6 +5,8 @@ import hashlib
 import os
 from pathlib import Path
 
+from feedsvc.ingest.frames import DEFAULT_FRAME_HOSTS, FrameHostError, frame_policy
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 DEFAULTS = {
@@ -69,6 +71,11 @@ DEFAULTS = {
     "TRUSTED_PROXY_HOPS": 0,
     # Embeds
     "OEMBED_CACHE_AGE": 3600,
+    # Where an article body may frame a player or post from (feedsvc/ingest/frames.py): hosts, or
+    # host/path for that path and below, comma-separated. Other frames become links at ingest; the
+    # list is also the pages' CSP frame-src. The record `embeds` use www.youtube-nocookie.com/embed
+    # (canonical pages), www.youtube.com/embed and www.instagram.com (AMP): keep those to keep them.
+    "FRAME_HOSTS": list(DEFAULT_FRAME_HOSTS),
     "VALIDATE_ON_RENDER": False,
     # Observability and the static mirror (feedsvc/ops/metrics.py, feedsvc/publish/mirror.py)
     "ACCESS_LOG": True,    # one JSON line per request on stderr (logger feedsvc.access)
@@ -76,7 +83,7 @@ DEFAULTS = {
     "MIRROR_DIR": None,    # the folder `flask export --watch` keeps; set it to get mirror lag in /metrics
 }
 
-LIST_SETTINGS = {"API_TOKENS", "WEBSUB_HUBS"}
+LIST_SETTINGS = {"API_TOKENS", "WEBSUB_HUBS", "FRAME_HOSTS"}
 INT_SETTINGS = {k for k, v in DEFAULTS.items() if isinstance(v, int) and not isinstance(v, bool)}
 BOOL_SETTINGS = {k for k, v in DEFAULTS.items() if isinstance(v, bool)}
 
@@ -144,3 +151,8 @@ def load(app, test_config: dict | None = None) -> None:
     app.config["SITE_URL"] = app.config["SITE_URL"].rstrip("/")
     app.config["API_TOKEN_DIGESTS"] = parse_token_digests(app.config["API_TOKENS"])
     app.config["API_TOKENS"] = []  # only the digests are kept in memory
+    app.config["FRAME_HOSTS"] = tuple(app.config["FRAME_HOSTS"])  # hashable: policies are cached per value
+    try:
+        frame_policy(app.config["FRAME_HOSTS"])
+    except FrameHostError as exc:
+        raise ConfigError(f"FEEDSVC_FRAME_HOSTS: {exc}") from None

@@ -8,13 +8,13 @@ from pathlib import Path
 import lxml.html
 import pytest
 
+from feedsvc.ingest.frames import AUDIO_PLAYER, DEFAULT_FRAME_HOSTS, OTHER_PLAYER
 from feedsvc.render.amp import AmpBody, amp_document, convert_body, embed_to_amp
 from feedsvc.render.jsonld import news_article
 from feedsvc.validate.amp_rules import check_house_rules
 from feedsvc.validate.amp_validator import AmpValidatorUnavailable, errors_only, validate_amp, validate_amp_many
 
 DATA = Path(__file__).parent / "data" / "amp"
-SANDBOX = "allow-scripts allow-same-origin allow-popups"
 
 
 def tree(markup: str):
@@ -29,8 +29,8 @@ def tree(markup: str):
     return node(lxml.html.fragment_fromstring(markup, create_parent="div"))
 
 
-def assert_converts(source: str, expected: str, extensions: set[str] = frozenset()) -> None:
-    body = convert_body(source)
+def assert_converts(source: str, expected: str, extensions: set[str] = frozenset(), **options) -> None:
+    body = convert_body(source, **options)
     assert tree(body.html) == tree(expected), body.html
     assert body.extensions == set(extensions)
 
@@ -79,8 +79,6 @@ def test_img_without_a_usable_src_is_removed_keeping_text(src):
 @pytest.mark.parametrize("url", [
     "https://www.youtube.com/embed/dQw4w9WgXcQ?rel=0",
     "https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ",
-    "https://youtu.be/dQw4w9WgXcQ",
-    "https://www.youtube.com/watch?v=dQw4w9WgXcQ&t=10",
 ])
 def test_youtube_iframe_becomes_amp_youtube_with_the_video_id(url):
     watch = "https://www.youtube.com/watch?v=dQw4w9WgXcQ"
@@ -90,13 +88,40 @@ def test_youtube_iframe_becomes_amp_youtube_with_the_video_id(url):
                     {"amp-youtube"})
 
 
-def test_other_https_iframe_becomes_sandboxed_amp_iframe_with_a_placeholder():
-    src = "https://charts.example.com/embed/7"
-    assert_converts(f'<iframe src="{src}" title="चार्ट" allowfullscreen></iframe>',
-                    f'<amp-iframe src="{src}" sandbox="{SANDBOX}" layout="responsive" width="640" height="360"'
-                    f' frameborder="0" title="चार्ट" allowfullscreen="">'
-                    f'<p placeholder=""><a href="{src}">चार्ट</a></p></amp-iframe>',
+def test_allowed_player_becomes_amp_iframe_sandboxed_as_the_frame_policy_says():
+    src = "https://open.spotify.com/embed/track/4uLU6hMCjMI75M1A2tKUQC"
+    assert_converts(f'<iframe src="{src}" title="गीत" allowfullscreen></iframe>',
+                    f'<amp-iframe src="{src}" sandbox="{AUDIO_PLAYER.sandbox}" referrerpolicy="no-referrer"'
+                    ' layout="responsive" width="640" height="360" frameborder="0" title="गीत" allowfullscreen="">'
+                    f'<p placeholder=""><a href="{src}">गीत</a></p></amp-iframe>',
                     {"amp-iframe"})
+
+
+def test_a_host_the_operator_adds_gets_the_generic_player_sandbox():
+    src = "https://charts.example.com/embed/7"
+    assert_converts(f'<iframe src="{src}" title="चार्ट"></iframe>',
+                    f'<amp-iframe src="{src}" sandbox="{OTHER_PLAYER.sandbox}"'
+                    ' referrerpolicy="strict-origin-when-cross-origin" layout="responsive" width="640" height="360"'
+                    f' frameborder="0" title="चार्ट"><p placeholder=""><a href="{src}">चार्ट</a></p></amp-iframe>',
+                    {"amp-iframe"}, frame_hosts=(*DEFAULT_FRAME_HOSTS, "charts.example.com/embed"))
+
+
+@pytest.mark.parametrize("src, text", [
+    ("https://charts.example.com/embed/7", "चार्ट"),  # a host not on the list
+    ("https://youtu.be/dQw4w9WgXcQ", "चार्ट"),  # a YouTube page, not its player
+    ("https://www.youtube.com/watch?v=dQw4w9WgXcQ", "चार्ट"),
+    ("https://www.youtube.com/embed/../redirect?q=x", "चार्ट"),  # leaves /embed once normalised
+    ("https://evil.example/frame", "चार्ट"),
+])
+def test_iframe_the_frame_policy_refuses_becomes_a_link_and_loads_no_component(src, text):
+    assert_converts(f'<p>पाठ</p><iframe src="{src}" title="{text}"></iframe>',
+                    f'<p>पाठ</p><a href="{src}">{text}</a>')
+
+
+def test_a_youtube_player_is_a_link_when_youtube_is_not_on_the_list():
+    src = "https://www.youtube.com/embed/dQw4w9WgXcQ"
+    assert_converts(f'<iframe src="{src}"></iframe>', f'<a href="{src}">www.youtube.com</a>',
+                    frame_hosts=("player.vimeo.com/video",))
 
 
 @pytest.mark.parametrize("src", ["http://insecure.example/embed", "javascript:alert(1)", ""])
@@ -298,7 +323,7 @@ def test_tricky_bodies_make_pages_that_pass_the_official_validator_and_the_house
 
 
 def test_page_has_the_amp_head_in_order_and_loads_only_used_extensions():
-    page = article_page(convert_body('<iframe src="https://youtu.be/dQw4w9WgXcQ"></iframe>'))
+    page = article_page(convert_body('<iframe src="https://www.youtube.com/embed/dQw4w9WgXcQ"></iframe>'))
     doc = lxml.html.document_fromstring(page)
     head = doc.find("head")
     assert page.startswith("<!doctype html>")
@@ -339,7 +364,7 @@ def test_page_lead_image_is_an_amp_img_with_caption_and_credit():
 
 
 GOOD_PAGE = article_page(convert_body('<p>पाठ <img src="https://e.x/a.jpg"></p>'
-                                      '<iframe src="https://youtu.be/dQw4w9WgXcQ"></iframe>'))
+                                      '<iframe src="https://www.youtube.com/embed/dQw4w9WgXcQ"></iframe>'))
 
 
 @pytest.mark.parametrize("rule, before, after", [

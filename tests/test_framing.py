@@ -1,10 +1,16 @@
-"""Framing headers on every route class: only /embed/* may be framed (by anyone); everything else by nobody."""
+"""Browser-facing headers on every route class: only /embed/* may be framed (by anyone), everything else by
+nobody; HTML pages say what they may run and frame; /embed/* is never sniffed; /api/* is never stored."""
+import json
 import re
 
+import lxml.html
 import pytest
 
+from feedsvc import config, create_app, store
+from feedsvc.ingest.records import article_from_json
 from feedsvc.web import security_headers
 from tests.api_records import record  # noqa: F401  (a fixture)
+from tests.conftest import build_app
 
 
 def frame_ancestors(response) -> list[list[str]]:
@@ -77,3 +83,134 @@ def test_a_view_policy_is_kept_and_gets_the_directive(app, client):
     response = client.get("/test-own-policy")
     policy = response.headers["Content-Security-Policy"]
     assert "default-src 'self'" in policy and frame_ancestors(response) == [["'none'"]]
+
+
+# ---- what pages may load: Content-Security-Policy ---------------------------------------------
+
+def directives(response) -> dict[str, list[str]]:
+    """The directives of the one CSP header sent, by name."""
+    (policy,) = response.headers.getlist("Content-Security-Policy")
+    found = {}
+    for directive in policy.split(";"):
+        name, *sources = directive.split()
+        assert name.lower() not in found, f"{name} appears twice in {policy!r}"
+        found[name.lower()] = sources
+    return found
+
+
+DEFAULT_FRAME_SOURCES = ["https://www.youtube.com/embed", "https://www.youtube.com/embed/",
+                         "https://www.youtube-nocookie.com/embed", "https://www.youtube-nocookie.com/embed/",
+                         "https://player.vimeo.com/video", "https://player.vimeo.com/video/",
+                         "https://www.facebook.com/plugins", "https://www.facebook.com/plugins/",
+                         "https://platform.twitter.com/embed", "https://platform.twitter.com/embed/",
+                         "https://www.instagram.com",
+                         "https://open.spotify.com/embed", "https://open.spotify.com/embed/",
+                         "https://www.google.com/maps/embed", "https://www.google.com/maps/embed/"]
+PAGE_PATHS = ["/articles/monsoon-session-begins", "/", "/section/national", "/tag/parliament",
+              "/author/test-reporter", "/articles/no-such-article", "/feeds"]
+
+
+@pytest.mark.usefixtures("record")
+@pytest.mark.parametrize("path", PAGE_PATHS)
+def test_html_pages_run_no_script_and_frame_only_the_listed_players(client, path):
+    response = client.get(path)
+    assert response.mimetype == "text/html"
+    found = directives(response)
+    assert found["script-src"] == ["'none'"] and found["object-src"] == ["'none'"]
+    assert found["base-uri"] == ["'none'"] and found["frame-ancestors"] == ["'none'"]
+    assert found["frame-src"] == DEFAULT_FRAME_SOURCES
+
+
+@pytest.mark.usefixtures("record")
+def test_amp_pages_allow_the_amp_runtime_and_its_frames(client):
+    found = directives(client.get("/amp/monsoon-session-begins"))
+    assert set(found["script-src"]) == {"blob:", "https://cdn.ampproject.org/v0.js", "https://cdn.ampproject.org/v0/",
+                                        "https://cdn.ampproject.org/viewer/", "https://cdn.ampproject.org/rtv/"}
+    assert "'unsafe-inline'" in found["style-src"]  # amp-custom, the boilerplate and the runtime's own rules
+    assert found["frame-src"] == DEFAULT_FRAME_SOURCES + ["https://*.ampproject.net"]
+    assert found["object-src"] == ["'none'"] and found["frame-ancestors"] == ["'none'"]
+
+
+def test_frame_src_follows_the_frame_hosts_setting(database_url):
+    app = build_app(database_url, FRAME_HOSTS=["player.vimeo.com/video", "charts.example.com"])
+    assert directives(app.test_client().get("/"))["frame-src"] == [
+        "https://player.vimeo.com/video", "https://player.vimeo.com/video/", "https://charts.example.com"]
+    none = build_app(database_url, FRAME_HOSTS=[])
+    assert directives(none.test_client().get("/"))["frame-src"] == ["'none'"]
+
+
+@pytest.mark.usefixtures("record")
+@pytest.mark.parametrize("path", ["/feeds/rss.xml", "/feeds/feed.json", "/api/articles/test-2025-08-01-monsoon",
+                                  "/oembed?url=http://news.example/articles/monsoon-session-begins"])
+def test_documents_that_are_not_pages_get_only_the_framing_rule(client, path):
+    assert directives(client.get(path)) == {"frame-ancestors": ["'none'"]}
+
+
+@pytest.mark.usefixtures("record")
+def test_the_embed_card_keeps_its_own_policy(client):
+    found = directives(client.get("/embed/monsoon-session-begins"))
+    assert found["frame-ancestors"] == ["*"] and "frame-src" not in found
+
+
+# ---- sniffing and storing ---------------------------------------------------------------------
+
+@pytest.mark.usefixtures("record")
+@pytest.mark.parametrize("path", EMBED_PATHS)
+def test_embed_routes_are_never_sniffed(client, path):
+    assert client.get(path).headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.usefixtures("record")
+@pytest.mark.parametrize("method, path, authorised", [
+    ("get", "/api/articles/test-2025-08-01-monsoon", True),
+    ("get", "/api/articles/no-such-record", True),
+    ("get", "/api/articles/test-2025-08-01-monsoon", False),
+    ("put", "/api/articles/test-2025-08-01-monsoon", True),
+    ("delete", "/api/articles/no-such-record", True),
+])
+def test_api_answers_are_never_stored(client, make_record, api_headers, method, path, authorised):
+    response = getattr(client, method)(path, headers=api_headers if authorised else {},
+                                       json=make_record() if method == "put" else None)
+    assert response.headers.getlist("Cache-Control") == ["no-store"], response.status
+
+
+# ---- the setting reaches every way in ---------------------------------------------------------
+
+def test_frame_hosts_is_read_from_the_environment_and_refuses_what_is_not_a_host():
+    assert config.from_environ({"FEEDSVC_FRAME_HOSTS": "player.vimeo.com/video, charts.example.com"}) == {
+        "FRAME_HOSTS": ["player.vimeo.com/video", "charts.example.com"]}
+    for bad in ("https://charts.example.com", "charts.example.com; script-src *", "charts.example.com:8443",
+                "Charts.Example.com", "charts.example.com/*", "*.example.com"):
+        with pytest.raises(config.ConfigError, match="FEEDSVC_FRAME_HOSTS"):
+            create_app({"TESTING": True, "DATABASE_URL": "sqlite://", "FRAME_HOSTS": [bad]})
+
+
+def stored_body(app):
+    """The body of the conftest's record as the store keeps it (the API answers the record as sent)."""
+    with app.extensions["feedsvc.engine"].connect() as conn:
+        stored = article_from_json(store.article_row(conn, "test-2025-08-01-monsoon").article).body_html
+    return lxml.html.fragment_fromstring(stored, create_parent="div")
+
+
+def test_the_api_sanitises_with_the_configured_list(database_url, make_record, api_headers):
+    app = build_app(database_url, FRAME_HOSTS=["charts.example.com"])
+    client = app.test_client()
+    body = ('<p>पाठ</p><iframe src="https://charts.example.com/7"></iframe>'
+            '<iframe src="https://www.youtube.com/embed/dQw4w9WgXcQ"></iframe>')
+    assert client.put("/api/articles/test-2025-08-01-monsoon", json=make_record(body_html=body),
+                      headers=api_headers).status_code == 201
+    stored = stored_body(app)
+    assert [f.get("src") for f in stored.iter("iframe")] == ["https://charts.example.com/7"]
+    assert [a.get("href") for a in stored.iter("a")] == ["https://www.youtube.com/embed/dQw4w9WgXcQ"]
+
+
+def test_the_import_command_sanitises_with_the_configured_list(database_url, make_record, tmp_path):
+    app = build_app(database_url, FRAME_HOSTS=["charts.example.com"])
+    source = tmp_path / "record.json"
+    body = '<iframe src="https://charts.example.com/7"></iframe><iframe src="https://player.vimeo.com/video/1"></iframe>'
+    source.write_text(json.dumps(make_record(body_html=body)), encoding="utf-8")
+    result = app.test_cli_runner().invoke(args=["import-articles", str(source)])
+    assert result.exit_code == 0, result.output
+    fragment = stored_body(app)
+    assert [f.get("src") for f in fragment.iter("iframe")] == ["https://charts.example.com/7"]
+    assert [a.get("href") for a in fragment.iter("a")] == ["https://player.vimeo.com/video/1"]

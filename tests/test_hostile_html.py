@@ -19,6 +19,8 @@ import pytest
 from lxml import etree
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
+from feedsvc.ingest.frames import DEFAULT_FRAME_HOSTS, KNOWN_PLAYERS, OTHER_PLAYER, frame_policy
+from feedsvc.ingest.sanitize import sanitize_html
 from feedsvc.validate import amp_rules, validate_document, xmlsafe
 from feedsvc.web import db
 from tests.conftest import BACKENDS, SITE_URL, VALID_RECORD, _fresh_database, build_app
@@ -176,6 +178,7 @@ def test_hostile_html_is_neutralised_in_every_output(hostile_app, name, output):
                    "embed": lambda s: False}[output]
         document = parse_document(body)
         assert_no_threats(page_path, document, allowed_script=allowed, fragment=False)
+        assert_frames_are_allowed_players(document)
         if output == "amp":
             assert amp_rules.check_house_rules(body.decode("utf-8")) == []
         body_text = text_of(document)
@@ -203,6 +206,15 @@ def test_each_hostile_case_really_carries_the_threats_it_names(name):
     assert MARKER in (HOSTILE / case["file"]).read_text("utf-8")
 
 
+def assert_frames_are_allowed_players(document) -> None:
+    """Every frame of a page (body frames, amp-iframe) is an allow-listed player, sandboxed by us."""
+    policy = frame_policy()
+    for frame in (e for e in document.iter() if e.tag in ("iframe", "amp-iframe")):
+        player = policy.player_for(frame.get("src", ""))
+        assert player is not None, f"a frame of {frame.get('src')!r} is not an allowed player"
+        assert frame.get("sandbox") == player.sandbox and frame.get("referrerpolicy") == player.referrer_policy
+
+
 def _strings(value):
     if isinstance(value, str):
         yield value
@@ -227,3 +239,93 @@ def test_hostile_records_do_not_break_the_shared_documents(hostile_app):
         valid(body, kind, path)
         if kind == "html":
             assert_no_threats(path, parse_document(body), allowed_script=json_ld_script, fragment=False)
+
+
+# ---- frames: the sanitiser's rules --------------------------------------------------------------
+
+BASE = "https://news.example.in"
+
+
+def sanitized_fragment(body: str, **options):
+    return parse_fragment(sanitize_html(body, BASE, **options))
+
+
+def frames_and_links(fragment) -> tuple[list[dict], list[tuple[str, str]]]:
+    frames = [dict(e.attrib) for e in fragment.iter("iframe")]
+    links = [(e.get("href"), e.text) for e in fragment.iter("a")]
+    return frames, links
+
+
+def test_an_allow_listed_player_is_kept_sandboxed_lazy_and_with_a_referrer_policy():
+    src = "https://www.youtube.com/embed/dQw4w9WgXcQ?start=10&rel=0"
+    frames, links = frames_and_links(sanitized_fragment(
+        f'<p>देखिए</p><iframe src="{src.replace("&", "&amp;")}" width="560" height="315" title="भाषण" allowfullscreen '
+        'sandbox="allow-scripts allow-top-navigation" allow="camera; microphone" referrerpolicy="unsafe-url" '
+        'loading="eager" onload="alert(1)" srcdoc="<b>x</b>"></iframe>'))
+    player = KNOWN_PLAYERS["www.youtube.com/embed"]
+    assert frames == [{"src": src, "width": "560", "height": "315", "title": "भाषण", "allowfullscreen": "",
+                       "sandbox": player.sandbox, "referrerpolicy": "strict-origin-when-cross-origin",
+                       "loading": "lazy", "allow": player.allow}]
+    assert links == []
+
+
+@pytest.mark.parametrize("entry", DEFAULT_FRAME_HOSTS)
+def test_every_known_player_gets_scripts_but_never_top_navigation(entry):
+    player = KNOWN_PLAYERS[entry]
+    flags = player.sandbox.split()
+    assert "allow-scripts" in flags and not [flag for flag in flags if "top-navigation" in flag]
+    assert player.referrer_policy in ("strict-origin-when-cross-origin", "no-referrer")
+    (frame,), _ = frames_and_links(sanitized_fragment(f'<iframe src="https://{entry}/x"></iframe>'))
+    assert frame["sandbox"] == player.sandbox and frame["referrerpolicy"] == player.referrer_policy
+
+
+@pytest.mark.parametrize("src, text", [
+    ("https://evil.example/login", "evil.example"),
+    ("https://www.youtube.com.evil.example/embed/x", "www.youtube.com.evil.example"),  # look-alike host
+    ("https://evil.example/www.youtube.com/embed/x", "evil.example"),
+    ("https://www.youtube.com@evil.example/embed/x", "evil.example"),  # user info
+    ("https://www.youtube.com:8443/embed/x", "www.youtube.com"),  # another port
+    ("https://www.youtube.com/embedded/x", "www.youtube.com"),  # beside the prefix, not below it
+    ("https://www.youtube.com/embed/../redirect?q=https://evil.example", "www.youtube.com"),
+    ("https://www.youtube.com/embed/%2e%2e/redirect", "www.youtube.com"),
+    ("https://youtu.be/dQw4w9WgXcQ", "youtu.be"),  # a page, not a player
+])
+def test_a_frame_of_any_other_address_becomes_a_link_named_by_its_host(src, text):
+    frames, links = frames_and_links(sanitized_fragment(f'<p>पहले<iframe src="{src}"></iframe>बाद में</p>'))
+    assert frames == [] and links == [(src, text)]
+
+
+def test_a_link_made_from_a_frame_is_named_by_its_title_and_keeps_the_text_around_it():
+    fragment = sanitized_fragment('<p>पहले <iframe src="https://charts.example.com/7" title="चुनाव &quot;नतीजे&quot;">'
+                                  'fallback</iframe> बाद में</p>')
+    assert frames_and_links(fragment) == ([], [("https://charts.example.com/7", 'चुनाव "नतीजे"')])
+    assert text_of(fragment) == 'पहले चुनाव "नतीजे" बाद में'
+
+
+@pytest.mark.parametrize("frame", [
+    '<iframe src="javascript:alert(1)"></iframe>',
+    '<iframe src=" JaVaScRiPt:alert(1)"></iframe>',
+    '<iframe src="data:text/html,%3Cscript%3Ealert(1)%3C/script%3E"></iframe>',
+    '<iframe src="http://www.youtube.com/embed/dQw4w9WgXcQ"></iframe>',
+    '<iframe srcdoc="&lt;script&gt;alert(1)&lt;/script&gt;" title="शीर्षक"></iframe>',
+    '<iframe></iframe>',
+])
+def test_a_frame_without_an_https_source_is_dropped_leaving_no_link(frame):
+    fragment = sanitized_fragment(f"<p>पहले{frame}बाद में</p>")
+    assert frames_and_links(fragment) == ([], [])
+    assert text_of(fragment) == "पहलेबाद में"
+
+
+def test_the_configured_list_decides_and_an_added_host_gets_the_generic_sandbox():
+    body = ('<iframe src="https://charts.example.com/embed/7"></iframe>'
+            '<iframe src="https://www.youtube.com/embed/dQw4w9WgXcQ"></iframe>')
+    frames, links = frames_and_links(sanitized_fragment(body, frame_hosts=("charts.example.com/embed",)))
+    assert [(f["src"], f["sandbox"]) for f in frames] == [("https://charts.example.com/embed/7", OTHER_PLAYER.sandbox)]
+    assert links == [("https://www.youtube.com/embed/dQw4w9WgXcQ", "www.youtube.com")]
+
+
+def test_sanitising_twice_changes_nothing():
+    body = ('<p>एक</p><iframe src="https://player.vimeo.com/video/76979871" title="वीडियो"></iframe>'
+            '<iframe src="https://evil.example/x?a=1&amp;b=2"></iframe>')
+    once = sanitize_html(body, BASE)
+    assert sanitize_html(once, BASE) == once

@@ -14,6 +14,7 @@ import orjson
 from sqlalchemy.engine import Engine
 
 from feedsvc import store
+from feedsvc.ingest.frames import DEFAULT_FRAME_HOSTS
 from feedsvc.ingest.records import Article, Problem, RecordError, parse_record
 from feedsvc.ingest.write import (
     ConcurrentWrite,
@@ -83,7 +84,8 @@ def read_records(path: Path) -> Iterator[tuple[str, bytes | RecordError, int]]:
     yield str(path), path.read_bytes(), size
 
 
-def parse_raw(raw: bytes | RecordError, source: str, site_url: str) -> Article | RecordError:
+def parse_raw(raw: bytes | RecordError, source: str, site_url: str,
+              frame_hosts: tuple[str, ...] = DEFAULT_FRAME_HOSTS) -> Article | RecordError:
     """Decode and validate one record; errors are returned, not raised, so a batch carries on."""
     if isinstance(raw, RecordError):
         return raw
@@ -97,7 +99,7 @@ def parse_raw(raw: bytes | RecordError, source: str, site_url: str) -> Article |
         if isinstance(data, RecordError):
             return data
     try:
-        return parse_record(data, site_url=site_url, source=source, json_text=raw)
+        return parse_record(data, site_url=site_url, source=source, json_text=raw, frame_hosts=frame_hosts)
     except RecordError as error:
         return error
 
@@ -114,13 +116,15 @@ def _loads_or_error(raw: bytes, source: str):
         return RecordError([Problem("(file)", "is not valid JSON: nested too deeply to be a record")], source)
 
 
-def _prepare(raw: bytes | RecordError, source: str, site_url: str) -> Incoming | RecordError:
-    parsed = parse_raw(raw, source, site_url)
+def _prepare(raw: bytes | RecordError, source: str, site_url: str,
+             frame_hosts: tuple[str, ...]) -> Incoming | RecordError:
+    parsed = parse_raw(raw, source, site_url, frame_hosts)
     return parsed if isinstance(parsed, RecordError) else Incoming.of(parsed)
 
 
-def _parse_chunk(chunk: list, site_url: str) -> list[tuple[str, Incoming | RecordError, int]]:
-    return [(source, _prepare(raw, source, site_url), size) for source, raw, size in chunk]
+def _parse_chunk(chunk: list, site_url: str,
+                 frame_hosts: tuple[str, ...]) -> list[tuple[str, Incoming | RecordError, int]]:
+    return [(source, _prepare(raw, source, site_url, frame_hosts), size) for source, raw, size in chunk]
 
 
 def _chunks(files: list[Path]) -> Iterator[list]:
@@ -135,16 +139,16 @@ def _chunks(files: list[Path]) -> Iterator[list]:
         yield chunk
 
 
-def _parsed_chunks(files: list[Path], site_url: str, workers: int) -> Iterator[list]:
+def _parsed_chunks(files: list[Path], site_url: str, frame_hosts: tuple[str, ...], workers: int) -> Iterator[list]:
     """Parse chunks in `workers` processes (validation and sanitising are CPU-bound; 0: in this one),
     in input order, with only a few chunks in flight so memory stays flat on a million records."""
     if workers < 1:
-        yield from (_parse_chunk(chunk, site_url) for chunk in _chunks(files))
+        yield from (_parse_chunk(chunk, site_url, frame_hosts) for chunk in _chunks(files))
         return
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
         in_flight: deque = deque()
         for chunk in _chunks(files):
-            in_flight.append(pool.submit(_parse_chunk, chunk, site_url))
+            in_flight.append(pool.submit(_parse_chunk, chunk, site_url, frame_hosts))
             if len(in_flight) >= workers + 2:  # every worker busy while this process writes
                 yield in_flight.popleft().result()
         while in_flight:
@@ -152,7 +156,8 @@ def _parsed_chunks(files: list[Path], site_url: str, workers: int) -> Iterator[l
 
 
 def import_files(engine: Engine, paths: Iterable[str | Path], *, site_url: str, site_name: str,
-                 progress=None, workers: int | None = None) -> ImportReport:
+                 progress=None, workers: int | None = None,
+                 frame_hosts: tuple[str, ...] = DEFAULT_FRAME_HOSTS) -> ImportReport:
     """Validate and upsert every record; good records are stored even when others are bad.
 
     Big inputs are parsed in worker processes while this one writes (`workers`: how many; 0: none).
@@ -164,7 +169,7 @@ def import_files(engine: Engine, paths: Iterable[str | Path], *, site_url: str, 
         workers = min(cores, 4) if big and cores > 1 else 0
     report = ImportReport()
     seen: dict[str, str] = {}
-    for chunk in _parsed_chunks(files, site_url, workers):
+    for chunk in _parsed_chunks(files, site_url, frame_hosts, workers):
         batch = []
         for source, parsed, _ in chunk:
             if isinstance(parsed, Incoming) and parsed.article.id in seen:

@@ -14,6 +14,7 @@ import jsonschema_rs
 import orjson
 from anyascii import anyascii
 
+from feedsvc.ingest.frames import DEFAULT_FRAME_HOSTS
 from feedsvc.ingest.sanitize import XML_UNSAFE_CHARS, nesting_depth, plain_text, sanitize_html, truncate_words
 from feedsvc.ingest.urls import checked_url
 
@@ -231,7 +232,8 @@ def clean_text(text: str) -> str:
     return _BIDI_CONTROLS.sub("", text).strip()
 
 
-def parse_record(data, *, site_url: str, source: str | None = None, json_text: bytes | None = None) -> Article:
+def parse_record(data, *, site_url: str, source: str | None = None, json_text: bytes | None = None,
+                 frame_hosts: tuple[str, ...] = DEFAULT_FRAME_HOSTS) -> Article:
     """Validate one record and derive what it leaves out; raises RecordError listing every problem.
 
     `json_text`, the UTF-8 JSON the record was decoded from, lets most records skip a costly check.
@@ -265,7 +267,8 @@ def parse_record(data, *, site_url: str, source: str | None = None, json_text: b
         raise RecordError(problems, source)
 
     url = data.get("url") or f"{site_url}/articles/{slug}"
-    body = sanitize_html(data["body_html"], site_url, xml_safe_input=True)  # every string was checked above
+    # xml_safe_input: every string was checked above.
+    body = sanitize_html(data["body_html"], site_url, xml_safe_input=True, frame_hosts=frame_hosts)
     # Depth never exceeds the number of tags, so most bodies need no count at all.
     if body.count("<") > NESTING_MAX and nesting_depth(body) > NESTING_MAX:
         raise RecordError([Problem("body_html", f"nests elements {nesting_depth(body)} levels deep; at most "

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import functools
+import html
 import re
 from urllib.parse import parse_qs, urlsplit
 
 import nh3
+
+from feedsvc.ingest.frames import DEFAULT_FRAME_HOSTS, FramePolicy, frame_policy
 
 ALLOWED_TAGS = {
     "p", "h2", "h3", "h4", "h5", "h6", "a", "strong", "em", "b", "i", "u", "s", "small", "mark",
@@ -73,16 +76,53 @@ def _cleaner(base_url: str) -> nh3.Cleaner:
 XML_UNSAFE_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
-def sanitize_html(html: str, base_url: str, *, xml_safe_input: bool = False) -> str:
+def sanitize_html(body: str, base_url: str, *, xml_safe_input: bool = False,
+                  frame_hosts: tuple[str, ...] = DEFAULT_FRAME_HOSTS) -> str:
     """Safe HTML for every output; relative URLs are resolved against `base_url` (the site).
 
-    `xml_safe_input`: the caller knows `html` holds no XML_UNSAFE_CHARS, so only a numeric
+    `xml_safe_input`: the caller knows `body` holds no XML_UNSAFE_CHARS, so only a numeric
     character reference can bring one in, and the scan for them is skipped when there is none.
+    `frame_hosts`: the FRAME_HOSTS setting; a frame elsewhere becomes a link (frames.py).
     """
-    cleaned = _cleaner(base_url).clean(html)
-    if xml_safe_input and "&#" not in html:
+    cleaned = _cleaner(base_url).clean(body)
+    if "<iframe" in cleaned:
+        cleaned = decide_frames(cleaned, frame_policy(frame_hosts))
+    if xml_safe_input and "&#" not in body:
         return cleaned
     return XML_UNSAFE_CHARS.sub("", cleaned)
+
+
+# An iframe as nh3 writes it: every attribute value double-quoted with '"' and '&' escaped, and the
+# content raw text that cannot hold "</iframe" (the parser ended the element there). Matching that
+# fixed serialisation touches the frames only and leaves the rest of the body byte for byte.
+_IFRAME = re.compile(r'<iframe((?:[^>"]|"[^"]*")*)>.*?</iframe>', re.DOTALL)
+_ATTRIBUTE = re.compile(r'([^\s="]+)="([^"]*)"')
+_KEPT_FRAME_ATTRIBUTES = ("src", "width", "height", "title", "allowfullscreen")
+
+
+def decide_frames(safe_html: str, policy: FramePolicy) -> str:
+    """Each iframe of nh3 output: an allowed player, sandboxed; a link to any other source; else nothing."""
+    return _IFRAME.sub(lambda match: _frame_or_link(match.group(1), policy), safe_html)
+
+
+def _frame_or_link(attribute_text: str, policy: FramePolicy) -> str:
+    attributes = {name: html.unescape(value) for name, value in _ATTRIBUTE.findall(attribute_text)}
+    src = attributes.get("src", "")
+    if not src:  # no https source survived the cleaner (javascript:, data:, srcdoc only): nothing to show
+        return ""
+    player = policy.player_for(src)
+    if player is None:
+        text = attributes.get("title", "").strip() or urlsplit(src).hostname or src
+        return f'<a href="{_quoted(src)}" rel="noopener">{html.escape(text, quote=False)}</a>'
+    kept = {name: attributes[name] for name in _KEPT_FRAME_ATTRIBUTES if name in attributes}
+    kept.update(sandbox=player.sandbox, referrerpolicy=player.referrer_policy, loading="lazy")
+    if player.allow:
+        kept["allow"] = player.allow
+    return "<iframe" + "".join(f' {name}="{_quoted(value)}"' for name, value in kept.items()) + "></iframe>"
+
+
+def _quoted(value: str) -> str:
+    return html.escape(value, quote=False).replace('"', "&quot;")
 
 
 _TAG = re.compile(r"<[^>]*>")
@@ -105,8 +145,7 @@ def nesting_depth(safe_html: str) -> int:
 
 def plain_text(safe_html: str) -> str:
     """The text of safe HTML, for summaries and search snippets."""
-    import html as _html
-    return _SPACE.sub(" ", _html.unescape(_TAG.sub(" ", safe_html))).strip()
+    return _SPACE.sub(" ", html.unescape(_TAG.sub(" ", safe_html))).strip()
 
 
 def truncate_words(text: str, limit: int, ellipsis: str = "…") -> str:

@@ -4,7 +4,9 @@ The converter works from an allow-list, so it never passes through a tag or attr
 even when handed HTML that skipped the sanitiser: known-harmless tags are kept with a few
 attributes, media and embeds become AMP components, active content (script, style, forms,
 object/embed, frames, document-level tags) is removed with everything inside it, and any other tag
-is unwrapped so that its text survives.
+is unwrapped so that its text survives. An iframe becomes a component only when the FRAME_HOSTS
+policy (feedsvc/ingest/frames.py) allows its source, sandboxed as that policy says; otherwise a link,
+as the sanitiser makes it, so a body stored before that rule gets no frame on AMP either.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import lxml.html
 from lxml.html import HtmlElement
 from markupsafe import Markup
 
+from feedsvc.ingest.frames import DEFAULT_FRAME_HOSTS, FramePolicy, Player, frame_policy
 from feedsvc.ingest.sanitize import youtube_id
 from feedsvc.render.jsonld import script_json
 
@@ -34,7 +37,6 @@ FALLBACK_FRAME_SIZE = (640, 360)
 TWEET_SIZE = (375, 472)
 INSTAGRAM_SIZE = (400, 400)
 AUDIO_HEIGHT = "50"
-IFRAME_SANDBOX = "allow-scripts allow-same-origin allow-popups"
 
 KEPT_TAGS = {
     "p", "h2", "h3", "h4", "h5", "h6", "a", "strong", "em", "b", "i", "u", "s", "small", "mark",
@@ -192,20 +194,24 @@ def _twitter(status_id: str) -> HtmlElement:
     return _element("amp-twitter", data_tweetid=status_id, layout="responsive", width=width, height=height)
 
 
-def _frame_component(src: str, width: str, height: str, title: str) -> HtmlElement:
-    """The AMP component for an https frame: a YouTube or Instagram player, else a sandboxed amp-iframe."""
+def _frame_text(src: str, title: str) -> str:
+    return title or urlsplit(src).hostname or src
+
+
+def _frame_component(src: str, player: Player, width: str, height: str, title: str) -> HtmlElement:
+    """The AMP component for an allowed frame: a YouTube or Instagram player, else a sandboxed amp-iframe."""
     video, shortcode = youtube_id(src), instagram_shortcode(src)
     if video:
         return _youtube(video, width, height, title)
     if shortcode:
         post = f"https://www.instagram.com/p/{shortcode}/"
         return _with_placeholder(_instagram(shortcode), _link_placeholder(post, title or post))
-    component = _element("amp-iframe", src=src, sandbox=IFRAME_SANDBOX, layout="responsive",
-                         width=width, height=height, frameborder="0")
+    component = _element("amp-iframe", src=src, sandbox=player.sandbox, referrerpolicy=player.referrer_policy,
+                         layout="responsive", width=width, height=height, frameborder="0")
     if title:
         component.set("title", title)
     # A placeholder lets AMP show the frame near the top of the page too.
-    return _with_placeholder(component, _link_placeholder(src, title or urlsplit(src).hostname or src))
+    return _with_placeholder(component, _link_placeholder(src, _frame_text(src, title)))
 
 
 # --- the body converter ---------------------------------------------------------------------------
@@ -213,8 +219,10 @@ def _frame_component(src: str, width: str, height: str, title: str) -> HtmlEleme
 class _Converter:
     """One conversion: walks the fragment in place and records the AMP components it made."""
 
-    def __init__(self, image_sizes: Mapping[str, tuple[int, int]] | None = None):
+    def __init__(self, image_sizes: Mapping[str, tuple[int, int]] | None = None,
+                 frames: FramePolicy | None = None):
         self.image_sizes = image_sizes or {}
+        self.frames = frames or frame_policy()
         self.extensions: set[str] = set()
 
     def walk(self, parent: HtmlElement) -> None:
@@ -249,7 +257,11 @@ class _Converter:
         if src is None:
             _remove(element)
             return
-        component = _frame_component(src, *_size(element, FALLBACK_FRAME_SIZE), element.get("title", ""))
+        title, player = element.get("title", ""), self.frames.player_for(src)
+        if player is None:
+            _replace(element, _link(src, _frame_text(src, title)))
+            return
+        component = _frame_component(src, player, *_size(element, FALLBACK_FRAME_SIZE), title)
         if component.tag == "amp-iframe" and element.get("allowfullscreen") is not None:
             component.set("allowfullscreen", "")
         self.extensions.add(component.tag)
@@ -362,12 +374,14 @@ def _inner_html(root: HtmlElement) -> str:
     return html.escape(root.text or "", quote=False) + "".join(_serialize(child) for child in root)
 
 
-def convert_body(safe_html: str, image_sizes: Mapping[str, tuple[int, int]] | None = None) -> AmpBody:
-    """AMP markup for an article body; `image_sizes` maps image URLs to known (width, height)."""
+def convert_body(safe_html: str, image_sizes: Mapping[str, tuple[int, int]] | None = None,
+                 frame_hosts: tuple[str, ...] = DEFAULT_FRAME_HOSTS) -> AmpBody:
+    """AMP markup for an article body; `image_sizes` maps image URLs to known (width, height),
+    `frame_hosts` is the FRAME_HOSTS setting."""
     if not safe_html.strip():
         return AmpBody("")
     root = lxml.html.fragment_fromstring(safe_html, create_parent="div")
-    converter = _Converter(image_sizes)
+    converter = _Converter(image_sizes, frame_policy(frame_hosts))
     converter.walk(root)
     return AmpBody(_inner_html(root), frozenset(converter.extensions))
 
@@ -378,8 +392,8 @@ def embed_to_amp(provider: str, url: str, title: str = "") -> AmpBody:
     component = None
     if link_url is None:
         pass
-    elif provider == "youtube" and youtube_id(link_url):
-        component = _frame_component(link_url, *map(str, FALLBACK_FRAME_SIZE), title)
+    elif provider == "youtube" and (video := youtube_id(link_url)):
+        component = _youtube(video, *map(str, FALLBACK_FRAME_SIZE), title)
     elif provider == "twitter" and (status := tweet_id(link_url)):
         component = _with_placeholder(_twitter(status), _quote_link(link_url, title))
     elif provider == "instagram" and (shortcode := instagram_shortcode(link_url)):

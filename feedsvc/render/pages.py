@@ -16,6 +16,7 @@ from babel.dates import format_datetime
 from sqlalchemy.engine import Connection
 
 from feedsvc import store
+from feedsvc.ingest.frames import DEFAULT_FRAME_HOSTS, KNOWN_PLAYERS, Player
 from feedsvc.ingest.records import Article
 from feedsvc.ingest.sanitize import youtube_id
 from feedsvc.render import amp, jsonld
@@ -107,14 +108,16 @@ def author_links(article: Article, site: Site) -> list[ScopeLink]:
 class EmbedView:
     """One entry of a record's `embeds` as the canonical page shows it.
 
-    kind "video": a privacy-enhanced player (youtube-nocookie.com) plus a link; "post": a quote
-    block linking to the post (no third-party script); "link": a plain link.
+    kind "video": a privacy-enhanced player (youtube-nocookie.com), sandboxed as body players are
+    (frames.py), plus a link; "post": a quote block linking to the post (no third-party script);
+    "link": a plain link.
     """
     kind: str
     url: str
     title: str
     label: str
     frame_url: str | None = None
+    player: Player | None = None
 
 
 def embed_view(embed: dict) -> EmbedView:
@@ -123,7 +126,8 @@ def embed_view(embed: dict) -> EmbedView:
     video = youtube_id(url) if provider == "youtube" else None
     if video:
         return EmbedView("video", url, title, VIDEO_LABELS["youtube"],
-                         f"https://www.youtube-nocookie.com/embed/{quote(video)}")
+                         f"https://www.youtube-nocookie.com/embed/{quote(video)}",
+                         KNOWN_PLAYERS["www.youtube-nocookie.com/embed"])
     if provider in POST_LABELS:
         return EmbedView("post", url, title, POST_LABELS[provider])
     return EmbedView("link", url, title, VIDEO_LABELS.get(provider, "यहाँ देखें"))
@@ -223,13 +227,15 @@ def _correction_stamp(value: str | None, zone: str) -> Stamp | None:
         return None
 
 
-def amp_page(article: Article, site: Site) -> str:
-    """The AMP document of an article: its body through amp.convert_body, its embeds as AMP components."""
+def amp_page(article: Article, site: Site, frame_hosts: tuple[str, ...] = DEFAULT_FRAME_HOSTS) -> str:
+    """The AMP document of an article: its body through amp.convert_body, its embeds as AMP components.
+
+    `frame_hosts` is the FRAME_HOSTS setting: which body frames stay players."""
     published = Stamp.of(article.published, site.timezone)
     image = article.image or {}
     sizes = {image["url"]: (image["width"], image["height"])} if image.get("width") and image.get("height") else None
     return amp.amp_document(
-        headline=article.title, canonical_url=article.url, body=amp.convert_body(article.body_html, sizes),
+        headline=article.title, canonical_url=article.url, body=amp.convert_body(article.body_html, sizes, frame_hosts),
         json_ld=news_article_json_ld(article, site), lang=article.language, lead_image=article.image,
         byline=", ".join(a.name for a in article.authors), published_iso=published.iso,
         published_text=published.text, site_name=site.name, site_url=site.url + "/",

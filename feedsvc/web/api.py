@@ -137,7 +137,7 @@ def put_article(article_id: str):
     if isinstance(data, dict):
         data.setdefault("id", article_id)
     article = parse_record(data, site_url=current_app.config["SITE_URL"], source=f"PUT /api/articles/{article_id}",
-                           json_text=raw)
+                           json_text=raw, frame_hosts=current_app.config["FRAME_HOSTS"])
     result = write.commit_write(db.engine(), write.upsert, article, site_name=current_app.config["SITE_NAME"],
                                  expected_version=_expected_version())
     return _write_response(result, 201 if result.outcome == "created" else 200)

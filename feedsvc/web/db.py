@@ -80,7 +80,8 @@ def import_articles_command(paths):
                             show_pos=False, show_percent=True, show_eta=True)
     with changes_through(import_engine), bar:
         report = importer.import_files(import_engine, files, site_url=current_app.config["SITE_URL"],
-                                       site_name=current_app.config["SITE_NAME"], progress=bar.update)
+                                       site_name=current_app.config["SITE_NAME"], progress=bar.update,
+                                       frame_hosts=current_app.config["FRAME_HOSTS"])
     for line in report.stale:
         click.echo(f"skipped {line}", err=True)
     for err in report.errors:

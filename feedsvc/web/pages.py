@@ -136,7 +136,8 @@ class AmpPage(LiveArticleDocument):
         return (row.version, sources_digest()), row.modified_at
 
     def build(self) -> bytes:
-        return pages.amp_page(article_from_json(self.row.article), site()).encode("utf-8")
+        return pages.amp_page(article_from_json(self.row.article), site(),
+                              current_app.config["FRAME_HOSTS"]).encode("utf-8")
 
 
 @bp.get("/articles/<slug>")
