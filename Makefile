@@ -42,10 +42,12 @@ node_modules: package-lock.json
 	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	touch node_modules
 
+# Loopback only unless asked: `make run HOST=0.0.0.0` serves other machines too.
+HOST ?= 127.0.0.1
 run: venv
 	$(BIN)/flask --app wsgi init-db
 	$(BIN)/flask --app wsgi import-articles articles/
-	$(BIN)/gunicorn --config deploy/gunicorn.conf.py --bind 0.0.0.0:$(PORT) wsgi:app
+	$(BIN)/gunicorn --config deploy/gunicorn.conf.py --bind $(HOST):$(PORT) wsgi:app
 
 test: dev-venv system-deps node_modules
 	$(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)

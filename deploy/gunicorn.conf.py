@@ -1,12 +1,19 @@
 """gunicorn settings for feedsvc: `gunicorn -c deploy/gunicorn.conf.py wsgi:app`.
 
 Why these values (measured by `make bench` on a 2-core machine; see bench/README.md):
-- worker_class "gthread": it keeps HTTP keep-alive connections open (a sync worker closes the
-  connection after every response, so every poll pays for a new TCP connection when no proxy pools
-  them). One thread per worker: the work is CPU-bound Python under one GIL, so a second thread adds
-  no throughput here, while two renders at once in one process left RSS 15-20 MiB higher and
-  still growing after the same load (malloc arenas; `make bench`, memory row). With PostgreSQL on
-  another machine, where a request waits on the network, 2-4 threads pay off (FEEDSVC_THREADS).
+- worker_class "gevent": a connection waits for its bytes in a greenlet, not in a thread, so clients
+  that send slowly cost a socket each and nobody else's time. gthread read each request's head and
+  body in its thread (one per worker): three connections trickling a header line every 2 s stopped
+  every /healthz for as long as they liked, and a slowly sent PUT body held a thread the same way.
+  With gevent, 50 such connections leave /healthz and a cached feed at their usual latency
+  (tests/test_slow_clients.py; figures in deploy/README.md), at the same CPU cost per cached-feed
+  request as gthread (1.00-1.24x the requests per worker CPU-second). Keep-alive connections stay open as
+  before. A request's head must arrive within `keepalive` seconds of the previous answer (or of the
+  connect): gunicorn reads it under that gevent timeout and closes the connection otherwise.
+  The app's own blocking calls cooperate: the standard library is patched in each worker before the
+  app is imported, and psycopg 3 (3.1.14+) waits for PostgreSQL through gevent by itself, so with
+  PostgreSQL on another machine a worker serves other requests while one waits on the network.
+  `--worker-class gthread` (with FEEDSVC_THREADS) still works for comparisons.
 - workers = cores + 1: the work is CPU-bound Python; more processes than cores only add memory
   (each worker keeps its own render cache, RENDER_CACHE_MAX_BYTES) and context switches.
 - no preload_app: the app opens database connections lazily per worker, and with preloading the
@@ -36,9 +43,13 @@ import tempfile
 
 bind = os.environ.get("FEEDSVC_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("FEEDSVC_WORKERS", (os.cpu_count() or 1) + 1))
-worker_class = "gthread"
-threads = int(os.environ.get("FEEDSVC_THREADS", 1))
-keepalive = 5                 # seconds an idle keep-alive connection is held (nginx's upstream keepalive reuses it)
+worker_class = "gevent"
+# Connections (slow ones included) one worker holds at once; past that, new ones wait in the listen backlog.
+worker_connections = 1000
+threads = int(os.environ.get("FEEDSVC_THREADS", 1))   # gthread only (--worker-class gthread)
+# Seconds an idle keep-alive connection is held (nginx's upstream keepalive reuses it), and the most a
+# client gets to send a request's head (gevent worker): a slowloris trickle is cut after this.
+keepalive = 5
 timeout = 30                  # a worker silent this long is killed and replaced
 graceful_timeout = 20
 max_requests = int(os.environ.get("FEEDSVC_MAX_REQUESTS", 20000))
