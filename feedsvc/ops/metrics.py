@@ -8,6 +8,8 @@ Metrics (prometheus-client, the maintained client library):
   scrape time from the counters above (so it is the share since the workers started);
 - feedsvc_render_seconds{document} and feedsvc_render_cache_total{document,result=hit|miss}:
   how long building a document takes and how often the render cache spared it;
+- feedsvc_entries_skipped_total{document_kind}: articles left out of a document being built because
+  they cannot be rendered (feedsvc/render/skips.py); any value above 0 names records to fix;
 - feedsvc_mirror_lag_seconds / feedsvc_mirror_last_update_lag_seconds: how far the static mirror
   (MIRROR_DIR, written by `flask export --watch`) is behind the store; only when MIRROR_DIR is set.
 
@@ -31,6 +33,7 @@ from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy.engine import Engine
 
 from feedsvc.ops import access_log
+from feedsvc.render import skips
 
 # Route class of a request, by endpoint first and then by blueprint; a bounded set of label values.
 ENDPOINT_CLASSES = {
@@ -51,6 +54,13 @@ RENDER_SECONDS = Histogram("feedsvc_render_seconds", "Time to build and compress
                            ["document"], buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5))
 RENDER_CACHE = Counter("feedsvc_render_cache", "Render cache lookups, by document kind and result",
                        ["document", "result"])
+ENTRIES_SKIPPED = Counter("feedsvc_entries_skipped", "Articles left out of a document because they cannot be "
+                          "rendered, by document kind", ["document_kind"])
+
+
+@skips.skipped.connect
+def _count_skip(document_kind: str, **_) -> None:
+    ENTRIES_SKIPPED.labels(document_kind).inc()
 
 
 def route_class() -> str:

@@ -9,6 +9,8 @@ gzip_static / brotli_static (the app's own compressed bytes where it compresses,
 here). Each file is written under a temporary dot-name in its folder and then os.replace()d, so a
 reader sees the old file or the new one, never part of one. Files get the document's Last-Modified
 as their mtime, so nginx announces the same Last-Modified as the app, on every mirror host alike.
+Only a 404 or 410 takes a file away: when the app fails for a document (5xx) the last good copy
+stays and is fetched again on the next pass, so nginx keeps serving it rather than the failure.
 
 Incremental: DIR/.mirror/manifest.sqlite keeps a stamp per document that changes whenever its bytes
 may change — the scope's change counter for feeds, the article's (and its section's) version for
@@ -64,6 +66,9 @@ NEWS_SECONDS = 300
 # Article pages, where the app has the route (issue 5): canonical and AMP.
 PAGE_PATHS = ("/articles/{slug}", "/amp/{slug}")
 PAGE_SWEEP = 10  # pages made stale by a section change refreshed per watch cycle
+# Only these answers take a document out of the mirror; any other failure keeps the last good copy,
+# so nginx never falls through to an app that is failing for it.
+GONE = (404, 410)
 
 
 # ---- what the mirror holds ----------------------------------------------------------------------
@@ -285,10 +290,12 @@ class Report:
     written: int = 0
     unchanged: int = 0
     removed: int = 0
+    kept: int = 0        # fetched, but the app failed: the last good copy stays
     seconds: float = 0.0
 
     def __str__(self) -> str:
-        return (f"{self.written} written, {self.unchanged} unchanged, {self.removed} removed "
+        kept = f", {self.kept} kept (app failed)" if self.kept else ""
+        return (f"{self.written} written, {self.unchanged} unchanged, {self.removed} removed{kept} "
                 f"in {self.seconds:.2f} s")
 
 
@@ -329,8 +336,14 @@ class Mirror:
     def refresh(self, doc: Document, section_version: int | None, report: Report) -> None:
         with _limits_off(self.app):
             fetched = fetch(self.client, doc.url)
-        if fetched.status != 200:
+        if fetched.status in GONE:
             self.remove(doc.url, report)
+            return
+        if fetched.status != 200:
+            # A failing app (5xx) or an answer that is no document (a redirect, a refusal): the last
+            # good copy stays, and its old stamp has the document fetched again on the next pass.
+            log.warning("mirror kept its last copy of %s: the app answered %d", doc.url, fetched.status)
+            report.kept += 1
             return
         relative = file_for(doc.url, fetched.content_type)
         mtime = fetched.mtime if fetched.mtime is not None else time.time()
@@ -389,6 +402,7 @@ class Mirror:
             report.written += part.written
             report.unchanged += part.unchanged
             report.removed += part.removed
+            report.kept += part.kept
             report.seconds += part.seconds
         return report
 

@@ -24,6 +24,7 @@ from feedsvc.render.feeds import scopes_of
 from feedsvc.render.feeds.model import SCOPE_WORDS, Scope, Site
 from feedsvc.render.feeds.scope import feed_urls
 from feedsvc.render.feeds.urls import listing_path
+from feedsvc.render.skips import each_rendered
 
 # Babel's `hi` locale names the month and the part of the day: 23 जुलाई 2025, 3:30 दोपहर
 DATE_PATTERN = "d MMMM y, h:mm B"
@@ -175,7 +176,7 @@ def related_articles(conn: Connection, article: Article, limit: int = RELATED_LI
 def news_article_json_ld(article: Article, site: Site) -> dict:
     """schema.org NewsArticle, shared by the canonical and the AMP page; an author's URL is their own
     page when the record gives one, else their page here."""
-    authors = zip(article.authors, author_links(article, site))
+    authors = zip(article.authors, author_links(article, site), strict=True)
     return jsonld.news_article(
         headline=article.title, url=article.url, published=rfc3339(article.published),
         modified=rfc3339(article.updated), authors=[{"name": a.name, "url": a.url or link.href} for a, link in authors],
@@ -213,7 +214,7 @@ def article_page(article: Article, site: Site, related: list[Article]) -> Articl
         published=Stamp.of(article.published, site.timezone), updated=updated, section=section, tags=tags,
         authors=authors,
         embeds=[embed_view(e) for e in article.embeds], corrections=corrections,
-        related=[teaser(other, site) for other in related],
+        related=each_rendered("related_articles", related, lambda other: teaser(other, site)),
         json_ld=news_article_json_ld(article, site), open_graph=open_graph(article, site, section),
         feed_scopes=scopes_of(article))
 
@@ -271,4 +272,4 @@ def listing_page(scope: Scope, articles: list[Article], site: Site, *, limit: in
     else:
         words = SCOPE_WORDS[scope.kind]
         heading, lead = words.heading.format(name=scope.name), words.lead.format(name=scope.name)
-    return ListingPage(link, heading, lead, [teaser(a, site) for a in shown], next_href)
+    return ListingPage(link, heading, lead, each_rendered("listing_page", shown, lambda a: teaser(a, site)), next_href)

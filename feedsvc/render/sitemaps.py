@@ -14,13 +14,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from feedsvc.ingest.records import SLUG_MAX, YEARS, article_from_json
+from feedsvc.render.skips import each_rendered
 from feedsvc.store import LIVE, articles, utc
 
 SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
@@ -75,7 +76,7 @@ def _chunks(head: str, entries: Iterable[str], tail: str) -> Iterator[bytes]:
 def news_query(now: datetime, window: timedelta = NEWS_WINDOW, limit: int = NEWS_MAX_URLS):
     """The newest live articles published in (now - window, now]; kept apart so its plan can be shown."""
     now = utc(now) if now.tzinfo else now
-    return (select(articles.c.slug, articles.c.article)
+    return (select(articles.c.id, articles.c.version, articles.c.slug, articles.c.article)
             .where(articles.c.status == LIVE, articles.c.published > now - window, articles.c.published <= now)
             .order_by(articles.c.published.desc(), articles.c.id.desc()).limit(min(limit, NEWS_MAX_URLS)))
 
@@ -90,14 +91,13 @@ def news_sitemap(conn: Connection, *, site_url: str, publication: str, language:
     publication_xml = (f"<news:publication><news:name>{_escape(publication)}</news:name>"
                        f"<news:language>{_escape(language)}</news:language></news:publication>")
 
-    def entries():
-        for row in rows:
-            article = article_from_json(row.article)
-            yield (f"<url><loc>{_escape(article_loc(site_url, row.slug))}</loc><news:news>{publication_xml}"
-                   f"<news:publication_date>{article.published.isoformat(timespec='seconds')}"
-                   f"</news:publication_date><news:title>{_escape(article.title)}</news:title>"
-                   f"</news:news></url>\n")
-    return _chunks(_NEWS_URLSET_HEAD, entries(), _URLSET_TAIL)
+    def entry(row) -> str:
+        article = article_from_json(row.article)
+        return (f"<url><loc>{_escape(article_loc(site_url, row.slug))}</loc><news:news>{publication_xml}"
+                f"<news:publication_date>{article.published.isoformat(timespec='seconds')}"
+                f"</news:publication_date><news:title>{_escape(article.title)}</news:title>"
+                f"</news:news></url>\n")
+    return _chunks(_NEWS_URLSET_HEAD, _each_row("news_sitemap", rows, entry), _URLSET_TAIL)
 
 
 # ---- monthly article sitemaps and their index --------------------------------------------------
@@ -210,15 +210,30 @@ def month_sitemap(conn: Connection, month: str, part: int, *, per_file: int, sit
                   tz: ZoneInfo) -> Iterator[bytes]:
     """One monthly sitemap file: its articles oldest first, each with its `updated` as lastmod."""
     rows = conn.execution_options(stream_results=True, yield_per=2000).execute(
-        part_query(month, part, per_file, articles.c.slug, articles.c.updated))
-    entries = (_url_entry(article_loc(site_url, row.slug), w3c_datetime(row.updated, tz)) for row in rows)
+        part_query(month, part, per_file, articles.c.id, articles.c.version, articles.c.slug, articles.c.updated))
+    entries = _each_row("sitemap", rows,
+                        lambda row: _url_entry(article_loc(site_url, row.slug), w3c_datetime(row.updated, tz)))
     return _chunks(_URLSET_HEAD, entries, _URLSET_TAIL)
 
 
+def _each_row(kind: str, rows, entry: Callable[[object], str]) -> Iterator[str]:
+    """entry(row) for each article row, streamed; a row it fails on is left out (render.skips)."""
+    for row in rows:
+        yield from each_rendered(kind, [row], entry, key=lambda row: (row.id, row.version))
+
+
 def sitemap_index(files: list[MonthlySitemap], *, site_url: str, tz: ZoneInfo) -> Iterator[bytes]:
-    entries = (f"<sitemap><loc>{_escape(site_url + f.path)}</loc><lastmod>{w3c_datetime(f.lastmod, tz)}"
-               f"</lastmod></sitemap>\n" for f in files[:MAX_URLS])
+    entries = (f"<sitemap><loc>{_escape(site_url + f.path)}</loc>{_index_lastmod(f.lastmod, tz)}</sitemap>\n"
+               for f in files[:MAX_URLS])
     return _chunks(_INDEX_HEAD, entries, _INDEX_TAIL)
+
+
+def _index_lastmod(naive_utc: datetime, tz: ZoneInfo) -> str:
+    # lastmod is optional: a stored `updated` the zone cannot hold (year 9999) leaves it out, not the file.
+    try:
+        return f"<lastmod>{w3c_datetime(naive_utc, tz)}</lastmod>"
+    except (OverflowError, ValueError):
+        return ""
 
 
 # ---- robots.txt and the list of everything -----------------------------------------------------

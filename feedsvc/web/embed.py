@@ -16,9 +16,9 @@ from flask import Blueprint, current_app, make_response, redirect, render_templa
 from markupsafe import Markup
 
 from feedsvc import store
-from feedsvc.ingest.records import Article, article_from_json
+from feedsvc.ingest.records import article_from_json
 from feedsvc.ingest.urls import csp_source
-from feedsvc.render import oembed, pages
+from feedsvc.render import oembed, pages, skips
 from feedsvc.web import db
 
 bp = Blueprint("embed", __name__)
@@ -27,6 +27,7 @@ LATEST_DEFAULT = 5
 LATEST_MAX = 20
 SHORT_DATE_PATTERN = "d MMMM, h:mm B"  # the widget's: 23 जुलाई, 3:30 दोपहर
 MISSING_MAX_AGE = 60  # 404/410 embeds: short, so a republished article shows up soon
+UNRENDERABLE_RETRY_SECONDS = 300  # a record that cannot be shown waits for an editor's fix
 
 
 @lru_cache(maxsize=1)
@@ -89,10 +90,17 @@ def card(slug: str):
         return redirect(url_for(".card", slug=row.slug), 301)
     if row.status != store.LIVE:
         return _message("यह ख़बर हटा ली गई है।", 410)
-    article = article_from_json(row.article)
-    images = [article.image["url"]] if article.image else []
-    return _page("embed/card.html", image_urls=images, article=article,
-                 published_text=hindi_datetime(article.published))
+    try:
+        with skips.whole_article("embed_card", row.id, row.version):
+            article = article_from_json(row.article)
+            images = [article.image["url"]] if article.image else []
+            return _page("embed/card.html", image_urls=images, article=article,
+                         published_text=hindi_datetime(article.published))
+    except skips.Unrenderable:
+        response = _message("यह ख़बर अभी दिखाई नहीं जा सकती; कृपया थोड़ी देर बाद फिर देखें।", 503)
+        response.headers["Retry-After"] = str(UNRENDERABLE_RETRY_SECONDS)
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
 
 def _latest_limit() -> int | None:
@@ -120,8 +128,8 @@ def latest():
     state = store.scope_state_of(conn, scope) if section else None
     if section and state is None:
         return _message("यह खंड नहीं मिला।", 404)
-    items = [{"article": a, "published_text": hindi_datetime(a.published, SHORT_DATE_PATTERN)}
-             for a in store.newest(conn, scope, limit)]
+    items = skips.each_rendered("embed_latest", store.newest(conn, scope, limit), lambda a: {
+        "article": a, "published_text": hindi_datetime(a.published, SHORT_DATE_PATTERN)})
     return _page("embed/latest.html", heading=latest_heading(state.name if state else None), items=items)
 
 
@@ -159,7 +167,7 @@ def _oembed_error(exc: oembed.OEmbedError):
     return response
 
 
-def _article_for(url: str) -> Article:
+def _article_row_for(url: str):
     slug = oembed.slug_from_url(url, current_app.config["SITE_URL"])
     if slug is None:
         raise oembed.OEmbedError(404, "not an article URL of this site: expected "
@@ -167,7 +175,22 @@ def _article_for(url: str) -> Article:
     row, _redirected = store.article_by_slug(db.connection(), slug)
     if row is None or row.status != store.LIVE:
         raise oembed.OEmbedError(404, f"no live article at {url}")
-    return article_from_json(row.article)
+    return row
+
+
+def _oembed_body(row, fmt: str, maxwidth: int | None, maxheight: int | None) -> bytes | str:
+    """The oEmbed answer for a stored article; one that cannot be rendered has no embed to offer (404)."""
+    site_url = current_app.config["SITE_URL"]
+    try:
+        with skips.whole_article("oembed", row.id, row.version):
+            article = article_from_json(row.article)
+            data = oembed.response_for(article, embed_url=f"{site_url}/embed/{article.slug}",
+                                       site_name=current_app.config["SITE_NAME"], site_url=site_url,
+                                       cache_age=current_app.config["OEMBED_CACHE_AGE"],
+                                       maxwidth=maxwidth, maxheight=maxheight)
+            return oembed.to_xml(data) if fmt == "xml" else oembed.to_json(data)
+    except skips.Unrenderable:
+        raise oembed.OEmbedError(404, f"the article at /articles/{row.slug} cannot be embedded at present") from None
 
 
 @bp.get(oembed.ENDPOINT)
@@ -181,15 +204,10 @@ def oembed_endpoint():
             raise oembed.OEmbedError(400, "the url parameter is required")
         maxwidth = oembed.parse_dimension(request.args.get("maxwidth"), "maxwidth")
         maxheight = oembed.parse_dimension(request.args.get("maxheight"), "maxheight")
-        article = _article_for(url)
+        row = _article_row_for(url)
+        body = _oembed_body(row, fmt, maxwidth, maxheight)
     except oembed.OEmbedError as exc:
         return _oembed_error(exc)
-    site_url = current_app.config["SITE_URL"]
-    data = oembed.response_for(article, embed_url=f"{site_url}/embed/{article.slug}",
-                               site_name=current_app.config["SITE_NAME"], site_url=site_url,
-                               cache_age=current_app.config["OEMBED_CACHE_AGE"],
-                               maxwidth=maxwidth, maxheight=maxheight)
-    body = oembed.to_xml(data) if fmt == "xml" else oembed.to_json(data)
     response = current_app.response_class(body, content_type=oembed.CONTENT_TYPES[fmt])
     response.headers["Cache-Control"] = f"public, max-age={current_app.config['CACHE_MAX_AGE']}"
     # Public data; lets a consumer's page script ask for it too.

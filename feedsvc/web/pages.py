@@ -21,6 +21,7 @@ from feedsvc.ingest.records import article_from_json
 from feedsvc.render import feeds, pages
 from feedsvc.render.feeds import urls
 from feedsvc.render.jsonld import script_json
+from feedsvc.render.skips import Unrenderable, whole_article
 from feedsvc.web import db
 from feedsvc.web.documents import HTML_TYPE, Document, site
 
@@ -52,6 +53,9 @@ class PageMoved(Exception):
 
 NOT_FOUND = (404, "यह पन्ना नहीं मिला", "आप जो ख़बर या पन्ना ढूँढ रहे हैं, वह यहाँ नहीं है। पता जाँच लें या "
                                          "मुखपृष्ठ से ताज़ा ख़बरें पढ़ें।")
+UNAVAILABLE = ("यह ख़बर अभी उपलब्ध नहीं है", "इस ख़बर को दिखाने में अभी दिक़्क़त आ रही है। कृपया थोड़ी देर बाद "
+                                           "फिर कोशिश करें या मुखपृष्ठ से ताज़ा ख़बरें पढ़ें।")
+UNRENDERABLE_RETRY_SECONDS = 300  # a record that cannot be shown waits for an editor, not for a restart
 GONE = (410, "यह ख़बर हटा ली गई है", "यह ख़बर प्रकाशक ने वापस ले ली है और अब उपलब्ध नहीं है।")
 
 
@@ -60,6 +64,16 @@ def _missing(exc: PageMissing):
     html = render_template("pages/message.html", heading=exc.heading, message=exc.message, status=exc.status)
     response = current_app.response_class(html, status=exc.status, content_type=HTML_TYPE)
     response.headers["Cache-Control"] = f"public, max-age={MISSING_MAX_AGE}"
+    return response
+
+
+@bp.errorhandler(Unrenderable)
+def _unrenderable(exc: Unrenderable):
+    # The stored record cannot be shown (already logged and counted); an editor's fix brings it back.
+    html = render_template("pages/message.html", heading=UNAVAILABLE[0], message=UNAVAILABLE[1], status=503)
+    response = current_app.response_class(html, status=503, content_type=HTML_TYPE)
+    response.headers["Retry-After"] = str(UNRENDERABLE_RETRY_SECONDS)
+    response.headers["Cache-Control"] = "no-store"
     return response
 
 
@@ -120,11 +134,12 @@ class ArticlePage(LiveArticleDocument):
         return (f"{row.version}.{section.version if section else 0}", sources_digest()), changed
 
     def build(self) -> bytes:
-        the_article = article_from_json(self.row.article)
-        page = pages.article_page(the_article, site(), pages.related_articles(db.connection(), the_article))
-        return render_template("pages/article.html", page=page, article=page.article, lang=page.article.language,
-                               feed_scopes=page.feed_scopes, json_ld=Markup(script_json(page.json_ld))
-                               ).encode("utf-8")
+        with whole_article("article_page", self.row.id, self.row.version):
+            the_article = article_from_json(self.row.article)
+            page = pages.article_page(the_article, site(), pages.related_articles(db.connection(), the_article))
+            return render_template("pages/article.html", page=page, article=page.article,
+                                   lang=page.article.language, feed_scopes=page.feed_scopes,
+                                   json_ld=Markup(script_json(page.json_ld))).encode("utf-8")
 
 
 class AmpPage(LiveArticleDocument):
@@ -136,8 +151,9 @@ class AmpPage(LiveArticleDocument):
         return (row.version, sources_digest()), row.modified_at
 
     def build(self) -> bytes:
-        return pages.amp_page(article_from_json(self.row.article), site(),
-                              current_app.config["FRAME_HOSTS"]).encode("utf-8")
+        with whole_article("amp_page", self.row.id, self.row.version):
+            return pages.amp_page(article_from_json(self.row.article), site(),
+                                  current_app.config["FRAME_HOSTS"]).encode("utf-8")
 
 
 @bp.get("/articles/<slug>")

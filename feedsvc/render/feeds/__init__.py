@@ -7,14 +7,14 @@ writer of its module (rss.py, atom.py, jsonfeed.py); urls.py holds every feed UR
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Iterable
+from dataclasses import dataclass, replace
+from typing import Callable, Iterable
 
 from sqlalchemy.engine import Connection
 
 from feedsvc.ingest.records import Article
 from feedsvc.render.feeds.formats import FORMATS
-from feedsvc.render.feeds.model import Feed, Format, Scope, Site
+from feedsvc.render.feeds.model import Entry, Feed, Format, Scope, Site, Tombstone
 from feedsvc.render.feeds.scope import (
     FeedNotFound,
     as_scope,
@@ -25,6 +25,7 @@ from feedsvc.render.feeds.scope import (
     state_of,
     title_of,
 )
+from feedsvc.render.skips import each_rendered, version_of
 from feedsvc.store import Cursor, ScopeState, article_scopes
 
 __all__ = ["FORMATS", "Feed", "FeedNotFound", "Format", "Scope", "Site", "Cursor", "alternate_links",
@@ -32,8 +33,40 @@ __all__ = ["FORMATS", "Feed", "FeedNotFound", "Format", "Scope", "Site", "Cursor
 
 
 def write(fmt: str, feed: Feed) -> bytes:
-    """A built Feed in one format."""
-    return FORMATS[fmt].write(feed)
+    """A built Feed in one format; an entry or tombstone the writer fails on is left out (render.skips)."""
+    writer = FORMATS[fmt].write
+    try:
+        return writer(feed)
+    except Exception:
+        if not (feed.entries or feed.tombstones):
+            raise
+    return writer(_writable(writer, feed))
+
+
+def _writable(writer: Callable[[Feed], bytes], feed: Feed) -> Feed:
+    """`feed` without the entries and tombstones its writer fails on, found by writing each one alone.
+
+    feedgen may refuse a value while an entry is added or while the document is serialised; either
+    way that entry alone fails too. Runs only after a failure, so only then costs a write per entry.
+    """
+    bare = replace(feed, entries=[], tombstones=[])
+    writer(bare)  # a feed that fails with no article in it is not an article's fault: that propagates
+
+    def source(item: Entry | Tombstone) -> tuple[str, str]:
+        article = feed.sources[item.id if isinstance(item, Entry) else item.ref]
+        return article.id, version_of(article)
+
+    def entry_alone(entry: Entry) -> Entry:
+        writer(replace(bare, entries=[entry]))
+        return entry
+
+    def tombstone_alone(tombstone: Tombstone) -> Tombstone:
+        writer(replace(bare, tombstones=[tombstone]))
+        return tombstone
+
+    entries = each_rendered("feed", feed.entries, entry_alone, key=source)
+    tombstones = each_rendered("feed", feed.tombstones, tombstone_alone, key=source)
+    return replace(feed, entries=entries, tombstones=tombstones)
 
 
 def render(fmt: str, scope: Scope | str, *, conn: Connection, site: Site, limit: int | None = None,

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Callable
 from urllib.parse import urlsplit
 
+from feedsvc.ingest.records import Article
 from feedsvc.store import SCOPE_KINDS
 
 # The same pattern as a key in the article schema; anything else cannot name a scope.
@@ -185,6 +186,8 @@ class Feed:
     entries: list[Entry] = field(default_factory=list)
     tombstones: list[Tombstone] = field(default_factory=list)
     stylesheet: str | None = "/static/feed.xsl"  # shown by browsers; None leaves it out
+    # entry id or tombstone ref -> the article it shows: names one a writer fails on (feeds.write)
+    sources: dict[str, Article] = field(default_factory=dict, repr=False)
 
     @property
     def language(self) -> str:

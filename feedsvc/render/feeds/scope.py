@@ -17,6 +17,7 @@ from feedsvc.render.feeds.entries import TAG_DATE, entry_from_article, entry_id
 from feedsvc.render.feeds.formats import FORMATS
 from feedsvc.render.feeds.model import SCOPE_KINDS, SCOPE_WORDS, Feed, Scope, Site, Tombstone, valid_key
 from feedsvc.render.feeds.urls import feed_folder, feed_path, listing_path
+from feedsvc.render.skips import each_rendered, version_of
 from feedsvc.store import Cursor, ScopeState
 
 # A site that has stored nothing yet still has a (empty) site feed; it "changed" at this time.
@@ -128,17 +129,20 @@ def load_feed(conn: Connection, site: Site, scope: Scope, state: ScopeState, *, 
         last = articles[-1]
         next_url = page_url(base_url, limit=limit, default_limit=site.default_limit,
                             after=Cursor(store.utc(last.published), last.id))
-    tombstones = []
+    withdrawn = []
     if after is None and fmt == "atom":   # only Atom writes tombstones (RFC 6721); the others skip the query
         since = state.modified_at - timedelta(days=site.tombstone_days)
-        tombstones = [Tombstone(entry_id(article.id, site), local_time(when, site), article.url)
-                      for article, when in store.withdrawn_since(conn, scope.id, since)]
+        withdrawn = store.withdrawn_since(conn, scope.id, since)
+    sources = {entry_id(article.id, site): article for article in [*articles, *(article for article, _ in withdrawn)]}
     return Feed(
         site=site, scope=scope, id=feed_id(scope, site), title=title_of(scope, site),
         description=description_of(scope, site), home_url=home_url(scope, site),
         self_url=page_url(base_url, limit=limit, default_limit=site.default_limit, after=after),
         first_url=page_url(base_url, limit=limit, default_limit=site.default_limit),
         next_url=next_url, updated=local_time(state.modified_at, site),
-        entries=[entry_from_article(article, site, full_text=full_text) for article in articles],
-        tombstones=tombstones,
+        entries=each_rendered("feed", articles, lambda article: entry_from_article(article, site, full_text=full_text)),
+        tombstones=each_rendered("feed", withdrawn, lambda gone: Tombstone(
+            entry_id(gone[0].id, site), local_time(gone[1], site), gone[0].url),
+            key=lambda gone: (gone[0].id, version_of(gone[0]))),
+        sources=sources,
     )
