@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 from feedsvc import store
 from feedsvc.render.feeds.entries import TAG_DATE, entry_from_article, entry_id
 from feedsvc.render.feeds.formats import FORMATS
-from feedsvc.render.feeds.model import SCOPE_KINDS, SCOPE_WORDS, Feed, Scope, Site, Tombstone, valid_key
+from feedsvc.render.feeds.model import SCOPE_KINDS, SCOPE_WORDS, Entry, Feed, Scope, Site, Tombstone, valid_key
 from feedsvc.render.feeds.urls import feed_folder, feed_path, listing_path
 from feedsvc.store import Cursor, ScopeState
 
@@ -111,9 +111,30 @@ def resolve(conn: Connection, kind: str, key: str = "") -> tuple[Scope, ScopeSta
     return Scope(kind, key, state.name), state
 
 
+def entry_text_bytes(entry: Entry) -> int:
+    """UTF-8 bytes of an entry's text (title, summary, full text): what makes a feed page big."""
+    return sum(len(text.encode("utf-8")) for text in (entry.title, entry.summary, entry.content_html or ""))
+
+
+def entries_within(articles: list, site: Site, full_text: bool, max_bytes: int | None) -> list[Entry]:
+    """Entries of the leading articles whose text fits `max_bytes` (all with None); at least one, so
+    every page moves on. Built one by one: an article past the budget costs nothing."""
+    entries, total = [], 0
+    for article in articles:
+        entry = entry_from_article(article, site, full_text=full_text)
+        total += entry_text_bytes(entry)
+        if max_bytes is not None and total > max_bytes and entries:
+            break
+        entries.append(entry)
+    return entries
+
+
 def load_feed(conn: Connection, site: Site, scope: Scope, state: ScopeState, *, fmt: str, limit: int,
-              after: Cursor | None = None, full_text: bool | None = None, base_url: str | None = None) -> Feed:
-    """One page of a scope's feed: up to `limit` articles strictly older than `after`.
+              after: Cursor | None = None, full_text: bool | None = None, base_url: str | None = None,
+              max_bytes: int | None = None) -> Feed:
+    """One page of a scope's feed: up to `limit` articles strictly older than `after`, and with
+    `max_bytes`, only as many whole ones as fit that much text (entries_within); the next link
+    goes on from the last one shown.
 
     The tombstone window is counted back from the scope's last change rather than from now, so the
     same state always gives the same bytes, in every process and in the static mirror.
@@ -123,6 +144,9 @@ def load_feed(conn: Connection, site: Site, scope: Scope, state: ScopeState, *, 
     articles = store.newest(conn, scope.id, limit + 1, after)
     more = len(articles) > limit
     articles = articles[:limit]
+    entries = entries_within(articles, site, full_text, max_bytes)
+    more = more or len(entries) < len(articles)
+    articles = articles[:len(entries)]
     next_url = None
     if more:
         last = articles[-1]
@@ -139,6 +163,6 @@ def load_feed(conn: Connection, site: Site, scope: Scope, state: ScopeState, *, 
         self_url=page_url(base_url, limit=limit, default_limit=site.default_limit, after=after),
         first_url=page_url(base_url, limit=limit, default_limit=site.default_limit),
         next_url=next_url, updated=local_time(state.modified_at, site),
-        entries=[entry_from_article(article, site, full_text=full_text) for article in articles],
+        entries=entries,
         tombstones=tombstones,
     )
