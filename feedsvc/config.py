@@ -28,7 +28,10 @@ DEFAULTS = {
     # Feeds
     "FEED_DEFAULT_LIMIT": 50,
     "FEED_MAX_LIMIT": 200,
+    # Partner pages: at most this many items, ended earlier (at whole items, at least one) once their text
+    # (title, summary, full HTML) passes PARTNER_PAGE_TEXT_BYTES; README "Partners" gives the page sizes that follow.
     "PARTNER_MAX_LIMIT": 1000,
+    "PARTNER_PAGE_TEXT_BYTES": 2 * 1024 * 1024,
     "FEED_FULL_TEXT": True,
     "FEED_TTL_MINUTES": 5,
     "TOMBSTONE_DAYS": 30,
@@ -36,6 +39,10 @@ DEFAULTS = {
     "CACHE_STALE_WHILE_REVALIDATE": 600,
     "CACHE_STALE_IF_ERROR": 86400,
     "RENDER_CACHE_MAX_BYTES": 64 * 1024 * 1024,  # rendered feeds (all encodings) kept per process
+    # Documents over a quarter of that are kept as files every worker shares (feedsvc/web/render_spill.py),
+    # least recently used deleted beyond RENDER_SPILL_MAX_BYTES in all; 0 keeps none (rendered per request).
+    "RENDER_SPILL_DIR": None,   # None: render-cache/ in the instance folder
+    "RENDER_SPILL_MAX_BYTES": 512 * 1024 * 1024,
     # How long (ms) a worker trusts the change counters it last read (render_cache.CounterCache); 0: read per request
     "FEED_STATE_RECHECK_MS": 0,
     # Answer cached public feeds at the WSGI layer by replaying the app's own responses (feedsvc/web/middleware/fastpath.py)

@@ -21,6 +21,7 @@ from feedsvc.ingest.records import parse_record
 from feedsvc.render import feeds
 from feedsvc.validate import validate_document
 from feedsvc.web import db
+from feedsvc.web import feeds as web_feeds
 from tests.conftest import ROOT, SITE_URL, build_app, sample_records
 
 RECORDS = {r["id"]: r for r in sample_records() if r.get("status", "published") == "published"}
@@ -439,6 +440,41 @@ def test_directory_page_offers_every_scope_in_every_format(sample_client):
     assert [(l.get("type"), l.get("href")) for l in alternates] == [
         ("application/rss+xml", f"{SITE_URL}/feeds/rss.xml"), ("application/atom+xml", f"{SITE_URL}/feeds/atom.xml"),
         ("application/feed+json", f"{SITE_URL}/feeds/feed.json")]
+
+
+def test_directory_stays_small_with_thousands_of_tags_and_opml_keeps_them_all(client, engine):
+    """4,500 scopes once made /feeds 1.9 MB: it now shows the most recently active tags and a link to
+    their full list in pages; OPML, what readers import, still lists every one."""
+    with engine.begin() as conn:
+        store.record_changes(conn, {f"tag:t{n:04d}": f"विषय {n}" for n in range(3000)},
+                             datetime(2025, 7, 1))
+        store.record_changes(conn, {"section:national": "देश", **{f"author:a{n}": f"लेखक {n}" for n in range(5)}},
+                             datetime(2025, 7, 2))
+        store.record_changes(conn, {f"tag:t{n:04d}": f"विषय {n}" for n in (7, 1234, 2999)}, datetime(2025, 8, 1))
+    response = client.get("/feeds")
+    assert response.status_code == 200 and len(response.data) < 200_000
+    page = lxml.html.fromstring(response.data)
+    tag_rows = [li.get("id") for li in page.xpath("//li[starts-with(@id, 'tag-')]")]
+    assert len(tag_rows) == web_feeds.DIRECTORY_RECENT and tag_rows[:3] == ["tag-t2999", "tag-t1234", "tag-t0007"]
+    assert page.get_element_by_id("section-national") is not None
+    assert len(page.xpath("//li[starts-with(@id, 'author-')]")) == 5   # few: listed whole, no "more"
+    more = [a.get("href") for a in page.xpath("//p[@class='more']/a")]
+    assert more == ["/feeds/tag"]
+
+    listed, url = [], "/feeds/tag"
+    while url:
+        kind_page = lxml.html.fromstring(client.get(url).data)
+        rows = [li.get("id") for li in kind_page.xpath("//li[starts-with(@id, 'tag-')]")]
+        assert len(rows) <= web_feeds.DIRECTORY_PAGE and not kind_page.xpath("//li[@id='section-national']")
+        listed += rows
+        url = next(iter(kind_page.xpath("//a[@rel='next']/@href")), None)
+    assert listed == [f"tag-t{n:04d}" for n in range(3000)]
+    assert client.get("/feeds/tag?page=16").status_code == 404
+    assert client.get("/feeds/tag?page=0").status_code == 400
+
+    opml = etree.fromstring(client.get("/feeds.opml").data)
+    tag_feeds = [o.get("xmlUrl") for o in opml.iter("outline") if "/feeds/tag/" in o.get("xmlUrl", "")]
+    assert len(tag_feeds) == 3000
 
 
 def test_base_layout_advertises_site_and_page_feeds_in_all_formats(sample_app):

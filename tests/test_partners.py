@@ -134,6 +134,35 @@ def test_partner_limit_goes_beyond_the_public_cap(client, articles, key):
     assert too_many.status_code == 400 and "1000" in too_many.get_json()["error"]
 
 
+@pytest.mark.parametrize("fmt", ["feed.json", "rss.xml"])
+def test_a_partner_page_ends_at_whole_items_within_its_text_budget(database_url, api_headers, make_record, fmt):
+    """limit=1000 once gave 18 MB pages; now a page stops at the item that would take its text past
+    PARTNER_PAGE_TEXT_BYTES, and its next link goes on from there until every item was served."""
+    app = build_app(database_url, PARTNER_PAGE_TEXT_BYTES=3000)
+    client, key = app.test_client(), add_partner(app.test_cli_runner())
+    for n in range(1, 8):
+        body = f"<p>{'लंबा पाठ ' * (40 if n != 5 else 400)}{n}</p>"   # item 5 alone is over the budget
+        put_record(client, api_headers, make_record(id=f"long-{n}", slug=f"long-story-{n}", title=f"ख़बर {n}",
+                                                    body_html=body, published=f"2025-08-0{n}T09:00:00+05:30",
+                                                    updated=None))
+    url, seen, pages = f"/partner/feeds/{fmt}?limit=1000", [], []
+    while url:
+        response = client.get(url.removeprefix(SITE_URL), headers={"X-Partner-Key": key})
+        assert response.status_code == 200
+        if fmt == "feed.json":
+            page = response.get_json()
+            titles, url = [item["title"] for item in page["items"]], page.get("next_url")
+        else:
+            parsed = feedparser.parse(response.data)
+            titles = [entry.title for entry in parsed.entries]
+            url = next((link.href for link in parsed.feed.get("links", []) if link.rel == "next"), None)
+        pages.append(titles)
+        seen += titles
+    assert seen == [f"ख़बर {n}" for n in range(7, 0, -1)]   # every item once, newest first
+    assert ["ख़बर 5"] in pages and all(1 <= len(page) < 7 for page in pages)
+    db.engine(app).dispose()
+
+
 def test_unknown_scope_is_404(client, articles, key):
     assert client.get("/partner/feeds/section/nowhere/rss.xml", headers={"X-Partner-Key": key}).status_code == 404
 

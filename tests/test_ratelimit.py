@@ -188,3 +188,15 @@ def test_a_store_outage_during_the_key_lookup_counts_by_address(client, record, 
 
     monkeypatch.setattr(partners, "by_key", store_down)
     assert statuses(client, OEMBED, 4, headers={"X-Partner-Key": key}) == [200, 200, 200, 429]
+
+
+@pytest.mark.parametrize("path", ["/?after=20250801T091500000000~{n}",
+                                  "/section/national?after=20250801T091500000000~{n}", "/tag/parliament", "/author/test-reporter?after=20250701T091500000000~{n}",
+                                  "/embed/latest?limit={n}"])
+def test_listing_pages_and_the_headline_widget_are_limited(client, record, path):
+    """Every new cursor (or widget size) is a render: an address cannot make the app render without end."""
+    assert statuses(client, path.format(n=1), 1) == [200]
+    for n in range(2, 4):
+        assert client.get(path.format(n=n)).status_code == 200
+    assert_too_many(client.get(path.format(n=4)))
+    assert client.get("/feeds/rss.xml").status_code == 200   # a bucket of their own

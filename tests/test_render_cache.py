@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 from feedsvc.render.feeds import scope as feed_scope
 from feedsvc.web import db, documents, render_cache
 from feedsvc.web.render_cache import RenderCache, compress, validator
+from feedsvc.web.render_spill import SpillDirectory
 from tests.conftest import build_app
 
 
@@ -86,6 +87,58 @@ def test_concurrent_requests_for_one_document_build_it_once():
     for thread in threads:
         thread.join()
     assert len(builds) == 1 and len({id(r) for r in results}) == 1
+
+
+def noise(size: int, seed: int = 0) -> bytes:
+    """Bytes that neither gzip nor brotli shrink much, so a document's size is what it says."""
+    import random
+    return random.Random(seed).randbytes(size)
+
+
+def test_a_document_too_big_for_memory_is_kept_on_disk_and_read_back(tmp_path):
+    cache, builds = RenderCache(max_bytes=8000, spill=SpillDirectory(tmp_path, "code", 1_000_000)), []
+    build = lambda: builds.append(1) or noise(20_000)  # noqa: E731
+    first = cache.get("big", "v1", build)
+    again = cache.get("big", "v1", build)
+    assert len(builds) == 1 and cache.stats["spilled"] == 1 and cache.stats["spill_hits"] == 1
+    assert dict(again.bodies) == dict(first.bodies) and again.validator == "v1"
+    assert cache.bytes < 8000   # memory holds the validator, not the bodies
+    cache.get("big", "v2", build)
+    assert len(builds) == 2
+
+
+def test_every_worker_reads_what_one_spilled(tmp_path):
+    one, two = (RenderCache(max_bytes=8000, spill=SpillDirectory(tmp_path, "code", 1_000_000)) for _ in range(2))
+    body = noise(20_000)
+    one.get("big", "v1", lambda: body)
+    read = two.get("big", "v1", lambda: pytest.fail("worker two rendered what worker one had spilled"))
+    assert read.bodies["identity"] == body and brotli.decompress(read.bodies["br"]) == body
+    assert two.stats["renders"] == 0 and two.stale("big").bodies["gzip"] == one.stale("big").bodies["gzip"]
+
+
+def test_the_spill_folder_stays_within_its_bound_dropping_the_least_recently_used(tmp_path):
+    spill = SpillDirectory(tmp_path, "code", 70_000)   # room for two documents of ~30 KB
+    cache = RenderCache(max_bytes=8000, spill=spill)
+    for n in range(2):
+        cache.get(f"doc{n}", f"v{n}", lambda n=n: noise(10_000, n))
+        time.sleep(0.02)   # distinct mtimes
+    cache.clear()
+    cache.get("doc0", "v0", lambda: pytest.fail("doc0 is on disk"))   # doc0 read again: now the newest
+    time.sleep(0.02)
+    cache.get("doc2", "v2", lambda: noise(10_000, 2))
+    assert 0 < spill.bytes <= 70_000
+    assert spill.open("v0") is not None and spill.open("v2") is not None and spill.open("v1") is None
+
+
+def test_a_spilled_file_that_is_cut_short_or_foreign_is_rendered_again(tmp_path):
+    spill = SpillDirectory(tmp_path, "code", 1_000_000)
+    cache = RenderCache(max_bytes=8000, spill=spill)
+    cache.get("big", "v1", lambda: noise(20_000))
+    path = next((tmp_path / "code").glob("*.doc"))
+    path.write_bytes(path.read_bytes()[:-10])
+    cache.clear()
+    again = cache.get("big", "v1", lambda: noise(20_000))
+    assert cache.stats["renders"] == 2 and again.bodies["identity"] == noise(20_000)
 
 
 # ---- through the app -------------------------------------------------------------------------------
@@ -181,7 +234,7 @@ def test_a_held_copy_is_served_while_the_store_is_down(client, app, api_headers,
 
 
 def test_the_cache_stays_within_its_byte_budget(database_url, api_headers, make_record):
-    app = build_app(database_url, RENDER_CACHE_MAX_BYTES=30_000)
+    app = build_app(database_url, RENDER_CACHE_MAX_BYTES=30_000, RENDER_SPILL_MAX_BYTES=0)
     client = app.test_client()
     for day in range(1, 6):
         put(client, api_headers, make_record(id=f"s{day}", slug=f"s{day}", updated=None,
@@ -204,4 +257,41 @@ def test_revision_and_settings_are_part_of_the_etag(database_url, api_headers, m
     monkeypatch.setattr(render_cache, "OUTPUT_REVISION", "next")
     assert client.get("/feeds/rss.xml").headers["ETag"] != etag
     for each in (app, renamed):
+        db.engine(each).dispose()
+
+
+def test_a_feed_bigger_than_the_memory_budget_is_rendered_once_per_change(database_url, tmp_path, api_headers,
+                                                                          make_record):
+    """The issue's case: a document whose encodings exceed the whole memory cache used to be rendered
+    on every request; now it is spilled, served byte-identical in every encoding, and shared by workers."""
+    settings = {"RENDER_CACHE_MAX_BYTES": 20_000, "RENDER_SPILL_DIR": str(tmp_path / "spill")}
+    app, other_worker = build_app(database_url, **settings), build_app(database_url, **settings)
+    client = app.test_client()
+    long_body = "".join(f"<p>अनुच्छेद {n}: संसद के मानसून सत्र में आज कई विधेयक पेश हुए। {n * 7919}</p>"
+                        for n in range(600))
+    put(client, api_headers, make_record(body_html=long_body))
+    before = renders(app)
+    answers = {encoding: client.get("/feeds/rss.xml", headers={"Accept-Encoding": encoding})
+               for encoding in ("identity", "gzip", "br")}
+    for encoding in ("br", "gzip", "identity"):
+        repeat = client.get("/feeds/rss.xml", headers={"Accept-Encoding": encoding})
+        assert repeat.data == answers[encoding].data and repeat.headers["ETag"] == answers[encoding].headers["ETag"]
+    assert renders(app) == before + 1 and documents.cache(app).stats["spilled"] == 1
+    body = answers["identity"].data
+    assert len(body) > 20_000 and long_body[-200:].encode("utf-8") in body.replace(b"&lt;", b"<").replace(b"&gt;", b">")
+    assert gzip.decompress(answers["gzip"].data) == body and brotli.decompress(answers["br"].data) == body
+    assert answers["gzip"].headers["ETag"] == answers["identity"].headers["ETag"][:-1] + '-gzip"'
+    conditional = client.get("/feeds/rss.xml", headers={"If-None-Match": answers["br"].headers["ETag"],
+                                                        "Accept-Encoding": "br"})
+    assert conditional.status_code == 304 and conditional.headers["ETag"] == answers["br"].headers["ETag"]
+
+    from_other = other_worker.test_client().get("/feeds/rss.xml")
+    assert from_other.data == body and renders(other_worker) == 0   # read from the shared folder
+
+    put(client, api_headers, make_record(title="नया शीर्षक", body_html=long_body,
+                                         updated="2025-08-01T10:00:00+05:30"))
+    changed = [client.get("/feeds/rss.xml", headers={"Accept-Encoding": "gzip"}) for _ in range(3)]
+    assert renders(app) == before + 2 and "नया शीर्षक".encode("utf-8") in gzip.decompress(changed[0].data)
+    assert changed[0].headers["ETag"] != answers["gzip"].headers["ETag"]
+    for each in (app, other_worker):
         db.engine(each).dispose()

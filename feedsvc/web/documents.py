@@ -10,13 +10,14 @@ holds when the store is unavailable.
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Hashable
 
 from flask import Flask, current_app, request
 from sqlalchemy.engine import Engine
 
 from feedsvc.render import feeds
-from feedsvc.web import faults, http, render_cache
+from feedsvc.web import faults, http, render_cache, render_spill
 
 HTML_TYPE = "text/html; charset=utf-8"
 
@@ -26,10 +27,19 @@ _RENDER_CACHE, _COUNTERS, _SITE = "feedsvc.render_cache", "feedsvc.counters", "f
 
 def init_app(app: Flask, engine: Engine) -> render_cache.RenderCache:
     """Give the app its render cache, and change counters forgotten on every write through `engine`."""
-    app.extensions[_RENDER_CACHE] = render_cache.RenderCache(app.config["RENDER_CACHE_MAX_BYTES"])
+    app.extensions[_RENDER_CACHE] = render_cache.RenderCache(app.config["RENDER_CACHE_MAX_BYTES"], spill_directory(app))
     app.extensions[_COUNTERS] = render_cache.CounterCache(app.config["FEED_STATE_RECHECK_MS"] / 1000)
     app.extensions[_COUNTERS].follow(engine)
     return app.extensions[_RENDER_CACHE]
+
+
+def spill_directory(app: Flask) -> render_spill.SpillDirectory | None:
+    """Where documents too big for memory are kept, shared by every worker of this code and database."""
+    if app.config["RENDER_SPILL_MAX_BYTES"] <= 0:
+        return None
+    root = Path(app.config["RENDER_SPILL_DIR"] or Path(app.instance_path) / "render-cache")
+    return render_spill.SpillDirectory(root, render_spill.namespace(app.config["DATABASE_URL"]),
+                                       app.config["RENDER_SPILL_MAX_BYTES"])
 
 
 def site() -> feeds.Site:

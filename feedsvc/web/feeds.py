@@ -10,7 +10,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from flask import Blueprint, jsonify, render_template, request
+from flask import Blueprint, abort, jsonify, render_template, request, url_for
 
 from feedsvc import store
 from feedsvc.render import feeds
@@ -82,12 +82,14 @@ class Edition:
 
     `name` tells apart documents that differ for the same scope and page; `full_text` defaults to the
     site's setting; `self_url` is the base of the self and next links (default: the public URL);
-    `cors` defaults to on for the JSON feed.
+    `cors` defaults to on for the JSON feed; `max_bytes` ends a page at whole articles holding that
+    much text (feeds.render).
     """
     name: str = ""
     full_text: bool | None = None
     self_url: str | None = None
     cors: bool | None = None
+    max_bytes: int | None = None
 
 
 PUBLIC = Edition()
@@ -102,7 +104,7 @@ class FeedPage(Document):
         self.content_type = FORMATS[fmt].content_type
         self.cors = fmt == "json" if edition.cors is None else edition.cors
         self.cache_key = ("feed", fmt, kind, key, limit, after.token() if after else None, edition.full_text,
-                          edition.self_url, *((edition.name,) if edition.name else ()))
+                          edition.self_url, *((edition.name, edition.max_bytes) if edition.name else ()))
 
     def load_state(self):
         self.scope, self.state = counters().get(("scope", self.kind, self.key),
@@ -112,7 +114,7 @@ class FeedPage(Document):
     def build(self) -> bytes:
         return feeds.render(self.fmt, self.scope, conn=db.connection(), site=site(), limit=self.limit,
                             after=self.after, full_text=self.edition.full_text, self_url=self.edition.self_url,
-                            state=self.state)
+                            state=self.state, max_bytes=self.edition.max_bytes)
 
 
 def public_feed(fmt: str, kind: str, key: str):
@@ -170,17 +172,74 @@ def opml_document():
     return OpmlDocument(fmt).response()
 
 
+# /feeds lists every section, and of tags and authors (thousands over the years) only the most recently
+# active, each kind with a link to its full list, /feeds/<kind>, in pages; /feeds.opml keeps them all.
+DIRECTORY_RECENT = 100
+DIRECTORY_PAGE = 200
+LISTED_IN_FULL = ("section",)
+
+
+def recently_active(states, kind: str, count: int) -> list[Scope]:
+    """The `count` scopes of a kind whose feeds changed last, newest first."""
+    of_kind = [s for s in states if s.scope.startswith(f"{kind}:")]
+    newest = sorted(of_kind, key=lambda s: (s.modified_at, s.scope), reverse=True)[:count]
+    return [Scope.from_id(s.scope, s.name) for s in newest]
+
+
 class Directory(AllScopes):
+    """/feeds: the site, every section, the most recently active tags and authors."""
     cache_key = ("directory",)
 
     def build(self) -> bytes:
-        the_site = site()
-        return render_template("feeds/directory.html", site=the_site, groups=self.groups, formats=FORMATS,
-                               site_scope=Scope("site", "", the_site.name), site_group=SITE_GROUP,
-                               scope_words=SCOPE_WORDS, feed_urls=lambda scope: feeds.feed_urls(scope, the_site.url),
-                               opml_url=f"{the_site.url}/feeds.opml").encode("utf-8")
+        groups, more = {}, {}
+        for kind, scopes in self.groups.items():
+            if kind in LISTED_IN_FULL or len(scopes) <= DIRECTORY_RECENT:
+                groups[kind] = scopes
+            else:
+                groups[kind] = recently_active(self.scopes, kind, DIRECTORY_RECENT)
+                more[kind] = (len(scopes), url_for(".kind_directory", kind=kind))
+        return directory_html(groups, more=more)
+
+
+class KindDirectory(AllScopes):
+    """/feeds/<kind>?page=N: every scope of one kind, by key, DIRECTORY_PAGE to a page."""
+
+    def __init__(self, kind: str, page: int):
+        self.kind, self.page = kind, page
+        self.cache_key = ("directory", kind, page)
+
+    def load_state(self):
+        stamp = super().load_state()
+        self.pages = max(1, -(-len(self.groups[self.kind]) // DIRECTORY_PAGE))
+        if self.page > self.pages:
+            abort(404)
+        return stamp
+
+    def build(self) -> bytes:
+        start = (self.page - 1) * DIRECTORY_PAGE
+        page_url = lambda n: url_for(".kind_directory", kind=self.kind, page=n if n > 1 else None)  # noqa: E731
+        pager = {"page": self.page, "pages": self.pages,
+                 "previous": page_url(self.page - 1) if self.page > 1 else None,
+                 "next": page_url(self.page + 1) if self.page < self.pages else None}
+        return directory_html({self.kind: self.groups[self.kind][start:start + DIRECTORY_PAGE]}, pager=pager)
+
+
+def directory_html(groups: dict[str, list[Scope]], *, more=None, pager=None) -> bytes:
+    the_site = site()
+    return render_template("feeds/directory.html", site=the_site, groups=groups, more=more or {}, pager=pager,
+                           formats=FORMATS, site_scope=Scope("site", "", the_site.name), site_group=SITE_GROUP,
+                           scope_words=SCOPE_WORDS, feed_urls=lambda scope: feeds.feed_urls(scope, the_site.url),
+                           opml_url=f"{the_site.url}/feeds.opml").encode("utf-8")
 
 
 @bp.route("/feeds", methods=["GET", "HEAD"])
 def directory():
     return Directory().response()
+
+
+@bp.route(f"{urls.FEEDS}/<scope_kind:kind>", methods=["GET", "HEAD"])
+def kind_directory(kind: str):
+    raw = request.args.get("page", "1")
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 6 and int(raw) >= 1):
+        raise BadRequest(f"page must be a whole number from 1; got {raw[:20]!r}")
+    return KindDirectory(kind, int(raw)).response()

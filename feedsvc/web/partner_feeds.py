@@ -126,11 +126,13 @@ def _bad_request(exc):
 
 
 def partner_feed(fmt: str, kind: str, key: str, partner_key: str | None = None):
-    """A public feed's partner edition: full text, up to PARTNER_MAX_LIMIT items, links that keep the key form."""
+    """A public feed's partner edition: full text, links that keep the key form, and pages of up to
+    PARTNER_MAX_LIMIT items that end early, at whole items, once they hold PARTNER_PAGE_TEXT_BYTES of text."""
     limit, after = public_feeds.page_params(max_limit=current_app.config["PARTNER_MAX_LIMIT"])
     # Its own URL is the base of its self and next links, so a reader that can only use the path key
     # keeps it from page to page; that edition (and its cache entry) is therefore one per partner.
-    edition = public_feeds.Edition("partner", full_text=True, self_url=site().url + request.path, cors=False)
+    edition = public_feeds.Edition("partner", full_text=True, self_url=site().url + request.path, cors=False,
+                                   max_bytes=current_app.config["PARTNER_PAGE_TEXT_BYTES"])
     return public_feeds.FeedPage(fmt, kind, key, limit=limit, after=after, edition=edition).response()
 
 

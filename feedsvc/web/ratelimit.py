@@ -26,8 +26,10 @@ from limits.storage import MemoryStorage
 from sqlalchemy.exc import SQLAlchemyError
 
 _LIMITER = "feedsvc.limiter"
-# Blueprint (or endpoint) -> bucket. Public and partner feeds share one budget per client.
-BUCKETS = {"feeds": "feeds", "partner_feeds": "feeds", "embed.oembed_endpoint": "oembed"}
+# Blueprint (or endpoint) -> bucket. Public and partner feeds share one budget per client; listing
+# pages (any cursor is a render) and the headline widget (rendered per request) share another.
+BUCKETS = {"feeds": "feeds", "partner_feeds": "feeds", "embed.oembed_endpoint": "oembed",
+           "pages.home": "pages", "pages.scope_listing": "pages", "embed.latest": "pages"}
 REDIS_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 1}  # a dead Redis must not stall a feed
 
 

@@ -8,6 +8,12 @@ lookup of the shared counter, without rendering, whether a client's copy or its 
 is current: a write through the API in one gunicorn worker bumps the counter, and every other
 worker's next request sees a new validator and renders afresh. The body is compressed once, with
 gzip and brotli, when it is rendered; requests only pick the bytes.
+
+A document too big for memory (its encodings together over a quarter of `max_bytes`: a long
+section's full-text feed, a partner page) goes to a folder every worker shares
+(feedsvc.web.render_spill) instead: this process keeps only its validator, and any worker reads
+the one encoding a request needs from the file. So documents of any size are rendered once per
+change, not on every request, and a big one no longer pushes dozens of small feeds out of memory.
 """
 from __future__ import annotations
 
@@ -17,12 +23,13 @@ import threading
 import time
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
-from typing import Callable, Hashable, TypeVar
+from typing import Callable, Hashable, Mapping, TypeVar
 
 import brotli
 from sqlalchemy.engine import Engine
 
 from feedsvc import store
+from feedsvc.web.render_spill import SpillDirectory
 
 # gzip level 6 and brotli quality 9 come within a few per cent of the maximum size savings at
 # a tenth of the time (brotli 11 takes over a second for a 500 KB feed); mtime=0 keeps the gzip
@@ -31,6 +38,10 @@ GZIP_LEVEL = 6
 BROTLI_QUALITY = 9
 # Bump when the writers' output changes, so clients holding an old ETag get the new bytes.
 OUTPUT_REVISION = "1"
+# A document bigger than this share of the memory budget is kept on disk (when a spill folder is set).
+SPILL_SHARE = 4
+# What the memory budget is charged for remembering a spilled document (its validator, a dict slot).
+SPILLED_ENTRY_BYTES = 256
 
 
 def validator(key: Hashable, version: int, modified_at, salt: str = "") -> str:
@@ -51,21 +62,33 @@ def compress(body: bytes) -> dict[str, bytes]:
 @dataclass(frozen=True)
 class Rendered:
     validator: str
-    bodies: dict[str, bytes]
+    bodies: Mapping[str, bytes]   # a dict in memory; render_spill.FileBodies when read from disk
 
     @property
     def size(self) -> int:
         return sum(len(b) for b in self.bodies.values())
 
 
+@dataclass(frozen=True)
+class Spilled:
+    """What memory holds of a document kept on disk: the validator its file is named by."""
+    validator: str
+    size = SPILLED_ENTRY_BYTES
+
+
 @dataclass
 class RenderCache:
-    """Rendered documents by key, least recently used dropped first beyond `max_bytes`."""
+    """Rendered documents by key, least recently used dropped first beyond `max_bytes`; big ones in `spill`.
+
+    stats: renders, hits (memory or disk), spill_hits (of those, read from disk), spilled (files written),
+    evictions (from memory).
+    """
     max_bytes: int = 64 * 1024 * 1024
+    spill: SpillDirectory | None = None
     stats: Counter = field(default_factory=Counter)
 
     def __post_init__(self):
-        self._entries: OrderedDict[Hashable, Rendered] = OrderedDict()
+        self._entries: OrderedDict[Hashable, Rendered | Spilled] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
         self._building: dict[Hashable, threading.Lock] = {}
@@ -80,7 +103,7 @@ class RenderCache:
         with self._lock:
             key_lock = self._building.setdefault(key, threading.Lock())
         with key_lock:
-            cached = self._current(key, validator)
+            cached = self._current(key, validator) or self._from_disk(key, validator)
             if cached is not None:
                 self.stats["hits"] += 1
                 return cached
@@ -94,9 +117,11 @@ class RenderCache:
     def stale(self, key: Hashable) -> Rendered | None:
         """Whatever copy is held for `key`, current or not: for serving while the store is down."""
         with self._lock:
-            return self._entries.get(key)
+            entry = self._entries.get(key)
+        return self._opened(key, entry) if isinstance(entry, Spilled) else entry
 
     def clear(self) -> None:
+        """Forget every document this process holds in memory (spilled files stay for every worker)."""
         with self._lock:
             self._entries.clear()
             self._bytes = 0
@@ -110,25 +135,57 @@ class RenderCache:
 
     def _current(self, key: Hashable, validator: str) -> Rendered | None:
         with self._lock:
-            rendered = self._entries.get(key)
-            if rendered is None or rendered.validator != validator:
+            entry = self._entries.get(key)
+            if entry is None or entry.validator != validator:
                 return None
             self._entries.move_to_end(key)
-            return rendered
+        return self._opened(key, entry) if isinstance(entry, Spilled) else entry
+
+    def _from_disk(self, key: Hashable, validator: str) -> Rendered | None:
+        """The document as another worker (or this one, before a clear) spilled it."""
+        bodies = self.spill.open(validator) if self.spill is not None else None
+        if bodies is None:
+            return None
+        self.stats["spill_hits"] += 1
+        self._keep(key, Spilled(validator))
+        return Rendered(validator, bodies)
+
+    def _opened(self, key: Hashable, entry: Spilled) -> Rendered | None:
+        bodies = self.spill.open(entry.validator) if self.spill is not None else None
+        if bodies is None:   # evicted from disk by some worker: forget it, render again
+            with self._lock:
+                if self._entries.get(key) is entry:
+                    del self._entries[key]
+                    self._bytes -= entry.size
+            return None
+        self.stats["spill_hits"] += 1
+        return Rendered(entry.validator, bodies)
 
     def _store(self, key: Hashable, rendered: Rendered) -> None:
+        if self.spill is not None and rendered.size > self.max_bytes // SPILL_SHARE:
+            if self.spill.write(rendered.validator, rendered.bodies):
+                self.stats["spilled"] += 1
+                self._keep(key, Spilled(rendered.validator))
+                return
+        if rendered.size > self.max_bytes:
+            self._keep(key, None)  # bigger than the whole cache and not spilled: served once, not kept
+            return
+        self._keep(key, rendered)
+
+    def _keep(self, key: Hashable, entry: Rendered | Spilled | None) -> None:
         with self._lock:
             old = self._entries.pop(key, None)
             if old is not None:
                 self._bytes -= old.size
-            if rendered.size > self.max_bytes:
-                return  # bigger than the whole cache: served once, not kept
-            self._entries[key] = rendered
-            self._bytes += rendered.size
+            if entry is not None:
+                self._entries[key] = entry
+                self._bytes += entry.size
             while self._bytes > self.max_bytes:
                 _, dropped = self._entries.popitem(last=False)
                 self._bytes -= dropped.size
                 self.stats["evictions"] += 1
+        # A spilled older state's file stays: a worker whose counters lag may still ask for it, and
+        # untouched, it is the first the disk bound evicts.
 
 
 T = TypeVar("T")

@@ -71,14 +71,15 @@ def _writable(writer: Callable[[Feed], bytes], feed: Feed) -> Feed:
 
 def render(fmt: str, scope: Scope | str, *, conn: Connection, site: Site, limit: int | None = None,
            after: Cursor | str | None = None, full_text: bool | None = None, self_url: str | None = None,
-           state: ScopeState | None = None) -> bytes:
+           state: ScopeState | None = None, max_bytes: int | None = None) -> bytes:
     """One page of a feed as bytes.
 
     `scope` is a Scope or a store scope id ("site", "section:<key>", …); an unknown one raises
     FeedNotFound. `after` is a Cursor or its token (ValueError when malformed); `limit` defaults to
     the site's and is not capped here (partner feeds allow more); `full_text` defaults to the
     site's setting; `self_url` is the feed's URL as its reader fetches it (default: the public URL);
-    `state` saves the scope lookup when the caller already has it.
+    `state` saves the scope lookup when the caller already has it; `max_bytes` stops the page at
+    whole articles holding that much text (partner pages; scope.entries_within).
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown feed format {fmt!r}; expected one of {', '.join(FORMATS)}")
@@ -93,7 +94,7 @@ def render(fmt: str, scope: Scope | str, *, conn: Connection, site: Site, limit:
     if not scope.name:
         scope = Scope(scope.kind, scope.key, state.name)
     feed = load_feed(conn, site, scope, state, fmt=fmt, limit=limit, after=after, full_text=full_text,
-                     base_url=self_url)
+                     base_url=self_url, max_bytes=max_bytes)
     return write(fmt, feed)
 
 

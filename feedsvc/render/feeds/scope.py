@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 from feedsvc import store
 from feedsvc.render.feeds.entries import TAG_DATE, entry_from_article, entry_id
 from feedsvc.render.feeds.formats import FORMATS
-from feedsvc.render.feeds.model import SCOPE_KINDS, SCOPE_WORDS, Feed, Scope, Site, Tombstone, valid_key
+from feedsvc.render.feeds.model import SCOPE_KINDS, SCOPE_WORDS, Entry, Feed, Scope, Site, Tombstone, valid_key
 from feedsvc.render.feeds.urls import feed_folder, feed_path, listing_path
 from feedsvc.render.skips import each_rendered, version_of
 from feedsvc.store import Cursor, ScopeState
@@ -112,9 +112,36 @@ def resolve(conn: Connection, kind: str, key: str = "") -> tuple[Scope, ScopeSta
     return Scope(kind, key, state.name), state
 
 
+def entry_text_bytes(entry: Entry) -> int:
+    """UTF-8 bytes of an entry's text (title, summary, full text): what makes a feed page big."""
+    return sum(len(text.encode("utf-8")) for text in (entry.title, entry.summary, entry.content_html or ""))
+
+
+def entries_within(articles: list, site: Site, full_text: bool,
+                   max_bytes: int | None) -> tuple[list[Entry], list]:
+    """(entries, the articles they went through) for the leading articles whose text fits `max_bytes`
+    (all with None); at least one entry, so every page moves on. Built one by one: an article past
+    the budget costs nothing, and one that cannot be rendered is left out (skips.each_rendered)
+    while the page still moves past it."""
+    entries: list[Entry] = []
+    passed, total = [], 0
+    for article in articles:
+        built = each_rendered("feed", [article], lambda a: entry_from_article(a, site, full_text=full_text))
+        if built:
+            total += entry_text_bytes(built[0])
+            if max_bytes is not None and total > max_bytes and entries:
+                break
+            entries.extend(built)
+        passed.append(article)
+    return entries, passed
+
+
 def load_feed(conn: Connection, site: Site, scope: Scope, state: ScopeState, *, fmt: str, limit: int,
-              after: Cursor | None = None, full_text: bool | None = None, base_url: str | None = None) -> Feed:
-    """One page of a scope's feed: up to `limit` articles strictly older than `after`.
+              after: Cursor | None = None, full_text: bool | None = None, base_url: str | None = None,
+              max_bytes: int | None = None) -> Feed:
+    """One page of a scope's feed: up to `limit` articles strictly older than `after`, and with
+    `max_bytes`, only as many whole ones as fit that much text (entries_within); the next link
+    goes on from the last one shown.
 
     The tombstone window is counted back from the scope's last change rather than from now, so the
     same state always gives the same bytes, in every process and in the static mirror.
@@ -124,6 +151,9 @@ def load_feed(conn: Connection, site: Site, scope: Scope, state: ScopeState, *, 
     articles = store.newest(conn, scope.id, limit + 1, after)
     more = len(articles) > limit
     articles = articles[:limit]
+    entries, passed = entries_within(articles, site, full_text, max_bytes)
+    more = more or len(passed) < len(articles)
+    articles = passed
     next_url = None
     if more:
         last = articles[-1]
@@ -140,7 +170,7 @@ def load_feed(conn: Connection, site: Site, scope: Scope, state: ScopeState, *, 
         self_url=page_url(base_url, limit=limit, default_limit=site.default_limit, after=after),
         first_url=page_url(base_url, limit=limit, default_limit=site.default_limit),
         next_url=next_url, updated=local_time(state.modified_at, site),
-        entries=each_rendered("feed", articles, lambda article: entry_from_article(article, site, full_text=full_text)),
+        entries=entries,
         tombstones=each_rendered("feed", withdrawn, lambda gone: Tombstone(
             entry_id(gone[0].id, site), local_time(gone[1], site), gone[0].url),
             key=lambda gone: (gone[0].id, version_of(gone[0]))),
