@@ -23,16 +23,11 @@ LATER = "2025-08-02T09:15:00+05:30"
 
 
 @pytest.fixture
-def hub_app(database_url):
-    # A hub that is never contacted: the sender is a separate worker, so outbox rows just stay.
+def app(database_url):
+    """The conftest's app with a hub that is never contacted (the sender is a separate worker): outbox rows stay."""
     app = build_app(database_url, WEBSUB_HUBS=["http://127.0.0.1:9/hub"], WEBSUB_SENDER="worker")
     yield app
     db.engine(app).dispose()
-
-
-@pytest.fixture
-def client(hub_app):
-    return hub_app.test_client()
 
 
 @pytest.fixture
@@ -102,37 +97,37 @@ def sitemap_files(app) -> list:
         return sitemaps.monthly_sitemaps(conn, per_file=1000)
 
 
-def test_deleting_a_never_published_draft_leaves_no_tombstone_ping_or_trace(hub_app, client, api_headers, draft):
+def test_deleting_a_never_published_draft_leaves_no_tombstone_ping_or_trace(app, client, api_headers, draft):
     # Feeds are fetched only after: a cached copy would hide a tombstone.
-    before = (outbox_rows(hub_app), scope_versions(hub_app), sitemap_files(hub_app))
+    before = (outbox_rows(app), scope_versions(app), sitemap_files(app))
     assert client.delete("/api/articles/draft-1", headers=api_headers).status_code == 200
     assert tombstones(client) == []
-    assert (outbox_rows(hub_app), scope_versions(hub_app), sitemap_files(hub_app)) == before
+    assert (outbox_rows(app), scope_versions(app), sitemap_files(app)) == before
 
 
-def test_a_draft_put_as_withdrawn_leaves_no_tombstone(hub_app, client, api_headers, draft):
-    rows = outbox_rows(hub_app)
+def test_a_draft_put_as_withdrawn_leaves_no_tombstone(app, client, api_headers, draft):
+    rows = outbox_rows(app)
     put_record(client, api_headers, dict(draft, status="withdrawn", updated="2025-08-03T09:15:00+05:30"))
-    assert tombstones(client) == [] and outbox_rows(hub_app) == rows
+    assert tombstones(client) == [] and outbox_rows(app) == rows
     assert_as_unknown(client, "draft-new-slug")
 
 
-def test_a_published_then_deleted_article_keeps_its_tombstone_ping_and_410(hub_app, client, api_headers, live):
-    rows = outbox_rows(hub_app)
+def test_a_published_then_deleted_article_keeps_its_tombstone_ping_and_410(app, client, api_headers, live):
+    rows = outbox_rows(app)
     assert client.delete("/api/articles/live-1", headers=api_headers).status_code == 200
     assert tombstones(client) == ["tag:news.example,2025:articles/live-1"] * len(ATOM_FEEDS)
-    assert outbox_rows(hub_app) > rows
+    assert outbox_rows(app) > rows
     assert client.get("/articles/live-story").status_code == 410
     assert client.get("/embed/live-story").status_code == 410
 
 
-def test_an_unpublished_article_deleted_later_still_gets_its_tombstone_and_ping(hub_app, client, api_headers, live):
+def test_an_unpublished_article_deleted_later_still_gets_its_tombstone_and_ping(app, client, api_headers, live):
     put_record(client, api_headers, dict(live, status="draft", updated=LATER))
-    versions, rows = scope_versions(hub_app), outbox_rows(hub_app)
+    versions, rows = scope_versions(app), outbox_rows(app)
     assert client.delete("/api/articles/live-1", headers=api_headers).status_code == 200
     assert tombstones(client) == ["tag:news.example,2025:articles/live-1"] * len(ATOM_FEEDS)
-    assert outbox_rows(hub_app) > rows
-    assert all(scope_versions(hub_app)[scope] == versions[scope] + 1 for scope in SCOPES)
+    assert outbox_rows(app) > rows
+    assert all(scope_versions(app)[scope] == versions[scope] + 1 for scope in SCOPES)
     assert client.get("/articles/live-story").status_code == 410
 
 
