@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 from pathlib import Path
 
@@ -63,6 +64,8 @@ DEFAULTS = {
     "SITEMAP_MAX_BYTES": 50 * 1024 * 1024,
     # Ingest API
     "API_TOKENS": [],  # stored as sha256 hex digests, never as given
+    # Bearer tokens /metrics asks for, kept like API_TOKENS; none: /metrics answers loopback clients only
+    "METRICS_TOKENS": [],
     "MAX_CONTENT_LENGTH": 4 * 1024 * 1024,
     # Rate limits and their storage (memory:// or redis://...)
     "RATELIMIT_STORAGE": "memory://",
@@ -90,7 +93,7 @@ DEFAULTS = {
     "MIRROR_DIR": None,    # the folder `flask export --watch` keeps; set it to get mirror lag in /metrics
 }
 
-LIST_SETTINGS = {"API_TOKENS", "WEBSUB_HUBS", "FRAME_HOSTS"}
+LIST_SETTINGS = {"API_TOKENS", "METRICS_TOKENS", "WEBSUB_HUBS", "FRAME_HOSTS"}
 INT_SETTINGS = {k for k, v in DEFAULTS.items() if isinstance(v, int) and not isinstance(v, bool)}
 BOOL_SETTINGS = {k for k, v in DEFAULTS.items() if isinstance(v, bool)}
 
@@ -103,7 +106,7 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def parse_token_digests(entries) -> list[str]:
+def parse_token_digests(entries, setting: str = "API_TOKENS") -> list[str]:
     """Tokens as given (`abc`) or as digests (`sha256:<hex>`) -> sha256 hex digests."""
     digests = []
     for entry in entries:
@@ -113,11 +116,21 @@ def parse_token_digests(entries) -> list[str]:
         if entry.startswith("sha256:"):
             hexpart = entry[len("sha256:"):].lower()
             if len(hexpart) != 64 or any(c not in "0123456789abcdef" for c in hexpart):
-                raise ConfigError("FEEDSVC_API_TOKENS: a sha256: entry needs 64 hex digits")
+                raise ConfigError(f"FEEDSVC_{setting}: a sha256: entry needs 64 hex digits")
             digests.append(hexpart)
         else:
             digests.append(token_digest(entry))
     return digests
+
+
+def token_matches(presented: str, digests: list[str]) -> bool:
+    """Whether `presented` is one of the tokens whose `digests` are kept."""
+    digest = token_digest(presented)
+    # Compare against every digest without stopping early, so timing says nothing.
+    matched = False
+    for known in digests:
+        matched |= hmac.compare_digest(digest, known)
+    return matched
 
 
 def _coerce(name: str, raw: str):
@@ -158,6 +171,8 @@ def load(app, test_config: dict | None = None) -> None:
     app.config["SITE_URL"] = app.config["SITE_URL"].rstrip("/")
     app.config["API_TOKEN_DIGESTS"] = parse_token_digests(app.config["API_TOKENS"])
     app.config["API_TOKENS"] = []  # only the digests are kept in memory
+    app.config["METRICS_TOKEN_DIGESTS"] = parse_token_digests(app.config["METRICS_TOKENS"], "METRICS_TOKENS")
+    app.config["METRICS_TOKENS"] = []
     app.config["FRAME_HOSTS"] = tuple(app.config["FRAME_HOSTS"])  # hashable: policies are cached per value
     try:
         frame_policy(app.config["FRAME_HOSTS"])

@@ -536,3 +536,32 @@ def test_embed_link_escapes_what_it_is_given():
     root = lxml.html.fragment_fromstring(snippet)
     assert root.get("href") == "https://x.com/a?b=1&c=2" and root.find(".//script") is None
     assert html.unescape(snippet).count("<script>") == 1  # present only as text
+
+
+# ---- values from records as feeds must carry them ------------------------------------------------
+
+MEDIA = "{http://search.yahoo.com/mrss/}"
+
+
+def test_image_caption_and_credit_are_plain_text_in_media_rss(client, api_headers, make_record):
+    put(client, api_headers, make_record(image={"url": "/media/test.jpg", "width": 1200, "height": 675,
+                                                "caption": "<b>संसद</b> &amp; <i>भवन</i>",
+                                                "credit": "<a href='http://x.example/'>फ़ाइल</a> फ़ोटो"}))
+    for path in ("/feeds/rss.xml", "/feeds/atom.xml"):
+        content = etree.fromstring(client.get(path).data).find(f".//{MEDIA}content")
+        assert content.find(f"{MEDIA}description").get("type") == "plain"
+        assert content.findtext(f"{MEDIA}description") == "संसद & भवन"
+        assert content.findtext(f"{MEDIA}credit") == "फ़ाइल फ़ोटो"
+
+
+def test_characters_no_url_may_hold_are_percent_encoded_in_every_format(client, api_headers, make_record):
+    # The record schema admits anything but white space; '"', '<', '>' and '{|}' must not reach a feed raw.
+    put(client, api_headers, make_record(url='http://news.example/articles/a"b<c>', image={
+        "url": 'https://img.example/m"1"<b>{|}^.jpg', "width": 1200, "height": 675}))
+    image = "https://img.example/m%221%22%3Cb%3E%7B%7C%7D%5E.jpg"
+    for fmt in FORMATS:
+        _, (item,), body = fetch(client, feed_path("site", fmt), fmt)  # fetch validates the document
+        assert item["link"] == "http://news.example/articles/a%22b%3Cc%3E"
+        assert item["image"]["url"] == image
+        if fmt != "json":
+            assert etree.fromstring(body).find(f".//{MEDIA}content").get("url") == image

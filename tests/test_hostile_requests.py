@@ -13,6 +13,7 @@ import json
 import re
 import socket
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from werkzeug.exceptions import MethodNotAllowed, NotFound
@@ -79,6 +80,17 @@ def test_hostile_request_gets_a_clear_4xx_or_a_normal_answer_never_5xx(hostile_c
             assert case["message"].lower() in body.lower(), f"{case['name']}: {body[:300]}"
     if response.status_code == 405:
         assert response.headers.get("Allow"), "a 405 says which methods are allowed"
+
+
+@pytest.mark.parametrize("path", ["/feeds//rss.xml", "/feeds/section//national/atom.xml?limit=5", "/articles//one"])
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8080", "news.example.evil.example"])
+def test_a_routing_redirect_names_the_site_whatever_the_host_header(hostile_client, path, host):
+    _, client = hostile_client
+    response = client.get(path, headers={"Host": host})
+    assert response.status_code == 308
+    location = urlsplit(response.headers["Location"])
+    assert (location.scheme, location.netloc) == ("http", "news.example")
+    assert "//" not in location.path and location.query == urlsplit(path).query
 
 
 # ---- protocol level: what gunicorn itself must refuse, and the app must survive ------------------

@@ -7,12 +7,14 @@ import logging
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from feedsvc import config
+from feedsvc.config import token_digest
 from feedsvc.ingest.records import parse_record
 from feedsvc.ingest.write import commit_write, upsert
 from feedsvc.publish import mirror as export
 from feedsvc.web import db
 
-from .conftest import SITE_URL
+from .conftest import SITE_URL, build_app
 
 
 def scrape(client) -> dict[tuple, float]:
@@ -143,3 +145,53 @@ def test_the_exporters_requests_are_not_traffic(app, make_record, tmp_path):
     finally:
         mirror.close()
     assert value(scrape(client), "feedsvc_http_requests_total", route="feed", status="200") == before
+
+
+# ---- who may read /metrics -----------------------------------------------------------------------
+
+METRICS_TOKEN = "metrics-token-दो-0123456789abcdef0123"
+
+
+def metrics_from(client, address: str, **headers):
+    return client.get("/metrics", environ_base={"REMOTE_ADDR": address}, headers=headers)
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"])
+def test_without_tokens_metrics_answers_a_loopback_client(client, address):
+    response = metrics_from(client, address)
+    assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/plain")
+
+
+@pytest.mark.parametrize("address", ["203.0.113.9", "10.0.0.5", "2001:db8::1", "::ffff:203.0.113.9"])
+def test_without_tokens_metrics_refuses_every_other_client(client, address):
+    response = metrics_from(client, address)
+    assert response.status_code == 403 and b"FEEDSVC_METRICS_TOKENS" in response.data
+    assert b"feedsvc_" not in response.data
+
+
+def test_behind_a_trusted_proxy_the_forwarded_client_decides(database_url):
+    app = build_app(database_url, TRUSTED_PROXY_HOPS=1)
+    client = app.test_client()
+    assert metrics_from(client, "127.0.0.1", **{"X-Forwarded-For": "203.0.113.9"}).status_code == 403
+    assert metrics_from(client, "127.0.0.1", **{"X-Forwarded-For": "127.0.0.1"}).status_code == 200
+    db.engine(app).dispose()
+
+
+@pytest.mark.parametrize("configured", [METRICS_TOKEN, f"sha256:{token_digest(METRICS_TOKEN)}"])
+def test_with_tokens_metrics_needs_one_of_them_from_anywhere(database_url, configured):
+    app = build_app(database_url, METRICS_TOKENS=[configured])
+    client = app.test_client()
+    missing = metrics_from(client, "127.0.0.1")
+    assert missing.status_code == 401 and missing.headers["WWW-Authenticate"].startswith("Bearer")
+    assert metrics_from(client, "127.0.0.1", Authorization="Bearer wrong").status_code == 403
+    assert metrics_from(client, "127.0.0.1", Authorization=f"Basic {METRICS_TOKEN}").status_code == 401
+    granted = metrics_from(client, "203.0.113.9", Authorization=f"Bearer {METRICS_TOKEN}")
+    assert granted.status_code == 200 and b"feedsvc_" in granted.data
+    assert app.config["METRICS_TOKENS"] == []  # only digests are kept
+    db.engine(app).dispose()
+
+
+def test_metrics_tokens_come_from_the_environment_like_the_api_tokens():
+    assert config.from_environ({"FEEDSVC_METRICS_TOKENS": "one, two"})["METRICS_TOKENS"] == ["one", "two"]
+    with pytest.raises(config.ConfigError, match="FEEDSVC_METRICS_TOKENS"):
+        config.parse_token_digests(["sha256:abc"], "METRICS_TOKENS")

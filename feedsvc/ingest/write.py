@@ -21,7 +21,7 @@ from feedsvc.ingest.records import (
     encode_record,
     record_to_json,
 )
-from feedsvc.store import article_authors, article_tags, articles, slug_redirects, utc
+from feedsvc.store import LIVE, article_authors, article_tags, articles, slug_redirects, utc
 
 
 class VersionConflict(Exception):
@@ -53,8 +53,10 @@ class WriteResult:
     scopes: dict[str, str] = field(default_factory=dict)  # changed feed scopes -> display names
 
 
-def _scope_names(article: Article, site_name: str) -> dict[str, str]:
-    return store.article_scopes(article, site_name) if article.live else {}
+def _scope_names(article: Article, site_name: str, *, shown: bool | None = None) -> dict[str, str]:
+    """The feed scopes an article appears in (scope -> display name): a live one's, or, with `shown`,
+    those of one that appears there otherwise (the tombstone of a withdrawn article)."""
+    return store.article_scopes(article, site_name) if (article.live if shown is None else shown) else {}
 
 
 def _slug_suffix(article: Article) -> str:
@@ -137,11 +139,9 @@ def upsert_many(conn: Connection, batch: list[Incoming], *, site_name: str, expe
         _write_links(conn, [p.article for p in pending])
         _write_redirects(conn, pending)
     for p in pending:
-        scopes = _scope_names(p.article, site_name)
-        if p.row is not None:
-            scopes = {**_scope_names(article_from_json(p.row.article), site_name), **scopes}
         outcomes[p.index] = WriteResult(p.article.id, "updated" if p.row else "created",
-                                        p.row.version + 1 if p.row else 1, scopes)
+                                        p.row.version + 1 if p.row else 1,
+                                        _changed_scopes(p.row, p.article, site_name, now))
     return outcomes
 
 
@@ -169,15 +169,40 @@ def _claim_slugs(conn: Connection, pending: list[_Pending], outcomes: list) -> l
     return kept
 
 
+def left_public_at(row, status: str, now: datetime) -> datetime | None:
+    """The `withdrawn_at` of an article written with `status` over its stored `row` (None if new).
+
+    It says when the article last left public view, and so whether it ever was public: NULL while
+    live and for an article never published. Only a withdrawn article with a time gets a tombstone
+    and a 410; a deleted draft that was never public stays NULL and answers as if it never existed.
+    """
+    if status == LIVE or row is None:
+        return None
+    if row.status == LIVE:
+        return now
+    if status == "withdrawn" and row.status != "withdrawn" and row.withdrawn_at is not None:
+        return now  # an unpublished article deleted: its tombstone dates from the deletion
+    return row.withdrawn_at
+
+
+def _changed_scopes(row, article: Article, site_name: str, now: datetime) -> dict[str, str]:
+    """The feeds a write changes: those the article was in, and those it is in now as an entry or a new tombstone."""
+    tombstoned = (article.status == "withdrawn" and row is not None and row.status != "withdrawn"
+                  and left_public_at(row, article.status, now) is not None)
+    names = _scope_names(article, site_name, shown=article.live or tombstoned)
+    if row is not None:
+        names = {**_scope_names(article_from_json(row.article), site_name), **names}
+    return names
+
+
 def _article_values(incoming: Incoming, row, now: datetime) -> dict:
     """The article's row; its two JSON texts as UTF-8 bytes, which store.insert_rows takes as they are."""
     article = incoming.article
-    withdrawn = article.status == "withdrawn"
     return dict(
         id=article.id, slug=article.slug, status=article.status, section_key=article.section.key,
         section_name=article.section.name, published=utc(article.published), updated=utc(article.updated),
         modified_at=now, version=row.version + 1 if row else 1,
-        withdrawn_at=(row.withdrawn_at if row and row.status == "withdrawn" else now) if withdrawn else None,
+        withdrawn_at=left_public_at(row, article.status, now),
         article=incoming.article_json, record=incoming.record_json)
 
 
@@ -230,7 +255,7 @@ def _write_redirects(conn: Connection, pending: list[_Pending]) -> None:
 
 def withdraw(conn: Connection, article_id: str, *, site_name: str, expected_version: int | None = None,
              now: datetime | None = None) -> WriteResult:
-    """Take an article out of every feed and page, keeping it as a tombstone."""
+    """Take an article out of every feed and page, keeping it as a tombstone if it ever was public."""
     row = conn.execute(select(articles).where(articles.c.id == article_id)).first()
     if row is None:
         raise NotFound(article_id)
@@ -239,18 +264,18 @@ def withdraw(conn: Connection, article_id: str, *, site_name: str, expected_vers
     if row.status == "withdrawn":
         return WriteResult(article_id, "unchanged", row.version)
     now = now or store.now_utc()
-    old = article_from_json(row.article)
-    old_scopes = _scope_names(old, site_name)
-    old.status = "withdrawn"
+    withdrawn = article_from_json(row.article)
+    withdrawn.status = "withdrawn"
     record = dict(json.loads(row.record), status="withdrawn")
     done = conn.execute(update(articles).where(articles.c.id == article_id, articles.c.version == row.version)
-                        .values(status="withdrawn", withdrawn_at=now, modified_at=now, version=row.version + 1,
-                                article=article_to_json(old), record=record_to_json(record)))
+                        .values(status="withdrawn", withdrawn_at=left_public_at(row, "withdrawn", now),
+                                modified_at=now, version=row.version + 1,
+                                article=article_to_json(withdrawn), record=record_to_json(record)))
     if done.rowcount != 1:
         raise VersionConflict(article_id, row.version, "written concurrently")
     for table in (article_tags, article_authors):
         conn.execute(update(table).where(table.c.article_id == article_id).values(status="withdrawn"))
-    return WriteResult(article_id, "withdrawn", row.version + 1, old_scopes)
+    return WriteResult(article_id, "withdrawn", row.version + 1, _changed_scopes(row, withdrawn, site_name, now))
 
 
 def commit_write(engine: Engine, write, *args, **kwargs) -> WriteResult:

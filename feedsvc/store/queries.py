@@ -23,13 +23,20 @@ def article_row(conn: Connection, article_id: str):
     return conn.execute(select(articles).where(articles.c.id == article_id)).first()
 
 
+# Live, or withdrawn once live (it has a time it left public view): what the public may learn exists.
+# A draft, and a deleted draft that never was public, are as unknown as a slug never used.
+PUBLIC_ONCE = or_(articles.c.status == LIVE,
+                  and_(articles.c.status == "withdrawn", articles.c.withdrawn_at.is_not(None)))
+
+
 def article_by_slug(conn: Connection, slug: str):
-    """(row, redirected_from_old_slug): the article a slug names now or named once; (None, False) if none."""
-    row = conn.execute(select(articles).where(articles.c.slug == slug)).first()
+    """(row, redirected_from_old_slug): the article a slug names now or named once, if it is or was
+    public (PUBLIC_ONCE); (None, False) otherwise, so no public route tells a draft from nothing."""
+    row = conn.execute(select(articles).where(articles.c.slug == slug, PUBLIC_ONCE)).first()
     if row is not None:
         return row, False
     target = conn.execute(select(articles).join(slug_redirects, slug_redirects.c.article_id == articles.c.id)
-                          .where(slug_redirects.c.old_slug == slug)).first()
+                          .where(slug_redirects.c.old_slug == slug, PUBLIC_ONCE)).first()
     return target, target is not None
 
 
@@ -92,10 +99,11 @@ def newest(conn: Connection, scope: str, limit: int, after: Cursor | None = None
 
 
 def withdrawn_since(conn: Connection, scope: str, since: datetime, limit: int = 100) -> list[tuple[str, datetime]]:
-    """(article url, withdrawn_at) of articles of a scope withdrawn after `since`, for tombstones."""
+    """(article, withdrawn_at) of articles of a scope withdrawn after `since`, for tombstones: only those
+    once public, as a never-published draft's withdrawn_at is NULL (write.left_public_at)."""
     kind, _, key = scope.partition(":")
     q = select(articles.c.article, articles.c.withdrawn_at).where(
-        articles.c.status == "withdrawn", articles.c.withdrawn_at >= since)
+        articles.c.status == "withdrawn", articles.c.withdrawn_at.is_not(None), articles.c.withdrawn_at >= since)
     if kind != "site":
         q = q.where(_in_scope(kind, key))
     q = q.order_by(articles.c.withdrawn_at.desc()).limit(limit)
@@ -177,7 +185,7 @@ def insert_rows(conn: Connection, table: Table, rows: list[dict]) -> None:
     if compiled.positional:
         conn.exec_driver_sql(str(compiled), values)
     else:
-        conn.exec_driver_sql(str(compiled), [dict(zip(keys, row)) for row in values])
+        conn.exec_driver_sql(str(compiled), [dict(zip(keys, row, strict=True)) for row in values])
 
 
 def _dialect_insert(conn: Connection):

@@ -6,6 +6,7 @@ Each `*_problem` function returns why a value breaks its rule, or None; the `*_p
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit, urlunsplit
@@ -134,13 +135,27 @@ def _implausible_year(value: str, year: int) -> str | None:
     return None
 
 
-def url_problem(value: str, schemes: Iterable[str] = ("http", "https")) -> str | None:
-    """Why `value` is not an absolute URL with one of `schemes` (and a host for http/https), or None."""
+# RFC 3986 section 2: unreserved, reserved and "%" (of a percent-encoding) are all a URI may hold.
+# Non-ASCII is left to IRIs (RFC 3987), which Atom and the others accept.
+_URI_CHARACTERS = frozenset(string.ascii_letters + string.digits + "-._~" + ":/?#[]@" + "!$&'()*+,;=" + "%")
+_STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def url_problem(value: str, schemes: Iterable[str] = ("http", "https"), *, in_html: bool = False) -> str | None:
+    """Why `value` is not an absolute URL with one of `schemes` (and a host for http/https), or None.
+
+    A URL field or attribute must hold only what RFC 3986 allows; one `in_html` (an href in an HTML
+    fragment) is read by the URL Standard's parser, which percent-encodes the rest itself.
+    """
     url = value.strip()
     if not url:
         return "an empty URL"
     if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7f for c in url):
         return f"{value!r} contains white space or a control character"
+    unencoded = sorted({c for c in url if c.isascii() and c not in _URI_CHARACTERS})
+    if not in_html and (unencoded or _STRAY_PERCENT.search(url)):
+        shown = "".join(unencoded) or "%"
+        return f"{value!r} contains {shown!r}, which RFC 3986 does not allow unencoded in a URL (percent-encode it)"
     try:
         parts = urlsplit(url)
         host = parts.hostname if parts.scheme in ("http", "https") else "-"
@@ -199,7 +214,7 @@ def element_url_problems(elements, line: int | None, where: str, *, offset_lines
             elif local == "srcset":
                 candidates = [c.strip().split()[0] for c in value.split(",") if c.strip()]
             for candidate in candidates:
-                reason = url_problem(candidate, HREF_SCHEMES if local == "href" else ("http", "https"))
+                reason = url_problem(candidate, HREF_SCHEMES if local == "href" else ("http", "https"), in_html=True)
                 if reason:
                     tag = etree.QName(element).localname
                     problems.append(Problem("absolute-url", f"{where}: <{tag} {local}>: {reason}", at))

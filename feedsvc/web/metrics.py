@@ -1,12 +1,15 @@
-"""GET /metrics (Prometheus text format) and the per-request hooks that feed it and the access log."""
+"""GET /metrics (Prometheus text format), for a metrics token or a loopback client, and the per-request
+hooks that feed it and the access log."""
 from __future__ import annotations
 
+import ipaddress
 import time
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 from sqlalchemy.engine import Engine
 
+from feedsvc.config import token_matches
 from feedsvc.ops import access_log, metrics
 from feedsvc.web.render_cache import RenderCache
 
@@ -41,7 +44,42 @@ def _count(response):
     return response
 
 
+def _refusal(status: int, message: str) -> Response:
+    response = Response(message + "\n", status, mimetype="text/plain", headers={"Cache-Control": "no-store"})
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="feedsvc-metrics"'
+    return response
+
+
+def _loopback(address: str | None) -> bool:
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:  # a Unix socket: no address
+        return False
+    return (getattr(ip, "ipv4_mapped", None) or ip).is_loopback
+
+
+def refuse_unauthorised() -> Response | None:
+    """With FEEDSVC_METRICS_TOKENS, a bearer token of them; without, a loopback client (as the app sees it:
+    behind a proxy, FEEDSVC_TRUSTED_PROXY_HOPS makes that the client's address, not the proxy's)."""
+    digests = current_app.config["METRICS_TOKEN_DIGESTS"]
+    if not digests:
+        if _loopback(request.remote_addr):
+            return None
+        return _refusal(403, "/metrics answers loopback clients only unless FEEDSVC_METRICS_TOKENS is set")
+    # Not request.authorization: it raises on a Basic value that is not ASCII (a 500 for any client).
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return _refusal(401, "a bearer token is required (Authorization: Bearer <token>)")
+    if not token_matches(token.strip(), digests):
+        return _refusal(403, "this token is not one of FEEDSVC_METRICS_TOKENS")
+    return None
+
+
 @bp.get("/metrics")
 def exposition():
+    refused = refuse_unauthorised()
+    if refused is not None:
+        return refused
     return Response(metrics.exposition(registry()), content_type=CONTENT_TYPE_LATEST,
                     headers={"Cache-Control": "no-store"})

@@ -1,7 +1,7 @@
 """Reader-facing pages: /articles/<slug>, /amp/<slug>, and the listings /, /section/<key>, /tag/<key>, /author/<key>.
 
 Views decide what a URL names here (301 from an old slug, 404 for an unknown slug, a draft or an
-unknown key, 410 for a withdrawn article) and hand the rest to the feeds' `serve`: the ETag comes
+unknown key, 410 for an article withdrawn after it was public) and hand the rest to the feeds' `serve`: the ETag comes
 from the store's change counters before anything is rendered (an article page: the article's
 version and its section's counter, which moves whenever a related article changes; a listing: its
 scope's counter), so a 304 costs two small queries and a page is rendered once per change.
@@ -99,9 +99,9 @@ def sources_digest() -> str:
 
 def live_article(slug: str, endpoint: str):
     """The stored row of the live article a slug names; raises PageMissing or PageMoved otherwise."""
-    row, redirected = store.article_by_slug(db.connection(), slug)
-    if row is None or row.status not in (store.LIVE, "withdrawn"):
-        raise PageMissing(*NOT_FOUND)  # drafts are not public: as if unknown
+    row, redirected = store.article_by_slug(db.connection(), slug)  # never a draft: as if unknown
+    if row is None:
+        raise PageMissing(*NOT_FOUND)
     if row.status == "withdrawn":
         raise PageMissing(*GONE)
     if redirected:

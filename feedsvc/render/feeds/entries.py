@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import html
 import mimetypes
+import re
 from datetime import datetime
 from functools import lru_cache
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import lxml.html
 from babel.dates import format_date
 
 from feedsvc.ingest.records import Article
-from feedsvc.ingest.sanitize import youtube_id
+from feedsvc.ingest.sanitize import plain_text, youtube_id
 from feedsvc.render.feeds.model import Category, Entry, Image, Person, Site
 
 # The date in every tag: URI this service mints (RFC 4151). Changing it would change every id.
@@ -33,6 +34,17 @@ PROVIDER_LABELS = {
 }
 
 
+# ASCII characters RFC 3986 allows nowhere in a URI unencoded (section 2: neither reserved nor
+# unreserved), and a "%" that starts no percent-encoding. A record's URL may still carry them;
+# written raw, '"' and '<' end an attribute or a reader's parse of the URL. Non-ASCII stays: IRIs.
+_NOT_IN_URI = re.compile(r'[\x00-\x20"<>\\^`{|}\x7f]|%(?![0-9A-Fa-f]{2})')
+
+
+def output_url(url: str) -> str:
+    """A URL as every feed writes it: the characters no URI may hold unencoded are percent-encoded."""
+    return _NOT_IN_URI.sub(lambda found: quote(found.group()), url)
+
+
 def _attr(value: str) -> str:
     """Text for a double-quoted HTML attribute; apostrophes stay as they are (readable in the source)."""
     return html.escape(value, quote=False).replace('"', "&quot;")
@@ -47,13 +59,13 @@ def entry_from_article(article: Article, site: Site, *, full_text: bool) -> Entr
     image = lead_image(article)
     return Entry(
         id=entry_id(article.id, site),
-        url=article.url,
+        url=output_url(article.url),
         title=article.title,
         summary=article.summary,
         content_html=feed_html(article, image) if full_text else None,
         published=article.published.replace(microsecond=0),
         updated=article.updated.replace(microsecond=0),
-        authors=[Person(a.name, a.url) for a in article.authors],
+        authors=[Person(a.name, output_url(a.url) if a.url else a.url) for a in article.authors],
         categories=categories_of(article, site),
         image=image,
         language=article.language,
@@ -69,8 +81,11 @@ def lead_image(article: Article) -> Image | None:
     image = article.image
     if not image:
         return None
-    return Image(url=image["url"], width=image.get("width"), height=image.get("height"),
-                 type=_image_type(image["url"]), caption=image.get("caption", ""), credit=image.get("credit", ""))
+    # Caption and credit may carry markup from the CMS; every feed shows them as plain text
+    # (media:description type="plain", media:credit, the figure's alt and figcaption).
+    return Image(url=output_url(image["url"]), width=image.get("width"), height=image.get("height"),
+                 type=_image_type(image["url"]), caption=plain_text(image.get("caption", "")),
+                 credit=plain_text(image.get("credit", "")))
 
 
 @lru_cache(maxsize=64)
@@ -116,7 +131,7 @@ def embed_link(provider: str, url: str, title: str = "") -> str:
     label = PROVIDER_LABELS.get(provider, PROVIDER_LABELS["other"])
     host = urlsplit(url).hostname or ""
     text = f"▶ {label}: {title}" if title else f"▶ {label} ({host})"
-    return f'<a href="{_attr(url)}">{html.escape(text, quote=False)}</a>'
+    return f'<a href="{_attr(output_url(url))}">{html.escape(text, quote=False)}</a>'
 
 
 def _already_shown(url: str, body: str) -> bool:
