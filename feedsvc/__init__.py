@@ -7,11 +7,12 @@ from feedsvc.publish import websub
 from feedsvc.web import (
     db,
     documents,
-    faults,
+    errors,
     guards,
     metrics,
     ratelimit,
     register_blueprints,
+    render_cache,
     security_headers,
 )
 from feedsvc.web.middleware import fastpath, proxy
@@ -24,7 +25,8 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     engine = db.init_app(app)                 # one engine per app, a connection per request
     cache = documents.init_app(app, engine)   # the render-once cache; change counters forgotten on its writes
-    faults.init_app(app)                      # a store outage answers 503 with Retry-After, not 500
+    render_cache.output_revision()            # in every ETag: render/ and templates/ read now, a missing one fails now
+    errors.register_error_handlers(app)       # one JSON error shape; a store outage answers 503, not 500
     # Before any other request hook (the limiter's looks partner keys up in the store): a NUL byte
     # in a URL answers 400 before any route or query sees it.
     guards.init_app(app)

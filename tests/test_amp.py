@@ -11,6 +11,7 @@ import pytest
 from feedsvc.ingest.frames import AUDIO_PLAYER, DEFAULT_FRAME_HOSTS, OTHER_PLAYER
 from feedsvc.render.amp import AmpBody, amp_document, convert_body, embed_to_amp
 from feedsvc.render.jsonld import news_article
+from feedsvc.validate import Problem, validate_document
 from feedsvc.validate.amp_rules import check_house_rules
 from feedsvc.validate.amp_validator import AmpValidatorUnavailable, errors_only, validate_amp, validate_amp_many
 
@@ -382,12 +383,21 @@ GOOD_PAGE = article_page(convert_body('<p>पाठ <img src="https://e.x/a.jpg"
     ("only-used-extensions", "<p>पाठ", "<p><amp-audio src='https://e.x/a.mp3'></amp-audio>पाठ"),
     ("json-ld-escaped", "\\u003c/script\\u003e", "</b>"),
     ("no-own-scripts", "</body>", "<script>alert(1)</script></body>"),
+    ("no-own-scripts", '<script async src="https://cdn.ampproject.org/v0.js">',
+     '<script src="https://cdn.ampproject.org/v0.js">'),
 ])
 def test_house_rules_catch_what_the_converter_must_never_emit(rule, before, after):
     assert check_house_rules(GOOD_PAGE) == []
     assert before in GOOD_PAGE
     broken = GOOD_PAGE.replace(before, after, 1)
     assert rule in {violation.rule for violation in check_house_rules(broken)}
+
+
+def test_house_rules_are_validator_problems_and_run_on_every_amp_document():
+    broken = GOOD_PAGE.replace("<p>पाठ", '<p><img src="https://e.x/b.jpg">पाठ', 1)
+    line = broken[:broken.index('<img src="https://e.x/b.jpg">')].count("\n") + 1
+    assert Problem("no-bare-img", "<img> is outside <noscript>", line) in check_house_rules(broken)
+    assert "no-bare-img" in {problem.rule for problem in validate_document(broken.encode("utf-8"), "amp")}
 
 
 def test_house_rules_do_not_mistake_text_for_a_script_url():
@@ -399,9 +409,10 @@ def test_official_validator_reports_errors_in_order_for_a_batch():
     broken = GOOD_PAGE.replace("<p>पाठ", '<p onclick="x()">पाठ', 1).replace("</body>", "<form></form></body>")
     good, bad = validate_amp_many([GOOD_PAGE, broken])
     assert good == []
-    codes = {(problem.code, problem.severity) for problem in bad}
-    assert ("DISALLOWED_ATTR", "ERROR") in codes
-    assert ("MISSING_REQUIRED_EXTENSION", "ERROR") in codes  # <form> needs amp-form
+    codes = {(problem.rule, problem.severity) for problem in bad}
+    assert ("DISALLOWED_ATTR", "error") in codes
+    assert ("MISSING_REQUIRED_EXTENSION", "error") in codes  # <form> needs amp-form
+    assert all(isinstance(problem, Problem) and problem.line for problem in bad)
     assert errors_only(validate_amp(broken))
 
 

@@ -93,6 +93,20 @@ def test_card_is_cacheable_and_conditional(client, record):
     assert again.status_code == 304
 
 
+@pytest.mark.parametrize("url", ["/embed/{slug}", "/embed/latest", "/oembed?url=" + SITE + "/articles/{slug}"])
+def test_embeds_answer_conditional_requests_as_every_document_does(client, record, url):
+    """The one conditional-GET path (feedsvc.web.http): a tag of any encoding, weak or strong, or an
+    If-None-Match listing several, is current; an If-Modified-Since alone decides nothing without a date."""
+    url = url.format(slug=record["slug"])
+    first = client.get(url)
+    tag = first.headers["ETag"].strip('"')
+    assert first.headers["Cache-Control"] == "public, max-age=300" and "Accept-Encoding" in first.headers["Vary"]
+    for header in (f'"{tag}-gzip"', f'W/"{tag}"', f'"other", "{tag}-br"'):
+        again = client.get(url, headers={"If-None-Match": header})
+        assert (again.status_code, again.data, again.headers["ETag"]) == (304, b"", first.headers["ETag"]), header
+    assert client.get(url, headers={"If-None-Match": '"other"'}).status_code == 200
+
+
 def test_unknown_card_is_a_small_404_page(client):
     response = client.get("/embed/no-such-article")
     assert response.status_code == 404 and by_class(page(response), "message")

@@ -123,6 +123,13 @@ def test_one_json_log_line_per_request(client, app, make_record, access_log):
     assert isinstance(line["pid"], int)
 
 
+def test_health_checks_are_their_own_route_class(client, app, access_log):
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+    line, = [json.loads(r.getMessage()) for r in access_log.records if r.name == "feedsvc.access"]
+    assert line["route"] == "health"
+    assert {rule.endpoint for rule in app.url_map.iter_rules() if rule.rule == "/healthz"} == {"health.healthz"}
+
+
 @pytest.mark.parametrize("path", [
     "/partner/fsk_{key}/feeds/rss.xml",
     "/partner/fsk_{key}/feeds/section/sports/atom.xml?limit=5",

@@ -4,6 +4,8 @@ Every behaviour runs against the in-memory storage and against the machine's Red
 set by .ci/run), each test under its own key prefix, removed afterwards.
 """
 import os
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -200,3 +202,26 @@ def test_listing_pages_and_the_headline_widget_are_limited(client, record, path)
         assert client.get(path.format(n=n)).status_code == 200
     assert_too_many(client.get(path.format(n=4)))
     assert client.get("/feeds/rss.xml").status_code == 200   # a bucket of their own
+
+
+def test_the_limits_depend_on_no_blueprint():
+    """ratelimit.py finds the partner through web/partner_key.py, not by importing the partner feeds' blueprint."""
+    script = "import sys, feedsvc.web.ratelimit; print(sorted(m for m in sys.modules if m.startswith('feedsvc.web.')))"
+    loaded = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert "feedsvc.web.partner_key" in loaded and "feedsvc.web.partner_feeds" not in loaded
+
+
+def test_suspended_turns_the_limits_off_and_back_as_they_were(database_url, storage):
+    app = limited_app(database_url, storage, RATELIMIT_PUBLIC="1/hour")
+    client = app.test_client()
+    with ratelimit.suspended(app):
+        assert not ratelimit.limiter(app).enabled
+        assert statuses(client, "/feeds/rss.xml", 3) == [200, 200, 200]
+    assert ratelimit.limiter(app).enabled
+    assert statuses(client, "/feeds/rss.xml", 2) == [200, 429]
+    off = limited_app(database_url, storage, RATELIMIT_ENABLED=False)
+    with ratelimit.suspended(off):
+        pass
+    assert not ratelimit.limiter(off).enabled   # left off, as it was
+    for each in (app, off):
+        db.engine(each).dispose()

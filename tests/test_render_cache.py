@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
 import threading
 import time
 
@@ -247,15 +248,13 @@ def test_the_cache_stays_within_its_byte_budget(database_url, api_headers, make_
     db.engine(app).dispose()
 
 
-def test_revision_and_settings_are_part_of_the_etag(database_url, api_headers, make_record, monkeypatch):
+def test_settings_are_part_of_the_etag(database_url, api_headers, make_record):
     app = build_app(database_url)
     client = app.test_client()
     put(client, api_headers, make_record())
     etag = client.get("/feeds/rss.xml").headers["ETag"]
     renamed = build_app(database_url, SITE_NAME="दूसरा नाम")
     assert renamed.test_client().get("/feeds/rss.xml").headers["ETag"] != etag
-    monkeypatch.setattr(render_cache, "OUTPUT_REVISION", "next")
-    assert client.get("/feeds/rss.xml").headers["ETag"] != etag
     for each in (app, renamed):
         db.engine(each).dispose()
 
@@ -295,3 +294,49 @@ def test_a_feed_bigger_than_the_memory_budget_is_rendered_once_per_change(databa
     assert changed[0].headers["ETag"] != answers["gzip"].headers["ETag"]
     for each in (app, other_worker):
         db.engine(each).dispose()
+
+
+# ---- the output revision: a deploy that changes a writer or a template changes every ETag -------
+
+@pytest.fixture
+def output_sources(tmp_path, monkeypatch):
+    """A copy of the package's output sources that render_cache.output_revision() reads instead."""
+    for name in render_cache.OUTPUT_SOURCES:
+        shutil.copytree(render_cache.PACKAGE / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(render_cache, "PACKAGE", tmp_path)
+    render_cache.output_revision.cache_clear()
+    yield tmp_path
+    render_cache.output_revision.cache_clear()
+
+
+@pytest.mark.parametrize("source", ["templates/pages/article.html", "render/feeds/rss.py", "render/amp.py"])
+def test_a_changed_template_or_writer_changes_every_etag(database_url, api_headers, make_record, output_sources,
+                                                         source):
+    app = build_app(database_url)
+    client = app.test_client()
+    record = make_record()
+    put(client, api_headers, record)
+    urls = ["/feeds/rss.xml", "/feeds/feed.json", "/sitemap.xml", "/", f"/articles/{record['slug']}",
+            f"/amp/{record['slug']}"]
+    before = {url: client.get(url).headers["ETag"] for url in urls}
+    with open(output_sources / source, "a", encoding="utf-8") as changed:
+        changed.write("\n")
+    render_cache.output_revision.cache_clear()   # what a restart after the deploy does
+    after = {url: client.get(url).headers["ETag"] for url in urls}
+    assert all(after[url] != before[url] for url in urls), (before, after)
+    db.engine(app).dispose()
+
+
+def test_compiled_bytecode_is_not_part_of_the_revision(output_sources):
+    before = render_cache.output_revision()
+    (output_sources / "render" / "__pycache__").mkdir()
+    (output_sources / "render" / "__pycache__" / "pages.cpython-311.pyc").write_bytes(b"\x00bytecode")
+    render_cache.output_revision.cache_clear()
+    assert render_cache.output_revision() == before
+
+
+def test_a_missing_output_source_fails_the_start_up(database_url, output_sources):
+    shutil.rmtree(output_sources / "templates")
+    render_cache.output_revision.cache_clear()
+    with pytest.raises(FileNotFoundError, match=r"templates .*OUTPUT_SOURCES"):
+        build_app(database_url)

@@ -37,6 +37,12 @@ _CHARREF = re.compile(r"&(?:#[0-9]+|#[xX][0-9A-Fa-f]+|[A-Za-z][A-Za-z0-9]*);")
 
 @dataclass(frozen=True)
 class Problem:
+    """One field of an incoming record that is wrong, and why: `field` is its path in the record
+    ("tags[0].name"), which the API answers to the CMS as {"field", "reason"}.
+
+    Not validate's Problem (a rule broken at a line and column of a document we serve): a record is
+    not a document and has no lines, and the ingest layer imports nothing from the layers above it.
+    """
     field: str
     reason: str
 

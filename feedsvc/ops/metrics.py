@@ -38,7 +38,7 @@ from feedsvc.render import skips
 # Route class of a request, by endpoint first and then by blueprint; a bounded set of label values.
 ENDPOINT_CLASSES = {
     "feeds.site_feed": "feed", "feeds.scope_feed": "feed", "feeds.opml_document": "opml",
-    "feeds.directory": "directory", "metrics.exposition": "metrics", "media.healthz": "health",
+    "feeds.directory": "directory", "metrics.exposition": "metrics", "health.healthz": "health",
 }
 BLUEPRINT_CLASSES = {
     "feeds": "feed", "partner_feeds": "partner_feed", "discovery": "sitemap", "pages": "page", "amp": "amp",

@@ -308,7 +308,7 @@ class Mirror:
         self.manifest = Manifest(self.root)
         self.client = app.test_client()
         self.engine = db.engine(app)
-        self.salt = f"{EXPORT_REVISION}|{render_cache.OUTPUT_REVISION}|{Site.from_config(app.config).digest()}"
+        self.salt = f"{EXPORT_REVISION}|{render_cache.output_revision()}|{Site.from_config(app.config).digest()}"
         self.routes = page_routes(app)
         # In watch mode: the feeds' loop clears `feeds_idle` while it has work; the other loop waits for it.
         self.feeds_idle: threading.Event | None = None
@@ -334,7 +334,7 @@ class Mirror:
                 progress(1)
 
     def refresh(self, doc: Document, section_version: int | None, report: Report) -> None:
-        with _limits_off(self.app):
+        with ratelimit.suspended(self.app):  # the exporter is not a client: no limits on its own requests
             fetched = fetch(self.client, doc.url)
         if fetched.status in GONE:
             self.remove(doc.url, report)
@@ -551,22 +551,6 @@ def _priority(doc: Document) -> tuple:
 
 def _newest_write(conn: Connection) -> datetime | None:
     return conn.execute(select(func.max(articles.c.modified_at))).scalar_one()
-
-
-class _limits_off:
-    """The exporter is not a client: rate limits do not apply to its own requests."""
-
-    def __init__(self, app):
-        self.limiter = ratelimit.limiter(app)
-
-    def __enter__(self):
-        self.was = getattr(self.limiter, "enabled", False)
-        if self.limiter is not None:
-            self.limiter.enabled = False
-
-    def __exit__(self, *exc):
-        if self.limiter is not None:
-            self.limiter.enabled = self.was
 
 
 def mirror_lag(conn: Connection, root: str | Path) -> tuple[float, float | None]:

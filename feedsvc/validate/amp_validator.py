@@ -13,8 +13,9 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
+
+from feedsvc.validate.problems import Problem
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CLI = Path("node_modules/amphtml-validator/cli.js")
@@ -32,20 +33,6 @@ class AmpValidatorFailed(RuntimeError):
     """The validator ran but did not produce a result we can read."""
 
 
-@dataclass(frozen=True)
-class AmpProblem:
-    """One message of the official validator, as it reports it."""
-    severity: str  # "ERROR" or "WARNING"
-    line: int
-    col: int
-    code: str
-    message: str
-    spec_url: str = ""
-
-    def __str__(self) -> str:
-        return f"{self.line}:{self.col} {self.severity} {self.code}: {self.message}"
-
-
 def _installation(root: Path) -> tuple[str, Path, Path]:
     node = shutil.which("node")
     if node is None:
@@ -59,13 +46,20 @@ def _installation(root: Path) -> tuple[str, Path, Path]:
     return node, cli, engine
 
 
-def _problems(result: dict) -> list[AmpProblem]:
-    return [AmpProblem(severity=e.get("severity", "ERROR"), line=e.get("line", 0), col=e.get("col", 0),
-                       code=e.get("code", ""), message=e.get("message", ""), spec_url=e.get("specUrl", ""))
-            for e in result.get("errors", [])]
+def _problem(message: dict) -> Problem:
+    """One message of the official validator as a Problem: its code is the rule, its spec page cited."""
+    text = message.get("message", "")
+    if message.get("specUrl"):
+        text += f" (see {message['specUrl']})"
+    return Problem(message.get("code", ""), text, message.get("line") or None, message.get("col"),
+                   message.get("severity", "ERROR").lower())
 
 
-def _run_batch(node: str, cli: Path, engine: Path, paths: list[Path]) -> list[list[AmpProblem]]:
+def _problems(result: dict) -> list[Problem]:
+    return [_problem(message) for message in result.get("errors", [])]
+
+
+def _run_batch(node: str, cli: Path, engine: Path, paths: list[Path]) -> list[list[Problem]]:
     command = [node, str(cli), "--validator_js", str(engine), "--format", "json", *map(str, paths)]
     # Exit status 1 only means "some document failed"; the JSON on stdout is the answer either way.
     done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_SECONDS, check=False)
@@ -78,10 +72,10 @@ def _run_batch(node: str, cli: Path, engine: Path, paths: list[Path]) -> list[li
             f"{done.stderr.strip()[:2000] or done.stdout.strip()[:2000]}") from exc
 
 
-def validate_amp_many(documents: Sequence[str], *, root: Path = REPO_ROOT) -> list[list[AmpProblem]]:
+def validate_amp_many(documents: Sequence[str], *, root: Path = REPO_ROOT) -> list[list[Problem]]:
     """The validator's errors and warnings for each document, in order; [] means it passed clean."""
     node, cli, engine = _installation(root)
-    results: list[list[AmpProblem]] = []
+    results: list[list[Problem]] = []
     with tempfile.TemporaryDirectory(prefix="amp-validate-") as tmp:
         paths = []
         for number, document in enumerate(documents):
@@ -93,11 +87,11 @@ def validate_amp_many(documents: Sequence[str], *, root: Path = REPO_ROOT) -> li
     return results
 
 
-def validate_amp(html: str, *, root: Path = REPO_ROOT) -> list[AmpProblem]:
+def validate_amp(html: str, *, root: Path = REPO_ROOT) -> list[Problem]:
     """The validator's errors and warnings for one document; [] means it passed clean."""
     return validate_amp_many([html], root=root)[0]
 
 
-def errors_only(problems: Sequence[AmpProblem]) -> list[AmpProblem]:
+def errors_only(problems: Sequence[Problem]) -> list[Problem]:
     """The problems that make a document invalid AMP (warnings do not)."""
-    return [problem for problem in problems if problem.severity == "ERROR"]
+    return [problem for problem in problems if problem.severity == "error"]

@@ -7,7 +7,7 @@ from collections import Counter, defaultdict
 
 from lxml import etree
 
-from feedsvc.validate import jsonfeed, pages, xmldocs
+from feedsvc.validate import amp_rules, jsonfeed, pages, xmldocs
 from feedsvc.validate.problems import ATOM, KINDS, MAX_PROBLEMS_PER_RULE, NEWS, SITEMAP, TOMBSTONES, Checker, Problem
 
 _extra_checkers: dict[str, list[Checker]] = defaultdict(list)
@@ -51,6 +51,8 @@ def _capped(problems: list[Problem]) -> list[Problem]:
 
 
 BUILTIN: dict[str, Checker] = {**xmldocs.CHECKERS, **jsonfeed.CHECKERS, **pages.CHECKERS}
+# Our own promises for AMP pages, beyond the standard's: a checker like any other plug-in.
+register_checker("amp", amp_rules.check_house_rules)
 
 
 MIME_KINDS = {"application/rss+xml": "rss", "application/atom+xml": "atom",

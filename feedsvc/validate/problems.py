@@ -27,15 +27,22 @@ MAX_PROBLEMS_PER_RULE = 50  # a broken feed of 200 items should not print 200 co
 
 @dataclass(frozen=True)
 class Problem:
-    """One way a document breaks its standard: the rule broken, what is wrong, and where (1-based)."""
+    """One way a document breaks its standard: the rule broken, what is wrong, and where (1-based).
+
+    Every checker reports these: the built-in checks, our AMP house rules (amp_rules.py) and the
+    official AMP validator (amp_validator.py, whose warnings have severity "warning": they do not
+    make a document invalid, and no other checker reports any).
+    """
     rule: str
     message: str
     line: int | None = None
     column: int | None = None
+    severity: str = "error"
 
     def __str__(self) -> str:
         where = f"{self.line}:{self.column or 0}: " if self.line else ""
-        return f"{where}{self.rule}: {self.message}"
+        level = "" if self.severity == "error" else f"{self.severity}: "
+        return f"{where}{level}{self.rule}: {self.message}"
 
     def as_json(self) -> dict:
         return asdict(self)

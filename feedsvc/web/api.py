@@ -11,19 +11,10 @@ from feedsvc.config import token_matches
 from feedsvc.ingest import write
 from feedsvc.ingest.records import Problem, RecordError, parse_record
 from feedsvc.web import db
+from feedsvc.web.errors import json_error
 
+# HTTP errors raised in these views answer in JSON too (errors.JSON_BLUEPRINTS names this blueprint).
 bp = Blueprint("api", __name__, url_prefix="/api")
-
-
-def error(status: int, message: str, **extra):
-    response = jsonify({"error": message, **extra})
-    response.status_code = status
-    return response
-
-
-@bp.errorhandler(HTTPException)
-def http_error(exc: HTTPException):
-    return error(exc.code or 500, exc.description or exc.name)
 
 
 def _token_matches(presented: str) -> bool:
@@ -34,11 +25,10 @@ def _token_matches(presented: str) -> bool:
 def require_token():
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        response = error(401, "a bearer token is required (Authorization: Bearer <token>)")
-        response.headers["WWW-Authenticate"] = 'Bearer realm="feedsvc"'
-        return response
+        return json_error(401, "a bearer token is required (Authorization: Bearer <token>)",
+                          headers={"WWW-Authenticate": 'Bearer realm="feedsvc"'})
     if not _token_matches(token.strip()):
-        return error(403, "this token is not allowed to write articles")
+        return json_error(403, "this token is not allowed to write articles")
 
 
 def _etag(version: int) -> str:
@@ -67,29 +57,30 @@ def _write_response(result: write.WriteResult, status: int):
 
 @bp.errorhandler(RecordError)
 def invalid_record(exc: RecordError):
-    return jsonify(exc.as_json()), 422
+    body = exc.as_json()  # the record contract's own account: {"error": ..., "source": ..., "problems": [...]}
+    return json_error(422, body.pop("error"), **body)
 
 
 @bp.errorhandler(write.VersionConflict)
 def version_conflict(exc: write.VersionConflict):
-    return error(412, str(exc), stored_version=exc.actual)
+    return json_error(412, str(exc), stored_version=exc.actual)
 
 
 @bp.errorhandler(write.ConcurrentWrite)
 def concurrent_write(exc: write.ConcurrentWrite):
     # Another writer got in between our read and our write: a precondition failed if one was sent.
     status = 412 if "If-Match" in request.headers else 409
-    return error(status, "the article was changed by another writer at the same time; fetch it and retry")
+    return json_error(status, "the article was changed by another writer at the same time; fetch it and retry")
 
 
 @bp.errorhandler(write.StaleWrite)
 def stale_write(exc: write.StaleWrite):
-    return error(409, str(exc))
+    return json_error(409, str(exc))
 
 
 @bp.errorhandler(write.NotFound)
 def not_found(exc: write.NotFound):
-    return error(404, f"no article with id '{exc}'")
+    return json_error(404, f"no article with id '{exc}'")
 
 
 def _body(limit: int) -> bytes:
@@ -113,19 +104,19 @@ def _body(limit: int) -> bytes:
 @bp.put("/articles/<article_id>")
 def put_article(article_id: str):
     if not request.is_json:
-        return error(415, "send the record as application/json")
+        return json_error(415, "send the record as application/json")
     try:
         raw = _body(current_app.config["MAX_CONTENT_LENGTH"])
     except HTTPException:
         raise  # werkzeug's own 400 (the client went away mid-body)
     except Exception as exc:  # noqa: BLE001 - the WSGI server's parse error (gunicorn: a broken chunked body)
-        return error(400, f"the request body could not be read: {exc}")
+        return json_error(400, f"the request body could not be read: {exc}")
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return error(400, f"the body is not valid UTF-8 JSON: {exc}")
+        return json_error(400, f"the body is not valid UTF-8 JSON: {exc}")
     except RecursionError:
-        return error(400, "the body is not valid JSON for a record: it is nested too deeply")
+        return json_error(400, "the body is not valid JSON for a record: it is nested too deeply")
     if isinstance(data, dict) and data.get("id", article_id) != article_id:
         raise RecordError([Problem("id", f"'{data.get('id')}' does not match the URL's '{article_id}'")])
     if isinstance(data, dict):

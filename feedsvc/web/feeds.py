@@ -10,7 +10,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from flask import Blueprint, abort, jsonify, render_template, request, url_for
+from flask import Blueprint, abort, render_template, request, url_for
 
 from feedsvc import store
 from feedsvc.render import feeds
@@ -19,6 +19,7 @@ from feedsvc.render.feeds.formats import FORMATS
 from feedsvc.render.feeds.model import SCOPE_KINDS, SCOPE_WORDS, SITE_GROUP, Scope
 from feedsvc.web import db
 from feedsvc.web.documents import Document, counters, site
+from feedsvc.web.errors import BadParameter
 
 bp = Blueprint("feeds", __name__)
 
@@ -32,30 +33,8 @@ def _feed_links():
     return {"feed_links": lambda scopes=(): feeds.alternate_links(site(), scopes or ())}
 
 
-class BadRequest(ValueError):
-    pass
-
-
-@bp.errorhandler(BadRequest)
-def _bad_request(exc: BadRequest):
-    return _error(400, str(exc))
-
-
-@bp.errorhandler(feeds.FeedNotFound)
-def _not_found(exc: feeds.FeedNotFound):
-    kind, _, key = exc.scope_id.partition(":")
-    return _error(404, f"there is no {kind} '{key}': no feed at this address")
-
-
-def _error(status: int, message: str):
-    response = jsonify({"error": message})
-    response.status_code = status
-    response.headers["Cache-Control"] = "public, max-age=60"
-    return response
-
-
 def page_params(max_limit: int | None = None) -> tuple[int, feeds.Cursor | None]:
-    """(limit, after) of a feed request; BadRequest names the parameter and what it accepts."""
+    """(limit, after) of a feed request; BadParameter names the parameter and what it accepts."""
     limit_cap = max_limit or site().max_limit
     raw = request.args.get("limit")
     if raw is None:
@@ -63,17 +42,17 @@ def page_params(max_limit: int | None = None) -> tuple[int, feeds.Cursor | None]
     elif raw.isascii() and raw.isdigit() and len(raw) <= 6 and 1 <= int(raw) <= limit_cap:
         limit = int(raw)
     else:
-        raise BadRequest(f"limit must be a whole number from 1 to {limit_cap}; got {raw[:40]!r}")
+        raise BadParameter(f"limit must be a whole number from 1 to {limit_cap}; got {raw[:40]!r}")
     raw = request.args.get("after")
     if raw is None:
         return limit, None
     if not CURSOR_TOKEN.match(raw):
-        raise BadRequest("after must be a page cursor taken from a feed's next link "
+        raise BadParameter("after must be a page cursor taken from a feed's next link "
                          "(like 20250723T100000000000~<article id>)")
     try:
         return limit, feeds.Cursor.parse(raw)
     except ValueError:
-        raise BadRequest(f"after names an impossible time: {raw[:40]!r}") from None
+        raise BadParameter(f"after names an impossible time: {raw[:40]!r}") from None
 
 
 @dataclass(frozen=True)
@@ -168,7 +147,7 @@ class OpmlDocument(AllScopes):
 def opml_document():
     fmt = request.args.get("format", "rss")
     if fmt not in FORMATS:
-        raise BadRequest(f"format must be one of {', '.join(FORMATS)}; got {fmt[:20]!r}")
+        raise BadParameter(f"format must be one of {', '.join(FORMATS)}; got {fmt[:20]!r}")
     return OpmlDocument(fmt).response()
 
 
@@ -241,5 +220,5 @@ def directory():
 def kind_directory(kind: str):
     raw = request.args.get("page", "1")
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 6 and int(raw) >= 1):
-        raise BadRequest(f"page must be a whole number from 1; got {raw[:20]!r}")
+        raise BadParameter(f"page must be a whole number from 1; got {raw[:20]!r}")
     return KindDirectory(kind, int(raw)).response()

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
-from flask import current_app, jsonify, request
+from flask import current_app, request
 from werkzeug.routing import RequestRedirect
+
+from feedsvc.web.errors import NOT_STORED, json_error
 
 MESSAGE = "the URL contains a NUL byte (%00); no address or parameter of this service can hold one"
 
@@ -18,10 +20,7 @@ MESSAGE = "the URL contains a NUL byte (%00); no address or parameter of this se
 def refuse_nul_bytes():
     if "\x00" in request.path or any("\x00" in key or "\x00" in value
                                      for key, value in request.args.items(multi=True)):
-        response = jsonify({"error": "bad request", "message": MESSAGE})
-        response.status_code = 400
-        response.headers["Cache-Control"] = "no-store"
-        return response
+        return json_error(400, "bad request", headers=NOT_STORED, message=MESSAGE)
     return None
 
 

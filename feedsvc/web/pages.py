@@ -9,10 +9,6 @@ feedsvc/render/pages.py builds what the pages show; the templates are in templat
 """
 from __future__ import annotations
 
-import hashlib
-from functools import lru_cache
-from pathlib import Path
-
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from markupsafe import Markup
 
@@ -29,10 +25,6 @@ bp = Blueprint("pages", __name__)
 
 MISSING_MAX_AGE = 60  # 404/410 pages: short, so a republished article shows up soon
 CURSOR_MAX = 200
-PACKAGE = Path(__file__).resolve().parent.parent
-# Everything that shapes a page besides the store: a deploy that changes any of it changes every ETag.
-PAGE_SOURCES = ("templates/base.html", "templates/pages", "templates/amp", "render/pages.py", "render/amp.py",
-                "render/jsonld.py")
 
 
 class PageMissing(Exception):
@@ -84,19 +76,6 @@ def _moved(exc: PageMoved):
     return response
 
 
-@lru_cache(maxsize=1)
-def sources_digest() -> str:
-    digest = hashlib.blake2b(digest_size=8)
-    for name in PAGE_SOURCES:
-        path = PACKAGE / name
-        if not path.exists():  # a moved file would silently stop changing ETags on deploy
-            raise FileNotFoundError(f"page source {path} (PAGE_SOURCES) does not exist")
-        for file in sorted(path.rglob("*")) if path.is_dir() else [path]:
-            if file.is_file():
-                digest.update(file.name.encode() + file.read_bytes())
-    return digest.hexdigest()
-
-
 def live_article(slug: str, endpoint: str):
     """The stored row of the live article a slug names; raises PageMissing or PageMoved otherwise."""
     row, redirected = store.article_by_slug(db.connection(), slug)  # never a draft: as if unknown
@@ -131,7 +110,7 @@ class ArticlePage(LiveArticleDocument):
         row = self.find()
         section = store.scope_state_of(db.connection(), f"section:{row.section_key}")
         changed = max(row.modified_at, section.modified_at) if section else row.modified_at
-        return (f"{row.version}.{section.version if section else 0}", sources_digest()), changed
+        return (f"{row.version}.{section.version if section else 0}", changed), changed
 
     def build(self) -> bytes:
         with whole_article("article_page", self.row.id, self.row.version):
@@ -148,7 +127,7 @@ class AmpPage(LiveArticleDocument):
 
     def load_state(self):
         row = self.find()
-        return (row.version, sources_digest()), row.modified_at
+        return (row.version, row.modified_at), row.modified_at
 
     def build(self) -> bytes:
         with whole_article("amp_page", self.row.id, self.row.version):
@@ -192,7 +171,7 @@ class Listing(Document):
             self.scope, state = feeds.resolve(db.connection(), self.kind, self.key)
         except feeds.FeedNotFound:
             raise PageMissing(*NOT_FOUND) from None
-        return (state.version, sources_digest()), state.modified_at if state.version else None
+        return (state.version, state.modified_at), state.modified_at if state.version else None
 
     def build(self) -> bytes:
         found = store.newest(db.connection(), self.scope.id, pages.LISTING_LIMIT + 1, self.after)

@@ -14,46 +14,26 @@ import logging
 import re
 from datetime import datetime, timezone
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, current_app, g, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from feedsvc.ops import partners
-from feedsvc.render import feeds
 from feedsvc.render.feeds import urls
 from feedsvc.web import db
 from feedsvc.web import feeds as public_feeds
 from feedsvc.web.documents import site
+from feedsvc.web.errors import json_error
+from feedsvc.web.partner_key import presented_key, request_partner
 
 bp = Blueprint("partner_feeds", __name__, url_prefix="/partner")
 log = logging.getLogger(__name__)
 
 
-def presented_key() -> str | None:
-    """The partner key of this request: from the path, else `Authorization: Bearer`, else X-Partner-Key."""
-    path_key = (request.view_args or {}).get("partner_key")
-    if path_key:
-        return path_key
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    return request.headers.get("X-Partner-Key", "").strip() or None
-
-
-def request_partner() -> partners.Partner | None:
-    """The partner (active or revoked) whose key this request presents; looked up once per request."""
-    if "partner" not in g:
-        key = presented_key()
-        g.partner = partners.by_key(db.connection(), key) if key else None
-    return g.partner
-
-
 def _refuse(status: int, message: str):
-    response = jsonify({"error": "partner key required" if status == 401 else "partner key refused",
-                        "message": message})
-    response.status_code = status
     if status == 401:
-        response.headers["WWW-Authenticate"] = 'Bearer realm="feedsvc partner feeds"'
-    return response
+        return json_error(401, "partner key required", message=message,
+                          headers={"WWW-Authenticate": 'Bearer realm="feedsvc partner feeds"'})
+    return json_error(status, "partner key refused", message=message)
 
 
 @bp.before_request
@@ -107,23 +87,6 @@ def keyed_response_headers(response):
 
 
 # ---- the feeds ---------------------------------------------------------------------------------
-
-def _error(status: int, message: str):
-    response = jsonify({"error": message})
-    response.status_code = status
-    return response
-
-
-@bp.errorhandler(feeds.FeedNotFound)
-def _feed_not_found(exc: feeds.FeedNotFound):
-    kind, _, key = exc.scope_id.partition(":")
-    return _error(404, f"there is no {kind} '{key}': no feed at this address")
-
-
-@bp.errorhandler(public_feeds.BadRequest)
-def _bad_request(exc):
-    return _error(400, str(exc))
-
 
 def partner_feed(fmt: str, kind: str, key: str, partner_key: str | None = None):
     """A public feed's partner edition: full text, links that keep the key form, and pages of up to

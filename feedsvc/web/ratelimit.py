@@ -17,13 +17,16 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import contextmanager
 from functools import lru_cache
 
-from flask import Flask, current_app, jsonify, request
-from flask_limiter import Limit, Limiter, RateLimitExceeded
-from limits import parse_many
+from flask import Flask, current_app, request
+from flask_limiter import Limit, Limiter
+from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage
 from sqlalchemy.exc import SQLAlchemyError
+
+from feedsvc.web.partner_key import request_partner
 
 _LIMITER = "feedsvc.limiter"
 # Blueprint (or endpoint) -> bucket. Public and partner feeds share one budget per client; listing
@@ -33,13 +36,51 @@ BUCKETS = {"feeds": "feeds", "partner_feeds": "feeds", "embed.oembed_endpoint": 
 REDIS_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 1}  # a dead Redis must not stall a feed
 
 
+# ---- the rules: what each bucket allows, whose requests are counted together, what is deducted ----
+
+def budget_text(config, partner: bool) -> str:
+    return config["RATELIMIT_PARTNER" if partner else "RATELIMIT_PUBLIC"]
+
+
+def ceiling_text(config, partner: bool) -> str:
+    return scaled(budget_text(config, partner), config["RATELIMIT_CONDITIONAL_FACTOR"])
+
+
+def ceiling_scope(bucket_name: str) -> str:
+    return f"{bucket_name}:all"
+
+
+def address_key(address: str | None) -> str:
+    return f"addr:{address or 'unknown'}"
+
+
+def deducts(status: int) -> bool:
+    """Whether an answer counts against the budget (the ceiling counts every request)."""
+    # A 304 costs nothing against the budget; a 429 was never served, so it costs nothing either.
+    return status not in (304, 429)
+
+
+@lru_cache(maxsize=32)
+def scaled(limits_text: str, factor: int) -> str:
+    """'120/minute' scaled by 10 -> '1200 per 1 minute' (each of ';'-separated limits)."""
+    return ";".join(f"{item.amount * factor} per {item.multiples} {item.GRANULARITY.name}"
+                    for item in parse_many(limits_text))
+
+
+@lru_cache(maxsize=32)
+def limit_items(limits_text: str) -> tuple[RateLimitItem, ...]:
+    return tuple(parse_many(limits_text))
+
+
+# ---- the rules applied to a Flask request (Flask-Limiter) --------------------------------------
+
 def bucket() -> str | None:
     """The limited bucket of the current request, or None for routes without limits."""
     return BUCKETS.get(request.endpoint or "") or BUCKETS.get(request.blueprint or "")
 
 
-def _partner():
-    from feedsvc.web.partner_feeds import request_partner
+def counted_partner():
+    """The active partner this request is counted as, or None (then it is counted by address)."""
     try:
         partner = request_partner()
     except SQLAlchemyError:
@@ -52,40 +93,66 @@ def client_key() -> str:
 
     Behind a reverse proxy the address is the proxy's unless TRUSTED_PROXY_HOPS says how many to look past.
     """
-    partner = _partner()
-    return f"partner:{partner.id}" if partner else f"addr:{request.remote_addr or 'unknown'}"
+    partner = counted_partner()
+    return f"partner:{partner.id}" if partner else address_key(request.remote_addr)
 
 
 def budget() -> str:
-    return current_app.config["RATELIMIT_PARTNER" if _partner() else "RATELIMIT_PUBLIC"]
-
-
-@lru_cache(maxsize=32)
-def scaled(limits_text: str, factor: int) -> str:
-    """'120/minute' scaled by 10 -> '1200 per 1 minute' (each of ';'-separated limits)."""
-    return ";".join(f"{item.amount * factor} per {item.multiples} {item.GRANULARITY.name}"
-                    for item in parse_many(limits_text))
+    return budget_text(current_app.config, counted_partner() is not None)
 
 
 def ceiling() -> str:
-    return scaled(budget(), current_app.config["RATELIMIT_CONDITIONAL_FACTOR"])
+    return ceiling_text(current_app.config, counted_partner() is not None)
 
 
 def _unlimited() -> bool:
     return bucket() is None
 
 
-def _deducts(response) -> bool:
-    # A 304 costs nothing against the budget; a 429 was never served, so it costs nothing either.
-    return response.status_code not in (304, 429)
-
-
 def _limits() -> list[Limit]:
     common = {"key_function": client_key, "shared": True, "exempt_when": _unlimited}
     return [
-        Limit(budget, scope=lambda _endpoint: bucket(), deduct_when=_deducts, **common),
-        Limit(ceiling, scope=lambda _endpoint: f"{bucket()}:all", **common),
+        Limit(budget, scope=lambda _endpoint: bucket(), deduct_when=lambda response: deducts(response.status_code),
+              **common),
+        Limit(ceiling, scope=lambda _endpoint: ceiling_scope(bucket()), **common),
     ]
+
+
+# ---- the rules applied outside Flask (the WSGI fast path) ---------------------------------------
+
+def admit_public(limiter: Limiter, config, address: str | None, bucket_name: str, status: int) -> bool:
+    """Count a public request answered without Flask exactly as `_limits` would, on the same counters.
+
+    False when it is over the budget or the ceiling (the caller then lets the app answer its 429),
+    or when the counters cannot be reached (the app's limiter has the fallback). A limiter that is
+    off (RATELIMIT_ENABLED, `suspended`) admits everything, as Flask-Limiter does.
+    """
+    if not limiter.enabled:
+        return True
+    who, prefix = address_key(address), config["RATELIMIT_KEY_PREFIX"]
+    budget_limits = [(item, bucket_name) for item in limit_items(budget_text(config, False))]
+    ceiling_limits = [(item, ceiling_scope(bucket_name)) for item in limit_items(ceiling_text(config, False))]
+    strategy = limiter.limiter
+    try:
+        if not all(strategy.test(item, prefix, who, scope) for item, scope in budget_limits + ceiling_limits):
+            return False
+        for item, scope in ceiling_limits + (budget_limits if deducts(status) else []):
+            strategy.hit(item, prefix, who, scope)
+    except Exception:   # storage trouble: let the app (and Flask-Limiter's fallback) handle it
+        return False
+    return True
+
+
+@contextmanager
+def suspended(app: Flask):
+    """No limits inside: for the app's own bulk reads of its documents (the mirror, `flask validate --all`)."""
+    the_limiter = limiter(app)
+    was = the_limiter.enabled
+    the_limiter.enabled = False
+    try:
+        yield
+    finally:
+        the_limiter.enabled = was
 
 
 class SweptMemoryStorage(MemoryStorage):
@@ -128,7 +195,6 @@ def init_app(app: Flask) -> Limiter:
     )
     limiter.init_app(app)
     app.extensions[_LIMITER] = limiter
-    app.register_error_handler(RateLimitExceeded, too_many_requests)
     return limiter
 
 
@@ -143,17 +209,3 @@ def retry_after_seconds() -> int:
     if current is None:
         return 60
     return max(1, math.ceil(current.window.reset_time - time.time()))
-
-
-def too_many_requests(exc: RateLimitExceeded):
-    retry = retry_after_seconds()
-    who = "this partner key" if _partner() else "this address"
-    response = jsonify({"error": "too many requests",
-                        "message": f"{who} is over its limit of {exc.description} for {bucket() or 'this route'}; "
-                                   f"retry after {retry} seconds. Conditional requests (If-None-Match, "
-                                   "If-Modified-Since) that end in 304 do not count against the budget.",
-                        "limit": exc.description, "retry_after": retry})
-    response.status_code = 429
-    response.headers["Retry-After"] = str(retry)
-    response.headers["Cache-Control"] = "no-store"
-    return response

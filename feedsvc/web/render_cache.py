@@ -23,6 +23,8 @@ import threading
 import time
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 from typing import Callable, Hashable, Mapping, TypeVar
 
 import brotli
@@ -36,17 +38,39 @@ from feedsvc.web.render_spill import SpillDirectory
 # bytes identical in every process, which the static mirror relies on.
 GZIP_LEVEL = 6
 BROTLI_QUALITY = 9
-# Bump when the writers' output changes, so clients holding an old ETag get the new bytes.
-OUTPUT_REVISION = "1"
 # A document bigger than this share of the memory budget is kept on disk (when a spill folder is set).
 SPILL_SHARE = 4
 # What the memory budget is charged for remembering a spilled document (its validator, a dict slot).
 SPILLED_ENTRY_BYTES = 256
+PACKAGE = Path(__file__).resolve().parents[1]
+# Everything in the package that shapes a document besides the store and the settings (the feed
+# writers, page builders and templates): a deploy that changes any of it changes every ETag.
+OUTPUT_SOURCES = ("render", "templates")
+
+
+@lru_cache(maxsize=1)
+def output_revision() -> str:
+    """A digest of every file under OUTPUT_SOURCES, read once per process (create_app asks at start-up).
+
+    A listed source that does not exist raises: a moved folder would otherwise silently stop
+    changing ETags on deploy, and clients would keep old bytes.
+    """
+    digest = hashlib.blake2b(digest_size=12)
+    for name in OUTPUT_SOURCES:
+        root = PACKAGE / name
+        if not root.exists():
+            raise FileNotFoundError(f"output source {root} (render_cache.OUTPUT_SOURCES) does not exist")
+        files = sorted(root.rglob("*")) if root.is_dir() else [root]
+        for file in files:
+            if file.is_file() and "__pycache__" not in file.parts:
+                content = file.read_bytes()
+                digest.update(f"{file.relative_to(PACKAGE).as_posix()}\0{len(content)}\0".encode() + content)
+    return digest.hexdigest()
 
 
 def validator(key: Hashable, version: int, modified_at, salt: str = "") -> str:
     """The ETag value (unquoted) of a document: decided from the store's counter, before rendering."""
-    material = repr((OUTPUT_REVISION, key, version, str(modified_at), salt)).encode("utf-8")
+    material = repr((output_revision(), key, version, str(modified_at), salt)).encode("utf-8")
     return hashlib.blake2b(material, digest_size=12).hexdigest()
 
 

@@ -11,8 +11,9 @@ recorded, goes to the app as before, which records it. So what a client receives
 the app's own code decided; the replay only skips running it again.
 
 What the app does around a feed response is done here too, the same way: the rate limits
-(ratelimit.py's budget and ceiling, on Flask-Limiter's own counters; over either, the request goes
-to the app, which answers 429), the metrics and the access log line (metrics.py, access_log.py).
+(ratelimit.admit_public: ratelimit.py's own budget and ceiling, on Flask-Limiter's counters; over
+either, the request goes to the app, which answers 429), the metrics and the access log line
+(metrics.py, access_log.py).
 
 On with FEEDSVC_FAST_PATH=1 (deploy/gunicorn.conf.py sets it); off by default.
 """
@@ -25,7 +26,6 @@ from dataclasses import dataclass
 
 from flask import Flask
 from flask_limiter import Limiter
-from limits import parse_many
 from sqlalchemy.engine import Engine
 
 from feedsvc.ops import metrics
@@ -36,6 +36,7 @@ REPLAYABLE = ("200", "304")
 # Replays share their bodies with the render cache while it holds them; past this many bytes of
 # bodies (per process) the least recently used replays are dropped, so evicted feeds are not kept alive.
 MAX_REPLAY_BYTES = 2 * 1024 * 1024
+FEEDS_BUCKET = ratelimit.BUCKETS["feeds"]   # the public feeds' rate-limit bucket
 
 
 @dataclass(frozen=True)
@@ -76,13 +77,14 @@ class FastPath:
         state = self._state(*target)
         if state is None:
             return self.wsgi_app(environ, start_response)
-        # OUTPUT_REVISION is part of every validator; in the stamp, a new one ends every replay.
-        stamp = (state.version, state.modified_at, render_cache.OUTPUT_REVISION)
+        # The output revision is part of every validator; in the stamp, a new one ends every replay.
+        stamp = (state.version, state.modified_at, render_cache.output_revision())
         headers = _Headers(environ)
         encoding = http.choose_encoding(headers.get("Accept-Encoding"))
         path, method = environ["PATH_INFO"], environ["REQUEST_METHOD"]
         answer = self._answer(path, method, encoding, stamp, headers)
-        if answer is None or not self._within_limits(environ, answer.status.startswith("304")):
+        if answer is None or not ratelimit.admit_public(self.limiter, self.app.config, environ.get("REMOTE_ADDR"),
+                                                        FEEDS_BUCKET, int(answer.status[:3])):
             return self._answer_and_record(environ, start_response, (path, method, encoding), stamp)
         start_response(answer.status, list(answer.headers))
         metrics.observe_replay(environ, answer, encoding, time.perf_counter() - started,
@@ -116,30 +118,6 @@ class FastPath:
             if fresh == (status == 304):
                 return replay
         return None
-
-    def _within_limits(self, environ, not_modified: bool) -> bool:
-        """Count the request as ratelimit.py's limits would; False sends it to the app (and its 429)."""
-        if not self.limiter.enabled:
-            return True
-        config = self.app.config
-        who = f"addr:{environ.get('REMOTE_ADDR') or 'unknown'}"
-        prefix = config["RATELIMIT_KEY_PREFIX"]
-        budget = _items(config["RATELIMIT_PUBLIC"])
-        ceiling = _items(ratelimit.scaled(config["RATELIMIT_PUBLIC"], config["RATELIMIT_CONDITIONAL_FACTOR"]))
-        strategy = self.limiter.limiter
-        try:
-            if not all(strategy.test(item, prefix, who, "feeds") for item in budget):
-                return False
-            if not all(strategy.test(item, prefix, who, "feeds:all") for item in ceiling):
-                return False
-            for item in ceiling:
-                strategy.hit(item, prefix, who, "feeds:all")
-            if not not_modified:   # a 304 costs nothing against the budget
-                for item in budget:
-                    strategy.hit(item, prefix, who, "feeds")
-        except Exception:   # storage trouble: let the app (and Flask-Limiter's fallback) handle it
-            return False
-        return True
 
     def _answer_and_record(self, environ, start_response, where: tuple, stamp: tuple):
         """The app answers; a 200 or 304 with an ETag is kept, exactly as sent, for the next such request."""
@@ -183,15 +161,6 @@ class _Headers:
 
     def get(self, name: str, default=None):
         return self.environ.get("HTTP_" + name.upper().replace("-", "_"), default)
-
-
-_parsed: dict[str, list] = {}
-
-
-def _items(limits_text: str) -> list:
-    if limits_text not in _parsed:
-        _parsed[limits_text] = parse_many(limits_text)
-    return _parsed[limits_text]
 
 
 def init_app(app: Flask, *, engine: Engine, counters: render_cache.CounterCache, limiter: Limiter) -> None:
