@@ -12,8 +12,8 @@ from feedsvc.ingest.records import parse_record
 from feedsvc.validate import validate_document
 from feedsvc.validate.amp_rules import check_house_rules
 from feedsvc.validate.amp_validator import validate_amp_many
-from tests.conftest import SITE_URL as SITE
-from tests.conftest import sample_records
+from tests.support.apps import SITE_URL as SITE
+from tests.support.records import sample_records
 
 pytestmark = pytest.mark.xdist_group("amp-pages")
 

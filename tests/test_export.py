@@ -14,8 +14,7 @@ from feedsvc.ingest.records import parse_record
 from feedsvc.ingest.write import commit_write, upsert, withdraw
 from feedsvc.publish import mirror as export
 from feedsvc.web import db
-
-from .conftest import SITE_URL
+from tests.support.apps import SITE_URL
 
 
 def mirrored_files(root: Path) -> dict[str, str]:

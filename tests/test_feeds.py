@@ -22,7 +22,8 @@ from feedsvc.render import feeds
 from feedsvc.validate import validate_document
 from feedsvc.web import db
 from feedsvc.web import feeds as web_feeds
-from tests.conftest import ROOT, SITE_URL, build_app, sample_records
+from tests.support.apps import ROOT, SITE_URL
+from tests.support.records import sample_records
 
 RECORDS = {r["id"]: r for r in sample_records() if r.get("status", "published") == "published"}
 ARTICLES = {i: parse_record(r, site_url=SITE_URL) for i, r in RECORDS.items()}
@@ -275,8 +276,8 @@ def test_rss_writes_one_dc_creator_per_author(client, api_headers, make_record):
     assert [c.text for c in creators] == ["पहला लेखक", "दूसरी लेखिका"]
 
 
-def test_summary_only_configuration_leaves_the_body_out(database_url, api_headers, make_record):
-    app = build_app(database_url, FEED_FULL_TEXT=False)
+def test_summary_only_configuration_leaves_the_body_out(database_url, api_headers, make_record, make_app):
+    app = make_app(FEED_FULL_TEXT=False)
     client = app.test_client()
     put(client, api_headers, make_record())
     rss = etree.fromstring(client.get("/feeds/rss.xml").data)
@@ -286,13 +287,12 @@ def test_summary_only_configuration_leaves_the_body_out(database_url, api_header
     assert atom.find(".//{http://www.w3.org/2005/Atom}content") is None
     item = json.loads(client.get("/feeds/feed.json").data)["items"][0]
     assert "content_html" not in item and item["content_text"] == item["summary"]
-    db.engine(app).dispose()
 
 
 # ---- the channel ----------------------------------------------------------------------------
 
-def test_rss_channel_carries_what_readers_and_hubs_need(database_url, api_headers, make_record):
-    app = build_app(database_url, WEBSUB_HUBS=["https://hub.example/", "https://pubsubhubbub.example/"])
+def test_rss_channel_carries_what_readers_and_hubs_need(database_url, api_headers, make_record, make_app):
+    app = make_app(WEBSUB_HUBS=["https://hub.example/", "https://pubsubhubbub.example/"])
     client = app.test_client()
     put(client, api_headers, make_record())
     channel = etree.fromstring(client.get("/feeds/section/national/rss.xml").data).find("channel")
@@ -307,11 +307,10 @@ def test_rss_channel_carries_what_readers_and_hubs_need(database_url, api_header
     assert channel.findtext("copyright") == app.config["SITE_COPYRIGHT"]
     assert channel.findtext("image/url") == f"{SITE_URL}/static/logo.png"
     assert channel.findtext("lastBuildDate").endswith("+0530")
-    db.engine(app).dispose()
 
 
-def test_atom_and_json_feeds_carry_hubs_logo_icon_and_rights(database_url, api_headers, make_record):
-    app = build_app(database_url, WEBSUB_HUBS=["https://hub.example/"])
+def test_atom_and_json_feeds_carry_hubs_logo_icon_and_rights(database_url, api_headers, make_record, make_app):
+    app = make_app(WEBSUB_HUBS=["https://hub.example/"])
     client = app.test_client()
     put(client, api_headers, make_record())
     atom = feedparser.parse(client.get("/feeds/atom.xml").data).feed
@@ -322,7 +321,6 @@ def test_atom_and_json_feeds_carry_hubs_logo_icon_and_rights(database_url, api_h
     assert doc["hubs"] == [{"type": "WebSub", "url": "https://hub.example/"}]
     assert doc["icon"] == f"{SITE_URL}/static/icon.png" and doc["feed_url"] == f"{SITE_URL}/feeds/feed.json"
     assert client.get("/static/logo.png").status_code == 200
-    db.engine(app).dispose()
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -351,15 +349,14 @@ def test_withdrawn_article_leaves_every_feed_and_is_a_tombstone_in_atom(client, 
     assert b"deleted-entry" not in client.get("/feeds/tag/parliament/rss.xml").data
 
 
-def test_tombstones_leave_after_the_configured_window(database_url, api_headers, make_record):
-    app = build_app(database_url, TOMBSTONE_DAYS=0)
+def test_tombstones_leave_after_the_configured_window(database_url, api_headers, make_record, make_app):
+    app = make_app(TOMBSTONE_DAYS=0)
     client = app.test_client()
     put(client, api_headers, make_record())
     client.delete("/api/articles/test-2025-08-01-monsoon", headers=api_headers)
     put(client, api_headers, make_record(id="test-later", slug="later", published="2025-08-03T09:00:00+05:30",
                                          updated=None))
     assert b"deleted-entry" not in client.get("/feeds/atom.xml").data
-    db.engine(app).dispose()
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

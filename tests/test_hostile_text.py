@@ -14,12 +14,12 @@ import json
 from pathlib import Path
 
 import pytest
-from lxml import etree
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from feedsvc.validate import validate_document, xmlsafe
-from tests.conftest import SITE_URL, VALID_RECORD
-from tests.hostile.threats import parse_document
+from tests.support.apps import SITE_URL
+from tests.support.records import VALID_RECORD
+from tests.support.threats import parse_document
 
 CASES = json.loads((Path(__file__).resolve().parent / "hostile" / "text" / "cases.json").read_text("utf-8"))["cases"]
 ATOM = "{http://www.w3.org/2005/Atom}"

@@ -25,7 +25,6 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import brotli
 import pytest
@@ -33,8 +32,9 @@ import pytest
 from feedsvc import store
 from feedsvc.validate import validate_document
 from feedsvc.web import db
-from tests.conftest import ARTICLES, POSTGRESQL_URL, SITE_URL, VALID_RECORD, _fresh_database, build_app
-from tests.servers import LIVE_AUTH, ROOT, Gunicorn, rss_kb
+from tests.support.apps import ARTICLES, POSTGRESQL_URL, ROOT, SITE_URL, AppFactory, fresh_database
+from tests.support.records import VALID_RECORD
+from tests.support.servers import LIVE_AUTH, Gunicorn, rss_kb
 
 pytestmark = pytest.mark.slow
 POLLERS = 200
@@ -170,18 +170,17 @@ def worker_memory(server: Gunicorn) -> int:
 
 
 @pytest.fixture
-def loaded_database(tmp_path):
+def loaded_database(tmp_path, make_app):
     """The sample articles in a fresh database: PostgreSQL when the suite has one, else SQLite."""
-    url, cleanup = _fresh_database("postgresql" if POSTGRESQL_URL else "sqlite", tmp_path)
-    app = build_app(url)
-    result = app.test_cli_runner().invoke(args=["import-articles", str(ARTICLES)])
-    assert result.exit_code == 0, result.output
-    with db.engine(app).connect() as conn:
-        scopes = [state.scope for state in store.all_scopes(conn)]
-        slugs = [row.slug for row in store.live_article_slugs(conn)]
-    db.engine(app).dispose()
-    yield url, scopes, slugs
-    cleanup()
+    with fresh_database("postgresql" if POSTGRESQL_URL else "sqlite", tmp_path) as url:
+        with AppFactory(url) as make_app:  # closed before the servers start: they own the database
+            app = make_app()
+            result = app.test_cli_runner().invoke(args=["import-articles", str(ARTICLES)])
+            assert result.exit_code == 0, result.output
+            with db.engine(app).connect() as conn:
+                scopes = [state.scope for state in store.all_scopes(conn)]
+                slugs = [row.slug for row in store.live_article_slugs(conn)]
+        yield url, scopes, slugs
 
 
 def targets_for(scopes: list[str], slugs: list[str]) -> list[str]:

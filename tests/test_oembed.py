@@ -7,7 +7,7 @@ import pytest
 from lxml import etree
 
 from feedsvc.render import oembed
-from tests.api_records import put_record, record  # noqa: F401  (record: a fixture)
+from tests.support.records import put_record
 
 SITE = "http://news.example"
 SPEC_KEYS = {"type", "version", "title", "author_name", "author_url", "provider_name", "provider_url",

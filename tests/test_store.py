@@ -7,7 +7,7 @@ import sqlalchemy
 from feedsvc import store
 from feedsvc.ingest import write
 from feedsvc.ingest.records import parse_record
-from tests.conftest import ordered_index_plan
+from tests.support.plans import ordered_index_plan
 
 IST = timezone(timedelta(hours=5, minutes=30))
 
