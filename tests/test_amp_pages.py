@@ -31,7 +31,7 @@ def amp_pages(sample_app):
         assert response.status_code == 200 and response.content_type == "text/html; charset=utf-8"
         documents[article.slug] = response.get_data(as_text=True)
     results = validate_amp_many(list(documents.values()))
-    return {slug: (html, problems) for (slug, html), problems in zip(documents.items(), results)}
+    return {slug: (html, problems) for (slug, html), problems in zip(documents.items(), results, strict=True)}
 
 
 def json_ld(html: str) -> dict:

@@ -181,7 +181,7 @@ def test_sigkill_during_api_writes_leaves_every_article_whole_and_resending_fini
     acknowledged: dict[str, int] = {}
     in_flight: dict[str, int] = {}
     ids = [f"kill-{i}" for i in range(WRITERS)]
-    for round_number in range(KILL_ROUNDS):
+    for _ in range(KILL_ROUNDS):
         server = Gunicorn(database_url, workers=2, threads=WRITERS,
                           log_path=tmp_path / "gunicorn.log").start()
         stop = threading.Event()

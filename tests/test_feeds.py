@@ -177,7 +177,7 @@ def test_every_feed_of_the_samples_matches_the_records_over_two_pages(sample_cli
     assert [len(p) for p in pages] == [limit, len(expected) - limit][:len(pages)]
     items = [item for page in pages for item in page]
     assert [i["id"] for i in items] == [f"tag:news.example,2025:articles/{a.id}" for a in expected]
-    for item, article in zip(items, expected):
+    for item, article in zip(items, expected, strict=True):
         assert_item_matches(item, article, fmt)
 
 
@@ -434,7 +434,7 @@ def test_directory_page_offers_every_scope_in_every_format(sample_client):
     assert page.get_element_by_id("section-sports") is not None
     assert "Sections" in page.text_content() and "विभाग" in page.text_content()
     alternates = page.xpath("//head/link[@rel='alternate']")
-    assert [(l.get("type"), l.get("href")) for l in alternates] == [
+    assert [(link.get("type"), link.get("href")) for link in alternates] == [
         ("application/rss+xml", f"{SITE_URL}/feeds/rss.xml"), ("application/atom+xml", f"{SITE_URL}/feeds/atom.xml"),
         ("application/feed+json", f"{SITE_URL}/feeds/feed.json")]
 
@@ -480,7 +480,7 @@ def test_base_layout_advertises_site_and_page_feeds_in_all_formats(sample_app):
         page = render_template_string('{% extends "base.html" %}{% block content %}x{% endblock %}',
                                       feed_scopes=feeds.scopes_of(article))
     root = lxml.html.fromstring(page)
-    alternates = [(l.get("type"), l.get("href"), l.get("title")) for l in root.xpath("//head/link[@rel='alternate']")]
+    alternates = [(link.get("type"), link.get("href"), link.get("title")) for link in root.xpath("//head/link[@rel='alternate']")]
     expected_scopes = (["site", f"section:{article.section.key}"] + [f"tag:{t.key}" for t in article.tags]
                        + [f"author:{a.key}" for a in article.authors])
     assert [href for _, href, _ in alternates] == [SITE_URL + feed_path(s, f) for s in expected_scopes for f in FORMATS]

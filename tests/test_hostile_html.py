@@ -106,7 +106,7 @@ def rss_html(root, link: str) -> dict[str, object]:
 def atom_html(root, link: str) -> dict[str, object]:
     """Every Atom text construct of type html (as escaped markup) or xhtml (as its div)."""
     entry = next(e for e in root.iter(f"{ATOM}entry")
-                 if any(l.get("href") == link for l in e.iter(f"{ATOM}link")))
+                 if any(each.get("href") == link for each in e.iter(f"{ATOM}link")))
     pieces = {}
     for holder, label in ((root, "feed"), (entry, "entry")):
         for element in holder:

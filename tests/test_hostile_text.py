@@ -109,7 +109,7 @@ def shown_titles(kind: str, body: bytes, article_url: str) -> list[str]:
     if kind == "rss":
         return [i.findtext("title") for i in root.iter("item") if i.findtext("link") == article_url]
     return [e.findtext(f"{ATOM}title") for e in root.iter(f"{ATOM}entry")
-            if any(l.get("href") == article_url for l in e.iter(f"{ATOM}link"))]
+            if any(link.get("href") == article_url for link in e.iter(f"{ATOM}link"))]
 
 
 @pytest.mark.parametrize("name", STORED)

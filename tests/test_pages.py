@@ -1,4 +1,4 @@
-"""Canonical article pages, listings, and their 301/404/410 answers and caching (feedsvc/web/pages.py, feedsvc/render/pages.py)."""
+"""Canonical article pages, listings, and their 301/404/410 answers and caching (web/pages.py, render/pages.py)."""
 import json
 import re
 from datetime import datetime, timedelta, timezone

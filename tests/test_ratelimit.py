@@ -184,7 +184,8 @@ def test_a_store_outage_during_the_key_lookup_counts_by_address(client, record, 
 
 
 @pytest.mark.parametrize("path", ["/?after=20250801T091500000000~{n}",
-                                  "/section/national?after=20250801T091500000000~{n}", "/tag/parliament", "/author/test-reporter?after=20250701T091500000000~{n}",
+                                  "/section/national?after=20250801T091500000000~{n}", "/tag/parliament",
+                                  "/author/test-reporter?after=20250701T091500000000~{n}",
                                   "/embed/latest?limit={n}"])
 def test_listing_pages_and_the_headline_widget_are_limited(client, record, path):
     """Every new cursor (or widget size) is a render: an address cannot make the app render without end."""

@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import pairwise
 from urllib.parse import parse_qsl
 
 import pytest
@@ -235,7 +236,7 @@ def test_failing_hub_gets_retries_with_backoff_then_every_notification(database_
         assert response.status_code == 201 and time.monotonic() - started < 2  # the write never waits for the hub
         assert hub.wait_for(lambda: len(hub.requests) >= 4 and pending(app) == 0)
         times = [t for t, _, _ in hub.requests]
-        gaps = [b - a for a, b in zip(times, times[1:])]
+        gaps = [b - a for a, b in pairwise(times)]
         # Equal jitter: the wait before attempt k+1 is at least half of min(cap, base * 2**(k-1)).
         for k, gap in enumerate(gaps, start=1):
             assert gap >= min(1.0, 0.2 * 2 ** (k - 1)) / 2 - 0.02, gaps
