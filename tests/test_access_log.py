@@ -111,6 +111,7 @@ def test_a_forked_child_does_not_write_its_parents_lines_again(logger, tmp_path)
     assert sorted(out.read_text("utf-8").splitlines()) == ["child", "parent"]
 
 
+@pytest.mark.slow
 def test_lines_still_waiting_are_written_when_the_process_exits(tmp_path):
     """A worker that stops (gunicorn's graceful exit, the end of a command) loses no line."""
     script = ("from feedsvc.ops import access_log\n"

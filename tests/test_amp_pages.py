@@ -15,7 +15,7 @@ from feedsvc.validate.amp_validator import validate_amp_many
 from tests.support.apps import SITE_URL as SITE
 from tests.support.records import sample_records
 
-pytestmark = pytest.mark.xdist_group("amp-pages")
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("amp-pages")]  # the official validator
 
 LIVE = [a for a in (parse_record(r, site_url=SITE) for r in sample_records()) if a.live]
 COMPONENTS = {"youtube": "amp-youtube", "twitter": "amp-twitter", "instagram": "amp-instagram"}

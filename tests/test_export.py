@@ -16,6 +16,8 @@ from feedsvc.publish import mirror as export
 from feedsvc.web import db
 from tests.support.apps import SITE_URL
 
+pytestmark = pytest.mark.slow  # minutes of setup and generated inputs
+
 
 def mirrored_files(root: Path) -> dict[str, str]:
     """url -> file of every document the manifest says the mirror holds."""

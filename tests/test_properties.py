@@ -40,6 +40,8 @@ from feedsvc.validate import validate_document
 from feedsvc.web import db
 from tests.support.apps import API_TOKEN, BACKENDS, SITE_URL, AppFactory, fresh_database
 
+pytestmark = pytest.mark.slow  # minutes of setup and generated inputs
+
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 # ---- strategies ------------------------------------------------------------------------------
