@@ -80,7 +80,7 @@ def run(table: Table, database_url: str, mirror: Path, workdir: Path, repeats: i
             got = fetch(url, hdrs)[0]
             if got != expected:
                 raise RuntimeError(f"{name}: {url} answered {got}, expected {expected}")
-        for name, (url, hdrs) in rows.items():   # warm: caches filled, replays recorded, workers busy once
+        for url, hdrs in rows.values():   # warm: caches filled, replays recorded, workers busy once
             wrk.run(url, headers=hdrs, seconds=1)
         rates = {name: [] for name in rows}
         for _ in range(repeats):

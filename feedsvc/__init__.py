@@ -42,3 +42,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     proxy.init_app(app)                       # last: the outermost WSGI layer, so all inside see the client's address
     cli.register(app)
     return app
+
+
+def close_app(app: Flask) -> None:
+    """Stop what the app started (the WebSub sender thread) and close its database pool."""
+    websub.publisher(app).stop()
+    db.engine(app).dispose()

@@ -15,9 +15,6 @@ import pytest
 from bench.servers import Gunicorn
 from feedsvc.ops import access_log
 from feedsvc.ops.access_log import BATCH_CHARS, BatchingStreamHandler
-from feedsvc.web import db
-
-from .conftest import build_app
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -114,6 +111,7 @@ def test_a_forked_child_does_not_write_its_parents_lines_again(logger, tmp_path)
     assert sorted(out.read_text("utf-8").splitlines()) == ["child", "parent"]
 
 
+@pytest.mark.slow
 def test_lines_still_waiting_are_written_when_the_process_exits(tmp_path):
     """A worker that stops (gunicorn's graceful exit, the end of a command) loses no line."""
     script = ("from feedsvc.ops import access_log\n"
@@ -147,9 +145,8 @@ def json_lines(log: Path) -> list[dict]:
 
 
 @pytest.mark.slow
-def test_gunicorn_workers_write_their_waiting_lines_when_they_stop(tmp_path):
-    url = f"sqlite:///{tmp_path / 'feedsvc.db'}"
-    db.engine(build_app(url)).dispose()
+def test_gunicorn_workers_write_their_waiting_lines_when_they_stop(make_app, tmp_path):
+    url = make_app().config["DATABASE_URL"]  # migrated
     log = tmp_path / "gunicorn.log"
     env = {"FEEDSVC_DATABASE_URL": url, "FEEDSVC_ACCESS_LOG_FLUSH_MS": str(3600 * 1000),
            "FEEDSVC_WEBSUB_SENDER": "worker", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}

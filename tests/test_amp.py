@@ -314,6 +314,7 @@ def tricky_pages():
 
 
 # One group, so that under xdist the fixture's single validator run serves every case.
+@pytest.mark.slow
 @pytest.mark.xdist_group("amp-tricky-pages")
 @pytest.mark.parametrize("number", range(len(TRICKY_BODIES) + 1),
                          ids=[path.stem for path in TRICKY_BODIES] + ["embeds-list"])
@@ -405,6 +406,7 @@ def test_house_rules_do_not_mistake_text_for_a_script_url():
     assert check_house_rules(page) == []
 
 
+@pytest.mark.slow
 def test_official_validator_reports_errors_in_order_for_a_batch():
     broken = GOOD_PAGE.replace("<p>पाठ", '<p onclick="x()">पाठ', 1).replace("</body>", "<form></form></body>")
     good, bad = validate_amp_many([GOOD_PAGE, broken])

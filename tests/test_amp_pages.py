@@ -12,10 +12,10 @@ from feedsvc.ingest.records import parse_record
 from feedsvc.validate import validate_document
 from feedsvc.validate.amp_rules import check_house_rules
 from feedsvc.validate.amp_validator import validate_amp_many
-from tests.conftest import SITE_URL as SITE
-from tests.conftest import sample_records
+from tests.support.apps import SITE_URL as SITE
+from tests.support.records import sample_records
 
-pytestmark = pytest.mark.xdist_group("amp-pages")
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("amp-pages")]  # the official validator
 
 LIVE = [a for a in (parse_record(r, site_url=SITE) for r in sample_records()) if a.live]
 COMPONENTS = {"youtube": "amp-youtube", "twitter": "amp-twitter", "instagram": "amp-instagram"}
@@ -31,7 +31,7 @@ def amp_pages(sample_app):
         assert response.status_code == 200 and response.content_type == "text/html; charset=utf-8"
         documents[article.slug] = response.get_data(as_text=True)
     results = validate_amp_many(list(documents.values()))
-    return {slug: (html, problems) for (slug, html), problems in zip(documents.items(), results)}
+    return {slug: (html, problems) for (slug, html), problems in zip(documents.items(), results, strict=True)}
 
 
 def json_ld(html: str) -> dict:

@@ -22,9 +22,8 @@ def test_wrong_token_is_403(client, make_record):
     assert put(client, make_record(), {"Authorization": "Bearer nope"}).status_code == 403
 
 
-def test_token_digest_configuration_is_accepted(database_url):
-    from tests.conftest import build_app
-    app = build_app(database_url, API_TOKENS=["sha256:" + token_digest("s3cret")])
+def test_token_digest_configuration_is_accepted(database_url, make_app):
+    app = make_app(API_TOKENS=["sha256:" + token_digest("s3cret")])
     assert app.config["API_TOKEN_DIGESTS"] == [token_digest("s3cret")]
     assert "s3cret" not in json.dumps(app.config, default=str)
 

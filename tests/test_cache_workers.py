@@ -19,9 +19,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.servers import Gunicorn
-from feedsvc.web import db
-
-from .conftest import ARTICLES, VALID_RECORD
+from tests.support.apps import ARTICLES
+from tests.support.records import VALID_RECORD
 
 pytestmark = pytest.mark.slow
 
@@ -67,14 +66,12 @@ def fetch_many(port: int, path: str, count: int = 40):
 
 
 @pytest.fixture
-def server(tmp_path):
-    database = tmp_path / "feedsvc.db"
-    url = f"sqlite:///{database}"
-    from feedsvc import create_app
-    app = create_app({"DATABASE_URL": url, "SITE_URL": "http://news.example"})
+def server(make_app, tmp_path):
+    app = make_app()
+    url = app.config["DATABASE_URL"]
     result = app.test_cli_runner().invoke(args=["import-articles", str(ARTICLES)])
     assert result.exit_code == 0, result.output
-    db.engine(app).dispose()
+    make_app.close()  # the workers own the database from here
     log = tmp_path / "gunicorn.log"
     metrics_dir = tmp_path / "metrics"
     env = {"FEEDSVC_DATABASE_URL": url, "FEEDSVC_SITE_URL": "http://news.example", "FEEDSVC_API_TOKENS": API_TOKEN,

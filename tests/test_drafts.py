@@ -12,8 +12,8 @@ from feedsvc import store
 from feedsvc.render import sitemaps
 from feedsvc.store import websub_outbox
 from feedsvc.web import db
-from tests.api_records import put_record
-from tests.conftest import SITE_URL, build_app
+from tests.support.apps import SITE_URL
+from tests.support.records import put_record
 
 TOMBSTONE = "{http://purl.org/atompub/tombstones/1.0}deleted-entry"
 SCOPES = ("site", "section:national", "tag:parliament", "author:test-reporter")
@@ -23,11 +23,10 @@ LATER = "2025-08-02T09:15:00+05:30"
 
 
 @pytest.fixture
-def app(database_url):
+def app(database_url, make_app):
     """The conftest's app with a hub that is never contacted (the sender is a separate worker): outbox rows stay."""
-    app = build_app(database_url, WEBSUB_HUBS=["http://127.0.0.1:9/hub"], WEBSUB_SENDER="worker")
+    app = make_app(WEBSUB_HUBS=["http://127.0.0.1:9/hub"], WEBSUB_SENDER="worker")
     yield app
-    db.engine(app).dispose()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pytest
 from flask import render_template_string
 
 from feedsvc.web.embed import widget_snippet
-from tests.api_records import put_record
+from tests.support.records import put_record
 
 SITE = "http://news.example"
 

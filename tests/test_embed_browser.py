@@ -16,9 +16,7 @@ import lxml.html
 import pytest
 from werkzeug.serving import make_server
 
-from feedsvc.web import db
-from tests.chromium import Chromium, executable
-from tests.conftest import build_app
+from tests.support.chromium import Chromium, executable
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(executable() is None, reason="needs Debian's chromium (make system-deps)")]
@@ -40,7 +38,7 @@ def serve_in_thread(server):
 
 
 @pytest.fixture
-def site(tmp_path, make_record):
+def site(tmp_path, make_record, make_app):
     """(app origin, record) with the app answering on 127.0.0.1 and SITE_URL set to that origin."""
     media = tmp_path / "media"
     media.mkdir()
@@ -48,7 +46,7 @@ def site(tmp_path, make_record):
     holder = {}
     server = make_server("127.0.0.1", 0, lambda environ, start: holder["app"](environ, start), threaded=True)
     origin = f"http://127.0.0.1:{server.server_port}"
-    app = holder["app"] = build_app(f"sqlite:///{tmp_path / 'feedsvc.db'}", SITE_URL=origin, MEDIA_DIR=str(media))
+    app = holder["app"] = make_app(SITE_URL=origin, MEDIA_DIR=str(media))
     record = make_record(image={"url": "/media/card.png", "width": 320, "height": 180, "caption": "चित्र"})
     client = app.test_client()
     assert client.put(f"/api/articles/{record['id']}", data=json.dumps(record, ensure_ascii=False),
@@ -58,7 +56,6 @@ def site(tmp_path, make_record):
     yield origin, record, client
     server.shutdown()
     thread.join()
-    db.engine(app).dispose()
 
 
 @pytest.fixture

@@ -14,8 +14,9 @@ from feedsvc.ingest.records import parse_record
 from feedsvc.ingest.write import commit_write, upsert, withdraw
 from feedsvc.publish import mirror as export
 from feedsvc.web import db
+from tests.support.apps import SITE_URL
 
-from .conftest import SITE_URL
+pytestmark = pytest.mark.slow  # minutes of setup and generated inputs
 
 
 def mirrored_files(root: Path) -> dict[str, str]:

@@ -6,8 +6,7 @@ import pytest
 from feedsvc.ingest.records import parse_record
 from feedsvc.ingest.write import commit_write, upsert
 from feedsvc.web import db
-
-from .conftest import SITE_URL, build_app
+from tests.support.apps import SITE_URL
 
 REQUESTS = [
     ("GET", {}),
@@ -21,14 +20,12 @@ PATHS = ["/feeds/rss.xml", "/feeds/atom.xml", "/feeds/feed.json", "/feeds/sectio
 
 
 @pytest.fixture
-def pair(database_url, make_record):
+def pair(database_url, make_record, make_app):
     """(fast, plain): the same database behind an app with the fast path and one without."""
-    fast = build_app(database_url, FAST_PATH=True, RATELIMIT_ENABLED=False)
-    plain = build_app(database_url, FAST_PATH=False, RATELIMIT_ENABLED=False)
+    fast = make_app(FAST_PATH=True, RATELIMIT_ENABLED=False)
+    plain = make_app(FAST_PATH=False, RATELIMIT_ENABLED=False)
     write(fast, make_record())
-    yield fast, plain
-    for app in (fast, plain):
-        db.engine(app).dispose()
+    return fast, plain
 
 
 def write(app, record):
@@ -111,10 +108,10 @@ def test_partner_credentials_are_left_to_the_app(pair):
     # ... but count against the ceiling (factor x budget = 6, the first 200 included).
     (2, [304] * 5 + [429, 429]),
 ])
-def test_rate_limits_hold_as_without_the_fast_path(database_url, make_record, factor, expected):
+def test_rate_limits_hold_as_without_the_fast_path(database_url, make_record, factor, expected, make_app):
     results = {}
     for fast_path in (False, True):
-        app = build_app(database_url, FAST_PATH=fast_path, RATELIMIT_PUBLIC="3/minute",
+        app = make_app(FAST_PATH=fast_path, RATELIMIT_PUBLIC="3/minute",
                         RATELIMIT_CONDITIONAL_FACTOR=factor, RATELIMIT_KEY_PREFIX=f"test-{fast_path}")
         if fast_path is False:
             write(app, make_record())
@@ -124,18 +121,16 @@ def test_rate_limits_hold_as_without_the_fast_path(database_url, make_record, fa
                     for _ in range(expected.count(304) + (1 if factor == 2 else 0))]
         statuses += [client.get("/feeds/rss.xml").status_code for _ in range(len(expected) - len(statuses))]
         results[fast_path] = statuses
-        db.engine(app).dispose()
     assert results[False] == expected
     assert results[True] == expected
 
 
-def test_behind_a_proxy_limits_count_the_client_address(database_url, make_record):
+def test_behind_a_proxy_limits_count_the_client_address(database_url, make_record, make_app):
     """With TRUSTED_PROXY_HOPS the fast path sits inside ProxyFix, so two clients have two budgets."""
-    app = build_app(database_url, FAST_PATH=True, TRUSTED_PROXY_HOPS=1, RATELIMIT_PUBLIC="2/minute")
+    app = make_app(FAST_PATH=True, TRUSTED_PROXY_HOPS=1, RATELIMIT_PUBLIC="2/minute")
     write(app, make_record())
     client = app.test_client()
     first = [client.get("/feeds/rss.xml", headers={"X-Forwarded-For": "203.0.113.1"}).status_code for _ in range(3)]
     second = [client.get("/feeds/rss.xml", headers={"X-Forwarded-For": "203.0.113.2"}).status_code for _ in range(3)]
     assert first == second == [200, 200, 429]
     assert replays(app) > 0
-    db.engine(app).dispose()

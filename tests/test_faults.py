@@ -28,9 +28,9 @@ from feedsvc import store
 from feedsvc.ingest.records import article_from_json
 from feedsvc.store import articles, scope_state
 from feedsvc.web import db
-from tests.conftest import API_TOKEN, SITE_URL, VALID_RECORD, build_app
-from tests.servers import LIVE_AUTH, Gunicorn, TcpProxy
-from tests.test_kill_during_import import assert_each_record_whole
+from tests.support.apps import API_TOKEN, SITE_URL
+from tests.support.records import VALID_RECORD, assert_each_record_whole
+from tests.support.servers import LIVE_AUTH, Gunicorn, TcpProxy
 
 pytestmark = pytest.mark.slow
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}  # in-process test client
@@ -77,7 +77,7 @@ SETUPS = {"default": {}, "production": {"FAST_PATH": True, "FEED_STATE_RECHECK_M
 
 
 @pytest.fixture(params=list(SETUPS))
-def outage_app(request, backend, database_url, tmp_path):
+def outage_app(request, backend, database_url, make_app, tmp_path):
     """(app, outage context) with three articles; the app reaches PostgreSQL through a TcpProxy."""
     proxy = None
     url = database_url
@@ -86,13 +86,13 @@ def outage_app(request, backend, database_url, tmp_path):
         proxy.start()
     # The store waits DATABASE_TIMEOUT for a SQLite lock; a test waits LOCK_TIMEOUT_SECONDS (the behaviour is the same).
     timeout = {"DATABASE_TIMEOUT": LOCK_TIMEOUT_SECONDS} if backend == "sqlite" else {}
-    app = build_app(url, RATELIMIT_ENABLED=False, **timeout, **SETUPS[request.param])
+    app = make_app(DATABASE_URL=url, RATELIMIT_ENABLED=False, **timeout, **SETUPS[request.param])
     client = app.test_client()
     for number, slug in enumerate(("one", "two", "three"), 1):
         assert client.put(f"/api/articles/{slug}", json=record(slug, number), headers=AUTH).status_code == 201
     path = url.split("///", 1)[-1] if backend == "sqlite" else None
     yield app, lambda: store_outage(backend, app, proxy, path)
-    db.engine(app).dispose()
+    make_app.close()  # before the proxy its connections go through
     if proxy:
         proxy.stop()
 
@@ -181,7 +181,7 @@ def test_sigkill_during_api_writes_leaves_every_article_whole_and_resending_fini
     acknowledged: dict[str, int] = {}
     in_flight: dict[str, int] = {}
     ids = [f"kill-{i}" for i in range(WRITERS)]
-    for round_number in range(KILL_ROUNDS):
+    for _ in range(KILL_ROUNDS):
         server = Gunicorn(database_url, workers=2, threads=WRITERS,
                           log_path=tmp_path / "gunicorn.log").start()
         stop = threading.Event()

@@ -22,7 +22,8 @@ from feedsvc.render import feeds
 from feedsvc.validate import validate_document
 from feedsvc.web import db
 from feedsvc.web import feeds as web_feeds
-from tests.conftest import ROOT, SITE_URL, build_app, sample_records
+from tests.support.apps import ROOT, SITE_URL
+from tests.support.records import sample_records
 
 RECORDS = {r["id"]: r for r in sample_records() if r.get("status", "published") == "published"}
 ARTICLES = {i: parse_record(r, site_url=SITE_URL) for i, r in RECORDS.items()}
@@ -176,7 +177,7 @@ def test_every_feed_of_the_samples_matches_the_records_over_two_pages(sample_cli
     assert [len(p) for p in pages] == [limit, len(expected) - limit][:len(pages)]
     items = [item for page in pages for item in page]
     assert [i["id"] for i in items] == [f"tag:news.example,2025:articles/{a.id}" for a in expected]
-    for item, article in zip(items, expected):
+    for item, article in zip(items, expected, strict=True):
         assert_item_matches(item, article, fmt)
 
 
@@ -275,8 +276,8 @@ def test_rss_writes_one_dc_creator_per_author(client, api_headers, make_record):
     assert [c.text for c in creators] == ["पहला लेखक", "दूसरी लेखिका"]
 
 
-def test_summary_only_configuration_leaves_the_body_out(database_url, api_headers, make_record):
-    app = build_app(database_url, FEED_FULL_TEXT=False)
+def test_summary_only_configuration_leaves_the_body_out(database_url, api_headers, make_record, make_app):
+    app = make_app(FEED_FULL_TEXT=False)
     client = app.test_client()
     put(client, api_headers, make_record())
     rss = etree.fromstring(client.get("/feeds/rss.xml").data)
@@ -286,13 +287,12 @@ def test_summary_only_configuration_leaves_the_body_out(database_url, api_header
     assert atom.find(".//{http://www.w3.org/2005/Atom}content") is None
     item = json.loads(client.get("/feeds/feed.json").data)["items"][0]
     assert "content_html" not in item and item["content_text"] == item["summary"]
-    db.engine(app).dispose()
 
 
 # ---- the channel ----------------------------------------------------------------------------
 
-def test_rss_channel_carries_what_readers_and_hubs_need(database_url, api_headers, make_record):
-    app = build_app(database_url, WEBSUB_HUBS=["https://hub.example/", "https://pubsubhubbub.example/"])
+def test_rss_channel_carries_what_readers_and_hubs_need(database_url, api_headers, make_record, make_app):
+    app = make_app(WEBSUB_HUBS=["https://hub.example/", "https://pubsubhubbub.example/"])
     client = app.test_client()
     put(client, api_headers, make_record())
     channel = etree.fromstring(client.get("/feeds/section/national/rss.xml").data).find("channel")
@@ -307,11 +307,10 @@ def test_rss_channel_carries_what_readers_and_hubs_need(database_url, api_header
     assert channel.findtext("copyright") == app.config["SITE_COPYRIGHT"]
     assert channel.findtext("image/url") == f"{SITE_URL}/static/logo.png"
     assert channel.findtext("lastBuildDate").endswith("+0530")
-    db.engine(app).dispose()
 
 
-def test_atom_and_json_feeds_carry_hubs_logo_icon_and_rights(database_url, api_headers, make_record):
-    app = build_app(database_url, WEBSUB_HUBS=["https://hub.example/"])
+def test_atom_and_json_feeds_carry_hubs_logo_icon_and_rights(database_url, api_headers, make_record, make_app):
+    app = make_app(WEBSUB_HUBS=["https://hub.example/"])
     client = app.test_client()
     put(client, api_headers, make_record())
     atom = feedparser.parse(client.get("/feeds/atom.xml").data).feed
@@ -322,7 +321,6 @@ def test_atom_and_json_feeds_carry_hubs_logo_icon_and_rights(database_url, api_h
     assert doc["hubs"] == [{"type": "WebSub", "url": "https://hub.example/"}]
     assert doc["icon"] == f"{SITE_URL}/static/icon.png" and doc["feed_url"] == f"{SITE_URL}/feeds/feed.json"
     assert client.get("/static/logo.png").status_code == 200
-    db.engine(app).dispose()
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -351,15 +349,14 @@ def test_withdrawn_article_leaves_every_feed_and_is_a_tombstone_in_atom(client, 
     assert b"deleted-entry" not in client.get("/feeds/tag/parliament/rss.xml").data
 
 
-def test_tombstones_leave_after_the_configured_window(database_url, api_headers, make_record):
-    app = build_app(database_url, TOMBSTONE_DAYS=0)
+def test_tombstones_leave_after_the_configured_window(database_url, api_headers, make_record, make_app):
+    app = make_app(TOMBSTONE_DAYS=0)
     client = app.test_client()
     put(client, api_headers, make_record())
     client.delete("/api/articles/test-2025-08-01-monsoon", headers=api_headers)
     put(client, api_headers, make_record(id="test-later", slug="later", published="2025-08-03T09:00:00+05:30",
                                          updated=None))
     assert b"deleted-entry" not in client.get("/feeds/atom.xml").data
-    db.engine(app).dispose()
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -437,7 +434,7 @@ def test_directory_page_offers_every_scope_in_every_format(sample_client):
     assert page.get_element_by_id("section-sports") is not None
     assert "Sections" in page.text_content() and "विभाग" in page.text_content()
     alternates = page.xpath("//head/link[@rel='alternate']")
-    assert [(l.get("type"), l.get("href")) for l in alternates] == [
+    assert [(link.get("type"), link.get("href")) for link in alternates] == [
         ("application/rss+xml", f"{SITE_URL}/feeds/rss.xml"), ("application/atom+xml", f"{SITE_URL}/feeds/atom.xml"),
         ("application/feed+json", f"{SITE_URL}/feeds/feed.json")]
 
@@ -483,7 +480,7 @@ def test_base_layout_advertises_site_and_page_feeds_in_all_formats(sample_app):
         page = render_template_string('{% extends "base.html" %}{% block content %}x{% endblock %}',
                                       feed_scopes=feeds.scopes_of(article))
     root = lxml.html.fromstring(page)
-    alternates = [(l.get("type"), l.get("href"), l.get("title")) for l in root.xpath("//head/link[@rel='alternate']")]
+    alternates = [(link.get("type"), link.get("href"), link.get("title")) for link in root.xpath("//head/link[@rel='alternate']")]
     expected_scopes = (["site", f"section:{article.section.key}"] + [f"tag:{t.key}" for t in article.tags]
                        + [f"author:{a.key}" for a in article.authors])
     assert [href for _, href, _ in alternates] == [SITE_URL + feed_path(s, f) for s in expected_scopes for f in FORMATS]

@@ -18,8 +18,9 @@ from werkzeug.serving import make_server
 
 from feedsvc.ingest import write
 from feedsvc.ingest.records import parse_record
-from tests.chromium import Chromium, executable
-from tests.conftest import API_TOKEN, VALID_RECORD, build_app
+from tests.support.apps import API_TOKEN, AppFactory
+from tests.support.chromium import Chromium, executable
+from tests.support.records import VALID_RECORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("frames-browser"),
               pytest.mark.skipif(executable() is None, reason="needs Debian's chromium (make system-deps)")]
@@ -67,29 +68,29 @@ def record(slug: str, body: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory, phishing_origin):
+def site(tmp_path_factory, phishing_origin, make_app):
     """The app's origin, serving an article sent through the API and one stored from before the rule."""
     folder = tmp_path_factory.mktemp("frames-site")
     holder = {}
     server = make_server("127.0.0.1", 0, lambda environ, start: holder["app"](environ, start), threaded=True)
     origin = f"http://127.0.0.1:{server.server_port}"
-    app = holder["app"] = build_app(f"sqlite:///{folder / 'feedsvc.db'}", SITE_URL=origin)
-    sent = record("sent-through-api", f'<p>पहला अनुच्छेद।</p><iframe src="{PLAYER}" title="वीडियो"></iframe>'
-                  + "".join(f'<iframe src="https://{host}/login" width="600" height="400"></iframe>'
-                            for host in FORBIDDEN_HOSTS)
-                  + f'<iframe src="{phishing_origin}/http-frame"></iframe><p>अंतिम अनुच्छेद।</p>')
-    answer = app.test_client().put(f"/api/articles/{sent['id']}", json=sent,
-                                   headers={"Authorization": f"Bearer {API_TOKEN}"})
-    assert answer.status_code == 201, answer.get_json()
-    legacy = parse_record(record("stored-before-the-rule", "<p>पुराना लेख।</p>"), site_url=origin)
-    legacy = dataclasses.replace(legacy, body_html=f'<p>पुराना लेख।</p><iframe src="{phishing_origin}/legacy" '
-                                                   'width="600" height="400"></iframe>')
-    write.commit_write(app.extensions["feedsvc.engine"], write.upsert, legacy, site_name="x")
-    thread = serve(server)
-    yield origin
-    server.shutdown()
-    thread.join()
-    app.extensions["feedsvc.engine"].dispose()
+    with AppFactory(f"sqlite:///{folder / 'feedsvc.db'}") as make_app:
+        app = holder["app"] = make_app(SITE_URL=origin)
+        sent = record("sent-through-api", f'<p>पहला अनुच्छेद।</p><iframe src="{PLAYER}" title="वीडियो"></iframe>'
+                      + "".join(f'<iframe src="https://{host}/login" width="600" height="400"></iframe>'
+                                for host in FORBIDDEN_HOSTS)
+                      + f'<iframe src="{phishing_origin}/http-frame"></iframe><p>अंतिम अनुच्छेद।</p>')
+        answer = app.test_client().put(f"/api/articles/{sent['id']}", json=sent,
+                                       headers={"Authorization": f"Bearer {API_TOKEN}"})
+        assert answer.status_code == 201, answer.get_json()
+        legacy = parse_record(record("stored-before-the-rule", "<p>पुराना लेख।</p>"), site_url=origin)
+        legacy = dataclasses.replace(legacy, body_html=f'<p>पुराना लेख।</p><iframe src="{phishing_origin}/legacy" '
+                                                       'width="600" height="400"></iframe>')
+        write.commit_write(app.extensions["feedsvc.engine"], write.upsert, legacy, site_name="x")
+        thread = serve(server)
+        yield origin
+        server.shutdown()
+        thread.join()
 
 
 @pytest.fixture

@@ -9,8 +9,6 @@ import pytest
 from feedsvc import config, create_app, store
 from feedsvc.ingest.records import article_from_json
 from feedsvc.web import security_headers
-from tests.api_records import record  # noqa: F401  (a fixture)
-from tests.conftest import build_app
 
 
 def frame_ancestors(response) -> list[list[str]]:
@@ -131,11 +129,11 @@ def test_amp_pages_allow_the_amp_runtime_and_its_frames(client):
     assert found["object-src"] == ["'none'"] and found["frame-ancestors"] == ["'none'"]
 
 
-def test_frame_src_follows_the_frame_hosts_setting(database_url):
-    app = build_app(database_url, FRAME_HOSTS=["player.vimeo.com/video", "charts.example.com"])
+def test_frame_src_follows_the_frame_hosts_setting(database_url, make_app):
+    app = make_app(FRAME_HOSTS=["player.vimeo.com/video", "charts.example.com"])
     assert directives(app.test_client().get("/"))["frame-src"] == [
         "https://player.vimeo.com/video", "https://player.vimeo.com/video/", "https://charts.example.com"]
-    none = build_app(database_url, FRAME_HOSTS=[])
+    none = make_app(FRAME_HOSTS=[])
     assert directives(none.test_client().get("/"))["frame-src"] == ["'none'"]
 
 
@@ -192,8 +190,8 @@ def stored_body(app):
     return lxml.html.fragment_fromstring(stored, create_parent="div")
 
 
-def test_the_api_sanitises_with_the_configured_list(database_url, make_record, api_headers):
-    app = build_app(database_url, FRAME_HOSTS=["charts.example.com"])
+def test_the_api_sanitises_with_the_configured_list(database_url, make_record, api_headers, make_app):
+    app = make_app(FRAME_HOSTS=["charts.example.com"])
     client = app.test_client()
     body = ('<p>पाठ</p><iframe src="https://charts.example.com/7"></iframe>'
             '<iframe src="https://www.youtube.com/embed/dQw4w9WgXcQ"></iframe>')
@@ -204,8 +202,8 @@ def test_the_api_sanitises_with_the_configured_list(database_url, make_record, a
     assert [a.get("href") for a in stored.iter("a")] == ["https://www.youtube.com/embed/dQw4w9WgXcQ"]
 
 
-def test_the_import_command_sanitises_with_the_configured_list(database_url, make_record, tmp_path):
-    app = build_app(database_url, FRAME_HOSTS=["charts.example.com"])
+def test_the_import_command_sanitises_with_the_configured_list(database_url, make_record, tmp_path, make_app):
+    app = make_app(FRAME_HOSTS=["charts.example.com"])
     source = tmp_path / "record.json"
     body = '<iframe src="https://charts.example.com/7"></iframe><iframe src="https://player.vimeo.com/video/1"></iframe>'
     source.write_text(json.dumps(make_record(body_html=body)), encoding="utf-8")

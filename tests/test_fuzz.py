@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.hostile.threats import amp_script, json_ld_script, parse_document, threats
+from tests.support.threats import amp_script, json_ld_script, parse_document, threats
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = ROOT / "fuzz" / "fuzz_sanitize_amp.py"

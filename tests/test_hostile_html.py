@@ -5,7 +5,7 @@ other fields from the case's `record`), and all of them are imported through the
 Then every output of every case — the RSS, Atom and JSON feeds (site, section, tag and author),
 the canonical page, the AMP page, the embed card and the oEmbed html (JSON and XML) — is parsed
 with a real parser, every piece a reader treats as HTML is parsed again with html5lib (as a
-browser would), and tests/hostile/threats.py must find nothing: no script, no on* handler, no
+browser would), and tests/support/threats.py must find nothing: no script, no on* handler, no
 javascript:/data: URL, no srcdoc, no SVG/MathML, no style. The same document must still validate
 (validate_document) and still carry the readable Devanagari marker text of the body.
 """
@@ -22,9 +22,9 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from feedsvc.ingest.frames import DEFAULT_FRAME_HOSTS, KNOWN_PLAYERS, OTHER_PLAYER, frame_policy
 from feedsvc.ingest.sanitize import sanitize_html
 from feedsvc.validate import amp_rules, validate_document, xmlsafe
-from feedsvc.web import db
-from tests.conftest import BACKENDS, SITE_URL, VALID_RECORD, _fresh_database, build_app
-from tests.hostile.threats import amp_script, json_ld_script, parse_document, parse_fragment, text_of, threats
+from tests.support.apps import BACKENDS, SITE_URL, AppFactory, fresh_database
+from tests.support.records import VALID_RECORD
+from tests.support.threats import amp_script, json_ld_script, parse_document, parse_fragment, text_of, threats
 
 HOSTILE = Path(__file__).resolve().parent / "hostile" / "html"
 MANIFEST = json.loads((HOSTILE / "manifest.json").read_text("utf-8"))
@@ -55,22 +55,20 @@ def hostile_record(name: str, case: dict, index: int) -> dict:
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def hostile_app(request, tmp_path_factory):
+def hostile_app(request, tmp_path_factory, make_app):
     """Every hostile record imported through `flask import-articles`, on each backend."""
     folder = tmp_path_factory.mktemp(f"hostile-{request.param}")
-    url, cleanup = _fresh_database(request.param, folder)
-    app = build_app(url, RATELIMIT_ENABLED=False)
     records = folder / "records"
     records.mkdir()
     for index, (name, case) in enumerate(CASES.items()):
         (records / f"{name}.json").write_text(json.dumps(hostile_record(name, case, index), ensure_ascii=False),
                                               "utf-8")
-    result = app.test_cli_runner().invoke(args=["import-articles", str(records)])
-    assert result.exit_code == 0, result.output
-    assert f"stored {len(CASES)} " in result.output, result.output
-    yield app
-    db.engine(app).dispose()
-    cleanup()
+    with fresh_database(request.param, folder) as url, AppFactory(url) as make_app:
+        app = make_app(RATELIMIT_ENABLED=False)
+        result = app.test_cli_runner().invoke(args=["import-articles", str(records)])
+        assert result.exit_code == 0, result.output
+        assert f"stored {len(CASES)} " in result.output, result.output
+        yield app
 
 
 def route_exists(app, path: str) -> bool:
@@ -108,7 +106,7 @@ def rss_html(root, link: str) -> dict[str, object]:
 def atom_html(root, link: str) -> dict[str, object]:
     """Every Atom text construct of type html (as escaped markup) or xhtml (as its div)."""
     entry = next(e for e in root.iter(f"{ATOM}entry")
-                 if any(l.get("href") == link for l in e.iter(f"{ATOM}link")))
+                 if any(each.get("href") == link for each in e.iter(f"{ATOM}link")))
     pieces = {}
     for holder, label in ((root, "feed"), (entry, "entry")):
         for element in holder:

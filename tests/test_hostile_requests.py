@@ -19,9 +19,9 @@ import pytest
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import RequestRedirect
 
-from feedsvc.web import db
-from tests.conftest import API_TOKEN, BACKENDS, VALID_RECORD, _fresh_database, build_app
-from tests.servers import LIVE_TOKEN, Gunicorn
+from tests.support.apps import API_TOKEN, BACKENDS, AppFactory, fresh_database
+from tests.support.records import VALID_RECORD
+from tests.support.servers import LIVE_TOKEN, Gunicorn
 
 CASES = json.loads((Path(__file__).resolve().parent / "hostile" / "requests" / "cases.json").read_text("utf-8"))["cases"]
 _REPEAT = re.compile(r"\{([^{}]*?)\*(\d+)\}")
@@ -37,18 +37,17 @@ def status_matches(status: int, expected: str) -> bool:
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def hostile_client(request, tmp_path_factory):
-    url, cleanup = _fresh_database(request.param, tmp_path_factory.mktemp(f"requests-{request.param}"))
-    app = build_app(url, RATELIMIT_ENABLED=False)
-    client = app.test_client()
-    for number, slug in enumerate(("one", "two", "three")):
-        record = dict(VALID_RECORD, id=slug, slug=slug, published=f"2025-08-01T0{number}:00:00+05:30")
-        record["updated"] = record["published"]
-        assert client.put(f"/api/articles/{slug}", json=record,
-                          headers={"Authorization": f"Bearer {API_TOKEN}"}).status_code == 201
-    yield app, client
-    db.engine(app).dispose()
-    cleanup()
+def hostile_client(request, tmp_path_factory, make_app):
+    folder = tmp_path_factory.mktemp(f"requests-{request.param}")
+    with fresh_database(request.param, folder) as url, AppFactory(url) as make_app:
+        app = make_app(RATELIMIT_ENABLED=False)
+        client = app.test_client()
+        for number, slug in enumerate(("one", "two", "three")):
+            record = dict(VALID_RECORD, id=slug, slug=slug, published=f"2025-08-01T0{number}:00:00+05:30")
+            record["updated"] = record["published"]
+            assert client.put(f"/api/articles/{slug}", json=record,
+                              headers={"Authorization": f"Bearer {API_TOKEN}"}).status_code == 201
+        yield app, client
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])

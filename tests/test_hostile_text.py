@@ -14,12 +14,12 @@ import json
 from pathlib import Path
 
 import pytest
-from lxml import etree
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from feedsvc.validate import validate_document, xmlsafe
-from tests.conftest import SITE_URL, VALID_RECORD
-from tests.hostile.threats import parse_document
+from tests.support.apps import SITE_URL
+from tests.support.records import VALID_RECORD
+from tests.support.threats import parse_document
 
 CASES = json.loads((Path(__file__).resolve().parent / "hostile" / "text" / "cases.json").read_text("utf-8"))["cases"]
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -109,7 +109,7 @@ def shown_titles(kind: str, body: bytes, article_url: str) -> list[str]:
     if kind == "rss":
         return [i.findtext("title") for i in root.iter("item") if i.findtext("link") == article_url]
     return [e.findtext(f"{ATOM}title") for e in root.iter(f"{ATOM}entry")
-            if any(l.get("href") == article_url for l in e.iter(f"{ATOM}link"))]
+            if any(link.get("href") == article_url for link in e.iter(f"{ATOM}link"))]
 
 
 @pytest.mark.parametrize("name", STORED)

@@ -8,8 +8,7 @@ from feedsvc import store
 from feedsvc.ingest import importer
 from feedsvc.store import articles, slug_redirects
 from feedsvc.web import db
-
-from .conftest import SITE_URL, build_app
+from tests.support.apps import SITE_URL
 
 
 def write(folder, name, record):
@@ -128,7 +127,7 @@ def _stored(engine) -> list[tuple]:
                    articles.c.record).order_by(articles.c.id))]
 
 
-def test_parsing_in_worker_processes_stores_exactly_what_one_process_does(engine, tmp_path, make_record):
+def test_parsing_in_worker_processes_stores_exactly_what_one_process_does(engine, tmp_path, make_record, make_app):
     # Workers hand the writer each article as its two JSON texts (ingest.write.Incoming.__reduce__): the
     # rebuilt article, the derived-slug collision and the refusals must all come out the same.
     lines = [make_record(id=f"rec-{n}", title=f"मानसून सत्र {n % 3}", slug=None) for n in range(40)]
@@ -137,14 +136,13 @@ def test_parsing_in_worker_processes_stores_exactly_what_one_process_does(engine
     source = tmp_path / "mixed.jsonl"
     source.write_text("\n".join(json.dumps(r, ensure_ascii=n % 2 == 0) for n, r in enumerate(lines)) + "\n{oops\n",
                       "utf-8")
-    other = db.engine(build_app(f"sqlite:///{tmp_path / 'inline.db'}"))
+    other = db.engine(make_app(DATABASE_URL=f"sqlite:///{tmp_path / 'inline.db'}"))
     reports = [importer.import_files(e, [source], site_url=SITE_URL, site_name="s", workers=w)
                for e, w in ((engine, 2), (other, 0))]
     assert [(r.created, len(r.errors)) for r in reports] == [(38, 3), (38, 3)]
     assert [str(e) for e in reports[0].errors] == [str(e) for e in reports[1].errors]
     assert _stored(engine) == _stored(other)
     assert len({row[1] for row in _stored(engine)}) == 38  # colliding derived slugs got suffixes
-    other.dispose()
 
 
 def test_reimport_of_a_record_stored_in_another_json_layout_is_unchanged(runner, engine, tmp_path, make_record):

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import func, select
 
 from feedsvc import store
-from feedsvc.ingest.records import article_from_json
-from feedsvc.store import article_authors, article_tags, articles
+from feedsvc.store import articles
+from tests.support.records import assert_each_record_whole
 
 pytestmark = pytest.mark.slow
 COUNT = 4000
@@ -42,21 +42,6 @@ def stored_count(engine, version=None):
         if version:
             q = q.where(articles.c.article.like(f'%"title":"संस्करण {version}:%'))
         return conn.execute(q).scalar_one()
-
-
-def assert_each_record_whole(engine):
-    """Every article's tag and author rows belong to the same version as its stored JSON."""
-    with engine.connect() as conn:
-        tags, authors = {}, {}
-        for row in conn.execute(select(article_tags.c.article_id, article_tags.c.tag_key)):
-            tags.setdefault(row.article_id, set()).add(row.tag_key)
-        for row in conn.execute(select(article_authors.c.article_id, article_authors.c.author_key)):
-            authors.setdefault(row.article_id, set()).add(row.author_key)
-        for row in conn.execute(select(articles.c.id, articles.c.article, articles.c.record)):
-            article = article_from_json(row.article)
-            assert json.loads(row.record)["title"] == article.title
-            assert tags.get(row.id, set()) == {t.key for t in article.tags}, row.id
-            assert authors.get(row.id, set()) == {a.key for a in article.authors}, row.id
 
 
 def test_sigkill_mid_import_then_rerun_finishes(database_url, engine, make_record, tmp_path):

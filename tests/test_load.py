@@ -9,8 +9,9 @@ article per second for two minutes and a reader watches the site feed for each. 
 
 - zero 5xx (and no request that failed even after one reconnect);
 - every sampled 200 response (all formats, decoded) passes validate_document for its kind;
-- every write appeared in the site feed within WINDOW_SECONDS of being acknowledged, and once
-  only in its tag feed;
+- no read of the site feed sent WINDOW_SECONDS or more after a write was acknowledged misses it
+  (measured from when each read was sent, so queueing under load is not counted as staleness), and
+  each write is once only in its tag feed;
 - the workers' resident memory stayed flat from the end of warm-up to the end.
 Bounded (about 2.5 minutes), loopback only, and it stops by itself.
 """
@@ -25,7 +26,6 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import brotli
 import pytest
@@ -33,8 +33,9 @@ import pytest
 from feedsvc import store
 from feedsvc.validate import validate_document
 from feedsvc.web import db
-from tests.conftest import ARTICLES, POSTGRESQL_URL, SITE_URL, VALID_RECORD, _fresh_database, build_app
-from tests.servers import LIVE_AUTH, ROOT, Gunicorn, rss_kb
+from tests.support.apps import ARTICLES, POSTGRESQL_URL, ROOT, SITE_URL, AppFactory, fresh_database
+from tests.support.records import VALID_RECORD
+from tests.support.servers import LIVE_AUTH, Gunicorn, rss_kb
 
 pytestmark = pytest.mark.slow
 POLLERS = 200
@@ -146,16 +147,30 @@ def write_articles(server: Gunicorn, sections: list[str], acknowledged: dict[str
             stop.wait(max(0.0, next_write - time.monotonic()))
 
 
-def watch_site_feed(server: Gunicorn, acknowledged: dict[str, float], seen: dict[str, float],
-                    stop: threading.Event) -> None:
+def watch_site_feed(server: Gunicorn, reads: list[tuple[float, set[str]]], stop: threading.Event) -> None:
+    """A reader of the site feed: keeps, for each read, when it was sent and which articles it held."""
     while not stop.is_set():
+        sent = time.monotonic()
         status, _, body = server.request("GET", "/feeds/feed.json?limit=20")
         if status == 200:
-            now = time.monotonic()
-            for item in json.loads(body)["items"]:
-                if item["url"] in acknowledged:
-                    seen.setdefault(item["url"], now)
+            reads.append((sent, {item["url"] for item in json.loads(body)["items"]}))
         stop.wait(0.25)
+
+
+def visible_after(url: str, acknowledged_at: float, reads: list[tuple[float, set[str]]]) -> float | None:
+    """How long after its acknowledgement a reader could still ask for the feed and miss the article:
+    the send time of the last read without it, before the first read with it (None: never seen).
+
+    A read counts from when it was sent: the time it then waits in the server's queue under load is
+    latency, which every response has, not staleness of what the feed says."""
+    last_miss = acknowledged_at
+    for sent, urls in reads:
+        if sent < acknowledged_at:
+            continue
+        if url in urls:
+            return last_miss - acknowledged_at
+        last_miss = sent
+    return None
 
 
 def kind_of(path: str, content_type: str) -> str | None:
@@ -170,18 +185,17 @@ def worker_memory(server: Gunicorn) -> int:
 
 
 @pytest.fixture
-def loaded_database(tmp_path):
+def loaded_database(tmp_path, make_app):
     """The sample articles in a fresh database: PostgreSQL when the suite has one, else SQLite."""
-    url, cleanup = _fresh_database("postgresql" if POSTGRESQL_URL else "sqlite", tmp_path)
-    app = build_app(url)
-    result = app.test_cli_runner().invoke(args=["import-articles", str(ARTICLES)])
-    assert result.exit_code == 0, result.output
-    with db.engine(app).connect() as conn:
-        scopes = [state.scope for state in store.all_scopes(conn)]
-        slugs = [row.slug for row in store.live_article_slugs(conn)]
-    db.engine(app).dispose()
-    yield url, scopes, slugs
-    cleanup()
+    with fresh_database("postgresql" if POSTGRESQL_URL else "sqlite", tmp_path) as url:
+        with AppFactory(url) as make_app:  # closed before the servers start: they own the database
+            app = make_app()
+            result = app.test_cli_runner().invoke(args=["import-articles", str(ARTICLES)])
+            assert result.exit_code == 0, result.output
+            with db.engine(app).connect() as conn:
+                scopes = [state.scope for state in store.all_scopes(conn)]
+                slugs = [row.slug for row in store.live_article_slugs(conn)]
+        yield url, scopes, slugs
 
 
 def targets_for(scopes: list[str], slugs: list[str]) -> list[str]:
@@ -199,7 +213,9 @@ def test_200_pollers_while_the_cms_writes_every_second(loaded_database, tmp_path
     targets = targets_for(scopes, slugs)
     sections = sorted(scope.partition(":")[2] for scope in scopes if scope.startswith("section:"))
     stats, stop_polling, stop_writing = Stats(), threading.Event(), threading.Event()
-    acknowledged, seen, write_errors = {}, {}, []
+    acknowledged: dict[str, float] = {}
+    reads: list[tuple[float, set[str]]] = []
+    write_errors: list = []
     with Gunicorn(url, workers=3, threads=4, config=ROOT / "deploy" / "gunicorn.conf.py",
                   log_path=tmp_path / "gunicorn.log") as server:
         pollers = [threading.Thread(target=poll, args=(server.port, targets, stats, stop_polling, n), daemon=True)
@@ -209,7 +225,7 @@ def test_200_pollers_while_the_cms_writes_every_second(loaded_database, tmp_path
         time.sleep(WARMUP_SECONDS)
         memory_after_warmup = worker_memory(server)
         side = [threading.Thread(target=write_articles, args=(server, sections, acknowledged, write_errors, stop_writing)),
-                threading.Thread(target=watch_site_feed, args=(server, acknowledged, seen, stop_polling))]
+                threading.Thread(target=watch_site_feed, args=(server, reads, stop_polling))]
         for thread in side:
             thread.start()
         time.sleep(WRITE_SECONDS / 2)
@@ -236,10 +252,12 @@ def test_200_pollers_while_the_cms_writes_every_second(loaded_database, tmp_path
     assert write_errors == [], write_errors[:5]
     assert len(acknowledged) >= WRITE_SECONDS * 0.9, f"the CMS could not write one article a second: {summary}"
 
-    lags = {url: seen[url] - at for url, at in acknowledged.items() if url in seen}
-    missing = sorted(set(acknowledged) - set(seen))
+    lags = {url: visible_after(url, at, reads) for url, at in acknowledged.items()}
+    missing = sorted(url for url, lag in lags.items() if lag is None)
     assert not missing, f"never seen in the site feed: {missing[:5]}"
-    assert max(lags.values()) <= WINDOW_SECONDS, f"slowest write took {max(lags.values()):.1f} s to show"
+    slowest = max(lag for lag in lags.values() if lag is not None)
+    print(f"slowest write missing from the site feed {slowest:.2f} s after it was acknowledged")
+    assert slowest <= WINDOW_SECONDS, f"a read sent {slowest:.1f} s after a write was acknowledged missed it"
     assert sorted(tagged) == sorted(acknowledged), "every write once in its tag feed, nothing twice"
 
     invalid = {}

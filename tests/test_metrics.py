@@ -13,8 +13,7 @@ from feedsvc.ingest.records import parse_record
 from feedsvc.ingest.write import commit_write, upsert
 from feedsvc.publish import mirror as export
 from feedsvc.web import db
-
-from .conftest import SITE_URL, build_app
+from tests.support.apps import SITE_URL
 
 
 def scrape(client) -> dict[tuple, float]:
@@ -176,17 +175,16 @@ def test_without_tokens_metrics_refuses_every_other_client(client, address):
     assert b"feedsvc_" not in response.data
 
 
-def test_behind_a_trusted_proxy_the_forwarded_client_decides(database_url):
-    app = build_app(database_url, TRUSTED_PROXY_HOPS=1)
+def test_behind_a_trusted_proxy_the_forwarded_client_decides(database_url, make_app):
+    app = make_app(TRUSTED_PROXY_HOPS=1)
     client = app.test_client()
     assert metrics_from(client, "127.0.0.1", **{"X-Forwarded-For": "203.0.113.9"}).status_code == 403
     assert metrics_from(client, "127.0.0.1", **{"X-Forwarded-For": "127.0.0.1"}).status_code == 200
-    db.engine(app).dispose()
 
 
 @pytest.mark.parametrize("configured", [METRICS_TOKEN, f"sha256:{token_digest(METRICS_TOKEN)}"])
-def test_with_tokens_metrics_needs_one_of_them_from_anywhere(database_url, configured):
-    app = build_app(database_url, METRICS_TOKENS=[configured])
+def test_with_tokens_metrics_needs_one_of_them_from_anywhere(database_url, configured, make_app):
+    app = make_app(METRICS_TOKENS=[configured])
     client = app.test_client()
     missing = metrics_from(client, "127.0.0.1")
     assert missing.status_code == 401 and missing.headers["WWW-Authenticate"].startswith("Bearer")
@@ -195,7 +193,6 @@ def test_with_tokens_metrics_needs_one_of_them_from_anywhere(database_url, confi
     granted = metrics_from(client, "203.0.113.9", Authorization=f"Bearer {METRICS_TOKEN}")
     assert granted.status_code == 200 and b"feedsvc_" in granted.data
     assert app.config["METRICS_TOKENS"] == []  # only digests are kept
-    db.engine(app).dispose()
 
 
 def test_metrics_tokens_come_from_the_environment_like_the_api_tokens():

@@ -7,7 +7,7 @@ import pytest
 from lxml import etree
 
 from feedsvc.render import oembed
-from tests.api_records import put_record, record  # noqa: F401  (record: a fixture)
+from tests.support.records import put_record
 
 SITE = "http://news.example"
 SPEC_KEYS = {"type", "version", "title", "author_name", "author_url", "provider_name", "provider_url",
@@ -157,7 +157,7 @@ def test_discovery_links_point_at_the_endpoint_with_url_and_format_only():
     links = lxml.html.fragments_fromstring(str(oembed.discovery_links(f"{SITE}/articles/x-y", SITE, "शीर्षक")))
     assert [(link.get("rel"), link.get("type")) for link in links] == [
         ("alternate", "application/json+oembed"), ("alternate", "text/xml+oembed")]
-    for link, fmt in zip(links, ("json", "xml")):
+    for link, fmt in zip(links, ("json", "xml"), strict=True):
         href = urlsplit(link.get("href"))
         assert f"{href.scheme}://{href.netloc}{href.path}" == f"{SITE}/oembed"
         assert parse_qs(href.query) == {"url": [f"{SITE}/articles/x-y"], "format": [fmt]}

@@ -1,4 +1,4 @@
-"""Canonical article pages, listings, and their 301/404/410 answers and caching (feedsvc/web/pages.py, feedsvc/render/pages.py)."""
+"""Canonical article pages, listings, and their 301/404/410 answers and caching (web/pages.py, render/pages.py)."""
 import json
 import re
 from datetime import datetime, timedelta, timezone
@@ -12,10 +12,9 @@ from feedsvc import store
 from feedsvc.ingest.records import parse_record
 from feedsvc.render import pages
 from feedsvc.validate import validate_document
-from tests.conftest import SITE_URL as SITE
-from tests.conftest import sample_records
+from tests.support.apps import SITE_URL as SITE
+from tests.support.records import sample_records
 
-# The sample records as stored (slugs and summaries derived where a record leaves them out).
 SAMPLES = [parse_record(r, site_url=SITE) for r in sample_records()]
 LIVE = [a for a in SAMPLES if a.live]
 DRAFT = next(a for a in SAMPLES if a.status == "draft")

@@ -17,11 +17,10 @@ from werkzeug.serving import make_server
 
 from feedsvc.ingest.records import parse_record
 from feedsvc.ingest.sanitize import plain_text
-from feedsvc.web import db
-from tests.chromium import Chromium, executable
-from tests.conftest import ARTICLES, SITE_URL, build_app, sample_records
+from tests.support.apps import ARTICLES, SITE_URL, AppFactory
+from tests.support.chromium import Chromium, executable
+from tests.support.records import sample_records
 
-# One group: under xdist one worker starts the server and the browser, once, for both pages.
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("pages-browser"),
               pytest.mark.skipif(executable() is None, reason="needs Debian's chromium (make system-deps)")]
 
@@ -35,21 +34,21 @@ FIRST_WORDS = plain_text(ARTICLE.body_html)[:60]
 
 
 @pytest.fixture(scope="module")
-def origin(tmp_path_factory):
+def origin(tmp_path_factory, make_app):
     """The origin of a live server with every sample article imported."""
     folder = tmp_path_factory.mktemp("live-site")
     holder = {}
     server = make_server("127.0.0.1", 0, lambda environ, start: holder["app"](environ, start), threaded=True)
     origin = f"http://127.0.0.1:{server.server_port}"
-    app = holder["app"] = build_app(f"sqlite:///{folder / 'feedsvc.db'}", SITE_URL=origin)
-    result = app.test_cli_runner().invoke(args=["import-articles", str(ARTICLES)])
-    assert result.exit_code == 0, result.output
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield origin
-    server.shutdown()
-    thread.join()
-    db.engine(app).dispose()
+    with AppFactory(f"sqlite:///{folder / 'feedsvc.db'}") as make_app:
+        app = holder["app"] = make_app(SITE_URL=origin)
+        result = app.test_cli_runner().invoke(args=["import-articles", str(ARTICLES)])
+        assert result.exit_code == 0, result.output
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        yield origin
+        server.shutdown()
+        thread.join()
 
 
 @pytest.fixture(scope="module")

@@ -13,18 +13,15 @@ from werkzeug.serving import make_server
 
 from feedsvc import store
 from feedsvc.ops import partners
-from feedsvc.web import db
-from tests.api_records import put_record
-from tests.conftest import SITE_URL, build_app
-from tests.servers import Gunicorn
+from tests.support.apps import SITE_URL
+from tests.support.records import put_record
+from tests.support.servers import Gunicorn
 
 
 @pytest.fixture
-def app(database_url):
+def app(database_url, make_app):
     # Public feeds carry summaries only here; partner feeds must still carry the full text.
-    app = build_app(database_url, FEED_FULL_TEXT=False, FEED_MAX_LIMIT=2)
-    yield app
-    db.engine(app).dispose()
+    return make_app(FEED_FULL_TEXT=False, FEED_MAX_LIMIT=2)
 
 
 @pytest.fixture
@@ -135,10 +132,10 @@ def test_partner_limit_goes_beyond_the_public_cap(client, articles, key):
 
 
 @pytest.mark.parametrize("fmt", ["feed.json", "rss.xml"])
-def test_a_partner_page_ends_at_whole_items_within_its_text_budget(database_url, api_headers, make_record, fmt):
+def test_a_partner_page_ends_at_whole_items_within_its_text_budget(database_url, api_headers, make_record, fmt, make_app):
     """limit=1000 once gave 18 MB pages; now a page stops at the item that would take its text past
     PARTNER_PAGE_TEXT_BYTES, and its next link goes on from there until every item was served."""
-    app = build_app(database_url, PARTNER_PAGE_TEXT_BYTES=3000)
+    app = make_app(PARTNER_PAGE_TEXT_BYTES=3000)
     client, key = app.test_client(), add_partner(app.test_cli_runner())
     for n in range(1, 8):
         body = f"<p>{'लंबा पाठ ' * (40 if n != 5 else 400)}{n}</p>"   # item 5 alone is over the budget
@@ -160,7 +157,6 @@ def test_a_partner_page_ends_at_whole_items_within_its_text_budget(database_url,
         seen += titles
     assert seen == [f"ख़बर {n}" for n in range(7, 0, -1)]   # every item once, newest first
     assert ["ख़बर 5"] in pages and all(1 <= len(page) < 7 for page in pages)
-    db.engine(app).dispose()
 
 
 def test_unknown_scope_is_404(client, articles, key):
@@ -258,7 +254,7 @@ def test_usage_counts_add_up_across_connections(engine, key):
 def test_redact_finds_keys_in_paths_and_text(key):
     assert partners.redact(f"GET /partner/{key}/feeds/rss.xml HTTP/1.1") == \
         "GET /partner/[redacted]/feeds/rss.xml HTTP/1.1"
-    assert partners.redact(f"GET /partner/typo-key/feeds/rss.xml") == "GET /partner/[redacted]/feeds/rss.xml"
+    assert partners.redact("GET /partner/typo-key/feeds/rss.xml") == "GET /partner/[redacted]/feeds/rss.xml"
     assert partners.redact(f"token={key}&x=1") == "token=[redacted]&x=1"
     assert partners.redact("GET /partner/feeds/rss.xml") == "GET /partner/feeds/rss.xml"
 
@@ -292,11 +288,11 @@ def test_app_logger_and_exceptions_are_redacted(app, key, caplog):
     assert key not in caplog.text and "[redacted]" in caplog.text
 
 
-def test_gunicorn_access_log_never_shows_a_path_key(tmp_path):
-    database = f"sqlite:///{tmp_path / 'feedsvc.db'}"
-    setup = build_app(database)
+def test_gunicorn_access_log_never_shows_a_path_key(make_app, tmp_path):
+    setup = make_app()
+    database = setup.config["DATABASE_URL"]
     key = add_partner(setup.test_cli_runner())
-    db.engine(setup).dispose()
+    make_app.close()
     access_log = tmp_path / "access.log"
     server = Gunicorn(database, workers=1, log_path=tmp_path / "gunicorn.log",
                       env={"GUNICORN_CMD_ARGS": f"--access-logfile {access_log}"})

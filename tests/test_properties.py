@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from urllib.parse import quote
 
 import feedparser
@@ -38,7 +38,9 @@ from feedsvc.ingest.records import RecordError, parse_record
 from feedsvc.store import Cursor
 from feedsvc.validate import validate_document
 from feedsvc.web import db
-from tests.conftest import API_TOKEN, BACKENDS, SITE_URL, VALID_RECORD, _fresh_database, build_app
+from tests.support.apps import API_TOKEN, BACKENDS, SITE_URL, AppFactory, fresh_database
+
+pytestmark = pytest.mark.slow  # minutes of setup and generated inputs
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
@@ -120,12 +122,10 @@ def test_parsing_any_value_gives_an_article_or_field_named_errors(data):
 # ---- every output of accepted random records ---------------------------------------------------
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def property_app(request, tmp_path_factory):
-    url, cleanup = _fresh_database(request.param, tmp_path_factory.mktemp(f"props-{request.param}"))
-    app = build_app(url, RATELIMIT_ENABLED=False)
-    yield app
-    db.engine(app).dispose()
-    cleanup()
+def property_app(request, tmp_path_factory, make_app):
+    folder = tmp_path_factory.mktemp(f"props-{request.param}")
+    with fresh_database(request.param, folder) as url, AppFactory(url) as make_app:
+        yield make_app(RATELIMIT_ENABLED=False)
 
 
 def route_exists(app, path: str) -> bool:

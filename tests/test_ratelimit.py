@@ -10,9 +10,7 @@ import uuid
 
 import pytest
 
-from feedsvc.web import db, ratelimit
-from tests.api_records import record  # noqa: F401  (a fixture)
-from tests.conftest import build_app
+from feedsvc.web import ratelimit
 
 REDIS_URL = os.environ.get("FEEDSVC_TEST_REDIS_URL")
 OEMBED = "/oembed?url=http://news.example/articles/monsoon-session-begins"
@@ -39,16 +37,15 @@ def storage(request):
         client.delete(key)
 
 
-def limited_app(database_url, storage, **overrides):
+def limited_app(make_app, storage, **overrides):
     uri, prefix = storage
-    return build_app(database_url, RATELIMIT_STORAGE=uri, RATELIMIT_KEY_PREFIX=prefix, **{**LIMITS, **overrides})
+    return make_app(RATELIMIT_STORAGE=uri, RATELIMIT_KEY_PREFIX=prefix, **{**LIMITS, **overrides})
 
 
 @pytest.fixture
-def app(database_url, storage):
-    app = limited_app(database_url, storage)
+def app(database_url, storage, make_app):
+    app = limited_app(make_app, storage)
     yield app
-    db.engine(app).dispose()
 
 
 @pytest.fixture
@@ -93,13 +90,12 @@ def test_addresses_have_separate_budgets(client, record):
     assert statuses(client, OEMBED, 3, environ_base=other) == [200, 200, 200]
 
 
-def test_behind_a_trusted_proxy_clients_are_told_apart_by_forwarded_address(database_url, storage, record):
-    app = limited_app(database_url, storage, TRUSTED_PROXY_HOPS=1)
+def test_behind_a_trusted_proxy_clients_are_told_apart_by_forwarded_address(database_url, storage, record, make_app):
+    app = limited_app(make_app, storage, TRUSTED_PROXY_HOPS=1)
     client = app.test_client()
     one, other = {"X-Forwarded-For": "198.51.100.1"}, {"X-Forwarded-For": "198.51.100.2"}
     assert statuses(client, OEMBED, 4, headers=one)[-1] == 429
     assert client.get(OEMBED, headers=other).status_code == 200
-    db.engine(app).dispose()
 
 
 def test_forwarded_address_is_ignored_unless_a_proxy_is_trusted(client, record):
@@ -141,11 +137,10 @@ def test_ordinary_responses_carry_no_per_client_headers(client, record):
     assert not [h for h in response.headers.keys() if h.lower().startswith(("x-ratelimit", "retry-after"))]
 
 
-def test_limits_can_be_switched_off(database_url, storage):
-    app = limited_app(database_url, storage, RATELIMIT_ENABLED=False)
+def test_limits_can_be_switched_off(database_url, storage, make_app):
+    app = limited_app(make_app, storage, RATELIMIT_ENABLED=False)
     client = app.test_client()
     assert set(statuses(client, "/feeds/rss.xml", 5)) == {200}
-    db.engine(app).dispose()
 
 
 def test_scaled_limits():
@@ -162,22 +157,20 @@ def redis_storage(storage):
     return storage
 
 
-def test_workers_share_counters_through_redis(database_url, redis_storage, app, client, record):
-    other_worker = limited_app(database_url, redis_storage)
+def test_workers_share_counters_through_redis(database_url, redis_storage, app, client, record, make_app):
+    other_worker = limited_app(make_app, redis_storage)
     other = other_worker.test_client()
     assert statuses(client, OEMBED, 2) == [200, 200]
     assert other.get(OEMBED).status_code == 200
     assert_too_many(other.get(OEMBED))
     assert_too_many(client.get(OEMBED))
     assert any(redis_client().scan_iter(match=f"*{redis_storage[1]}*"))
-    db.engine(other_worker).dispose()
 
 
-def test_unreachable_redis_falls_back_to_memory(database_url):
-    app = limited_app(database_url, ("redis://127.0.0.1:1/0", "feedsvc-test-unreachable"))
+def test_unreachable_redis_falls_back_to_memory(database_url, make_app):
+    app = limited_app(make_app, ("redis://127.0.0.1:1/0", "feedsvc-test-unreachable"))
     client = app.test_client()
     assert statuses(client, "/feeds/rss.xml", 4) == [200, 200, 200, 429]
-    db.engine(app).dispose()
 
 
 def test_a_store_outage_during_the_key_lookup_counts_by_address(client, record, key, monkeypatch):
@@ -193,7 +186,8 @@ def test_a_store_outage_during_the_key_lookup_counts_by_address(client, record, 
 
 
 @pytest.mark.parametrize("path", ["/?after=20250801T091500000000~{n}",
-                                  "/section/national?after=20250801T091500000000~{n}", "/tag/parliament", "/author/test-reporter?after=20250701T091500000000~{n}",
+                                  "/section/national?after=20250801T091500000000~{n}", "/tag/parliament",
+                                  "/author/test-reporter?after=20250701T091500000000~{n}",
                                   "/embed/latest?limit={n}"])
 def test_listing_pages_and_the_headline_widget_are_limited(client, record, path):
     """Every new cursor (or widget size) is a render: an address cannot make the app render without end."""

@@ -13,10 +13,9 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 from feedsvc.render.feeds import scope as feed_scope
-from feedsvc.web import db, documents, render_cache
+from feedsvc.web import documents, render_cache
 from feedsvc.web.render_cache import RenderCache, compress, validator
 from feedsvc.web.render_spill import SpillDirectory
-from tests.conftest import build_app
 
 
 def renders(app) -> int:
@@ -186,9 +185,9 @@ def test_an_edit_and_a_withdrawal_show_at_once(client, api_headers, make_record)
     assert item_ids(client) == []
 
 
-def test_two_processes_agree_through_the_store(database_url, api_headers, make_record):
+def test_two_processes_agree_through_the_store(database_url, api_headers, make_record, make_app):
     """Two apps on one database stand for two gunicorn workers: each has its own render cache."""
-    one, two = build_app(database_url), build_app(database_url)
+    one, two = make_app(), make_app()
     first, second = one.test_client(), two.test_client()
     put(first, api_headers, make_record())
     assert item_ids(second) == ["test-2025-08-01-monsoon"]  # worker two renders and keeps its copy
@@ -198,15 +197,13 @@ def test_two_processes_agree_through_the_store(database_url, api_headers, make_r
     from_one, from_two = first.get("/feeds/rss.xml"), second.get("/feeds/rss.xml")
     assert from_one.headers["ETag"] == from_two.headers["ETag"] and from_one.data == from_two.data
     assert second.get("/feeds/rss.xml", headers={"If-None-Match": from_one.headers["ETag"]}).status_code == 304
-    for app in (one, two):
-        db.engine(app).dispose()
 
 
-def test_a_write_is_heard_by_its_own_app_only(database_url, api_headers, make_record):
+def test_a_write_is_heard_by_its_own_app_only(database_url, api_headers, make_record, make_app):
     """Two apps in one process, on one database, trusting their counters for a minute: a write
     through one is served by that one at once; the other, like another gunicorn worker, keeps
     trusting the counters it read (store.changed reaches only the receivers of the writer's engine)."""
-    writer, other = (build_app(database_url, FEED_STATE_RECHECK_MS=60_000) for _ in range(2))
+    writer, other = (make_app(FEED_STATE_RECHECK_MS=60_000) for _ in range(2))
     put(writer.test_client(), api_headers, make_record())
     assert item_ids(writer.test_client()) == item_ids(other.test_client()) == ["test-2025-08-01-monsoon"]
     put(writer.test_client(), api_headers, make_record(id="later", slug="later", updated=None,
@@ -215,8 +212,6 @@ def test_a_write_is_heard_by_its_own_app_only(database_url, api_headers, make_re
     assert item_ids(other.test_client()) == ["test-2025-08-01-monsoon"]
     documents.counters(other).clear()  # what the recheck interval's end does
     assert item_ids(other.test_client()) == ["later", "test-2025-08-01-monsoon"]
-    for app in (writer, other):
-        db.engine(app).dispose()
 
 
 def test_a_held_copy_is_served_while_the_store_is_down(client, app, api_headers, make_record, monkeypatch):
@@ -234,8 +229,8 @@ def test_a_held_copy_is_served_while_the_store_is_down(client, app, api_headers,
     assert "unavailable" in missing.get_json()["error"]
 
 
-def test_the_cache_stays_within_its_byte_budget(database_url, api_headers, make_record):
-    app = build_app(database_url, RENDER_CACHE_MAX_BYTES=30_000, RENDER_SPILL_MAX_BYTES=0)
+def test_the_cache_stays_within_its_byte_budget(database_url, api_headers, make_record, make_app):
+    app = make_app(RENDER_CACHE_MAX_BYTES=30_000, RENDER_SPILL_MAX_BYTES=0)
     client = app.test_client()
     for day in range(1, 6):
         put(client, api_headers, make_record(id=f"s{day}", slug=f"s{day}", updated=None,
@@ -245,26 +240,23 @@ def test_the_cache_stays_within_its_byte_budget(database_url, api_headers, make_
         assert client.get(url).status_code == 200
     cache = documents.cache(app)
     assert 0 < cache.bytes <= 30_000 and cache.stats["evictions"] > 0
-    db.engine(app).dispose()
 
 
-def test_settings_are_part_of_the_etag(database_url, api_headers, make_record):
-    app = build_app(database_url)
+def test_settings_are_part_of_the_etag(api_headers, make_record, make_app):
+    app = make_app()
     client = app.test_client()
     put(client, api_headers, make_record())
     etag = client.get("/feeds/rss.xml").headers["ETag"]
-    renamed = build_app(database_url, SITE_NAME="दूसरा नाम")
+    renamed = make_app(SITE_NAME="दूसरा नाम")
     assert renamed.test_client().get("/feeds/rss.xml").headers["ETag"] != etag
-    for each in (app, renamed):
-        db.engine(each).dispose()
 
 
 def test_a_feed_bigger_than_the_memory_budget_is_rendered_once_per_change(database_url, tmp_path, api_headers,
-                                                                          make_record):
+                                                                          make_record, make_app):
     """The issue's case: a document whose encodings exceed the whole memory cache used to be rendered
     on every request; now it is spilled, served byte-identical in every encoding, and shared by workers."""
     settings = {"RENDER_CACHE_MAX_BYTES": 20_000, "RENDER_SPILL_DIR": str(tmp_path / "spill")}
-    app, other_worker = build_app(database_url, **settings), build_app(database_url, **settings)
+    app, other_worker = make_app(**settings), make_app(**settings)
     client = app.test_client()
     long_body = "".join(f"<p>अनुच्छेद {n}: संसद के मानसून सत्र में आज कई विधेयक पेश हुए। {n * 7919}</p>"
                         for n in range(600))
@@ -292,8 +284,6 @@ def test_a_feed_bigger_than_the_memory_budget_is_rendered_once_per_change(databa
     changed = [client.get("/feeds/rss.xml", headers={"Accept-Encoding": "gzip"}) for _ in range(3)]
     assert renders(app) == before + 2 and "नया शीर्षक".encode("utf-8") in gzip.decompress(changed[0].data)
     assert changed[0].headers["ETag"] != answers["gzip"].headers["ETag"]
-    for each in (app, other_worker):
-        db.engine(each).dispose()
 
 
 # ---- the output revision: a deploy that changes a writer or a template changes every ETag -------
@@ -310,9 +300,9 @@ def output_sources(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("source", ["templates/pages/article.html", "render/feeds/rss.py", "render/amp.py"])
-def test_a_changed_template_or_writer_changes_every_etag(database_url, api_headers, make_record, output_sources,
-                                                         source):
-    app = build_app(database_url)
+def test_a_changed_template_or_writer_changes_every_etag(api_headers, make_record, output_sources, source,
+                                                         make_app):
+    app = make_app()
     client = app.test_client()
     record = make_record()
     put(client, api_headers, record)
@@ -324,7 +314,6 @@ def test_a_changed_template_or_writer_changes_every_etag(database_url, api_heade
     render_cache.output_revision.cache_clear()   # what a restart after the deploy does
     after = {url: client.get(url).headers["ETag"] for url in urls}
     assert all(after[url] != before[url] for url in urls), (before, after)
-    db.engine(app).dispose()
 
 
 def test_compiled_bytecode_is_not_part_of_the_revision(output_sources):
@@ -335,8 +324,8 @@ def test_compiled_bytecode_is_not_part_of_the_revision(output_sources):
     assert render_cache.output_revision() == before
 
 
-def test_a_missing_output_source_fails_the_start_up(database_url, output_sources):
+def test_a_missing_output_source_fails_the_start_up(output_sources, make_app):
     shutil.rmtree(output_sources / "templates")
     render_cache.output_revision.cache_clear()
     with pytest.raises(FileNotFoundError, match=r"templates .*OUTPUT_SOURCES"):
-        build_app(database_url)
+        make_app()

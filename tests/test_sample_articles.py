@@ -91,16 +91,17 @@ def test_seed_article_is_reproduced_faithfully():
     assert {"all-of-us-are-dead", "netflix"} <= {t["key"] for t in record["tags"]}
 
     # The seed's body runs from the byline to the site chrome ("Visit Prabhasakshi ...").
-    body_lines = [l for l in seed[seed.index(byline) + 1:] if l]
-    body_lines = body_lines[:next(i for i, l in enumerate(body_lines) if l.startswith("Visit Prabhasakshi"))]
+    body_lines = [line for line in seed[seed.index(byline) + 1:] if line]
+    body_lines = body_lines[:next(i for i, line in enumerate(body_lines) if line.startswith("Visit Prabhasakshi"))]
     headings = texts(tree, "h2")
     assert headings == ["सोशल मीडिया पर एक टीज़र वीडियो रिलीज", "दूसरे सीज़न की घोषणा", "कौन से किरदार वापस आएंगे?"]
-    assert [l for l in body_lines if l not in headings] == [p for p in texts(tree, "p") if p not in texts(tree, "blockquote")]
+    paragraphs = [p for p in texts(tree, "p") if p not in texts(tree, "blockquote")]
+    assert [line for line in body_lines if line not in headings] == paragraphs
     for chrome in ("Visit Prabhasakshi", "All the updates here", "अन्य न्यूज़"):
         assert chrome not in record["body_html"]
 
     quote = texts(tree, "blockquote")
-    instagram_post = next(l for l in body_lines if "इंस्टाग्राम पर" in l)
+    instagram_post = next(line for line in body_lines if "इंस्टाग्राम पर" in line)
     assert len(quote) == 1 and quote[0] in instagram_post
     assert quote[0].startswith("जब आपको लगा") and "सियोल को निगल जाता है" in quote[0]
     assert record["embeds"] == [{"provider": "youtube", "url": "https://www.youtube.com/watch?v=IN5TD4VRcSM",

@@ -13,7 +13,8 @@ from feedsvc.render.feeds import Scope, formats, opml, scopes_of
 from feedsvc.render.feeds.model import SCOPE_WORDS
 from feedsvc.render.feeds.urls import FeedTarget, feed_path, listing_path, parse_feed_path
 from feedsvc.web.middleware.fastpath import feed_target
-from tests.conftest import SITE_URL, sample_records
+from tests.support.apps import SITE_URL
+from tests.support.records import sample_records
 
 SAMPLE_SCOPES = sorted({scope for record in sample_records()
                         for scope in store.article_scopes(parse_record(record, site_url=SITE_URL))})

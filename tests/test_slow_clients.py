@@ -26,7 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import LIVE_AUTH, LIVE_TOKEN, ROOT, free_port
+from tests.support.apps import ROOT
+from tests.support.servers import LIVE_AUTH, LIVE_TOKEN, free_port
 
 pytestmark = pytest.mark.slow
 

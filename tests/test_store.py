@@ -7,7 +7,7 @@ import sqlalchemy
 from feedsvc import store
 from feedsvc.ingest import write
 from feedsvc.ingest.records import parse_record
-from tests.conftest import ordered_index_plan
+from tests.support.plans import ordered_index_plan
 
 IST = timezone(timedelta(hours=5, minutes=30))
 
@@ -58,6 +58,7 @@ def test_cursor_token_round_trips_and_rejects_garbage():
     ("tag:tag-1", "ix_article_tags_tag_status_published"),
     ("author:test-reporter", "ix_article_authors_author_status_published"),
 ])
+@pytest.mark.slow
 def test_newest_reads_an_index_in_order_without_sorting(engine, make_record, scope, index):
     load(engine, make_record, 400)
     with engine.connect() as conn:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import zlib
 from datetime import datetime, timedelta, timezone
+from itertools import pairwise
 from pathlib import Path
 
 import lxml.html
@@ -38,7 +39,8 @@ def test_same_seed_gives_the_same_records_and_another_seed_does_not():
 def test_a_record_reads_the_same_whatever_the_corpus_size():
     small = list(generate_records(10, seed=3))
     large = list(generate_records(500, seed=3))[:10]
-    drop_times = lambda r: {k: v for k, v in r.items() if k not in ("published", "updated")}
+    def drop_times(r):
+        return {k: v for k, v in r.items() if k not in ("published", "updated")}
     assert [drop_times(r) for r in small] == [drop_times(r) for r in large]
 
 
@@ -70,11 +72,11 @@ def test_publication_times_run_back_from_start_over_the_span():
     records = list(generate_records(2000, seed=1, start=start, span_days=3 * 365))
     published = [datetime.fromisoformat(r["published"]) for r in records]
     assert all(p.utcoffset() == IST for p in published)
-    assert all(a > b for a, b in zip(published, published[1:])), "newest first, strictly"
+    assert all(a > b for a, b in pairwise(published)), "newest first, strictly"
     assert published[0] <= start and start - published[-1] > timedelta(days=3 * 365 - 2)
     updated = [datetime.fromisoformat(r["updated"]) for r in records]
-    assert all(p <= u <= start for p, u in zip(published, updated))
-    assert 0.15 < sum(u > p for p, u in zip(published, updated)) / len(records) < 0.35
+    assert all(p <= u <= start for p, u in zip(published, updated, strict=True))
+    assert 0.15 < sum(u > p for p, u in zip(published, updated, strict=True)) / len(records) < 0.35
 
 
 def test_naive_start_is_refused():

@@ -26,8 +26,8 @@ from feedsvc.render import oembed, skips
 from feedsvc.render.feeds import FORMATS, Scope
 from feedsvc.render.feeds.urls import feed_path
 from feedsvc.web import db
+from tests.support.apps import SITE_URL
 
-from .conftest import SITE_URL
 from .test_metrics import scrape, value
 
 GOOD_IDS = ("good-one", "good-two")

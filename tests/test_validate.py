@@ -205,6 +205,7 @@ def _urlset(count: int, news: bool = False) -> bytes:
             + "".join(entry.format(i=i) for i in range(count)) + "</urlset>").encode()
 
 
+@pytest.mark.slow
 def test_sitemap_of_50000_urls_is_valid_and_one_more_is_not():
     assert validate_document(_urlset(50_000), "sitemap") == []
     problems = validate_document(_urlset(50_001), "sitemap")
@@ -483,6 +484,7 @@ def _served(app, path: str) -> bool:
         return client.head(path).status_code == 200
 
 
+@pytest.mark.slow
 def test_every_feed_opml_and_sitemap_of_the_sample_data_validates(sample_app):
     if not _served(sample_app, "/feeds.opml"):
         pytest.skip("the feeds (issue 3) are not served yet: no /feeds.opml to discover them from")
@@ -502,6 +504,7 @@ def test_every_article_page_of_the_sample_data_validates(sample_app, samples):
     assert {o.kind for o in outcomes} == {"html", "amp"}
 
 
+@pytest.mark.slow
 def test_validate_all_command_reports_every_document(sample_app):
     if not _served(sample_app, "/feeds.opml"):
         pytest.skip("the feeds (issue 3) are not served yet: no /feeds.opml to discover them from")

@@ -14,18 +14,19 @@ import time
 from collections import Counter
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import pairwise
 from urllib.parse import parse_qsl
 
 import pytest
 from lxml import etree
 from sqlalchemy import func, select
 
-from feedsvc import store
+from feedsvc import close_app, store
 from feedsvc.ingest import importer
 from feedsvc.publish import websub
 from feedsvc.store import websub_outbox as outbox
 from feedsvc.web import db
-from tests.conftest import ROOT, SITE_URL, build_app
+from tests.support.apps import ROOT, SITE_URL
 
 FAST = dict(WEBSUB_SENDER="worker", WEBSUB_POLL_SECONDS=0.05, WEBSUB_RETRY_BASE_SECONDS=0.2,
             WEBSUB_RETRY_MAX_SECONDS=1.0, WEBSUB_TIMEOUT=5)
@@ -87,11 +88,10 @@ def topics(*scopes: str) -> set[str]:
 
 
 @pytest.fixture
-def hub_app(database_url, hub):
-    app = build_app(database_url, WEBSUB_HUBS=[hub.url], **FAST)
+def hub_app(database_url, hub, make_app):
+    app = make_app(WEBSUB_HUBS=[hub.url], **FAST)
     yield app
     websub.publisher(app).stop()
-    db.engine(app).dispose()
 
 
 def put(client, record, headers):
@@ -190,13 +190,11 @@ def test_the_import_command_queues_its_notifications(hub_app, hub, tmp_path):
     assert set(hub.all_topics()) == expected and pending(hub_app) == 0
 
 
-def test_two_apps_on_one_database_queue_a_write_once(database_url, hub, api_headers, make_record):
+def test_two_apps_on_one_database_queue_a_write_once(database_url, hub, api_headers, make_record, make_app):
     """Two apps in one process (two workers' worth): only the writer's publisher hears its write."""
-    writer, other = (build_app(database_url, WEBSUB_HUBS=[hub.url], **FAST) for _ in range(2))
+    writer, other = (make_app(WEBSUB_HUBS=[hub.url], **FAST) for _ in range(2))
     assert put(writer.test_client(), make_record(), api_headers).status_code == 201
     assert pending(writer) == pending(other) == 12  # 4 scopes x 3 formats, not twice that
-    for app in (writer, other):
-        db.engine(app).dispose()
 
 
 def store_scopes(record: dict) -> set[str]:
@@ -205,16 +203,15 @@ def store_scopes(record: dict) -> set[str]:
             | {f"author:{a['key']}" for a in record["authors"]})
 
 
-def test_every_configured_hub_gets_every_topic(database_url, hub, api_headers, make_record):
+def test_every_configured_hub_gets_every_topic(database_url, hub, api_headers, make_record, make_app):
     second = Hub()
-    app = build_app(database_url, WEBSUB_HUBS=[hub.url, second.url], **FAST)
+    app = make_app(WEBSUB_HUBS=[hub.url, second.url], **FAST)
     try:
         put(app.test_client(), make_record(), api_headers)
         send(app)
         assert Counter(hub.all_topics()) == Counter(second.all_topics()) == Counter(topics(*BASE_SCOPES))
     finally:
         second.close()
-        db.engine(app).dispose()
 
 
 def test_no_hubs_means_no_outbox_rows(app, client, api_headers, make_record):
@@ -222,25 +219,24 @@ def test_no_hubs_means_no_outbox_rows(app, client, api_headers, make_record):
     assert pending(app) == 0
 
 
-def test_one_topic_per_request_also_names_it_hub_topic(database_url, hub, api_headers, make_record):
-    app = build_app(database_url, WEBSUB_HUBS=[hub.url], WEBSUB_TOPICS_PER_REQUEST=1, **FAST)
+def test_one_topic_per_request_also_names_it_hub_topic(database_url, hub, api_headers, make_record, make_app):
+    app = make_app(WEBSUB_HUBS=[hub.url], WEBSUB_TOPICS_PER_REQUEST=1, **FAST)
     put(app.test_client(), make_record(), api_headers)
     assert send(app) == 12
     for _, form, _ in hub.requests:
         assert dict(form)["hub.url"] == dict(form)["hub.topic"] and len(form) == 3
-    db.engine(app).dispose()
 
 
-def test_failing_hub_gets_retries_with_backoff_then_every_notification(database_url, api_headers, make_record):
+def test_failing_hub_gets_retries_with_backoff_then_every_notification(database_url, api_headers, make_record, make_app):
     hub = Hub(statuses=[500, 500, 503])  # down for three attempts, then up
-    app = build_app(database_url, WEBSUB_HUBS=[hub.url], **{**FAST, "WEBSUB_SENDER": "thread"})
+    app = make_app(WEBSUB_HUBS=[hub.url], **{**FAST, "WEBSUB_SENDER": "thread"})
     try:
         started = time.monotonic()
         response = put(app.test_client(), make_record(), api_headers)  # the request also starts the sender
         assert response.status_code == 201 and time.monotonic() - started < 2  # the write never waits for the hub
         assert hub.wait_for(lambda: len(hub.requests) >= 4 and pending(app) == 0)
         times = [t for t, _, _ in hub.requests]
-        gaps = [b - a for a, b in zip(times, times[1:])]
+        gaps = [b - a for a, b in pairwise(times)]
         # Equal jitter: the wait before attempt k+1 is at least half of min(cap, base * 2**(k-1)).
         for k, gap in enumerate(gaps, start=1):
             assert gap >= min(1.0, 0.2 * 2 ** (k - 1)) / 2 - 0.02, gaps
@@ -252,9 +248,18 @@ def test_failing_hub_gets_retries_with_backoff_then_every_notification(database_
             assert attempts == {4} and conn.execute(select(func.count()).where(outbox.c.last_error.is_not(None))
                                                     .select_from(outbox)).scalar() == 0
     finally:
-        websub.publisher(app).stop()
-        db.engine(app).dispose()
+        make_app.close()  # the sender thread first, then the hub it talks to
         hub.close()
+
+
+def test_closing_the_app_stops_the_sender_thread_it_started(make_app, hub, api_headers, make_record):
+    app = make_app(WEBSUB_HUBS=[hub.url], **{**FAST, "WEBSUB_SENDER": "thread"})
+    before = set(threading.enumerate())
+    put(app.test_client(), make_record(), api_headers)  # the request starts the sender
+    started = [t for t in threading.enumerate() if t not in before and t.name == "websub-sender"]
+    assert len(started) == 1 and started[0].is_alive()
+    close_app(app)
+    assert not started[0].is_alive()
 
 
 def test_retry_delay_grows_exponentially_to_a_cap_with_jitter():
@@ -266,25 +271,23 @@ def test_retry_delay_grows_exponentially_to_a_cap_with_jitter():
     assert len(delays) > 1 and all(20 <= d <= 40 for d in delays)
 
 
-def test_pending_notifications_survive_a_restart(database_url, api_headers, make_record):
+def test_pending_notifications_survive_a_restart(database_url, api_headers, make_record, make_app):
     hub = Hub(statuses=[500] * 1000)  # down
     quick_retry = {**FAST, "WEBSUB_RETRY_BASE_SECONDS": 0.01, "WEBSUB_RETRY_MAX_SECONDS": 0.01}
-    first = build_app(database_url, WEBSUB_HUBS=[hub.url], **quick_retry)
+    first = make_app(WEBSUB_HUBS=[hub.url], **quick_retry)
     try:
         put(first.test_client(), make_record(), api_headers)
         assert send(first) == 0  # refused: the rows stay, with the error
-        db.engine(first).dispose()
-        del first  # the process is gone; only the database remains
+        make_app.close()  # the process is gone; only the database remains
 
         hub.statuses.clear()  # the hub is back
         hub.requests.clear()
-        restarted = build_app(database_url, WEBSUB_HUBS=[hub.url], **quick_retry)
+        restarted = make_app(WEBSUB_HUBS=[hub.url], **quick_retry)
         time.sleep(0.05)  # past the 0.01 s backoff
         result = restarted.test_cli_runner().invoke(args=["websub", "worker", "--once"])
         assert result.exit_code == 0, result.output
         assert Counter(hub.all_topics()) == Counter(topics(*BASE_SCOPES))
         assert pending(restarted) == 0
-        db.engine(restarted).dispose()
     finally:
         hub.close()
 
@@ -302,8 +305,8 @@ def test_a_sender_that_dies_holding_rows_loses_nothing(hub_app, hub, api_headers
     assert Counter(hub.all_topics()) == Counter(topics(*BASE_SCOPES))
 
 
-def test_concurrent_senders_never_send_a_notification_twice(database_url, hub, api_headers, make_record):
-    app = build_app(database_url, WEBSUB_HUBS=[hub.url], WEBSUB_TOPICS_PER_REQUEST=3, **FAST)
+def test_concurrent_senders_never_send_a_notification_twice(database_url, hub, api_headers, make_record, make_app):
+    app = make_app(WEBSUB_HUBS=[hub.url], WEBSUB_TOPICS_PER_REQUEST=3, **FAST)
     client = app.test_client()
     for n in range(8):
         put(client, make_record(id=f"c-{n}", slug=f"c-{n}", tags=[{"key": f"t{n}", "name": f"टैग {n}"}],
@@ -330,12 +333,11 @@ def test_concurrent_senders_never_send_a_notification_twice(database_url, hub, a
     assert max(sent.values()) == 1, [t for t, n in sent.items() if n > 1]
     for engine in engines:
         engine.dispose()
-    db.engine(app).dispose()
 
 
-def test_status_shows_pending_and_failing_counts_per_hub(database_url, api_headers, make_record):
+def test_status_shows_pending_and_failing_counts_per_hub(database_url, api_headers, make_record, make_app):
     hub = Hub(statuses=[500] * 1000)
-    app = build_app(database_url, WEBSUB_HUBS=[hub.url], **FAST)
+    app = make_app(WEBSUB_HUBS=[hub.url], **FAST)
     try:
         put(app.test_client(), make_record(), api_headers)
         runner = app.test_cli_runner()
@@ -347,20 +349,18 @@ def test_status_shows_pending_and_failing_counts_per_hub(database_url, api_heade
         assert "pending 12, failing 12" in after and "last error: HTTP 500" in after
     finally:
         hub.close()
-        db.engine(app).dispose()
 
 
-def test_unreachable_hub_is_a_recorded_error_not_a_crash(database_url, api_headers, make_record):
+def test_unreachable_hub_is_a_recorded_error_not_a_crash(database_url, api_headers, make_record, make_app):
     closed = Hub()
     url = closed.url
     closed.close()  # nothing listens on this port any more
-    app = build_app(database_url, WEBSUB_HUBS=[url], **FAST)
+    app = make_app(WEBSUB_HUBS=[url], **FAST)
     put(app.test_client(), make_record(), api_headers)
     assert send(app) == 0
     with db.engine(app).connect() as conn:
         errors = set(conn.execute(select(outbox.c.last_error)).scalars())
     assert len(errors) == 1 and "refused" in errors.pop().lower()
-    db.engine(app).dispose()
 
 
 def test_topics_are_the_feeds_own_self_links_and_the_feeds_name_the_hub(hub_app, hub, api_headers, make_record):
@@ -379,12 +379,11 @@ def test_topics_are_the_feeds_own_self_links_and_the_feeds_name_the_hub(hub_app,
         assert links["self"] == topic and links["hub"] == hub.url
 
 
-def test_dedicated_worker_process_sends_and_stops_on_sigterm(tmp_path, hub, api_headers, make_record):
+def test_dedicated_worker_process_sends_and_stops_on_sigterm(make_app, hub, api_headers, make_record):
     """`flask --app wsgi websub worker` as operators run it, configured from the environment."""
-    database = f"sqlite:///{tmp_path / 'feedsvc.db'}"
-    web = build_app(database, WEBSUB_HUBS=[hub.url], WEBSUB_SENDER="worker")  # web workers that do not send
+    web = make_app(WEBSUB_HUBS=[hub.url], WEBSUB_SENDER="worker")  # web workers that do not send
     put(web.test_client(), make_record(), api_headers)
-    env = {**os.environ, "FEEDSVC_DATABASE_URL": database, "FEEDSVC_SITE_URL": SITE_URL,
+    env = {**os.environ, "FEEDSVC_DATABASE_URL": web.config["DATABASE_URL"], "FEEDSVC_SITE_URL": SITE_URL,
            "FEEDSVC_WEBSUB_HUBS": f" {hub.url} ,", "FEEDSVC_WEBSUB_SENDER": "worker",
            "FEEDSVC_WEBSUB_POLL_SECONDS": "1"}
     worker = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "websub", "worker"],
@@ -398,4 +397,3 @@ def test_dedicated_worker_process_sends_and_stops_on_sigterm(tmp_path, hub, api_
     assert worker.returncode == 0 and "stopped" in err
     status = web.test_cli_runner().invoke(args=["websub", "status"]).output
     assert "pending 0, failing 0, sent in the last 24h 12" in status
-    db.engine(web).dispose()

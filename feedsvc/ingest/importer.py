@@ -203,7 +203,7 @@ def _store_batch(engine: Engine, batch: list[tuple[str, Incoming]], site_name: s
                 outcomes.append(commit_write(engine, upsert, incoming.article, site_name=site_name))
             except (RecordError, StaleWrite, VersionConflict, ConcurrentWrite) as error:
                 outcomes.append(error)
-    for (source, _), outcome in zip(batch, outcomes):
+    for (source, _), outcome in zip(batch, outcomes, strict=True):
         if isinstance(outcome, RecordError):
             report.errors.append(RecordError(outcome.problems, source))
         elif isinstance(outcome, (StaleWrite, VersionConflict, ConcurrentWrite)):

@@ -135,10 +135,8 @@ def count_request(conn: Connection, partner_id: int, feed: str, day: date, not_m
     One INSERT .. ON CONFLICT DO UPDATE (SQLite and PostgreSQL both have it), so workers counting
     the same row at the same moment add up instead of colliding.
     """
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    from sqlalchemy.dialects import postgresql, sqlite
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     stmt = insert(partner_usage).values(partner_id=partner_id, day=day, feed=feed[:FEED_NAME_MAX], requests=1,
                                         not_modified=int(not_modified))
     conn.execute(stmt.on_conflict_do_update(

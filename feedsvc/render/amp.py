@@ -393,7 +393,8 @@ def embed_to_amp(provider: str, url: str, title: str = "") -> AmpBody:
     if link_url is None:
         pass
     elif provider == "youtube" and (video := youtube_id(link_url)):
-        component = _youtube(video, *map(str, FALLBACK_FRAME_SIZE), title)
+        width, height = map(str, FALLBACK_FRAME_SIZE)
+        component = _youtube(video, width, height, title)
     elif provider == "twitter" and (status := tweet_id(link_url)):
         component = _with_placeholder(_twitter(status), _quote_link(link_url, title))
     elif provider == "instagram" and (shortcode := instagram_shortcode(link_url)):

@@ -98,7 +98,7 @@ def newest(conn: Connection, scope: str, limit: int, after: Cursor | None = None
     return [_article(rows[i]) for i in ids]
 
 
-def withdrawn_since(conn: Connection, scope: str, since: datetime, limit: int = 100) -> list[tuple[str, datetime]]:
+def withdrawn_since(conn: Connection, scope: str, since: datetime, limit: int = 100) -> list[tuple[Article, datetime]]:
     """(article, withdrawn_at) of articles of a scope withdrawn after `since`, for tombstones: only those
     once public, as a never-published draft's withdrawn_at is NULL (write.left_public_at)."""
     kind, _, key = scope.partition(":")
@@ -173,7 +173,7 @@ def insert_rows(conn: Connection, table: Table, rows: list[dict]) -> None:
     statement = insert(table).values({key: cast(bindparam(key), Text) if key in as_bytes else bindparam(key)
                                       for key in keys})
     compiled = statement.compile(dialect=conn.dialect)
-    order = compiled.positiontup if compiled.positional else keys
+    order = list(compiled.positiontup or ()) if compiled.positional else keys
     values = list(map(itemgetter(*order), rows)) if len(order) > 1 else [(row[order[0]],) for row in rows]
     for position, key in enumerate(order):
         processor = bytes.decode if key in utf8 - as_bytes else \
@@ -189,11 +189,8 @@ def insert_rows(conn: Connection, table: Table, rows: list[dict]) -> None:
 
 
 def _dialect_insert(conn: Connection):
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
+    from sqlalchemy.dialects import postgresql, sqlite
+    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
 
 
 def live_count(conn: Connection) -> int:
