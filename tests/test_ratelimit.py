@@ -205,17 +205,15 @@ def test_the_limits_depend_on_no_blueprint():
     assert "feedsvc.web.partner_key" in loaded and "feedsvc.web.partner_feeds" not in loaded
 
 
-def test_suspended_turns_the_limits_off_and_back_as_they_were(database_url, storage):
-    app = limited_app(database_url, storage, RATELIMIT_PUBLIC="1/hour")
+def test_suspended_turns_the_limits_off_and_back_as_they_were(make_app, storage):
+    app = limited_app(make_app, storage, RATELIMIT_PUBLIC="1/hour")
     client = app.test_client()
     with ratelimit.suspended(app):
         assert not ratelimit.limiter(app).enabled
         assert statuses(client, "/feeds/rss.xml", 3) == [200, 200, 200]
     assert ratelimit.limiter(app).enabled
     assert statuses(client, "/feeds/rss.xml", 2) == [200, 429]
-    off = limited_app(database_url, storage, RATELIMIT_ENABLED=False)
+    off = limited_app(make_app, storage, RATELIMIT_ENABLED=False)
     with ratelimit.suspended(off):
         pass
     assert not ratelimit.limiter(off).enabled   # left off, as it was
-    for each in (app, off):
-        db.engine(each).dispose()

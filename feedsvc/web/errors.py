@@ -9,7 +9,7 @@ they answer in JSON.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from flask import current_app, jsonify, make_response, render_template_string, request
 from flask_limiter import RateLimitExceeded
@@ -96,7 +96,7 @@ def _too_many_requests(exc: RateLimitExceeded):
                       message=message, limit=exc.description, retry_after=retry)
 
 
-HANDLERS = {
+HANDLERS: dict[type[Exception], Callable] = {
     HTTPException: _http_error,
     FeedNotFound: _feed_not_found,
     BadParameter: _bad_parameter,
