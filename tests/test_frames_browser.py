@@ -68,7 +68,7 @@ def record(slug: str, body: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory, phishing_origin, make_app):
+def site(tmp_path_factory, phishing_origin):
     """The app's origin, serving an article sent through the API and one stored from before the rule."""
     folder = tmp_path_factory.mktemp("frames-site")
     holder = {}

@@ -55,7 +55,7 @@ def hostile_record(name: str, case: dict, index: int) -> dict:
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def hostile_app(request, tmp_path_factory, make_app):
+def hostile_app(request, tmp_path_factory):
     """Every hostile record imported through `flask import-articles`, on each backend."""
     folder = tmp_path_factory.mktemp(f"hostile-{request.param}")
     records = folder / "records"

@@ -37,7 +37,7 @@ def status_matches(status: int, expected: str) -> bool:
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def hostile_client(request, tmp_path_factory, make_app):
+def hostile_client(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp(f"requests-{request.param}")
     with fresh_database(request.param, folder) as url, AppFactory(url) as make_app:
         app = make_app(RATELIMIT_ENABLED=False)

@@ -34,7 +34,7 @@ FIRST_WORDS = plain_text(ARTICLE.body_html)[:60]
 
 
 @pytest.fixture(scope="module")
-def origin(tmp_path_factory, make_app):
+def origin(tmp_path_factory):
     """The origin of a live server with every sample article imported."""
     folder = tmp_path_factory.mktemp("live-site")
     holder = {}

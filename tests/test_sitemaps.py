@@ -75,7 +75,7 @@ PER_FILE = 50
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def corpus_app(request, tmp_path_factory, make_app):
+def corpus_app(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp(f"sitemaps-{request.param}")
     with fresh_database(request.param, folder) as url, AppFactory(url) as make_app:
         app = make_app(SITEMAP_MAX_URLS=PER_FILE)
