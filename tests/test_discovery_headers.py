@@ -15,9 +15,8 @@ from werkzeug.serving import make_server
 from feedsvc import store
 from feedsvc.ingest.records import parse_record
 from feedsvc.validate import validate_document
-from feedsvc.web import db
-from tests.api_records import put_record
-from tests.conftest import ARTICLES, BACKENDS, SITE_URL, _fresh_database, build_app, sample_records
+from tests.support.apps import ARTICLES, BACKENDS, SITE_URL, AppFactory, fresh_database
+from tests.support.records import put_record, sample_records
 
 HUBS = ["https://hub.example/", "https://pubsubhubbub.example/hub?x=1"]
 FORMATS = {"rss": "rss.xml", "atom": "atom.xml", "json": "feed.json"}
@@ -33,13 +32,12 @@ PROBES = {"/feed": "rss", "/feed/": "rss", "/rss": "rss", "/rss.xml": "rss", "/i
 @pytest.fixture(scope="module", params=BACKENDS)
 def hub_app(request, tmp_path_factory):
     """The sample articles behind an app that names two WebSub hubs; tests must not write to it."""
-    url, cleanup = _fresh_database(request.param, tmp_path_factory.mktemp(f"hubs-{request.param}"))
-    app = build_app(url, WEBSUB_HUBS=HUBS, RATELIMIT_ENABLED=False)
-    result = app.test_cli_runner().invoke(args=["import-articles", str(ARTICLES)])
-    assert result.exit_code == 0, result.output
-    yield app
-    db.engine(app).dispose()
-    cleanup()
+    folder = tmp_path_factory.mktemp(f"hubs-{request.param}")
+    with fresh_database(request.param, folder) as url, AppFactory(url) as make_app:
+        app = make_app(WEBSUB_HUBS=HUBS, RATELIMIT_ENABLED=False)
+        result = app.test_cli_runner().invoke(args=["import-articles", str(ARTICLES)])
+        assert result.exit_code == 0, result.output
+        yield app
 
 
 def links(response) -> list[tuple[str, str]]:
@@ -103,8 +101,8 @@ def test_without_hubs_a_feed_still_names_itself(sample_client):
         f"{SITE_URL}/feeds/tag/cricket/atom.xml"
 
 
-def test_the_fast_path_replays_the_link_headers(database_url, api_headers, make_record):
-    app = build_app(database_url, FAST_PATH=True, WEBSUB_HUBS=HUBS, RATELIMIT_ENABLED=False)
+def test_the_fast_path_replays_the_link_headers(database_url, make_app, api_headers, make_record):
+    app = make_app(FAST_PATH=True, WEBSUB_HUBS=HUBS, RATELIMIT_ENABLED=False)
     client = app.test_client()
     put_record(client, api_headers, make_record())
     path = "/feeds/section/national/rss.xml"
@@ -114,11 +112,10 @@ def test_the_fast_path_replays_the_link_headers(database_url, api_headers, make_
     assert {status for (*_, status) in kept} == {200, 304}
     assert assert_discoverable(client, path, "rss") == SITE_URL + path   # the replays answer
     assert all(fast.replays[key] is replay for key, replay in kept.items())   # none recorded anew
-    db.engine(app).dispose()
 
 
-def test_partner_feeds_name_their_own_url_as_self(database_url, api_headers, make_record):
-    app = build_app(database_url, WEBSUB_HUBS=HUBS)
+def test_partner_feeds_name_their_own_url_as_self(database_url, make_app, api_headers, make_record):
+    app = make_app(WEBSUB_HUBS=HUBS)
     runner, client = app.test_cli_runner(), app.test_client()
     key = runner.invoke(args=["partners", "add", "Acme News"]).stdout.strip()
     put_record(client, api_headers, make_record())
@@ -127,7 +124,6 @@ def test_partner_feeds_name_their_own_url_as_self(database_url, api_headers, mak
         assert assert_discoverable(client, by_path, fmt) == SITE_URL + by_path
         by_header = f"/partner/feeds/{FORMATS[fmt]}"
         assert assert_discoverable(client, by_header, fmt, headers={"X-Partner-Key": key}) == SITE_URL + by_header
-    db.engine(app).dispose()
 
 
 # ---- the paths readers probe ------------------------------------------------------------------
