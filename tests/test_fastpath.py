@@ -71,6 +71,17 @@ def test_conditional_requests_get_the_apps_304(pair):
     assert answer(fast_client, "GET", "/feeds/rss.xml", stale)[0] == 200
 
 
+def test_replayed_304_keeps_the_last_modified_of_the_200(pair):
+    fast, _ = pair
+    client = fast.test_client()
+    fresh = client.get("/feeds/rss.xml")
+    since = {"If-Modified-Since": fresh.headers["Last-Modified"]}
+    for _ in range(2):   # the app's 304, then its replay
+        response = client.get("/feeds/rss.xml", headers=since)
+        assert response.status_code == 304 and response.headers.get("Last-Modified") == fresh.headers["Last-Modified"]
+    assert replays(fast) == 2
+
+
 def test_a_write_ends_the_replay(pair, make_record):
     fast, _ = pair
     client = fast.test_client()

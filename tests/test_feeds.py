@@ -422,6 +422,31 @@ def test_opml_lists_every_feed_grouped(sample_client, fmt):
     assert section.get("text") == "खेल — समाचार दर्पण"
 
 
+SCOPE_NAMES = {scope: name for article in ARTICLES.values() for scope, name in store.article_scopes(article).items()}
+
+
+def distinguishing_name(scope: str) -> str:
+    """What tells a feed apart in a reader's list: the site's name, a section's or author's, or "#tag"."""
+    return ("#" if scope.startswith("tag:") else "") + SCOPE_NAMES[scope]
+
+
+def test_each_scope_is_listed_by_its_own_name_first_alike_in_every_format_and_opml(sample_app, sample_client):
+    """newsboat and Feedly cut a feed's title in their lists at about 30-40 characters: the
+    distinguishing name leads, the site's name (the same on every feed) follows."""
+    site_name = sample_app.config["SITE_NAME"]
+    opml = etree.fromstring(sample_client.get("/feeds.opml").data)
+    opml_titles = {o.get("xmlUrl"): (o.get("title"), o.get("text")) for o in opml.iter("outline") if o.get("xmlUrl")}
+    for scope in SCOPES:
+        titles = {fmt: read_feed(fmt, sample_client.get(feed_path(scope, fmt)).data)[0]["title"] for fmt in FORMATS}
+        title = titles["rss"]
+        assert set(titles.values()) == {title} and opml_titles[SITE_URL + feed_path(scope, "rss")] == (title, title)
+        if scope == "site":
+            assert title == site_name
+        else:
+            assert title == f"{distinguishing_name(scope)} — {site_name}", scope
+    assert {distinguishing_name(s) for s in SCOPES if s != "site"} >= {"#क्रिकेट", "खेल"}
+
+
 def test_directory_page_offers_every_scope_in_every_format(sample_client):
     response = sample_client.get("/feeds")
     assert response.status_code == 200 and response.headers["Content-Type"] == "text/html; charset=utf-8"

@@ -43,6 +43,17 @@ def test_matching_if_none_match_gets_304_without_a_body(sample_client, url):
     assert response.headers["Cache-Control"] == CACHE_CONTROL and "accept-encoding" in vary(response)
 
 
+@pytest.mark.parametrize("condition, validator", [("If-None-Match", "ETag"), ("If-Modified-Since", "Last-Modified")])
+@pytest.mark.parametrize("url", CACHEABLE_URLS)
+def test_304_sends_the_validators_the_200_sends(sample_client, url, condition, validator):
+    """RFC 9110 §15.4.5: a poller revalidating by date alone keeps the Last-Modified of the 304."""
+    fresh = sample_client.get(url)
+    response = sample_client.get(url, headers={condition: fresh.headers[validator]})
+    assert response.status_code == 304
+    for name in ("ETag", "Last-Modified", "Cache-Control", "Vary"):
+        assert response.headers.get(name) == fresh.headers[name], name
+
+
 @pytest.mark.parametrize("form", ["W/{etag}", '"older", {etag}', "{etag},\"newer\"", "*", "{gzip_etag}",
                                   "W/{br_etag}"])
 def test_if_none_match_accepts_weak_tags_lists_star_and_encoded_tags(sample_client, form):

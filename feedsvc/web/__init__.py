@@ -2,7 +2,8 @@
 from importlib import import_module
 
 # Each module defines `bp`; the order only matters for routes that could overlap.
-BLUEPRINT_MODULES = ("api", "media", "health", "feeds", "discovery", "embed", "partner_feeds", "pages", "metrics")
+BLUEPRINT_MODULES = ("api", "media", "health", "feeds", "probes", "discovery", "embed", "partner_feeds", "pages",
+                     "metrics")
 
 
 def register_blueprints(app) -> None:

@@ -17,7 +17,8 @@ from feedsvc.render import feeds
 from feedsvc.render.feeds import opml, urls
 from feedsvc.render.feeds.formats import FORMATS
 from feedsvc.render.feeds.model import SCOPE_KINDS, SCOPE_WORDS, SITE_GROUP, Scope
-from feedsvc.web import db
+from feedsvc.render.feeds.scope import self_link
+from feedsvc.web import db, http
 from feedsvc.web.documents import Document, counters, site
 from feedsvc.web.errors import BadParameter
 
@@ -94,6 +95,14 @@ class FeedPage(Document):
         return feeds.render(self.fmt, self.scope, conn=db.connection(), site=site(), limit=self.limit,
                             after=self.after, full_text=self.edition.full_text, self_url=self.edition.self_url,
                             state=self.state, max_bytes=self.edition.max_bytes)
+
+    def response(self):
+        response = super().response()
+        if response.status_code in (200, 304):   # a feed answer, fresh or not (not a preflight)
+            self_url = self_link(Scope(self.kind, self.key), self.fmt, site(), limit=self.limit, after=self.after,
+                                 base_url=self.edition.self_url)
+            response.headers.extend(http.websub_links(site().hubs, self_url))
+        return response
 
 
 def public_feed(fmt: str, kind: str, key: str):

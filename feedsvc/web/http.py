@@ -1,4 +1,4 @@
-"""HTTP caching in one place: ETag, Last-Modified, 304, Cache-Control, content encodings, CORS.
+"""HTTP caching in one place: ETag, Last-Modified, 304, Cache-Control, content encodings, CORS, Link.
 
 Views hand over what they know before building anything (the validator and the modification
 time); `conditional_response` answers 304 from those alone and only then asks for the bodies,
@@ -13,6 +13,7 @@ from email.utils import format_datetime, parsedate_to_datetime
 from typing import Callable, Mapping
 
 from flask import Response, current_app, request
+from werkzeug.urls import iri_to_uri
 
 # Preferred first when a client accepts several equally.
 ENCODINGS = ("br", "gzip", "identity")
@@ -153,6 +154,23 @@ def _to_second(moment: datetime) -> datetime:
 
 # ---- writing responses -----------------------------------------------------------------------
 
+class ValidatedResponse(Response):
+    """A response whose 304 keeps Last-Modified, as the 200 for the same request has it.
+
+    RFC 9110 §15.4.5 requires of a 304 the ETag, Vary, Cache-Control (...) a 200 would carry, and
+    allows other metadata that guides cache updates, naming Last-Modified; RFC 9111 §4.3.4 has a
+    cache take a 304's fields into its stored response. Pollers that revalidate with
+    If-Modified-Since alone (no ETag kept) read the date for their next request from it. Werkzeug
+    drops Last-Modified from every 304 as an RFC 2616 "entity header", so it is put back here.
+    """
+
+    def get_wsgi_headers(self, environ):
+        headers = super().get_wsgi_headers(environ)
+        if self.status_code == 304 and "Last-Modified" in self.headers:
+            headers["Last-Modified"] = self.headers["Last-Modified"]
+        return headers
+
+
 def conditional_response(*, validator: str, last_modified: datetime | None, content_type: str,
                          load_bodies: Callable[[], Mapping[str, bytes]], cors: bool = False,
                          caching: Caching | None = None) -> Response:
@@ -164,12 +182,12 @@ def conditional_response(*, validator: str, last_modified: datetime | None, cont
     caching = caching or Caching.from_config(current_app.config)
     encoding = choose_encoding(request.headers.get("Accept-Encoding"))
     if is_fresh(validator, last_modified):
-        response = Response(status=304)
+        response = ValidatedResponse(status=304)
     else:
         bodies = load_bodies()
         if encoding not in bodies:
             encoding = "identity"
-        response = Response(bodies[encoding], status=200, content_type=content_type)
+        response = ValidatedResponse(bodies[encoding], status=200, content_type=content_type)
         if encoding != "identity":
             response.headers["Content-Encoding"] = encoding
         response.headers["X-Content-Type-Options"] = "nosniff"
@@ -182,6 +200,18 @@ def conditional_response(*, validator: str, last_modified: datetime | None, cont
     if cors:
         response.headers.update(CORS_HEADERS)
     return response
+
+
+def websub_links(hubs, self_url: str) -> list[tuple[str, str]]:
+    """The Link headers of a feed answer: one rel="hub" per hub, and its own URL as rel="self".
+
+    WebSub (W3C Recommendation, 2018) §4 Discovery: the publisher's response to a GET or HEAD of the
+    topic MUST include at least one Link header with rel=hub and exactly one with rel=self; the links
+    inside the document are the subscriber's fallback. `self_url` is the page's in-document self link
+    (render.feeds.scope.self_link), so a subscriber subscribes to the topic we publish.
+    """
+    return ([("Link", f'<{iri_to_uri(hub)}>; rel="hub"') for hub in hubs]
+            + [("Link", f'<{iri_to_uri(self_url)}>; rel="self"')])
 
 
 def preflight_response() -> Response:

@@ -104,7 +104,7 @@ class Scope:
 class ScopeWords:
     """How feeds and pages speak of one kind of scope; {name} is the section's, tag's or author's name."""
     feed_description: str   # after "<site name>: "
-    heading: str            # a listing page's heading
+    heading: str            # a listing page's heading, and what leads its feeds' titles (scope.title_of)
     lead: str               # the line under it
     group: tuple[str, str]  # a list of such feeds (OPML, the feed directory): Hindi, English
 

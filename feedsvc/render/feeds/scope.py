@@ -64,10 +64,27 @@ def page_url(base_url: str, *, limit: int, default_limit: int, after: Cursor | N
     return urlunsplit(parts._replace(query=urlencode(query, safe="~")))
 
 
+def self_link(scope: Scope, fmt: str, site: Site, *, limit: int, after: Cursor | None = None,
+              base_url: str | None = None) -> str:
+    """The URL a page of a feed calls its own (rel="self"), in the document and in its Link header;
+    `base_url` is the feed's URL as its reader fetches it (default: the public one)."""
+    return page_url(base_url or feed_url(scope, fmt, site.url), limit=limit, default_limit=site.default_limit,
+                    after=after)
+
+
 # ---- metadata -------------------------------------------------------------------------------
 
 def title_of(scope: Scope, site: Site) -> str:
-    return site.name if scope.kind == "site" else f"{scope.name} — {site.name}"
+    """The feed's title, as a reader lists it: what tells this feed apart first, then the site.
+
+    Readers cut titles in their lists (newsboat and Feedly at about 30-40 characters), so the
+    scope's name leads and the site's name, the same on every feed, comes last; it is the scope's
+    heading (SCOPE_WORDS), as on its listing page, so a tag reads "#name" and stays apart from a
+    section or author of the same name.
+    """
+    if scope.kind == "site":
+        return site.name
+    return f"{SCOPE_WORDS[scope.kind].heading.format(name=scope.name)} — {site.name}"
 
 
 def description_of(scope: Scope, site: Site) -> str:
@@ -167,7 +184,7 @@ def load_feed(conn: Connection, site: Site, scope: Scope, state: ScopeState, *, 
     return Feed(
         site=site, scope=scope, id=feed_id(scope, site), title=title_of(scope, site),
         description=description_of(scope, site), home_url=home_url(scope, site),
-        self_url=page_url(base_url, limit=limit, default_limit=site.default_limit, after=after),
+        self_url=self_link(scope, fmt, site, limit=limit, after=after, base_url=base_url),
         first_url=page_url(base_url, limit=limit, default_limit=site.default_limit),
         next_url=next_url, updated=local_time(state.modified_at, site),
         entries=entries,
