@@ -59,6 +59,17 @@ def test_conditional_and_head_answers_carry_the_same_headers(client, record):
     assert_never_framed(client.head("/feeds/rss.xml"))
 
 
+@pytest.mark.parametrize("path", ["/feeds/rss.xml", "/feeds/feed.json", "/", "/articles/monsoon-session-begins",
+                                  "/amp/monsoon-session-begins"])
+def test_a_304_carries_the_security_policy_of_its_200(client, record, path):
+    """A cache replaces a stored answer's fields with a 304's (RFC 9111 §4.3.4): a feed's 304 must not
+    bring a page's policy, nor a page's 304 lose it."""
+    first = client.get(path)
+    again = client.get(path, headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 304 and "Content-Type" not in again.headers
+    assert again.headers["Content-Security-Policy"] == first.headers["Content-Security-Policy"]
+
+
 def test_every_registered_get_route_is_covered(app, client, record):
     """Whatever blueprints register, each GET route answers with exactly one framing rule."""
     app.config["PROPAGATE_EXCEPTIONS"] = False  # a route that fails on dummy arguments still answers 500

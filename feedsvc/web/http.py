@@ -182,7 +182,9 @@ def conditional_response(*, validator: str, last_modified: datetime | None, cont
     caching = caching or Caching.from_config(current_app.config)
     encoding = choose_encoding(request.headers.get("Accept-Encoding"))
     if is_fresh(validator, last_modified):
-        response = ValidatedResponse(status=304)
+        # The 304 knows what it stands for (hooks such as security_headers choose by type, so it gets
+        # the same policy as its 200); Werkzeug leaves Content-Type off the wire of a 304.
+        response = ValidatedResponse(status=304, content_type=content_type)
     else:
         bodies = load_bodies()
         if encoding not in bodies:
