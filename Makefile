@@ -9,19 +9,21 @@ PORT ?= 8000
 # Debian packages the tests need: a browser and Devanagari fonts for page tests, nginx for the mirror.
 TEST_DEBS := chromium fonts-noto-core nginx libnginx-mod-http-brotli-static
 BENCH_DEBS := nginx libnginx-mod-http-brotli-static wrk
+# What pip needs to build PyICU (requirements.txt; no wheels on PyPI): ICU's headers, pkg-config, a C++ compiler.
+BUILD_DEBS := libicu-dev pkg-config g++
 PYTEST_ARGS ?=
 
-.PHONY: run test test-fast lint bench venv dev-venv system-deps bench-deps node_modules clean
+.PHONY: run test test-fast lint bench venv dev-venv system-deps bench-deps build-deps node_modules clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.run-installed: requirements.txt | $(BIN)/activate
+$(VENV)/.run-installed: requirements.txt | $(BIN)/activate build-deps
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
 
-$(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/activate
+$(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/activate build-deps
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@ $(VENV)/.run-installed
 
@@ -29,15 +31,20 @@ venv: $(VENV)/.run-installed
 dev-venv: $(VENV)/.dev-installed
 
 # Installs only what is missing; needs root (apt-get), as on the project's machines and CI.
-system-deps:
-	@missing=""; for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+define install-debs
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then echo "installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi
+endef
+
+system-deps:
+	$(call install-debs,$(TEST_DEBS))
 
 bench-deps:
-	@missing=""; for p in $(BENCH_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then echo "installing Debian packages:$$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi
+	$(call install-debs,$(BENCH_DEBS))
+
+build-deps:
+	$(call install-debs,$(BUILD_DEBS))
 
 node_modules: package-lock.json
 	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error

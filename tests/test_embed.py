@@ -1,12 +1,16 @@
 """Embed card /embed/<slug>, headline widget /embed/latest, the partner snippet and the discovery global."""
 import base64
 import hashlib
+import re
+from datetime import datetime, timedelta, timezone
 
 import lxml.html
 import pytest
 from flask import render_template_string
+from lxml import etree
 
-from feedsvc.web.embed import widget_snippet
+from feedsvc import store
+from feedsvc.web.embed import widget_date, widget_snippet
 from tests.support.records import put_record
 
 SITE = "http://news.example"
@@ -201,3 +205,79 @@ def test_feeds_page_shows_the_snippet_as_text_to_copy(client, several):
     assert len(shown) == 1 and not doc.xpath("//pre/code//iframe")
     iframe, blockquote = lxml.html.fragments_fromstring(shown[0])
     assert iframe.get("src") == f"{SITE}/embed/latest" and blockquote.tag == "blockquote"
+
+
+# ---- dates with their year, the site's font face, names in Hindi order -----------------------------
+
+IST = timezone(timedelta(hours=5, minutes=30))
+
+
+def test_widget_date_shows_the_year_only_when_it_is_not_this_year(app):
+    with app.test_request_context():
+        now = datetime(2025, 8, 1, 12, 0, tzinfo=IST)
+        assert widget_date(datetime(2025, 7, 23, 15, 30, tzinfo=IST), now) == "23 जुलाई, 3:30 दोपहर IST"
+        assert widget_date(datetime(2024, 10, 15, 9, 0, tzinfo=IST), now) == "15 अक्टूबर 2024, 9:00 सुबह IST"
+        # The year as the publication's readers count it: 31 December 23:00 UTC is already 1 January in India.
+        new_year = datetime(2025, 1, 1, 0, 30, tzinfo=IST)
+        assert "2024" not in widget_date(datetime(2024, 12, 31, 19, 30, tzinfo=timezone.utc), new_year)
+
+
+def test_widget_dates_of_another_year_carry_it(client, api_headers, make_record):
+    now = datetime.now(IST).replace(microsecond=0)
+    last_year = now.replace(year=now.year - 1, month=10, day=15)
+    for name, moment in (("this-year", now - timedelta(minutes=5)), ("last-year", last_year)):
+        put_record(client, api_headers, make_record(id=name, slug=name, published=moment.isoformat(),
+                                                    updated=moment.isoformat()))
+    doc = page(client.get("/embed/latest"))
+    dates = {li.xpath(".//a/@href")[0].rsplit("/", 1)[1]: li.xpath(".//time")[0].text_content()
+             for li in doc.xpath("//ol[@class='latest-list']/li")}
+    assert str(now.year - 1) in dates["last-year"]
+    assert not re.search(r"\b\d{4}\b", dates["this-year"]), dates["this-year"]
+
+
+def font_urls(css: str) -> list[str]:
+    return re.findall(r'url\("([^"]+)"\)', css[css.index("@font-face"):])
+
+
+@pytest.mark.parametrize("url", ["/embed/{slug}", "/embed/latest", "/feeds"])
+def test_embeds_and_the_feeds_page_serve_the_sites_devanagari_face(client, record, url):
+    response = client.get(url.format(slug=record["slug"]))
+    css = "".join(page(response).xpath("//style/text()"))
+    assert "@font-face" in css and 'font-family: "Noto Sans Devanagari"' in css
+    urls = font_urls(css)
+    assert urls == ["/static/fonts/NotoSansDevanagari-Regular.ttf", "/static/fonts/NotoSansDevanagari-Bold.ttf"]
+    for font in urls:
+        served = client.get(font)
+        assert served.status_code == 200 and served.get_data()[:4] == b"\x00\x01\x00\x00"  # a TrueType font
+    if url.startswith("/embed"):
+        assert directives(response)["font-src"] == ["'self'"]
+
+
+HINDI_ORDER = ["अमित", "आरती", "कमल", "विकास", "सुनीता"]
+
+
+@pytest.fixture
+def hindi_names(engine):
+    """Authors and sections whose Latin keys sort otherwise than their Hindi names."""
+    keys = {"amit": "अमित", "zaarti": "आरती", "b-kamal": "कमल", "vikas": "विकास", "sunita": "सुनीता"}
+    with engine.begin() as conn:
+        store.record_changes(conn, {**{f"author:{k}": n for k, n in keys.items()},
+                                    **{f"section:{k}": n for k, n in keys.items()}}, datetime(2025, 7, 1))
+
+
+def test_feeds_page_lists_sections_and_authors_in_hindi_order(client, hindi_names):
+    doc = page(client.get("/feeds"))
+    for kind in ("section", "author"):
+        names = [li.xpath("./span[1]")[0].text_content() for li in doc.xpath(f"//li[starts-with(@id, '{kind}-')]")]
+        assert names == HINDI_ORDER, kind
+    names = [li.xpath("./span[1]")[0].text_content()
+             for li in page(client.get("/feeds/author")).xpath("//li[starts-with(@id, 'author-')]")]
+    assert names == HINDI_ORDER
+
+
+def test_opml_lists_them_in_hindi_order_too(client, hindi_names):
+    opml = etree.fromstring(client.get("/feeds.opml").data)
+    for kind in ("section", "author"):
+        urls = [o.get("xmlUrl") for o in opml.iter("outline") if f"/feeds/{kind}/" in o.get("xmlUrl", "")]
+        keys = [url.split("/")[-2] for url in urls]
+        assert keys == ["amit", "zaarti", "b-kamal", "vikas", "sunita"], kind

@@ -1,10 +1,12 @@
 """oEmbed 1.0 provider: JSON and XML responses checked against the spec's fields, types, sizes and errors."""
+import io
 import json
 from urllib.parse import parse_qs, quote, urlsplit
 
 import lxml.html
 import pytest
 from lxml import etree
+from PIL import Image
 
 from feedsvc.render import oembed
 from tests.support.records import put_record
@@ -41,7 +43,7 @@ def test_json_response_has_the_spec_fields_and_types(client, record):
         assert type(data[key]) is int and data[key] > 0, key
     assert data["title"] == record["title"]
     assert data["author_name"] == "परीक्षा संवाददाता"
-    assert data["author_url"] == f"{SITE}/feeds/author/test-reporter/rss.xml"
+    assert data["author_url"] == f"{SITE}/author/test-reporter"
     assert data["provider_name"] == "समाचार दर्पण" and data["provider_url"] == f"{SITE}/"
     assert data["cache_age"] == 3600
 
@@ -99,14 +101,44 @@ def test_thumbnail_is_the_lead_image_when_it_fits(client, record):
     data = ask(client, article_url(record)).get_json()
     assert (data["thumbnail_url"], data["thumbnail_width"], data["thumbnail_height"]) == (
         f"{SITE}/media/test.jpg", 1200, 675)
-    assert "thumbnail_url" not in ask(client, article_url(record), maxwidth=600).get_json()
+
+
+def served_image_size(client, url: str) -> tuple[int, int]:
+    response = client.get(urlsplit(url).path)
+    assert response.status_code == 200
+    with Image.open(io.BytesIO(response.get_data())) as image:
+        return image.size
+
+
+def test_without_a_lead_image_that_fits_the_thumbnail_is_the_site_logo_at_its_real_size(
+        client, api_headers, make_record, record):
+    put_record(client, api_headers, make_record(id="no-image", slug="no-image", image=None))
+    for url, params in ((f"{SITE}/articles/no-image", {}), (article_url(record), {"maxwidth": 600})):
+        data = ask(client, url, **params).get_json()
+        assert data["thumbnail_url"] == f"{SITE}/static/logo.png"
+        assert (data["thumbnail_width"], data["thumbnail_height"]) == served_image_size(client, data["thumbnail_url"])
+
+
+def test_no_thumbnail_when_nothing_fits_or_the_logo_size_is_unknown(app, client, api_headers, make_record):
+    put_record(client, api_headers, make_record(id="no-image", slug="no-image", image=None))
+    data = ask(client, f"{SITE}/articles/no-image", maxwidth=100).get_json()  # the logo is 144px wide
+    assert not {"thumbnail_url", "thumbnail_width", "thumbnail_height"} & set(data)
+    app.config["SITE_LOGO"] = "https://cdn.example/logo.png"  # not ours to measure
+    assert "thumbnail_url" not in ask(client, f"{SITE}/articles/no-image").get_json()
+
+
+def test_author_url_is_the_authors_page_on_the_site(client, record):
+    author_url = ask(client, article_url(record)).get_json()["author_url"]
+    assert urlsplit(author_url).path == "/author/test-reporter"
+    response = client.get(urlsplit(author_url).path)
+    assert response.status_code == 200 and response.mimetype == "text/html"
 
 
 def test_article_without_image_still_embeds(client, api_headers, make_record):
     record = make_record(id="no-image", slug="no-image", image=None)
     put_record(client, api_headers, record)
     data = ask(client, article_url(record)).get_json()
-    assert "thumbnail_url" not in data and data["height"] == oembed.CARD_TEXT_HEIGHT
+    assert data["height"] == oembed.CARD_TEXT_HEIGHT
 
 
 @pytest.mark.parametrize("url", [

@@ -13,6 +13,9 @@ from urllib.parse import quote, urlsplit
 from lxml import etree
 from markupsafe import Markup, escape
 
+from feedsvc.render.feeds.model import Scope
+from feedsvc.render.feeds.urls import listing_path
+
 VERSION = "1.0"
 FORMATS = ("json", "xml")
 CONTENT_TYPES = {"json": "application/json", "xml": "text/xml; charset=utf-8"}
@@ -79,18 +82,21 @@ def card_size(has_image: bool, maxwidth: int | None, maxheight: int | None) -> t
     return width, _fit(natural_height, maxheight)
 
 
-def thumbnail(image: dict | None, maxwidth: int | None, maxheight: int | None) -> dict:
-    """thumbnail_url/width/height when the lead image has known dimensions that fit maxwidth/maxheight.
+def thumbnail(candidates, maxwidth: int | None, maxheight: int | None) -> dict:
+    """thumbnail_url/width/height of the first candidate image ({url, width, height}) that fits.
 
-    We serve the image at one size only; the spec says a thumbnail must respect maxwidth and maxheight,
-    so an image larger than asked for is left out rather than described with a size it does not have.
+    The candidates are the lead image, then the site's logo, so a link preview always has a picture.
+    We serve each image at one size only; the spec says a thumbnail must respect maxwidth and maxheight
+    and that its URL, width and height come together, so an image larger than asked for, or of unknown
+    size, is passed over rather than described with a size it does not have.
     """
-    if not image or not image.get("width") or not image.get("height"):
-        return {}
-    width, height = image["width"], image["height"]
-    if (maxwidth is not None and width > maxwidth) or (maxheight is not None and height > maxheight):
-        return {}
-    return {"thumbnail_url": image["url"], "thumbnail_width": width, "thumbnail_height": height}
+    for image in candidates:
+        if not image or not image.get("width") or not image.get("height"):
+            continue
+        width, height = image["width"], image["height"]
+        if (maxwidth is None or width <= maxwidth) and (maxheight is None or height <= maxheight):
+            return {"thumbnail_url": image["url"], "thumbnail_width": width, "thumbnail_height": height}
+    return {}
 
 
 def iframe_html(embed_url: str, title: str, width: int, height: int) -> str:
@@ -101,17 +107,20 @@ def iframe_html(embed_url: str, title: str, width: int, height: int) -> str:
 
 
 def author_fields(authors, site_url: str) -> dict:
-    """author_name (every author) and author_url (the first author's page, else their feed)."""
+    """author_name (every author) and author_url (the first author's own page, else their page with us)."""
     if not authors:
         return {}
     first = authors[0]
     return {"author_name": ", ".join(a.name for a in authors),
-            "author_url": first.url or f"{site_url}/feeds/author/{quote(first.key)}/rss.xml"}
+            "author_url": first.url or site_url + listing_path(Scope("author", first.key))}
 
 
 def response_for(article, *, embed_url: str, site_name: str, site_url: str, cache_age: int,
-                 maxwidth: int | None = None, maxheight: int | None = None) -> dict:
-    """The oEmbed `rich` response for an Article, in the spec's key order."""
+                 maxwidth: int | None = None, maxheight: int | None = None, logo: dict | None = None) -> dict:
+    """The oEmbed `rich` response for an Article, in the spec's key order.
+
+    `logo` ({url, width, height}) is the thumbnail when the article has no lead image that fits.
+    """
     width, height = card_size(bool(article.image), maxwidth, maxheight)
     return {
         "version": VERSION,
@@ -121,7 +130,7 @@ def response_for(article, *, embed_url: str, site_name: str, site_url: str, cach
         "provider_name": site_name,
         "provider_url": site_url + "/",
         "cache_age": cache_age,
-        **thumbnail(article.image, maxwidth, maxheight),
+        **thumbnail((article.image, logo), maxwidth, maxheight),
         "html": iframe_html(embed_url, article.title, width, height),
         "width": width,
         "height": height,

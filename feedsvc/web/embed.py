@@ -7,18 +7,22 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from functools import lru_cache
-from importlib import resources
+from pathlib import Path
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, make_response, redirect, render_template, request, url_for
 from markupsafe import Markup
+from PIL import Image
 
 from feedsvc import store
 from feedsvc.ingest.records import article_from_json
 from feedsvc.ingest.urls import csp_source
 from feedsvc.render import oembed, pages, skips
+from feedsvc.render.feeds.model import absolute
 from feedsvc.web import db, http
 from feedsvc.web.documents import HTML_TYPE
 from feedsvc.web.errors import json_error
@@ -28,14 +32,35 @@ bp = Blueprint("embed", __name__)
 LATEST_DEFAULT = 5
 LATEST_MAX = 20
 SHORT_DATE_PATTERN = "d MMMM, h:mm B"  # the widget's: 23 जुलाई, 3:30 दोपहर
+SHORT_DATE_PATTERN_OTHER_YEAR = "d MMMM y, h:mm B"  # 15 अक्टूबर 2024, 9:00 सुबह: a date of another year says so
+WIDGET_WIDTH = 360
+
+
+@dataclass(frozen=True)
+class WidgetLayout:
+    """The headline widget's fixed heights in CSS px: embed.css draws them, the snippet's iframe adds them up."""
+    head: int = 63      # the heading: at most two 22px lines, 9px padding above and below, a 1px rule
+    item: int = 78      # a headline's two 21px lines and its date's 19px line, 8px padding each side, a 1px rule
+    source: int = 35    # the "more news" link: a 19px line, 6px padding above and 10px below
+    frame: int = 5      # the frame's 4px top border and 1px bottom border
+
+    def height(self, items: int) -> int:
+        """The frame height that shows `items` headlines whole, with the longest heading."""
+        return self.frame + self.head + self.item * items + self.source
+
+
+WIDGET = WidgetLayout()
 MISSING_MAX_AGE = 60  # 404/410 embeds: short, so a republished article shows up soon
 UNRENDERABLE_RETRY_SECONDS = 300  # a record that cannot be shown waits for an editor's fix
 
 
 @lru_cache(maxsize=1)
 def embed_css() -> tuple[Markup, str]:
-    """The embed stylesheet and its CSP source expression ('sha256-…' of exactly what goes in <style>)."""
-    css = resources.files("feedsvc").joinpath("templates/embed/embed.css").read_text("utf-8")
+    """The embed stylesheet and its CSP source expression ('sha256-…' of exactly what goes in <style>).
+
+    Rendered as a template so that it takes the site's font faces from the one partial the pages use.
+    """
+    css = current_app.jinja_env.get_template("embed/embed.css").render(layout=WIDGET)
     digest = base64.b64encode(hashlib.sha256(css.encode("utf-8")).digest()).decode("ascii")
     return Markup(css), f"'sha256-{digest}'"
 
@@ -51,6 +76,7 @@ def content_security_policy(image_urls=()) -> str:
     return "; ".join([
         "default-src 'none'",
         f"style-src {embed_css()[1]}",
+        "font-src 'self'",  # the site's Devanagari face, /static/fonts (templates/fonts.css)
         f"img-src {' '.join(sources)}",
         "base-uri 'none'",
         "form-action 'none'",
@@ -61,6 +87,13 @@ def content_security_policy(image_urls=()) -> str:
 def hindi_datetime(moment: datetime, pattern: str = pages.DATE_PATTERN) -> str:
     """'23 जुलाई 2025, 3:30 दोपहर IST', in the publication's zone (the article pages' own formatting)."""
     return pages.hindi_datetime(moment, current_app.config["TIMEZONE"], pattern)
+
+
+def widget_date(moment: datetime, now: datetime) -> str:
+    """The widget's short date: without the year when it is this year (in the publication's zone), else with it."""
+    zone = ZoneInfo(current_app.config["TIMEZONE"])
+    same_year = moment.astimezone(zone).year == now.astimezone(zone).year
+    return hindi_datetime(moment, SHORT_DATE_PATTERN if same_year else SHORT_DATE_PATTERN_OTHER_YEAR)
 
 
 def _page(template: str, status: int = 200, image_urls=(), **context):
@@ -142,8 +175,9 @@ def latest():
     state = store.scope_state_of(conn, scope) if section else None
     if section and state is None:
         return _message("यह खंड नहीं मिला।", 404)
+    now = datetime.now(timezone.utc)
     items = skips.each_rendered("embed_latest", store.newest(conn, scope, limit), lambda a: {
-        "article": a, "published_text": hindi_datetime(a.published, SHORT_DATE_PATTERN)})
+        "article": a, "published_text": widget_date(a.published, now)})
     return _page("embed/latest.html", heading=latest_heading(state.name if state else None), items=items)
 
 
@@ -160,7 +194,7 @@ def widget_snippet(section_key: str | None = None, section_name: str | None = No
         query["limit"] = limit
     src = f"{site_url}/embed/latest" + (f"?{urlencode(query)}" if query else "")
     feed_path = f"/feeds/section/{section_key}/rss.xml" if section_key else "/feeds/rss.xml"
-    return render_template("embed/snippet.html", src=src, width=360, height=120 + 64 * limit,
+    return render_template("embed/snippet.html", src=src, width=WIDGET_WIDTH, height=WIDGET.height(limit),
                            heading=latest_heading(section_name), home_url=site_url + "/",
                            feed_url=site_url + feed_path).strip() + "\n"
 
@@ -172,6 +206,32 @@ def oembed_discovery(article_url: str, title: str | None = None) -> Markup:
 
 
 # ---- /oembed ------------------------------------------------------------------------------------
+
+@lru_cache(maxsize=8)
+def _image_size(path: Path) -> tuple[int, int]:
+    with Image.open(path) as image:  # reads the header only
+        return image.size
+
+
+def site_logo() -> dict | None:
+    """The site's logo as an oEmbed thumbnail candidate {url, width, height}; None when we cannot know its size.
+
+    Its size is read from the file when SITE_LOGO is one of our static files; a logo kept elsewhere
+    has no size we know, and the spec gives a thumbnail only with its size.
+    """
+    logo, site_url = current_app.config["SITE_LOGO"], current_app.config["SITE_URL"]
+    static_prefix = f"{current_app.static_url_path}/"
+    if not (logo.startswith(static_prefix) and current_app.static_folder):
+        return None
+    path = Path(current_app.static_folder, logo[len(static_prefix):])
+    try:
+        width, height = _image_size(path)
+    except OSError as exc:
+        current_app.logger.warning("SITE_LOGO %s: cannot read its size (%s); oEmbed gives no logo thumbnail",
+                                   logo, exc)
+        return None
+    return {"url": absolute(logo, site_url), "width": width, "height": height}
+
 
 def _oembed_error(exc: oembed.OEmbedError):
     return json_error(exc.status, exc.message, headers={"Cache-Control": f"public, max-age={MISSING_MAX_AGE}",
@@ -198,7 +258,7 @@ def _oembed_body(row, fmt: str, maxwidth: int | None, maxheight: int | None) -> 
             data = oembed.response_for(article, embed_url=f"{site_url}/embed/{article.slug}",
                                        site_name=current_app.config["SITE_NAME"], site_url=site_url,
                                        cache_age=current_app.config["OEMBED_CACHE_AGE"],
-                                       maxwidth=maxwidth, maxheight=maxheight)
+                                       maxwidth=maxwidth, maxheight=maxheight, logo=site_logo())
             return oembed.to_xml(data) if fmt == "xml" else oembed.to_json(data).encode("utf-8")
     except skips.Unrenderable:
         raise oembed.OEmbedError(404, f"the article at /articles/{row.slug} cannot be embedded at present") from None

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from flask import Blueprint, abort, render_template, request, url_for
 
 from feedsvc import store
-from feedsvc.render import feeds
+from feedsvc.render import collation, feeds
 from feedsvc.render.feeds import opml, urls
 from feedsvc.render.feeds.formats import FORMATS
 from feedsvc.render.feeds.model import SCOPE_KINDS, SCOPE_WORDS, SITE_GROUP, Scope
@@ -127,17 +127,17 @@ class AllScopes(Document):
 
     @property
     def groups(self) -> dict[str, list[Scope]]:
-        return scope_groups(self.scopes)
+        return scope_groups(self.scopes, site().language)
 
 
-def scope_groups(states) -> dict[str, list[Scope]]:
-    """Known scopes by kind (section, tag, author), each sorted by key; the site is implied."""
+def scope_groups(states, language: str) -> dict[str, list[Scope]]:
+    """Known scopes by kind (section, tag, author), each in its names' order in `language`; the site is implied."""
     groups = {kind: [] for kind in SCOPE_KINDS}
     for state in states:
         if state.scope != "site":
             scope = Scope.from_id(state.scope, state.name)
             groups[scope.kind].append(scope)
-    return groups
+    return {kind: collation.by_name(scopes, language) for kind, scopes in groups.items()}
 
 
 class OpmlDocument(AllScopes):
@@ -190,7 +190,7 @@ class Directory(AllScopes):
 
 
 class KindDirectory(AllScopes):
-    """/feeds/<kind>?page=N: every scope of one kind, by key, DIRECTORY_PAGE to a page."""
+    """/feeds/<kind>?page=N: every scope of one kind, by name, DIRECTORY_PAGE to a page."""
 
     def __init__(self, kind: str, page: int):
         self.kind, self.page = kind, page
