@@ -3,7 +3,7 @@ import pytest
 
 from feedsvc.ops import access_log
 
-pytest_plugins = ["tests.support.apps", "tests.support.records"]
+pytest_plugins = ["tests.support.apps", "tests.support.chromium", "tests.support.records"]
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -3,7 +3,7 @@
 The app is served on 127.0.0.1, the partner page on 127.0.0.2 (another origin and another site, so
 Chromium puts our frame in its own process). The partner page holds what a partner would paste:
 the `html` of our oEmbed response and the widget snippet, plus a frame of a page that must not be
-framed. DevTools (over a pipe) reads each frame's own DOM and layout, without running any script.
+framed. Playwright reads each frame's own DOM and layout, without running any of the page's scripts.
 """
 import json
 import struct
@@ -12,14 +12,11 @@ import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import quote
 
-import lxml.html
 import pytest
+from playwright.sync_api import Frame, Locator, Page
 from werkzeug.serving import make_server
 
-from tests.support.chromium import Chromium, executable
-
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(executable() is None, reason="needs Debian's chromium (make system-deps)")]
+pytestmark = pytest.mark.browser
 
 
 def png(width: int, height: int, rgb=(0x1f, 0x6f, 0xb5)) -> bytes:
@@ -89,70 +86,63 @@ def partner_page(site):
     thread.join()
 
 
-# The shared launch flags make every host name fail; both loopback origins must still be reachable.
-LOOPBACK_ONLY = "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE 127.0.0.2"
+def frames(page: Page) -> dict[str, Frame]:
+    """URL -> frame of every frame of the loaded page (refused ones show chrome-error://chromewebdata/)."""
+    return {frame.url: frame for frame in page.frames if frame is not page.main_frame}
 
 
-def text_of(html: str) -> str:
-    return lxml.html.fragment_fromstring(html).text_content().strip()
-
-
-def frames(browser) -> dict[str, str]:
-    """URL -> session of every cross-origin frame of the loaded page (blocked ones show chrome-error://)."""
-    # A frame attaches before its URL is known, so ask each one where it ended up.
-    sessions = [e["params"]["sessionId"] for e in browser.events
-                if e.get("method") == "Target.attachedToTarget" and e["params"]["targetInfo"]["type"] == "iframe"]
-    return {browser.evaluate(session, "location.href"): session for session in sessions}
+def size(locator: Locator) -> tuple[float, float]:
+    """(width, height) of the element's border box as laid out; fails if it has none."""
+    box = locator.bounding_box()
+    assert box, f"{locator} has no box"
+    return box["width"], box["height"]
 
 
 @pytest.fixture
-def browser(tmp_path, partner_page):
-    """(Chromium, page session, frames by URL) with the partner page loaded."""
-    with Chromium(tmp_path, LOOPBACK_ONLY) as chromium:
-        page = chromium.open_page(partner_page[0], width=1000, height=1400)
-        yield chromium, page, frames(chromium)
+def partner(new_context, partner_page):
+    """(page, frames by URL) with the partner page loaded, its frames loaded or refused."""
+    page = new_context(viewport={"width": 1000, "height": 1400}).new_page()
+    page.goto(partner_page[0])
+    return page, frames(page)
 
 
-def test_card_renders_inside_a_cross_origin_iframe(tmp_path, site, partner_page, browser):
+def test_card_renders_inside_a_cross_origin_iframe(tmp_path, site, partner_page, partner):
     origin, record, _ = site
-    chromium, page, by_url = browser
+    page, by_url = partner
     frame = by_url[f"{origin}/embed/{record['slug']}"]
 
-    title = chromium.query(frame, ".card-title")
-    assert title, "the card's headline is not in the framed document"
-    assert text_of(chromium.outer_html(frame, title)) == record["title"]
-    width, height = chromium.box(frame, title)
+    title = frame.locator(".card-title")
+    assert title.count(), "the card's headline is not in the framed document"
+    assert title.first.text_content().strip() == record["title"]
+    width, height = size(title.first)
     assert width > 100 and height > 10
 
-    image = chromium.query(frame, ".card-media img")
-    assert min(chromium.box(frame, image)) > 50
-    # Fetched and decoded under the card's CSP (DevTools evaluates even where the page may run no script).
-    assert chromium.evaluate(frame, "document.querySelector('.card-media img').naturalWidth") == 320
+    assert min(size(frame.locator(".card-media img").first)) > 50
+    # Fetched and decoded under the card's CSP (Playwright evaluates even where the page may run no script).
+    assert frame.evaluate("document.querySelector('.card-media img').naturalWidth") == 320
     # The stylesheet applied (allowed by its hash): the brand rule on top of the card.
-    assert chromium.evaluate(frame, "getComputedStyle(document.querySelector('.frame')).borderTopWidth") == "4px"
+    assert frame.evaluate("getComputedStyle(document.querySelector('.frame')).borderTopWidth") == "4px"
 
-    meta = text_of(chromium.outer_html(frame, chromium.query(frame, ".card-meta")))
+    meta = frame.locator(".card-meta").first.text_content().strip()
     assert "परीक्षा संवाददाता" in meta and meta.endswith("IST")
 
     # On the partner's page the iframe has the size the oEmbed response promised.
-    iframe = chromium.query(page, "#card iframe")
-    assert chromium.box(page, iframe) == (partner_page[1]["width"], partner_page[1]["height"])
-    chromium.screenshot(page, tmp_path / "partner-page.png")
+    assert size(page.locator("#card iframe").first) == (partner_page[1]["width"], partner_page[1]["height"])
+    page.screenshot(path=tmp_path / "partner-page.png")
 
 
-def test_widget_renders_inside_a_cross_origin_iframe(site, browser):
+def test_widget_renders_inside_a_cross_origin_iframe(site, partner):
     origin, record, _ = site
-    chromium, _, by_url = browser
-    frame = by_url[f"{origin}/embed/latest?section=national"]
-    link = chromium.query(frame, ".latest-list a")
-    assert text_of(chromium.outer_html(frame, link)) == record["title"]
-    assert min(chromium.box(frame, link)) > 0
+    _, by_url = partner
+    link = by_url[f"{origin}/embed/latest?section=national"].locator(".latest-list a").first
+    assert link.text_content().strip() == record["title"]
+    assert min(size(link)) > 0
 
 
-def test_a_page_that_must_not_be_framed_is_refused(site, browser):
+def test_a_page_that_must_not_be_framed_is_refused(site, partner):
     origin, _, _ = site
-    chromium, page, by_url = browser
-    assert chromium.query(page, "#forbidden")
+    page, by_url = partner
+    assert page.locator("#forbidden").count()
     assert not [url for url in by_url if url.startswith(f"{origin}/oembed")]
     assert "chrome-error://chromewebdata/" in by_url  # what Chromium shows in place of a refused frame
 

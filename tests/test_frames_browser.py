@@ -14,18 +14,16 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from playwright.sync_api import Page
 from werkzeug.serving import make_server
 
 from feedsvc.ingest import write
 from feedsvc.ingest.records import parse_record
 from tests.support.apps import API_TOKEN, AppFactory
-from tests.support.chromium import Chromium, executable
 from tests.support.records import VALID_RECORD
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("frames-browser"),
-              pytest.mark.skipif(executable() is None, reason="needs Debian's chromium (make system-deps)")]
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("frames-browser")]
 
-LOOPBACK_ONLY = "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE 127.0.0.2"
 PLAYER = "https://www.youtube.com/embed/dQw4w9WgXcQ"
 FORBIDDEN_HOSTS = ("evil.example", "www.youtube.com.evil.example")
 
@@ -94,55 +92,47 @@ def site(tmp_path_factory, phishing_origin):
 
 
 @pytest.fixture
-def browser(tmp_path):
-    with Chromium(tmp_path, LOOPBACK_ONLY) as chromium:
-        yield chromium
+def open_with_request_log(new_context):
+    """Opens a URL in a fresh page; returns (page, every URL the page and its frames requested, in order)."""
+    def open_page(url: str) -> tuple[Page, list[str]]:
+        page = new_context(viewport={"width": 1000, "height": 2000}).new_page()
+        requested: list[str] = []
+        page.on("request", lambda request: requested.append(request.url))
+        page.goto(url)
+        return page, requested
+    return open_page
 
 
-def open_with_network_log(chromium, url: str) -> str:
-    page = chromium.open_page("about:blank", width=1000, height=2000)
-    chromium.send("Network.enable", session=page)
-    chromium.load(page, url)
-    return page
-
-
-def requested_urls(chromium) -> list[str]:
-    return [e["params"]["request"]["url"] for e in chromium.events if e.get("method") == "Network.requestWillBeSent"]
-
-
-def cross_origin_frames(chromium) -> list[str]:
-    sessions = [e["params"]["sessionId"] for e in chromium.events
-                if e.get("method") == "Target.attachedToTarget" and e["params"]["targetInfo"]["type"] == "iframe"]
-    return [chromium.evaluate(session, "location.href") for session in sessions]
+def frame_urls(page: Page) -> list[str]:
+    return [frame.url for frame in page.frames if frame is not page.main_frame]
 
 
 @pytest.mark.parametrize("path", ["/articles/sent-through-api", "/articles/stored-before-the-rule",
                                   "/section/national"])
-def test_a_page_loads_no_frame_from_a_host_off_the_list(site, phishing_origin, browser, path):
+def test_a_page_loads_no_frame_from_a_host_off_the_list(site, phishing_origin, open_with_request_log, path):
     Phishing.hits.clear()
-    page = open_with_network_log(browser, site + path)
-    assert browser.evaluate(page, "document.readyState") == "complete"
+    page, requested = open_with_request_log(site + path)
+    assert page.evaluate("document.readyState") == "complete"
     assert Phishing.hits == []
-    requested = requested_urls(browser)
     assert not [url for url in requested if any(f"//{host}/" in url for host in FORBIDDEN_HOSTS)]
-    assert not [url for url in cross_origin_frames(browser) if url.startswith(phishing_origin)]
+    assert not [url for url in frame_urls(page) if url.startswith(phishing_origin)]
 
 
-def test_forbidden_frames_are_links_and_the_allowed_player_is_still_tried(site, browser):
-    page = open_with_network_log(browser, site + "/articles/sent-through-api")
-    frames = browser.evaluate(page, """[...document.querySelectorAll('.article-body iframe')]
+def test_forbidden_frames_are_links_and_the_allowed_player_is_still_tried(site, open_with_request_log):
+    page, requested = open_with_request_log(site + "/articles/sent-through-api")
+    frames = page.evaluate("""[...document.querySelectorAll('.article-body iframe')]
         .map(f => [f.src, f.sandbox.value, f.referrerPolicy])""")
     assert frames == [[PLAYER, "allow-scripts allow-same-origin allow-popups allow-popups-to-escape-sandbox "
                                "allow-presentation", "strict-origin-when-cross-origin"]]
-    links = browser.evaluate(page, "[...document.querySelectorAll('.article-body a')].map(a => a.href)")
+    links = page.evaluate("[...document.querySelectorAll('.article-body a')].map(a => a.href)")
     assert links == [f"https://{host}/login" for host in FORBIDDEN_HOSTS]
-    assert PLAYER in requested_urls(browser)
+    assert PLAYER in requested
 
 
-def test_the_legacy_frame_is_refused_by_the_policy_not_by_chance(site, phishing_origin, browser):
+def test_the_legacy_frame_is_refused_by_the_policy_not_by_chance(site, phishing_origin, open_with_request_log):
     """The stored frame is still in the page, so what keeps it from loading is the page's CSP."""
     Phishing.hits.clear()
-    page = open_with_network_log(browser, site + "/articles/stored-before-the-rule")
-    sources = browser.evaluate(page, "[...document.querySelectorAll('iframe')].map(f => f.src)")
+    page, _ = open_with_request_log(site + "/articles/stored-before-the-rule")
+    sources = page.evaluate("[...document.querySelectorAll('iframe')].map(f => f.src)")
     assert sources == [f"{phishing_origin}/legacy"]
     assert Phishing.hits == []

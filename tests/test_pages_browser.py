@@ -3,10 +3,9 @@
 The app serves every sample article on 127.0.0.1 (SITE_URL set to that origin, so images and fonts
 come from it); everything else fails to resolve, the AMP runtime included, so the AMP page is
 loaded with JavaScript disabled, as a reader without the runtime would see it. All checks read the
-rendered DOM and layout through DevTools. With FEEDSVC_UPDATE_SCREENSHOTS=1 the phone-sized
+rendered DOM and layout through Playwright. With FEEDSVC_UPDATE_SCREENSHOTS=1 the phone-sized
 screenshots for the README are written to docs/screenshots/ (otherwise to the test's tmp folder).
 """
-import json
 import os
 import re
 import threading
@@ -18,11 +17,10 @@ from werkzeug.serving import make_server
 from feedsvc.ingest.records import parse_record
 from feedsvc.ingest.sanitize import plain_text
 from tests.support.apps import ARTICLES, SITE_URL, AppFactory
-from tests.support.chromium import Chromium, executable
+from tests.support.chromium import platform_fonts
 from tests.support.records import sample_records
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("pages-browser"),
-              pytest.mark.skipif(executable() is None, reason="needs Debian's chromium (make system-deps)")]
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("pages-browser")]
 
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 PHONE = {"width": 412, "height": 915}
@@ -51,56 +49,56 @@ def origin(tmp_path_factory):
         thread.join()
 
 
-@pytest.fixture(scope="module")
-def chromium(tmp_path_factory):
-    with Chromium(tmp_path_factory.mktemp("chromium")) as browser:
-        yield browser
-
-
 @pytest.fixture
 def screenshot_dir(tmp_path):
     return SCREENSHOTS if os.environ.get("FEEDSVC_UPDATE_SCREENSHOTS") == "1" else tmp_path
 
 
-def rendered(chromium, page, selector: str) -> dict:
+def rendered(page, selector: str) -> dict:
     """Text, laid-out box and (for images) decoded width of the first element matching `selector`."""
-    return chromium.evaluate(page, f"""(() => {{
-        const e = document.querySelector({json.dumps(selector)});
+    return page.evaluate("""selector => {
+        const e = document.querySelector(selector);
         if (!e) return null;
         const box = e.getBoundingClientRect();
-        return {{text: e.innerText, width: box.width, height: box.height, natural: e.naturalWidth || 0}};
-    }})()""")
+        return {text: e.innerText, width: box.width, height: box.height, natural: e.naturalWidth || 0};
+    }""", selector)
 
 
-def assert_reads_as_an_article_on_a_phone(chromium, page, *, body: str, image: str):
+def open_on_a_phone(new_context, url: str, *, javascript: bool = True):
+    page = new_context(viewport=PHONE, is_mobile=True, java_script_enabled=javascript).new_page()
+    page.goto(url)  # returns once the load event fired: images, fonts and frames loaded or failed
+    return page
+
+
+def assert_reads_as_an_article_on_a_phone(page, *, body: str, image: str):
     """Headline and body text in Devanagari, drawn in a Devanagari face; the lead image laid out and decoded."""
-    headline = rendered(chromium, page, "h1")
+    headline = rendered(page, "h1")
     assert headline["text"] == ARTICLE.title and DEVANAGARI.search(headline["text"])
-    fonts = chromium.fonts(page, chromium.query(page, "h1"))
+    fonts = platform_fonts(page, "h1")
     assert any("Devanagari" in font["familyName"] and font["glyphCount"] > 0 for font in fonts), fonts
-    text = rendered(chromium, page, body)
+    text = rendered(page, body)
     assert FIRST_WORDS in text["text"] and text["height"] > 100
-    lead = rendered(chromium, page, image)
+    lead = rendered(page, image)
     assert lead["width"] > 300 and lead["height"] > 150
     assert lead["natural"] == ARTICLE.image["width"]  # fetched from the live server and decoded
     # Nothing wider than the screen: no sideways scrolling (wide tables scroll inside themselves).
-    assert chromium.evaluate(page, "document.documentElement.scrollWidth") <= PHONE["width"]
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
 
 
-def test_canonical_page_renders_headline_body_and_lead_image(chromium, origin, screenshot_dir):
-    page = chromium.open_page(f"{origin}/articles/{SLUG}", **PHONE)
+def test_canonical_page_renders_headline_body_and_lead_image(new_context, origin, screenshot_dir):
+    page = open_on_a_phone(new_context, f"{origin}/articles/{SLUG}")
 
-    assert_reads_as_an_article_on_a_phone(chromium, page, body=".article-body", image="figure.lead img")
-    assert "सुधार" in rendered(chromium, page, ".corrections")["text"]
-    assert chromium.screenshot(page, screenshot_dir / "canonical.png") < 500_000
+    assert_reads_as_an_article_on_a_phone(page, body=".article-body", image="figure.lead img")
+    assert "सुधार" in rendered(page, ".corrections")["text"]
+    assert len(page.screenshot(path=screenshot_dir / "canonical.png")) < 500_000
 
 
-def test_amp_page_without_javascript_renders_headline_body_and_lead_image(chromium, origin, screenshot_dir):
-    page = chromium.open_page(f"{origin}/amp/{SLUG}", **PHONE, javascript=False)
+def test_amp_page_without_javascript_renders_headline_body_and_lead_image(new_context, origin, screenshot_dir):
+    page = open_on_a_phone(new_context, f"{origin}/amp/{SLUG}", javascript=False)
 
     # The boilerplate hides the body until the runtime starts; its <noscript> style must undo that.
-    assert chromium.evaluate(page, "getComputedStyle(document.body).animationName") == "none"
-    assert chromium.evaluate(page, "getComputedStyle(document.body).visibility") == "visible"
+    assert page.evaluate("getComputedStyle(document.body).animationName") == "none"
+    assert page.evaluate("getComputedStyle(document.body).visibility") == "visible"
     # Without the runtime an amp-img has no box of its own: the <noscript><img> inside it gives one.
-    assert_reads_as_an_article_on_a_phone(chromium, page, body=".body", image="figure.lead amp-img img")
-    assert chromium.screenshot(page, screenshot_dir / "amp.png") < 500_000
+    assert_reads_as_an_article_on_a_phone(page, body=".body", image="figure.lead amp-img img")
+    assert len(page.screenshot(path=screenshot_dir / "amp.png")) < 500_000
