@@ -12,6 +12,7 @@ import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import quote
 
+import lxml.html
 import pytest
 from playwright.sync_api import Frame, Locator, Page
 from werkzeug.serving import make_server
@@ -178,9 +179,9 @@ def many_headlines(site, make_record):
     return origin
 
 
-def widget_layout(chromium, session) -> dict:
+def widget_layout(page: Page) -> dict:
     """The viewport, the list's visible box and, per headline, its item's box and its link's box and lines."""
-    return chromium.evaluate(session, """(() => {
+    return page.evaluate("""() => {
         const rect = e => { const r = e.getBoundingClientRect();
                             return {top: r.top, bottom: r.bottom, left: r.left, right: r.right}; };
         return {
@@ -191,7 +192,14 @@ def widget_layout(chromium, session) -> dict:
                 cut: li.scrollHeight > li.clientHeight})),
             fonts: [...document.fonts].filter(f => f.status === 'loaded').map(f => f.family),
         };
-    })()""")
+    }""")
+
+
+def open_in_a_frame_of(new_context, url: str, width: int, height: int) -> Page:
+    """`url` alone in a window the size of the frame it would be shown in."""
+    page = new_context(viewport={"width": width, "height": height}, is_mobile=True).new_page()
+    page.goto(url)
+    return page
 
 
 def inside(box, outer) -> bool:
@@ -207,12 +215,12 @@ def snippet_size(client, limit: int) -> tuple[str, int, int]:
 
 
 @pytest.mark.parametrize("limit", [1, 5, 10])
-def test_widget_shows_every_headline_whole_at_the_size_the_snippet_suggests(tmp_path, site, many_headlines, limit):
+def test_widget_shows_every_headline_whole_at_the_size_the_snippet_suggests(tmp_path, site, many_headlines,
+                                                                            new_context, limit):
     src, width, height = snippet_size(site[2], limit)
-    with Chromium(tmp_path, LOOPBACK_ONLY) as chromium:
-        session = chromium.open_page(src, width=width, height=height)
-        layout = widget_layout(chromium, session)
-        chromium.screenshot(session, tmp_path / f"widget-{limit}.png")
+    page = open_in_a_frame_of(new_context, src, width, height)
+    layout = widget_layout(page)
+    page.screenshot(path=tmp_path / f"widget-{limit}.png")
     viewport = {"top": 0, "left": 0, "bottom": layout["viewport"]["height"], "right": layout["viewport"]["width"]}
     assert len(layout["items"]) == limit
     for n, item in enumerate(layout["items"]):
@@ -223,10 +231,8 @@ def test_widget_shows_every_headline_whole_at_the_size_the_snippet_suggests(tmp_
 
 
 @pytest.mark.parametrize("height", [300, 440])  # a frame smaller than asked for; the size once suggested
-def test_widget_in_a_smaller_frame_shows_fewer_headlines_none_cut(tmp_path, site, many_headlines, height):
-    with Chromium(tmp_path, LOOPBACK_ONLY) as chromium:
-        session = chromium.open_page(f"{many_headlines}/embed/latest", width=360, height=height)
-        layout = widget_layout(chromium, session)
+def test_widget_in_a_smaller_frame_shows_fewer_headlines_none_cut(site, many_headlines, new_context, height):
+    layout = widget_layout(open_in_a_frame_of(new_context, f"{many_headlines}/embed/latest", 360, height))
     shown = [item for item in layout["items"] if inside(item["box"], layout["list"])]
     hidden = [item for item in layout["items"] if item not in shown]
     assert shown and hidden and shown == layout["items"][:len(shown)]
@@ -236,17 +242,16 @@ def test_widget_in_a_smaller_frame_shows_fewer_headlines_none_cut(tmp_path, site
 
 
 @pytest.mark.parametrize("height", [None, 900, 300])  # oEmbed's own height, a taller frame, a shorter one
-def test_card_image_keeps_its_proportions_in_any_frame(tmp_path, site, height):
+def test_card_image_keeps_its_proportions_in_any_frame(site, new_context, height):
     origin, record, client = site
     data = client.get(f"/oembed?url={quote(origin + '/articles/' + record['slug'], safe='')}").get_json()
-    with Chromium(tmp_path, LOOPBACK_ONLY) as chromium:
-        session = chromium.open_page(f"{origin}/embed/{record['slug']}", width=data["width"],
-                                     height=height or data["height"])
-        image = chromium.evaluate(session, """(() => {
-            const img = document.querySelector('.card-media img'), r = img.getBoundingClientRect();
-            return {width: r.width, height: r.height, bottom: r.bottom, natural: [img.naturalWidth, img.naturalHeight],
-                    title: document.querySelector('.card-title').getBoundingClientRect().top};
-        })()""")
+    page = open_in_a_frame_of(new_context, f"{origin}/embed/{record['slug']}", data["width"],
+                              height or data["height"])
+    image = page.evaluate("""() => {
+        const img = document.querySelector('.card-media img'), r = img.getBoundingClientRect();
+        return {width: r.width, height: r.height, bottom: r.bottom, natural: [img.naturalWidth, img.naturalHeight],
+                title: document.querySelector('.card-title').getBoundingClientRect().top};
+    }""")
     natural_width, natural_height = image["natural"]
     assert natural_width == 320 and image["width"] > 50
     assert image["width"] / image["height"] == pytest.approx(natural_width / natural_height, abs=0.02)
