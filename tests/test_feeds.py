@@ -5,6 +5,9 @@ from __future__ import annotations
 import html
 import json
 import math
+import os
+import subprocess
+import sys
 from datetime import datetime, timezone
 from email.utils import format_datetime
 from urllib.parse import parse_qs, urlsplit
@@ -19,6 +22,7 @@ from lxml import etree
 from feedsvc import store
 from feedsvc.ingest.records import parse_record
 from feedsvc.render import feeds
+from feedsvc.render.feeds.atom import distinct_updated
 from feedsvc.validate import validate_document
 from feedsvc.web import db
 from feedsvc.web import feeds as web_feeds
@@ -34,6 +38,7 @@ CONTENT_TYPES = {"rss": "application/rss+xml; charset=utf-8", "atom": "applicati
                  "json": "application/feed+json; charset=utf-8"}
 VALIDATE_KINDS = {"rss": "rss", "atom": "atom", "json": "jsonfeed"}
 SEED_ID = "pbs-2025-07-23-all-of-us-are-dead-2"
+TOMBSTONES_NS = "http://purl.org/atompub/tombstones/1.0"
 JSONFEED_SCHEMA = Draft202012Validator(
     json.loads((ROOT / "feedsvc" / "schemas" / "jsonfeed-1.1.json").read_text("utf-8")))
 
@@ -125,6 +130,11 @@ def urls_in(content_html: str) -> list[str]:
     return [value for element in root.iter() for name, value in element.attrib.items() if name in ("href", "src")]
 
 
+def authors_as_read(names: list[str], fmt: str) -> list[str]:
+    """RSS names every author in one dc:creator (readers show one of several); Atom and JSON Feed list each."""
+    return [", ".join(names)] if fmt == "rss" else names
+
+
 def assert_item_matches(item: dict, article, fmt: str) -> None:
     record = RECORDS[article.id]
     assert item["title"] == record["title"]  # byte-exact: no escaping left, none doubled
@@ -138,7 +148,7 @@ def assert_item_matches(item: dict, article, fmt: str) -> None:
     assert item["published_raw"] == expected_raw  # the record's own offset, to the second
     if fmt != "rss":
         assert item["updated"] == datetime.fromisoformat(record.get("updated", record["published"]))
-    assert item["authors"] == [a["name"] for a in record["authors"]]
+    assert item["authors"] == authors_as_read([a["name"] for a in record["authors"]], fmt)
     assert item["categories"] == [record["section"]["name"]] + [t["name"] for t in record.get("tags", [])]
     if record.get("image"):
         image = item["image"]
@@ -265,15 +275,54 @@ def test_every_author_is_named(client, api_headers, make_record, fmt):
     authors = [{"key": "a-one", "name": "पहला लेखक"}, {"key": "a-two", "name": "दूसरी लेखिका",
                                                           "url": "/authors/a-two"}]
     put(client, api_headers, make_record(authors=authors))
-    assert only_item(client, fmt)["authors"] == ["पहला लेखक", "दूसरी लेखिका"]
-    assert only_item(client, fmt, "author:a-two")["authors"] == ["पहला लेखक", "दूसरी लेखिका"]
+    expected = authors_as_read(["पहला लेखक", "दूसरी लेखिका"], fmt)
+    assert only_item(client, fmt)["authors"] == expected
+    assert only_item(client, fmt, "author:a-two")["authors"] == expected
 
 
-def test_rss_writes_one_dc_creator_per_author(client, api_headers, make_record):
+def test_rss_names_every_author_in_one_dc_creator(client, api_headers, make_record):
+    """newsboat shows the last of several dc:creator elements and rss-parser the first: one element
+    naming both reads right in each."""
     put(client, api_headers, make_record(authors=[{"name": "पहला लेखक"}, {"name": "दूसरी लेखिका"}]))
     root = etree.fromstring(client.get("/feeds/rss.xml").data)
     creators = root.findall(".//item/{http://purl.org/dc/elements/1.1/}creator")
-    assert [c.text for c in creators] == ["पहला लेखक", "दूसरी लेखिका"]
+    assert [c.text for c in creators] == ["पहला लेखक, दूसरी लेखिका"]
+    assert feedparser.parse(client.get("/feeds/rss.xml").data).entries[0].author == "पहला लेखक, दूसरी लेखिका"
+
+
+def test_entries_updated_in_the_same_second_get_distinct_atom_updated(client, api_headers, make_record):
+    same = "2025-08-01T11:00:00+05:30"
+    put(client, api_headers, make_record(updated=same))
+    put(client, api_headers, make_record(id="test-2025-08-01-second", slug="second-story", updated=same))
+    _, items, body = fetch(client, "/feeds/atom.xml", "atom")  # fetch validates: no duplicate-updated
+    values = [e.text for e in etree.fromstring(body).iterfind("{*}entry/{*}updated")]
+    assert len(values) == 2 and len(set(values)) == 2
+    # Each stays inside the second the record gives, and is the same in every feed it appears in.
+    assert [datetime.fromisoformat(v).replace(microsecond=0) for v in values] == [datetime.fromisoformat(same)] * 2
+    in_tag_feed = [e.text for e in etree.fromstring(client.get("/feeds/tag/parliament/atom.xml").data)
+                   .iterfind("{*}entry/{*}updated")]
+    assert in_tag_feed == values
+
+
+def test_atom_updated_tie_break_is_the_same_in_every_process():
+    """A fraction from a stable hash, not Python's per-process hash(): the mirror and every worker agree."""
+    code = ("from datetime import datetime; from feedsvc.render.feeds.atom import distinct_updated; "
+            "print(distinct_updated('tag:news.example,2025:articles/a', datetime(2025, 8, 1, 11)).isoformat())")
+    runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT,
+                           env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")}
+    assert len(runs) == 1 and runs.pop().startswith("2025-08-01T11:00:00.")
+    kept = datetime(2025, 8, 1, 11, 0, 0, 250000)
+    assert distinct_updated("tag:x", kept) == kept  # a stored fraction is kept as it is
+
+
+def test_atom_declares_the_tombstones_namespace_only_with_a_tombstone(client, api_headers, make_record):
+    put(client, api_headers, make_record())
+    put(client, api_headers, make_record(id="test-2025-08-02-other", slug="other-story",
+                                         published="2025-08-02T09:00:00+05:30", updated=None))
+    assert TOMBSTONES_NS not in etree.fromstring(client.get("/feeds/atom.xml").data).nsmap.values()
+    client.delete("/api/articles/test-2025-08-01-monsoon", headers=api_headers)
+    root = etree.fromstring(client.get("/feeds/atom.xml").data)
+    assert root.nsmap.get("at") == TOMBSTONES_NS and root.find(f"{{{TOMBSTONES_NS}}}deleted-entry") is not None
 
 
 def test_summary_only_configuration_leaves_the_body_out(database_url, api_headers, make_record, make_app):
@@ -416,6 +465,8 @@ def test_opml_lists_every_feed_grouped(sample_client, fmt):
     groups = root.findall("body/outline")
     assert [g.get("text") for g in groups] == ["पूरी साइट (Whole site)", "विभाग (Sections)", "विषय (Tags)",
                                                 "लेखक (Authors)"]
+    # The W3C Feed Validation Service's OPML rules: no <docs> in head, a folder carries text alone.
+    assert root.find("head/docs") is None and all(set(g.attrib) == {"text"} for g in groups)
     listed = [o.get("xmlUrl") for o in root.iter("outline") if o.get("type") == "rss"]
     assert sorted(listed) == sorted(SITE_URL + feed_path(scope, fmt) for scope in SCOPES)
     section = next(o for o in root.iter("outline") if o.get("xmlUrl", "").endswith("/section/sports/" + FILENAMES[fmt]))

@@ -270,6 +270,19 @@ def test_news_sitemap_holds_the_last_48_hours_newest_first(app, make_record):
         f"{SITE_URL}/articles/{s}" for s in ("scheduled", "fresh")]
 
 
+def test_news_sitemap_without_recent_news_lists_the_newest_article_without_news_metadata(app, make_record):
+    """Google: older URLs may stay in a news sitemap without <news:news>; the schema needs one url."""
+    import_records(app, [make_record(id=name, slug=name, published=_at(hours), updated=_at(hours - 1))
+                         for name, hours in (("older", 100), ("newest-old", 60), ("scheduled", -5))])
+    body = _news(app)
+    assert_valid(body, "newssitemap")
+    assert locs(body) == [f"{SITE_URL}/articles/newest-old"]
+    root = etree.fromstring(body)
+    assert root.find("sm:url/news:news", NS) is None
+    assert datetime.fromisoformat(root.findtext("sm:url/sm:lastmod", namespaces=NS)) == \
+        datetime.fromisoformat(_at(59)).replace(microsecond=0)
+
+
 def test_news_entries_carry_publication_date_with_offset_and_the_exact_title(app, make_record):
     record = make_record(published=_at(5), updated=_at(1))
     import_records(app, [record])
@@ -295,10 +308,12 @@ def test_news_sitemap_stops_at_1000_urls_keeping_the_newest(app):
     assert len(_news(app, now=start, limit=10_000).split(b"<url>")) - 1 == 1000  # the cap is Google's, not a default
 
 
-def test_empty_site_serves_empty_but_well_formed_sitemaps(client):
-    for path in ("/sitemaps/news.xml", "/sitemap.xml"):
-        root = etree.fromstring(fetch(client, path))
-        assert len(root) == 0
+def test_empty_site_serves_well_formed_sitemaps(client):
+    assert len(etree.fromstring(fetch(client, "/sitemap.xml"))) == 0
+    # A urlset needs a url (sitemaps.org schema): with no article at all, the home page.
+    news = fetch(client, "/sitemaps/news.xml")
+    assert_valid(news, "newssitemap")
+    assert locs(news) == [f"{SITE_URL}/"]
 
 
 # ---- HTTP: caching, and following writes -------------------------------------------------------

@@ -18,6 +18,7 @@ import os
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
 
 import orjson
@@ -93,6 +94,18 @@ def install(flush_ms: int) -> None:
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
         logger.propagate = False
+
+
+@contextmanager
+def silenced():
+    """No access-log lines while the block runs: a command that answers itself through the app's test
+    client (`flask validate --all`) prints its results, not a line per document it asked for."""
+    was_disabled = logger.disabled
+    logger.disabled = True
+    try:
+        yield
+    finally:
+        logger.disabled = was_disabled
 
 
 def write(method: str, path: str, route: str, status: int, length: int | None, elapsed: float,

@@ -1,6 +1,7 @@
 """Sitemaps for search and news aggregators, built from indexed store queries and written as streams.
 
-- the Google News sitemap: live articles of the last 48 hours, newest first, at most 1,000;
+- the Google News sitemap: live articles of the last 48 hours, newest first, at most 1,000 (with
+  none, the newest live article without news metadata: see `news_sitemap`);
 - monthly article sitemaps (by UTC month of publication), split into parts so each file stays
   within the sitemaps.org limits (50,000 URLs, 50 MB), and the sitemap index that lists them;
 - robots.txt naming both.
@@ -11,6 +12,7 @@ it against the XSDs in feedsvc/schemas.
 """
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -86,8 +88,17 @@ def news_sitemap(conn: Connection, *, site_url: str, publication: str, language:
     """Live articles published in (now - window, now], newest first, at most `limit` of them.
 
     `now` is injectable for tests (aware, or naive UTC); future-dated articles wait until their time.
+    With no article in the window the file still holds one <url>, as the sitemaps.org schema
+    requires of every urlset: the newest live article (or, on a site with none, its home page),
+    without <news:news>. Google's news sitemap rules allow exactly that: "Once the articles are
+    older than two days, either remove those URLs from the news sitemap or remove the <news:news>
+    metadata" (developers.google.com/search/docs/crawling-indexing/sitemaps/news-sitemap). A 404
+    would read as a broken sitemap to the crawlers robots.txt sends here.
     """
-    rows = conn.execute(news_query(now, window, limit))
+    rows = iter(conn.execute(news_query(now, window, limit)))
+    first = next(rows, None)
+    if first is None:
+        return _chunks(_NEWS_URLSET_HEAD, [_newest_without_news(conn, site_url, now)], _URLSET_TAIL)
     publication_xml = (f"<news:publication><news:name>{_escape(publication)}</news:name>"
                        f"<news:language>{_escape(language)}</news:language></news:publication>")
 
@@ -97,7 +108,22 @@ def news_sitemap(conn: Connection, *, site_url: str, publication: str, language:
                 f"<news:publication_date>{article.published.isoformat(timespec='seconds')}"
                 f"</news:publication_date><news:title>{_escape(article.title)}</news:title>"
                 f"</news:news></url>\n")
-    return _chunks(_NEWS_URLSET_HEAD, _each_row("news_sitemap", rows, entry), _URLSET_TAIL)
+    return _chunks(_NEWS_URLSET_HEAD, _each_row("news_sitemap", itertools.chain([first], rows), entry),
+                   _URLSET_TAIL)
+
+
+def newest_live_query(now: datetime):
+    """The newest live article already published at `now`: the news sitemap's entry when it has no news."""
+    now = utc(now) if now.tzinfo else now
+    return (select(articles.c.slug, articles.c.updated).where(articles.c.status == LIVE, articles.c.published <= now)
+            .order_by(articles.c.published.desc(), articles.c.id.desc()).limit(1))
+
+
+def _newest_without_news(conn: Connection, site_url: str, now: datetime) -> str:
+    row = conn.execute(newest_live_query(now)).first()
+    if row is None:
+        return f"<url><loc>{_escape(site_url)}/</loc></url>\n"
+    return _url_entry(article_loc(site_url, row.slug), w3c_datetime(row.updated, timezone.utc))
 
 
 # ---- monthly article sitemaps and their index --------------------------------------------------

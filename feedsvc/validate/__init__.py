@@ -8,7 +8,11 @@ valid). Each kind is checked in three layers:
   3. rules a grammar cannot express: RFC 822 / RFC 3339 dates and their plausibility, absolute
      http(s) URLs (also inside content HTML), unique ids, the self link equal to the URL served,
      no markup in titles, the sitemap limits                                      -> rules.py,
-     applied per format in xmldocs.py (RSS, Atom, OPML, sitemaps), jsonfeed.py, pages.py (HTML, AMP).
+     and the W3C Feed Validation Service's rule classes that apply to our formats: URIs, not IRIs,
+     where a URI is expected (rules.py), one atom:updated per entry, content HTML within an
+     allow-list and free of parse errors (html_content.py), known namespaces only (namespaces.py),
+     OPML head elements and outline types (xmldocs.py); applied per format in xmldocs.py (RSS,
+     Atom, OPML, sitemaps), jsonfeed.py, pages.py (HTML, AMP).
 Other modules add checks for a kind with `register_checker` (documents.py); the AMP helper plugs the
 official AMP validator in that way. The tests, the `validate` command (cli.py) and the
 VALIDATE_ON_RENDER debug mode (on_render.py, `init_app`) all call `validate_document`.
@@ -19,7 +23,9 @@ from feedsvc.validate.on_render import init_app
 from feedsvc.validate.problems import KINDS, Problem
 from feedsvc.validate.rules import (
     html_url_problems,
+    implausible_date_problem,
     iri_problem,
+    non_ascii_url_problem,
     rfc822_date_problem,
     rfc3339_date_problem,
     self_link_problems,
@@ -28,7 +34,8 @@ from feedsvc.validate.rules import (
     w3c_datetime_problem,
 )
 
-__all__ = ["KINDS", "Checker", "Problem", "check_target", "feed_documents", "guess_kind", "html_url_problems",
-           "init_app", "iri_problem", "page_documents", "register_checker", "rfc3339_date_problem",
-           "rfc822_date_problem", "self_link_problems", "served_documents", "title_problem", "url_problem",
-           "validate_command", "validate_document", "w3c_datetime_problem"]
+__all__ = ["Checker", "KINDS", "Problem", "check_target", "feed_documents", "guess_kind", "html_url_problems",
+           "implausible_date_problem", "init_app", "iri_problem", "non_ascii_url_problem", "page_documents",
+           "register_checker", "rfc3339_date_problem", "rfc822_date_problem", "self_link_problems",
+           "served_documents", "title_problem", "url_problem", "validate_command", "validate_document",
+           "w3c_datetime_problem"]

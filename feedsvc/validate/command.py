@@ -13,6 +13,7 @@ import click
 import lxml.html
 from flask.cli import with_appcontext
 
+from feedsvc.ops import access_log
 from feedsvc.validate import xmlsafe
 from feedsvc.validate.dispatch import guess_kind, validate_document
 from feedsvc.validate.problems import KINDS, NS, SITEMAP_MAX_BYTES, Problem
@@ -208,7 +209,8 @@ def validate_command(targets, check_all, kind, served_url, output_format):
         raise click.UsageError("--url applies to a single TARGET")
     outcomes = [check_target(t, kind, served_url) for t in targets]
     if check_all:
-        outcomes += served_documents(current_app._get_current_object())
+        with access_log.silenced():
+            outcomes += served_documents(current_app._get_current_object())
     if output_format == "json":
         click.echo(json.dumps([o.as_json() for o in outcomes], ensure_ascii=False, indent=2))
     else:

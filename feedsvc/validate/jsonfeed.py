@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 from feedsvc.validate.grammars import validator
+from feedsvc.validate.html_content import html_content_problems
 from feedsvc.validate.problems import Problem
 from feedsvc.validate.rules import (
     HREF_SCHEMES,
@@ -11,6 +12,8 @@ from feedsvc.validate.rules import (
     duplicates,
     html_url_problems,
     illegal_characters,
+    implausible_date_problem,
+    non_ascii_url_problem,
     normalised_url,
     rfc3339_date_problem,
     title_problem,
@@ -75,9 +78,10 @@ def _json_feed_rules(feed: dict, items: list[dict], url: str | None) -> list[Pro
 
     def check_url(path: str, value, schemes=("http", "https")):
         if isinstance(value, str):
-            reason = url_problem(value, schemes)
-            if reason:
+            if reason := url_problem(value, schemes):
                 problems.append(Problem("absolute-url", f"{path}: {reason}"))
+            elif reason := non_ascii_url_problem(value):
+                problems.append(Problem("iri-not-uri", f"{path}: {reason}"))
 
     def check_authors(path: str, holder: dict):
         authors = holder.get("authors") if isinstance(holder.get("authors"), list) else []
@@ -104,11 +108,13 @@ def _json_feed_rules(feed: dict, items: list[dict], url: str | None) -> list[Pro
                 check_url(f"{path}.attachments[{number}].url", attachment.get("url"))
         for key in ("date_published", "date_modified"):
             if isinstance(item.get(key), str):
-                reason = rfc3339_date_problem(item[key])
-                if reason:
+                if reason := rfc3339_date_problem(item[key]):
                     problems.append(Problem("rfc3339-date", f"{path}.{key}: {reason}"))
+                elif reason := implausible_date_problem(item[key]):
+                    problems.append(Problem("implausible-date", f"{path}.{key}: {reason}", severity="warning"))
         if isinstance(item.get("content_html"), str):
             problems += html_url_problems(item["content_html"], None, f"{path}.content_html")
+            problems += html_content_problems(item["content_html"], None, f"{path}.content_html")
         titles.append((f"{path}.title", item.get("title")))
     for path, title in titles:
         reason = title_problem(title) if isinstance(title, str) else None

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta, timezone
 
 KINDS = ("rss", "atom", "jsonfeed", "opml", "sitemap", "sitemapindex", "newssitemap", "html", "amp")
 
@@ -21,7 +22,8 @@ SITEMAP_MAX_URLS = 50_000
 SITEMAP_MAX_BYTES = 52_428_800
 # Google News sitemaps: "a maximum of 1,000 news:news tags"
 NEWS_MAX_ITEMS = 1_000
-PLAUSIBLE_YEARS = range(1970, 2101)
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)  # a date before it is implausible in a feed
+FUTURE_SLACK = timedelta(days=1)                    # how far past now a date may lie (clock skew)
 MAX_PROBLEMS_PER_RULE = 50  # a broken feed of 200 items should not print 200 copies of one mistake
 
 
@@ -30,8 +32,9 @@ class Problem:
     """One way a document breaks its standard: the rule broken, what is wrong, and where (1-based).
 
     Every checker reports these: the built-in checks, our AMP house rules (amp_rules.py) and the
-    official AMP validator (amp_validator.py, whose warnings have severity "warning": they do not
-    make a document invalid, and no other checker reports any).
+    official AMP validator (amp_validator.py). Severity "warning" marks what the W3C Feed
+    Validation Service or the AMP validator calls a warning rather than an error; a warning is
+    still a problem (the service aims at none), and `validate` exits 1 on it.
     """
     rule: str
     message: str

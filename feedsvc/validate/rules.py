@@ -9,12 +9,13 @@ import re
 import string
 from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit, urlunsplit
 
 import lxml.html
 from lxml import etree
 
-from feedsvc.validate.problems import PLAUSIBLE_YEARS, Problem
+from feedsvc.validate.problems import EPOCH, FUTURE_SLACK, Problem
 
 # XML 1.0 section 2.2 Char: tab, LF, CR and U+0020 up, without the surrogate block and U+FFFE/U+FFFF.
 _ILLEGAL_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -84,7 +85,7 @@ def rfc822_date_problem(value: str) -> str | None:
         return f"{value!r}: not a real date and time ({err})"
     if found["wday"] and found["wday"] != _WEEKDAYS[when.weekday()]:
         return f"{value!r}: {when.date()} is a {_WEEKDAYS[when.weekday()]}, not a {found['wday']}"
-    return _implausible_year(value, when.year)
+    return None
 
 
 def rfc3339_date_problem(value: str) -> str | None:
@@ -105,10 +106,10 @@ def rfc3339_date_problem(value: str) -> str | None:
     if time.endswith(":60") and time.startswith("23:59"):  # a leap second is valid RFC 3339
         time = "23:59:59"
     try:
-        when = datetime.fromisoformat(f"{found['date']}T{time}")
+        datetime.fromisoformat(f"{found['date']}T{time}")
     except ValueError as err:
         return f"{value!r}: not a real date and time ({err})"
-    return _implausible_year(value, when.year)
+    return None
 
 
 def w3c_datetime_problem(value: str) -> str | None:
@@ -126,17 +127,42 @@ def w3c_datetime_problem(value: str) -> str | None:
         datetime(parts[0], parts[1], parts[2])
     except ValueError as err:
         return f"{value!r}: not a real date ({err})"
-    return _implausible_year(value, parts[0])
-
-
-def _implausible_year(value: str, year: int) -> str | None:
-    if year not in PLAUSIBLE_YEARS:
-        return f"{value!r}: year {year} is implausible (expected {PLAUSIBLE_YEARS.start}..{PLAUSIBLE_YEARS.stop - 1})"
     return None
 
 
+def implausible_date_problem(value: str, now: datetime | None = None) -> str | None:
+    """Why a well-formed date (RFC 822, RFC 3339 or W3C Datetime) cannot be true, or None.
+
+    The W3C Feed Validation Service warns of dates before feeds existed and of dates in the future
+    (ImplausibleDate); ours: before the Unix epoch, or more than FUTURE_SLACK after `now`, which
+    absorbs clock skew and zone mistakes but not a wrong year.
+    """
+    when = date_instant(value)
+    if when is None:
+        return None
+    now = now or datetime.now(timezone.utc)
+    if when < EPOCH:
+        return f"{value.strip()!r} is before 1970: no story was published then"
+    if when > now + FUTURE_SLACK:
+        return f"{value.strip()!r} is in the future (now is {now.isoformat(timespec='seconds')})"
+    return None
+
+
+def date_instant(value: str) -> datetime | None:
+    """The moment a well-formed date names (UTC when it gives no zone); None if it is not one."""
+    value = value.strip()
+    if _W3C_DATETIME.fullmatch(value):
+        value = value + "-01" * (2 - value.count("-")) if "T" not in value else value
+        value = value.replace(":60", ":59")  # a leap second names the same second for this purpose
+    try:
+        when = datetime.fromisoformat(value) if value[:4].isdigit() else parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
 # RFC 3986 section 2: unreserved, reserved and "%" (of a percent-encoding) are all a URI may hold.
-# Non-ASCII is left to IRIs (RFC 3987), which Atom and the others accept.
+# Non-ASCII is a rule of its own (non_ascii_url_problem: an IRI where a URI is expected).
 _URI_CHARACTERS = frozenset(string.ascii_letters + string.digits + "-._~" + ":/?#[]@" + "!$&'()*+,;=" + "%")
 _STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
@@ -168,6 +194,20 @@ def url_problem(value: str, schemes: Iterable[str] = ("http", "https"), *, in_ht
     if not host:
         return f"{value!r} has no host"
     return None
+
+
+def non_ascii_url_problem(value: str) -> str | None:
+    """Why `value`, given where a URI is expected, is an IRI (RFC 3987) instead, or None.
+
+    RSS, Media RSS, OPML, sitemaps and many readers take URIs (RFC 3986: ASCII only); the W3C Feed
+    Validation Service reports "IRI found where URL expected". RFC 3987 section 3.1 maps an IRI to
+    its URI: UTF-8, then percent-encoding (and IDNA for a host).
+    """
+    found = next((c for c in value if not c.isascii()), None)
+    if found is None:
+        return None
+    return (f"{value.strip()!r} holds {found!r} (U+{ord(found):04X}): an IRI where a URI is expected; "
+            "percent-encode its UTF-8 bytes (RFC 3987 section 3.1)")
 
 
 def iri_problem(value: str) -> str | None:
@@ -214,10 +254,12 @@ def element_url_problems(elements, line: int | None, where: str, *, offset_lines
             elif local == "srcset":
                 candidates = [c.strip().split()[0] for c in value.split(",") if c.strip()]
             for candidate in candidates:
+                tag = etree.QName(element).localname
                 reason = url_problem(candidate, HREF_SCHEMES if local == "href" else ("http", "https"), in_html=True)
                 if reason:
-                    tag = etree.QName(element).localname
                     problems.append(Problem("absolute-url", f"{where}: <{tag} {local}>: {reason}", at))
+                elif reason := non_ascii_url_problem(candidate):
+                    problems.append(Problem("iri-not-uri", f"{where}: <{tag} {local}>: {reason}", at))
     return problems
 
 

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 
 from lxml import etree
 
 from feedsvc.validate import xmlsafe
 from feedsvc.validate.grammars import grammar_problems
+from feedsvc.validate.html_content import html_content_problems, xhtml_content_problems
+from feedsvc.validate.namespaces import namespace_problems
 from feedsvc.validate.problems import (
     ATOM,
     NEWS_MAX_ITEMS,
@@ -19,12 +20,15 @@ from feedsvc.validate.problems import (
     Problem,
 )
 from feedsvc.validate.rules import (
+    date_instant,
     decode,
     duplicates,
     element_url_problems,
     html_url_problems,
     illegal_characters,
+    implausible_date_problem,
     iri_problem,
+    non_ascii_url_problem,
     rfc822_date_problem,
     rfc3339_date_problem,
     self_link_problems,
@@ -54,25 +58,32 @@ def _text(element) -> str:
 
 
 def _date_checks(elements, check: Callable[[str], str | None], rule: str, attribute: str | None = None):
+    """`rule` where `check` finds a malformed date; implausible-date where a well-formed one cannot be true."""
     problems = []
     for element in elements:
         value = element.get(attribute) if attribute else _text(element)
+        name = etree.QName(element).localname + (f" {attribute}" if attribute else "")
         reason = check(value or "")
         if reason:
-            problems.append(Problem(rule, f"<{etree.QName(element).localname}>: {reason}", element.sourceline))
+            problems.append(Problem(rule, f"<{name}>: {reason}", element.sourceline))
+        elif reason := implausible_date_problem(value or ""):
+            problems.append(Problem("implausible-date", f"<{name}>: {reason}", element.sourceline, severity="warning"))
     return problems
 
 
 def url_checks(elements, attribute: str | None = None, schemes=("http", "https")) -> list[Problem]:
+    """absolute-url where a value is no absolute URL; iri-not-uri where it is an IRI, not a URI."""
     problems = []
     for element in elements:
         value = element.get(attribute) if attribute else _text(element)
         if value is None:
             continue
+        name = etree.QName(element).localname + (f" {attribute}" if attribute else "")
         reason = url_problem(value, schemes)
         if reason:
-            name = etree.QName(element).localname + (f" {attribute}" if attribute else "")
             problems.append(Problem("absolute-url", f"<{name}>: {reason}", element.sourceline))
+        elif reason := non_ascii_url_problem(value):
+            problems.append(Problem("iri-not-uri", f"<{name}>: {reason}", element.sourceline))
     return problems
 
 
@@ -136,8 +147,11 @@ def _rss_rules(tree, body: bytes, url: str | None) -> list[Problem]:
     problems += duplicates([(_text(g).strip(), g.sourceline) for g in guids], "unique-id", "guid")
     for element in [d for item in items for d in item.findall("description")] \
             + list(channel.iterfind("item/content:encoded", NS)):
-        problems += html_url_problems(_text(element), element.sourceline, etree.QName(element).localname)
-    problems += _media_checks(channel)
+        where = etree.QName(element).localname
+        problems += html_url_problems(_text(element), element.sourceline, where)
+        if where == "encoded":
+            problems += html_content_problems(_text(element), element.sourceline, where)
+    problems += _media_checks(channel) + namespace_problems(root)
     problems += title_checks(channel.findall("title") + channel.findall("image/title")
                               + [t for item in items for t in item.findall("title")])
     self_links = [(e.get("href", ""), e.sourceline) for e in channel.iterfind("atom:link[@rel='self']", NS)]
@@ -163,7 +177,27 @@ def _atom_rules(tree, body: bytes, url: str | None) -> list[Problem]:
     problems += duplicates([(_text(i).strip(), i.sourceline) for i in ids if i is not None], "unique-id", "atom:id")
     problems += duplicates([(f"{t.get('ref')} at {t.get('when')}", t.sourceline) for t in tombstones],
                             "unique-id", "at:deleted-entry (ref, when)")
+    problems += _duplicate_updated(entries) + namespace_problems(root)
     return problems + _atom_content_rules(root, entries, url)
+
+
+def _duplicate_updated(entries) -> list[Problem]:
+    """Entries with the same atom:updated instant: readers ordering or merging by it cannot tell them
+    apart (the W3C Feed Validation Service: "Two entries with the same value for atom:updated")."""
+    first: dict = {}
+    problems = []
+    for entry in entries:
+        updated = entry.find("atom:updated", NS)
+        if updated is None or rfc3339_date_problem(_text(updated)):
+            continue
+        instant = date_instant(_text(updated))
+        if instant in first:
+            problems.append(Problem("duplicate-updated", f"atom:updated {_text(updated)!r} is also the updated time "
+                                                         f"of the entry on line {first[instant]}",
+                                    updated.sourceline, severity="warning"))
+        else:
+            first[instant] = updated.sourceline
+    return problems
 
 
 def _atom_content_rules(root, entries, url: str | None) -> list[Problem]:
@@ -172,9 +206,13 @@ def _atom_content_rules(root, entries, url: str | None) -> list[Problem]:
         name = etree.QName(element).localname
         if element.get("type") == "html":
             problems += html_url_problems(_text(element), element.sourceline, f"{name} type=\"html\"")
+            if name == "content":
+                problems += html_content_problems(_text(element), element.sourceline, f"{name} type=\"html\"")
         elif element.get("type") == "xhtml":
             problems += element_url_problems(element.iter(), element.sourceline, f"{name} type=\"xhtml\"",
                                               offset_lines=False)
+            if name == "content":
+                problems += xhtml_content_problems(element, f"{name} type=\"xhtml\"")
     problems += _media_checks(root)
     problems += title_checks(root.iter(f"{{{ATOM}}}title"))
     problems += _alternate_link_checks([root] + entries if root.tag == f"{{{ATOM}}}feed" else entries)
@@ -201,10 +239,54 @@ def _opml_rules(tree, body: bytes, url: str | None) -> list[Problem]:
     outlines = list(root.iter("outline"))
     problems += _date_checks([o for o in outlines if o.get("created") is not None], rfc822_date_problem,
                              "rfc822-date", "created")
-    problems += url_checks(root.findall("head/ownerId") + root.findall("head/docs"))
+    problems += url_checks(root.findall("head/ownerId"))
     for attribute in ("xmlUrl", "htmlUrl", "url"):
         problems += url_checks(outlines, attribute)
     problems += title_checks(root.findall("head/title"))
+    return problems + _opml_head_rules(root) + _opml_outline_rules(outlines)
+
+
+# The head elements the W3C Feed Validation Service knows (OPML 2.0 also names <docs>, which the
+# service rejects as "Undefined head element": a list that validates leaves it out).
+OPML_HEAD = frozenset("title dateCreated dateModified ownerName ownerEmail ownerId expansionState "
+                      "vertScrollState windowTop windowLeft windowBottom windowRight".split())
+# Attributes that describe a subscription or link: on an outline without `type` the W3C service
+# warns MissingOutlineType (a folder carries `text` alone).
+_TYPED_ATTRIBUTES = ("description", "htmlUrl", "language", "title", "version", "xmlUrl")
+# OPML 2.0: version is "RSS2", "RSS1" or "scriptingNews" (the service also takes "RSS").
+OPML_FEED_VERSIONS = frozenset({"RSS", "RSS1", "RSS2", "scriptingNews"})
+# Beyond the grammar (which requires xmlUrl of type="rss" and url of type="link"): the W3C service
+# also warns of a subscription without a title (MissingTitleAttr).
+_REQUIRED_BY_TYPE = {"rss": ("title",)}
+
+
+def _opml_head_rules(root) -> list[Problem]:
+    return [Problem("opml-head", f"<head> has <{child.tag}>, which OPML readers and the W3C validator do not "
+                                 f"define (known: {', '.join(sorted(OPML_HEAD))})", child.sourceline)
+            for head in root.findall("head") for child in head if isinstance(child.tag, str)
+            and child.tag not in OPML_HEAD]
+
+
+def _opml_outline_rules(outlines) -> list[Problem]:
+    problems = []
+    for outline in outlines:
+        kind = (outline.get("type") or "").lower()
+        if not kind:
+            typed = [name for name in _TYPED_ATTRIBUTES if outline.get(name) is not None]
+            if typed:
+                problems.append(Problem("opml-outline", f"an outline with {', '.join(typed)} needs a type "
+                                                        "(rss or link); a folder has text alone",
+                                        outline.sourceline, severity="warning"))
+            continue
+        missing = [name for name in _REQUIRED_BY_TYPE.get(kind, ()) if not outline.get(name)]
+        if missing:
+            problems.append(Problem("opml-outline", f'a type="{kind}" outline needs {" and ".join(missing)}',
+                                    outline.sourceline, severity="warning"))
+        version = outline.get("version")
+        if version is not None and version not in OPML_FEED_VERSIONS:
+            problems.append(Problem("opml-outline", f"version={version!r} is none of "
+                                                    f"{', '.join(sorted(OPML_FEED_VERSIONS))} (leave it out for "
+                                                    "Atom and JSON Feed)", outline.sourceline, severity="warning"))
     return problems
 
 
@@ -226,19 +308,18 @@ def _check_sitemap_common(body: bytes, tree, container: str) -> list[Problem]:
     return problems
 
 
-def _sitemap_rules(tree, body: bytes, url: str | None, *, news_required: bool = False) -> list[Problem]:
+def _sitemap_rules(tree, body: bytes, url: str | None) -> list[Problem]:
+    """The limits, and at most one <news:news> per <url>: Google lets a news sitemap keep an older
+    URL without it, and the schema (url minOccurs 1) makes every urlset hold at least one URL."""
     problems = _check_sitemap_common(body, tree, "url")
-    if not news_required and tree.getroot().find("sm:url", NS) is None:
-        problems.append(Problem("sitemap-empty", "a sitemap needs at least one <url> (only a news sitemap may be "
-                                                 "empty, while no article is recent)", tree.getroot().sourceline))
     news = list(tree.getroot().iterfind("sm:url/news:news", NS))
     if len(news) > NEWS_MAX_ITEMS:
         problems.append(Problem("news-limit", f"{len(news):,} <news:news> tags; a news sitemap may have at most "
                                               f"{NEWS_MAX_ITEMS:,}"))
     for entry in tree.getroot().iterfind("sm:url", NS):
         count = len(entry.findall("news:news", NS))
-        if count > 1 or (news_required and count == 0):
-            problems.append(Problem("news-per-url", f"<url> has {count} <news:news> tags; exactly one is expected",
+        if count > 1:
+            problems.append(Problem("news-per-url", f"<url> has {count} <news:news> tags; at most one is allowed",
                                     entry.sourceline))
     problems += _date_checks(tree.getroot().iterfind("sm:url/news:news/news:publication_date", NS),
                              w3c_datetime_problem, "w3c-datetime")
@@ -252,5 +333,5 @@ CHECKERS: dict[str, Checker] = {
     "opml": _xml_kind("opml2.rng", _opml_rules),
     "sitemap": _xml_kind("sitemap-with-news", _sitemap_rules),
     "sitemapindex": _xml_kind("siteindex.xsd", lambda tree, body, url: _check_sitemap_common(body, tree, "sitemap")),
-    "newssitemap": _xml_kind("sitemap-with-news", partial(_sitemap_rules, news_required=True)),
+    "newssitemap": _xml_kind("sitemap-with-news", _sitemap_rules),
 }

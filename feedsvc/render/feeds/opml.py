@@ -10,7 +10,6 @@ from feedsvc.render.feeds.formats import FORMATS
 from feedsvc.render.feeds.model import SCOPE_WORDS, SITE_GROUP, Scope, Site
 from feedsvc.render.feeds.scope import NEVER, description_of, feed_url, home_url, title_of
 
-OPML_DOCS = "http://opml.org/spec2.opml"
 GROUP_TITLES = {kind: f"{hindi} ({english})" for kind, (hindi, english)
                 in [("site", SITE_GROUP), *((kind, words.group) for kind, words in SCOPE_WORDS.items())]}
 # OPML's `version` attribute names the feed format: "RSS2" for RSS 2.0; Atom and JSON Feed have no value.
@@ -25,12 +24,15 @@ def write(site: Site, groups: dict[str, list[Scope]], *, fmt: str = "rss", state
     changed = max((s.modified_at for s in states), default=NEVER).replace(tzinfo=timezone.utc, microsecond=0)
     etree.SubElement(head, "dateModified").text = format_datetime(changed, usegmt=True)
     etree.SubElement(head, "ownerName").text = site.name
-    etree.SubElement(head, "docs").text = OPML_DOCS
+    # No <docs>: OPML 2.0 defines it, but the W3C Feed Validation Service rejects it ("Undefined
+    # head element"), and readers never use it.
     body = etree.SubElement(root, "body")
     for kind, scopes in [("site", [Scope("site", "", site.name)]), *groups.items()]:
         if not scopes:
             continue
-        group = etree.SubElement(body, "outline", text=GROUP_TITLES[kind], title=GROUP_TITLES[kind])
+        # A folder: `text` alone (OPML 2.0 requires no `type` of it; any other attribute without a
+        # type draws the W3C validator's MissingOutlineType warning).
+        group = etree.SubElement(body, "outline", text=GROUP_TITLES[kind])
         for scope in scopes:
             title = title_of(scope, site)
             outline = etree.SubElement(group, "outline", type="rss", text=title, title=title,
