@@ -249,6 +249,10 @@ def _each_row(kind: str, rows, entry: Callable[[object], str]) -> Iterator[str]:
 
 
 def sitemap_index(files: list[MonthlySitemap], *, site_url: str, tz: ZoneInfo) -> Iterator[bytes]:
+    """The monthly sitemaps; with none yet, the news sitemap, which always has a url (an index needs
+    at least one sitemap in the sitemaps.org schema, as a urlset needs a url)."""
+    if not files:
+        return _chunks(_INDEX_HEAD, [f"<sitemap><loc>{_escape(site_url + NEWS_PATH)}</loc></sitemap>\n"], _INDEX_TAIL)
     entries = (f"<sitemap><loc>{_escape(site_url + f.path)}</loc>{_index_lastmod(f.lastmod, tz)}</sitemap>\n"
                for f in files[:MAX_URLS])
     return _chunks(_INDEX_HEAD, entries, _INDEX_TAIL)
