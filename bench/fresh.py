@@ -25,7 +25,7 @@ from .servers import Gunicorn, Nginx
 from .stats import Row, Sample, Table
 
 WRITES = 25
-TOKEN = "bench-token"
+TOKEN = "bench-token-0123456789abcdef0123456"
 TARGET_SECONDS = 1.0
 POLL_SECONDS = 0.005
 

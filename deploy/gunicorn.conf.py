@@ -34,6 +34,10 @@ Why these values (measured by `make bench` on a 2-core machine; see bench/README
   PROMETHEUS_MULTIPROC_DIR and /metrics adds them up (feedsvc/ops/metrics.py). The directory must be
   empty when the server starts and dead workers' files are marked so gauges do not keep them.
 
+- rate limits: with more than one worker the counters go to Redis (SHARED_RATELIMIT_STORAGE, or
+  FEEDSVC_RATELIMIT_STORAGE), so a client's limits are the same whichever worker answers; the app
+  refuses to start with per-process memory counters and several workers (FEEDSVC_SERVER_PROCESSES).
+
 Every value can be overridden by environment (FEEDSVC_BIND, FEEDSVC_WORKERS, FEEDSVC_THREADS,
 FEEDSVC_MAX_REQUESTS) or on the gunicorn command line.
 """
@@ -70,10 +74,20 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="feedsvc-metrics-")
 
 
+# With several workers, rate-limit counters must be shared (feedsvc/web/ratelimit.py refuses per-process
+# memory then): this Redis unless FEEDSVC_RATELIMIT_STORAGE names another. Unreachable, each worker
+# counts alone until it answers (logged).
+SHARED_RATELIMIT_STORAGE = "redis://127.0.0.1:6379/0"
+
+
 def on_starting(server):
     folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     shutil.rmtree(folder, ignore_errors=True)   # counters of a previous run must not be added in
     os.makedirs(folder, exist_ok=True)
+    # The final worker count (command line included), in the environment the workers inherit.
+    os.environ["FEEDSVC_SERVER_PROCESSES"] = str(server.cfg.workers)
+    if server.cfg.workers > 1:
+        os.environ.setdefault("FEEDSVC_RATELIMIT_STORAGE", SHARED_RATELIMIT_STORAGE)
 
 
 def post_fork(server, worker):

@@ -67,18 +67,26 @@ DEFAULTS = {
     # Bearer tokens /metrics asks for, kept like API_TOKENS; none: /metrics answers loopback clients only
     "METRICS_TOKENS": [],
     "MAX_CONTENT_LENGTH": 4 * 1024 * 1024,
-    # Rate limits and their storage (memory:// or redis://...)
+    # Rate limits (feedsvc/web/ratelimit.py) and their storage: memory:// (one process only) or redis://...
     "RATELIMIT_STORAGE": "memory://",
     "RATELIMIT_ENABLED": True,
-    "RATELIMIT_PUBLIC": "120/minute",    # per client address, feeds and oEmbed each
-    "RATELIMIT_PARTNER": "600/minute",   # per partner key
-    # 304 answers do not count against the limits above; all requests, 304s included, are held to
-    # this many times those limits, so endless conditional polling is still bounded.
-    "RATELIMIT_CONDITIONAL_FACTOR": 10,
+    # Renders per client address (per partner key): a document not in the render cache, an oEmbed answer,
+    # a headline widget. 304s and cached copies cost none of it. A reader subscribing to 300 feeds at once
+    # renders up to 300 documents in a minute; the hourly figure bounds a sustained attempt.
+    "RATELIMIT_PUBLIC": "600/minute;6000/hour",
+    "RATELIMIT_PARTNER": "1200/minute;12000/hour",
+    # Every request of a bucket (304s, cached copies, errors), per client, is held to this many times the
+    # limits above: far above any reader's pattern, but a flood from one address is stopped.
+    "RATELIMIT_CEILING_FACTOR": 10,
+    # Wrong API tokens per client address; past it every token is refused from there until the window ends.
+    "RATELIMIT_AUTH_FAILURES": "10/minute;50/hour",
     "RATELIMIT_KEY_PREFIX": "feedsvc",
     # Reverse proxies in front that append the client to X-Forwarded-For (nginx: 1). 0 trusts no such
     # header: behind a proxy every client would then share the proxy's address and its rate limit.
     "TRUSTED_PROXY_HOPS": 0,
+    # Processes serving this app with these settings (deploy/gunicorn.conf.py sets its worker count): with
+    # more than one, rate-limit counters must be shared (RATELIMIT_STORAGE redis://), memory:// is refused.
+    "SERVER_PROCESSES": 1,
     # Embeds
     "OEMBED_CACHE_AGE": 3600,
     # Where an article body may frame a player or post from (feedsvc/ingest/frames.py): hosts, or
@@ -92,6 +100,9 @@ DEFAULTS = {
     "ACCESS_LOG_FLUSH_MS": 1000,   # longest a line waits to be written with others (feedsvc/ops/access_log.py); 0: at once
     "MIRROR_DIR": None,    # the folder `flask export --watch` keeps; set it to get mirror lag in /metrics
 }
+
+# A token given as itself must be at least this long (sha256: digests cannot be measured).
+MIN_TOKEN_LENGTH = 32
 
 LIST_SETTINGS = {"API_TOKENS", "METRICS_TOKENS", "WEBSUB_HUBS", "FRAME_HOSTS"}
 INT_SETTINGS = {k for k, v in DEFAULTS.items() if isinstance(v, int) and not isinstance(v, bool)}
@@ -107,7 +118,7 @@ def token_digest(token: str) -> str:
 
 
 def parse_token_digests(entries, setting: str = "API_TOKENS") -> list[str]:
-    """Tokens as given (`abc`) or as digests (`sha256:<hex>`) -> sha256 hex digests."""
+    """Tokens as given (at least MIN_TOKEN_LENGTH characters) or as digests (`sha256:<hex>`) -> sha256 hex digests."""
     digests = []
     for entry in entries:
         entry = entry.strip()
@@ -118,6 +129,10 @@ def parse_token_digests(entries, setting: str = "API_TOKENS") -> list[str]:
             if len(hexpart) != 64 or any(c not in "0123456789abcdef" for c in hexpart):
                 raise ConfigError(f"FEEDSVC_{setting}: a sha256: entry needs 64 hex digits")
             digests.append(hexpart)
+        elif len(entry) < MIN_TOKEN_LENGTH:
+            raise ConfigError(f"FEEDSVC_{setting}: a token of {len(entry)} characters is too easy to guess; "
+                              f"use at least {MIN_TOKEN_LENGTH} (python3 -c 'import secrets; "
+                              "print(secrets.token_urlsafe(32))' makes one)")
         else:
             digests.append(token_digest(entry))
     return digests

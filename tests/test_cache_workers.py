@@ -25,7 +25,7 @@ from tests.support.records import VALID_RECORD
 pytestmark = pytest.mark.slow
 
 NEW_TITLE = "ताज़ा: दोनों वर्करों में नया फ़ीड"
-API_TOKEN = "cache-workers-token"  # sent in a header, so ASCII
+API_TOKEN = "cache-workers-token-0123456789abcdef"  # sent in a header, so ASCII
 RECHECK_SECONDS = 0.6
 
 

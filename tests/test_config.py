@@ -48,10 +48,10 @@ def test_variables_are_read_with_the_type_of_their_setting(environ, tmp_path):
 
 def test_lists_are_comma_separated_and_tokens_kept_only_as_digests(environ, tmp_path):
     environ("FEEDSVC_WEBSUB_HUBS", " https://hub.example/ ,, https://pubsubhubbub.example/ ")
-    environ("FEEDSVC_API_TOKENS", "एक-token,sha256:" + "ab" * 32)
+    environ("FEEDSVC_API_TOKENS", "एक-token-0123456789abcdef01234567,sha256:" + "ab" * 32)
     settings = loaded(tmp_path)
     assert settings["WEBSUB_HUBS"] == ["https://hub.example/", "https://pubsubhubbub.example/"]
-    assert settings["API_TOKEN_DIGESTS"] == [config.token_digest("एक-token"), "ab" * 32]
+    assert settings["API_TOKEN_DIGESTS"] == [config.token_digest("एक-token-0123456789abcdef01234567"), "ab" * 32]
     assert settings["API_TOKENS"] == []
 
 
@@ -69,6 +69,8 @@ def test_unknown_variables_are_not_settings(environ, tmp_path):
     ("FEEDSVC_FEED_MAX_LIMIT", "many", "FEEDSVC_FEED_MAX_LIMIT: expected a whole number, got 'many'"),
     ("FEEDSVC_FAST_PATH", "maybe", "FEEDSVC_FAST_PATH: expected 1/0, true/false, got 'maybe'"),
     ("FEEDSVC_API_TOKENS", "sha256:xyz", "FEEDSVC_API_TOKENS: a sha256: entry needs 64 hex digits"),
+    ("FEEDSVC_API_TOKENS", "kam", "FEEDSVC_API_TOKENS: a token of 3 characters is too easy to guess; use at least "
+     "32 (python3 -c 'import secrets; print(secrets.token_urlsafe(32))' makes one)"),
 ])
 def test_a_bad_value_is_an_error_that_names_the_variable(environ, tmp_path, name, value, expected):
     environ(name, value)

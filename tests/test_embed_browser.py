@@ -36,7 +36,7 @@ def serve_in_thread(server):
 
 
 @pytest.fixture
-def site(tmp_path, make_record, make_app):
+def site(tmp_path, make_record, make_app, api_headers):
     """(app origin, record) with the app answering on 127.0.0.1 and SITE_URL set to that origin."""
     media = tmp_path / "media"
     media.mkdir()
@@ -49,7 +49,7 @@ def site(tmp_path, make_record, make_app):
     client = app.test_client()
     assert client.put(f"/api/articles/{record['id']}", data=json.dumps(record, ensure_ascii=False),
                       content_type="application/json",
-                      headers={"Authorization": "Bearer test-token-एक"}).status_code == 201
+                      headers=api_headers).status_code == 201
     thread = serve_in_thread(server)
     yield origin, record, client
     server.shutdown()

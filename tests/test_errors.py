@@ -7,6 +7,7 @@ import pytest
 from flask import Flask
 
 from feedsvc.web import errors
+from tests.support.apps import API_TOKEN
 
 # (method, path, headers, status) of JSON errors from every part of the service that answers them.
 JSON_ERRORS = [
@@ -16,8 +17,8 @@ JSON_ERRORS = [
     ("GET", "/partner/feeds/rss.xml", {}, 401),
     ("GET", "/partner/feeds/rss.xml", {"X-Partner-Key": "not-a-key"}, 401),
     ("GET", "/api/articles/x", {}, 401),
-    ("PUT", "/api/articles/x", {"Authorization": "Bearer test-token-एक"}, 415),
-    ("GET", "/api/articles/no-such-article", {"Authorization": "Bearer test-token-एक"}, 404),
+    ("PUT", "/api/articles/x", {"Authorization": f"Bearer {API_TOKEN}"}, 415),
+    ("GET", "/api/articles/no-such-article", {"Authorization": f"Bearer {API_TOKEN}"}, 404),
     ("GET", "/oembed?url=http://elsewhere.example/x", {}, 404),
     ("GET", "/feeds/rss.xml?tag=%00", {}, 400),
 ]

@@ -114,16 +114,16 @@ def test_partner_credentials_are_left_to_the_app(pair):
 
 
 @pytest.mark.parametrize("factor, expected", [
-    # 304s cost nothing against the budget (3/minute): ten of them, then two more 200s, then 429.
-    (10, [304] * 10 + [200, 200, 429]),
-    # ... but count against the ceiling (factor x budget = 6, the first 200 included).
+    # 304s and cached copies cost nothing against the render budget (3/minute): none is refused ...
+    (10, [304] * 10 + [200, 200, 200]),
+    # ... but all count against the ceiling (factor x budget = 6, the first 200 included).
     (2, [304] * 5 + [429, 429]),
 ])
 def test_rate_limits_hold_as_without_the_fast_path(database_url, make_record, factor, expected, make_app):
     results = {}
     for fast_path in (False, True):
         app = make_app(FAST_PATH=fast_path, RATELIMIT_PUBLIC="3/minute",
-                        RATELIMIT_CONDITIONAL_FACTOR=factor, RATELIMIT_KEY_PREFIX=f"test-{fast_path}")
+                       RATELIMIT_CEILING_FACTOR=factor, RATELIMIT_KEY_PREFIX=f"test-{fast_path}")
         if fast_path is False:
             write(app, make_record())
         client = app.test_client()
@@ -137,8 +137,8 @@ def test_rate_limits_hold_as_without_the_fast_path(database_url, make_record, fa
 
 
 def test_behind_a_proxy_limits_count_the_client_address(database_url, make_record, make_app):
-    """With TRUSTED_PROXY_HOPS the fast path sits inside ProxyFix, so two clients have two budgets."""
-    app = make_app(FAST_PATH=True, TRUSTED_PROXY_HOPS=1, RATELIMIT_PUBLIC="2/minute")
+    """With TRUSTED_PROXY_HOPS the fast path sits inside ProxyFix, so two clients have two ceilings."""
+    app = make_app(FAST_PATH=True, TRUSTED_PROXY_HOPS=1, RATELIMIT_PUBLIC="2/minute", RATELIMIT_CEILING_FACTOR=1)
     write(app, make_record())
     client = app.test_client()
     first = [client.get("/feeds/rss.xml", headers={"X-Forwarded-For": "203.0.113.1"}).status_code for _ in range(3)]

@@ -1,20 +1,26 @@
-"""Rate limits on feeds and oEmbed: per address and per partner key, 304s cheap, 429 + Retry-After, Redis storage.
+"""Rate limits: renders and oEmbed limited per address and per partner key, cached copies and 304s bounded only
+by a far higher ceiling, failed API authentication limited, 429 + Retry-After, counters shared through Redis.
 
 Every behaviour runs against the in-memory storage and against the machine's Redis (FEEDSVC_TEST_REDIS_URL,
 set by .ci/run), each test under its own key prefix, removed afterwards.
 """
 import os
+import runpy
 import subprocess
 import sys
 import uuid
+from types import SimpleNamespace
 
 import pytest
 
+from feedsvc import config, create_app
 from feedsvc.web import ratelimit
+from tests.support.apps import ROOT
+from tests.support.records import put_record
 
 REDIS_URL = os.environ.get("FEEDSVC_TEST_REDIS_URL")
 OEMBED = "/oembed?url=http://news.example/articles/monsoon-session-begins"
-LIMITS = {"RATELIMIT_PUBLIC": "3/hour", "RATELIMIT_PARTNER": "5/hour", "RATELIMIT_CONDITIONAL_FACTOR": 2}
+LIMITS = {"RATELIMIT_PUBLIC": "3/hour", "RATELIMIT_PARTNER": "5/hour", "RATELIMIT_CEILING_FACTOR": 2}
 
 
 def redis_client():
@@ -44,8 +50,7 @@ def limited_app(make_app, storage, **overrides):
 
 @pytest.fixture
 def app(database_url, storage, make_app):
-    app = limited_app(make_app, storage)
-    yield app
+    return limited_app(make_app, storage)
 
 
 @pytest.fixture
@@ -68,20 +73,49 @@ def assert_too_many(response):
     assert response.headers["Cache-Control"] == "no-store"
 
 
-@pytest.mark.parametrize("path", [OEMBED, "/feeds/rss.xml"])
-def test_public_budget_then_429_with_retry_after(client, record, path):
-    assert statuses(client, path, 3) == [200, 200, 200]
-    assert_too_many(client.get(path))
+def renders(path: str, count: int, start: int = 1) -> list[str]:
+    """`count` different documents of one feed (each `limit` is a document of its own): each one a render."""
+    return [f"{path}?limit={n}" for n in range(start, start + count)]
 
 
-def test_304s_do_not_use_the_budget_but_the_ceiling_holds(client, record):
+def fetch_each(client, paths, **kwargs) -> list[int]:
+    return [client.get(path, **kwargs).status_code for path in paths]
+
+
+def test_oembed_budget_then_429_with_retry_after(client, record):
+    assert statuses(client, OEMBED, 3) == [200, 200, 200]
+    assert_too_many(client.get(OEMBED))
+
+
+def test_renders_spend_the_budget_then_429_with_retry_after(client, record):
+    assert fetch_each(client, renders("/feeds/rss.xml", 3)) == [200, 200, 200]
+    response = client.get("/feeds/rss.xml?limit=4")
+    assert_too_many(response)
+    assert "renders" in response.get_json()["message"]
+
+
+def test_cached_copies_and_304s_spend_no_budget_and_are_answered_after_it_is_spent(client, record):
     first = client.get("/feeds/rss.xml")
     conditional = {"If-None-Match": first.headers["ETag"]}
-    # Four 304s: more than the whole budget of 3, and the budget is untouched.
-    assert statuses(client, "/feeds/rss.xml", 4, headers=conditional) == [304] * 4
+    # The budget (3) is spent on renders of other documents ...
+    assert fetch_each(client, renders("/feeds/atom.xml", 2)) == [200, 200]
+    assert client.get("/feeds/atom.xml?limit=3").status_code == 429
+    # ... and what was rendered already is still answered: a 304, and the cached copy itself.
+    assert client.get("/feeds/rss.xml", headers=conditional).status_code == 304
     assert client.get("/feeds/rss.xml").status_code == 200
-    # Six requests so far: the ceiling (3 x 2) is reached, so even a conditional request waits now.
-    assert_too_many(client.get("/feeds/rss.xml", headers=conditional))
+
+
+def test_a_flood_of_cheap_requests_is_stopped_by_the_ceiling(client, record):
+    tag = client.get("/feeds/rss.xml").headers["ETag"]            # 1 render, 1 request
+    assert statuses(client, "/feeds/rss.xml", 2) == [200, 200]     # cached copies
+    assert statuses(client, "/feeds/rss.xml", 3, headers={"If-None-Match": tag}) == [304] * 3
+    # Six requests: the ceiling (3 x 2) is reached, cheap or not.
+    assert_too_many(client.get("/feeds/rss.xml", headers={"If-None-Match": tag}))
+    assert_too_many(client.get("/feeds/rss.xml"))
+
+
+def test_a_flood_of_different_documents_is_stopped_by_the_budget(client, record):
+    assert fetch_each(client, renders("/feeds/feed.json", 5)) == [200, 200, 200, 429, 429]
 
 
 def test_addresses_have_separate_budgets(client, record):
@@ -105,22 +139,24 @@ def test_forwarded_address_is_ignored_unless_a_proxy_is_trusted(client, record):
 
 
 def test_partner_key_has_its_own_larger_budget(client, record, key):
-    assert statuses(client, "/feeds/rss.xml", 4)[-1] == 429  # the address is spent
+    assert fetch_each(client, renders("/feeds/rss.xml", 4))[-1] == 429  # the address is spent
     headers = {"X-Partner-Key": key}
-    assert statuses(client, "/partner/feeds/rss.xml", 5, headers=headers) == [200] * 5
-    response = client.get(f"/partner/{key}/feeds/rss.xml")  # the same partner, key in the path
+    assert fetch_each(client, renders("/partner/feeds/rss.xml", 5), headers=headers) == [200] * 5
+    response = client.get(f"/partner/{key}/feeds/rss.xml?limit=6")  # the same partner, key in the path
     assert_too_many(response)
     assert "partner key" in response.get_json()["message"]
 
 
 def test_public_and_partner_feeds_share_one_budget_per_partner(client, record, key):
-    assert statuses(client, "/feeds/atom.xml", 3, headers={"X-Partner-Key": key}) == [200] * 3
-    assert statuses(client, "/partner/feeds/rss.xml", 3, headers={"X-Partner-Key": key}) == [200, 200, 429]
+    headers = {"X-Partner-Key": key}
+    assert fetch_each(client, renders("/feeds/atom.xml", 3), headers=headers) == [200] * 3
+    assert fetch_each(client, renders("/partner/feeds/rss.xml", 3), headers=headers) == [200, 200, 429]
 
 
 def test_revoked_key_is_counted_by_address(client, runner, record, key):
     runner.invoke(args=["partners", "revoke", "Acme News"])
-    assert statuses(client, "/partner/feeds/rss.xml", 4, headers={"X-Partner-Key": key}) == [403, 403, 403, 429]
+    # A refusal renders nothing: only the address's ceiling (6) counts it.
+    assert statuses(client, "/partner/feeds/rss.xml", 7, headers={"X-Partner-Key": key}) == [403] * 6 + [429]
 
 
 def test_feeds_and_oembed_are_separate_buckets(client, record):
@@ -140,7 +176,7 @@ def test_ordinary_responses_carry_no_per_client_headers(client, record):
 def test_limits_can_be_switched_off(database_url, storage, make_app):
     app = limited_app(make_app, storage, RATELIMIT_ENABLED=False)
     client = app.test_client()
-    assert set(statuses(client, "/feeds/rss.xml", 5)) == {200}
+    assert set(fetch_each(client, renders("/feeds/rss.xml", 8))) == {200}
 
 
 def test_scaled_limits():
@@ -170,7 +206,7 @@ def test_workers_share_counters_through_redis(database_url, redis_storage, app, 
 def test_unreachable_redis_falls_back_to_memory(database_url, make_app):
     app = limited_app(make_app, ("redis://127.0.0.1:1/0", "feedsvc-test-unreachable"))
     client = app.test_client()
-    assert statuses(client, "/feeds/rss.xml", 4) == [200, 200, 200, 429]
+    assert fetch_each(client, renders("/feeds/rss.xml", 4)) == [200, 200, 200, 429]
 
 
 def test_a_store_outage_during_the_key_lookup_counts_by_address(client, record, key, monkeypatch):
@@ -186,7 +222,8 @@ def test_a_store_outage_during_the_key_lookup_counts_by_address(client, record, 
 
 
 @pytest.mark.parametrize("path", ["/?after=20250801T091500000000~{n}",
-                                  "/section/national?after=20250801T091500000000~{n}", "/tag/parliament",
+                                  "/section/national?after=20250801T091500000000~{n}",
+                                  "/tag/parliament?after=20250801T091500000000~{n}",
                                   "/author/test-reporter?after=20250701T091500000000~{n}",
                                   "/embed/latest?limit={n}"])
 def test_listing_pages_and_the_headline_widget_are_limited(client, record, path):
@@ -205,15 +242,152 @@ def test_the_limits_depend_on_no_blueprint():
     assert "feedsvc.web.partner_key" in loaded and "feedsvc.web.partner_feeds" not in loaded
 
 
-def test_suspended_turns_the_limits_off_and_back_as_they_were(make_app, storage):
+def test_suspended_turns_the_limits_off_and_back_as_they_were(database_url, storage, make_app):
     app = limited_app(make_app, storage, RATELIMIT_PUBLIC="1/hour")
     client = app.test_client()
     with ratelimit.suspended(app):
         assert not ratelimit.limiter(app).enabled
-        assert statuses(client, "/feeds/rss.xml", 3) == [200, 200, 200]
+        assert fetch_each(client, renders("/feeds/rss.xml", 3)) == [200, 200, 200]
     assert ratelimit.limiter(app).enabled
-    assert statuses(client, "/feeds/rss.xml", 2) == [200, 429]
+    assert fetch_each(client, renders("/feeds/rss.xml", 2, start=4)) == [200, 429]
     off = limited_app(make_app, storage, RATELIMIT_ENABLED=False)
     with ratelimit.suspended(off):
         pass
     assert not ratelimit.limiter(off).enabled   # left off, as it was
+
+
+# ---- a real feed reader, and the fast path ------------------------------------------------------
+
+READER_FEEDS = 300
+FORMATS = ("rss.xml", "atom.xml", "feed.json")
+
+
+def reader_feed_urls(client, api_headers, make_record) -> list[str]:
+    """READER_FEEDS feed URLs of scopes that exist: the site, a section, 96 tags and 4 authors, three formats each."""
+    scopes = ["", "section/national/"]
+    for n in range(4):
+        tags = [{"key": f"vishay-{n}-{t}", "name": f"विषय {n}-{t}"} for t in range(24)]
+        author = {"key": f"samvaddata-{n}", "name": f"संवाददाता {n}"}
+        put_record(client, api_headers, make_record(id=f"reader-{n}", slug=f"reader-article-{n}",
+                                                                tags=tags, authors=[author]))
+        scopes += [f"tag/{tag['key']}/" for tag in tags] + [f"author/{author['key']}/"]
+    urls = [f"/feeds/{scope}{fmt}" for scope in scopes for fmt in FORMATS]
+    assert len(urls) >= READER_FEEDS
+    return urls[:READER_FEEDS]
+
+
+@pytest.mark.slow
+def test_a_reader_fetching_300_feeds_in_a_minute_and_polling_them_again_is_never_refused(
+        database_url, storage, api_headers, make_record, make_app):
+    """The default limits, the production fast path: 300 first fetches (300 renders), each polled
+    conditionally (304), fetched again (cached copies, then replays) and polled again."""
+    uri, prefix = storage
+    app = make_app(RATELIMIT_STORAGE=uri, RATELIMIT_KEY_PREFIX=prefix, FAST_PATH=True)
+    client = app.test_client()
+    urls = reader_feed_urls(client, api_headers, make_record)
+    first = [client.get(url) for url in urls]
+    assert [r.status_code for r in first] == [200] * READER_FEEDS
+    polls = [{"If-None-Match": r.headers["ETag"]} for r in first]
+    for expected, with_headers in ((304, True), (200, False), (304, True)):
+        answers = [client.get(url, headers=headers if with_headers else {}).status_code
+                   for url, headers in zip(urls, polls, strict=True)]
+        assert answers == [expected] * READER_FEEDS
+    # Cheap answers are still bounded, by a ceiling ten times a reader's minute: every feed fetched and polled.
+    ceiling = ratelimit.limit_items(ratelimit.ceiling_text(app.config, partner=False))[0]
+    assert ceiling.GRANULARITY.name == "minute" and 10 * 2 * READER_FEEDS <= ceiling.amount
+
+
+# Each step: (path, conditional), where a conditional request sends the ETag of the site's RSS feed.
+AGREEMENT_STEPS = [
+    ("/feeds/rss.xml", False),                                                # render 1
+    ("/feeds/rss.xml", False), ("/feeds/rss.xml", False),                     # cached copies
+    ("/feeds/rss.xml", True), ("/feeds/rss.xml", True),                       # 304s
+    ("/feeds/atom.xml", False), ("/feeds/feed.json", False),                  # renders 2 and 3
+    ("/feeds/section/national/rss.xml", False),                               # a 4th render: over the budget
+    ("/feeds/rss.xml", True),                                                 # 304 all the same: 9 requests
+    ("/feeds/rss.xml", True), ("/feeds/rss.xml", False),                      # over the ceiling (9)
+]
+AGREEMENT_EXPECTED = [200, 200, 200, 304, 304, 200, 200, 429, 304, 429, 429]
+
+
+def test_the_fast_path_refuses_and_admits_exactly_as_the_app(database_url, storage, record, make_app):
+    uri, prefix = storage
+    results = {}
+    for fast_path in (False, True):
+        app = make_app(FAST_PATH=fast_path, RATELIMIT_STORAGE=uri, RATELIMIT_PUBLIC="3/hour",
+                        RATELIMIT_CEILING_FACTOR=3, RATELIMIT_KEY_PREFIX=f"{prefix}-{fast_path}")
+        client = app.test_client()
+        tag = make_app(RATELIMIT_ENABLED=False).test_client().get("/feeds/rss.xml").headers["ETag"]
+        results[fast_path] = [client.get(path, headers={"If-None-Match": tag} if conditional else {}).status_code
+                              for path, conditional in AGREEMENT_STEPS]
+    assert results[False] == results[True] == AGREEMENT_EXPECTED
+
+
+# ---- failed API authentication --------------------------------------------------------------------
+
+def test_failed_api_authentication_is_limited_per_address(database_url, storage, api_headers, make_app):
+    app = limited_app(make_app, storage, RATELIMIT_AUTH_FAILURES="3/hour")
+    client = app.test_client()
+    one, other = {"REMOTE_ADDR": "192.0.2.10"}, {"REMOTE_ADDR": "192.0.2.11"}
+    wrong = {"Authorization": "Bearer " + "wrong-token-" * 4}
+    assert statuses(client, "/api/articles/x", 2, environ_base=one) == [401, 401]   # no token: no guess
+    assert statuses(client, "/api/articles/x", 3, headers=wrong, environ_base=one) == [403] * 3
+    response = client.get("/api/articles/x", headers=wrong, environ_base=one)
+    assert_too_many(response)
+    assert "authentication" in response.get_json()["message"]
+    # From that address even the right token waits, so guessing gains nothing; elsewhere it works.
+    assert_too_many(client.get("/api/articles/x", headers=api_headers, environ_base=one))
+    assert statuses(client, "/api/articles/x", 5, headers=api_headers, environ_base=other) == [404] * 5
+
+
+# ---- settings refused at start-up --------------------------------------------------------------------
+
+@pytest.mark.parametrize("setting", ["API_TOKENS", "METRICS_TOKENS"])
+def test_tokens_shorter_than_32_characters_are_refused_at_start_up(database_url, setting, monkeypatch, make_app):
+    for short in ("x" * 31, "क" * 31):
+        with pytest.raises(config.ConfigError, match=f"FEEDSVC_{setting}: a token of 31 characters .* at least 32"):
+            make_app(**{setting: [short]})
+    monkeypatch.setenv(f"FEEDSVC_{setting}", "short-one," + "y" * 40)
+    with pytest.raises(config.ConfigError, match=f"FEEDSVC_{setting}"):
+        create_app({"DATABASE_URL": database_url})
+    monkeypatch.delenv(f"FEEDSVC_{setting}")
+    # 32 characters, and a digest (whose token cannot be measured), are accepted.
+    accepted = make_app(**{setting: ["क" * 32, "sha256:" + config.token_digest("short")]})
+    assert len(accepted.config[f"{setting[:-1]}_DIGESTS"]) == 2
+
+
+def test_per_process_counters_are_refused_when_several_processes_serve(database_url, make_app):
+    with pytest.raises(config.ConfigError, match="FEEDSVC_RATELIMIT_STORAGE is 'memory://' while 3 processes serve"):
+        make_app(SERVER_PROCESSES=3)
+    for accepted in ({"SERVER_PROCESSES": 1}, {"SERVER_PROCESSES": 3, "RATELIMIT_ENABLED": False},
+                     {"SERVER_PROCESSES": 3, "RATELIMIT_STORAGE": "redis://127.0.0.1:6379/15"}):
+        make_app(**accepted)
+
+
+def test_unreadable_limits_are_refused_at_start_up(database_url, make_app):
+    with pytest.raises(config.ConfigError, match="FEEDSVC_RATELIMIT_AUTH_FAILURES"):
+        make_app(RATELIMIT_AUTH_FAILURES="ten a minute")
+
+
+def test_gunicorn_settings_give_several_workers_shared_counters(monkeypatch, tmp_path):
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
+    monkeypatch.setattr(os, "environ", env)
+    settings = runpy.run_path(str(ROOT / "deploy" / "gunicorn.conf.py"))
+    settings["on_starting"](SimpleNamespace(cfg=SimpleNamespace(workers=1)))
+    assert env["FEEDSVC_SERVER_PROCESSES"] == "1" and "FEEDSVC_RATELIMIT_STORAGE" not in env
+    settings["on_starting"](SimpleNamespace(cfg=SimpleNamespace(workers=3)))
+    assert env["FEEDSVC_SERVER_PROCESSES"] == "3"
+    assert env["FEEDSVC_RATELIMIT_STORAGE"] == settings["SHARED_RATELIMIT_STORAGE"]
+    env["FEEDSVC_RATELIMIT_STORAGE"] = "redis://elsewhere:6379/2"
+    settings["on_starting"](SimpleNamespace(cfg=SimpleNamespace(workers=3)))
+    assert env["FEEDSVC_RATELIMIT_STORAGE"] == "redis://elsewhere:6379/2"   # what the operator set stays
+
+
+@pytest.mark.slow
+def test_gunicorn_with_several_workers_and_per_process_counters_does_not_start(tmp_path):
+    env = {**os.environ, "FEEDSVC_DATABASE_URL": f"sqlite:///{tmp_path / 'feedsvc.db'}", "FEEDSVC_WORKERS": "2",
+           "FEEDSVC_RATELIMIT_STORAGE": "memory://", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
+    result = subprocess.run([sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "--bind",
+                             "127.0.0.1:0", "wsgi:app"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "FEEDSVC_RATELIMIT_STORAGE is 'memory://' while 2 processes serve" in result.stderr

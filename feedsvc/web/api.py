@@ -1,4 +1,4 @@
-"""The ingest API for the CMS: PUT, GET and DELETE /api/articles/<id>, behind bearer tokens."""
+"""The ingest API for the CMS: PUT, GET and DELETE /api/articles/<id>, behind bearer tokens (wrong ones limited)."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,7 @@ from feedsvc import store
 from feedsvc.config import token_matches
 from feedsvc.ingest import write
 from feedsvc.ingest.records import Problem, RecordError, parse_record
-from feedsvc.web import db
+from feedsvc.web import db, ratelimit
 from feedsvc.web.errors import json_error
 
 # HTTP errors raised in these views answer in JSON too (errors.JSON_BLUEPRINTS names this blueprint).
@@ -27,7 +27,9 @@ def require_token():
     if scheme.lower() != "bearer" or not token.strip():
         return json_error(401, "a bearer token is required (Authorization: Bearer <token>)",
                           headers={"WWW-Authenticate": 'Bearer realm="feedsvc"'})
+    ratelimit.refuse_after_failed_authentications()   # 429 before the token is even compared
     if not _token_matches(token.strip()):
+        ratelimit.count_failed_authentication()
         return json_error(403, "this token is not allowed to write articles")
 
 

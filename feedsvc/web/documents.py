@@ -3,7 +3,8 @@
 A view names its document as a `Document` (its cache key, content type and CORS; `load_state()`,
 which finds what the URL names and reads its change counter; `build()`, which renders it: Django's
 get_object -> get_feed) and returns `document.response()`. `serve()` decides a 304 from the shared
-change counter before anything is built, renders at most once per change (feedsvc.render_cache),
+change counter before anything is built, renders at most once per change (feedsvc.render_cache) and
+only within the client's render budget (feedsvc.web.ratelimit),
 answers through feedsvc.http (encodings, cache headers), and falls back to the copy this process
 holds when the store is unavailable.
 """
@@ -17,7 +18,7 @@ from flask import Flask, current_app, request
 from sqlalchemy.engine import Engine
 
 from feedsvc.render import feeds
-from feedsvc.web import faults, http, render_cache, render_spill
+from feedsvc.web import faults, http, ratelimit, render_cache, render_spill
 
 HTML_TYPE = "text/html; charset=utf-8"
 
@@ -96,7 +97,9 @@ def serve(key, load_state, build, *, content_type: str, cors: bool = False):
         validator = render_cache.validator(key, *stamp, salt=_site_digest())
         return http.conditional_response(
             validator=validator, last_modified=last_modified, content_type=content_type,
-            load_bodies=lambda: cache().get(key, validator, build).bodies, cors=cors)
+            # Only a render spends from the client's rate-limit budget: a 304 is decided above without
+            # `load_bodies`, and a cached copy never calls `build`.
+            load_bodies=lambda: cache().get(key, validator, ratelimit.rendering(build)).bodies, cors=cors)
     except faults.UNAVAILABLE:
         # stale-if-error, here as well as in shared caches: the copy this process holds beats a 503.
         held = cache().stale(key)

@@ -86,12 +86,8 @@ def _store_unavailable(exc: Exception):
     return unavailable_response()
 
 
-def _too_many_requests(exc: RateLimitExceeded):
-    retry = ratelimit.retry_after_seconds()
-    who = "this partner key" if ratelimit.counted_partner() else "this address"
-    message = (f"{who} is over its limit of {exc.description} for {ratelimit.bucket() or 'this route'}; "
-               f"retry after {retry} seconds. Conditional requests (If-None-Match, "
-               "If-Modified-Since) that end in 304 do not count against the budget.")
+def _too_many_requests(exc: RateLimitExceeded | ratelimit.OverLimit):
+    retry, message = ratelimit.refusal(exc)
     return json_error(429, "too many requests", headers={"Retry-After": str(retry), **NOT_STORED},
                       message=message, limit=exc.description, retry_after=retry)
 
@@ -101,6 +97,7 @@ HANDLERS: dict[type[Exception], Callable] = {
     FeedNotFound: _feed_not_found,
     BadParameter: _bad_parameter,
     RateLimitExceeded: _too_many_requests,
+    ratelimit.OverLimit: _too_many_requests,
     **{error: _store_unavailable for error in faults.UNAVAILABLE},
 }
 

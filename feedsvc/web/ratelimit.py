@@ -1,17 +1,26 @@
-"""Rate limits on the feeds and on oEmbed (Flask-Limiter), per partner key or else per client address.
+"""Rate limits: they protect what costs (renders), not what is cheap; per partner key, or else per client address.
 
-Two limits guard each bucket ("feeds": public and partner feeds together; "oembed"):
-- the budget (RATELIMIT_PUBLIC per address, RATELIMIT_PARTNER per partner key), from which only
-  answers other than 304 are deducted: a reader that polls politely with If-None-Match / If-Modified-Since
-  and mostly hears "304 Not Modified" does not use it up;
-- a ceiling of RATELIMIT_CONDITIONAL_FACTOR times the budget that counts every request, 304s included,
-  so that conditional requests are cheap but not free.
-Over either, the answer is 429 with Retry-After (seconds) and a JSON body saying which limit.
+Each limited bucket ("feeds": public and partner feeds together; "pages": listing pages and the headline
+widget; "oembed") holds every client to two limits:
+- the render budget (RATELIMIT_PUBLIC per address, RATELIMIT_PARTNER per partner key), spent only by an
+  answer that renders: a document the render cache does not hold (documents.serve spends it through
+  `rendering`, after the 304 and the cache were checked, right before `build`), and every request to a
+  view that builds its answer each time (BUILT_PER_REQUEST: oEmbed, the headline widget; spent up
+  front). A 304, a copy from the render cache or an error answer spends nothing from it, so a reader
+  that has just fetched hundreds of feeds is still answered every one it polls again;
+- the ceiling, RATELIMIT_CEILING_FACTOR times the budget, counting every request of the bucket
+  (Flask-Limiter before the view; the WSGI fast path through `admit_replay`): cheap answers are not
+  free, and a flood from one address is still stopped.
+Failed API authentication is counted per address as well (RATELIMIT_AUTH_FAILURES): past it, an
+address gets 429 for any token, the right one too, until the window ends.
+Over any limit the answer is 429 with Retry-After (seconds) and a JSON body saying which limit.
 
-Counters live in memory by default, or in Redis when RATELIMIT_STORAGE is a redis:// URL (then all
-gunicorn workers and hosts share them). If Redis stops answering, limits fall back to per-process
-memory rather than failing feeds. Rate-limit headers are not sent on ordinary responses: feeds are
-cached publicly, and a per-client header has no place in a shared cache.
+Counters live in memory, per process, or in Redis when RATELIMIT_STORAGE is a redis:// URL (then all
+gunicorn workers and hosts share them). Memory is refused when SERVER_PROCESSES says several processes
+serve (deploy/gunicorn.conf.py sets it): each would count apart, and which 429s a client got would
+depend on which worker answered. If Redis stops answering, limits fall back to per-process memory
+rather than failing feeds. Rate-limit headers are not sent on ordinary responses: feeds are cached
+publicly, and a per-client header has no place in a shared cache.
 """
 from __future__ import annotations
 
@@ -19,31 +28,40 @@ import math
 import time
 from contextlib import contextmanager
 from functools import lru_cache
+from typing import Callable, TypeVar
 
 from flask import Flask, current_app, request
 from flask_limiter import Limit, Limiter
 from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import TooManyRequests
 
+from feedsvc.config import ConfigError
 from feedsvc.web.partner_key import request_partner
 
 _LIMITER = "feedsvc.limiter"
 # Blueprint (or endpoint) -> bucket. Public and partner feeds share one budget per client; listing
-# pages (any cursor is a render) and the headline widget (rendered per request) share another.
+# pages (any cursor is a document of its own) and the headline widget share another.
 BUCKETS = {"feeds": "feeds", "partner_feeds": "feeds", "embed.oembed_endpoint": "oembed",
            "pages.home": "pages", "pages.scope_listing": "pages", "embed.latest": "pages"}
+# Limited views that build their answer on every request, with no render cache in front: each request
+# spends from the budget, before the view runs. Every other limited view answers through documents.serve.
+BUILT_PER_REQUEST = frozenset({"embed.oembed_endpoint", "embed.latest"})
+AUTH_FAILURES_SCOPE = "api-auth-failures"
 REDIS_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 1}  # a dead Redis must not stall a feed
+LIMIT_SETTINGS = ("RATELIMIT_PUBLIC", "RATELIMIT_PARTNER", "RATELIMIT_AUTH_FAILURES")
+T = TypeVar("T")
 
 
-# ---- the rules: what each bucket allows, whose requests are counted together, what is deducted ----
+# ---- the rules: what each bucket allows, whose requests are counted together -------------------
 
 def budget_text(config, partner: bool) -> str:
     return config["RATELIMIT_PARTNER" if partner else "RATELIMIT_PUBLIC"]
 
 
 def ceiling_text(config, partner: bool) -> str:
-    return scaled(budget_text(config, partner), config["RATELIMIT_CONDITIONAL_FACTOR"])
+    return scaled(budget_text(config, partner), config["RATELIMIT_CEILING_FACTOR"])
 
 
 def ceiling_scope(bucket_name: str) -> str:
@@ -52,12 +70,6 @@ def ceiling_scope(bucket_name: str) -> str:
 
 def address_key(address: str | None) -> str:
     return f"addr:{address or 'unknown'}"
-
-
-def deducts(status: int) -> bool:
-    """Whether an answer counts against the budget (the ceiling counts every request)."""
-    # A 304 costs nothing against the budget; a 429 was never served, so it costs nothing either.
-    return status not in (304, 429)
 
 
 @lru_cache(maxsize=32)
@@ -69,10 +81,11 @@ def scaled(limits_text: str, factor: int) -> str:
 
 @lru_cache(maxsize=32)
 def limit_items(limits_text: str) -> tuple[RateLimitItem, ...]:
-    return tuple(parse_many(limits_text))
+    """The limits of a setting, shortest window first (the order Flask-Limiter checks them in)."""
+    return tuple(sorted(parse_many(limits_text)))
 
 
-# ---- the rules applied to a Flask request (Flask-Limiter) --------------------------------------
+# ---- the rules applied to a Flask request -------------------------------------------------------
 
 def bucket() -> str | None:
     """The limited bucket of the current request, or None for routes without limits."""
@@ -109,38 +122,126 @@ def _unlimited() -> bool:
     return bucket() is None
 
 
+def _budget_spent_later() -> bool:
+    """True unless the view builds on every request: documents.serve spends the budget, on a render only."""
+    return _unlimited() or request.endpoint not in BUILT_PER_REQUEST
+
+
 def _limits() -> list[Limit]:
-    common = {"key_function": client_key, "shared": True, "exempt_when": _unlimited}
+    common = {"key_function": client_key, "shared": True}
     return [
-        Limit(budget, scope=lambda _endpoint: bucket(), deduct_when=lambda response: deducts(response.status_code),
-              **common),
-        Limit(ceiling, scope=lambda _endpoint: ceiling_scope(bucket()), **common),
+        Limit(budget, scope=lambda _endpoint: bucket(), exempt_when=_budget_spent_later, **common),
+        Limit(ceiling, scope=lambda _endpoint: ceiling_scope(bucket()), exempt_when=_unlimited, **common),
     ]
+
+
+class OverLimit(TooManyRequests):
+    """A limit counted outside Flask-Limiter's check before the view (renders, failed authentication)."""
+
+    def __init__(self, item: RateLimitItem, retry_after: int, message: str):
+        super().__init__(description=str(item))
+        self.retry_after, self.message = retry_after, message
+
+
+def rendering(build: Callable[[], T]) -> Callable[[], T]:
+    """`build`, spending one render from this client's budget first (documents.serve: a cache miss).
+
+    Over the budget it raises OverLimit (429) and nothing is built; routes without limits build freely.
+    """
+    def spend_then_build() -> T:
+        name = bucket()
+        if name is not None:
+            partner = counted_partner() is not None
+            items = limit_items(budget_text(current_app.config, partner))
+            who = "this partner key" if partner else "this address"
+            _spend(items, client_key(), name,
+                   lambda item, retry: f"{who} is over its budget of {item} renders for {name}; for documents "
+                   f"not rendered yet retry after {retry} seconds. Conditional requests (If-None-Match, "
+                   "If-Modified-Since) and documents already rendered are answered meanwhile.")
+        return build()
+    return spend_then_build
+
+
+def refuse_after_failed_authentications() -> None:
+    """OverLimit (429) when this address has failed API authentication too often: for any token, so
+    that guessing gains nothing (a right token still works from every other address)."""
+    items = limit_items(current_app.config["RATELIMIT_AUTH_FAILURES"])
+    the_limiter, args = limiter(), _args(address_key(request.remote_addr), AUTH_FAILURES_SCOPE)
+    if not the_limiter.enabled:
+        return
+    breached = _storage_answer(lambda: next((i for i in items if not the_limiter.limiter.test(i, *args)), None))
+    if breached is not None:
+        retry = _retry_after(breached, args)
+        raise OverLimit(breached, retry, f"this address has failed API authentication more than {breached}; "
+                        f"every token is refused from it: retry after {retry} seconds")
+
+
+def count_failed_authentication() -> None:
+    the_limiter = limiter()
+    if the_limiter.enabled:
+        args = _args(address_key(request.remote_addr), AUTH_FAILURES_SCOPE)
+        _storage_answer(lambda: [the_limiter.limiter.hit(item, *args)
+                                 for item in limit_items(current_app.config["RATELIMIT_AUTH_FAILURES"])])
+
+
+def _spend(items: tuple[RateLimitItem, ...], who: str, scope: str, explain: Callable[[RateLimitItem, int], str]):
+    """Take one from each of `items` for `who` in `scope`, or raise OverLimit if any is used up (taking none)."""
+    the_limiter = limiter()
+    if not the_limiter.enabled:
+        return
+    args = _args(who, scope)
+
+    def spend() -> RateLimitItem | None:
+        strategy = the_limiter.limiter
+        breached = next((item for item in items if not strategy.test(item, *args)), None)
+        if breached is None:
+            for item in items:
+                strategy.hit(item, *args)
+        return breached
+    breached = _storage_answer(spend)
+    if breached is not None:
+        retry = _retry_after(breached, args)
+        raise OverLimit(breached, retry, explain(breached, retry))
+
+
+def _args(who: str, scope: str) -> tuple[str, str, str]:
+    """The identifiers Flask-Limiter keys a shared limit by (its counters and these are the same)."""
+    return current_app.config["RATELIMIT_KEY_PREFIX"], who, scope
+
+
+def _storage_answer(ask: Callable[[], T]) -> T | None:
+    """`ask()` of the counters, or None (nothing counted, nothing refused) when they cannot be reached:
+    Flask-Limiter's own check before the view moves this process to its in-memory fallback meanwhile."""
+    try:
+        return ask()
+    except Exception as exc:  # noqa: BLE001 - any storage client error; a limit must not fail a request
+        current_app.logger.warning("rate-limit storage unreachable, not counted: %s", exc)
+        return None
+
+
+def _retry_after(item: RateLimitItem, args) -> int:
+    reset = _storage_answer(lambda: limiter().limiter.get_window_stats(item, *args).reset_time)
+    return max(1, math.ceil(reset - time.time())) if reset else item.get_expiry()
 
 
 # ---- the rules applied outside Flask (the WSGI fast path) ---------------------------------------
 
-def admit_public(limiter: Limiter, config, address: str | None, bucket_name: str, status: int) -> bool:
-    """Count a public request answered without Flask exactly as `_limits` would, on the same counters.
+def admit_replay(limiter: Limiter, config, address: str | None, bucket_name: str) -> bool:
+    """Count a public request answered without Flask (a replayed 200 or 304: never a render) as the
+    Flask path counts it: against the bucket's ceiling, on the same counters.
 
-    False when it is over the budget or the ceiling (the caller then lets the app answer its 429),
-    or when the counters cannot be reached (the app's limiter has the fallback). A limiter that is
-    off (RATELIMIT_ENABLED, `suspended`) admits everything, as Flask-Limiter does.
+    False when it is over the ceiling (the caller then lets the app answer its 429), or when the
+    counters cannot be reached (the app's limiter has the fallback). A limiter that is off
+    (RATELIMIT_ENABLED, `suspended`) admits everything, as Flask-Limiter does.
     """
     if not limiter.enabled:
         return True
-    who, prefix = address_key(address), config["RATELIMIT_KEY_PREFIX"]
-    budget_limits = [(item, bucket_name) for item in limit_items(budget_text(config, False))]
-    ceiling_limits = [(item, ceiling_scope(bucket_name)) for item in limit_items(ceiling_text(config, False))]
-    strategy = limiter.limiter
+    strategy, args = limiter.limiter, (config["RATELIMIT_KEY_PREFIX"], address_key(address), ceiling_scope(bucket_name))
     try:
-        if not all(strategy.test(item, prefix, who, scope) for item, scope in budget_limits + ceiling_limits):
-            return False
-        for item, scope in ceiling_limits + (budget_limits if deducts(status) else []):
-            strategy.hit(item, prefix, who, scope)
+        # One counter update per window, stopping at the first one over, as Flask-Limiter does.
+        return all(strategy.hit(item, *args) for item in limit_items(ceiling_text(config, False)))
     except Exception:   # storage trouble: let the app (and Flask-Limiter's fallback) handle it
         return False
-    return True
 
 
 @contextmanager
@@ -178,7 +279,29 @@ class SweptMemoryStorage(MemoryStorage):
             self._MemoryStorage__expire_events()
 
 
+def check_settings(config) -> None:
+    """ConfigError for limits that cannot be read, or counters that several processes would keep apart."""
+    for name in LIMIT_SETTINGS:
+        try:
+            limit_items(config[name])
+        except ValueError:
+            raise ConfigError(f"FEEDSVC_{name}: {config[name]!r} is not a rate limit such as "
+                              "'600/minute' or '600/minute;6000/hour'") from None
+    if config["RATELIMIT_CEILING_FACTOR"] < 1:
+        raise ConfigError("FEEDSVC_RATELIMIT_CEILING_FACTOR: the ceiling must be at least the budget (1 or more)")
+    processes, storage = config["SERVER_PROCESSES"], config["RATELIMIT_STORAGE"]
+    if config["RATELIMIT_ENABLED"] and processes > 1 and storage.startswith("memory://"):
+        raise ConfigError(
+            f"FEEDSVC_RATELIMIT_STORAGE is {storage!r} while {processes} processes serve "
+            "(FEEDSVC_SERVER_PROCESSES, from gunicorn's worker count): each process would keep its own "
+            f"counters, so a client would get up to {processes} times every limit, and which requests are "
+            "refused would depend on which worker answers. Point FEEDSVC_RATELIMIT_STORAGE at a Redis "
+            "every process reaches (redis://host:6379/0), or serve with one worker (FEEDSVC_WORKERS=1), "
+            "or turn the limits off (FEEDSVC_RATELIMIT_ENABLED=0).")
+
+
 def init_app(app: Flask) -> Limiter:
+    check_settings(app.config)
     storage = app.config["RATELIMIT_STORAGE"]
     if storage.startswith("memory://"):
         storage = "feedsvc-" + storage   # the same counters, without a timer thread per update
@@ -203,9 +326,12 @@ def limiter(app: Flask | None = None) -> Limiter:
     return (app or current_app).extensions[_LIMITER]
 
 
-def retry_after_seconds() -> int:
-    """Seconds until the breached limit's window resets (at least 1)."""
+def refusal(exc: TooManyRequests) -> tuple[int, str]:
+    """(seconds until the breached limit's window resets, what to tell the client) for a 429."""
+    if isinstance(exc, OverLimit):
+        return exc.retry_after, exc.message
     current = limiter().current_limit
-    if current is None:
-        return 60
-    return max(1, math.ceil(current.window.reset_time - time.time()))
+    retry = 60 if current is None else max(1, math.ceil(current.window.reset_time - time.time()))
+    who = "this partner key" if counted_partner() else "this address"
+    return retry, (f"{who} is over its limit of {exc.description} for {bucket() or 'this route'}; "
+                   f"retry after {retry} seconds.")

@@ -17,7 +17,7 @@ from feedsvc.web import db
 ROOT = Path(__file__).resolve().parents[2]
 ARTICLES = ROOT / "articles"
 SITE_URL = "http://news.example"
-API_TOKEN = "test-token-एक"
+API_TOKEN = "test-token-एक-0123456789abcdef0123"  # 32 characters at least (config.MIN_TOKEN_LENGTH)
 
 # SQLite always; PostgreSQL when FEEDSVC_TEST_POSTGRESQL_URL names a server (CI sets it, see .ci/run).
 POSTGRESQL_URL = os.environ.get("FEEDSVC_TEST_POSTGRESQL_URL")

@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[2]
 # HTTP headers are Latin-1 on the wire: the live servers take an ASCII token of their own.
-LIVE_TOKEN = "live-test-token"
+LIVE_TOKEN = "live-test-token-0123456789abcdef01"
 LIVE_AUTH = {"Authorization": f"Bearer {LIVE_TOKEN}"}
 
 

@@ -11,9 +11,9 @@ recorded, goes to the app as before, which records it. So what a client receives
 the app's own code decided; the replay only skips running it again.
 
 What the app does around a feed response is done here too, the same way: the rate limits
-(ratelimit.admit_public: ratelimit.py's own budget and ceiling, on Flask-Limiter's counters; over
-either, the request goes to the app, which answers 429), the metrics and the access log line
-(metrics.py, access_log.py).
+(ratelimit.admit_replay: a replay is never a render, so only the bucket's ceiling counts it, on
+Flask-Limiter's counters, one update per window; over it, the request goes to the app, which answers
+429), the metrics and the access log line (metrics.py, access_log.py).
 
 On with FEEDSVC_FAST_PATH=1 (deploy/gunicorn.conf.py sets it); off by default.
 """
@@ -83,8 +83,8 @@ class FastPath:
         encoding = http.choose_encoding(headers.get("Accept-Encoding"))
         path, method = environ["PATH_INFO"], environ["REQUEST_METHOD"]
         answer = self._answer(path, method, encoding, stamp, headers)
-        if answer is None or not ratelimit.admit_public(self.limiter, self.app.config, environ.get("REMOTE_ADDR"),
-                                                        FEEDS_BUCKET, int(answer.status[:3])):
+        if answer is None or not ratelimit.admit_replay(self.limiter, self.app.config, environ.get("REMOTE_ADDR"),
+                                                        FEEDS_BUCKET):
             return self._answer_and_record(environ, start_response, (path, method, encoding), stamp)
         start_response(answer.status, list(answer.headers))
         metrics.observe_replay(environ, answer, encoding, time.perf_counter() - started,
