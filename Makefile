@@ -67,8 +67,10 @@ test: lint system-deps node_modules
 test-fast: lint system-deps node_modules
 	$(BIN)/pytest -n 2 --dist loadgroup -m "not slow" $(PYTEST_ARGS)
 
+# Every row; the run's JSON is committed, and the README's performance block is made from it.
 bench: dev-venv bench-deps
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench --json bench/results/last-run.json
+	$(BIN)/python -m bench.readme
 
 clean:
 	rm -rf $(VENV) node_modules instance .pytest_cache

@@ -1,128 +1,94 @@
-"""`python -m bench` (`make bench`): every row of issue 8's table, measured in one run, as one table.
+"""`python -m bench` (`make bench`): every row of the performance table, measured in one run.
+
+`--list` names every row; `--only ROW[,ROW...]` measures just the steps holding those rows (a row
+is always measured with its baselines, side by side); `--json FILE` writes the rows as JSON (`make
+bench` writes bench/results/last-run.json, from which `python -m bench.readme` makes the README's
+performance block). The table goes to stdout, progress to stderr.
 
 Loopback only, bounded (fixed wrk durations and write counts), stops by itself; never part of the
 test suite. Environment: BENCH_ROWS (default 1,000,000: the big database, built once and kept in
 bench/out/), BENCH_IMPORT_ROWS (5,000), BENCH_REPEATS (5), BENCH_POSTGRESQL_URL
-(postgresql+psycopg://postgres@127.0.0.1:5432/test). The table is also written to bench/out/last-run.md.
+(postgresql+psycopg://postgres@127.0.0.1:5432/test).
 """
 from __future__ import annotations
 
 import os
-import platform
-import shutil
-import sys
 import time
 from pathlib import Path
 
-from feedsvc import create_app
-from feedsvc.web import db
+import click
 
-from . import build, fresh, load, scale, serve, stats, wrk
-from .stats import Row, Sample, Table
-
-SMALL_ROWS = 600   # enough for a 500-item feed; the serving and mirror rows use this database
-WORK = load.OUT / "work"
+from . import load, results, scale, stats
+from .stats import Table
+from .steps import STEPS, Run, UnknownRows, select, servers_missing
 
 
-def noise() -> Sample:
-    """The machine's own noise: one fixed piece of pure-Python work, timed again and again."""
-    def work():
-        total = 0
-        for i in range(300_000):
-            total += i * i % 7
-        return total
-    return stats.timed(work, repeats=15)
-
-
-def prepare_small(env: dict) -> tuple[str, Path]:
-    """A working copy of the small database, and the static mirror of it brought up to date."""
-    from feedsvc.publish.mirror import Mirror
-
-    small = load.database(SMALL_ROWS)
-    WORK.mkdir(parents=True, exist_ok=True)
-    database = WORK / "bench.sqlite"
-    for suffix in ("", "-wal", "-shm"):
-        Path(str(database) + suffix).unlink(missing_ok=True)
-    shutil.copyfile(small.database, database)   # the mirror row writes to it; each run starts afresh
-    url = f"sqlite:///{database}"
-    app = create_app({"DATABASE_URL": url, "SITE_URL": env["FEEDSVC_SITE_URL"], "ACCESS_LOG": False})
-    mirror = Mirror(app, WORK / "mirror")
+def row_names(ctx, param, value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    names = [name.strip() for name in value.split(",") if name.strip()]
     try:
-        print(f"mirror: {mirror.sync(progress_bar=True)}", file=sys.stderr)
-    finally:
-        mirror.close()
-        db.engine(app).dispose()
-    return url, WORK / "mirror"
+        select(names)
+    except UnknownRows as error:
+        raise click.BadParameter(str(error)) from None
+    return names
 
 
-def step(name: str):
-    print(f"== {name}", file=sys.stderr, flush=True)
-    return time.perf_counter()
-
-
-def main() -> int:
-    if not wrk.available() or not Path("/usr/sbin/nginx").exists():
-        print("bench needs wrk and nginx: run `make bench-deps` (Debian packages wrk, nginx)", file=sys.stderr)
-        return 2
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--list", "list_rows", is_flag=True, help="Name every row, with what it measures, and exit.")
+@click.option("--only", callback=row_names, metavar="ROW[,ROW...]",
+              help="Measure only the steps holding these rows; write only these rows (and machine-noise).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Write the rows as JSON to FILE (make bench: bench/results/last-run.json).")
+def main(list_rows: bool, only: list[str] | None, json_path: Path | None) -> None:
+    """Measure feedsvc against baselines in the same run and print the table."""
+    if list_rows:
+        for step in STEPS:
+            for name, description in step.rows.items():
+                click.echo(f"{name:32} {description}")
+        return
+    steps = select(only)
+    if servers_missing(steps):
+        raise click.ClickException("these rows need wrk and nginx: run `make bench-deps` (Debian packages wrk, nginx)")
     repeats = int(os.environ.get("BENCH_REPEATS", stats.REPEATS))
-    rows = load.rows_wanted()
-    started = time.perf_counter()
-    table, facts, plans = Table(), {}, []
-    load_before = os.getloadavg()
-    step("machine noise")
-    calibration = noise()
-    env = serve.app_env("")
-    step(f"small database ({SMALL_ROWS} articles) and its static mirror")
-    url, mirror = prepare_small(env)
-    step("row 1: building feeds")
-    app = create_app({"DATABASE_URL": url, "SITE_URL": env["FEEDSVC_SITE_URL"], "ACCESS_LOG": False})
-    facts.update(build.run(table, app))
-    db.engine(app).dispose()
-    step("rows 2-3: serving and 304 (wrk)")
-    facts.update(serve.run(table, url, mirror, WORK, max(repeats, 7)))   # bimodal rows: more repeats
-    step("row 4: mirror freshness")
-    facts.update(fresh.run(table, url, mirror, WORK))
-    step("row 5: import")
-    scale.import_rate(table)
-    step(f"row 5: {rows:,} records in one command (cached in bench/out/)")
-    big = scale.million_load(table, rows)
-    step("row 6: newest 50 queries")
-    scale.queries(table, big, plans)
-    step("row 7: memory per worker")
-    scale.memory(table, big, WORK)
-    table.add(Row("machine noise", "fixed pure-Python work, 15 repeats", calibration,
-                  note="spread = (max-min)/median"))
-    report = render(table, facts, plans, calibration, load_before, time.perf_counter() - started)
-    print(report)
-    (load.OUT / "last-run.md").write_text(report + "\n", "utf-8")
-    return 0
+    run, table = Run(repeats, load.rows_wanted()), Table()
+    started, load_before = time.perf_counter(), os.getloadavg()
+    for step in steps:
+        click.echo(f"== {step.title}", err=True)
+        step.run(table, run)
+    settings = {"BENCH_ROWS": run.rows, "BENCH_IMPORT_ROWS": scale.IMPORT_ROWS, "BENCH_REPEATS": repeats}
+    document = results.document(table, only=only, settings=settings, machine_line=results.machine(load_before),
+                                seconds=time.perf_counter() - started, facts=run.facts, plans=run.plans)
+    click.echo(render(document, table))
+    if json_path is not None:
+        results.write(json_path, document)
+        click.echo(f"rows written to {json_path}", err=True)
 
 
-def render(table: Table, facts: dict, plans: list[str], calibration: Sample, load_before, seconds: float) -> str:
-    met = [r for r in table.rows if r.met is True]
-    missed = [r for r in table.rows if r.met is False]
+def render(document: dict, table: Table) -> str:
+    shown = Table([row for row in table.rows if any(row.name == r["name"] for r in document["rows"])])
+    missed = [r for r in document["rows"] if r["met"] is False]
+    noise = next(row for row in table.rows if row.name == "machine-noise").sample
     lines = [
-        f"feedsvc bench — {time.strftime('%Y-%m-%d %H:%M')} — {platform.node()}, {os.cpu_count()} cores, "
-        f"load average {load_before[0]:.1f} before / {os.getloadavg()[0]:.1f} after, {seconds / 60:.1f} min",
+        f"feedsvc bench — {document['date']} — {document['machine']}, {document['minutes']} min",
         "",
-        table.render(),
+        shown.render(),
         "",
-        f"Targets met: {len(met)}; missed: {len(missed)}"
-        + (" — " + "; ".join(f"{r.what} ({r.ratio:.2f}× vs {r.target})" if r.ratio is not None
-                              else f"{r.what} ({r.sample.text() if r.sample else '-'} vs {r.target})"
-                              for r in missed) if missed else ""),
-        f"Machine noise: the same work took {calibration.range_text()} ms (median {calibration.median:.1f} ms, "
-        f"spread {calibration.spread:.0%}); rows whose spread is larger than that were disturbed while measured.",
-        "Corpus: article bodies average {:.1f} KiB; gzip -6 shrinks a body alone to {:.2f} of its size, the "
-        "50-item RSS to {:.2f}, the 500-item RSS to {:.2f}.".format(
-            facts.get("body_kib", 0), facts.get("body_gzip_ratio", 0), facts.get("rss_50_gzip_ratio", 0),
-            facts.get("rss_500_gzip_ratio", 0)),
-        "",
-        "Query plans:",
-        *plans,
+        f"Targets met: {sum(r['met'] is True for r in document['rows'])}; missed: {len(missed)}"
+        + (" — " + "; ".join(f"{r['name']} ({r['target']})" for r in missed) if missed else ""),
+        f"Machine noise: the same work took {noise.range_text()} ms (median {noise.median:.1f} ms, "
+        f"spread {noise.spread:.0%}); rows whose spread is larger than that were disturbed while measured.",
     ]
+    facts = document["facts"]
+    if "body_kib" in facts:
+        lines.append("Corpus: article bodies average {:.1f} KiB; gzip -6 shrinks a body alone to {:.2f} of its size"
+                     .format(facts["body_kib"], facts["body_gzip_ratio"])
+                     + "".join(f", the {n}-item RSS to {facts[f'rss_{n}_gzip_ratio']:.2f}" for n in (50, 500)
+                               if f"rss_{n}_gzip_ratio" in facts) + ".")
+    if document["plans"]:
+        lines += ["", "Query plans:", *document["plans"]]
     return "\n".join(lines)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main(prog_name="python -m bench")

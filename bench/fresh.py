@@ -28,6 +28,10 @@ WRITES = 25
 TOKEN = "bench-token-0123456789abcdef0123456"
 TARGET_SECONDS = 1.0
 POLL_SECONDS = 0.005
+ROWS = {
+    "mirror-freshness-site": "API write until nginx serves it in the mirror's site RSS, p99 (target ≤ 1 s)",
+    "mirror-freshness-section": "API write until nginx serves it in the mirror's section RSS, p99 (target ≤ 1 s)",
+}
 
 
 def put(url: str, record: dict) -> None:
@@ -75,12 +79,13 @@ def run(table: Table, database_url: str, mirror: Path, workdir: Path, writes: in
             section = record["section"]["key"]
             section_lags.append(visible_after(nginx.url(f"/feeds/section/{section}/rss.xml"), marker, written))
             time.sleep(rng.uniform(0.2, 0.6))   # not in step with the watcher's polling
-    for name, lags in (("site RSS", site_lags), ("its section's RSS", section_lags)):
+    for key, name, lags in (("site", "site RSS", site_lags), ("section", "its section's RSS", section_lags)):
         sample = Sample(lags, "s")
         p99 = sorted(lags)[min(len(lags) - 1, int(round(0.99 * (len(lags) - 1))))]
-        table.add(Row("static mirror freshness (API write -> nginx serves it; export --watch --interval 0.1)",
+        table.add(Row(f"mirror-freshness-{key}",
+                      "static mirror freshness (API write -> nginx serves it; export --watch --interval 0.1)",
                       f"{name}: p99 {p99:.2f} s over {len(lags)} writes", sample, target="p99 ≤ 1 s",
-                      met=p99 <= TARGET_SECONDS))
+                      met=p99 <= TARGET_SECONDS, value=p99, statistic="p99"))
     return {"site_p99": max(site_lags)}
 
 

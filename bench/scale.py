@@ -32,6 +32,23 @@ POSTGRESQL_URL = os.environ.get("BENCH_POSTGRESQL_URL", "postgresql+psycopg://po
 QUERY_RUNS = 200
 MEMORY_SECONDS = 15
 SETTLE_SECONDS = 2
+# Named for the default BENCH_ROWS (1,000,000); a smaller run keeps the names, its rows say the count.
+IMPORT_RATE_ROWS = {
+    "import-rate": "BENCH_IMPORT_ROWS (5,000) records parsed, validated, upserted in process (target ≥ 2,000/s)",
+}
+BIG_LOAD_ROWS = {
+    "import-1m": "the BENCH_ROWS corpus in one `flask import-articles` (built once, kept in bench/out/)",
+}
+QUERY_ROWS = {
+    f"newest-50-1m-{backend.lower()}-{scope}": f"newest 50 of the {label} at BENCH_ROWS rows, {backend} (target < {ms})"
+    for backend, ms in (("SQLite", "1 ms"), ("PostgreSQL", "2.5 ms"))
+    for scope, label in (("site", "whole site"), ("section", "busiest section"))
+}
+MEMORY_ROWS = {
+    "worker-rss-1m": "RSS per gunicorn worker after load phase 1, BENCH_ROWS articles stored (target < 100 MiB)",
+    "worker-rss-1m-phase2": "RSS per worker after an identical phase 2 (target < 100 MiB)",
+    "worker-rss-1m-growth": "RSS growth per worker from phase 1 to 2 (target flat: < 2 MiB)",
+}
 
 
 # ---- row 5: import ------------------------------------------------------------------------------
@@ -52,17 +69,15 @@ def import_rate(table: Table) -> None:
             engine.dispose()
     section = "import into SQLite"
     sample = Sample(rates, "records/s", higher_is_better=True)
-    table.add(Row(section, f"{IMPORT_ROWS:,} records, parse + validate + upsert (in process)", sample,
+    table.add(Row("import-rate", section, f"{IMPORT_ROWS:,} records, parse + validate + upsert (in process)", sample,
                   target="≥ 2,000/s", met=sample.median >= 2000))
 
 
-def million_load(table: Table, rows: int) -> load.Loaded:
-    loaded = load.database(rows)
+def million_load(table: Table, loaded: load.Loaded, rows: int) -> None:
     how = "built in this run" if loaded.built_now else "built by an earlier run, kept in bench/out/"
-    table.add(Row("import into SQLite", f"{loaded.records:,} records in one `flask import-articles` ({how})",
+    table.add(Row("import-1m", "import into SQLite", f"{loaded.records:,} records in one `flask import-articles` ({how})",
                   Sample([loaded.rate], "records/s", True),
                   note=f"{loaded.seconds / 60:.1f} min", target="one command", met=loaded.records >= rows))
-    return loaded
 
 
 # ---- row 6: newest 50 at a million rows ---------------------------------------------------------
@@ -96,22 +111,24 @@ def queries(table: Table, loaded: load.Loaded, plans: list[str]) -> None:
     engine = store.make_engine(loaded.url)
     with engine.connect() as conn:
         section = _busiest_section(conn)
-        _measure_queries(table, conn, "SQLite", [("site", "whole site"), (section, section)], 1.0, plans,
+        _measure_queries(table, conn, "SQLite", [("site", "site", "whole site"), ("section", section, section)], 1.0, plans,
                          loaded.records)
     engine.dispose()
     try:
         postgresql(table, loaded, section, plans)
     except Exception as exc:  # a missing server is reported, not fatal
-        table.add(Row(f"newest 50 at {loaded.records:,} rows", f"PostgreSQL: not measured ({exc.__class__.__name__}: "
-                      f"{str(exc).splitlines()[0][:80]})", None))
+        reason = f"{exc.__class__.__name__}: {str(exc).splitlines()[0][:80]}"
+        for key in ("site", "section"):
+            table.add(Row(f"newest-50-1m-postgresql-{key}", f"newest 50 at {loaded.records:,} rows",
+                          f"PostgreSQL, {key}: not measured ({reason})", None))
 
 
 def _measure_queries(table, conn, backend, scopes, target_ms, plans, rows) -> None:
-    for scope, label in scopes:
+    for key, scope, label in scopes:
         statement = store.newest_ids_query(scope, 50)
         sample = _time_query(conn, statement)
-        table.add(Row(f"newest 50 at {rows:,} rows", f"{backend}, {label}", sample, target=f"< {target_ms:g} ms",
-                      met=sample.median < target_ms))
+        table.add(Row(f"newest-50-1m-{backend.lower()}-{key}", f"newest 50 at {rows:,} rows", f"{backend}, {label}", sample,
+                      target=f"< {target_ms:g} ms", met=sample.median < target_ms))
         plans.append(f"{backend}, {label}:\n    " + "\n    ".join(_plan(conn, statement)))
 
 
@@ -126,7 +143,8 @@ def postgresql(table: Table, loaded: load.Loaded, section: str, plans: list[str]
         store.migrate(engine)
         _copy_index_columns(loaded.database, engine)
         with engine.connect() as conn:
-            _measure_queries(table, conn, "PostgreSQL", [("site", "whole site"), (section, section)], 2.5, plans,
+            _measure_queries(table, conn, "PostgreSQL", [("site", "site", "whole site"), ("section", section, section)], 2.5,
+                             plans,
                              loaded.records)
     finally:
         if engine is not None:
@@ -178,13 +196,15 @@ def memory(table: Table, loaded: load.Loaded, workdir: Path) -> None:
                f"until every worker's caches are full, then 2 identical phases of {MEMORY_SECONDS} s)")
     first, second = phases
     peak = max(max(p.values()) for p in phases)
-    table.add(Row(section, "RSS after load phase 1, per worker", Sample(list(first.values()), "MiB"),
-                  target="< 100 MiB", met=max(first.values()) < 100))
-    table.add(Row(section, "RSS after identical phase 2, per worker", Sample(list(second.values()), "MiB"),
-                  target="< 100 MiB", met=peak < 100))
+    table.add(Row("worker-rss-1m", section, "RSS after load phase 1, per worker", Sample(list(first.values()), "MiB"),
+                  target="< 100 MiB", met=max(first.values()) < 100, value=max(first.values()), statistic="max"))
+    table.add(Row("worker-rss-1m-phase2", section, "RSS after identical phase 2, per worker",
+                  Sample(list(second.values()), "MiB"), target="< 100 MiB", met=peak < 100,
+                  value=max(second.values()), statistic="max"))
     growth = [second[pid] - first[pid] for pid in first if pid in second]
-    table.add(Row(section, "growth phase 1 -> 2, per worker", Sample(growth or [0.0], "MiB"),
-                  target="flat (< 2 MiB)", met=bool(growth) and max(growth) < 2))
+    table.add(Row("worker-rss-1m-growth", section, "growth phase 1 -> 2, per worker", Sample(growth or [0.0], "MiB"),
+                  target="flat (< 2 MiB)", met=bool(growth) and max(growth) < 2,
+                  value=max(growth or [0.0]), statistic="max"))
 
 
 def _warm_up(app, paths_file: Path, most_rounds: int = 8) -> int:

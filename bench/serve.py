@@ -23,6 +23,22 @@ FEED = "/feeds/rss.xml"
 WORKERS = 1
 
 
+ROWS = {
+    "serve-cached-identity": "feedsvc serving a cached feed, no compression, vs a minimal Flask app (target ≥ 0.9×)",
+    "serve-cached-gzip": "feedsvc serving a cached feed gzipped, vs a minimal Flask app (target ≥ 0.9×)",
+    "serve-minimal-identity": "the minimal Flask app returning the same bytes, vs nginx (a baseline)",
+    "serve-minimal-gzip": "the minimal Flask app, gzipped, vs nginx gzip_static (a baseline)",
+    "serve-nginx-identity": "nginx serving the mirror's file (the fastest baseline)",
+    "serve-nginx-gzip": "nginx gzip_static serving the mirror's .gz (the fastest baseline)",
+    "serve-flask-only-gzip": "feedsvc without its fast path (Flask all the way), vs the minimal app",
+    "serve-vs-feedgen": "feedsvc's cached feed vs rendering it with feedgen on every request (target ≥ 10×)",
+    "serve-feedgen-each-request": "feedgen rendering on every request, vs nginx (a baseline)",
+    "serve-304": "feedsvc answering a conditional GET with 304, vs the minimal app's 304 (target ≥ 0.9×)",
+    "serve-304-minimal": "the minimal Flask app's 304, vs nginx's (a baseline)",
+    "serve-304-nginx": "nginx's 304 (the fastest baseline)",
+}
+
+
 def fetch(url: str, headers: dict | None = None):
     request = urllib.request.Request(url, headers=headers or {})
     try:
@@ -92,21 +108,22 @@ def run(table: Table, database_url: str, mirror: Path, workdir: Path, repeats: i
                f"-c{wrk.CONNECTIONS} -d{wrk.SECONDS}s, loopback)")
     for encoding in ("identity", "gzip"):
         ours_s = s[f"feedsvc, {encoding}"]
-        table.compare(section, f"feedsvc, {encoding}", ours_s, s[f"minimal Flask app, {encoding}"],
+        table.compare(f"serve-cached-{encoding}", section, f"feedsvc, {encoding}", ours_s, s[f"minimal Flask app, {encoding}"],
                       f"minimal app, {encoding}", at_least=0.9)
-        table.compare(section, f"minimal Flask app, {encoding}", s[f"minimal Flask app, {encoding}"],
+        table.compare(f"serve-minimal-{encoding}", section, f"minimal Flask app, {encoding}", s[f"minimal Flask app, {encoding}"],
                       s[f"nginx gzip_static, {encoding}"], f"nginx, {encoding}")
-        table.compare(section, f"nginx gzip_static, {encoding}", s[f"nginx gzip_static, {encoding}"],
+        table.compare(f"serve-nginx-{encoding}", section, f"nginx gzip_static, {encoding}", s[f"nginx gzip_static, {encoding}"],
                       s[f"nginx gzip_static, {encoding}"], f"nginx, {encoding}")
-    table.compare(section, "feedsvc without the fast path, gzip (Flask all the way)",
+    table.compare("serve-flask-only-gzip", section, "feedsvc without the fast path, gzip (Flask all the way)",
                   s["feedsvc without the fast path, gzip"], s["minimal Flask app, gzip"], "minimal app, gzip")
-    table.compare(section, "feedsvc, identity vs rendering every time", s["feedsvc, identity"],
+    table.compare("serve-vs-feedgen", section, "feedsvc, identity vs rendering every time", s["feedsvc, identity"],
                   s["feedgen render on every request"], "feedgen each request", at_least=10)
-    table.compare(section, "feedgen render on every request", s["feedgen render on every request"],
+    table.compare("serve-feedgen-each-request", section, "feedgen render on every request", s["feedgen render on every request"],
                   s["nginx gzip_static, identity"], "nginx, identity")
     section = "answer a conditional GET with 304"
-    table.compare(section, "feedsvc 304", s["304: feedsvc"], s["304: minimal Flask app"], "minimal app 304",
+    table.compare("serve-304", section, "feedsvc 304", s["304: feedsvc"], s["304: minimal Flask app"], "minimal app 304",
                   at_least=0.9)
-    table.compare(section, "minimal Flask app 304", s["304: minimal Flask app"], s["304: nginx"], "nginx 304")
-    table.compare(section, "nginx 304", s["304: nginx"], s["304: nginx"], "nginx 304")
+    table.compare("serve-304-minimal", section, "minimal Flask app 304", s["304: minimal Flask app"], s["304: nginx"],
+                  "nginx 304")
+    table.compare("serve-304-nginx", section, "nginx 304", s["304: nginx"], s["304: nginx"], "nginx 304")
     return {"feed_bytes": len(body)}

@@ -57,6 +57,7 @@ def timed(function: Callable[[], object], repeats: int = REPEATS, unit: str = "m
 
 @dataclass
 class Row:
+    name: str                           # stable: `python -m bench --only NAME`, the JSON, the README block
     section: str
     what: str
     sample: Sample | None
@@ -65,6 +66,18 @@ class Row:
     target: str = ""                    # e.g. "≤ 1.5×"
     met: bool | None = None
     note: str = ""
+    value: float | None = None          # the figure the target speaks of, when it is not the median (a p99)
+    statistic: str = "median"
+
+    def as_json(self) -> dict:
+        """The row as bench/results/*.json keeps it: every field, None where not measured."""
+        s = self.sample
+        return {"name": self.name, "section": self.section, "what": self.what,
+                "value": self.value if self.value is not None else (s.median if s else None),
+                "statistic": self.statistic, "unit": s.unit if s else None,
+                "values": list(s.values) if s else [], "spread": s.spread if s else None,
+                "ratio": self.ratio, "baseline": self.baseline or None, "target": self.target or None,
+                "met": self.met, "note": self.note or None}
 
 
 @dataclass
@@ -75,7 +88,7 @@ class Table:
         self.rows.append(row)
         return row
 
-    def compare(self, section: str, what: str, sample: Sample, baseline: Sample, baseline_name: str, *,
+    def compare(self, name: str, section: str, what: str, sample: Sample, baseline: Sample, baseline_name: str, *,
                 at_most: float | None = None, at_least: float | None = None, note: str = "") -> Row:
         """A row with its ratio to a baseline measured in the same run, checked against a target."""
         ratio = sample.median / baseline.median if baseline.median else float("inf")
@@ -84,7 +97,7 @@ class Table:
             target, met = f"≤ {at_most:g}×", ratio <= at_most
         elif at_least is not None:
             target, met = f"≥ {at_least:g}×", ratio >= at_least
-        return self.add(Row(section, what, sample, baseline_name, ratio, target, met, note))
+        return self.add(Row(name, section, what, sample, baseline_name, ratio, target, met, note))
 
     def render(self) -> str:
         header = ["what", "median", "min–max", "spread", "ratio", "vs", "target", "met"]

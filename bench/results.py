@@ -1,0 +1,38 @@
+"""A run's results as JSON: what `make bench` commits (bench/results/last-run.json) and what
+`python -m bench --json FILE` writes; the README's performance block is made from it."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+from .load import ROOT
+from .stats import Table
+
+LAST_RUN = ROOT / "bench" / "results" / "last-run.json"
+ROW_FIELDS = ("name", "section", "what", "value", "statistic", "unit", "values", "spread", "ratio", "baseline",
+              "target", "met", "note")
+
+
+def machine(load_before: tuple[float, ...]) -> str:
+    return (f"{platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+            f"load average {load_before[0]:.1f} before / {os.getloadavg()[0]:.1f} after")
+
+
+def document(table: Table, *, only: list[str] | None, settings: dict, machine_line: str, seconds: float,
+             facts: dict, plans: list[str]) -> dict:
+    rows = [row.as_json() for row in table.rows if only is None or row.name in only or row.name == "machine-noise"]
+    return {"date": time.strftime("%Y-%m-%d %H:%M %z"), "machine": machine_line, "minutes": round(seconds / 60, 1),
+            "source": "measured by `python -m bench`", "only": only, "settings": settings,
+            "rows": rows, "facts": facts, "plans": plans}
+
+
+def write(path: Path, results: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, ensure_ascii=False, indent=1) + "\n", "utf-8")
+
+
+def read(path: Path = LAST_RUN) -> dict:
+    return json.loads(path.read_text("utf-8"))

@@ -1,0 +1,146 @@
+"""The benchmark's steps, each measuring a few named rows side by side, and what they share.
+
+A row is measured only together with its baselines, so `--only ROW` runs the step that holds it
+(and only the databases, mirror and servers that step needs); every name is listed by
+`python -m bench --list`.
+"""
+from __future__ import annotations
+
+import shutil
+import sys
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Callable
+
+from feedsvc import create_app
+from feedsvc.web import db
+
+from . import build, fresh, load, scale, serve, stats, wrk
+from .stats import Row, Table
+
+SMALL_ROWS = 600   # enough for a 500-item feed; the serving and mirror rows use this database
+WORK = load.OUT / "work"
+NOISE_ROWS = {"machine-noise": "one fixed piece of pure-Python work, 15 repeats: how much this machine moves by itself"}
+
+
+class UnknownRows(ValueError):
+    def __init__(self, unknown: list[str]):
+        super().__init__(f"no bench row named {', '.join(unknown)}; the rows are: {', '.join(ROWS)}")
+
+
+class Run:
+    """What the steps of one run share, each made when the first step needs it."""
+
+    def __init__(self, repeats: int, rows: int):
+        self.repeats, self.rows = repeats, rows
+        self.facts: dict = {}
+        self.plans: list[str] = []
+        self.env = serve.app_env("")
+
+    @cached_property
+    def small_url(self) -> str:
+        """A working copy of the small database: the mirror row writes to it, so each run starts afresh."""
+        small = load.database(SMALL_ROWS)
+        WORK.mkdir(parents=True, exist_ok=True)
+        database = WORK / "bench.sqlite"
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(database) + suffix).unlink(missing_ok=True)
+        shutil.copyfile(small.database, database)
+        return f"sqlite:///{database}"
+
+    @cached_property
+    def mirror(self) -> Path:
+        """The static mirror of the small database, brought up to date."""
+        from feedsvc.publish.mirror import Mirror
+
+        app = self.app()
+        mirror = Mirror(app, WORK / "mirror")
+        try:
+            print(f"mirror: {mirror.sync(progress_bar=True)}", file=sys.stderr)
+        finally:
+            mirror.close()
+            db.engine(app).dispose()
+        return WORK / "mirror"
+
+    @cached_property
+    def big(self) -> load.Loaded:
+        return load.database(self.rows)
+
+    def app(self):
+        return create_app({"DATABASE_URL": self.small_url, "SITE_URL": self.env["FEEDSVC_SITE_URL"], "ACCESS_LOG": False})
+
+
+def noise(table: Table, run: Run) -> None:
+    def work():
+        total = 0
+        for i in range(300_000):
+            total += i * i % 7
+        return total
+    table.add(Row("machine-noise", "machine noise", "fixed pure-Python work, 15 repeats", stats.timed(work, repeats=15),
+                  note="spread = (max-min)/median"))
+
+
+def building(size: int) -> Callable[[Table, Run], None]:
+    def measure(table: Table, run: Run) -> None:
+        app = run.app()
+        try:
+            run.facts.update(build.run(table, app, sizes=(size,)))
+        finally:
+            db.engine(app).dispose()
+    return measure
+
+
+def serving(table: Table, run: Run) -> None:
+    # The serving rows were bimodal with 5 repeats: at least 7.
+    run.facts.update(serve.run(table, run.small_url, run.mirror, WORK, max(run.repeats, 7)))
+
+
+def freshness(table: Table, run: Run) -> None:
+    run.facts.update(fresh.run(table, run.small_url, run.mirror, WORK))
+
+
+@dataclass(frozen=True)
+class Step:
+    title: str
+    rows: dict[str, str]            # name -> one line saying what the row is
+    measure: Callable[[Table, Run], None]
+    needs_servers: bool = False     # wrk and nginx
+
+    def run(self, table: Table, run: Run) -> None:
+        before = len(table.rows)
+        self.measure(table, run)
+        made = [row.name for row in table.rows[before:]]
+        if sorted(made) != sorted(self.rows):
+            raise RuntimeError(f"bench step {self.title!r} made rows {made}, but declares {list(self.rows)}")
+
+
+NOISE = Step("machine noise", NOISE_ROWS, noise)
+STEPS = [
+    NOISE,
+    *(Step(f"building {n}-item feeds", build.rows(n), building(n)) for n in build.SIZES),
+    Step("serving a cached feed and 304 (wrk)", serve.ROWS, serving, needs_servers=True),
+    Step("mirror freshness", fresh.ROWS, freshness, needs_servers=True),
+    Step("import rate", scale.IMPORT_RATE_ROWS, lambda table, run: scale.import_rate(table)),
+    Step("BENCH_ROWS records in one command (cached in bench/out/)", scale.BIG_LOAD_ROWS,
+         lambda table, run: scale.million_load(table, run.big, run.rows)),
+    Step("newest 50 queries", scale.QUERY_ROWS, lambda table, run: scale.queries(table, run.big, run.plans)),
+    Step("memory per worker", scale.MEMORY_ROWS, lambda table, run: scale.memory(table, run.big, WORK),
+         needs_servers=True),
+]
+ROWS = {name: description for step in STEPS for name, description in step.rows.items()}
+
+
+def select(names: list[str] | None) -> list[Step]:
+    """The steps holding `names` (every step when None), the machine's noise always first."""
+    if names is None:
+        return list(STEPS)
+    unknown = [name for name in names if name not in ROWS]
+    if unknown:
+        raise UnknownRows(unknown)
+    return [step for step in STEPS if step is NOISE or set(step.rows) & set(names)]
+
+
+def servers_missing(steps: list[Step]) -> bool:
+    return any(step.needs_servers for step in steps) and not (wrk.available() and Path("/usr/sbin/nginx").exists())
+
