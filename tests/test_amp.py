@@ -1,19 +1,27 @@
 """The AMP converter rule by rule, the AMP document, the house rules and the official validator."""
 from __future__ import annotations
 
+import copy
 import json
 import re
 from pathlib import Path
 
+import html5lib
 import lxml.html
 import pytest
 
 from feedsvc.ingest.frames import AUDIO_PLAYER, DEFAULT_FRAME_HOSTS, OTHER_PLAYER
+from feedsvc.ingest.records import parse_record
+from feedsvc.render import pages
 from feedsvc.render.amp import AmpBody, amp_document, convert_body, embed_to_amp
+from feedsvc.render.feeds import Site
+from feedsvc.render.feeds.entries import feed_html
 from feedsvc.render.jsonld import news_article
 from feedsvc.validate import Problem, validate_document
 from feedsvc.validate.amp_rules import check_house_rules
 from feedsvc.validate.amp_validator import AmpValidatorUnavailable, errors_only, validate_amp, validate_amp_many
+from tests.support.apps import SITE_URL
+from tests.support.records import VALID_RECORD
 
 DATA = Path(__file__).parent / "data" / "amp"
 
@@ -51,11 +59,18 @@ def test_img_becomes_responsive_amp_img_with_noscript_img_inside():
                     '<figcaption>कैप्शन</figcaption></figure>')
 
 
-@pytest.mark.parametrize("size", ['', 'width="800"', 'width="100%" height="auto"', 'width="0" height="0"',
-                                  'width="99999999" height="2"'])
+@pytest.mark.parametrize("size", ['', 'width="100%" height="auto"', 'width="0" height="0"'])
 def test_img_of_unknown_size_gets_a_16_by_9_fallback(size):
     assert_converts(f'<p><img src="https://example.org/a.jpg" alt="" {size}></p>',
                     f'<p>{amp_img("https://example.org/a.jpg", "", 1200, 675)}</p>')
+
+
+@pytest.mark.parametrize("size, width, height", [
+    ('width="800"', 800, 450), ('height="90px"', 160, 90), ('width="99999999" height="2"', 4, 2),
+    ('width="640px" height="480px"', 640, 480)])
+def test_img_keeps_the_size_it_is_given_and_only_the_missing_one_is_made_16_by_9(size, width, height):
+    assert_converts(f'<p><img src="https://example.org/a.jpg" alt="" {size}></p>',
+                    f'<p>{amp_img("https://example.org/a.jpg", "", width, height)}</p>')
 
 
 def test_img_size_in_pixels_is_read():
@@ -107,26 +122,28 @@ def test_a_host_the_operator_adds_gets_the_generic_player_sandbox():
                     {"amp-iframe"}, frame_hosts=(*DEFAULT_FRAME_HOSTS, "charts.example.com/embed"))
 
 
-@pytest.mark.parametrize("src, text", [
-    ("https://charts.example.com/embed/7", "चार्ट"),  # a host not on the list
-    ("https://youtu.be/dQw4w9WgXcQ", "चार्ट"),  # a YouTube page, not its player
-    ("https://www.youtube.com/watch?v=dQw4w9WgXcQ", "चार्ट"),
-    ("https://www.youtube.com/embed/../redirect?q=x", "चार्ट"),  # leaves /embed once normalised
-    ("https://evil.example/frame", "चार्ट"),
+@pytest.mark.parametrize("src, provider", [
+    ("https://charts.example.com/embed/7", "charts.example.com"),  # a host not on the list
+    ("https://youtu.be/dQw4w9WgXcQ", "YouTube"),  # a YouTube page, not its player
+    ("https://www.youtube.com/watch?v=dQw4w9WgXcQ", "YouTube"),
+    ("https://www.youtube.com/embed/../redirect?q=x", "YouTube"),  # leaves /embed once normalised
+    ("https://evil.example/frame", "evil.example"),
+    ("http://insecure.example/embed", "insecure.example"),  # a map over plain http: no frame, but a link
+    ("http://maps.google.com/maps?q=Delhi&amp;output=embed", "Google Maps"),
 ])
-def test_iframe_the_frame_policy_refuses_becomes_a_link_and_loads_no_component(src, text):
-    assert_converts(f'<p>पाठ</p><iframe src="{src}" title="{text}"></iframe>',
-                    f'<p>पाठ</p><a href="{src}">{text}</a>')
+def test_iframe_the_frame_policy_refuses_becomes_a_link_naming_its_provider_and_loads_no_component(src, provider):
+    assert_converts(f'<p>पाठ</p><iframe src="{src}" title="चार्ट"></iframe>',
+                    f'<p>पाठ</p><a href="{src}">{provider} पर देखें: चार्ट</a>')
 
 
 def test_a_youtube_player_is_a_link_when_youtube_is_not_on_the_list():
     src = "https://www.youtube.com/embed/dQw4w9WgXcQ"
-    assert_converts(f'<iframe src="{src}"></iframe>', f'<a href="{src}">www.youtube.com</a>',
+    assert_converts(f'<iframe src="{src}"></iframe>', f'<a href="{src}">YouTube पर देखें</a>',
                     frame_hosts=("player.vimeo.com/video",))
 
 
-@pytest.mark.parametrize("src", ["http://insecure.example/embed", "javascript:alert(1)", ""])
-def test_iframe_that_is_not_https_is_removed(src):
+@pytest.mark.parametrize("src", ["javascript:alert(1)", "data:text/html,x", ""])
+def test_iframe_without_a_web_source_is_removed(src):
     assert_converts(f'<p>पाठ</p><iframe src="{src}"></iframe><iframe srcdoc="<b>x</b>"></iframe>',
                     '<p>पाठ</p>')
 
@@ -270,9 +287,15 @@ def test_extensions_name_only_the_components_the_body_uses():
      '<amp-instagram data-shortcode="C9xYz123AbC" data-captioned="" layout="responsive" width="400" height="400">'
      '<blockquote placeholder=""><p><a href="https://www.instagram.com/p/C9xYz123AbC/">गाना</a></p></blockquote>'
      '</amp-instagram>', {"amp-instagram"}),
-    ("vimeo", "https://vimeo.com/76979871", '<p><a href="https://vimeo.com/76979871">गाना</a></p>', set()),
-    ("youtube", "https://www.youtube.com/channel/UC1", '<p><a href="https://www.youtube.com/channel/UC1">गाना</a></p>',
-     set()),
+    ("vimeo", "https://vimeo.com/76979871",
+     '<p><a href="https://vimeo.com/76979871">Vimeo पर वीडियो देखें: गाना</a></p>', set()),
+    ("youtube", "https://www.youtube.com/channel/UC1",
+     '<p><a href="https://www.youtube.com/channel/UC1">YouTube पर वीडियो देखें: गाना</a></p>', set()),
+    ("facebook", "https://www.facebook.com/imd/posts/1",
+     '<p><a href="https://www.facebook.com/imd/posts/1">Facebook पर पोस्ट देखें: गाना</a></p>', set()),
+    ("other", "https://www.google.com/maps/place/दिल्ली",
+     '<p><a href="https://www.google.com/maps/place/%E0%A4%A6%E0%A4%BF%E0%A4%B2%E0%A5%8D%E0%A4%B2%E0%A5%80">'
+     'Google Maps पर देखें: गाना</a></p>', set()),
     ("other", "javascript:alert(1)", "<p>गाना</p>", set()),
 ])
 def test_embed_to_amp(provider, url, expected, extensions):
@@ -421,3 +444,58 @@ def test_official_validator_reports_errors_in_order_for_a_batch():
 def test_missing_node_modules_raise_an_error_that_says_how_to_install(tmp_path):
     with pytest.raises(AmpValidatorUnavailable, match=r"make node_modules.*npm ci"):
         validate_amp(GOOD_PAGE, root=tmp_path)
+
+
+# --- embeds are faithful: shown once, at their start time, never dropped without a link ------------
+
+def _article_with(body_html: str, embeds: list[dict]):
+    record = copy.deepcopy(VALID_RECORD)
+    record.update(body_html=body_html, embeds=embeds)
+    return parse_record(record, site_url=SITE_URL)
+
+
+def _site():
+    return Site(url="http://news.example", name="समाचार", description="", language="hi",
+                logo="http://news.example/logo.png", icon="http://news.example/icon.png", copyright="")
+
+
+def _amp_body(article):
+    parser = html5lib.HTMLParser(tree=html5lib.getTreeBuilder("lxml"), namespaceHTMLElements=False)
+    return parser.parse(pages.amp_page(article, _site())).find(".//body")
+
+
+YOUTUBE_BODY = '<p>भाषण:</p><iframe src="https://www.youtube.com/embed/dQw4w9WgXcQ?start=42" title="भाषण"></iframe>'
+
+
+@pytest.mark.parametrize("embed_url", ["https://www.youtube.com/watch?v=dQw4w9WgXcQ",
+                                       "https://youtu.be/dQw4w9WgXcQ?t=42"])
+def test_a_video_in_the_body_and_in_embeds_is_shown_once_on_amp_and_canonical_pages(embed_url):
+    article = _article_with(YOUTUBE_BODY, [{"provider": "youtube", "url": embed_url, "title": "भाषण"}])
+    assert len(list(_amp_body(article).iter("amp-youtube"))) == 1
+    assert pages.article_page(article, _site(), []).embeds == []
+
+
+def test_youtube_start_times_reach_amp_feeds_and_the_canonical_player():
+    article = _article_with("<p>पाठ</p>", [{"provider": "youtube", "url": "https://youtu.be/dQw4w9WgXcQ?t=1m2s"}])
+    (player,) = _amp_body(article).iter("amp-youtube")
+    assert player.get("data-param-start") == "62"
+    feed = lxml.html.fragment_fromstring(feed_html(article), create_parent="div")
+    assert "https://www.youtube.com/watch?v=dQw4w9WgXcQ&t=62s" in [a.get("href") for a in feed.iter("a")]
+    (embed,) = pages.article_page(article, _site(), []).embeds
+    assert embed.frame_url == "https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ?start=62"
+
+
+def test_a_facebook_post_and_an_http_map_leave_a_link_naming_the_provider_everywhere():
+    body = '<p>नक्शा:</p><iframe src="http://maps.google.com/maps?q=Delhi&amp;output=embed" width="600"></iframe>'
+    post = "https://www.facebook.com/PIBIndia/posts/1234567890"
+    article = _article_with(body, [{"provider": "facebook", "url": post}])
+    amp_links = [(a.get("href"), " ".join("".join(a.itertext()).split())) for a in _amp_body(article).iter("a")]
+    feed_root = lxml.html.fragment_fromstring(feed_html(article), create_parent="div")
+    feed_links = [(a.get("href"), " ".join(a.text_content().split())) for a in feed_root.iter("a")]
+    body_links = [(a.get("href"), a.text) for a in
+                  lxml.html.fragment_fromstring(article.body_html, create_parent="div").iter("a")]
+    map_link = ("http://maps.google.com/maps?q=Delhi&output=embed", "Google Maps पर देखें")
+    assert map_link in amp_links and map_link in feed_links and map_link in body_links
+    assert (post, "Facebook पर पोस्ट देखें") in amp_links
+    assert (post, "▶ Facebook पर पोस्ट देखें") in feed_links
+    assert [(e.kind, e.url) for e in pages.article_page(article, _site(), []).embeds] == [("post", post)]

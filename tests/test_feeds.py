@@ -254,9 +254,11 @@ def test_iframe_players_in_a_body_become_links_a_reader_can_show(client, api_hea
     root = lxml.html.fragment_fromstring(content, create_parent="div")
     assert root.find(".//iframe") is None
     hrefs = [a.get("href") for a in root.iter("a")]
-    assert hrefs == ["https://www.youtube.com/watch?v=dQw4w9WgXcQ", "https://vimeo.com/76979871"]
+    # A frame over plain http is no player but still a link naming its host (issue 16, item 6).
+    assert hrefs == ["https://www.youtube.com/watch?v=dQw4w9WgXcQ", "https://vimeo.com/76979871",
+                     "http://plain.example/x"]
     assert "https://i.ytimg.com/vi/dQw4w9WgXcQ/hqdefault.jpg" in [i.get("src") for i in root.iter("img")]
-    assert "बजट भाषण" in root.text_content() and "बिना स्रोत: ।" in root.text_content()
+    assert "बजट भाषण" in root.text_content() and "बिना स्रोत: plain.example पर देखें।" in root.text_content()
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

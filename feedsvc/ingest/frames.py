@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import idna
+
 
 @dataclass(frozen=True)
 class Player:
@@ -105,3 +107,52 @@ def frame_policy(entries: tuple[str, ...] = DEFAULT_FRAME_HOSTS) -> FramePolicy:
             raise FrameHostError(f"{entry!r} is not a host name or host/path (lower-case, no scheme, port "
                                  f"or query)")
     return FramePolicy(tuple(entries))
+
+
+# Names readers know a provider by, for the link that stands in for a frame or embed; by host
+# suffix, the longest match winning (maps.google.com before google.com).
+PROVIDER_NAMES = {
+    "youtube.com": "YouTube", "youtu.be": "YouTube", "youtube-nocookie.com": "YouTube",
+    "vimeo.com": "Vimeo", "facebook.com": "Facebook", "fb.watch": "Facebook",
+    "twitter.com": "X (Twitter)", "x.com": "X (Twitter)", "instagram.com": "Instagram",
+    "spotify.com": "Spotify", "soundcloud.com": "SoundCloud", "dailymotion.com": "Dailymotion",
+    "maps.google.com": "Google Maps", "google.com": "Google", "openstreetmap.org": "OpenStreetMap",
+    "jiosaavn.com": "JioSaavn", "gaana.com": "Gaana", "linkedin.com": "LinkedIn",
+    "threads.net": "Threads", "reddit.com": "Reddit", "tiktok.com": "TikTok",
+}
+
+
+# The link that stands in for an entry of a record's `embeds` in feeds and on AMP pages, by provider.
+EMBED_LABELS = {
+    "youtube": "YouTube पर वीडियो देखें",
+    "vimeo": "Vimeo पर वीडियो देखें",
+    "twitter": "X (Twitter) पर पोस्ट देखें",
+    "instagram": "Instagram पर पोस्ट देखें",
+    "facebook": "Facebook पर पोस्ट देखें",
+}
+
+
+def embed_label(provider: str, url: str) -> str:
+    """The text of the link to an embed: by its provider, else by the name its URL's host goes by."""
+    return EMBED_LABELS.get(provider) or f"{provider_name(url)} पर देखें"
+
+
+def provider_name(url: str) -> str:
+    """The provider a reader knows `url` by ("Google Maps"), else its host as people read it."""
+    try:
+        host = (urlsplit(url.strip()).hostname or "").lower()
+    except ValueError:
+        return url
+    if host.endswith("google.com") and urlsplit(url).path.startswith("/maps"):
+        return "Google Maps"
+    for suffix in sorted(PROVIDER_NAMES, key=len, reverse=True):
+        if host == suffix or host.endswith("." + suffix):
+            return PROVIDER_NAMES[suffix]
+    return _readable_host(host) or url
+
+
+def _readable_host(host: str) -> str:
+    try:
+        return idna.decode(host) if "xn--" in host else host
+    except idna.IDNAError:
+        return host

@@ -274,7 +274,8 @@ def parse_record(data, *, site_url: str, source: str | None = None, json_text: b
 
     url = data.get("url") or f"{site_url}/articles/{slug}"
     # xml_safe_input: every string was checked above.
-    body = sanitize_html(data["body_html"], site_url, xml_safe_input=True, frame_hosts=frame_hosts)
+    # Relative links in the body are relative to the article itself (RFC 3986 §5).
+    body = sanitize_html(data["body_html"], _absolute(url, site_url), xml_safe_input=True, frame_hosts=frame_hosts)
     # Depth never exceeds the number of tags, so most bodies need no count at all.
     if body.count("<") > NESTING_MAX and nesting_depth(body) > NESTING_MAX:
         raise RecordError([Problem("body_html", f"nests elements {nesting_depth(body)} levels deep; at most "

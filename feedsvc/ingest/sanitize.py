@@ -4,11 +4,13 @@ from __future__ import annotations
 import functools
 import html
 import re
-from urllib.parse import parse_qs, urlsplit
 
 import nh3
 
-from feedsvc.ingest.frames import DEFAULT_FRAME_HOSTS, FramePolicy, frame_policy
+from feedsvc.ingest.cms import rewrite_cms_markup
+from feedsvc.ingest.frames import DEFAULT_FRAME_HOSTS, FramePolicy, frame_policy, provider_name
+from feedsvc.ingest.players import youtube_id
+from feedsvc.ingest.urls import uri
 
 ALLOWED_TAGS = {
     "p", "h2", "h3", "h4", "h5", "h6", "a", "strong", "em", "b", "i", "u", "s", "small", "mark",
@@ -37,20 +39,28 @@ ALLOWED_CLASSES = {"blockquote": {"twitter-tweet", "instagram-media"}}
 REMOVED_WITH_CONTENT = {"script", "style", "template", "noscript", "svg", "math", "object", "embed",
                         "form", "select", "textarea", "button", "head", "title"}
 URL_SCHEMES = {"http", "https", "mailto"}
-EMBEDDED_SOURCE_ATTRS = {("iframe", "src"), ("video", "src"), ("video", "poster"), ("audio", "src"),
-                         ("source", "src")}
+EMBEDDED_SOURCE_ATTRS = {("video", "src"), ("video", "poster"), ("audio", "src"), ("source", "src")}
+URL_ATTRIBUTES = {"href", "src", "cite", "poster"}
+# CMSs write sizes as "800px" too; HTML wants the bare number.
+_PIXELS = re.compile(r"\s*(\d{1,5})(?:px)?\s*")
 
 
 def _keep_attribute(tag: str, attr: str, value: str) -> str | None:
-    # Embedded players must come over https: a mixed-content frame is blocked by readers anyway.
+    # Embedded media must come over https: mixed content is blocked by readers anyway. A frame's
+    # http source is kept for decide_frames, which makes such a frame a link.
     if (tag, attr) in EMBEDDED_SOURCE_ATTRS and not value.lower().startswith("https://"):
         return None
-    if attr in ("width", "height", "colspan", "rowspan", "start") and not value.strip().isdigit():
+    if tag == "iframe" and attr == "src" and not value.lower().startswith(("https://", "http://")):
+        return None
+    if attr in ("width", "height"):
+        size = _PIXELS.fullmatch(value)
+        return size.group(1) if size and int(size.group(1)) > 0 else None
+    if attr in ("colspan", "rowspan", "start") and not value.strip().isdigit():
         return None
     # nh3 checks the scheme of href and src but not of cite, which readers may show as a link.
     if attr == "cite" and not value.strip().lower().startswith(("http://", "https://")):
         return None
-    return value
+    return uri(value) if attr in URL_ATTRIBUTES else value
 
 
 @functools.lru_cache(maxsize=8)
@@ -64,7 +74,7 @@ def _cleaner(base_url: str) -> nh3.Cleaner:
         allowed_classes=ALLOWED_CLASSES,
         link_rel="noopener",
         strip_comments=True,
-        url_relative=("rewrite_with_base", base_url.rstrip("/") + "/"),
+        url_relative=("rewrite_with_base", base_url),
     )
 
 
@@ -78,13 +88,14 @@ XML_UNSAFE_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff
 
 def sanitize_html(body: str, base_url: str, *, xml_safe_input: bool = False,
                   frame_hosts: tuple[str, ...] = DEFAULT_FRAME_HOSTS) -> str:
-    """Safe HTML for every output; relative URLs are resolved against `base_url` (the site).
+    """Safe HTML for every output; relative URLs are resolved against `base_url`, the article's own
+    URL (RFC 3986 §5), and every URL is a URI (RFC 3987 §3.1). CMS shapes are made plain first (cms.py).
 
     `xml_safe_input`: the caller knows `body` holds no XML_UNSAFE_CHARS, so only a numeric
     character reference can bring one in, and the scan for them is skipped when there is none.
     `frame_hosts`: the FRAME_HOSTS setting; a frame elsewhere becomes a link (frames.py).
     """
-    cleaned = _cleaner(base_url).clean(body)
+    cleaned = _cleaner(base_url).clean(rewrite_cms_markup(body))
     if "<iframe" in cleaned:
         cleaned = decide_frames(cleaned, frame_policy(frame_hosts))
     if xml_safe_input and "&#" not in body:
@@ -112,13 +123,19 @@ def _frame_or_link(attribute_text: str, policy: FramePolicy) -> str:
         return ""
     player = policy.player_for(src)
     if player is None:
-        text = attributes.get("title", "").strip() or urlsplit(src).hostname or src
-        return f'<a href="{_quoted(src)}" rel="noopener">{html.escape(text, quote=False)}</a>'
+        text = html.escape(frame_link_text(src, attributes.get("title", "")), quote=False)
+        return f'<a href="{_quoted(src)}" rel="noopener">{text}</a>'
     kept = {name: attributes[name] for name in _KEPT_FRAME_ATTRIBUTES if name in attributes}
     kept.update(sandbox=player.sandbox, referrerpolicy=player.referrer_policy, loading="lazy")
     if player.allow:
         kept["allow"] = player.allow
     return "<iframe" + "".join(f' {name}="{_quoted(value)}"' for name, value in kept.items()) + "></iframe>"
+
+
+def frame_link_text(src: str, title: str = "") -> str:
+    """The text of the link a frame becomes: its provider by name, and its title when it has one."""
+    name = provider_name(src)
+    return f"{name} पर देखें: {title.strip()}" if title.strip() else f"{name} पर देखें"
 
 
 def _quoted(value: str) -> str:
@@ -155,23 +172,15 @@ def truncate_words(text: str, limit: int, ellipsis: str = "…") -> str:
     return cut.rstrip(" ,;:।-") + ellipsis
 
 
-_YOUTUBE_ID = re.compile(r"^[A-Za-z0-9_-]{6,20}$")
+_LINKED_URL = re.compile(r'\s(?:href|src)="([^"]*)"')
 
 
-def youtube_id(url: str) -> str | None:
-    """The video id of a YouTube watch, short, embed or shorts URL; None for anything else."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    candidate = None
-    if host in ("youtu.be", "www.youtu.be"):
-        candidate = parts.path.lstrip("/").split("/")[0]
-    elif any(host == d or host.endswith("." + d) for d in ("youtube.com", "youtube-nocookie.com")):
-        if parts.path == "/watch":
-            candidate = parse_qs(parts.query).get("v", [None])[0]
-        else:
-            segments = parts.path.strip("/").split("/")
-            if len(segments) >= 2 and segments[0] in ("embed", "shorts", "v", "live"):
-                candidate = segments[1]
-    if candidate and _YOUTUBE_ID.match(candidate):
-        return candidate
-    return None
+def shown_in(url: str, safe_html: str) -> bool:
+    """Whether `safe_html` already links to or frames what `url` names (the same YouTube video in any
+    of its URL forms, or the same URL), so that an embed is shown once."""
+    video = youtube_id(url)
+    target = uri(url)
+    for linked in map(html.unescape, _LINKED_URL.findall(safe_html)):
+        if linked == target or (video is not None and youtube_id(linked) == video):
+            return True
+    return False

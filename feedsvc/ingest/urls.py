@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, quote, urlsplit
 
 import idna
 
@@ -75,3 +75,25 @@ def csp_source(url: str) -> str | None:
         return None
     port = f":{parts.port}" if parts.port is not None else ""
     return f"{parts.scheme.lower()}://{host}{port}"
+
+
+# Everything a URI may not hold unencoded (RFC 3986 §2): non-ASCII, space and controls, the ASCII
+# characters that are neither reserved nor unreserved, and a "%" that starts no %XX escape.
+_NOT_IN_URI = re.compile(r'[^\x21-\x7e]|["<>\\^`{|}]|%(?![0-9A-Fa-f]{2})')
+
+
+def uri(url: str) -> str:
+    """`url` as a URI, by the mapping of RFC 3987 §3.1: the host in IDNA A-labels, every other
+    character a URI may not hold percent-encoded as UTF-8; %XX escapes already there are kept, so
+    mapping a URI again changes nothing. An ASCII URL that was a URI comes back unchanged."""
+    if not _NOT_IN_URI.search(url):
+        return url
+    try:
+        parts = urlsplit(url)
+        if not parts.netloc.isascii():
+            port = f":{parts.port}" if parts.port is not None else ""
+            url = url.replace(parts.netloc, ascii_host(parts.hostname or "") + port, 1)
+    except ValueError:
+        pass  # not a host name: its UTF-8 is percent-encoded below, as RFC 3986 §3.2.2 allows
+    return _NOT_IN_URI.sub(lambda found: quote(found.group(), safe=""), url)
+

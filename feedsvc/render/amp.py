@@ -22,8 +22,10 @@ import lxml.html
 from lxml.html import HtmlElement
 from markupsafe import Markup
 
-from feedsvc.ingest.frames import DEFAULT_FRAME_HOSTS, FramePolicy, Player, frame_policy
-from feedsvc.ingest.sanitize import youtube_id
+from feedsvc.ingest.frames import DEFAULT_FRAME_HOSTS, FramePolicy, Player, embed_label, frame_policy
+from feedsvc.ingest.players import youtube_id, youtube_start, youtube_watch_url
+from feedsvc.ingest.sanitize import frame_link_text
+from feedsvc.ingest.urls import uri
 from feedsvc.render.jsonld import script_json
 
 AMP_RUNTIME_URL = "https://cdn.ampproject.org/v0.js"
@@ -116,10 +118,15 @@ def _dimension(value: str | None) -> int | None:
 
 
 def _size(element: HtmlElement, fallback: tuple[int, int]) -> tuple[str, str]:
-    """Width and height from the tag, or the fallback when either is unknown (no ratio to keep)."""
+    """Width and height from the tag; when one is missing, the other with the fallback's ratio; the
+    fallback when both are."""
     width, height = _dimension(element.get("width")), _dimension(element.get("height"))
-    if width is None or height is None:
+    if width is None and height is None:
         width, height = fallback
+    elif height is None:
+        height = max(1, round(width * fallback[1] / fallback[0]))
+    elif width is None:
+        width = max(1, round(height * fallback[0] / fallback[1]))
     return str(width), str(height)
 
 
@@ -177,10 +184,14 @@ def _link_placeholder(url: str, text: str) -> HtmlElement:
     return paragraph
 
 
-def _youtube(video_id: str, width: str, height: str, title: str) -> HtmlElement:
-    component = _element("amp-youtube", data_videoid=video_id, layout="responsive", width=width, height=height)
-    watch = f"https://www.youtube.com/watch?v={video_id}"
-    return _with_placeholder(component, _link_placeholder(watch, title or watch))
+def _youtube(url: str, width: str, height: str, title: str) -> HtmlElement:
+    """amp-youtube for the video `url` names, starting where the URL says (`data-param-start`)."""
+    component = _element("amp-youtube", data_videoid=youtube_id(url), layout="responsive", width=width, height=height)
+    start = youtube_start(url)
+    if start:
+        component.set("data-param-start", str(start))
+    watch = youtube_watch_url(url)
+    return _with_placeholder(component, _link_placeholder(watch, title or embed_label("youtube", watch)))
 
 
 def _instagram(shortcode: str) -> HtmlElement:
@@ -194,15 +205,11 @@ def _twitter(status_id: str) -> HtmlElement:
     return _element("amp-twitter", data_tweetid=status_id, layout="responsive", width=width, height=height)
 
 
-def _frame_text(src: str, title: str) -> str:
-    return title or urlsplit(src).hostname or src
-
-
 def _frame_component(src: str, player: Player, width: str, height: str, title: str) -> HtmlElement:
     """The AMP component for an allowed frame: a YouTube or Instagram player, else a sandboxed amp-iframe."""
-    video, shortcode = youtube_id(src), instagram_shortcode(src)
-    if video:
-        return _youtube(video, width, height, title)
+    shortcode = instagram_shortcode(src)
+    if youtube_id(src):
+        return _youtube(src, width, height, title)
     if shortcode:
         post = f"https://www.instagram.com/p/{shortcode}/"
         return _with_placeholder(_instagram(shortcode), _link_placeholder(post, title or post))
@@ -211,7 +218,7 @@ def _frame_component(src: str, player: Player, width: str, height: str, title: s
     if title:
         component.set("title", title)
     # A placeholder lets AMP show the frame near the top of the page too.
-    return _with_placeholder(component, _link_placeholder(src, _frame_text(src, title)))
+    return _with_placeholder(component, _link_placeholder(src, title or frame_link_text(src)))
 
 
 # --- the body converter ---------------------------------------------------------------------------
@@ -253,13 +260,13 @@ class _Converter:
         _replace(element, amp_img(src, element.get("alt", ""), width, height))
 
     def iframe(self, element: HtmlElement) -> None:
-        src = _url(element.get("src"), MEDIA_SCHEMES)
+        src = _url(element.get("src"), IMAGE_SCHEMES)
         if src is None:
             _remove(element)
             return
         title, player = element.get("title", ""), self.frames.player_for(src)
-        if player is None:
-            _replace(element, _link(src, _frame_text(src, title)))
+        if player is None:  # a map over plain http, a page not on the list: a link naming its provider
+            _replace(element, _link(uri(src), frame_link_text(src, title)))
             return
         component = _frame_component(src, player, *_size(element, FALLBACK_FRAME_SIZE), title)
         if component.tag == "amp-iframe" and element.get("allowfullscreen") is not None:
@@ -392,9 +399,8 @@ def embed_to_amp(provider: str, url: str, title: str = "") -> AmpBody:
     component = None
     if link_url is None:
         pass
-    elif provider == "youtube" and (video := youtube_id(link_url)):
-        width, height = map(str, FALLBACK_FRAME_SIZE)
-        component = _youtube(video, width, height, title)
+    elif provider == "youtube" and youtube_id(link_url):
+        component = _youtube(link_url, *map(str, FALLBACK_FRAME_SIZE), title)
     elif provider == "twitter" and (status := tweet_id(link_url)):
         component = _with_placeholder(_twitter(status), _quote_link(link_url, title))
     elif provider == "instagram" and (shortcode := instagram_shortcode(link_url)):
@@ -402,7 +408,8 @@ def embed_to_amp(provider: str, url: str, title: str = "") -> AmpBody:
     if component is not None:
         return AmpBody(_serialize(component), frozenset({component.tag}))
     if link_url:
-        return AmpBody(_serialize(_link_placeholder(link_url, title or link_url)))
+        label = embed_label(provider, link_url)
+        return AmpBody(_serialize(_link_placeholder(uri(link_url), f"{label}: {title}" if title else label)))
     if title:
         paragraph = _element("p")
         paragraph.text = title

@@ -13,6 +13,7 @@ from urllib.parse import quote, urlsplit
 from lxml import etree
 from markupsafe import Markup, escape
 
+from feedsvc.ingest.urls import uri
 from feedsvc.render.feeds.model import Scope
 from feedsvc.render.feeds.urls import listing_path
 
@@ -95,7 +96,7 @@ def thumbnail(candidates, maxwidth: int | None, maxheight: int | None) -> dict:
             continue
         width, height = image["width"], image["height"]
         if (maxwidth is None or width <= maxwidth) and (maxheight is None or height <= maxheight):
-            return {"thumbnail_url": image["url"], "thumbnail_width": width, "thumbnail_height": height}
+            return {"thumbnail_url": uri(image["url"]), "thumbnail_width": width, "thumbnail_height": height}
     return {}
 
 
@@ -112,7 +113,7 @@ def author_fields(authors, site_url: str) -> dict:
         return {}
     first = authors[0]
     return {"author_name": ", ".join(a.name for a in authors),
-            "author_url": first.url or site_url + listing_path(Scope("author", first.key))}
+            "author_url": uri(first.url) if first.url else site_url + listing_path(Scope("author", first.key))}
 
 
 def response_for(article, *, embed_url: str, site_name: str, site_url: str, cache_age: int,

@@ -16,9 +16,11 @@ from babel.dates import format_datetime
 from sqlalchemy.engine import Connection
 
 from feedsvc import store
-from feedsvc.ingest.frames import DEFAULT_FRAME_HOSTS, KNOWN_PLAYERS, Player
+from feedsvc.ingest.frames import DEFAULT_FRAME_HOSTS, KNOWN_PLAYERS, Player, embed_label
+from feedsvc.ingest.players import youtube_id, youtube_start
 from feedsvc.ingest.records import Article
-from feedsvc.ingest.sanitize import youtube_id
+from feedsvc.ingest.sanitize import shown_in
+from feedsvc.ingest.urls import uri
 from feedsvc.render import amp, jsonld
 from feedsvc.render.feeds import scopes_of
 from feedsvc.render.feeds.model import SCOPE_WORDS, Scope, Site
@@ -122,16 +124,22 @@ class EmbedView:
 
 
 def embed_view(embed: dict) -> EmbedView:
-    provider, url = embed.get("provider", "other"), embed["url"]
+    provider, url = embed.get("provider", "other"), uri(embed["url"])
     title = embed.get("title") or ""
     video = youtube_id(url) if provider == "youtube" else None
     if video:
-        return EmbedView("video", url, title, VIDEO_LABELS["youtube"],
-                         f"https://www.youtube-nocookie.com/embed/{quote(video)}",
+        start = youtube_start(url)
+        player = f"https://www.youtube-nocookie.com/embed/{quote(video)}" + (f"?start={start}" if start else "")
+        return EmbedView("video", url, title, VIDEO_LABELS["youtube"], player,
                          KNOWN_PLAYERS["www.youtube-nocookie.com/embed"])
     if provider in POST_LABELS:
         return EmbedView("post", url, title, POST_LABELS[provider])
-    return EmbedView("link", url, title, VIDEO_LABELS.get(provider, "यहाँ देखें"))
+    return EmbedView("link", url, title, embed_label(provider, url))
+
+
+def embeds_to_show(article: Article) -> list[dict]:
+    """The record's embeds that the body does not already show: each embed appears once."""
+    return [embed for embed in article.embeds if not shown_in(embed["url"], article.body_html)]
 
 
 @dataclass(frozen=True)
@@ -178,20 +186,21 @@ def news_article_json_ld(article: Article, site: Site) -> dict:
     page when the record gives one, else their page here."""
     authors = zip(article.authors, author_links(article, site), strict=True)
     return jsonld.news_article(
-        headline=article.title, url=article.url, published=rfc3339(article.published),
-        modified=rfc3339(article.updated), authors=[{"name": a.name, "url": a.url or link.href} for a, link in authors],
+        headline=article.title, url=uri(article.url), published=rfc3339(article.published),
+        modified=rfc3339(article.updated),
+        authors=[{"name": a.name, "url": uri(a.url or link.href)} for a, link in authors],
         publisher_name=site.name, publisher_logo=site.logo,
-        images=[article.image["url"]] if article.image else (), description=article.summary,
+        images=[uri(article.image["url"])] if article.image else (), description=article.summary,
         language=article.language)
 
 
 def open_graph(article: Article, site: Site, section: ScopeLink) -> list[tuple[str, str]]:
     """(property, content) pairs of the Open Graph and article: meta tags."""
     tags = [("og:type", "article"), ("og:site_name", site.name), ("og:locale", "hi_IN"),
-            ("og:title", article.title), ("og:description", article.summary), ("og:url", article.url)]
+            ("og:title", article.title), ("og:description", article.summary), ("og:url", uri(article.url))]
     if article.image:
         image = article.image
-        tags.append(("og:image", image["url"]))
+        tags.append(("og:image", uri(image["url"])))
         if image.get("width") and image.get("height"):
             tags += [("og:image:width", str(image["width"])), ("og:image:height", str(image["height"]))]
         tags.append(("og:image:alt", image.get("caption") or article.title))
@@ -210,10 +219,10 @@ def article_page(article: Article, site: Site, related: list[Article]) -> Articl
     updated = Stamp.of(article.updated, site.timezone) if changed else None
     corrections = [(_correction_stamp(c.get("date"), site.timezone), c.get("text", "")) for c in article.corrections]
     return ArticlePage(
-        article=article, canonical_url=article.url, amp_url=site.url + amp_path(article.slug),
+        article=article, canonical_url=uri(article.url), amp_url=site.url + amp_path(article.slug),
         published=Stamp.of(article.published, site.timezone), updated=updated, section=section, tags=tags,
         authors=authors,
-        embeds=[embed_view(e) for e in article.embeds], corrections=corrections,
+        embeds=[embed_view(e) for e in embeds_to_show(article)], corrections=corrections,
         related=each_rendered("related_articles", related, lambda other: teaser(other, site)),
         json_ld=news_article_json_ld(article, site), open_graph=open_graph(article, site, section),
         feed_scopes=scopes_of(article))
@@ -233,14 +242,16 @@ def amp_page(article: Article, site: Site, frame_hosts: tuple[str, ...] = DEFAUL
 
     `frame_hosts` is the FRAME_HOSTS setting: which body frames stay players."""
     published = Stamp.of(article.published, site.timezone)
-    image = article.image or {}
+    image = dict(article.image, url=uri(article.image["url"])) if article.image else {}
     sizes = {image["url"]: (image["width"], image["height"])} if image.get("width") and image.get("height") else None
     return amp.amp_document(
-        headline=article.title, canonical_url=article.url, body=amp.convert_body(article.body_html, sizes, frame_hosts),
-        json_ld=news_article_json_ld(article, site), lang=article.language, lead_image=article.image,
+        headline=article.title, canonical_url=uri(article.url),
+        body=amp.convert_body(article.body_html, sizes, frame_hosts),
+        json_ld=news_article_json_ld(article, site), lang=article.language, lead_image=image or None,
         byline=", ".join(a.name for a in article.authors), published_iso=published.iso,
         published_text=published.text, site_name=site.name, site_url=site.url + "/",
-        embeds=[amp.embed_to_amp(e.get("provider", "other"), e["url"], e.get("title", "")) for e in article.embeds])
+        embeds=[amp.embed_to_amp(e.get("provider", "other"), e["url"], e.get("title", ""))
+                for e in embeds_to_show(article)])
 
 
 # ---- listing pages ---------------------------------------------------------------------------

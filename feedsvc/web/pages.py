@@ -14,6 +14,7 @@ from markupsafe import Markup
 
 from feedsvc import store
 from feedsvc.ingest.records import article_from_json
+from feedsvc.ingest.urls import uri
 from feedsvc.render import feeds, pages
 from feedsvc.render.feeds import urls
 from feedsvc.render.jsonld import script_json
@@ -22,6 +23,8 @@ from feedsvc.web import db
 from feedsvc.web.documents import HTML_TYPE, Document, site
 
 bp = Blueprint("pages", __name__)
+# Every URL a page writes is a URI (RFC 3987 §3.1): `{{ article.url|uri }}`.
+bp.add_app_template_filter(uri, "uri")
 
 MISSING_MAX_AGE = 60  # 404/410 pages: short, so a republished article shows up soon
 CURSOR_MAX = 200

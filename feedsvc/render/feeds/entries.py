@@ -1,8 +1,10 @@
 """Article -> Entry: what every feed format shows of one article.
 
 Feed readers show little beyond plain HTML: an <iframe> player is dropped by most of them, so
-players become a linked thumbnail (YouTube) or a link, and the record's embeds are shown the same
-way. The lead image goes first in the content, for readers that ignore Media RSS.
+players become a linked thumbnail (YouTube, at its start time) or a link naming the provider, a
+<video>/<audio> its poster and a link to the file, and the record's embeds not already in the body
+are shown the same way. Every URL is written as a URI (RFC 3987 §3.1). The lead image goes first
+in the content, for readers that ignore Media RSS.
 """
 from __future__ import annotations
 
@@ -11,38 +13,21 @@ import mimetypes
 import re
 from datetime import datetime
 from functools import lru_cache
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import lxml.html
 from babel.dates import format_date
 
+from feedsvc.ingest.frames import embed_label
+from feedsvc.ingest.players import youtube_id, youtube_watch_url
 from feedsvc.ingest.records import Article
-from feedsvc.ingest.sanitize import plain_text, youtube_id
+from feedsvc.ingest.sanitize import plain_text, shown_in
+from feedsvc.ingest.urls import uri as output_url  # every URL a feed writes is a URI (RFC 3987 §3.1)
 from feedsvc.render.feeds.model import Category, Entry, Image, Person, Site
 
 # The date in every tag: URI this service mints (RFC 4151). Changing it would change every id.
 TAG_DATE = "2025"
 YOUTUBE_THUMBNAIL = "https://i.ytimg.com/vi/{id}/hqdefault.jpg"  # 480x360, exists for every video
-YOUTUBE_WATCH = "https://www.youtube.com/watch?v={id}"
-PROVIDER_LABELS = {
-    "youtube": "YouTube पर वीडियो देखें",
-    "vimeo": "Vimeo पर वीडियो देखें",
-    "twitter": "X (Twitter) पर पोस्ट देखें",
-    "instagram": "Instagram पर पोस्ट देखें",
-    "facebook": "Facebook पर पोस्ट देखें",
-    "other": "देखें",
-}
-
-
-# ASCII characters RFC 3986 allows nowhere in a URI unencoded (section 2: neither reserved nor
-# unreserved), and a "%" that starts no percent-encoding. A record's URL may still carry them;
-# written raw, '"' and '<' end an attribute or a reader's parse of the URL. Non-ASCII stays: IRIs.
-_NOT_IN_URI = re.compile(r'[\x00-\x20"<>\\^`{|}\x7f]|%(?![0-9A-Fa-f]{2})')
-
-
-def output_url(url: str) -> str:
-    """A URL as every feed writes it: the characters no URI may hold unencoded are percent-encoded."""
-    return _NOT_IN_URI.sub(lambda found: quote(found.group()), url)
 
 
 def _attr(value: str) -> str:
@@ -51,7 +36,10 @@ def _attr(value: str) -> str:
 
 
 def entry_id(article_id: str, site: Site) -> str:
-    """The permanent id of an article in every feed: built from the record id, never from the URL."""
+    """The permanent id of an article in every feed: built from the record id (ASCII by the record
+    schema), never from the URL, so writing URLs as URIs (RFC 3987 §3.1) leaves every id as it was,
+    for records with a Devanagari URL too. SITE_URL is taken to be ASCII (an IDN site gives its
+    A-label host): mapping it here would change the id of every entry."""
     return f"tag:{site.host},{TAG_DATE}:articles/{article_id}"
 
 
@@ -105,7 +93,7 @@ def feed_html(article: Article, image: Image | None = ...) -> str:
 
     `image` is the article's lead_image when the caller has it already.
     """
-    body = _replace_iframes(article.body_html)
+    body = _replace_iframes(_replace_players(article.body_html))
     parts = []
     if image is ...:
         image = lead_image(article)
@@ -113,41 +101,58 @@ def feed_html(article: Article, image: Image | None = ...) -> str:
         parts.append(_figure(image))
     parts.append(body)
     parts.extend(f"<p>{embed_link(e['provider'], e['url'], e.get('title', ''))}</p>"
-                 for e in article.embeds if not _already_shown(e["url"], body))
+                 for e in article.embeds if not shown_in(e["url"], body))
     if article.corrections:
         parts.append(_corrections(article.corrections))
     return "".join(parts)
 
 
 def embed_link(provider: str, url: str, title: str = "") -> str:
-    """A player or post as readers can show it: a linked thumbnail for YouTube, else a link."""
+    """A player or post as readers can show it: a linked thumbnail for YouTube (at its start time),
+    else a link naming the provider."""
     video = youtube_id(url) if provider in ("youtube", "other") else None
     if video:
-        watch = _attr(YOUTUBE_WATCH.format(id=video))
+        watch = _attr(youtube_watch_url(url))
         alt = _attr(title or "YouTube वीडियो")
-        caption = html.escape(f"▶ {PROVIDER_LABELS['youtube']}" + (f": {title}" if title else ""), quote=False)
+        caption = html.escape(f"▶ {embed_label('youtube', url)}" + (f": {title}" if title else ""), quote=False)
         return (f'<a href="{watch}"><img src="{YOUTUBE_THUMBNAIL.format(id=video)}" width="480" height="360" '
                 f'alt="{alt}"><br>{caption}</a>')
-    label = PROVIDER_LABELS.get(provider, PROVIDER_LABELS["other"])
-    host = urlsplit(url).hostname or ""
-    text = f"▶ {label}: {title}" if title else f"▶ {label} ({host})"
+    label = embed_label(provider, url)
+    text = f"▶ {label}: {title}" if title else f"▶ {label}"
     return f'<a href="{_attr(output_url(url))}">{html.escape(text, quote=False)}</a>'
-
-
-def _already_shown(url: str, body: str) -> bool:
-    video = youtube_id(url)
-    return (video is not None and YOUTUBE_WATCH.format(id=video) in body) or _attr(url) in body
 
 
 def _provider_of(src: str) -> tuple[str, str]:
     """(provider, page URL) of a player URL: the page a reader can open, not the bare player."""
-    video = youtube_id(src)
-    if video:
-        return "youtube", YOUTUBE_WATCH.format(id=video)
+    if youtube_id(src):
+        return "youtube", youtube_watch_url(src)
     parts = urlsplit(src)
     if parts.hostname == "player.vimeo.com" and parts.path.startswith("/video/"):
         return "vimeo", "https://vimeo.com/" + parts.path[len("/video/"):].strip("/")
     return "other", src
+
+
+# <video>/<audio> as the sanitiser writes them (attribute values double-quoted, every element closed).
+_PLAYER = re.compile(r'<(video|audio)((?:[^>"]|"[^"]*")*)>(.*?)</\1>', re.DOTALL)
+_PLAYER_ATTRIBUTE = re.compile(r'\s(src|poster)="([^"]*)"')
+PLAYER_LABELS = {"video": "▶ वीडियो देखें", "audio": "▶ ऑडियो सुनें"}
+
+
+def _replace_players(body: str) -> str:
+    """Each <video>/<audio>: its poster linked to its file and a link, as readers show no players."""
+    return _PLAYER.sub(_player_link, body) if "<video" in body or "<audio" in body else body
+
+
+def _player_link(found: re.Match) -> str:
+    tag, own, inner = found.groups()
+    attributes = dict(_PLAYER_ATTRIBUTE.findall(own))
+    sources = [value for name, value in _PLAYER_ATTRIBUTE.findall(inner) if name == "src"]
+    src = attributes.get("src") or next(iter(sources), "")
+    poster = attributes.get("poster")
+    if not src:
+        return f'<p><img src="{poster}" alt=""></p>' if poster else ""
+    image = f'<img src="{poster}" alt=""><br>' if poster else ""
+    return f'<p><a href="{src}">{image}{PLAYER_LABELS[tag]}</a></p>'
 
 
 def _replace_iframes(body: str) -> str:
