@@ -4,7 +4,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -12,9 +11,9 @@ from importlib import resources
 
 import jsonschema_rs
 import orjson
-from anyascii import anyascii
 
 from feedsvc.ingest.frames import DEFAULT_FRAME_HOSTS
+from feedsvc.ingest.romanise import romanise
 from feedsvc.ingest.sanitize import XML_UNSAFE_CHARS, nesting_depth, plain_text, sanitize_html, truncate_words
 from feedsvc.ingest.urls import checked_url
 
@@ -209,17 +208,9 @@ def _url_problems(data: dict, site_url: str) -> list[Problem]:
     return problems
 
 
-# Unicode keeps क़ ख़ ग़ ज़ ड़ ढ़ फ़ य़ decomposed (consonant + nukta) even in NFC; anyascii reads the
-# precomposed letters as q kh gh z r rh f y but a loose nukta as an apostrophe ("j'ombi").
-_NUKTA_FORMS = {base + "\u093c": chr(0x0958 + i) for i, base in enumerate("कखगजडढफय")}
-_NUKTA_PAIR = re.compile("[कखगजडढफय]\u093c")
-
-
 def slugify(text: str, limit: int = SLUG_MAX) -> str:
-    """Readable Latin slug: transliterated, lower case, hyphens, cut at a word boundary."""
-    text = _NUKTA_PAIR.sub(lambda m: _NUKTA_FORMS[m.group()], unicodedata.normalize("NFC", text))
-    ascii_text = anyascii(text.replace("\u093c", "")).lower().replace("'", "")
-    words = re.findall(r"[a-z0-9]+", ascii_text)
+    """Readable Latin slug: romanised (Hindi as Hindi readers spell it), lower case, hyphens, cut at a word boundary."""
+    words = re.findall(r"[a-z0-9]+", romanise(text).replace("'", ""))
     slug = ""
     for word in words:
         candidate = f"{slug}-{word}" if slug else word

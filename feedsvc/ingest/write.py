@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import orjson
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -133,6 +133,7 @@ def upsert_many(conn: Connection, batch: list[Incoming], *, site_name: str, expe
             outcomes[index] = WriteResult(article.id, "unchanged", row.version)
         else:
             pending.append(_Pending(index, incoming, row))
+    _keep_stored_names(conn, pending)
     pending = _claim_slugs(conn, pending, outcomes)
     if pending:
         _write_articles(conn, pending, now)
@@ -147,6 +148,30 @@ def upsert_many(conn: Connection, batch: list[Incoming], *, site_name: str, expe
 
 class ConcurrentWrite(Exception):
     """Another writer changed an article of this batch between our read and our write."""
+
+
+def _keep_stored_names(conn: Connection, pending: list[_Pending]) -> None:
+    """Derived slugs and author keys are public URLs: what the store already holds wins over a fresh
+    derivation (the romanisation may have improved since): a stored article keeps its slug while
+    its title is unchanged, and an author named without a key keeps the key stored for that name."""
+    given_keys = {a["name"] for p in pending for a in p.article.record.get("authors", []) if a.get("key")}
+    derived = {a.name for p in pending for a in p.article.authors if a.name not in given_keys}
+    stored_keys = dict(conn.execute(
+        select(article_authors.c.author_name, func.min(article_authors.c.author_key))
+        .where(article_authors.c.author_name.in_(derived)).group_by(article_authors.c.author_name)).all()) if derived else {}
+    for p in pending:
+        article, changed = p.article, False
+        if p.row is not None and not article.record.get("slug") and p.row.slug != article.slug \
+                and article_from_json(p.row.article).title == article.title:
+            article.slug, changed = p.row.slug, True
+            if not article.record.get("url"):
+                article.url = article.url.rsplit("/", 1)[0] + "/" + article.slug
+        for i, author in enumerate(article.authors):
+            key = stored_keys.get(author.name) if author.name in derived else None
+            if key and key != author.key:
+                article.authors[i], changed = replace(author, key=key), True
+        if changed:
+            p.incoming = Incoming(article, encode_article(article), p.incoming.record_json)
 
 
 def _claim_slugs(conn: Connection, pending: list[_Pending], outcomes: list) -> list[_Pending]:

@@ -83,6 +83,12 @@ def news_query(now: datetime, window: timedelta = NEWS_WINDOW, limit: int = NEWS
             .order_by(articles.c.published.desc(), articles.c.id.desc()).limit(min(limit, NEWS_MAX_URLS)))
 
 
+def news_language(tag: str) -> str:
+    """A BCP 47 tag as Google News wants it: the ISO 639 code alone, but zh-cn and zh-tw."""
+    tag = tag.lower()
+    return tag if tag in ("zh-cn", "zh-tw") else tag.split("-")[0]
+
+
 def news_sitemap(conn: Connection, *, site_url: str, publication: str, language: str, now: datetime,
                  window: timedelta = NEWS_WINDOW, limit: int = NEWS_MAX_URLS) -> Iterator[bytes]:
     """Live articles published in (now - window, now], newest first, at most `limit` of them.
@@ -99,11 +105,14 @@ def news_sitemap(conn: Connection, *, site_url: str, publication: str, language:
     first = next(rows, None)
     if first is None:
         return _chunks(_NEWS_URLSET_HEAD, [_newest_without_news(conn, site_url, now)], _URLSET_TAIL)
-    publication_xml = (f"<news:publication><news:name>{_escape(publication)}</news:name>"
-                       f"<news:language>{_escape(language)}</news:language></news:publication>")
 
     def entry(row) -> str:
         article = article_from_json(row.article)
+        # Each article's own language (an `en` story of a `hi` site is labelled en); `language`, the
+        # site's, only stands in for a stored article that carries none.
+        publication_xml = (f"<news:publication><news:name>{_escape(publication)}</news:name>"
+                           f"<news:language>{_escape(news_language(article.language or language))}"
+                           f"</news:language></news:publication>")
         return (f"<url><loc>{_escape(article_loc(site_url, row.slug))}</loc><news:news>{publication_xml}"
                 f"<news:publication_date>{article.published.isoformat(timespec='seconds')}"
                 f"</news:publication_date><news:title>{_escape(article.title)}</news:title>"

@@ -166,3 +166,28 @@ class CreatorEntryExtension(BaseEntryExtension):
         if self._creators:
             etree.SubElement(item, f"{{{DC_NS}}}creator").text = self.SEPARATOR.join(self._creators)
         return item
+
+
+class LanguageExtension(BaseExtension):
+    """Entries' languages; declares nothing (RSS's dc: comes with CreatorExtension, Atom needs none)."""
+
+
+class LanguageEntryExtension(BaseEntryExtension):
+    """An entry's own language: xml:lang on an Atom entry, dc:language in an RSS item (an `en`
+    article inside a `hi` feed must not be read as Hindi)."""
+
+    def __init__(self):
+        self._language: str | None = None
+
+    def language(self, language: str) -> None:
+        self._language = language
+
+    def extend_atom(self, entry):
+        if self._language:
+            entry.set(XML_LANG, self._language)
+        return entry
+
+    def extend_rss(self, item):
+        if self._language:
+            etree.SubElement(item, f"{{{DC_NS}}}language").text = self._language
+        return item

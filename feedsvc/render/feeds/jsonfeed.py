@@ -12,7 +12,7 @@ def _person(person: Person) -> dict:
     return {"name": person.name, **({"url": person.url} if person.url else {})}
 
 
-def _item(entry: Entry, language: str) -> dict:
+def _item(entry: Entry) -> dict:
     item = {"id": entry.id, "url": entry.url, "title": entry.title}
     if entry.content_html is not None:
         item["content_html"] = entry.content_html
@@ -25,8 +25,9 @@ def _item(entry: Entry, language: str) -> dict:
     item["date_modified"] = entry.updated.isoformat()
     item["authors"] = [_person(a) for a in entry.authors]
     item["tags"] = [c.label for c in entry.categories]
-    if entry.language != language:
-        item["language"] = entry.language
+    # JSON Feed 1.1 defines `language` for the feed only; readers that look for one per item
+    # (as the feed's) find it here, and the rest ignore an unknown item field (spec: "extensions").
+    item["language"] = entry.language
     return item
 
 
@@ -46,7 +47,7 @@ def document(feed: Feed) -> dict:
         doc["hubs"] = [{"type": "WebSub", "url": hub} for hub in feed.site.hubs]
     if feed.next_url:
         doc["next_url"] = feed.next_url
-    doc["items"] = [_item(entry, feed.language) for entry in feed.entries]
+    doc["items"] = [_item(entry) for entry in feed.entries]
     return doc
 
 

@@ -4,7 +4,13 @@ from __future__ import annotations
 from feedgen.entry import FeedEntry
 from feedgen.feed import FeedGenerator
 
-from feedsvc.render.feeds.ext import MediaEntryExtension, MediaExtension, StylesheetExtension
+from feedsvc.render.feeds.ext import (
+    LanguageEntryExtension,
+    LanguageExtension,
+    MediaEntryExtension,
+    MediaExtension,
+    StylesheetExtension,
+)
 from feedsvc.render.feeds.model import Entry, Feed
 
 GENERATOR = "feedsvc"
@@ -15,6 +21,7 @@ def new_generator(feed: Feed) -> FeedGenerator:
     fg = FeedGenerator()
     fg.register_extension("stylesheet", StylesheetExtension)
     fg.register_extension("media", MediaExtension, MediaEntryExtension)
+    fg.register_extension("entry_language", LanguageExtension, LanguageEntryExtension)
     if feed.stylesheet:
         fg.stylesheet.href(feed.stylesheet)
     fg.id(feed.id)
@@ -38,6 +45,7 @@ def add_entry_basics(fg: FeedGenerator, entry: Entry) -> FeedEntry:
         fe.content(entry.content_html, type="html")
     fe.published(entry.published)
     fe.updated(entry.updated)
+    fe.entry_language.language(entry.language)
     fe.category([{"term": c.term, "label": c.label, "scheme": c.scheme} for c in entry.categories])
     if entry.image:
         image = entry.image
