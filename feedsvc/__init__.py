@@ -3,7 +3,7 @@ from flask import Flask
 
 from feedsvc import cli, config, validate
 from feedsvc.ops import partners
-from feedsvc.publish import websub
+from feedsvc.publish import schedule, websub
 from feedsvc.web import (
     db,
     documents,
@@ -31,6 +31,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     # in a URL answers 400 before any route or query sees it.
     guards.init_app(app)
     websub.init_app(app, engine)              # outbox rows inside the writes through `engine`; the hub sender
+    schedule.init_app(app, engine)            # embargoed articles made live at their time, pinged like any write
     register_blueprints(app)
     metrics.init_app(app, engine, cache)      # /metrics: requests, the render cache's hits and builds, the mirror's lag
     security_headers.init_app(app)            # only /embed/* may be framed

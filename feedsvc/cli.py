@@ -3,6 +3,7 @@ from flask import Flask
 
 from feedsvc.ops.partners import cli as partners_cli
 from feedsvc.publish.mirror import export_command
+from feedsvc.publish.schedule import schedule_cli
 from feedsvc.publish.websub import websub_cli
 from feedsvc.validate import validate_command
 from feedsvc.web.db import import_articles_command, init_db_command
@@ -12,6 +13,7 @@ COMMANDS = (
     import_articles_command,
     partners_cli,
     websub_cli,
+    schedule_cli,
     export_command,
     validate_command,
 )

@@ -59,6 +59,12 @@ DEFAULTS = {
     "WEBSUB_POLL_SECONDS": 2,
     "WEBSUB_LEASE_SECONDS": 120,
     "WEBSUB_KEEP_SENT_DAYS": 7,
+    # Scheduled publication (feedsvc/publish/schedule.py): "thread" = a daemon thread in each web worker,
+    # "worker" = only `flask schedule run`. Each looks for articles scheduled elsewhere every POLL seconds
+    # (every IDLE seconds while none is scheduled); those scheduled in its own process wake it at once.
+    "SCHEDULER": "thread",
+    "SCHEDULE_POLL_SECONDS": 1,
+    "SCHEDULE_IDLE_SECONDS": 30,
     # Sitemaps (feedsvc/render/sitemaps.py): per-file limits of the sitemaps.org protocol
     "SITEMAP_MAX_URLS": 50000,
     "SITEMAP_MAX_BYTES": 50 * 1024 * 1024,

@@ -95,7 +95,7 @@ def test_a_write_in_one_worker_is_served_by_every_worker(server):
     old_etag = old[0][1]["ETag"]
 
     record = dict(VALID_RECORD, id="cache-workers-new", slug="cache-workers-new", title=NEW_TITLE,
-                  published="2030-01-01T09:00:00+05:30", updated="2030-01-01T09:00:00+05:30")
+                  published="2026-01-01T09:00:00+05:30", updated="2026-01-01T09:00:00+05:30")
     status, body = put(gunicorn.port, "/api/articles/cache-workers-new", record)
     assert status == 201, body
     # deploy/gunicorn.conf.py lets a worker trust the counters it read for FEED_STATE_RECHECK_MS (500 ms).

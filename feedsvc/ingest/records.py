@@ -100,10 +100,30 @@ class Article:
     embeds: list[dict] = field(default_factory=list)
     corrections: list[dict] = field(default_factory=list)
     record: dict = field(default_factory=dict)  # the record as given, for the API to hand back
+    embargo_until: datetime | None = None
+    significantly_updated: datetime | None = None
+    syndication: dict = field(default_factory=dict)  # the record's, as given: see syndicated_to
 
     @property
     def live(self) -> bool:
         return self.status == "published"
+
+    @property
+    def visible_from(self) -> datetime:
+        """The instant the article may first be shown anywhere: `published`, or a later `embargo_until`."""
+        return max(self.published, self.embargo_until) if self.embargo_until else self.published
+
+    @property
+    def in_feeds(self) -> bool:
+        return self.syndication.get("feeds", True)
+
+    @property
+    def in_news_sitemap(self) -> bool:
+        return self.syndication.get("news_sitemap", True)
+
+    def syndicated_to(self, profile: str) -> bool:
+        """Whether the feed profile named `profile` (an aggregator's) may carry the article."""
+        return self.in_feeds and profile not in self.syndication.get("exclude_profiles", ())
 
 
 @lru_cache(maxsize=1)
@@ -247,8 +267,14 @@ def parse_record(data, *, site_url: str, source: str | None = None, json_text: b
     updated = _parse_time(data.get("updated", data["published"]), "updated", problems)
     if published and updated and updated < published:
         problems.append(Problem("updated", "is earlier than published"))
-    for i, correction in enumerate(data.get("corrections", [])):
-        _parse_time(correction["date"], f"corrections[{i}].date", problems)
+    corrected = [_parse_time(c["date"], f"corrections[{i}].date", problems)
+                 for i, c in enumerate(data.get("corrections", []))]
+    if updated and corrected and None not in corrected:
+        updated = max(updated, *corrected)  # a correction is an update, whatever `updated` says
+    embargo_until = _optional_time(data, "embargo_until", problems)
+    significantly_updated = _optional_time(data, "significantly_updated", problems)
+    if significantly_updated and published and updated and not published <= significantly_updated <= updated:
+        problems.append(Problem("significantly_updated", "is not between published and updated"))
     problems += _url_problems(data, site_url)
     title = clean_text(data["title"])
     if not title:
@@ -283,8 +309,13 @@ def parse_record(data, *, site_url: str, source: str | None = None, json_text: b
         tags=_unique([Keyed(t["key"], clean_text(t["name"])) for t in data.get("tags", [])]),
         authors=_unique(authors), published=published, updated=updated,
         status=data.get("status", "published"), image=image, embeds=list(data.get("embeds", [])),
-        corrections=list(data.get("corrections", [])), record=data,
+        corrections=list(data.get("corrections", [])), record=data, embargo_until=embargo_until,
+        significantly_updated=significantly_updated, syndication=dict(data.get("syndication", {})),
     )
+
+
+def _optional_time(data: dict, name: str, problems: list[Problem]) -> datetime | None:
+    return _parse_time(data[name], name, problems) if name in data else None
 
 
 def _absolute(link: str, site_url: str) -> str:
@@ -318,7 +349,14 @@ def encode_article(article: Article) -> bytes:
         "published": article.published.isoformat(), "updated": article.updated.isoformat(),
         "status": article.status, "image": article.image, "embeds": article.embeds,
         "corrections": article.corrections,
+        "embargo_until": _isoformat(article.embargo_until),
+        "significantly_updated": _isoformat(article.significantly_updated),
+        "syndication": article.syndication,
     })
+
+
+def _isoformat(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
 
 
 def record_to_json(record: dict) -> str:
@@ -338,5 +376,10 @@ def article_from_json(text: str | bytes, record: dict | None = None) -> Article:
         tags=[Keyed(*t) for t in d["tags"]], authors=[Author(*a) for a in d["authors"]],
         published=datetime.fromisoformat(d["published"]), updated=datetime.fromisoformat(d["updated"]),
         status=d["status"], image=d["image"], embeds=d["embeds"], corrections=d["corrections"],
-        record=record or {},
+        record=record or {}, embargo_until=_from_isoformat(d.get("embargo_until")),
+        significantly_updated=_from_isoformat(d.get("significantly_updated")), syndication=d.get("syndication") or {},
     )
+
+
+def _from_isoformat(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None

@@ -21,7 +21,7 @@ from feedsvc.ingest.records import (
     encode_record,
     record_to_json,
 )
-from feedsvc.store import LIVE, article_authors, article_tags, articles, slug_redirects, utc
+from feedsvc.store import LIVE, SCHEDULED, article_authors, article_tags, articles, slug_redirects, utc
 
 
 class VersionConflict(Exception):
@@ -135,6 +135,7 @@ def upsert_many(conn: Connection, batch: list[Incoming], *, site_name: str, expe
             pending.append(_Pending(index, incoming, row))
     _keep_stored_names(conn, pending)
     pending = _claim_slugs(conn, pending, outcomes)
+    _hold_until_visible(conn, pending, now)
     if pending:
         _write_articles(conn, pending, now)
         _write_links(conn, [p.article for p in pending])
@@ -194,6 +195,16 @@ def _claim_slugs(conn: Connection, pending: list[_Pending], outcomes: list) -> l
     return kept
 
 
+def _hold_until_visible(conn: Connection, pending: list[_Pending], now: datetime) -> None:
+    """A published record whose time has not come is stored SCHEDULED: in no feed, page or sitemap,
+    its scopes untouched, until feedsvc/publish/schedule.py makes it live at its `visible_from`."""
+    for p in pending:
+        if p.article.status == LIVE and utc(p.article.visible_from) > now:
+            p.article.status = SCHEDULED
+            p.incoming = Incoming(p.article, encode_article(p.article), p.incoming.record_json)
+            conn.info[store.SCHEDULE_CHANGED] = True  # read at check-in: wakes this process's scheduler
+
+
 def left_public_at(row, status: str, now: datetime) -> datetime | None:
     """The `withdrawn_at` of an article written with `status` over its stored `row` (None if new).
 
@@ -228,6 +239,8 @@ def _article_values(incoming: Incoming, row, now: datetime) -> dict:
         section_name=article.section.name, published=utc(article.published), updated=utc(article.updated),
         modified_at=now, version=row.version + 1 if row else 1,
         withdrawn_at=left_public_at(row, article.status, now),
+        visible_from=utc(article.visible_from) if article.status == SCHEDULED else None,
+        in_feeds=article.in_feeds, in_news_sitemap=article.in_news_sitemap,
         article=incoming.article_json, record=incoming.record_json)
 
 
@@ -294,7 +307,7 @@ def withdraw(conn: Connection, article_id: str, *, site_name: str, expected_vers
     record = dict(json.loads(row.record), status="withdrawn")
     done = conn.execute(update(articles).where(articles.c.id == article_id, articles.c.version == row.version)
                         .values(status="withdrawn", withdrawn_at=left_public_at(row, "withdrawn", now),
-                                modified_at=now, version=row.version + 1,
+                                visible_from=None, modified_at=now, version=row.version + 1,
                                 article=article_to_json(withdrawn), record=record_to_json(record)))
     if done.rowcount != 1:
         raise VersionConflict(article_id, row.version, "written concurrently")

@@ -16,8 +16,10 @@ def script_json(data: Mapping | Sequence) -> str:
 
 def news_article(*, headline: str, url: str, published: str, modified: str = "",
                  authors: Sequence[Mapping[str, str]], publisher_name: str, publisher_logo: str,
-                 images: Sequence[str] = (), description: str = "", language: str = "hi") -> dict:
-    """A NewsArticle object; dates are RFC 3339 strings, authors are {"name", "url"?} mappings."""
+                 images: Sequence[str] = (), description: str = "", language: str = "hi",
+                 corrections: Sequence[Mapping[str, str]] = ()) -> dict:
+    """A NewsArticle object; dates are RFC 3339 strings, authors are {"name", "url"?} mappings,
+    corrections the record's {"date", "text"} (schema.org `correction`, as CorrectionComment)."""
     article = {
         "@context": "https://schema.org",
         "@type": "NewsArticle",
@@ -35,4 +37,7 @@ def news_article(*, headline: str, url: str, published: str, modified: str = "",
         article["image"] = list(images)
     if description:
         article["description"] = description
+    if corrections:
+        article["correction"] = [{"@type": "CorrectionComment", "datePublished": c["date"], "text": c["text"]}
+                                 for c in corrections]
     return article

@@ -191,7 +191,7 @@ def news_article_json_ld(article: Article, site: Site) -> dict:
         authors=[{"name": a.name, "url": uri(a.url or link.href)} for a, link in authors],
         publisher_name=site.name, publisher_logo=site.logo,
         images=[uri(article.image["url"])] if article.image else (), description=article.summary,
-        language=article.language)
+        language=article.language, corrections=article.corrections)
 
 
 def open_graph(article: Article, site: Site, section: ScopeLink) -> list[tuple[str, str]]:

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 
 from feedsvc.ingest.records import SLUG_MAX, YEARS, article_from_json
 from feedsvc.render.skips import each_rendered
-from feedsvc.store import LIVE, articles, utc
+from feedsvc.store import LIVE, articles, live_now, utc
 
 SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
 NEWS_NS = "http://www.google.com/schemas/sitemap-news/0.9"
@@ -79,7 +79,8 @@ def news_query(now: datetime, window: timedelta = NEWS_WINDOW, limit: int = NEWS
     """The newest live articles published in (now - window, now]; kept apart so its plan can be shown."""
     now = utc(now) if now.tzinfo else now
     return (select(articles.c.id, articles.c.version, articles.c.slug, articles.c.article)
-            .where(articles.c.status == LIVE, articles.c.published > now - window, articles.c.published <= now)
+            .where(articles.c.status == LIVE, articles.c.published > now - window, articles.c.published <= now,
+                   articles.c.in_news_sitemap.is_(True))  # the record's syndication.news_sitemap
             .order_by(articles.c.published.desc(), articles.c.id.desc()).limit(min(limit, NEWS_MAX_URLS)))
 
 
@@ -178,13 +179,16 @@ def _month_bounds(month: str) -> tuple[datetime, datetime]:
 
 def _in_month(month: str, status: str = LIVE):
     start, end = _month_bounds(month)
+    if status == LIVE:  # never one dated later than now, even if the scheduler is late (store.live_now)
+        return (live_now(articles.c.published, articles.c.status), articles.c.published >= start,
+                articles.c.published < end)
     return (articles.c.status == status, articles.c.published >= start, articles.c.published < end)
 
 
 def _months(conn: Connection) -> Iterator[str]:
     """"YYYY-MM" from the month of the oldest live article to that of the newest (two index probes)."""
     def edge(order):
-        return conn.execute(select(articles.c.published).where(articles.c.status == LIVE)
+        return conn.execute(select(articles.c.published).where(live_now(articles.c.published, articles.c.status))
                             .order_by(order).limit(1)).scalar()
     first, last = edge(articles.c.published), edge(articles.c.published.desc())
     if first is None:

@@ -5,6 +5,7 @@ module that owns it, so a newcomer reading `store.X` finds X in one of three fil
 """
 from feedsvc.store.engine import make_engine, migrate
 from feedsvc.store.queries import (
+                                   SCHEDULE_CHANGED,
                                    Cursor,
                                    ScopeState,
                                    all_scopes,
@@ -14,8 +15,10 @@ from feedsvc.store.queries import (
                                    insert_rows,
                                    live_article_slugs,
                                    live_count,
+                                   live_now,
                                    newest,
                                    newest_ids_query,
+                                   public_once,
                                    record_changes,
                                    record_of,
                                    scope_state_of,
@@ -23,6 +26,7 @@ from feedsvc.store.queries import (
 )
 from feedsvc.store.schema import (
                                    LIVE,
+                                   SCHEDULED,
                                    SCOPE_KINDS,
                                    ScopeKind,
                                    article_authors,
@@ -42,6 +46,8 @@ from feedsvc.store.schema import (
 __all__ = [
     "Cursor",
     "LIVE",
+    "SCHEDULED",
+    "SCHEDULE_CHANGED",
     "SCOPE_KINDS",
     "ScopeKind",
     "ScopeState",
@@ -56,11 +62,13 @@ __all__ = [
     "insert_rows",
     "live_article_slugs",
     "live_count",
+    "live_now",
     "make_engine",
     "metadata",
     "migrate",
     "newest",
     "newest_ids_query",
+    "public_once",
     "now_utc",
     "partner_usage",
     "partners",

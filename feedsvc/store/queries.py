@@ -23,20 +23,28 @@ def article_row(conn: Connection, article_id: str):
     return conn.execute(select(articles).where(articles.c.id == article_id)).first()
 
 
-# Live, or withdrawn once live (it has a time it left public view): what the public may learn exists.
-# A draft, and a deleted draft that never was public, are as unknown as a slug never used.
-PUBLIC_ONCE = or_(articles.c.status == LIVE,
-                  and_(articles.c.status == "withdrawn", articles.c.withdrawn_at.is_not(None)))
+def live_now(published, status) -> object:
+    """Live, and dated no later than now. A SCHEDULED article is not live; this also keeps out one
+    stored live with a time still to come (written before scheduling existed, or a late scheduler)."""
+    return and_(status == LIVE, published <= now_utc())
+
+
+def public_once():
+    """Live, or withdrawn once live (it has a time it left public view): what the public may learn exists.
+    A draft, a scheduled article, and a deleted draft that never was public are as unknown as a slug never used."""
+    return or_(live_now(articles.c.published, articles.c.status),
+               and_(articles.c.status == "withdrawn", articles.c.withdrawn_at.is_not(None)))
 
 
 def article_by_slug(conn: Connection, slug: str):
     """(row, redirected_from_old_slug): the article a slug names now or named once, if it is or was
-    public (PUBLIC_ONCE); (None, False) otherwise, so no public route tells a draft from nothing."""
-    row = conn.execute(select(articles).where(articles.c.slug == slug, PUBLIC_ONCE)).first()
+    public (public_once); (None, False) otherwise, so no public route tells a draft from nothing."""
+    public = public_once()
+    row = conn.execute(select(articles).where(articles.c.slug == slug, public)).first()
     if row is not None:
         return row, False
     target = conn.execute(select(articles).join(slug_redirects, slug_redirects.c.article_id == articles.c.id)
-                          .where(slug_redirects.c.old_slug == slug, PUBLIC_ONCE)).first()
+                          .where(slug_redirects.c.old_slug == slug, public)).first()
     return target, target is not None
 
 
@@ -62,12 +70,13 @@ def _scope_query(scope: str):
     """(table, published column, id column, filter) for the live articles of a scope."""
     kind, _, key = scope.partition(":")
     if kind == "site":
-        return articles, articles.c.published, articles.c.id, articles.c.status == LIVE
+        return articles, articles.c.published, articles.c.id, live_now(articles.c.published, articles.c.status)
     if kind not in SCOPE_KINDS:
         raise ValueError(f"unknown scope {scope!r}")
     listed = SCOPE_KINDS[kind]
     table = listed.table
-    return table, table.c.published, listed.article_id, and_(listed.key == key, table.c.status == LIVE)
+    return table, table.c.published, listed.article_id, and_(listed.key == key,
+                                                             live_now(table.c.published, table.c.status))
 
 
 def _in_scope(kind: str, key: str):
@@ -78,9 +87,12 @@ def _in_scope(kind: str, key: str):
     return articles.c.id.in_(select(listed.article_id).where(listed.key == key))
 
 
-def newest_ids_query(scope: str, limit: int, after: Cursor | None = None):
-    """The SELECT that pages a scope newest first; kept apart so its plan can be shown."""
+def newest_ids_query(scope: str, limit: int, after: Cursor | None = None, *, syndicated: bool = False):
+    """The SELECT that pages a scope newest first; kept apart so its plan can be shown.
+    `syndicated`: only articles that may go into feeds (the record's syndication.feeds)."""
     table, published, id_col, where = _scope_query(scope)
+    if syndicated:
+        where = and_(where, id_col.not_in(select(articles.c.id).where(articles.c.in_feeds.is_(False))))
     if after is not None:
         where = and_(where, or_(published < after.published,
                                 and_(published == after.published, id_col < after.article_id)))
@@ -88,9 +100,10 @@ def newest_ids_query(scope: str, limit: int, after: Cursor | None = None):
         .order_by(published.desc(), id_col.desc()).limit(limit)
 
 
-def newest(conn: Connection, scope: str, limit: int, after: Cursor | None = None) -> list[Article]:
-    """Up to `limit` live articles of a scope, newest first, strictly after the cursor."""
-    ids = [r.id for r in conn.execute(newest_ids_query(scope, limit, after))]
+def newest(conn: Connection, scope: str, limit: int, after: Cursor | None = None, *,
+           syndicated: bool = False) -> list[Article]:
+    """Up to `limit` live articles of a scope, newest first, strictly after the cursor (feeds: `syndicated`)."""
+    ids = [r.id for r in conn.execute(newest_ids_query(scope, limit, after, syndicated=syndicated))]
     if not ids:
         return []
     rows = {r.id: r for r in conn.execute(select(articles.c.id, articles.c.article)
@@ -136,6 +149,10 @@ def all_scopes(conn: Connection) -> list[ScopeState]:
 # connect with `sender=` their app's engine: a process may hold several apps (tests build many),
 # and each must hear only the writes through its own.
 changed = Namespace().signal("feedsvc.store-changed")
+
+# Set in Connection.info by a write that stores a SCHEDULED article: the scheduler of the process,
+# woken when that connection is checked in (after the commit), looks again for its next due time.
+SCHEDULE_CHANGED = "feedsvc.store.schedule-changed"
 
 
 def record_changes(conn: Connection, names: dict[str, str], when: datetime | None = None) -> None:
@@ -194,13 +211,15 @@ def _dialect_insert(conn: Connection):
 
 
 def live_count(conn: Connection) -> int:
-    return conn.execute(select(func.count()).select_from(articles).where(articles.c.status == LIVE)).scalar_one()
+    return conn.execute(select(func.count()).select_from(articles)
+                        .where(live_now(articles.c.published, articles.c.status))).scalar_one()
 
 
 def live_article_slugs(conn: Connection):
     """(slug, updated, published) of every live article, oldest first: for sitemaps and exports."""
     return conn.execute(select(articles.c.slug, articles.c.updated, articles.c.published)
-                        .where(articles.c.status == LIVE).order_by(articles.c.published, articles.c.id))
+                        .where(live_now(articles.c.published, articles.c.status))
+                        .order_by(articles.c.published, articles.c.id))
 
 
 def record_of(row) -> dict:

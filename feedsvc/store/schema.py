@@ -8,7 +8,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import Column, Date, DateTime, ForeignKey, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    true,
+)
 
 metadata = MetaData()
 
@@ -24,6 +37,11 @@ articles = Table(
     Column("version", Integer, nullable=False),
     Column("modified_at", DateTime, nullable=False),  # server time of the last write
     Column("withdrawn_at", DateTime),
+    # A SCHEDULED article's instant of going live (its `published`, or a later `embargo_until`); else NULL.
+    Column("visible_from", DateTime),
+    # The record's `syndication`: False keeps a live article on the site but out of every feed / the news sitemap.
+    Column("in_feeds", Boolean, nullable=False, server_default=true()),
+    Column("in_news_sitemap", Boolean, nullable=False, server_default=true()),
     Column("article", Text, nullable=False),  # records.article_to_json
     Column("record", Text, nullable=False),   # the record as given
     Index("ix_articles_status_published", "status", "published", "id"),
@@ -32,6 +50,8 @@ articles = Table(
     Index("ix_articles_modified_at", "modified_at"),  # what changed since: the mirror's --watch
     # Covers the per-month counts and lastmods of the sitemap index (feedsvc/sitemaps.py) without table reads.
     Index("ix_articles_sitemap", "status", "published", "updated", "withdrawn_at"),
+    Index("ix_articles_scheduled", "status", "visible_from"),  # the scheduler's next due article
+    Index("ix_articles_in_feeds", "in_feeds"),  # the few kept out of feeds, excluded from every feed query
 )
 
 article_tags = Table(
@@ -105,6 +125,9 @@ partner_usage = Table(
 )
 
 LIVE = "published"
+# A published record whose time (`published`, or `embargo_until`) has not come: stored, but as unknown
+# as a draft everywhere, with no scope bumped, until feedsvc/publish/schedule.py makes it LIVE.
+SCHEDULED = "scheduled"
 
 
 @dataclass(frozen=True)

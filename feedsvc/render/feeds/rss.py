@@ -1,6 +1,7 @@
-"""RSS 2.0 writer (feedgen): content:encoded, dc:creator, Media RSS, atom:link self/hub/first/next."""
+"""RSS 2.0 writer (feedgen): content:encoded, dc:creator, dcterms:modified, Media RSS, atom:link self/hub/first/next."""
 from __future__ import annotations
 
+from feedsvc.render.feeds.dcterms import DctermsEntryExtension, DctermsExtension
 from feedsvc.render.feeds.ext import ChannelLinksExtension, CreatorEntryExtension, CreatorExtension
 from feedsvc.render.feeds.model import Feed, Format
 from feedsvc.render.feeds.xmlfeed import add_entry_basics, new_generator
@@ -13,6 +14,7 @@ def write(feed: Feed) -> bytes:
     fg = new_generator(feed)
     fg.register_extension("links", ChannelLinksExtension, atom=False, rss=True)
     fg.register_extension("dc", CreatorExtension, CreatorEntryExtension, atom=False, rss=True)
+    fg.register_extension("dcterms", DctermsExtension, DctermsEntryExtension, atom=False, rss=True)
     fg.docs(RSS_DOCS)
     fg.ttl(feed.site.ttl_minutes)
     fg.image(url=feed.site.logo, title=feed.title, link=feed.home_url)
@@ -27,6 +29,7 @@ def write(feed: Feed) -> bytes:
     for entry in feed.entries:
         fe = add_entry_basics(fg, entry)
         fe.dc.dc_creator([author.name for author in entry.authors])
+        fe.dcterms.modified(entry.updated)
     return fg.rss_str(encoding="UTF-8", xml_declaration=True)
 
 

@@ -165,7 +165,7 @@ def load_feed(conn: Connection, site: Site, scope: Scope, state: ScopeState, *, 
     """
     full_text = site.full_text if full_text is None else full_text
     base_url = base_url or feed_url(scope, fmt, site.url)
-    articles = store.newest(conn, scope.id, limit + 1, after)
+    articles = store.newest(conn, scope.id, limit + 1, after, syndicated=True)  # syndication.feeds: false stays out
     more = len(articles) > limit
     articles = articles[:limit]
     entries, passed = entries_within(articles, site, full_text, max_bytes)
