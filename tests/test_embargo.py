@@ -21,7 +21,7 @@ from feedsvc.render import sitemaps
 from feedsvc.web import db
 from tests.api_records import put_record
 from tests.conftest import SITE_URL, build_app
-from tests.test_drafts import SCOPES, assert_as_unknown, outbox_rows, scope_versions
+from tests.test_drafts import SCOPES, assert_as_unknown, live, outbox_rows, scope_versions  # noqa: F401 (the live fixture)
 
 IST = timezone(timedelta(hours=5, minutes=30))
 FEEDS = ("/feeds/rss.xml", "/feeds/atom.xml", "/feeds/feed.json", "/feeds/section/national/rss.xml",
@@ -37,15 +37,6 @@ def app(database_url):
     yield app
     schedule.scheduler(app).stop()
     db.engine(app).dispose()
-
-
-@pytest.fixture
-def live(client, api_headers, make_record) -> dict:
-    """A live article in the same section, tag and author, so all their feeds exist."""
-    record = make_record(id="live-1", slug="live-story", published="2025-07-30T09:00:00+05:30",
-                         updated="2025-07-30T09:00:00+05:30")
-    put_record(client, api_headers, record)
-    return record
 
 
 def stamp(moment: datetime) -> str:
@@ -76,7 +67,8 @@ def scheduler_at(app, clock) -> schedule.Scheduler:
     return schedule.Scheduler(db.engine(app), schedule.scheduler(app).settings, clock=clock)
 
 
-def test_a_scheduled_article_is_unknown_everywhere_then_live_at_its_time(app, client, live, make_record):
+@pytest.mark.usefixtures("live")
+def test_a_scheduled_article_is_unknown_everywhere_then_live_at_its_time(app, client, make_record):
     due = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=1)
     record = make_record(id="embargo-1", slug="embargoed-story", title="अभी नहीं | Embargoed",
                          published=stamp(due), updated=stamp(due))
@@ -109,7 +101,8 @@ def test_a_scheduled_article_is_unknown_everywhere_then_live_at_its_time(app, cl
     assert outbox_rows(app) > rows
 
 
-def test_many_schedulers_at_once_make_it_live_once(app, client, live, make_record):
+@pytest.mark.usefixtures("live")
+def test_many_schedulers_at_once_make_it_live_once(app, client, make_record):
     due = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=5)
     write_at(app, make_record(id="embargo-2", slug="race", published=stamp(due), updated=stamp(due)),
              naive_utc(due) - timedelta(minutes=1))
@@ -129,7 +122,8 @@ def test_many_schedulers_at_once_make_it_live_once(app, client, live, make_recor
     assert scope_versions(app)["site"] == versions["site"] + 1
 
 
-def test_an_api_write_dated_tomorrow_or_under_embargo_is_scheduled(app, client, api_headers, live, make_record,
+@pytest.mark.usefixtures("live")
+def test_an_api_write_dated_tomorrow_or_under_embargo_is_scheduled(app, client, api_headers, make_record,
                                                                    runner):
     tomorrow = datetime.now(timezone.utc) + timedelta(days=1)
     rows = outbox_rows(app)
@@ -147,7 +141,8 @@ def test_an_api_write_dated_tomorrow_or_under_embargo_is_scheduled(app, client, 
     assert in_feeds(client, "future-2") == [True] * len(FEEDS)
 
 
-def test_a_live_row_dated_in_the_future_never_shows_before_its_time(app, client, live):
+@pytest.mark.usefixtures("live")
+def test_a_live_row_dated_in_the_future_never_shows_before_its_time(app, client):
     """Stored live with a time to come (before scheduling existed, or a late scheduler): still hidden."""
     later = naive_utc(datetime.now(timezone.utc) + timedelta(hours=2))
     with db.engine(app).begin() as conn:
@@ -203,7 +198,8 @@ def test_an_article_scheduled_3_s_ahead_reaches_the_feed_and_the_mirror_within_1
         assert due <= when <= due + timedelta(seconds=1), (where, (when - due).total_seconds())
 
 
-def test_the_migration_schedules_live_rows_dated_in_the_future(app, live):
+@pytest.mark.usefixtures("live")
+def test_the_migration_schedules_live_rows_dated_in_the_future(app):
     from alembic import command
     from alembic.config import Config
 

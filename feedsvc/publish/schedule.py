@@ -13,9 +13,6 @@ processes; `flask schedule run` does the same outside the web workers.
 from __future__ import annotations
 
 import logging
-import os
-import signal
-import threading
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -28,6 +25,7 @@ from sqlalchemy.engine import Engine
 from feedsvc import store
 from feedsvc.config import ConfigError
 from feedsvc.ingest.records import article_from_json, article_to_json
+from feedsvc.publish.process_loop import ProcessLoop
 from feedsvc.store import LIVE, SCHEDULED, article_authors, article_tags, articles
 
 log = logging.getLogger(__name__)
@@ -48,16 +46,14 @@ class Settings:
         return cls(site_name=config["SITE_NAME"], poll=poll, idle=max(poll, float(config["SCHEDULE_IDLE_SECONDS"])))
 
 
-class Scheduler:
+class Scheduler(ProcessLoop):
     """Makes due SCHEDULED articles live; safe to run in any number of processes at once."""
 
+    thread_name = "schedule"
+
     def __init__(self, engine: Engine, settings: Settings, *, clock=store.now_utc):
+        super().__init__()
         self.engine, self.settings, self.clock = engine, settings, clock
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._pid: int | None = None
-        self._lock = threading.Lock()
 
     # ---- one pass ------------------------------------------------------------------------------
 
@@ -104,28 +100,6 @@ class Scheduler:
         return min(max((due - self.clock()).total_seconds(), 0.0), self.settings.poll)
 
     # ---- the loop ------------------------------------------------------------------------------
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def ensure_started(self) -> None:
-        """Start the daemon thread once per process (a forked worker starts its own)."""
-        if self._pid == os.getpid() and self._thread is not None and self._thread.is_alive():
-            return
-        with self._lock:
-            if self._pid == os.getpid() and self._thread is not None and self._thread.is_alive():
-                return
-            self._stop.clear()
-            self._pid = os.getpid()
-            self._thread = threading.Thread(target=self.run, name="schedule", daemon=True)
-            self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """End the loop (after the article in hand) and wait for its thread."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
 
     def run(self) -> None:
         """Fire due articles until stopped; a failing database is logged and retried, never fatal."""
@@ -199,9 +173,5 @@ def run_command(once):
     if once:
         click.echo(f"made live: {len(app_scheduler.fire_due())}")
         return
-    signal.signal(signal.SIGTERM, lambda *_: app_scheduler.stop())
-    try:
-        app_scheduler.run()
-    except KeyboardInterrupt:
-        pass
+    app_scheduler.run_until_terminated()
     click.echo("stopped", err=True)

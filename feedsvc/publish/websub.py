@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import http.client
 import logging
-import os
 import random
-import signal
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -30,6 +27,7 @@ from sqlalchemy.engine import Engine
 
 from feedsvc import store
 from feedsvc.config import ConfigError
+from feedsvc.publish.process_loop import ProcessLoop
 from feedsvc.render.feeds import feed_urls
 from feedsvc.store import websub_outbox as outbox
 
@@ -257,18 +255,15 @@ class Sender:
                 outbox.c.sent_at < self.clock() - self.settings.keep_sent)).rowcount
 
 
-class Publisher:
+class Publisher(ProcessLoop):
     """The sender loop of one process: woken by local writes, polling for everyone else's."""
 
     PURGE_EVERY = 3600.0
+    thread_name = "websub-sender"
 
     def __init__(self, engine: Engine, settings: Settings):
+        super().__init__()
         self.engine, self.settings = engine, settings
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._pid: int | None = None
-        self._lock = threading.Lock()
 
     def sender(self) -> Sender:
         return Sender(self.engine, self.settings)
@@ -279,28 +274,6 @@ class Publisher:
         if rows:
             conn.execute(insert(outbox), rows)
             conn.info[_WAKE_FLAG] = True
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def ensure_started(self) -> None:
-        """Start the daemon thread once per process (a forked worker starts its own)."""
-        if self._pid == os.getpid() and self._thread is not None and self._thread.is_alive():
-            return
-        with self._lock:
-            if self._pid == os.getpid() and self._thread is not None and self._thread.is_alive():
-                return
-            self._stop.clear()
-            self._pid = os.getpid()
-            self._thread = threading.Thread(target=self.run, name="websub-sender", daemon=True)
-            self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Ask the loop to end after the request in hand (a claim it cannot finish expires and is retried)."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
 
     def run(self, sender: Sender | None = None) -> None:
         """Send until stopped; a failing database or hub is logged and retried, never fatal."""
@@ -409,9 +382,5 @@ def worker_command(once):
         return
     click.echo(f"sending to {', '.join(app_publisher.settings.hubs)}; polling every {app_publisher.settings.poll:g}s",
                err=True)
-    signal.signal(signal.SIGTERM, lambda *_: app_publisher.stop())
-    try:
-        app_publisher.run()
-    except KeyboardInterrupt:
-        pass
+    app_publisher.run_until_terminated()
     click.echo("stopped", err=True)
