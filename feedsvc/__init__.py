@@ -46,6 +46,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 
 def close_app(app: Flask) -> None:
-    """Stop what the app started (the WebSub sender thread) and close its database pool."""
+    """Stop what the app started (the WebSub sender and scheduler threads) and close its database pool."""
     websub.publisher(app).stop()
+    schedule.scheduler(app).stop()
     db.engine(app).dispose()

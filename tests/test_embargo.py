@@ -19,8 +19,8 @@ from feedsvc.publish import mirror as export
 from feedsvc.publish import schedule
 from feedsvc.render import sitemaps
 from feedsvc.web import db
-from tests.api_records import put_record
-from tests.conftest import SITE_URL, build_app
+from tests.support.apps import SITE_URL
+from tests.support.records import put_record
 from tests.test_drafts import SCOPES, assert_as_unknown, live, outbox_rows, scope_versions  # noqa: F401 (the live fixture)
 
 IST = timezone(timedelta(hours=5, minutes=30))
@@ -28,15 +28,14 @@ FEEDS = ("/feeds/rss.xml", "/feeds/atom.xml", "/feeds/feed.json", "/feeds/sectio
          "/feeds/tag/parliament/atom.xml", "/feeds/author/test-reporter/feed.json")
 
 
+# A hub that is never contacted (sent by a separate worker), so outbox rows stay to be counted;
+# the scheduler runs only when a test says so.
+QUIET = {"WEBSUB_HUBS": ["http://127.0.0.1:9/hub"], "WEBSUB_SENDER": "worker", "SCHEDULER": "worker"}
+
+
 @pytest.fixture
-def app(database_url):
-    """A hub that is never contacted (sent by a separate worker), so outbox rows stay to be counted;
-    the scheduler runs only when a test says so."""
-    app = build_app(database_url, WEBSUB_HUBS=["http://127.0.0.1:9/hub"], WEBSUB_SENDER="worker",
-                    SCHEDULER="worker")
-    yield app
-    schedule.scheduler(app).stop()
-    db.engine(app).dispose()
+def app(database_url, make_app):
+    return make_app(**QUIET)
 
 
 def stamp(moment: datetime) -> str:
@@ -68,7 +67,7 @@ def scheduler_at(app, clock) -> schedule.Scheduler:
 
 
 @pytest.mark.usefixtures("live")
-def test_a_scheduled_article_is_unknown_everywhere_then_live_at_its_time(app, client, make_record):
+def test_a_scheduled_article_is_unknown_everywhere_then_live_at_its_time(app, client, make_record, make_app):
     due = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=1)
     record = make_record(id="embargo-1", slug="embargoed-story", title="अभी नहीं | Embargoed",
                          published=stamp(due), updated=stamp(due))
@@ -83,12 +82,8 @@ def test_a_scheduled_article_is_unknown_everywhere_then_live_at_its_time(app, cl
     assert client.get("/articles/embargoed-story").status_code == 404
 
     # A restart: another app on the same store finds the schedule there and fires it, once.
-    restarted = build_app(app.config["DATABASE_URL"], WEBSUB_HUBS=app.config["WEBSUB_HUBS"],
-                          WEBSUB_SENDER="worker", SCHEDULER="worker")
-    try:
-        assert scheduler_at(restarted, lambda: naive_utc(due)).fire_due() == ["embargo-1"]
-    finally:
-        db.engine(restarted).dispose()
+    restarted = make_app(**QUIET)
+    assert scheduler_at(restarted, lambda: naive_utc(due)).fire_due() == ["embargo-1"]
     assert scheduler_at(app, lambda: naive_utc(due)).fire_due() == []
 
     assert in_feeds(client, "embargo-1") == [True] * len(FEEDS)
@@ -158,8 +153,8 @@ def test_a_live_row_dated_in_the_future_never_shows_before_its_time(app, client)
 
 @pytest.mark.slow
 def test_an_article_scheduled_3_s_ahead_reaches_the_feed_and_the_mirror_within_1_s(
-        database_url, api_headers, make_record, tmp_path):
-    app = build_app(database_url, SCHEDULER="thread")
+        database_url, make_app, api_headers, make_record, tmp_path):
+    app = make_app(SCHEDULER="thread")
     client = app.test_client()
     put_record(client, api_headers, make_record(id="live-1", slug="live-story"))
     stop, synced = threading.Event(), threading.Event()
@@ -191,8 +186,6 @@ def test_an_article_scheduled_3_s_ahead_reaches_the_feed_and_the_mirror_within_1
     finally:
         stop.set()
         watcher.join()
-        schedule.scheduler(app).stop()
-        db.engine(app).dispose()
     assert set(seen) == {"feed", "mirror"}, seen
     for where, when in seen.items():
         assert due <= when <= due + timedelta(seconds=1), (where, (when - due).total_seconds())

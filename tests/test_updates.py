@@ -17,8 +17,8 @@ from feedsvc.ingest.records import RecordError, parse_record
 from feedsvc.render import sitemaps
 from feedsvc.validate import validate_document
 from feedsvc.web import db
-from tests.api_records import put_record
-from tests.conftest import SITE_URL
+from tests.support.apps import SITE_URL
+from tests.support.records import put_record
 
 DCTERMS = "{http://purl.org/dc/terms/}modified"
 ATOM = "{http://www.w3.org/2005/Atom}"
