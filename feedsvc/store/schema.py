@@ -50,7 +50,9 @@ articles = Table(
     Index("ix_articles_modified_at", "modified_at"),  # what changed since: the mirror's --watch
     # Covers the per-month counts and lastmods of the sitemap index (feedsvc/sitemaps.py) without table reads.
     Index("ix_articles_sitemap", "status", "published", "updated", "withdrawn_at"),
-    Index("ix_articles_scheduled", "status", "visible_from"),  # the scheduler's next due article
+    # The scheduler's next due article. Not (status, visible_from): PostgreSQL would take that for the
+    # status = 'published' queries of feeds and sitemaps. Only SCHEDULED rows have a visible_from.
+    Index("ix_articles_visible_from", "visible_from"),
     Index("ix_articles_in_feeds", "in_feeds"),  # the few kept out of feeds, excluded from every feed query
 )
 

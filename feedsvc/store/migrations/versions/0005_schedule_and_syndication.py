@@ -23,7 +23,7 @@ def upgrade():
         batch_op.add_column(sa.Column('visible_from', sa.DateTime(), nullable=True))
         batch_op.add_column(sa.Column('in_feeds', sa.Boolean(), server_default=sa.true(), nullable=False))
         batch_op.add_column(sa.Column('in_news_sitemap', sa.Boolean(), server_default=sa.true(), nullable=False))
-        batch_op.create_index('ix_articles_scheduled', ['status', 'visible_from'], unique=False)
+        batch_op.create_index('ix_articles_visible_from', ['visible_from'], unique=False)
         batch_op.create_index('ix_articles_in_feeds', ['in_feeds'], unique=False)
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     for table, also in (('article_tags', ''), ('article_authors', ''), ('articles', ', visible_from = published')):
@@ -36,7 +36,7 @@ def downgrade():
         op.execute(f"UPDATE {table} SET status = 'published' WHERE status = 'scheduled'")
     with op.batch_alter_table('articles', schema=None) as batch_op:
         batch_op.drop_index('ix_articles_in_feeds')
-        batch_op.drop_index('ix_articles_scheduled')
+        batch_op.drop_index('ix_articles_visible_from')
         batch_op.drop_column('in_news_sitemap')
         batch_op.drop_column('in_feeds')
         batch_op.drop_column('visible_from')
