@@ -35,6 +35,7 @@ from feedsvc.store.schema import (
                                    partners,
                                    scope_state,
                                    slug_redirects,
+                                   store_settings,
                                    utc,
                                    websub_outbox,
 )
@@ -69,6 +70,7 @@ __all__ = [
     "scope_state",
     "scope_state_of",
     "slug_redirects",
+    "store_settings",
     "utc",
     "websub_outbox",
     "withdrawn_since",

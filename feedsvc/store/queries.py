@@ -5,6 +5,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
+from typing import Iterable
 
 from blinker import Namespace
 from sqlalchemy import Table, Text, and_, bindparam, cast, func, insert, or_, select
@@ -132,13 +133,15 @@ def all_scopes(conn: Connection) -> list[ScopeState]:
 
 
 # Sent inside every write transaction that changes scopes, by the engine the write went through,
-# with `conn` (the write's connection), `scopes` (a set of scope names) and `when`. Receivers
+# with `conn` (the write's connection), `scopes` (a set of scope names), `when` and `articles` (the ids
+# of the articles written, for cache purges). Receivers
 # connect with `sender=` their app's engine: a process may hold several apps (tests build many),
 # and each must hear only the writes through its own.
 changed = Namespace().signal("feedsvc.store-changed")
 
 
-def record_changes(conn: Connection, names: dict[str, str], when: datetime | None = None) -> None:
+def record_changes(conn: Connection, names: dict[str, str], when: datetime | None = None, *,
+                   articles: Iterable[str] = ()) -> None:
     """Bump the change counter of each changed scope (scope -> display name), inside the write's transaction.
 
     An upsert, not a read-then-insert: two writers that create the same new tag or author at the
@@ -152,7 +155,7 @@ def record_changes(conn: Connection, names: dict[str, str], when: datetime | Non
         index_elements=[scope_state.c.scope],
         set_={"version": scope_state.c.version + 1, "modified_at": statement.excluded.modified_at,
               "name": statement.excluded.name}), rows)
-    changed.send(conn.engine, conn=conn, scopes=set(names), when=when)
+    changed.send(conn.engine, conn=conn, scopes=set(names), when=when, articles=set(articles))
 
 
 def insert_rows(conn: Connection, table: Table, rows: list[dict]) -> None:
