@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 from pathlib import Path
 
 from feedsvc.ingest.frames import DEFAULT_FRAME_HOSTS, FrameHostError, frame_policy
@@ -116,7 +117,7 @@ DEFAULTS = {
 
 # A token given as itself must be at least this long (sha256: digests cannot be measured).
 MIN_TOKEN_LENGTH = 32
-
+HOST_NAME = re.compile(r"[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?")
 LIST_SETTINGS = {"API_TOKENS", "METRICS_TOKENS", "WEBSUB_HUBS", "FRAME_HOSTS", "PURGE_WEBHOOKS"}
 INT_SETTINGS = {k for k, v in DEFAULTS.items() if isinstance(v, int) and not isinstance(v, bool)}
 BOOL_SETTINGS = {k for k, v in DEFAULTS.items() if isinstance(v, bool)}
@@ -202,6 +203,11 @@ def load(app, test_config: dict | None = None) -> None:
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
         app.config["DATABASE_URL"] = f"sqlite:///{Path(app.instance_path) / 'feedsvc.db'}"
     app.config["SITE_URL"] = (app.config["SITE_URL"] or default_site_url()).rstrip("/")
+    if app.config["ID_AUTHORITY"]:
+        app.config["ID_AUTHORITY"] = app.config["ID_AUTHORITY"].strip().lower()
+        if not HOST_NAME.fullmatch(app.config["ID_AUTHORITY"]):
+            raise ConfigError(f"FEEDSVC_ID_AUTHORITY: {app.config['ID_AUTHORITY']!r} is not a host name "
+                              "(letters, digits, dots, hyphens)")
     app.config["API_TOKEN_DIGESTS"] = parse_token_digests(app.config["API_TOKENS"])
     app.config["API_TOKENS"] = []  # only the digests are kept in memory
     app.config["METRICS_TOKEN_DIGESTS"] = parse_token_digests(app.config["METRICS_TOKENS"], "METRICS_TOKENS")

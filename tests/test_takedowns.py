@@ -6,7 +6,6 @@ import json
 import threading
 import time
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import quote, unquote
 
 import pytest
@@ -19,6 +18,7 @@ from feedsvc.render import oembed, sitemaps
 from feedsvc.store import websub_outbox as outbox
 from feedsvc.web import db
 from tests.support.apps import SITE_URL
+from tests.support.loopback import RecordingServer
 from tests.support.records import put_record
 
 IST = timezone(timedelta(hours=5, minutes=30))
@@ -144,33 +144,11 @@ def test_keys_are_printable_ascii_without_a_separator():
 
 # ---- purges through the outbox ----------------------------------------------------------------------
 
-class PurgeServer:
-    """A loopback CDN API: records each purge request (path, headers, JSON body) and answers from a script."""
+class PurgeServer(RecordingServer):
+    """A loopback CDN API: records each purge request as (path, headers, JSON body)."""
 
-    def __init__(self, statuses=()):
-        self.statuses, self.requests, self.lock = list(statuses), [], threading.Lock()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                with server.lock:
-                    server.requests.append((self.path, dict(self.headers), json.loads(raw) if raw else None))
-                    status = server.statuses.pop(0) if server.statuses else 200
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+    def record(self, path, headers, body):
+        return path, dict(headers), json.loads(body) if body else None
 
 
 @pytest.fixture

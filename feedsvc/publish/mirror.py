@@ -21,8 +21,9 @@ them to the app.
 Watch mode reads scope_state (one indexed read of ~100 rows) every --interval seconds; a change
 re-exports the changed scopes' feeds, OPML, the directory and the changed articles' pages. The
 sitemap index and monthly sitemaps need scans of the article table, so they follow at most every
-SITEMAP_SECONDS; the news sitemap follows every site change (and every NEWS_SECONDS, as its 48-hour
-window moves with the clock).
+SITEMAP_SECONDS — at once when a page left the mirror (a takedown: its files are deleted in the same
+cycle, and a monthly sitemap left with no article is deleted too); the news sitemap follows every
+site change (and every NEWS_SECONDS, as its 48-hour window moves with the clock).
 """
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ from feedsvc.render import sitemaps
 from feedsvc.render.feeds import FORMATS, Scope, Site
 from feedsvc.render.feeds.urls import feed_path, parse_feed_path
 from feedsvc.store import articles
-from feedsvc.web import db, documents, ratelimit, render_cache
+from feedsvc.web import db, documents, id_authority, ratelimit, render_cache
 from feedsvc.web.http import strip_encoding
 
 log = logging.getLogger(__name__)
@@ -315,6 +316,7 @@ class Mirror:
         self.manifest = Manifest(self.root)
         self.client = app.test_client()
         self.engine = db.engine(app)
+        id_authority.fix(app)   # before the salt: it is part of what feeds show
         self.salt = f"{EXPORT_REVISION}|{render_cache.output_revision()}|{Site.from_config(app.config).digest()}"
         self.routes = page_routes(app)
         # In watch mode: the feeds' loop clears `feeds_idle` while it has work; the other loop waits for it.

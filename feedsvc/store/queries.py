@@ -12,7 +12,7 @@ from sqlalchemy import Table, Text, and_, bindparam, cast, func, insert, or_, se
 from sqlalchemy.engine import Connection
 
 from feedsvc.ingest.records import Article, article_from_json
-from feedsvc.store.schema import LIVE, SCOPE_KINDS, articles, now_utc, scope_state, slug_redirects
+from feedsvc.store.schema import LIVE, SCOPE_KINDS, articles, now_utc, scope_state, slug_redirects, store_settings
 
 # ---- reading articles -------------------------------------------------------------------------
 
@@ -194,6 +194,13 @@ def insert_rows(conn: Connection, table: Table, rows: list[dict]) -> None:
 def _dialect_insert(conn: Connection):
     from sqlalchemy.dialects import postgresql, sqlite
     return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+
+
+def fixed_setting(conn: Connection, name: str, value: str) -> str:
+    """The store's value of a setting fixed once (store_settings): `value` if none was recorded yet, else the recorded one."""
+    conn.execute(_dialect_insert(conn)(store_settings).values(name=name, value=value)
+                 .on_conflict_do_nothing(index_elements=[store_settings.c.name]))
+    return conn.execute(select(store_settings.c.value).where(store_settings.c.name == name)).scalar_one()
 
 
 def live_count(conn: Connection) -> int:
