@@ -6,6 +6,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
+# Exported: the default site URL (FEEDSVC_SITE_URL unset) is http://localhost:$PORT, so links and ports agree.
+export PORT
 # Debian packages the tests need: a browser and Devanagari fonts for page tests, nginx for the mirror.
 TEST_DEBS := chromium fonts-noto-core nginx libnginx-mod-http-brotli-static
 BENCH_DEBS := nginx libnginx-mod-http-brotli-static wrk

@@ -14,6 +14,7 @@ from feedsvc.web import (
     register_blueprints,
     render_cache,
     security_headers,
+    surrogate,
 )
 from feedsvc.web.middleware import fastpath, proxy
 
@@ -35,6 +36,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_blueprints(app)
     metrics.init_app(app, engine, cache)      # /metrics: requests, the render cache's hits and builds, the mirror's lag
     security_headers.init_app(app)            # only /embed/* may be framed
+    surrogate.init_app(app)                   # Surrogate-Key / Cache-Tag: what each response holds, for purges
     limiter = ratelimit.init_app(app)         # limits on feeds and oEmbed, per partner key or client address
     partners.install_log_redaction(app)       # partner keys never reach a log line
     validate.init_app(app)                    # FEEDSVC_VALIDATE_ON_RENDER=1 checks every response before it is sent

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 from pathlib import Path
 
 from feedsvc.ingest.frames import DEFAULT_FRAME_HOSTS, FrameHostError, frame_policy
@@ -17,7 +18,12 @@ DEFAULTS = {
     # from the render cache (stale-if-error) or with 503; the import command waits longer.
     "DATABASE_TIMEOUT": 5,
     # The publication
-    "SITE_URL": "http://localhost:8000",
+    # Where readers find the site; every link is made absolute against it when a document is built, so
+    # changing it moves every link at once. Unset: http://localhost:$PORT (`make run PORT=8101`).
+    "SITE_URL": None,
+    # The host every guid and Atom id is minted under (tag:<authority>,2025:articles/<id>), fixed in the
+    # store at its first start (store_settings) and never changed after; unset: the host of SITE_URL then.
+    "ID_AUTHORITY": None,
     "SITE_NAME": "समाचार दर्पण",
     "SITE_DESCRIPTION": "देश, दुनिया, खेल, कारोबार और मनोरंजन की ताज़ा ख़बरें हिंदी में",
     "SITE_LANGUAGE": "hi",
@@ -65,6 +71,14 @@ DEFAULTS = {
     "SCHEDULER": "thread",
     "SCHEDULE_POLL_SECONDS": 1,
     "SCHEDULE_IDLE_SECONDS": 30,
+    # Cache purges by surrogate key (feedsvc/publish/purge.py), sent through the WebSub outbox with its retries
+    "PURGE_FASTLY_API": "https://api.fastly.com",
+    "PURGE_FASTLY_SERVICE": "",
+    "PURGE_FASTLY_KEY": "",
+    "PURGE_CLOUDFLARE_API": "https://api.cloudflare.com/client/v4",
+    "PURGE_CLOUDFLARE_ZONE": "",
+    "PURGE_CLOUDFLARE_TOKEN": "",
+    "PURGE_WEBHOOKS": [],   # URLs POSTed {"keys": [...]}
     # Sitemaps (feedsvc/render/sitemaps.py): per-file limits of the sitemaps.org protocol
     "SITEMAP_MAX_URLS": 50000,
     "SITEMAP_MAX_BYTES": 50 * 1024 * 1024,
@@ -109,8 +123,8 @@ DEFAULTS = {
 
 # A token given as itself must be at least this long (sha256: digests cannot be measured).
 MIN_TOKEN_LENGTH = 32
-
-LIST_SETTINGS = {"API_TOKENS", "METRICS_TOKENS", "WEBSUB_HUBS", "FRAME_HOSTS"}
+HOST_NAME = re.compile(r"[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?")
+LIST_SETTINGS = {"API_TOKENS", "METRICS_TOKENS", "WEBSUB_HUBS", "FRAME_HOSTS", "PURGE_WEBHOOKS"}
 INT_SETTINGS = {k for k, v in DEFAULTS.items() if isinstance(v, int) and not isinstance(v, bool)}
 BOOL_SETTINGS = {k for k, v in DEFAULTS.items() if isinstance(v, bool)}
 
@@ -181,6 +195,11 @@ def from_environ(environ=os.environ) -> dict:
     return found
 
 
+def default_site_url(environ=os.environ) -> str:
+    """The site on this machine at the port it is served on (`make run` passes PORT through)."""
+    return f"http://localhost:{environ.get('PORT') or 8000}"
+
+
 def load(app, test_config: dict | None = None) -> None:
     app.config.from_mapping(DEFAULTS)
     app.config.update(from_environ())
@@ -189,7 +208,12 @@ def load(app, test_config: dict | None = None) -> None:
     if not app.config["DATABASE_URL"]:
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
         app.config["DATABASE_URL"] = f"sqlite:///{Path(app.instance_path) / 'feedsvc.db'}"
-    app.config["SITE_URL"] = app.config["SITE_URL"].rstrip("/")
+    app.config["SITE_URL"] = (app.config["SITE_URL"] or default_site_url()).rstrip("/")
+    if app.config["ID_AUTHORITY"]:
+        app.config["ID_AUTHORITY"] = app.config["ID_AUTHORITY"].strip().lower()
+        if not HOST_NAME.fullmatch(app.config["ID_AUTHORITY"]):
+            raise ConfigError(f"FEEDSVC_ID_AUTHORITY: {app.config['ID_AUTHORITY']!r} is not a host name "
+                              "(letters, digits, dots, hyphens)")
     app.config["API_TOKEN_DIGESTS"] = parse_token_digests(app.config["API_TOKENS"])
     app.config["API_TOKENS"] = []  # only the digests are kept in memory
     app.config["METRICS_TOKEN_DIGESTS"] = parse_token_digests(app.config["METRICS_TOKENS"], "METRICS_TOKENS")

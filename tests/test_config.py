@@ -10,8 +10,8 @@ from feedsvc.config import ConfigError
 
 @pytest.fixture
 def environ(monkeypatch):
-    """The process environment without any FEEDSVC_* variable; set(name, value) adds one."""
-    for name in [n for n in os.environ if n.startswith("FEEDSVC_")]:
+    """The process environment without any FEEDSVC_* variable (or PORT); set(name, value) adds one."""
+    for name in [n for n in os.environ if n.startswith("FEEDSVC_") or n == "PORT"]:
         monkeypatch.delenv(name)
     return lambda name, value: monkeypatch.setenv(name, value)
 
@@ -25,10 +25,16 @@ def loaded(tmp_path, test_config=None) -> dict:
 def test_without_variables_every_default_holds(environ, tmp_path):
     settings = loaded(tmp_path)
     for name, default in config.DEFAULTS.items():
-        if name not in ("DATABASE_URL", "API_TOKENS", "FRAME_HOSTS"):  # these three load() normalises
+        if name not in ("DATABASE_URL", "API_TOKENS", "FRAME_HOSTS", "SITE_URL"):  # these load() normalises
             assert settings[name] == default, name
     assert list(settings["FRAME_HOSTS"]) == list(config.DEFAULTS["FRAME_HOSTS"])
     assert settings["DATABASE_URL"] == f"sqlite:///{tmp_path / 'instance' / 'feedsvc.db'}"
+    assert settings["SITE_URL"] == "http://localhost:8000"
+
+
+def test_the_default_site_url_is_on_the_port_served(environ, tmp_path):
+    environ("PORT", "8101")
+    assert loaded(tmp_path)["SITE_URL"] == "http://localhost:8101"
 
 
 def test_variables_are_read_with_the_type_of_their_setting(environ, tmp_path):

@@ -13,7 +13,6 @@ import threading
 import time
 from collections import Counter
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import pairwise
 from urllib.parse import parse_qsl
 
@@ -27,53 +26,24 @@ from feedsvc.publish import websub
 from feedsvc.store import websub_outbox as outbox
 from feedsvc.web import db
 from tests.support.apps import ROOT, SITE_URL
+from tests.support.loopback import RecordingServer
 
 FAST = dict(WEBSUB_SENDER="worker", WEBSUB_POLL_SECONDS=0.05, WEBSUB_RETRY_BASE_SECONDS=0.2,
             WEBSUB_RETRY_MAX_SECONDS=1.0, WEBSUB_TIMEOUT=5)
 
 
-class Hub:
-    """A loopback WebSub hub that records each publish request and answers from a script of statuses."""
+class Hub(RecordingServer):
+    """A loopback WebSub hub that records each publish request (time, form, content type)."""
 
     def __init__(self, statuses=()):
-        self.statuses = list(statuses)
-        self.requests: list[tuple[float, list[tuple[str, str]], str]] = []
-        self.lock = threading.Lock()
-        hub = self
+        super().__init__(statuses, ok=204, path="/hub")
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode("ascii")
-                with hub.lock:
-                    hub.requests.append((time.monotonic(), parse_qsl(body), self.headers["Content-Type"]))
-                    status = hub.statuses.pop(0) if hub.statuses else 204
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hub"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+    def record(self, path, headers, body):
+        return time.monotonic(), parse_qsl(body.decode("ascii")), headers["Content-Type"]
 
     def all_topics(self) -> list[str]:
         with self.lock:
             return [v for _, form, _ in self.requests for k, v in form if k == "hub.url"]
-
-    def wait_for(self, predicate, timeout: float = 10.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(0.02)
-        return predicate()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

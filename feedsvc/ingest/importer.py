@@ -195,7 +195,8 @@ def _store_batch(engine: Engine, batch: list[tuple[str, Incoming]], site_name: s
             outcomes = upsert_many(conn, [incoming for _, incoming in batch], site_name=site_name)
             changed = {scope: name for o in outcomes if isinstance(o, WriteResult) for scope, name in o.scopes.items()}
             if changed:
-                store.record_changes(conn, changed)
+                store.record_changes(conn, changed, articles=[o.article_id for o in outcomes
+                                                              if isinstance(o, WriteResult) and o.scopes])
     except ConcurrentWrite:
         outcomes = []
         for _, incoming in batch:

@@ -321,5 +321,5 @@ def commit_write(engine: Engine, write, *args, **kwargs) -> WriteResult:
     with engine.begin() as conn:
         result = write(conn, *args, **kwargs)
         if result.scopes:
-            store.record_changes(conn, result.scopes)
+            store.record_changes(conn, result.scopes, articles=[result.article_id])
     return result

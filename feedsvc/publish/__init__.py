@@ -1,1 +1,1 @@
-"""Pushing changes outward: WebSub pings (websub) and the static mirror (mirror)."""
+"""Pushing changes outward: the outbox of WebSub pings and cache purges (websub, purge) and the static mirror (mirror)."""

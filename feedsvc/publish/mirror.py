@@ -21,8 +21,9 @@ them to the app.
 Watch mode reads scope_state (one indexed read of ~100 rows) every --interval seconds; a change
 re-exports the changed scopes' feeds, OPML, the directory and the changed articles' pages. The
 sitemap index and monthly sitemaps need scans of the article table, so they follow at most every
-SITEMAP_SECONDS; the news sitemap follows every site change (and every NEWS_SECONDS, as its 48-hour
-window moves with the clock).
+SITEMAP_SECONDS — at once when a page left the mirror (a takedown: its files are deleted in the same
+cycle, and a monthly sitemap left with no article is deleted too); the news sitemap follows every
+site change (and every NEWS_SECONDS, as its 48-hour window moves with the clock).
 """
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ from feedsvc.render import sitemaps
 from feedsvc.render.feeds import FORMATS, Scope, Site
 from feedsvc.render.feeds.urls import feed_path, parse_feed_path
 from feedsvc.store import articles
-from feedsvc.web import db, documents, ratelimit, render_cache
+from feedsvc.web import db, documents, id_authority, ratelimit, render_cache
 from feedsvc.web.http import strip_encoding
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,8 @@ SITEMAP_SECONDS = 60
 NEWS_SECONDS = 300
 # Article pages, where the app has the route (issue 5): canonical and AMP.
 PAGE_PATHS = ("/articles/{slug}", "/amp/{slug}")
-PAGE_SWEEP = 10  # pages made stale by a section change refreshed per watch cycle
+PAGE_SWEEP = 10
+MONTH_SITEMAPS = "/sitemaps/articles-"  # pages made stale by a section change refreshed per watch cycle
 # Only these answers take a document out of the mirror; any other failure keeps the last good copy,
 # so nginx never falls through to an app that is failing for it.
 GONE = (404, 410)
@@ -160,7 +162,8 @@ class Manifest:
     def __init__(self, root: Path):
         folder = root / STATE_DIR
         folder.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(folder / MANIFEST, isolation_level=None, timeout=30)
+        # Made in one thread and used in another by watch() (each Manifest by one thread at a time).
+        self.db = sqlite3.connect(folder / MANIFEST, isolation_level=None, timeout=30, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("CREATE TABLE IF NOT EXISTS documents (url TEXT PRIMARY KEY, file TEXT NOT NULL, "
                         "stamp TEXT NOT NULL, article_id TEXT, section TEXT, section_version INTEGER)")
@@ -199,6 +202,11 @@ class Manifest:
 
     def drop(self, url: str) -> None:
         self.db.execute("DELETE FROM documents WHERE url = ?", (url,))
+
+    def urls_under(self, prefix: str) -> list[str]:
+        # A range on the primary key, not a scan of every page's row.
+        return [url for (url,) in self.db.execute("SELECT url FROM documents WHERE url >= ? AND url < ?",
+                                                  (prefix, prefix + "\U0010ffff"))]
 
     def urls(self) -> set[str]:
         return {url for (url,) in self.db.execute("SELECT url FROM documents")}
@@ -308,6 +316,7 @@ class Mirror:
         self.manifest = Manifest(self.root)
         self.client = app.test_client()
         self.engine = db.engine(app)
+        id_authority.fix(app)   # before the salt: it is part of what feeds show
         self.salt = f"{EXPORT_REVISION}|{render_cache.output_revision()}|{Site.from_config(app.config).digest()}"
         self.routes = page_routes(app)
         # In watch mode: the feeds' loop clears `feeds_idle` while it has work; the other loop waits for it.
@@ -456,20 +465,23 @@ class Mirror:
             versions = {s.scope: s.version for s in store.all_scopes(conn)}
             changed = versions != self.manifest.get("rest_scopes", {})
             sitemaps_dirty = self.manifest.get("sitemaps_dirty", False) or changed
-            docs = []
+            docs, pages_left = [], False
             if changed and self.routes:
                 since = self.manifest.get("pages_since")
                 pages, seen = page_documents(conn, self.routes, self.salt, versions,
                                              datetime.fromisoformat(since) if since else datetime.min)
                 docs += pages
-                self._forget_old_pages(seen, {d.url for d in pages}, report)
+                pages_left = self._forget_old_pages(seen, {d.url for d in pages}, report)
                 newest = _newest_write(conn)
                 self.manifest.set("pages_since", newest.isoformat() if newest else since)
             if changed or now - self.manifest.get("news_at", 0) >= NEWS_SECONDS:
                 docs.append(news_document(versions.get("site", 0), self.salt))
                 self.manifest.set("news_at", now)
-            if sitemaps_dirty and now - self.manifest.get("sitemaps_at", 0) >= SITEMAP_SECONDS:
-                docs += sitemap_documents(self.app, conn, self.salt)
+            # A page taken away (a takedown, a new slug) leaves the monthly sitemaps at once, not at their next turn.
+            if sitemaps_dirty and (pages_left or now - self.manifest.get("sitemaps_at", 0) >= SITEMAP_SECONDS):
+                listed = sitemap_documents(self.app, conn, self.salt)
+                docs += listed
+                self._forget_old_sitemaps({d.url for d in listed}, report)
                 self.manifest.set("sitemaps_at", now)
                 sitemaps_dirty = False
             if self.routes:
@@ -496,12 +508,21 @@ class Mirror:
             docs.append(Document(url, f"{self.salt}|{row.version}|{versions.get(section, 0)}", article_id, section))
         return docs
 
-    def _forget_old_pages(self, article_ids: list[str], current: set[str], report: Report) -> None:
-        """Pages under an article's old slug, or of a withdrawn article, leave the mirror."""
+    def _forget_old_sitemaps(self, current: set[str], report: Report) -> None:
+        """A monthly sitemap whose last article left (a takedown) leaves the mirror with it."""
+        for url in self.manifest.urls_under(MONTH_SITEMAPS):
+            if url not in current:
+                self.remove(url, report)
+
+    def _forget_old_pages(self, article_ids: list[str], current: set[str], report: Report) -> bool:
+        """Pages under an article's old slug, or of a withdrawn article, leave the mirror; True if any did."""
+        removed = False
         for article_id in article_ids:
             for url in self.manifest.files_of_article(article_id):
                 if url not in current:
                     self.remove(url, report)
+                    removed = True
+        return removed
 
     def watch(self, interval: float = 0.2, stop: threading.Event | None = None,
               on_update: Callable[[Report], None] | None = None) -> None:

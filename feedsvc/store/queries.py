@@ -5,13 +5,14 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
+from typing import Iterable
 
 from blinker import Namespace
 from sqlalchemy import Table, Text, and_, bindparam, cast, func, insert, or_, select
 from sqlalchemy.engine import Connection
 
 from feedsvc.ingest.records import Article, article_from_json
-from feedsvc.store.schema import LIVE, SCOPE_KINDS, articles, now_utc, scope_state, slug_redirects
+from feedsvc.store.schema import LIVE, SCOPE_KINDS, articles, now_utc, scope_state, slug_redirects, store_settings
 
 # ---- reading articles -------------------------------------------------------------------------
 
@@ -145,7 +146,8 @@ def all_scopes(conn: Connection) -> list[ScopeState]:
 
 
 # Sent inside every write transaction that changes scopes, by the engine the write went through,
-# with `conn` (the write's connection), `scopes` (a set of scope names) and `when`. Receivers
+# with `conn` (the write's connection), `scopes` (a set of scope names), `when` and `articles` (the ids
+# of the articles written, for cache purges). Receivers
 # connect with `sender=` their app's engine: a process may hold several apps (tests build many),
 # and each must hear only the writes through its own.
 changed = Namespace().signal("feedsvc.store-changed")
@@ -155,7 +157,8 @@ changed = Namespace().signal("feedsvc.store-changed")
 SCHEDULE_CHANGED = "feedsvc.store.schedule-changed"
 
 
-def record_changes(conn: Connection, names: dict[str, str], when: datetime | None = None) -> None:
+def record_changes(conn: Connection, names: dict[str, str], when: datetime | None = None, *,
+                   articles: Iterable[str] = ()) -> None:
     """Bump the change counter of each changed scope (scope -> display name), inside the write's transaction.
 
     An upsert, not a read-then-insert: two writers that create the same new tag or author at the
@@ -169,7 +172,7 @@ def record_changes(conn: Connection, names: dict[str, str], when: datetime | Non
         index_elements=[scope_state.c.scope],
         set_={"version": scope_state.c.version + 1, "modified_at": statement.excluded.modified_at,
               "name": statement.excluded.name}), rows)
-    changed.send(conn.engine, conn=conn, scopes=set(names), when=when)
+    changed.send(conn.engine, conn=conn, scopes=set(names), when=when, articles=set(articles))
 
 
 def insert_rows(conn: Connection, table: Table, rows: list[dict]) -> None:
@@ -208,6 +211,13 @@ def insert_rows(conn: Connection, table: Table, rows: list[dict]) -> None:
 def _dialect_insert(conn: Connection):
     from sqlalchemy.dialects import postgresql, sqlite
     return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+
+
+def fixed_setting(conn: Connection, name: str, value: str) -> str:
+    """The store's value of a setting fixed once (store_settings): `value` if none was recorded yet, else the recorded one."""
+    conn.execute(_dialect_insert(conn)(store_settings).values(name=name, value=value)
+                 .on_conflict_do_nothing(index_elements=[store_settings.c.name]))
+    return conn.execute(select(store_settings.c.value).where(store_settings.c.name == name)).scalar_one()
 
 
 def live_count(conn: Connection) -> int:

@@ -94,9 +94,13 @@ scope_state = Table(
     Column("modified_at", DateTime, nullable=False),
 )
 
+# The durable outbox of every notification a write owes (feedsvc/publish/websub.py): `kind` "websub"
+# rows ping `hub_url` about the feed `topic_url`; "purge" rows ask the cache named by `hub_url`
+# (feedsvc/publish/purge.py) to drop what `topic_url`, a surrogate key, tags.
 websub_outbox = Table(
     "websub_outbox", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False, default="websub", server_default="websub"),
     Column("hub_url", Text, nullable=False),
     Column("topic_url", Text, nullable=False),
     Column("created_at", DateTime, nullable=False),
@@ -106,6 +110,13 @@ websub_outbox = Table(
     Column("sent_at", DateTime),
     Column("claim_token", String(32)),  # the sender holding the row until next_attempt_at (feedsvc/websub.py)
     Index("ix_websub_outbox_pending", "sent_at", "next_attempt_at"),
+)
+
+# Facts fixed once per store, by name: "id_authority", the host every guid and Atom id is minted under.
+store_settings = Table(
+    "store_settings", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
 )
 
 partners = Table(

@@ -60,7 +60,9 @@ def changes_through(other: Engine, app: Flask | None = None) -> Iterator[None]:
 def init_db_command():
     """Create or upgrade the database schema (Alembic migrations)."""
     store.migrate(engine())
-    click.echo(f"schema up to date: {engine().url.render_as_string(hide_password=True)}")
+    from feedsvc.web import id_authority  # it uses this module's engine
+    click.echo(f"schema up to date: {engine().url.render_as_string(hide_password=True)}; "
+               f"ids minted under {id_authority.fix(current_app._get_current_object())}")
 
 
 @click.command("import-articles")

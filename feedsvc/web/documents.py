@@ -18,7 +18,7 @@ from flask import Flask, current_app, request
 from sqlalchemy.engine import Engine
 
 from feedsvc.render import feeds
-from feedsvc.web import faults, http, ratelimit, render_cache, render_spill
+from feedsvc.web import faults, http, id_authority, ratelimit, render_cache, render_spill
 
 HTML_TYPE = "text/html; charset=utf-8"
 
@@ -47,6 +47,7 @@ def site() -> feeds.Site:
     """The publication's feed settings, read once per app."""
     ext = current_app.extensions
     if _SITE not in ext:
+        id_authority.fix(current_app)
         built = feeds.Site.from_config(current_app.config)
         ext[_SITE] = (built, built.digest())
     return ext[_SITE][0]

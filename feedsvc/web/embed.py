@@ -23,7 +23,7 @@ from feedsvc.ingest.records import article_from_json
 from feedsvc.ingest.urls import csp_source
 from feedsvc.render import oembed, pages, skips
 from feedsvc.render.feeds.model import absolute
-from feedsvc.web import db, http
+from feedsvc.web import db, http, surrogate
 from feedsvc.web.documents import HTML_TYPE
 from feedsvc.web.errors import json_error
 
@@ -133,6 +133,7 @@ def card(slug: str):
     row, redirected = store.article_by_slug(db.connection(), slug)
     if row is None:
         return _message("यह ख़बर नहीं मिली।", 404)
+    surrogate.name_article(row.id)
     if redirected:
         return redirect(url_for(".card", slug=row.slug), 301)
     if row.status != store.LIVE:
@@ -244,6 +245,8 @@ def _article_row_for(url: str):
         raise oembed.OEmbedError(404, "not an article URL of this site: expected "
                                       f"{current_app.config['SITE_URL']}/articles/<slug> or /amp/<slug>")
     row, _redirected = store.article_by_slug(db.connection(), slug)
+    if row is not None:
+        surrogate.name_article(row.id)
     if row is None or row.status != store.LIVE:
         raise oembed.OEmbedError(404, f"no live article at {url}")
     return row

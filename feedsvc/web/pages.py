@@ -19,7 +19,7 @@ from feedsvc.render import feeds, pages
 from feedsvc.render.feeds import urls
 from feedsvc.render.jsonld import script_json
 from feedsvc.render.skips import Unrenderable, whole_article
-from feedsvc.web import db
+from feedsvc.web import db, surrogate
 from feedsvc.web.documents import HTML_TYPE, Document, site
 
 bp = Blueprint("pages", __name__)
@@ -84,6 +84,8 @@ def live_article(slug: str, endpoint: str):
     row, redirected = store.article_by_slug(db.connection(), slug)  # never a draft: as if unknown
     if row is None:
         raise PageMissing(*NOT_FOUND)
+    # The canonical page lists related articles of its section: it changes with the section too.
+    surrogate.name_article(row.id, *([f"section:{row.section_key}"] if endpoint == ".article" else []))
     if row.status == "withdrawn":
         raise PageMissing(*GONE)
     if redirected:

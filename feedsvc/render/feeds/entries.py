@@ -37,10 +37,10 @@ def _attr(value: str) -> str:
 
 def entry_id(article_id: str, site: Site) -> str:
     """The permanent id of an article in every feed: built from the record id (ASCII by the record
-    schema), never from the URL, so writing URLs as URIs (RFC 3987 §3.1) leaves every id as it was,
-    for records with a Devanagari URL too. SITE_URL is taken to be ASCII (an IDN site gives its
-    A-label host): mapping it here would change the id of every entry."""
-    return f"tag:{site.host},{TAG_DATE}:articles/{article_id}"
+    schema) and the store's id authority (feedsvc/web/id_authority.py), never from the URL it is
+    served at, so writing URLs as URIs (RFC 3987 §3.1) or moving the site leaves every id as it was.
+    The authority is ASCII (a host name, checked in config.py; an IDN site gives its A-label)."""
+    return f"tag:{site.authority},{TAG_DATE}:articles/{article_id}"
 
 
 def entry_from_article(article: Article, site: Site, *, full_text: bool) -> Entry:

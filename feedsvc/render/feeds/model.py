@@ -52,6 +52,7 @@ class Site:
     max_limit: int = 200
     full_text: bool = True
     timezone: str = "Asia/Kolkata"
+    id_authority: str = ""   # the store's (feedsvc/web/id_authority.py); "" before it is known: the site's host
 
     @classmethod
     def from_config(cls, config) -> "Site":
@@ -62,11 +63,17 @@ class Site:
             icon=absolute(config["SITE_ICON"], url), copyright=config["SITE_COPYRIGHT"],
             hubs=tuple(config["WEBSUB_HUBS"]), ttl_minutes=config["FEED_TTL_MINUTES"],
             tombstone_days=config["TOMBSTONE_DAYS"], default_limit=config["FEED_DEFAULT_LIMIT"],
-            max_limit=config["FEED_MAX_LIMIT"], full_text=config["FEED_FULL_TEXT"], timezone=config["TIMEZONE"])
+            max_limit=config["FEED_MAX_LIMIT"], full_text=config["FEED_FULL_TEXT"], timezone=config["TIMEZONE"],
+            id_authority=config.get("ID_AUTHORITY") or "")
 
     @property
     def host(self) -> str:
         return (urlsplit(self.url).hostname or "localhost").lower()
+
+    @property
+    def authority(self) -> str:
+        """The host guids and Atom ids are minted under: fixed per store, whatever the site's URL."""
+        return self.id_authority or self.host
 
     def digest(self) -> str:
         """Changes whenever a setting that shows in a feed changes: part of every ETag."""

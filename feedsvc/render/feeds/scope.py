@@ -94,7 +94,7 @@ def description_of(scope: Scope, site: Site) -> str:
 
 
 def feed_id(scope: Scope, site: Site) -> str:
-    return f"tag:{site.host},{TAG_DATE}:{feed_folder(scope).lstrip('/')}"
+    return f"tag:{site.authority},{TAG_DATE}:{feed_folder(scope).lstrip('/')}"
 
 
 @lru_cache(maxsize=8)
