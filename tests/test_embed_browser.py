@@ -17,6 +17,8 @@ import pytest
 from playwright.sync_api import Frame, Locator, Page
 from werkzeug.serving import make_server
 
+from tests.support.apps import API_TOKEN
+
 pytestmark = pytest.mark.browser
 
 
@@ -175,7 +177,7 @@ def many_headlines(site, make_record):
                              updated=moment)
         assert client.put(f"/api/articles/{record['id']}", data=json.dumps(record, ensure_ascii=False),
                           content_type="application/json",
-                          headers={"Authorization": "Bearer test-token-एक"}).status_code == 201
+                          headers={"Authorization": f"Bearer {API_TOKEN}"}).status_code == 201
     return origin
 
 

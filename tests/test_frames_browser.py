@@ -118,14 +118,15 @@ def test_a_page_loads_no_frame_from_a_host_off_the_list(site, phishing_origin, o
     assert not [url for url in frame_urls(page) if url.startswith(phishing_origin)]
 
 
-def test_forbidden_frames_are_links_and_the_allowed_player_is_still_tried(site, open_with_request_log):
+def test_forbidden_frames_are_links_and_the_allowed_player_is_still_tried(site, phishing_origin, open_with_request_log):
     page, requested = open_with_request_log(site + "/articles/sent-through-api")
     frames = page.evaluate("""[...document.querySelectorAll('.article-body iframe')]
         .map(f => [f.src, f.sandbox.value, f.referrerPolicy])""")
     assert frames == [[PLAYER, "allow-scripts allow-same-origin allow-popups allow-popups-to-escape-sandbox "
                                "allow-presentation", "strict-origin-when-cross-origin"]]
     links = page.evaluate("[...document.querySelectorAll('.article-body a')].map(a => a.href)")
-    assert links == [f"https://{host}/login" for host in FORBIDDEN_HOSTS]
+    # An http: frame is no player either: it too becomes a link (no embed disappears silently).
+    assert links == [f"https://{host}/login" for host in FORBIDDEN_HOSTS] + [f"{phishing_origin}/http-frame"]
     assert PLAYER in requested
 
 
