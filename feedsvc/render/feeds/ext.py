@@ -5,7 +5,7 @@ writers never edit serialized XML:
 - StylesheetExtension: the <?xml-stylesheet?> that lets a browser show a page instead of raw XML;
 - ChannelLinksExtension: atom:link rel="hub" (WebSub) and rel="first"/"next" (RFC 5005) in RSS,
   where feedgen writes only rel="self";
-- MediaExtension: Media RSS media:content (with width, height, description, credit) and
+- MediaExtension: Media RSS media:content (with width, height, fileSize, description, credit) and
   media:thumbnail directly in the item (feedgen's own media extension wraps them in media:group);
 - TombstoneExtension: RFC 6721 at:deleted-entry for withdrawn articles in Atom, its namespace
   declared only in a document that carries one (validators warn of a namespace they do not know);
@@ -86,9 +86,10 @@ class MediaEntryExtension(BaseEntryExtension):
         self._thumbnails: list[dict] = []
 
     def content(self, url: str, *, medium: str = "image", type: str | None = None, width: int | None = None,
-                height: int | None = None, description: str = "", credit: str = "") -> None:
+                height: int | None = None, file_size: int | None = None, description: str = "",
+                credit: str = "") -> None:
         self._contents.append({"url": url, "medium": medium, "type": type, "width": width, "height": height,
-                               "description": description, "credit": credit})
+                               "fileSize": file_size, "description": description, "credit": credit})
 
     def thumbnail(self, url: str, *, width: int | None = None, height: int | None = None) -> None:
         self._thumbnails.append({"url": url, "width": width, "height": height})
@@ -96,8 +97,8 @@ class MediaEntryExtension(BaseEntryExtension):
     def _add(self, item):
         for content in self._contents:
             element = etree.SubElement(item, f"{{{MEDIA_NS}}}content")
-            _set(element, url=content["url"], type=content["type"], medium=content["medium"],
-                 width=content["width"], height=content["height"])
+            _set(element, url=content["url"], fileSize=content["fileSize"], type=content["type"],
+                 medium=content["medium"], width=content["width"], height=content["height"])
             if content["description"]:
                 description = etree.SubElement(element, f"{{{MEDIA_NS}}}description", type="plain")
                 description.text = content["description"]

@@ -151,6 +151,9 @@ class Image:
     type: str | None = None
     caption: str = ""
     credit: str = ""
+    length: int | None = None          # bytes, when the file was probed (an RSS enclosure needs it)
+    thumbnail: Image | None = None     # a small rendition (media:thumbnail)
+    banner: Image | None = None        # a wide rendition for link previews (JSON Feed banner_image)
 
 
 @dataclass
