@@ -19,8 +19,8 @@ import lxml.html
 from babel.dates import format_date
 
 from feedsvc.ingest.frames import embed_label
-from feedsvc.ingest.players import youtube_id, youtube_watch_url
 from feedsvc.ingest.images import rendition
+from feedsvc.ingest.players import youtube_id, youtube_watch_url
 from feedsvc.ingest.records import Article
 from feedsvc.ingest.sanitize import plain_text, shown_in
 from feedsvc.ingest.urls import uri as output_url  # every URL a feed writes is a URI (RFC 3987 §3.1)
