@@ -11,15 +11,18 @@ from pathlib import Path
 import feedparser
 import lxml.html
 import pytest
+from lxml import etree
 from PIL import Image, features
 
 from feedsvc.ingest import images
 from feedsvc.publish.mirror import fixed_documents
+from feedsvc.validate import validate_document
 from tests.support.apps import SITE_URL
 
 SIZES = images.parse_sizes(["lead:1200x675", "lead_4x3:1200x900", "lead_1x1:1200x1200", "social:1200x630",
                             "square:720x720", "thumbnail:400x225", "logo:512x512"])
 FORMATS = ("jpeg", "webp")  # AVIF is slow to encode; one test covers it
+MEDIA = "{http://search.yahoo.com/mrss/}"
 
 
 def settings(media: Path, formats=FORMATS) -> images.ImageSettings:
@@ -307,3 +310,27 @@ def test_the_mirror_exports_media_and_renditions_but_not_locks(published, media_
     assert "/media/lead.jpg" in urls
     assert any(url.startswith("/media/renditions/lead/") and url.endswith(".webp") for url in urls)
     assert (media / "renditions" / ".locks").is_dir() and not any("/." in url for url in urls)
+
+
+# ---- video ---------------------------------------------------------------------------------------
+
+def test_a_youtube_embed_makes_the_item_a_video_in_rss_and_atom(media_app, api_headers, make_record):
+    client = media_app.test_client()
+    embed = {"provider": "youtube", "url": "https://www.youtube.com/watch?v=dQw4w9WgXcQ", "title": "संसद से सीधा"}
+    assert put(client, api_headers, make_record(embeds=[embed])).status_code == 201
+    for path in ("/feeds/rss.xml", "/feeds/atom.xml"):
+        response = client.get(path)
+        assert validate_document(response.data, "rss" if "rss" in path else "atom", url=SITE_URL + path) == []
+        root = etree.fromstring(response.data)
+        (video,) = root.iterfind(".//{http://search.yahoo.com/mrss/}content[@medium='video']")
+        assert video.get("url") is None  # no file: the player is the way to it
+        assert video.find(f"{MEDIA}player").get("url") == "https://www.youtube.com/embed/dQw4w9WgXcQ"
+        assert video.find(f"{MEDIA}title").text == "संसद से सीधा"
+        assert video.find(f"{MEDIA}thumbnail").get("url") == "https://i.ytimg.com/vi/dQw4w9WgXcQ/hqdefault.jpg"
+
+
+def test_an_article_without_a_player_is_no_video(media_app, api_headers, make_record):
+    client = media_app.test_client()
+    put(client, api_headers, make_record(embeds=[{"provider": "twitter", "url": "https://x.com/a/status/1"}]))
+    root = etree.fromstring(client.get("/feeds/rss.xml").data)
+    assert root.find(".//{http://search.yahoo.com/mrss/}content[@medium='video']") is None

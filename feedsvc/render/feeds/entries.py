@@ -20,11 +20,11 @@ from babel.dates import format_date
 
 from feedsvc.ingest.frames import embed_label
 from feedsvc.ingest.images import rendition
-from feedsvc.ingest.players import youtube_id, youtube_watch_url
+from feedsvc.ingest.players import youtube_id, youtube_player_url, youtube_watch_url
 from feedsvc.ingest.records import Article
 from feedsvc.ingest.sanitize import plain_text, shown_in
 from feedsvc.ingest.urls import uri as output_url  # every URL a feed writes is a URI (RFC 3987 §3.1)
-from feedsvc.render.feeds.model import Category, Entry, Image, Person, Site
+from feedsvc.render.feeds.model import Category, Entry, Image, Person, Site, Video
 
 # The date in every tag: URI this service mints (RFC 4151). Changing it would change every id.
 TAG_DATE = "2025"
@@ -58,7 +58,20 @@ def entry_from_article(article: Article, site: Site, *, full_text: bool) -> Entr
         categories=categories_of(article, site),
         image=image,
         language=article.language,
+        videos=videos_of(article),
     )
+
+
+def videos_of(article: Article) -> list[Video]:
+    """The record's YouTube embeds as videos (their player, title and thumbnail), so that feeds say
+    the item carries a video; other providers stay links in the content."""
+    videos = []
+    for embed in article.embeds:
+        video = youtube_id(embed["url"])
+        if video:
+            videos.append(Video(output_url(youtube_player_url(embed["url"])), embed.get("title") or article.title,
+                                YOUTUBE_THUMBNAIL.format(id=video), 480, 360))
+    return videos
 
 
 def categories_of(article: Article, site: Site) -> list[Category]:

@@ -49,6 +49,9 @@ def add_entry_basics(fg: FeedGenerator, entry: Entry) -> FeedEntry:
     fe.category([{"term": c.term, "label": c.label, "scheme": c.scheme} for c in entry.categories])
     if entry.image:
         add_image(fe, entry.image)
+    for video in entry.videos:
+        fe.media.video(video.player, title=video.title, thumbnail=video.thumbnail,
+                       thumbnail_width=video.thumbnail_width, thumbnail_height=video.thumbnail_height)
     return fe
 
 
