@@ -7,6 +7,7 @@ import os
 import re
 from pathlib import Path
 
+from feedsvc.ingest import images
 from feedsvc.ingest.frames import DEFAULT_FRAME_HOSTS, FrameHostError, frame_policy
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +33,13 @@ DEFAULTS = {
     "SITE_COPYRIGHT": "© समाचार दर्पण। सर्वाधिकार सुरक्षित।",
     "TIMEZONE": "Asia/Kolkata",
     "MEDIA_DIR": str(PROJECT_ROOT / "articles" / "media"),
+    # Renditions of every local image (feedsvc/ingest/images.py), name:WIDTHxHEIGHT: made at ingest, served
+    # under /media/renditions/ with immutable caching; no other size exists. lead_4x3 and lead_1x1 complete
+    # the three shapes Google asks of an article's structured-data images (16x9, 4x3, 1x1).
+    "IMAGE_RENDITIONS": ["lead:1200x675", "lead_4x3:1200x900", "lead_1x1:1200x1200", "social:1200x630",
+                         "square:720x720", "thumbnail:400x225", "logo:512x512"],
+    # Formats each rendition is written in; those this Pillow cannot write (AVIF without libavif) are left out.
+    "IMAGE_FORMATS": ["jpeg", "webp", "avif"],
     # Feeds
     "FEED_DEFAULT_LIMIT": 50,
     "FEED_MAX_LIMIT": 200,
@@ -124,7 +132,8 @@ DEFAULTS = {
 # A token given as itself must be at least this long (sha256: digests cannot be measured).
 MIN_TOKEN_LENGTH = 32
 HOST_NAME = re.compile(r"[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?")
-LIST_SETTINGS = {"API_TOKENS", "METRICS_TOKENS", "WEBSUB_HUBS", "FRAME_HOSTS", "PURGE_WEBHOOKS"}
+LIST_SETTINGS = {"API_TOKENS", "METRICS_TOKENS", "WEBSUB_HUBS", "FRAME_HOSTS", "PURGE_WEBHOOKS",
+                 "IMAGE_RENDITIONS", "IMAGE_FORMATS"}
 INT_SETTINGS = {k for k, v in DEFAULTS.items() if isinstance(v, int) and not isinstance(v, bool)}
 BOOL_SETTINGS = {k for k, v in DEFAULTS.items() if isinstance(v, bool)}
 
@@ -223,3 +232,8 @@ def load(app, test_config: dict | None = None) -> None:
         frame_policy(app.config["FRAME_HOSTS"])
     except FrameHostError as exc:
         raise ConfigError(f"FEEDSVC_FRAME_HOSTS: {exc}") from None
+    try:
+        app.config["IMAGE_SIZES"] = images.parse_sizes(app.config["IMAGE_RENDITIONS"])
+        app.config["IMAGE_FORMATS"] = images.usable_formats(app.config["IMAGE_FORMATS"])
+    except ValueError as exc:
+        raise ConfigError(f"FEEDSVC_IMAGE_RENDITIONS / FEEDSVC_IMAGE_FORMATS: {exc}") from None

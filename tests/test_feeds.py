@@ -20,6 +20,7 @@ from jsonschema import Draft202012Validator
 from lxml import etree
 
 from feedsvc import store
+from feedsvc.ingest.images import rendition
 from feedsvc.ingest.records import parse_record
 from feedsvc.render import feeds
 from feedsvc.render.feeds.atom import distinct_updated
@@ -27,10 +28,10 @@ from feedsvc.validate import validate_document
 from feedsvc.web import db
 from feedsvc.web import feeds as web_feeds
 from tests.support.apps import ROOT, SITE_URL
-from tests.support.records import sample_records
+from tests.support.records import sample_image_settings, sample_records
 
 RECORDS = {r["id"]: r for r in sample_records() if r.get("status", "published") == "published"}
-ARTICLES = {i: parse_record(r, site_url=SITE_URL) for i, r in RECORDS.items()}
+ARTICLES = {i: parse_record(r, site_url=SITE_URL, images=sample_image_settings()) for i, r in RECORDS.items()}
 SCOPES = sorted({scope for article in ARTICLES.values() for scope in store.article_scopes(article)})
 FORMATS = ("rss", "atom", "json")
 FILENAMES = {"rss": "rss.xml", "atom": "atom.xml", "json": "feed.json"}
@@ -153,11 +154,15 @@ def assert_item_matches(item: dict, article, fmt: str) -> None:
     if record.get("image"):
         image = item["image"]
         given = record["image"]["url"]
-        assert image["url"] == (SITE_URL + given if given.startswith("/") else given)
-        assert item["thumbnail"] == image["url"]
+        # A local image goes out as its lead rendition, at its real size; a remote one as the record says.
+        lead = rendition(article.image, "lead") or {
+            "url": SITE_URL + given if given.startswith("/") else given,
+            "width": record["image"]["width"], "height": record["image"]["height"]}
+        assert image["url"] == lead["url"]
+        thumbnail = rendition(article.image, "thumbnail") if fmt != "json" else None
+        assert item["thumbnail"] == (thumbnail or lead)["url"]
         if fmt != "json":
-            assert (image["width"], image["height"]) == (str(record["image"]["width"]),
-                                                         str(record["image"]["height"]))
+            assert (image["width"], image["height"]) == (str(lead["width"]), str(lead["height"]))
     text = " ".join(lxml.html.fragment_fromstring(item["content"], create_parent="div").text_content().split())
     for paragraph in paragraphs(article.body_html):
         assert paragraph in text

@@ -13,9 +13,9 @@ from feedsvc.ingest.records import parse_record
 from feedsvc.render import pages
 from feedsvc.validate import validate_document
 from tests.support.apps import SITE_URL as SITE
-from tests.support.records import sample_records
+from tests.support.records import sample_image_settings, sample_records
 
-SAMPLES = [parse_record(r, site_url=SITE) for r in sample_records()]
+SAMPLES = [parse_record(r, site_url=SITE, images=sample_image_settings()) for r in sample_records()]
 LIVE = [a for a in SAMPLES if a.live]
 DRAFT = next(a for a in SAMPLES if a.status == "draft")
 WITH_CORRECTION = next(a for a in LIVE if a.corrections)
@@ -86,7 +86,8 @@ def test_every_canonical_page_is_well_formed_html5_with_a_news_article(sample_cl
     assert data["headline"] == article.title and data["mainEntityOfPage"]["@id"] == url
     assert datetime.fromisoformat(data["datePublished"]) == article.published
     assert data["publisher"]["logo"]["url"] == f"{SITE}/static/logo.png"
-    assert data["image"] == [article.image["url"]]
+    # The lead image's 16x9, 4x3 and 1x1 renditions (tests/test_images.py decodes them).
+    assert data["image"] == pages.structured_data_images(article.image) and len(data["image"]) == 3
     assert [a["name"] for a in data["author"]] == [a.name for a in article.authors]
 
 
@@ -137,7 +138,7 @@ def test_no_update_line_when_the_article_was_not_changed(client, api_headers, ma
 
 def test_lead_image_has_size_caption_and_credit(client, article):
     figure = doc(client.get(f"/articles/{article['slug']}")).find_class("lead")[0]
-    image = figure.find("img")
+    image = figure.find("picture/img")
     assert (image.get("src"), image.get("width"), image.get("height")) == (f"{SITE}/media/test.jpg", "1200", "675")
     assert image.get("alt") == "संसद भवन"
     assert figure.find("figcaption").text_content() == "संसद भवन (फ़ोटो: फ़ाइल)"

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from feedsvc import store
 from feedsvc.ingest.frames import DEFAULT_FRAME_HOSTS
+from feedsvc.ingest.images import ImageSettings
 from feedsvc.ingest.records import Article, Problem, RecordError, parse_record
 from feedsvc.ingest.write import (
     ConcurrentWrite,
@@ -47,6 +48,7 @@ class ImportReport:
     unchanged: int = 0
     stale: list[str] = field(default_factory=list)
     errors: list[RecordError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # "source: field: reason" of records stored anyway
 
     @property
     def stored(self) -> int:
@@ -84,8 +86,8 @@ def read_records(path: Path) -> Iterator[tuple[str, bytes | RecordError, int]]:
     yield str(path), path.read_bytes(), size
 
 
-def parse_raw(raw: bytes | RecordError, source: str, site_url: str,
-              frame_hosts: tuple[str, ...] = DEFAULT_FRAME_HOSTS) -> Article | RecordError:
+def parse_raw(raw: bytes | RecordError, source: str, site_url: str, frame_hosts: tuple[str, ...] = DEFAULT_FRAME_HOSTS,
+              images: ImageSettings | None = None) -> Article | RecordError:
     """Decode and validate one record; errors are returned, not raised, so a batch carries on."""
     if isinstance(raw, RecordError):
         return raw
@@ -99,7 +101,8 @@ def parse_raw(raw: bytes | RecordError, source: str, site_url: str,
         if isinstance(data, RecordError):
             return data
     try:
-        return parse_record(data, site_url=site_url, source=source, json_text=raw, frame_hosts=frame_hosts)
+        return parse_record(data, site_url=site_url, source=source, json_text=raw, frame_hosts=frame_hosts,
+                            images=images)
     except RecordError as error:
         return error
 
@@ -116,15 +119,19 @@ def _loads_or_error(raw: bytes, source: str):
         return RecordError([Problem("(file)", "is not valid JSON: nested too deeply to be a record")], source)
 
 
-def _prepare(raw: bytes | RecordError, source: str, site_url: str,
-             frame_hosts: tuple[str, ...]) -> Incoming | RecordError:
-    parsed = parse_raw(raw, source, site_url, frame_hosts)
-    return parsed if isinstance(parsed, RecordError) else Incoming.of(parsed)
+def _prepare(raw: bytes | RecordError, source: str, site_url: str, frame_hosts: tuple[str, ...],
+             images: ImageSettings | None) -> tuple[Incoming | RecordError, list[str]]:
+    """The record ready to write, and its warnings: they travel apart, as an Incoming pickles only its JSON."""
+    parsed = parse_raw(raw, source, site_url, frame_hosts, images)
+    if isinstance(parsed, RecordError):
+        return parsed, []
+    return Incoming.of(parsed), [f"{source}: {warning}" for warning in parsed.warnings]
 
 
-def _parse_chunk(chunk: list, site_url: str,
-                 frame_hosts: tuple[str, ...]) -> list[tuple[str, Incoming | RecordError, int]]:
-    return [(source, _prepare(raw, source, site_url, frame_hosts), size) for source, raw, size in chunk]
+def _parse_chunk(chunk: list, site_url: str, frame_hosts: tuple[str, ...],
+                 images: ImageSettings | None = None) -> list[tuple[str, Incoming | RecordError, int, list[str]]]:
+    parsed = [(source, _prepare(raw, source, site_url, frame_hosts, images), size) for source, raw, size in chunk]
+    return [(source, incoming, size, warnings) for source, (incoming, warnings), size in parsed]
 
 
 def _chunks(files: list[Path]) -> Iterator[list]:
@@ -139,16 +146,17 @@ def _chunks(files: list[Path]) -> Iterator[list]:
         yield chunk
 
 
-def _parsed_chunks(files: list[Path], site_url: str, frame_hosts: tuple[str, ...], workers: int) -> Iterator[list]:
+def _parsed_chunks(files: list[Path], site_url: str, frame_hosts: tuple[str, ...], workers: int,
+                   images: ImageSettings | None) -> Iterator[list]:
     """Parse chunks in `workers` processes (validation and sanitising are CPU-bound; 0: in this one),
     in input order, with only a few chunks in flight so memory stays flat on a million records."""
     if workers < 1:
-        yield from (_parse_chunk(chunk, site_url, frame_hosts) for chunk in _chunks(files))
+        yield from (_parse_chunk(chunk, site_url, frame_hosts, images) for chunk in _chunks(files))
         return
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
         in_flight: deque = deque()
         for chunk in _chunks(files):
-            in_flight.append(pool.submit(_parse_chunk, chunk, site_url, frame_hosts))
+            in_flight.append(pool.submit(_parse_chunk, chunk, site_url, frame_hosts, images))
             if len(in_flight) >= workers + 2:  # every worker busy while this process writes
                 yield in_flight.popleft().result()
         while in_flight:
@@ -157,10 +165,12 @@ def _parsed_chunks(files: list[Path], site_url: str, frame_hosts: tuple[str, ...
 
 def import_files(engine: Engine, paths: Iterable[str | Path], *, site_url: str, site_name: str,
                  progress=None, workers: int | None = None,
-                 frame_hosts: tuple[str, ...] = DEFAULT_FRAME_HOSTS) -> ImportReport:
+                 frame_hosts: tuple[str, ...] = DEFAULT_FRAME_HOSTS,
+                 images: ImageSettings | None = None) -> ImportReport:
     """Validate and upsert every record; good records are stored even when others are bad.
 
-    Big inputs are parsed in worker processes while this one writes (`workers`: how many; 0: none).
+    Big inputs are parsed in worker processes while this one writes (`workers`: how many; 0: none);
+    local images are probed and their renditions made there too (`images`), off the writer.
     """
     files = source_files(paths)
     if workers is None:
@@ -169,9 +179,10 @@ def import_files(engine: Engine, paths: Iterable[str | Path], *, site_url: str, 
         workers = min(cores, 4) if big and cores > 1 else 0
     report = ImportReport()
     seen: dict[str, str] = {}
-    for chunk in _parsed_chunks(files, site_url, frame_hosts, workers):
+    for chunk in _parsed_chunks(files, site_url, frame_hosts, workers, images):
         batch = []
-        for source, parsed, _ in chunk:
+        for source, parsed, _, warnings in chunk:
+            report.warnings.extend(warnings)
             if isinstance(parsed, Incoming) and parsed.article.id in seen:
                 article_id = parsed.article.id
                 parsed = RecordError([Problem("id", f"'{article_id}' appears twice in this import; "
@@ -184,7 +195,7 @@ def import_files(engine: Engine, paths: Iterable[str | Path], *, site_url: str, 
         if batch:
             _store_batch(engine, batch, site_name, report)
         if progress is not None:
-            progress(sum(size for _, _, size in chunk))
+            progress(sum(size for _, _, size, _ in chunk))
     return report
 
 

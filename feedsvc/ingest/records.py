@@ -13,6 +13,7 @@ import jsonschema_rs
 import orjson
 
 from feedsvc.ingest.frames import DEFAULT_FRAME_HOSTS
+from feedsvc.ingest.images import ImageSettings, checked_image
 from feedsvc.ingest.romanise import romanise
 from feedsvc.ingest.sanitize import XML_UNSAFE_CHARS, nesting_depth, plain_text, sanitize_html, truncate_words
 from feedsvc.ingest.urls import checked_url
@@ -103,6 +104,9 @@ class Article:
     embargo_until: datetime | None = None
     significantly_updated: datetime | None = None
     syndication: dict = field(default_factory=dict)  # the record's, as given: see syndicated_to
+    # What ingest changed or left out without refusing the record (a corrected image size, a refused
+    # image file): told to the writer in the API's answer and the import's report, not stored.
+    warnings: list[Problem] = field(default_factory=list)
 
     @property
     def live(self) -> bool:
@@ -250,10 +254,11 @@ def clean_text(text: str) -> str:
 
 
 def parse_record(data, *, site_url: str, source: str | None = None, json_text: bytes | None = None,
-                 frame_hosts: tuple[str, ...] = DEFAULT_FRAME_HOSTS) -> Article:
+                 frame_hosts: tuple[str, ...] = DEFAULT_FRAME_HOSTS, images: ImageSettings | None = None) -> Article:
     """Validate one record and derive what it leaves out; raises RecordError listing every problem.
 
     `json_text`, the UTF-8 JSON the record was decoded from, lets most records skip a costly check.
+    With `images`, a local lead image is probed and its renditions made (images.checked_image).
     """
     if not isinstance(data, dict):
         raise RecordError([Problem("(record)", f"expected a JSON object, got {type(data).__name__}")], source)
@@ -299,6 +304,10 @@ def parse_record(data, *, site_url: str, source: str | None = None, json_text: b
                                                 f"{NESTING_MAX} levels are accepted")], source)
     summary = clean_text(data.get("summary") or truncate_words(plain_text(body), SUMMARY_MAX))
     image = dict(data["image"], url=_absolute(data["image"]["url"], site_url)) if data.get("image") else None
+    warnings = []
+    if image and images is not None:
+        image, notes = checked_image(image, images)
+        warnings = [Problem(name, reason) for name, reason in notes]
     authors = [Author(key=a.get("key") or slugify(a["name"], KEY_MAX) or "author", name=clean_text(a["name"]),
                       url=_absolute(a["url"], site_url) if a.get("url") else None)
                for a in data["authors"]]
@@ -311,6 +320,7 @@ def parse_record(data, *, site_url: str, source: str | None = None, json_text: b
         status=data.get("status", "published"), image=image, embeds=list(data.get("embeds", [])),
         corrections=list(data.get("corrections", [])), record=data, embargo_until=embargo_until,
         significantly_updated=significantly_updated, syndication=dict(data.get("syndication", {})),
+        warnings=warnings,
     )
 
 

@@ -99,14 +99,26 @@ def feed_documents(scope_states: Iterable[store.ScopeState], salt: str) -> list[
 
 
 def fixed_documents(app, salt: str) -> list[Document]:
-    """robots.txt and the static files feeds point at (the browser stylesheet, logo, icon)."""
+    """robots.txt, the static files feeds point at (the browser stylesheet, logo, icon), and the article
+    images with their renditions (/media/, as MEDIA_DIR holds them: ingest made the renditions)."""
     docs = [Document("/robots.txt", salt)]
-    static = Path(app.static_folder) if app.static_folder else None
-    if static and static.is_dir():
-        for path in sorted(p for p in static.rglob("*") if p.is_file()):
-            stat = path.stat()
-            docs.append(Document(f"{app.static_url_path}/{path.relative_to(static).as_posix()}",
-                                 f"{salt}|{stat.st_size}|{stat.st_mtime_ns}"))
+    if app.static_folder:
+        docs += _folder_documents(Path(app.static_folder), app.static_url_path, salt)
+    return docs + _folder_documents(Path(app.config["MEDIA_DIR"]), "/media", salt)
+
+
+def _folder_documents(folder: Path, url_path: str, salt: str) -> list[Document]:
+    """A document per file below `folder`, stamped by size and mtime; dot-files (locks, files being
+    written) are not documents."""
+    if not folder.is_dir():
+        return []
+    docs = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        relative = path.relative_to(folder)
+        if any(part.startswith(".") for part in relative.parts):
+            continue
+        stat = path.stat()
+        docs.append(Document(f"{url_path}/{relative.as_posix()}", f"{salt}|{stat.st_size}|{stat.st_mtime_ns}"))
     return docs
 
 

@@ -22,6 +22,7 @@ import lxml.html
 from lxml.html import HtmlElement
 from markupsafe import Markup
 
+from feedsvc.ingest import images
 from feedsvc.ingest.frames import DEFAULT_FRAME_HOSTS, FramePolicy, Player, embed_label, frame_policy
 from feedsvc.ingest.players import youtube_id, youtube_start, youtube_watch_url
 from feedsvc.ingest.sanitize import frame_link_text
@@ -162,9 +163,12 @@ def _link(url: str, text: str) -> HtmlElement:
     return link
 
 
-def amp_img(src: str, alt: str, width: int | str, height: int | str) -> HtmlElement:
-    """amp-img with a <noscript><img> inside: without the runtime an amp-img has no box."""
+def amp_img(src: str, alt: str, width: int | str, height: int | str, srcset: str = "") -> HtmlElement:
+    """amp-img with a <noscript><img> inside: without the runtime an amp-img has no box.
+    `srcset` offers smaller renditions of the same shape ("url 400w, ..."); AMP picks by layout width."""
     size = {"width": str(width), "height": str(height)}
+    if srcset:
+        size["srcset"] = srcset
     image = _element("amp-img", src=src, alt=alt, layout="responsive", **size)
     noscript = _element("noscript")
     noscript.append(_element("img", src=src, alt=alt, **size))
@@ -440,17 +444,20 @@ def amp_document(*, headline: str, canonical_url: str, body: AmpBody, json_ld: M
                  embeds: Sequence[AmpBody] = (), site_name: str = "", site_url: str = "") -> str:
     """A complete AMP page for one article.
 
-    `lead_image` has the record's image shape (url, width, height, caption, credit);
+    `lead_image` has the stored image's shape (url, width, height, caption, credit, renditions);
     `embeds` are the record's embeds already passed through `embed_to_amp`; `site_name` and
     `site_url`, when given, make the masthead link above the headline.
     """
     extensions = set(body.extensions).union(*(embed.extensions for embed in embeds))
     image_html = ""
     if lead_image and _url(lead_image.get("url"), IMAGE_SCHEMES):
-        width, height = lead_image.get("width"), lead_image.get("height")
+        # The lead rendition and its smaller sizes when ingest made them (a JPEG: amp-img takes no <source>).
+        lead = images.rendition(lead_image, "lead") or lead_image
+        width, height = lead.get("width"), lead.get("height")
         if not (width and height):
             width, height = FALLBACK_IMAGE_SIZE
-        image_html = _serialize(amp_img(lead_image["url"], lead_image.get("caption", ""), width, height))
+        image_html = _serialize(amp_img(lead["url"], lead_image.get("caption", ""), width, height,
+                                        images.srcset(lead_image, "jpeg")))
     return _TEMPLATES.get_template("amp/article.html").render(
         lang=lang, headline=headline, canonical_url=canonical_url, byline=byline,
         site_name=site_name, site_url=site_url,

@@ -16,6 +16,7 @@ from babel.dates import format_datetime
 from sqlalchemy.engine import Connection
 
 from feedsvc import store
+from feedsvc.ingest import images
 from feedsvc.ingest.frames import DEFAULT_FRAME_HOSTS, KNOWN_PLAYERS, Player, embed_label
 from feedsvc.ingest.players import youtube_id, youtube_start
 from feedsvc.ingest.records import Article
@@ -173,6 +174,7 @@ class ArticlePage:
     json_ld: dict
     open_graph: list[tuple[str, str]]
     feed_scopes: list[Scope] = field(default_factory=list)
+    picture: Picture | None = None  # the lead image, when the article has one
 
 
 def related_articles(conn: Connection, article: Article, limit: int = RELATED_LIMIT) -> list[Article]:
@@ -190,8 +192,35 @@ def news_article_json_ld(article: Article, site: Site) -> dict:
         modified=rfc3339(article.updated),
         authors=[{"name": a.name, "url": uri(a.url or link.href)} for a, link in authors],
         publisher_name=site.name, publisher_logo=site.logo,
-        images=[uri(article.image["url"])] if article.image else (), description=article.summary,
+        images=[uri(url) for url in structured_data_images(article.image)], description=article.summary,
         language=article.language, corrections=article.corrections)
+
+
+def structured_data_images(image: dict | None) -> list[str]:
+    """The NewsArticle's images: its 16x9, 4x3 and 1x1 renditions, or the image as given."""
+    if not image:
+        return []
+    return [r["url"] for r in (images.rendition(image, n) for n in images.STRUCTURED_DATA) if r] or [image["url"]]
+
+
+@dataclass(frozen=True)
+class Picture:
+    """A lead image as <picture>: a <source> per modern format, an <img> in JPEG for the rest."""
+    src: str
+    width: int | None
+    height: int | None
+    srcset: str = ""
+    sources: tuple[tuple[str, str], ...] = ()   # (MIME type, srcset), best compression first
+    sizes: str = "(max-width: 46rem) 100vw, 46rem"  # the width of main in base.html
+
+    @classmethod
+    def of(cls, image: dict) -> "Picture":
+        lead = images.rendition(image, "lead")
+        if lead is None:
+            return cls(image["url"], image.get("width"), image.get("height"))
+        sources = tuple((images.FORMATS[fmt][1], images.srcset(image, fmt))
+                        for fmt in images.rendition_formats(image) if fmt != "jpeg")
+        return cls(lead["url"], lead["width"], lead["height"], images.srcset(image, "jpeg"), sources)
 
 
 def open_graph(article: Article, site: Site, section: ScopeLink) -> list[tuple[str, str]]:
@@ -200,9 +229,13 @@ def open_graph(article: Article, site: Site, section: ScopeLink) -> list[tuple[s
             ("og:title", article.title), ("og:description", article.summary), ("og:url", uri(article.url))]
     if article.image:
         image = article.image
-        tags.append(("og:image", uri(image["url"])))
-        if image.get("width") and image.get("height"):
-            tags += [("og:image:width", str(image["width"])), ("og:image:height", str(image["height"]))]
+        # The social rendition (1200x630, the size Facebook and X preview) when ingest made one.
+        shown = images.rendition(image, "social") or image
+        tags.append(("og:image", uri(shown["url"])))
+        if shown.get("type"):
+            tags.append(("og:image:type", shown["type"]))
+        if shown.get("width") and shown.get("height"):
+            tags += [("og:image:width", str(shown["width"])), ("og:image:height", str(shown["height"]))]
         tags.append(("og:image:alt", image.get("caption") or article.title))
     tags += [("article:published_time", rfc3339(article.published)),
              ("article:modified_time", rfc3339(article.updated)),
@@ -225,7 +258,7 @@ def article_page(article: Article, site: Site, related: list[Article]) -> Articl
         embeds=[embed_view(e) for e in embeds_to_show(article)], corrections=corrections,
         related=each_rendered("related_articles", related, lambda other: teaser(other, site)),
         json_ld=news_article_json_ld(article, site), open_graph=open_graph(article, site, section),
-        feed_scopes=scopes_of(article))
+        feed_scopes=scopes_of(article), picture=Picture.of(article.image) if article.image else None)
 
 
 def _correction_stamp(value: str | None, zone: str) -> Stamp | None:

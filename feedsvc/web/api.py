@@ -8,7 +8,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from feedsvc import store
 from feedsvc.config import token_matches
-from feedsvc.ingest import write
+from feedsvc.ingest import images, write
 from feedsvc.ingest.records import Problem, RecordError, parse_record
 from feedsvc.web import db, ratelimit
 from feedsvc.web.errors import json_error
@@ -50,8 +50,11 @@ def _expected_version() -> int | None:
     raise RecordError([Problem("If-Match", 'expected an ETag of this API such as "v3"')])
 
 
-def _write_response(result: write.WriteResult, status: int):
-    response = jsonify({"id": result.article_id, "outcome": result.outcome, "version": result.version})
+def _write_response(result: write.WriteResult, status: int, warnings: list[Problem] = ()):
+    body = {"id": result.article_id, "outcome": result.outcome, "version": result.version}
+    if warnings:  # what was corrected or left out of a record stored anyway (a wrong image size, a bad file)
+        body["warnings"] = [{"field": w.field, "reason": w.reason} for w in warnings]
+    response = jsonify(body)
     response.status_code = status
     response.headers["ETag"] = _etag(result.version)
     return response
@@ -124,10 +127,11 @@ def put_article(article_id: str):
     if isinstance(data, dict):
         data.setdefault("id", article_id)
     article = parse_record(data, site_url=current_app.config["SITE_URL"], source=f"PUT /api/articles/{article_id}",
-                           json_text=raw, frame_hosts=current_app.config["FRAME_HOSTS"])
+                           json_text=raw, frame_hosts=current_app.config["FRAME_HOSTS"],
+                           images=images.settings_from(current_app.config))
     result = write.commit_write(db.engine(), write.upsert, article, site_name=current_app.config["SITE_NAME"],
                                  expected_version=_expected_version())
-    return _write_response(result, 201 if result.outcome == "created" else 200)
+    return _write_response(result, 201 if result.outcome == "created" else 200, article.warnings)
 
 
 @bp.get("/articles/<article_id>")

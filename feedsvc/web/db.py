@@ -12,7 +12,7 @@ from flask.cli import with_appcontext
 from sqlalchemy.engine import Connection, Engine
 
 from feedsvc import store
-from feedsvc.ingest import importer
+from feedsvc.ingest import images, importer
 
 _ENGINE = "feedsvc.engine"
 
@@ -83,9 +83,12 @@ def import_articles_command(paths):
     with changes_through(import_engine), bar:
         report = importer.import_files(import_engine, files, site_url=current_app.config["SITE_URL"],
                                        site_name=current_app.config["SITE_NAME"], progress=bar.update,
-                                       frame_hosts=current_app.config["FRAME_HOSTS"])
+                                       frame_hosts=current_app.config["FRAME_HOSTS"],
+                                       images=images.settings_from(current_app.config))
     for line in report.stale:
         click.echo(f"skipped {line}", err=True)
+    for line in report.warnings:
+        click.echo(f"warning {line}", err=True)
     for err in report.errors:
         for problem in err.problems:
             click.echo(f"rejected {err.source}: {problem.field}: {problem.reason}", err=True)

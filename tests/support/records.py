@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from feedsvc.ingest.records import article_from_json
 from feedsvc.store import article_authors, article_tags, articles
-from tests.support.apps import ARTICLES
+from tests.support.apps import ARTICLES, SITE_URL
 
 VALID_RECORD = {
     "id": "test-2025-08-01-monsoon",
@@ -25,6 +25,14 @@ VALID_RECORD = {
     "image": {"url": "/media/test.jpg", "width": 1200, "height": 675, "caption": "संसद भवन", "credit": "फ़ाइल"},
     "status": "published",
 }
+
+
+def sample_image_settings():
+    """The image settings an app with the default configuration ingests the samples with."""
+    from feedsvc.config import DEFAULTS
+    from feedsvc.ingest import images
+    return images.ImageSettings(SITE_URL, DEFAULTS["MEDIA_DIR"], images.parse_sizes(DEFAULTS["IMAGE_RENDITIONS"]),
+                                images.usable_formats(DEFAULTS["IMAGE_FORMATS"]))
 
 
 def sample_records() -> list[dict]:

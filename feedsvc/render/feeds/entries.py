@@ -19,11 +19,12 @@ import lxml.html
 from babel.dates import format_date
 
 from feedsvc.ingest.frames import embed_label
-from feedsvc.ingest.players import youtube_id, youtube_watch_url
+from feedsvc.ingest.images import rendition
+from feedsvc.ingest.players import youtube_id, youtube_player_url, youtube_watch_url
 from feedsvc.ingest.records import Article
 from feedsvc.ingest.sanitize import plain_text, shown_in
 from feedsvc.ingest.urls import uri as output_url  # every URL a feed writes is a URI (RFC 3987 §3.1)
-from feedsvc.render.feeds.model import Category, Entry, Image, Person, Site
+from feedsvc.render.feeds.model import Category, Entry, Image, Person, Site, Video
 
 # The date in every tag: URI this service mints (RFC 4151). Changing it would change every id.
 TAG_DATE = "2025"
@@ -57,7 +58,20 @@ def entry_from_article(article: Article, site: Site, *, full_text: bool) -> Entr
         categories=categories_of(article, site),
         image=image,
         language=article.language,
+        videos=videos_of(article),
     )
+
+
+def videos_of(article: Article) -> list[Video]:
+    """The record's YouTube embeds as videos (their player, title and thumbnail), so that feeds say
+    the item carries a video; other providers stay links in the content."""
+    videos = []
+    for embed in article.embeds:
+        video = youtube_id(embed["url"])
+        if video:
+            videos.append(Video(output_url(youtube_player_url(embed["url"])), embed.get("title") or article.title,
+                                YOUTUBE_THUMBNAIL.format(id=video), 480, 360))
+    return videos
 
 
 def categories_of(article: Article, site: Site) -> list[Category]:
@@ -66,14 +80,29 @@ def categories_of(article: Article, site: Site) -> list[Category]:
 
 
 def lead_image(article: Article) -> Image | None:
+    """The article's image as feeds show it: its lead rendition (a JPEG of the configured lead size)
+    when ingest made one, else the image as the record gives it; with its thumbnail and banner renditions."""
     image = article.image
     if not image:
         return None
+    lead = rendition(image, "lead") or {"url": image["url"], "width": image.get("width"),
+                                         "height": image.get("height"), "length": image.get("length"),
+                                         "type": image.get("type") or _image_type(image["url"])}
     # Caption and credit may carry markup from the CMS; every feed shows them as plain text
     # (media:description type="plain", media:credit, the figure's alt and figcaption).
-    return Image(url=output_url(image["url"]), width=image.get("width"), height=image.get("height"),
-                 type=_image_type(image["url"]), caption=plain_text(image.get("caption", "")),
-                 credit=plain_text(image.get("credit", "")))
+    return Image(**_image_fields(lead), caption=plain_text(image.get("caption", "")),
+                 credit=plain_text(image.get("credit", "")), thumbnail=_rendition_image(image, "thumbnail"),
+                 banner=_rendition_image(image, "social"))
+
+
+def _image_fields(found: dict) -> dict:
+    return {"url": output_url(found["url"]), "width": found["width"], "height": found["height"],
+            "type": found["type"], "length": found["length"]}
+
+
+def _rendition_image(image: dict, name: str) -> Image | None:
+    found = rendition(image, name)
+    return Image(**_image_fields(found)) if found else None
 
 
 @lru_cache(maxsize=64)

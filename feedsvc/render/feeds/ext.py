@@ -5,8 +5,9 @@ writers never edit serialized XML:
 - StylesheetExtension: the <?xml-stylesheet?> that lets a browser show a page instead of raw XML;
 - ChannelLinksExtension: atom:link rel="hub" (WebSub) and rel="first"/"next" (RFC 5005) in RSS,
   where feedgen writes only rel="self";
-- MediaExtension: Media RSS media:content (with width, height, description, credit) and
-  media:thumbnail directly in the item (feedgen's own media extension wraps them in media:group);
+- MediaExtension: Media RSS media:content (with width, height, fileSize, description, credit) and
+  media:thumbnail directly in the item (feedgen's own media extension wraps them in media:group),
+  and a media:content medium="video" with its media:player for each player the article embeds;
 - TombstoneExtension: RFC 6721 at:deleted-entry for withdrawn articles in Atom, its namespace
   declared only in a document that carries one (validators warn of a namespace they do not know);
 - CreatorExtension: the item's dc:creator in RSS, the one Dublin Core element the feeds use
@@ -84,20 +85,29 @@ class MediaEntryExtension(BaseEntryExtension):
     def __init__(self):
         self._contents: list[dict] = []
         self._thumbnails: list[dict] = []
+        self._videos: list[dict] = []
 
     def content(self, url: str, *, medium: str = "image", type: str | None = None, width: int | None = None,
-                height: int | None = None, description: str = "", credit: str = "") -> None:
+                height: int | None = None, file_size: int | None = None, description: str = "",
+                credit: str = "") -> None:
         self._contents.append({"url": url, "medium": medium, "type": type, "width": width, "height": height,
-                               "description": description, "credit": credit})
+                               "fileSize": file_size, "description": description, "credit": credit})
 
     def thumbnail(self, url: str, *, width: int | None = None, height: int | None = None) -> None:
         self._thumbnails.append({"url": url, "width": width, "height": height})
 
+    def video(self, player: str, *, title: str, thumbnail: str | None = None, thumbnail_width: int | None = None,
+              thumbnail_height: int | None = None) -> None:
+        """A video seen through a player: media:content medium="video" with no url of a file (Media RSS
+        1.5: then a media:player is required), its media:player, media:title and media:thumbnail."""
+        self._videos.append({"player": player, "title": title, "thumbnail": thumbnail,
+                             "width": thumbnail_width, "height": thumbnail_height})
+
     def _add(self, item):
         for content in self._contents:
             element = etree.SubElement(item, f"{{{MEDIA_NS}}}content")
-            _set(element, url=content["url"], type=content["type"], medium=content["medium"],
-                 width=content["width"], height=content["height"])
+            _set(element, url=content["url"], fileSize=content["fileSize"], type=content["type"],
+                 medium=content["medium"], width=content["width"], height=content["height"])
             if content["description"]:
                 description = etree.SubElement(element, f"{{{MEDIA_NS}}}description", type="plain")
                 description.text = content["description"]
@@ -105,6 +115,13 @@ class MediaEntryExtension(BaseEntryExtension):
                 etree.SubElement(element, f"{{{MEDIA_NS}}}credit").text = content["credit"]
         for thumbnail in self._thumbnails:
             _set(etree.SubElement(item, f"{{{MEDIA_NS}}}thumbnail"), **thumbnail)
+        for video in self._videos:
+            content = etree.SubElement(item, f"{{{MEDIA_NS}}}content", medium="video")
+            etree.SubElement(content, f"{{{MEDIA_NS}}}player", url=video["player"])
+            etree.SubElement(content, f"{{{MEDIA_NS}}}title", type="plain").text = video["title"]
+            if video["thumbnail"]:
+                _set(etree.SubElement(content, f"{{{MEDIA_NS}}}thumbnail"), url=video["thumbnail"],
+                     width=video["width"], height=video["height"])
         return item
 
     extend_rss = extend_atom = _add

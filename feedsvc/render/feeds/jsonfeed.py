@@ -21,6 +21,8 @@ def _item(entry: Entry) -> dict:
     item["summary"] = entry.summary
     if entry.image:
         item["image"] = entry.image.url
+        if entry.image.banner:
+            item["banner_image"] = entry.image.banner.url
     item["date_published"] = entry.published.isoformat()
     item["date_modified"] = entry.updated.isoformat()
     item["authors"] = [_person(a) for a in entry.authors]

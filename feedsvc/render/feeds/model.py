@@ -151,6 +151,19 @@ class Image:
     type: str | None = None
     caption: str = ""
     credit: str = ""
+    length: int | None = None          # bytes, when the file was probed (an RSS enclosure needs it)
+    thumbnail: Image | None = None     # a small rendition (media:thumbnail)
+    banner: Image | None = None        # a wide rendition for link previews (JSON Feed banner_image)
+
+
+@dataclass(frozen=True)
+class Video:
+    """A player an article carries (a record embed): Media RSS media:content medium="video"."""
+    player: str              # the embeddable player's URL
+    title: str
+    thumbnail: str | None = None
+    thumbnail_width: int | None = None
+    thumbnail_height: int | None = None
 
 
 @dataclass
@@ -167,6 +180,7 @@ class Entry:
     categories: list[Category]
     image: Image | None = None
     language: str = "hi"
+    videos: list[Video] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

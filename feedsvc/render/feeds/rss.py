@@ -30,6 +30,12 @@ def write(feed: Feed) -> bytes:
         fe = add_entry_basics(fg, entry)
         fe.dc.dc_creator([author.name for author in entry.authors])
         fe.dcterms.modified(entry.updated)
+        image = entry.image
+        # The enclosure, for readers that know no Media RSS; RSS 2.0 requires its byte length and
+        # type, which only a probed (local) image has. Only RSS: feedgen writes Atom enclosure links
+        # without their rel, which would read as a second alternate link.
+        if image and image.length and image.type:
+            fe.enclosure(image.url, str(image.length), image.type)
     return fg.rss_str(encoding="UTF-8", xml_declaration=True)
 
 

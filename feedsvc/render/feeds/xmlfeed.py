@@ -11,7 +11,7 @@ from feedsvc.render.feeds.ext import (
     MediaExtension,
     StylesheetExtension,
 )
-from feedsvc.render.feeds.model import Entry, Feed
+from feedsvc.render.feeds.model import Entry, Feed, Image
 
 GENERATOR = "feedsvc"
 
@@ -48,8 +48,16 @@ def add_entry_basics(fg: FeedGenerator, entry: Entry) -> FeedEntry:
     fe.entry_language.language(entry.language)
     fe.category([{"term": c.term, "label": c.label, "scheme": c.scheme} for c in entry.categories])
     if entry.image:
-        image = entry.image
-        fe.media.content(image.url, type=image.type, width=image.width, height=image.height,
-                         description=image.caption, credit=image.credit)
-        fe.media.thumbnail(image.url, width=image.width, height=image.height)
+        add_image(fe, entry.image)
+    for video in entry.videos:
+        fe.media.video(video.player, title=video.title, thumbnail=video.thumbnail,
+                       thumbnail_width=video.thumbnail_width, thumbnail_height=video.thumbnail_height)
     return fe
+
+
+def add_image(fe: FeedEntry, image: Image) -> None:
+    """The lead image as Media RSS: the image (its lead rendition) and its thumbnail rendition."""
+    fe.media.content(image.url, type=image.type, width=image.width, height=image.height, file_size=image.length,
+                     description=image.caption, credit=image.credit)
+    thumbnail = image.thumbnail or image
+    fe.media.thumbnail(thumbnail.url, width=thumbnail.width, height=thumbnail.height)
