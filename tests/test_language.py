@@ -4,6 +4,7 @@ import json
 from datetime import datetime, timezone
 
 import feedparser
+import pytest
 from lxml import etree
 
 from feedsvc.render import sitemaps
@@ -64,3 +65,71 @@ def test_the_news_sitemap_labels_each_article_with_its_language(app, client, api
 
 def test_news_language_is_the_iso_639_code():
     assert sitemaps.news_language("en-IN") == "en" and sitemaps.news_language("zh-TW") == "zh-tw"
+
+
+# ---- single-language feeds (?lang=) --------------------------------------------------------------
+
+def _store_three(client, api_headers, make_record):
+    _store_both(client, api_headers, make_record)
+    put_record(client, api_headers, make_record(id="english-2", slug="english-2", title="Budget session ends",
+                                                language="en", published="2025-08-02T10:15:00+05:30",
+                                                updated="2025-08-02T10:15:00+05:30"))
+
+
+def _self_links(fmt: str, body: bytes) -> tuple[str, str | None]:
+    """(self, next) links of a feed document, read with its own parser."""
+    if fmt == "json":
+        doc = json.loads(body)
+        return doc["feed_url"], doc.get("next_url")
+    root = etree.fromstring(body)
+    atom_links = root.findall(f".//{{{ATOM}}}link")
+    rels = {link.get("rel"): link.get("href") for link in atom_links}
+    return rels["self"], rels.get("next")
+
+
+def _slugs(fmt: str, body: bytes) -> list[str]:
+    if fmt == "json":
+        return [item["url"].rsplit("/", 1)[-1] for item in json.loads(body)["items"]]
+    return [entry.link.rsplit("/", 1)[-1] for entry in feedparser.parse(body).entries]
+
+
+@pytest.mark.parametrize("fmt,filename", [("rss", "rss.xml"), ("atom", "atom.xml"), ("json", "feed.json")])
+def test_a_single_language_feed_has_only_that_language_and_links_round_trip(client, api_headers, make_record,
+                                                                          fmt, filename):
+    _store_three(client, api_headers, make_record)
+    every = client.get(f"/feeds/{filename}").data
+    assert set(_slugs(fmt, every)) == {"hindi", "english", "english-2"}
+    first = client.get(f"/feeds/{filename}?lang=en&limit=1")
+    assert _slugs(fmt, first.data) == ["english-2"]
+    self_url, next_url = _self_links(fmt, first.data)
+    assert self_url == f"{SITE_URL}/feeds/{filename}?lang=en&limit=1"
+    assert f'<{self_url}>; rel="self"' in first.headers.getlist("Link")
+    assert _slugs(fmt, client.get(self_url.removeprefix(SITE_URL)).data) == ["english-2"]
+    second = client.get(next_url.removeprefix(SITE_URL))
+    assert _slugs(fmt, second.data) == ["english"] and _self_links(fmt, second.data)[0] == next_url
+    assert _slugs(fmt, client.get(f"/feeds/{filename}?lang=hi").data) == ["hindi"]
+
+
+def test_a_single_language_feed_is_its_own_feed(client, api_headers, make_record):
+    _store_three(client, api_headers, make_record)
+    every, english = (feedparser.parse(client.get(f"/feeds/atom.xml{q}").data).feed for q in ("", "?lang=en"))
+    assert english.id != every.id and english.title != every.title
+    root = etree.fromstring(client.get("/feeds/rss.xml?lang=en").data)
+    assert root.findtext("channel/language") == "en"
+    assert client.get("/feeds/section/national/feed.json?lang=en").status_code == 200
+
+
+@pytest.mark.parametrize("bad", ["english", "EN", "e", "en_US", "hi;drop"])
+def test_a_language_that_is_no_tag_is_a_bad_parameter(client, bad):
+    response = client.get("/feeds/rss.xml", query_string={"lang": bad})
+    assert response.status_code == 400 and "lang must be a language tag" in response.get_json()["error"]
+
+
+def test_opml_lists_the_site_feed_per_language_present(client, api_headers, make_record):
+    put_record(client, api_headers, make_record(id="hindi", slug="hindi"))
+    only_hindi = etree.fromstring(client.get("/feeds.opml").data)
+    assert not [o for o in only_hindi.iter("outline") if "lang=" in (o.get("xmlUrl") or "")]
+    _store_both(client, api_headers, make_record)
+    outlines = etree.fromstring(client.get("/feeds.opml?format=atom").data).iter("outline")
+    by_language = {o.get("language"): o.get("xmlUrl") for o in outlines if "lang=" in (o.get("xmlUrl") or "")}
+    assert by_language == {"en": f"{SITE_URL}/feeds/atom.xml?lang=en", "hi": f"{SITE_URL}/feeds/atom.xml?lang=hi"}

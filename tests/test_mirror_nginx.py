@@ -123,3 +123,15 @@ def test_the_exporters_own_files_are_never_served(served):
     (root / "feeds" / ".rss.xml.1.2.tmp").write_bytes(b"half a fi")
     status, _, _ = get(nginx.port, "/feeds/.rss.xml.1.2.tmp")
     assert status == 404
+
+
+def test_browser_navigations_to_feeds_go_to_the_app(served):
+    """A browser opening a mirrored feed gets the app's HTML view (web/feeds.py FeedView), not the file."""
+    nginx, app, _ = served
+    navigation = {"Sec-Fetch-Dest": "document", "Sec-Fetch-Mode": "navigate"}
+    for path in ("/feeds/rss.xml", "/feeds/atom.xml", "/feeds/feed.json"):
+        status, headers, body = get(nginx.port, path, navigation)
+        assert headers.get("X-Served-By") == "app" and headers["Content-Type"].startswith("text/html"), path
+        assert body == app.test_client().get(path, headers=navigation).get_data(), path
+        status, headers, _ = get(nginx.port, path)
+        assert "X-Served-By" not in headers and "Sec-Fetch-Dest" in headers["Vary"], path

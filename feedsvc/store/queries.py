@@ -10,6 +10,8 @@ from typing import Iterable
 from blinker import Namespace
 from sqlalchemy import Table, Text, and_, bindparam, cast, func, insert, or_, select
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from feedsvc.ingest.records import Article, article_from_json
 from feedsvc.store.schema import LIVE, SCOPE_KINDS, articles, now_utc, scope_state, slug_redirects, store_settings
@@ -88,12 +90,34 @@ def _in_scope(kind: str, key: str):
     return articles.c.id.in_(select(listed.article_id).where(listed.key == key))
 
 
-def newest_ids_query(scope: str, limit: int, after: Cursor | None = None, *, syndicated: bool = False):
+class article_language(FunctionElement):   # noqa: N801 (used like a SQL function)
+    """The `language` of a stored article (articles.article holds records.article_to_json), read in SQL."""
+    type = Text()
+    inherit_cache = True
+
+
+@compiles(article_language)
+def _article_language_json1(element, compiler, **kw):
+    return "json_extract(articles.article, '$.language')"
+
+
+@compiles(article_language, "postgresql")
+def _article_language_postgresql(element, compiler, **kw):
+    return "(CAST(articles.article AS JSON) ->> 'language')"
+
+
+def newest_ids_query(scope: str, limit: int, after: Cursor | None = None, *, syndicated: bool = False,
+                     language: str | None = None):
     """The SELECT that pages a scope newest first; kept apart so its plan can be shown.
-    `syndicated`: only articles that may go into feeds (the record's syndication.feeds)."""
+    `syndicated`: only articles that may go into feeds (the record's syndication.feeds);
+    `language`: only articles in that language (single-language feeds)."""
     table, published, id_col, where = _scope_query(scope)
     if syndicated:
         where = and_(where, id_col.not_in(select(articles.c.id).where(articles.c.in_feeds.is_(False))))
+    if language is not None:
+        if table is not articles:
+            table = table.join(articles, articles.c.id == id_col)
+        where = and_(where, article_language() == language)
     if after is not None:
         where = and_(where, or_(published < after.published,
                                 and_(published == after.published, id_col < after.article_id)))
@@ -102,14 +126,24 @@ def newest_ids_query(scope: str, limit: int, after: Cursor | None = None, *, syn
 
 
 def newest(conn: Connection, scope: str, limit: int, after: Cursor | None = None, *,
-           syndicated: bool = False) -> list[Article]:
-    """Up to `limit` live articles of a scope, newest first, strictly after the cursor (feeds: `syndicated`)."""
-    ids = [r.id for r in conn.execute(newest_ids_query(scope, limit, after, syndicated=syndicated))]
+           syndicated: bool = False, language: str | None = None) -> list[Article]:
+    """Up to `limit` live articles of a scope, newest first, strictly after the cursor (feeds:
+    `syndicated`; single-language feeds: `language`)."""
+    ids = [r.id for r in conn.execute(newest_ids_query(scope, limit, after, syndicated=syndicated,
+                                                       language=language))]
     if not ids:
         return []
     rows = {r.id: r for r in conn.execute(select(articles.c.id, articles.c.article)
                                           .where(articles.c.id.in_(ids)))}
     return [_article(rows[i]) for i in ids]
+
+
+def live_languages(conn: Connection) -> list[str]:
+    """The languages of the live articles that go into feeds, in order: the single-language feeds OPML lists."""
+    return list(conn.scalars(select(article_language())
+                             .where(live_now(articles.c.published, articles.c.status),
+                                    articles.c.in_feeds.is_(True)).distinct()
+                             .order_by(article_language())))
 
 
 def withdrawn_since(conn: Connection, scope: str, since: datetime, limit: int = 100) -> list[tuple[Article, datetime]]:

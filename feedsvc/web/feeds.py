@@ -2,7 +2,8 @@
 
 Views only choose the document (a documents.Document); feedsvc.render.feeds builds it, the render
 cache keeps it, feedsvc.web.http answers (304, encodings, cache headers). The feed routes are the
-rules of feedsvc/render/feeds/urls.py.
+rules of feedsvc/render/feeds/urls.py. A person's browser opening a feed URL (navigation.py) gets
+its HTML view (FeedView) instead of the feed; every other client gets the feed's bytes.
 """
 from __future__ import annotations
 
@@ -17,15 +18,17 @@ from feedsvc.render import collation, feeds
 from feedsvc.render.feeds import opml, urls
 from feedsvc.render.feeds.formats import FORMATS
 from feedsvc.render.feeds.model import SCOPE_KINDS, SCOPE_WORDS, SITE_GROUP, Scope
-from feedsvc.render.feeds.scope import self_link
-from feedsvc.web import db, http
-from feedsvc.web.documents import Document, counters, site
+from feedsvc.render.feeds.scope import LANGUAGE_PARAMETER, feed_url, self_link
+from feedsvc.web import db, http, navigation
+from feedsvc.web.documents import HTML_TYPE, Document, counters, site
 from feedsvc.web.errors import BadParameter
 
 bp = Blueprint("feeds", __name__)
 
 CURSOR_TOKEN = re.compile(r"^\d{8}T\d{12}~[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 OPML_TYPE = "text/x-opml; charset=utf-8"
+# A record's language tag (feedsvc/schemas/article.json), as the single-language feeds take it.
+LANGUAGE_TAG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
 
 @bp.app_context_processor
@@ -56,6 +59,15 @@ def page_params(max_limit: int | None = None) -> tuple[int, feeds.Cursor | None]
         raise BadParameter(f"after names an impossible time: {raw[:40]!r}") from None
 
 
+def language_param() -> str | None:
+    """The language of a single-language feed (`?lang=`), or None for every language."""
+    raw = request.args.get(LANGUAGE_PARAMETER)
+    if raw is not None and not LANGUAGE_TAG.match(raw):
+        raise BadParameter(f"{LANGUAGE_PARAMETER} must be a language tag as records give it (like hi or en); "
+                           f"got {raw[:20]!r}")
+    return raw
+
+
 @dataclass(frozen=True)
 class Edition:
     """How an edition of the feeds differs from the public one (partner feeds: full text, their own links).
@@ -79,12 +91,15 @@ class FeedPage(Document):
     """One page of one format of one scope's feed, in an edition."""
 
     def __init__(self, fmt: str, kind: str, key: str, *, limit: int, after: feeds.Cursor | None,
-                 edition: Edition = PUBLIC):
+                 edition: Edition = PUBLIC, language: str | None = None):
         self.fmt, self.kind, self.key, self.limit, self.after, self.edition = fmt, kind, key, limit, after, edition
+        self.language = language
         self.content_type = FORMATS[fmt].content_type
         self.cors = fmt == "json" if edition.cors is None else edition.cors
+        # The key of a feed of every language is as it always was: its ETag stays the same.
         self.cache_key = ("feed", fmt, kind, key, limit, after.token() if after else None, edition.full_text,
-                          edition.self_url, *((edition.name, edition.max_bytes) if edition.name else ()))
+                          edition.self_url, *((edition.name, edition.max_bytes) if edition.name else ()),
+                          *((LANGUAGE_PARAMETER, language) if language else ()))
 
     def load_state(self):
         self.scope, self.state = counters().get(("scope", self.kind, self.key),
@@ -94,20 +109,47 @@ class FeedPage(Document):
     def build(self) -> bytes:
         return feeds.render(self.fmt, self.scope, conn=db.connection(), site=site(), limit=self.limit,
                             after=self.after, full_text=self.edition.full_text, self_url=self.edition.self_url,
-                            state=self.state, max_bytes=self.edition.max_bytes)
+                            state=self.state, max_bytes=self.edition.max_bytes, language=self.language)
 
     def response(self):
         response = super().response()
         if response.status_code in (200, 304):   # a feed answer, fresh or not (not a preflight)
             self_url = self_link(Scope(self.kind, self.key), self.fmt, site(), limit=self.limit, after=self.after,
-                                 base_url=self.edition.self_url)
+                                 base_url=self.edition.self_url, language=self.language)
             response.headers.extend(http.websub_links(site().hubs, self_url))
         return response
 
 
+class FeedView(FeedPage):
+    """The HTML view of a public feed page, for a person who opened its URL in a browser: the feed's
+    title, how to subscribe, its URL to copy, its other formats and its newest items."""
+
+    def __init__(self, fmt: str, kind: str, key: str, *, limit: int, after: feeds.Cursor | None,
+                 language: str | None = None):
+        super().__init__(fmt, kind, key, limit=limit, after=after, language=language)
+        self.content_type, self.cors = HTML_TYPE, False
+        self.cache_key = ("feed-view", *self.cache_key[1:])
+
+    def build(self) -> bytes:
+        the_site = site()
+        feed = feeds.load_feed(db.connection(), the_site, self.scope, self.state, fmt=self.fmt, limit=self.limit,
+                               after=self.after, language=self.language)
+        other_formats = {name: feed_url(self.scope, name, the_site.url, self.language) for name in FORMATS}
+        return render_template("feeds/feed_view.html", site=the_site, feed=feed, fmt=FORMATS[self.fmt],
+                               formats=FORMATS, format_urls=other_formats, feed_scopes=[self.scope],
+                               lang=the_site.language).encode("utf-8")
+
+    def response(self):
+        return Document.response(self)   # a page, not a feed: no WebSub links
+
+
 def public_feed(fmt: str, kind: str, key: str):
     limit, after = page_params()
-    return FeedPage(fmt, kind, key, limit=limit, after=after).response()
+    language = language_param()
+    document = FeedView if navigation.is_navigation(request.headers) else FeedPage
+    response = document(fmt, kind, key, limit=limit, after=after, language=language).response()
+    response.vary.update(navigation.VARY)
+    return response
 
 
 urls.add_routes(bp, urls.FEED_ROUTES, public_feed, methods=urls.METHODS)
@@ -149,7 +191,8 @@ class OpmlDocument(AllScopes):
         self.cache_key = ("opml", fmt)
 
     def build(self) -> bytes:
-        return opml.write(site(), self.groups, fmt=self.fmt, states=self.scopes)
+        return opml.write(site(), self.groups, fmt=self.fmt, states=self.scopes,
+                          languages=store.live_languages(db.connection()))
 
 
 @bp.route("/feeds.opml", methods=["GET", "HEAD", "OPTIONS"])

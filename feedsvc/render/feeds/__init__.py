@@ -71,7 +71,7 @@ def _writable(writer: Callable[[Feed], bytes], feed: Feed) -> Feed:
 
 def render(fmt: str, scope: Scope | str, *, conn: Connection, site: Site, limit: int | None = None,
            after: Cursor | str | None = None, full_text: bool | None = None, self_url: str | None = None,
-           state: ScopeState | None = None, max_bytes: int | None = None) -> bytes:
+           state: ScopeState | None = None, max_bytes: int | None = None, language: str | None = None) -> bytes:
     """One page of a feed as bytes.
 
     `scope` is a Scope or a store scope id ("site", "section:<key>", …); an unknown one raises
@@ -79,7 +79,8 @@ def render(fmt: str, scope: Scope | str, *, conn: Connection, site: Site, limit:
     the site's and is not capped here (partner feeds allow more); `full_text` defaults to the
     site's setting; `self_url` is the feed's URL as its reader fetches it (default: the public URL);
     `state` saves the scope lookup when the caller already has it; `max_bytes` stops the page at
-    whole articles holding that much text (partner pages; scope.entries_within).
+    whole articles holding that much text (partner pages; scope.entries_within); `language` makes it
+    the single-language feed (scope.LANGUAGE_PARAMETER).
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown feed format {fmt!r}; expected one of {', '.join(FORMATS)}")
@@ -94,7 +95,7 @@ def render(fmt: str, scope: Scope | str, *, conn: Connection, site: Site, limit:
     if not scope.name:
         scope = Scope(scope.kind, scope.key, state.name)
     feed = load_feed(conn, site, scope, state, fmt=fmt, limit=limit, after=after, full_text=full_text,
-                     base_url=self_url, max_bytes=max_bytes)
+                     base_url=self_url, max_bytes=max_bytes, language=language)
     return write(fmt, feed)
 
 

@@ -207,9 +207,10 @@ class Feed:
     entries: list[Entry] = field(default_factory=list)
     tombstones: list[Tombstone] = field(default_factory=list)
     stylesheet: str | None = "/static/feed.xsl"  # shown by browsers; None leaves it out
+    only_language: str | None = None   # a single-language feed's language (scope.LANGUAGE_PARAMETER)
     # entry id or tombstone ref -> the article it shows: names one a writer fails on (feeds.write)
     sources: dict[str, Article] = field(default_factory=dict, repr=False)
 
     @property
     def language(self) -> str:
-        return self.site.language
+        return self.only_language or self.site.language

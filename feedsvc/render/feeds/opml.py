@@ -12,12 +12,15 @@ from feedsvc.render.feeds.scope import NEVER, description_of, feed_url, home_url
 
 GROUP_TITLES = {kind: f"{hindi} ({english})" for kind, (hindi, english)
                 in [("site", SITE_GROUP), *((kind, words.group) for kind, words in SCOPE_WORDS.items())]}
+# The folder of the site's single-language feeds (scope.LANGUAGE_PARAMETER), listed when it has several.
+LANGUAGES_GROUP = "भाषा के अनुसार (By language)"
 # OPML's `version` attribute names the feed format: "RSS2" for RSS 2.0; Atom and JSON Feed have no value.
 OPML_VERSION = {"rss": "RSS2"}
 
 
-def write(site: Site, groups: dict[str, list[Scope]], *, fmt: str = "rss", states=()) -> bytes:
-    """One outline per feed in format `fmt` (readers subscribe to each listed URL, so one format)."""
+def write(site: Site, groups: dict[str, list[Scope]], *, fmt: str = "rss", states=(), languages=()) -> bytes:
+    """One outline per feed in format `fmt` (readers subscribe to each listed URL, so one format);
+    with more than one of `languages` (those of live articles), the site's feed in each of them."""
     root = etree.Element("opml", version="2.0")
     head = etree.SubElement(root, "head")
     etree.SubElement(head, "title").text = f"{site.name} — फ़ीड ({FORMATS[fmt].label} feeds)"
@@ -34,10 +37,18 @@ def write(site: Site, groups: dict[str, list[Scope]], *, fmt: str = "rss", state
         # type draws the W3C validator's MissingOutlineType warning).
         group = etree.SubElement(body, "outline", text=GROUP_TITLES[kind])
         for scope in scopes:
-            title = title_of(scope, site)
-            outline = etree.SubElement(group, "outline", type="rss", text=title, title=title,
-                                       xmlUrl=feed_url(scope, fmt, site.url), htmlUrl=home_url(scope, site),
-                                       description=description_of(scope, site), language=site.language)
-            if fmt in OPML_VERSION:
-                outline.set("version", OPML_VERSION[fmt])
+            _feed_outline(group, site, scope, fmt)
+    if len(languages) > 1:
+        group = etree.SubElement(body, "outline", text=LANGUAGES_GROUP)
+        for language in languages:
+            _feed_outline(group, site, Scope("site", "", site.name), fmt, language)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def _feed_outline(group, site: Site, scope: Scope, fmt: str, language: str | None = None) -> None:
+    title = title_of(scope, site, language)
+    outline = etree.SubElement(group, "outline", type="rss", text=title, title=title,
+                               xmlUrl=feed_url(scope, fmt, site.url, language), htmlUrl=home_url(scope, site),
+                               description=description_of(scope, site), language=language or site.language)
+    if fmt in OPML_VERSION:
+        outline.set("version", OPML_VERSION[fmt])

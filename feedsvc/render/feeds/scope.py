@@ -32,15 +32,21 @@ class FeedNotFound(LookupError):
         super().__init__(f"no feed for {scope_id!r}")
 
 
+# The query parameter of a single-language feed: only the articles whose record `language` is this tag.
+LANGUAGE_PARAMETER = "lang"
+
+
 # ---- URLs -----------------------------------------------------------------------------------
 
 def as_scope(scope: Scope | str) -> Scope:
     return scope if isinstance(scope, Scope) else Scope.from_id(scope)
 
 
-def feed_url(scope: Scope | str, fmt: str, site_url: str) -> str:
-    """The public URL of one format of a scope's feed (first page, default limit)."""
-    return site_url + feed_path(as_scope(scope), fmt)
+def feed_url(scope: Scope | str, fmt: str, site_url: str, language: str | None = None) -> str:
+    """The public URL of one format of a scope's feed (first page, default limit); with `language`,
+    of its single-language feed (`?lang=`), which page_url keeps on every page's links."""
+    url = site_url + feed_path(as_scope(scope), fmt)
+    return f"{url}?{urlencode({LANGUAGE_PARAMETER: language})}" if language else url
 
 
 def feed_urls(scope: Scope | str, site_url: str) -> dict[str, str]:
@@ -65,26 +71,25 @@ def page_url(base_url: str, *, limit: int, default_limit: int, after: Cursor | N
 
 
 def self_link(scope: Scope, fmt: str, site: Site, *, limit: int, after: Cursor | None = None,
-              base_url: str | None = None) -> str:
+              base_url: str | None = None, language: str | None = None) -> str:
     """The URL a page of a feed calls its own (rel="self"), in the document and in its Link header;
-    `base_url` is the feed's URL as its reader fetches it (default: the public one)."""
-    return page_url(base_url or feed_url(scope, fmt, site.url), limit=limit, default_limit=site.default_limit,
-                    after=after)
+    `base_url` is the feed's URL as its reader fetches it (default: the public one, of `language`)."""
+    return page_url(base_url or feed_url(scope, fmt, site.url, language), limit=limit,
+                    default_limit=site.default_limit, after=after)
 
 
 # ---- metadata -------------------------------------------------------------------------------
 
-def title_of(scope: Scope, site: Site) -> str:
+def title_of(scope: Scope, site: Site, language: str | None = None) -> str:
     """The feed's title, as a reader lists it: what tells this feed apart first, then the site.
 
     Readers cut titles in their lists (newsboat and Feedly at about 30-40 characters), so the
     scope's name leads and the site's name, the same on every feed, comes last; it is the scope's
     heading (SCOPE_WORDS), as on its listing page, so a tag reads "#name" and stays apart from a
-    section or author of the same name.
+    section or author of the same name. A single-language feed ends with its language tag.
     """
-    if scope.kind == "site":
-        return site.name
-    return f"{SCOPE_WORDS[scope.kind].heading.format(name=scope.name)} — {site.name}"
+    title = site.name if scope.kind == "site" else f"{SCOPE_WORDS[scope.kind].heading.format(name=scope.name)} — {site.name}"
+    return f"{title} ({language})" if language else title
 
 
 def description_of(scope: Scope, site: Site) -> str:
@@ -93,8 +98,10 @@ def description_of(scope: Scope, site: Site) -> str:
     return f"{site.name}: " + SCOPE_WORDS[scope.kind].feed_description.format(name=scope.name)
 
 
-def feed_id(scope: Scope, site: Site) -> str:
-    return f"tag:{site.authority},{TAG_DATE}:{feed_folder(scope).lstrip('/')}"
+def feed_id(scope: Scope, site: Site, language: str | None = None) -> str:
+    """The feed's tag: URI (RFC 4151, whose specific part allows "?"); each single-language feed has its own."""
+    base = f"tag:{site.authority},{TAG_DATE}:{feed_folder(scope).lstrip('/')}"
+    return f"{base}?{LANGUAGE_PARAMETER}={language}" if language else base
 
 
 @lru_cache(maxsize=8)
@@ -155,17 +162,20 @@ def entries_within(articles: list, site: Site, full_text: bool,
 
 def load_feed(conn: Connection, site: Site, scope: Scope, state: ScopeState, *, fmt: str, limit: int,
               after: Cursor | None = None, full_text: bool | None = None, base_url: str | None = None,
-              max_bytes: int | None = None) -> Feed:
+              max_bytes: int | None = None, language: str | None = None) -> Feed:
     """One page of a scope's feed: up to `limit` articles strictly older than `after`, and with
     `max_bytes`, only as many whole ones as fit that much text (entries_within); the next link
     goes on from the last one shown.
 
     The tombstone window is counted back from the scope's last change rather than from now, so the
-    same state always gives the same bytes, in every process and in the static mirror.
+    same state always gives the same bytes, in every process and in the static mirror. With
+    `language`, only the articles in that language (tombstones stay unfiltered: a reader ignores
+    one for an id it never had).
     """
     full_text = site.full_text if full_text is None else full_text
-    base_url = base_url or feed_url(scope, fmt, site.url)
-    articles = store.newest(conn, scope.id, limit + 1, after, syndicated=True)  # syndication.feeds: false stays out
+    base_url = base_url or feed_url(scope, fmt, site.url, language)
+    # syndication.feeds: false stays out
+    articles = store.newest(conn, scope.id, limit + 1, after, syndicated=True, language=language)
     more = len(articles) > limit
     articles = articles[:limit]
     entries, passed = entries_within(articles, site, full_text, max_bytes)
@@ -182,11 +192,11 @@ def load_feed(conn: Connection, site: Site, scope: Scope, state: ScopeState, *, 
         withdrawn = store.withdrawn_since(conn, scope.id, since)
     sources = {entry_id(article.id, site): article for article in [*articles, *(article for article, _ in withdrawn)]}
     return Feed(
-        site=site, scope=scope, id=feed_id(scope, site), title=title_of(scope, site),
+        site=site, scope=scope, id=feed_id(scope, site, language), title=title_of(scope, site, language),
         description=description_of(scope, site), home_url=home_url(scope, site),
         self_url=self_link(scope, fmt, site, limit=limit, after=after, base_url=base_url),
         first_url=page_url(base_url, limit=limit, default_limit=site.default_limit),
-        next_url=next_url, updated=local_time(state.modified_at, site),
+        next_url=next_url, updated=local_time(state.modified_at, site), only_language=language,
         entries=entries,
         tombstones=each_rendered("feed", withdrawn, lambda gone: Tombstone(
             entry_id(gone[0].id, site), local_time(gone[1], site), gone[0].url),

@@ -30,7 +30,7 @@ from sqlalchemy.engine import Engine
 
 from feedsvc.ops import metrics
 from feedsvc.render.feeds.urls import parse_feed_path
-from feedsvc.web import http, ratelimit, render_cache
+from feedsvc.web import http, navigation, ratelimit, render_cache
 
 REPLAYABLE = ("200", "304")
 # Replays share their bodies with the render cache while it holds them; past this many bytes of
@@ -55,6 +55,8 @@ def feed_target(environ) -> tuple[str, str] | None:
         return None
     if "HTTP_AUTHORIZATION" in environ or "HTTP_X_PARTNER_KEY" in environ:
         return None   # may be a partner: counted and limited per key by the app
+    if "HTTP_SEC_FETCH_DEST" in environ and navigation.is_navigation(_Headers(environ)):
+        return None   # a browser opening the URL: the app answers with the feed's HTML view, never replayed
     target = parse_feed_path(environ.get("PATH_INFO", ""))
     return None if target is None else (target.kind, target.key)
 
