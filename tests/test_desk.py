@@ -28,7 +28,7 @@ IST = timezone(timedelta(hours=5, minutes=30))
 
 
 @pytest.fixture
-def desk_app(make_app, make_record):
+def desk_app(database_url, make_app, make_record):   # every backend: the upserts differ
     app = make_app(DESK_TOKENS=[DESK_TOKEN], RATELIMIT_ENABLED=False)
     an_hour_ago = (datetime.now(IST) - timedelta(hours=1)).isoformat(timespec="seconds")
     commit_write(db.engine(app), upsert,
