@@ -151,6 +151,11 @@ class DeskCounters:
                 log.exception("desk counts: writing %d feed rows failed; kept for the next write", len(taken.feeds))
                 self._put_back(taken)
 
+    def close(self) -> None:
+        """Write what is left and stop being written at exit (the app is closing its engine)."""
+        self.flush()
+        _LIVE.discard(self)
+
     def _put_back(self, taken: _Pending) -> None:
         with self.lock:
             now = self.pending
