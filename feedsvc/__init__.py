@@ -2,7 +2,7 @@
 from flask import Flask
 
 from feedsvc import cli, config, validate
-from feedsvc.ops import partners
+from feedsvc.ops import desk_counters, partners
 from feedsvc.publish import schedule, websub
 from feedsvc.web import (
     db,
@@ -51,4 +51,5 @@ def close_app(app: Flask) -> None:
     """Stop what the app started (the WebSub sender and scheduler threads) and close its database pool."""
     websub.publisher(app).stop()
     schedule.scheduler(app).stop()
+    desk_counters.counters(app).close()      # its last counts, while the engine is still open
     db.engine(app).dispose()

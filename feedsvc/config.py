@@ -5,6 +5,7 @@ import hashlib
 import hmac
 import os
 import re
+import secrets
 from pathlib import Path
 
 from feedsvc.ingest import images
@@ -127,12 +128,20 @@ DEFAULTS = {
     "ACCESS_LOG": True,    # one JSON line per request on stderr (logger feedsvc.access)
     "ACCESS_LOG_FLUSH_MS": 1000,   # longest a line waits to be written with others (feedsvc/ops/access_log.py); 0: at once
     "MIRROR_DIR": None,    # the folder `flask export --watch` keeps; set it to get mirror lag in /metrics
+    # The desk (/desk/, feedsvc/web/desk.py): its tokens, kept like API_TOKENS; none: /desk/ answers 404.
+    "DESK_TOKENS": [],
+    # Signs the desk's session cookie and its forms' CSRF tokens (at least 32 characters). Required with
+    # DESK_TOKENS; a test app without one gets a random key of its own process.
+    "SECRET_KEY": None,
+    # The desk's counts (feedsvc/ops/desk_counters.py) are written every this many seconds per process, and at exit.
+    "DESK_FLUSH_SECONDS": 30,
+    "DESK_KEEP_DAYS": 90,   # days of counts kept; older rows are dropped when counts are written
 }
 
 # A token given as itself must be at least this long (sha256: digests cannot be measured).
 MIN_TOKEN_LENGTH = 32
 HOST_NAME = re.compile(r"[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?")
-LIST_SETTINGS = {"API_TOKENS", "METRICS_TOKENS", "WEBSUB_HUBS", "FRAME_HOSTS", "PURGE_WEBHOOKS",
+LIST_SETTINGS = {"API_TOKENS", "METRICS_TOKENS", "DESK_TOKENS", "WEBSUB_HUBS", "FRAME_HOSTS", "PURGE_WEBHOOKS",
                  "IMAGE_RENDITIONS", "IMAGE_FORMATS"}
 INT_SETTINGS = {k for k, v in DEFAULTS.items() if isinstance(v, int) and not isinstance(v, bool)}
 BOOL_SETTINGS = {k for k, v in DEFAULTS.items() if isinstance(v, bool)}
@@ -209,6 +218,22 @@ def default_site_url(environ=os.environ) -> str:
     return f"http://localhost:{environ.get('PORT') or 8000}"
 
 
+def secret_key(settings) -> str | None:
+    """SECRET_KEY as set; one made for this process only in a test app (its cookies die with it)."""
+    key = settings.get("SECRET_KEY")
+    if key:
+        if len(key) < MIN_TOKEN_LENGTH:
+            raise ConfigError(f"FEEDSVC_SECRET_KEY: {len(key)} characters are too easy to guess; "
+                              f"use at least {MIN_TOKEN_LENGTH}")
+        return key
+    if settings.get("TESTING"):
+        return secrets.token_urlsafe(32)
+    if settings.get("DESK_TOKEN_DIGESTS"):
+        raise ConfigError("FEEDSVC_SECRET_KEY is required with FEEDSVC_DESK_TOKENS: it signs the desk's session "
+                          "cookie and CSRF tokens (python3 -c 'import secrets; print(secrets.token_urlsafe(32))')")
+    return None
+
+
 def load(app, test_config: dict | None = None) -> None:
     app.config.from_mapping(DEFAULTS)
     app.config.update(from_environ())
@@ -227,6 +252,9 @@ def load(app, test_config: dict | None = None) -> None:
     app.config["API_TOKENS"] = []  # only the digests are kept in memory
     app.config["METRICS_TOKEN_DIGESTS"] = parse_token_digests(app.config["METRICS_TOKENS"], "METRICS_TOKENS")
     app.config["METRICS_TOKENS"] = []
+    app.config["DESK_TOKEN_DIGESTS"] = parse_token_digests(app.config["DESK_TOKENS"], "DESK_TOKENS")
+    app.config["DESK_TOKENS"] = []
+    app.config["SECRET_KEY"] = secret_key(app.config)
     app.config["FRAME_HOSTS"] = tuple(app.config["FRAME_HOSTS"])  # hashable: policies are cached per value
     try:
         frame_policy(app.config["FRAME_HOSTS"])

@@ -8,13 +8,16 @@ in memory until BATCH_CHARS of them are waiting or ACCESS_LOG_FLUSH_MS has passe
 at exit (logging.shutdown flushes every handler). A worker killed outright (SIGKILL, OOM) loses at
 most that last batch. ACCESS_LOG_FLUSH_MS = 0 writes each line at once.
 
-The line carries method, path, route class, status, bytes, duration and encoding: never a header,
-never a partner key (partners.redact removes keys from /partner/<key>/... paths).
+The line carries method, path, route class, status, bytes, duration, encoding, and the client's
+User-Agent and Referer (cut to HEADER_CHARS): never another header, never a partner key (partners.redact
+removes keys from /partner/<key>/... paths and wherever else they appear) and never the value of a
+query parameter that looks like a secret (key, token, secret, password, signature, auth) in a referrer.
 """
 from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -25,6 +28,10 @@ import orjson
 
 logger = logging.getLogger("feedsvc.access")
 BATCH_CHARS = 64 * 1024
+HEADER_CHARS = 512   # of a User-Agent or Referer: enough for any real one, bounded for a hostile one
+# name=value in a query string whose name says it is a secret; the value goes, the name stays
+SECRET_PARAMETER = re.compile(r"([?&;][^=&;#\s]*(?:key|token|secret|passw|sig|auth)[^=&;#\s]*=)[^&;#\s]*",
+                              re.IGNORECASE)
 
 
 class BatchingStreamHandler(logging.StreamHandler):
@@ -108,9 +115,18 @@ def silenced():
         logger.disabled = was_disabled
 
 
+def redacted_header(value: str | None) -> str | None:
+    """A User-Agent or Referer as logged: cut short, without partner keys or secret query values."""
+    if not value:
+        return None
+    from feedsvc.ops.partners import redact
+    return SECRET_PARAMETER.sub(r"\g<1>[redacted]", redact(value[:HEADER_CHARS]))
+
+
 def write(method: str, path: str, route: str, status: int, length: int | None, elapsed: float,
-          encoding: str, conditional: bool, remote: str | None) -> None:
-    """Log one request: enough to follow it, nothing secret (no header, no partner key)."""
+          encoding: str, conditional: bool, remote: str | None, user_agent: str | None = None,
+          referrer: str | None = None) -> None:
+    """Log one request: enough to follow it, nothing secret (no partner key, no token)."""
     if "/partner/" in path or "fsk_" in path:
         from feedsvc.ops.partners import redact
         path = redact(path)
@@ -118,5 +134,6 @@ def write(method: str, path: str, route: str, status: int, length: int | None, e
         "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
         "method": method, "path": path, "route": route, "status": status, "bytes": length,
         "ms": round(elapsed * 1000, 3), "encoding": encoding, "conditional": conditional, "remote": remote,
+        "user_agent": redacted_header(user_agent), "referrer": redacted_header(referrer),
         "pid": os.getpid(),   # which gunicorn worker answered
     }).decode())

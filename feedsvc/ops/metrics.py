@@ -111,7 +111,7 @@ def observe(response, elapsed: float, log: bool) -> None:
         access_log.write(request.method, path, route, response.status_code, response.content_length, elapsed,
                          response.headers.get("Content-Encoding", "identity"),
                          "If-None-Match" in request.headers or "If-Modified-Since" in request.headers,
-                         request.remote_addr)
+                         request.remote_addr, request.headers.get("User-Agent"), request.headers.get("Referer"))
 
 
 def observe_replay(environ, replay, encoding: str, elapsed: float, log: bool) -> None:
@@ -125,7 +125,7 @@ def observe_replay(environ, replay, encoding: str, elapsed: float, log: bool) ->
         access_log.write(environ["REQUEST_METHOD"], environ["PATH_INFO"], "feed", status, length, elapsed,
                          encoding if status == 200 else "identity",
                          "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MODIFIED_SINCE" in environ,
-                         environ.get("REMOTE_ADDR"))
+                         environ.get("REMOTE_ADDR"), environ.get("HTTP_USER_AGENT"), environ.get("HTTP_REFERER"))
 
 
 def _count(route: str, status: int, elapsed: float) -> None:

@@ -137,6 +137,37 @@ partner_usage = Table(
     Column("not_modified", Integer, nullable=False, default=0),
 )
 
+# The desk's counts (feedsvc/ops/desk_counters.py), one row per publication day (TIMEZONE), kept
+# DESK_KEEP_DAYS. Each process adds its own increments with additive upserts, so workers add up.
+desk_feed_days = Table(
+    "desk_feed_days", metadata,
+    Column("day", Date, primary_key=True),
+    Column("feed", String(300), primary_key=True),   # the public feed's path: /feeds/section/desh/rss.xml
+    Column("polls", Integer, nullable=False, default=0),          # answered 200
+    Column("not_modified", Integer, nullable=False, default=0),   # answered 304
+    Column("refused", Integer, nullable=False, default=0),        # answered 429
+    Column("errors", Integer, nullable=False, default=0),         # answered 5xx
+)
+
+# Polls per reader family and feed, with the subscriber count the family last reported that day.
+desk_reader_days = Table(
+    "desk_reader_days", metadata,
+    Column("day", Date, primary_key=True),
+    Column("feed", String(300), primary_key=True),
+    Column("family", String(32), primary_key=True),   # feedsvc/ops/user_agents.py
+    Column("polls", Integer, nullable=False, default=0),
+    Column("subscribers", Integer),     # None: the family reported none that day
+    Column("reported_at", DateTime),    # naive UTC of that report: the latest wins when processes flush
+)
+
+# Distinct pollers per day and reader family: a digest of (day, address, User-Agent), never the address.
+desk_pollers = Table(
+    "desk_pollers", metadata,
+    Column("day", Date, primary_key=True),
+    Column("family", String(32), primary_key=True),
+    Column("poller", String(32), primary_key=True),
+)
+
 LIVE = "published"
 # A published record whose time (`published`, or `embargo_until`) has not come: stored, but as unknown
 # as a draft everywhere, with no scope bumped, until feedsvc/publish/schedule.py makes it LIVE.

@@ -3,7 +3,7 @@ from importlib import import_module
 
 # Each module defines `bp`; the order only matters for routes that could overlap.
 BLUEPRINT_MODULES = ("api", "media", "health", "feeds", "probes", "discovery", "embed", "partner_feeds", "pages",
-                     "metrics")
+                     "metrics", "desk")
 
 
 def register_blueprints(app) -> None:

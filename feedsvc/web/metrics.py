@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 from sqlalchemy.engine import Engine
 
 from feedsvc.config import token_matches
-from feedsvc.ops import access_log, metrics
+from feedsvc.ops import access_log, desk_counters, metrics
 from feedsvc.web.render_cache import RenderCache
 
 bp = Blueprint("metrics", __name__)
@@ -22,6 +22,7 @@ def init_app(app: Flask, engine: Engine, cache: RenderCache) -> None:
     registry /metrics shows (the mirror's lag is read through `engine`)."""
     metrics.instrument_render_cache(cache)
     access_log.install(app.config["ACCESS_LOG_FLUSH_MS"])
+    desk_counters.init_app(app, engine)   # the desk's per-feed counts, written in batches
     app.extensions[_REGISTRY] = metrics.make_registry(engine, app.config)
 
 
@@ -41,6 +42,9 @@ def _count(response):
         return response  # the static mirror's exporter fetching through the app is not traffic
     elapsed = time.perf_counter() - started if started is not None else 0.0
     metrics.observe(response, elapsed, log=current_app.config["ACCESS_LOG"])
+    if metrics.route_class() == "feed":   # public feeds only: partner feeds are counted per key (partners.py)
+        desk_counters.counters(current_app).count(request.path, response.status_code,
+                                                   request.headers.get("User-Agent"), request.remote_addr)
     return response
 
 

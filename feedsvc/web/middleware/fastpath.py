@@ -13,7 +13,7 @@ the app's own code decided; the replay only skips running it again.
 What the app does around a feed response is done here too, the same way: the rate limits
 (ratelimit.admit_replay: a replay is never a render, so only the bucket's ceiling counts it, on
 Flask-Limiter's counters, one update per window; over it, the request goes to the app, which answers
-429), the metrics and the access log line (metrics.py, access_log.py).
+429), the metrics and the access log line (metrics.py, access_log.py), the desk's counts (desk_counters.py).
 
 On with FEEDSVC_FAST_PATH=1 (deploy/gunicorn.conf.py sets it); off by default.
 """
@@ -28,7 +28,7 @@ from flask import Flask
 from flask_limiter import Limiter
 from sqlalchemy.engine import Engine
 
-from feedsvc.ops import metrics
+from feedsvc.ops import desk_counters, metrics
 from feedsvc.render.feeds.urls import parse_feed_path
 from feedsvc.web import http, navigation, ratelimit, render_cache
 
@@ -91,6 +91,8 @@ class FastPath:
         start_response(answer.status, list(answer.headers))
         metrics.observe_replay(environ, answer, encoding, time.perf_counter() - started,
                                log=self.app.config["ACCESS_LOG"])
+        desk_counters.counters(self.app).count(path, int(answer.status[:3]), environ.get("HTTP_USER_AGENT"),
+                                               environ.get("REMOTE_ADDR"))
         return [] if method == "HEAD" else [answer.body]
 
     def _state(self, kind: str, key: str):
