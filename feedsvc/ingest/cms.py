@@ -199,8 +199,9 @@ def _embed_blocks(root: etree._Element) -> None:
         if "wp-block-embed" not in block.get("class", "").split() or next(block.iter("iframe", "a"), None) is not None:
             continue
         wrapper = next((div for div in block.iter("div") if _BARE_URL.match(div.text or "")), None)
-        if wrapper is not None:
-            url = _BARE_URL.match(wrapper.text).group(1)
+        found = _BARE_URL.match(wrapper.text or "") if wrapper is not None else None
+        if wrapper is not None and found:
+            url = found.group(1)
             wrapper.text = None
             wrapper.append(_player_or_link(url))
 

@@ -21,6 +21,7 @@ import hashlib
 import os
 import re
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -125,7 +126,7 @@ def probe(path: Path) -> dict:
     width, height = image.size
     if image.getexif().get(_EXIF_ORIENTATION) in _QUARTER_TURNS:
         width, height = height, width
-    return {"width": width, "height": height, "type": Image.MIME.get(image.format, "application/octet-stream"),
+    return {"width": width, "height": height, "type": Image.MIME.get(image.format or "", "application/octet-stream"),
             "length": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
 
@@ -204,8 +205,9 @@ def _make(settings: ImageSettings, picture_of, target: Path, size: tuple[int, in
         with _locked(settings, target):
             if not target.exists():  # another worker made it while this one waited for the lock
                 picture = picture_of()
-                box = crop_box(*picture.size, size, focus)
-                out = rendition_size(*picture.size, size)
+                width, height = picture.size
+                box = crop_box(width, height, size, focus)
+                out = rendition_size(width, height, size)
                 _encode(picture.resize(out, Image.Resampling.LANCZOS, box=box, reducing_gap=3.0),
                         _format_of(target), target)
     return target.stat().st_size
@@ -299,10 +301,10 @@ def ensure_rendition(settings: ImageSettings, name: str, key: str, relative: str
 
 # ---- what renderers read from a stored image -----------------------------------------------------
 
-def rendition(image: dict | None, name: str, fmt: str = "jpeg") -> dict | None:
+def rendition(image: Mapping | None, name: str, fmt: str = "jpeg") -> dict | None:
     """{"url", "width", "height", "type", "length"} of one rendition of a stored image, if it has one."""
     made = (image or {}).get("renditions", {}).get(name)
-    if not made or fmt not in made["bytes"]:
+    if image is None or not made or fmt not in made["bytes"]:
         return None
     media = image["url"][: image["url"].index("/media/") + len("/media/")]
     relative = image["url"][len(media):]
@@ -312,7 +314,7 @@ def rendition(image: dict | None, name: str, fmt: str = "jpeg") -> dict | None:
             "length": made["bytes"][fmt]}
 
 
-def rendition_formats(image: dict | None) -> list[str]:
+def rendition_formats(image: Mapping | None) -> list[str]:
     """The formats an image's renditions come in, best compression first (AVIF, WebP, then JPEG)."""
     made = next(iter((image or {}).get("renditions", {}).values()), None)
     order = ["avif", "webp", "jpeg"]
@@ -326,7 +328,7 @@ RESPONSIVE = ("lead", "thumbnail")
 STRUCTURED_DATA = ("lead", "lead_4x3", "lead_1x1")
 
 
-def srcset(image: dict | None, fmt: str, names=RESPONSIVE) -> str:
+def srcset(image: Mapping | None, fmt: str, names=RESPONSIVE) -> str:
     """A srcset ("url 1200w, url 400w") of an image's renditions in one format; "" when it has none."""
     found = [r for r in (rendition(image, name, fmt) for name in names) if r]
     return ", ".join(f"{r['url']} {r['width']}w" for r in found)

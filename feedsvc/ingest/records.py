@@ -275,7 +275,8 @@ def parse_record(data, *, site_url: str, source: str | None = None, json_text: b
     corrected = [_parse_time(c["date"], f"corrections[{i}].date", problems)
                  for i, c in enumerate(data.get("corrections", []))]
     if updated and corrected and None not in corrected:
-        updated = max(updated, *corrected)  # a correction is an update, whatever `updated` says
+        # A correction is an update, whatever `updated` says.
+        updated = max(updated, *(when for when in corrected if when is not None))
     embargo_until = _optional_time(data, "embargo_until", problems)
     significantly_updated = _optional_time(data, "significantly_updated", problems)
     if significantly_updated and published and updated and not published <= significantly_updated <= updated:

@@ -124,9 +124,9 @@ def _size(element: HtmlElement, fallback: tuple[int, int]) -> tuple[str, str]:
     width, height = _dimension(element.get("width")), _dimension(element.get("height"))
     if width is None and height is None:
         width, height = fallback
-    elif height is None:
+    elif height is None and width is not None:
         height = max(1, round(width * fallback[1] / fallback[0]))
-    elif width is None:
+    elif width is None and height is not None:
         width = max(1, round(height * fallback[0] / fallback[1]))
     return str(width), str(height)
 
@@ -190,11 +190,11 @@ def _link_placeholder(url: str, text: str) -> HtmlElement:
 
 def _youtube(url: str, width: str, height: str, title: str) -> HtmlElement:
     """amp-youtube for the video `url` names, starting where the URL says (`data-param-start`)."""
-    component = _element("amp-youtube", data_videoid=youtube_id(url), layout="responsive", width=width, height=height)
+    component = _element("amp-youtube", data_videoid=youtube_id(url) or "", layout="responsive", width=width, height=height)
     start = youtube_start(url)
     if start:
         component.set("data-param-start", str(start))
-    watch = youtube_watch_url(url)
+    watch = youtube_watch_url(url) or url
     return _with_placeholder(component, _link_placeholder(watch, title or embed_label("youtube", watch)))
 
 
@@ -404,7 +404,7 @@ def embed_to_amp(provider: str, url: str, title: str = "") -> AmpBody:
     if link_url is None:
         pass
     elif provider == "youtube" and youtube_id(link_url):
-        component = _youtube(link_url, *map(str, FALLBACK_FRAME_SIZE), title)
+        component = _youtube(link_url, str(FALLBACK_FRAME_SIZE[0]), str(FALLBACK_FRAME_SIZE[1]), title)
     elif provider == "twitter" and (status := tweet_id(link_url)):
         component = _with_placeholder(_twitter(status), _quote_link(link_url, title))
     elif provider == "instagram" and (shortcode := instagram_shortcode(link_url)):

@@ -8,7 +8,7 @@ from operator import itemgetter
 from typing import Iterable
 
 from blinker import Namespace
-from sqlalchemy import Table, Text, and_, bindparam, cast, func, insert, or_, select
+from sqlalchemy import ColumnElement, Table, Text, and_, bindparam, cast, func, insert, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
@@ -26,7 +26,7 @@ def article_row(conn: Connection, article_id: str):
     return conn.execute(select(articles).where(articles.c.id == article_id)).first()
 
 
-def live_now(published, status) -> object:
+def live_now(published, status) -> ColumnElement[bool]:
     """Live, and dated no later than now. A SCHEDULED article is not live; this also keeps out one
     stored live with a time still to come (written before scheduling existed, or a late scheduler)."""
     return and_(status == LIVE, published <= now_utc())

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -50,7 +51,7 @@ def _expected_version() -> int | None:
     raise RecordError([Problem("If-Match", 'expected an ETag of this API such as "v3"')])
 
 
-def _write_response(result: write.WriteResult, status: int, warnings: list[Problem] = ()):
+def _write_response(result: write.WriteResult, status: int, warnings: Sequence[Problem] = ()):
     body = {"id": result.article_id, "outcome": result.outcome, "version": result.version}
     if warnings:  # what was corrected or left out of a record stored anyway (a wrong image size, a bad file)
         body["warnings"] = [{"field": w.field, "reason": w.reason} for w in warnings]

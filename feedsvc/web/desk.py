@@ -49,7 +49,7 @@ def _setup(state) -> None:
     app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict",
                       SESSION_COOKIE_SECURE=app.config["SITE_URL"].startswith("https://"),
-                      SESSION_COOKIE_PATH=bp.url_prefix + "/", PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS))
+                      SESSION_COOKIE_PATH=f"{bp.url_prefix}/", PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS))
     csrf.init_app(app)
     app.extensions[_SIZES] = desk_figures.RenderedSizes()
 
@@ -66,7 +66,7 @@ def _session_token_valid(digests: list[str]) -> bool:
 
 
 def _refused(status: int, message: str):
-    if request.path.startswith(bp.url_prefix + "/api/"):
+    if request.path.startswith(f"{bp.url_prefix}/api/"):
         response = json_error(status, message)
     else:
         response = current_app.make_response((render_template("desk/login.html", message=message,

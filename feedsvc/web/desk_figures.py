@@ -209,7 +209,9 @@ def partner_days(conn: Connection, today: date) -> tuple[list[date], dict[str, l
         counts = totals.setdefault(usage.partner, {}).setdefault(usage.day, [0, 0])
         counts[0] += usage.requests
         counts[1] += usage.not_modified
-    return days, {name: [tuple(per_day.get(day, (0, 0))) for day in days] for name, per_day in sorted(totals.items())}
+    def pair(counts) -> tuple[int, int]:
+        return counts[0], counts[1]
+    return days, {name: [pair(per_day.get(day, (0, 0))) for day in days] for name, per_day in sorted(totals.items())}
 
 
 def embargoes_due(conn: Connection, within: timedelta) -> list:
