@@ -25,9 +25,10 @@ def loaded(tmp_path, test_config=None) -> dict:
 def test_without_variables_every_default_holds(environ, tmp_path):
     settings = loaded(tmp_path)
     for name, default in config.DEFAULTS.items():
-        if name not in ("DATABASE_URL", "API_TOKENS", "FRAME_HOSTS", "SITE_URL"):  # these load() normalises
+        if name not in ("DATABASE_URL", "API_TOKENS", "FRAME_HOSTS", "SITE_URL", "IMAGE_FORMATS"):  # normalised
             assert settings[name] == default, name
-    assert list(settings["FRAME_HOSTS"]) == list(config.DEFAULTS["FRAME_HOSTS"])
+    for name in ("FRAME_HOSTS", "IMAGE_FORMATS"):   # kept as tuples, in the default's order
+        assert list(settings[name]) == list(config.DEFAULTS[name]), name
     assert settings["DATABASE_URL"] == f"sqlite:///{tmp_path / 'instance' / 'feedsvc.db'}"
     assert settings["SITE_URL"] == "http://localhost:8000"
 
