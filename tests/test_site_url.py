@@ -146,9 +146,9 @@ def test_articles_stored_under_the_old_site_url_are_migrated_to_site_paths(datab
     put_record(client, api_headers, make_record(id="own-url", slug="own-url", url="https://elsewhere.example/own"))
     engine = db.engine(app)
     with engine.begin() as conn:
-        command.downgrade(_migrations(conn), "0006")
+        command.downgrade(_migrations(conn), "0007")
         for row in conn.execute(select(store.articles.c.id, store.articles.c.article)).fetchall():
-            # As the code before 0007 stored it: site paths under the SITE_URL of the import.
+            # As the code before 0008 stored it: site paths under the SITE_URL of the import.
             old = orjson.loads(row.article)
             if old["url"].startswith("/"):
                 old["url"] = OLD + old["url"]

@@ -10,8 +10,8 @@ That prefix is taken off every link of the article that starts with it. An artic
 The rewrite happens once, here, rather than at every read: reading would need the old site URL,
 which the store does not record, and a check of every link of every article rendered.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-08 05:30:00
 """
 import html
@@ -21,8 +21,8 @@ from collections import Counter
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0007'
-down_revision = '0006'
+revision = '0008'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 
