@@ -24,6 +24,7 @@ from feedsvc.ingest.images import rendition
 from feedsvc.ingest.records import parse_record
 from feedsvc.render import feeds
 from feedsvc.render.feeds.atom import distinct_updated
+from feedsvc.render.links import resolved
 from feedsvc.validate import validate_document
 from feedsvc.web import db
 from feedsvc.web import feeds as web_feeds
@@ -31,7 +32,9 @@ from tests.support.apps import ROOT, SITE_URL
 from tests.support.records import sample_image_settings, sample_records
 
 RECORDS = {r["id"]: r for r in sample_records() if r.get("status", "published") == "published"}
-ARTICLES = {i: parse_record(r, site_url=SITE_URL, images=sample_image_settings()) for i, r in RECORDS.items()}
+# As feeds show them: site paths under SITE_URL (the store keeps them as paths).
+ARTICLES = {i: resolved(parse_record(r, site_url=SITE_URL, images=sample_image_settings()), SITE_URL)
+            for i, r in RECORDS.items()}
 SCOPES = sorted({scope for article in ARTICLES.values() for scope in store.article_scopes(article)})
 FORMATS = ("rss", "atom", "json")
 FILENAMES = {"rss": "rss.xml", "atom": "atom.xml", "json": "feed.json"}

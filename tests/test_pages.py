@@ -11,11 +11,13 @@ import pytest
 from feedsvc import store
 from feedsvc.ingest.records import parse_record
 from feedsvc.render import pages
+from feedsvc.render.links import resolved
 from feedsvc.validate import validate_document
 from tests.support.apps import SITE_URL as SITE
 from tests.support.records import sample_image_settings, sample_records
 
-SAMPLES = [parse_record(r, site_url=SITE, images=sample_image_settings()) for r in sample_records()]
+# As pages show them: site paths under SITE (the store keeps them as paths).
+SAMPLES = [resolved(parse_record(r, site_url=SITE, images=sample_image_settings()), SITE) for r in sample_records()]
 LIVE = [a for a in SAMPLES if a.live]
 DRAFT = next(a for a in SAMPLES if a.status == "draft")
 WITH_CORRECTION = next(a for a in LIVE if a.corrections)

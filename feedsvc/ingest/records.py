@@ -216,7 +216,7 @@ def _parse_time(value: str, name: str, problems: list[Problem]) -> datetime | No
 
 
 def _url_problems(data: dict, site_url: str) -> list[Problem]:
-    """Every URL field, as it will be stored (site paths made absolute), through the renderers' parsers."""
+    """Every URL field, as documents will show it (site paths under `site_url`), through the renderers' parsers."""
     links = [("url", data.get("url"))]
     links += [("image.url", (data.get("image") or {}).get("url"))]
     links += [(f"authors[{i}].url", author.get("url")) for i, author in enumerate(data["authors"])]
@@ -295,22 +295,26 @@ def parse_record(data, *, site_url: str, source: str | None = None, json_text: b
     if problems:
         raise RecordError(problems, source)
 
-    url = data.get("url") or f"{site_url}/articles/{slug}"
+    # Links to the site itself are kept as site paths, made absolute when a document is built
+    # (feedsvc/render/links.py): a new site URL then moves every link and the store stays as it is.
+    url = data.get("url") or f"/articles/{slug}"
     # xml_safe_input: every string was checked above.
     # Relative links in the body are relative to the article itself (RFC 3986 §5).
-    body = sanitize_html(data["body_html"], _absolute(url, site_url), xml_safe_input=True, frame_hosts=frame_hosts)
+    body = sanitize_html(data["body_html"], url, xml_safe_input=True, frame_hosts=frame_hosts)
     # Depth never exceeds the number of tags, so most bodies need no count at all.
     if body.count("<") > NESTING_MAX and nesting_depth(body) > NESTING_MAX:
         raise RecordError([Problem("body_html", f"nests elements {nesting_depth(body)} levels deep; at most "
                                                 f"{NESTING_MAX} levels are accepted")], source)
     summary = clean_text(data.get("summary") or truncate_words(plain_text(body), SUMMARY_MAX))
-    image = dict(data["image"], url=_absolute(data["image"]["url"], site_url)) if data.get("image") else None
+    image = dict(data["image"]) if data.get("image") else None
     warnings = []
     if image and images is not None:
-        image, notes = checked_image(image, images)
+        # The media checks find the file by the URL documents will show; the store keeps the record's path.
+        checked, notes = checked_image(dict(image, url=_absolute(image["url"], site_url)), images)
+        image = dict(checked, url=image["url"]) if checked else None
         warnings = [Problem(name, reason) for name, reason in notes]
     authors = [Author(key=a.get("key") or slugify(a["name"], KEY_MAX) or "author", name=clean_text(a["name"]),
-                      url=_absolute(a["url"], site_url) if a.get("url") else None)
+                      url=a.get("url"))
                for a in data["authors"]]
     return Article(
         id=data["id"], slug=slug, url=url, title=title, summary=summary, body_html=body,

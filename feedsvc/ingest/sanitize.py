@@ -1,4 +1,5 @@
-"""Record HTML -> safe HTML: an allow-list fitted to feed readers, with every URL made absolute."""
+"""Record HTML -> safe HTML: an allow-list fitted to feed readers, with every URL made absolute or,
+for the site's own pages and files, a site path that renderers make absolute (feedsvc/render/links.py)."""
 from __future__ import annotations
 
 import functools
@@ -41,6 +42,10 @@ REMOVED_WITH_CONTENT = {"script", "style", "template", "noscript", "svg", "math"
 URL_SCHEMES = {"http", "https", "mailto"}
 EMBEDDED_SOURCE_ATTRS = {("video", "src"), ("video", "poster"), ("audio", "src"), ("source", "src")}
 URL_ATTRIBUTES = {"href", "src", "cite", "poster"}
+# Relative links of an article served on this site resolve against this stand-in origin, which is
+# then removed: the store keeps site paths, never the site URL of import time. ".invalid" is
+# reserved (RFC 2606), so no real link starts with it; https is what protocol-relative links get.
+_STAND_IN_ORIGIN = "https://feedsvc-site.invalid"
 # CMSs write sizes as "800px" too; HTML wants the bare number.
 _PIXELS = re.compile(r"\s*(\d{1,5})(?:px)?\s*")
 
@@ -90,12 +95,16 @@ def sanitize_html(body: str, base_url: str, *, xml_safe_input: bool = False,
                   frame_hosts: tuple[str, ...] = DEFAULT_FRAME_HOSTS) -> str:
     """Safe HTML for every output; relative URLs are resolved against `base_url`, the article's own
     URL (RFC 3986 §5), and every URL is a URI (RFC 3987 §3.1). CMS shapes are made plain first (cms.py).
+    A `base_url` that is a site path ("/articles/x") leaves the links it resolves as site paths.
 
     `xml_safe_input`: the caller knows `body` holds no XML_UNSAFE_CHARS, so only a numeric
     character reference can bring one in, and the scan for them is skipped when there is none.
     `frame_hosts`: the FRAME_HOSTS setting; a frame elsewhere becomes a link (frames.py).
     """
-    cleaned = _cleaner(base_url).clean(rewrite_cms_markup(body))
+    on_site = base_url.startswith("/")
+    cleaned = _cleaner(_STAND_IN_ORIGIN + base_url if on_site else base_url).clean(rewrite_cms_markup(body))
+    if on_site and _STAND_IN_ORIGIN in cleaned:
+        cleaned = cleaned.replace(f'="{_STAND_IN_ORIGIN}/', '="/')
     if "<iframe" in cleaned:
         cleaned = decide_frames(cleaned, frame_policy(frame_hosts))
     if xml_safe_input and "&#" not in body:

@@ -16,6 +16,7 @@ from markupsafe import Markup, escape
 from feedsvc.ingest.urls import uri
 from feedsvc.render.feeds.model import Scope
 from feedsvc.render.feeds.urls import listing_path
+from feedsvc.render.links import resolved
 
 VERSION = "1.0"
 FORMATS = ("json", "xml")
@@ -122,6 +123,7 @@ def response_for(article, *, embed_url: str, site_name: str, site_url: str, cach
 
     `logo` ({url, width, height}) is the thumbnail when the article has no lead image that fits.
     """
+    article = resolved(article, site_url)
     width, height = card_size(bool(article.image), maxwidth, maxheight)
     return {
         "version": VERSION,

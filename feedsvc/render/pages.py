@@ -27,6 +27,7 @@ from feedsvc.render.feeds import scopes_of
 from feedsvc.render.feeds.model import SCOPE_WORDS, Scope, Site
 from feedsvc.render.feeds.scope import feed_urls
 from feedsvc.render.feeds.urls import listing_path
+from feedsvc.render.links import resolved
 from feedsvc.render.skips import each_rendered
 
 # Babel's `hi` locale names the month and the part of the day: 23 जुलाई 2025, 3:30 दोपहर
@@ -153,7 +154,7 @@ class Teaser:
 
 
 def teaser(article: Article, site: Site) -> Teaser:
-    return Teaser(article, site.url + article_path(article.slug), Stamp.of(article.published, site.timezone),
+    return Teaser(resolved(article, site.url), site.url + article_path(article.slug), Stamp.of(article.published, site.timezone),
                   section_link(article, site))
 
 
@@ -245,6 +246,7 @@ def open_graph(article: Article, site: Site, section: ScopeLink) -> list[tuple[s
 
 
 def article_page(article: Article, site: Site, related: list[Article]) -> ArticlePage:
+    article = resolved(article, site.url)
     section, authors = section_link(article, site), author_links(article, site)
     tags = [ScopeLink.of(Scope("tag", t.key, t.name), site) for t in article.tags]
     # Edits within the minute of publication are not news; the Hindi text shows minutes only.
@@ -274,6 +276,7 @@ def amp_page(article: Article, site: Site, frame_hosts: tuple[str, ...] = DEFAUL
     """The AMP document of an article: its body through amp.convert_body, its embeds as AMP components.
 
     `frame_hosts` is the FRAME_HOSTS setting: which body frames stay players."""
+    article = resolved(article, site.url)
     published = Stamp.of(article.published, site.timezone)
     image = dict(article.image, url=uri(article.image["url"])) if article.image else {}
     sizes = {image["url"]: (image["width"], image["height"])} if image.get("width") and image.get("height") else None

@@ -22,7 +22,7 @@ from feedsvc import store
 from feedsvc.ingest.records import article_from_json
 from feedsvc.ingest.urls import csp_source
 from feedsvc.render import oembed, pages, skips
-from feedsvc.render.feeds.model import absolute
+from feedsvc.render.links import absolute, resolved
 from feedsvc.web import db, http, surrogate
 from feedsvc.web.documents import HTML_TYPE
 from feedsvc.web.errors import json_error
@@ -140,7 +140,7 @@ def card(slug: str):
         return _message("यह ख़बर हटा ली गई है।", 410)
     try:
         with skips.whole_article("embed_card", row.id, row.version):
-            article = article_from_json(row.article)
+            article = resolved(article_from_json(row.article), current_app.config["SITE_URL"])
             images = [article.image["url"]] if article.image else []
             return _page("embed/card.html", image_urls=images, article=article,
                          published_text=hindi_datetime(article.published))
@@ -178,7 +178,7 @@ def latest():
         return _message("यह खंड नहीं मिला।", 404)
     now = datetime.now(timezone.utc)
     items = skips.each_rendered("embed_latest", store.newest(conn, scope, limit), lambda a: {
-        "article": a, "published_text": widget_date(a.published, now)})
+        "article": resolved(a, current_app.config["SITE_URL"]), "published_text": widget_date(a.published, now)})
     return _page("embed/latest.html", heading=latest_heading(state.name if state else None), items=items)
 
 

@@ -25,6 +25,7 @@ from feedsvc.ingest.records import Article
 from feedsvc.ingest.sanitize import plain_text, shown_in
 from feedsvc.ingest.urls import uri as output_url  # every URL a feed writes is a URI (RFC 3987 §3.1)
 from feedsvc.render.feeds.model import Category, Entry, Image, Person, Site, Video
+from feedsvc.render.links import resolved
 
 # The date in every tag: URI this service mints (RFC 4151). Changing it would change every id.
 TAG_DATE = "2025"
@@ -45,6 +46,7 @@ def entry_id(article_id: str, site: Site) -> str:
 
 
 def entry_from_article(article: Article, site: Site, *, full_text: bool) -> Entry:
+    article = resolved(article, site.url)
     image = lead_image(article)
     return Entry(
         id=entry_id(article.id, site),

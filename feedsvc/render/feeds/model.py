@@ -14,6 +14,7 @@ from typing import Callable
 from urllib.parse import urlsplit
 
 from feedsvc.ingest.records import Article
+from feedsvc.render.links import absolute
 from feedsvc.store import SCOPE_KINDS
 
 # The same pattern as a key in the article schema; anything else cannot name a scope.
@@ -79,10 +80,6 @@ class Site:
         """Changes whenever a setting that shows in a feed changes: part of every ETag."""
         return hashlib.blake2b(json.dumps(asdict(self), sort_keys=True, ensure_ascii=False).encode(),
                                digest_size=8).hexdigest()
-
-
-def absolute(link: str, site_url: str) -> str:
-    return site_url + link if link.startswith("/") else link
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from feedsvc.render.feeds.entries import TAG_DATE, entry_from_article, entry_id
 from feedsvc.render.feeds.formats import FORMATS
 from feedsvc.render.feeds.model import SCOPE_KINDS, SCOPE_WORDS, Entry, Feed, Scope, Site, Tombstone, valid_key
 from feedsvc.render.feeds.urls import feed_folder, feed_path, listing_path
+from feedsvc.render.links import absolute
 from feedsvc.render.skips import each_rendered, version_of
 from feedsvc.store import Cursor, ScopeState
 
@@ -199,7 +200,7 @@ def load_feed(conn: Connection, site: Site, scope: Scope, state: ScopeState, *, 
         next_url=next_url, updated=local_time(state.modified_at, site), only_language=language,
         entries=entries,
         tombstones=each_rendered("feed", withdrawn, lambda gone: Tombstone(
-            entry_id(gone[0].id, site), local_time(gone[1], site), gone[0].url),
+            entry_id(gone[0].id, site), local_time(gone[1], site), absolute(gone[0].url, site.url)),
             key=lambda gone: (gone[0].id, version_of(gone[0]))),
         sources=sources,
     )
