@@ -36,7 +36,7 @@ def feed_of(*records: dict) -> Feed:
     entries = [entry_from_article(a, SITE, full_text=True) for a in articles]
     return Feed(site=SITE, scope=Scope("site"), id="tag:x,2025:feeds", title=SITE.name, description=SITE.description,
                 home_url=SITE_URL + "/", self_url=SITE_URL + "/feeds/rss.xml", first_url=SITE_URL + "/feeds/rss.xml",
-                next_url=None, updated=NOW, entries=entries, sources={e.id: a for e, a in zip(entries, articles)})
+                next_url=None, updated=NOW, entries=entries, sources={e.id: a for e, a in zip(entries, articles, strict=True)})
 
 
 def shaped(name: str, *records: dict, now: datetime = NOW) -> Feed:

@@ -13,6 +13,7 @@ import click
 import lxml.html
 from flask.cli import with_appcontext
 
+from feedsvc import profiles
 from feedsvc.ops import access_log
 from feedsvc.render.feeds.formats import FORMATS
 from feedsvc.validate import xmlsafe
@@ -234,7 +235,8 @@ def validate_command(targets, check_all, kind, served_url, profile_name, output_
         raise click.UsageError("give one or more files or URLs, or --all")
     if served_url and len(targets) != 1:
         raise click.UsageError("--url applies to a single TARGET")
-    known = current_app.extensions["feedsvc.profiles"]
+    # The app's (built-in and PROFILES_DIR's), or the built-in ones in an app without the profile feeds.
+    known = current_app.extensions.get("feedsvc.profiles") or profiles.built_in()
     if profile_name not in (None, "all") and profile_name not in known:
         raise click.BadParameter(f"no profile named {profile_name!r}; the profiles are {', '.join(sorted(known))}",
                                  param_hint="--profile")
