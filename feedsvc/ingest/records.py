@@ -107,6 +107,7 @@ class Article:
     # What ingest changed or left out without refusing the record (a corrected image size, a refused
     # image file): told to the writer in the API's answer and the import's report, not stored.
     warnings: list[Problem] = field(default_factory=list)
+    short_title: str | None = None  # plain text; aggregator profiles use it (feedsvc/render/profiles.py)
 
     @property
     def live(self) -> bool:
@@ -285,6 +286,9 @@ def parse_record(data, *, site_url: str, source: str | None = None, json_text: b
     title = clean_text(data["title"])
     if not title:
         problems.append(Problem("title", "is empty once invisible characters are removed"))
+    short_title = clean_text(data["short_title"]) if "short_title" in data else None
+    if short_title == "":
+        problems.append(Problem("short_title", "is empty once invisible characters are removed"))
     names = [("section.name", data["section"]["name"])] + \
         [(f"{field}[{i}].name", item["name"]) for field in ("tags", "authors") for i, item in enumerate(data.get(field, []))]
     problems += [Problem(field, "is empty once invisible characters and markup are removed")
@@ -326,6 +330,7 @@ def parse_record(data, *, site_url: str, source: str | None = None, json_text: b
         corrections=list(data.get("corrections", [])), record=data, embargo_until=embargo_until,
         significantly_updated=significantly_updated, syndication=dict(data.get("syndication", {})),
         warnings=warnings,
+        short_title=short_title,
     )
 
 
@@ -367,6 +372,7 @@ def encode_article(article: Article) -> bytes:
         "embargo_until": _isoformat(article.embargo_until),
         "significantly_updated": _isoformat(article.significantly_updated),
         "syndication": article.syndication,
+        **({"short_title": article.short_title} if article.short_title else {}),
     })
 
 
@@ -393,6 +399,7 @@ def article_from_json(text: str | bytes, record: dict | None = None) -> Article:
         status=d["status"], image=d["image"], embeds=d["embeds"], corrections=d["corrections"],
         record=record or {}, embargo_until=_from_isoformat(d.get("embargo_until")),
         significantly_updated=_from_isoformat(d.get("significantly_updated")), syndication=d.get("syndication") or {},
+        short_title=d.get("short_title"),
     )
 
 

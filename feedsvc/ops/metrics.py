@@ -10,6 +10,8 @@ Metrics (prometheus-client, the maintained client library):
   how long building a document takes and how often the render cache spared it;
 - feedsvc_entries_skipped_total{document_kind}: articles left out of a document being built because
   they cannot be rendered (feedsvc/render/skips.py); any value above 0 names records to fix;
+- feedsvc_profile_items_left_out_total{profile,rule}: items an aggregator profile's feed left out
+  because they break its rule (feedsvc/render/profiles.py), counted at each build;
 - feedsvc_mirror_lag_seconds / feedsvc_mirror_last_update_lag_seconds: how far the static mirror
   (MIRROR_DIR, written by `flask export --watch`) is behind the store; only when MIRROR_DIR is set.
 
@@ -33,7 +35,7 @@ from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy.engine import Engine
 
 from feedsvc.ops import access_log
-from feedsvc.render import skips
+from feedsvc.render import profiles, skips
 
 # Route class of a request, by endpoint first and then by blueprint; a bounded set of label values.
 ENDPOINT_CLASSES = {
@@ -41,10 +43,11 @@ ENDPOINT_CLASSES = {
     "feeds.directory": "directory", "metrics.exposition": "metrics", "health.healthz": "health",
 }
 BLUEPRINT_CLASSES = {
-    "feeds": "feed", "partner_feeds": "partner_feed", "discovery": "sitemap", "pages": "page", "amp": "amp",
+    "feeds": "feed", "partner_feeds": "partner_feed", "profile_feeds": "profile_feed",
+    "discovery": "sitemap", "pages": "page", "amp": "amp",
     "embed": "embed", "api": "api", "media": "media", "websub": "websub",
 }
-NOT_MODIFIED_ROUTES = ("feed", "partner_feed", "opml")
+NOT_MODIFIED_ROUTES = ("feed", "partner_feed", "profile_feed", "opml")
 
 REQUESTS = Counter("feedsvc_http_requests", "HTTP requests answered, by route class and status",
                    ["route", "status"])
@@ -58,9 +61,18 @@ ENTRIES_SKIPPED = Counter("feedsvc_entries_skipped", "Articles left out of a doc
                           "rendered, by document kind", ["document_kind"])
 
 
+PROFILE_LEFT_OUT = Counter("feedsvc_profile_items_left_out", "Items left out of an aggregator profile's feed "
+                           "because they break one of its rules, by profile and rule", ["profile", "rule"])
+
+
 @skips.skipped.connect
 def _count_skip(document_kind: str, **_) -> None:
     ENTRIES_SKIPPED.labels(document_kind).inc()
+
+
+@profiles.left_out.connect
+def _count_left_out(profile: str, rule: str, **_) -> None:
+    PROFILE_LEFT_OUT.labels(profile, rule).inc()
 
 
 def route_class() -> str:

@@ -45,6 +45,7 @@ class Partner:
     name: str
     created_at: datetime  # naive UTC
     revoked_at: datetime | None
+    profile: str | None = None  # the aggregator profile its feeds follow (feedsvc/profiles)
 
     @property
     def active(self) -> bool:
@@ -69,19 +70,24 @@ def key_digest(key: str) -> str:
 
 
 def _partner(row) -> Partner:
-    return Partner(row.id, row.name, row.created_at, row.revoked_at)
+    return Partner(row.id, row.name, row.created_at, row.revoked_at, row.profile)
 
 
-def add(conn: Connection, name: str) -> tuple[Partner, str]:
-    """Create a partner; returns it with its key, which exists nowhere else from then on."""
+def add(conn: Connection, name: str, profile: str | None = None,
+        known_profiles: tuple[str, ...] | None = None) -> tuple[Partner, str]:
+    """Create a partner (its feeds following `profile`, one of `known_profiles`); returns it with its
+    key, which exists nowhere else from then on."""
     name = name.strip()
+    if profile is not None and known_profiles is not None and profile not in known_profiles:
+        raise PartnerError(f"no feed profile named '{profile}'; the profiles are {', '.join(sorted(known_profiles))}")
     if not name or len(name) > NAME_MAX:
         raise PartnerError(f"a partner needs a name of 1 to {NAME_MAX} characters")
     if conn.execute(select(partners.c.id).where(partners.c.name == name)).first():
         raise PartnerError(f"a partner named '{name}' already exists (revoke it and add another name to re-key)")
     key = new_key()
     try:
-        result = conn.execute(partners.insert().values(name=name, key_hash=key_digest(key), created_at=now_utc()))
+        result = conn.execute(partners.insert().values(name=name, key_hash=key_digest(key), created_at=now_utc(),
+                                                       profile=profile))
     except IntegrityError:  # another process added the same name at the same moment
         raise PartnerError(f"a partner named '{name}' already exists") from None
     return by_id(conn, result.inserted_primary_key[0]), key
@@ -220,11 +226,13 @@ def _when(moment: datetime | None) -> str:
 
 @cli.command("add")
 @click.argument("name")
-def add_command(name):
+@click.option("--profile", default=None, help="An aggregator profile (see /feeds/profiles) its feeds follow.")
+def add_command(name, profile):
     """Create a partner and print its key (on stdout, once: only its SHA-256 is kept)."""
+    from feedsvc.web.profile_feeds import all_profiles
     try:
         with _engine().begin() as conn:
-            partner, key = add(conn, name)
+            partner, key = add(conn, name, profile, tuple(all_profiles()))
     except PartnerError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"partner '{partner.name}' added; its key follows. It is shown only now: hand it to the "
@@ -240,11 +248,12 @@ def list_command():
     if not found:
         click.echo("no partners yet (add one with `partners add NAME`)")
         return
-    click.echo(f"{'name':30} {'status':28} {'created':22} {'requests':>9} {'304s':>9}")
+    click.echo(f"{'name':30} {'status':28} {'profile':12} {'created':22} {'requests':>9} {'304s':>9}")
     for p in found:
         status = "active" if p.active else f"revoked {_when(p.revoked_at)}"
         requests, not_modified = totals.get(p.name, (0, 0))
-        click.echo(f"{p.name:30} {status:28} {_when(p.created_at):22} {requests:>9} {not_modified:>9}")
+        click.echo(f"{p.name:30} {status:28} {p.profile or '-':12} {_when(p.created_at):22} {requests:>9} "
+                   f"{not_modified:>9}")
 
 
 @cli.command("revoke")

@@ -126,6 +126,7 @@ partners = Table(
     Column("key_hash", String(64), nullable=False, unique=True),
     Column("created_at", DateTime, nullable=False),
     Column("revoked_at", DateTime),
+    Column("profile", String(64)),  # the aggregator profile (feedsvc/profiles) its feeds follow; NULL: none
 )
 
 partner_usage = Table(

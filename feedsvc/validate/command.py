@@ -13,10 +13,13 @@ import click
 import lxml.html
 from flask.cli import with_appcontext
 
+from feedsvc import profiles
 from feedsvc.ops import access_log
+from feedsvc.render.feeds.formats import FORMATS
 from feedsvc.validate import xmlsafe
 from feedsvc.validate.dispatch import guess_kind, validate_document
 from feedsvc.validate.problems import KINDS, NS, SITEMAP_MAX_BYTES, Problem
+from feedsvc.validate.profile_rules import profile_problems
 from feedsvc.web import db, ratelimit
 
 MAX_FETCH_BYTES = SITEMAP_MAX_BYTES + 1024 * 1024
@@ -70,8 +73,9 @@ def _validated(body: bytes, kind: str, url: str | None) -> list[Problem]:
         return [Problem("too-deep", "nested too deeply to validate; no feed or page nests like this")]
 
 
-def check_target(target: str, kind: str | None = None, url: str | None = None) -> Outcome:
-    """Validate a file or an http(s) URL; the URL is also the self link the document must carry."""
+def check_target(target: str, kind: str | None = None, url: str | None = None, profile=None) -> Outcome:
+    """Validate a file or an http(s) URL; the URL is also the self link the document must carry.
+    With a `profile` (feedsvc.profiles.Profile), its rules are checked as well."""
     try:
         if re.match(r"https?://", target):
             body, content_type = _fetch_url(target)
@@ -83,7 +87,10 @@ def check_target(target: str, kind: str | None = None, url: str | None = None) -
     kind = kind or guess_kind(body, content_type)
     if kind is None:
         return Outcome(target, None, [Problem("kind", "cannot tell what kind of document this is; use --kind")])
-    return Outcome(target, kind, _validated(body, kind, url))
+    problems = _validated(body, kind, url)
+    if profile is not None:
+        problems += profile_problems(profile, body, kind)
+    return Outcome(target, kind, problems)
 
 
 def check_served(client, url: str, kind: str | None = None) -> tuple[Outcome, bytes]:
@@ -156,6 +163,24 @@ def _sitemap_outcomes(client, site: str) -> list[Outcome]:
     return outcomes
 
 
+def profile_documents(app, profiles) -> list[Outcome]:
+    """Every feed of each profile (its OPML's, in each format it serves), held to the standards and its rules."""
+    site = app.config["SITE_URL"].rstrip("/")
+    outcomes = []
+    with _unthrottled(app) as client:
+        for profile in profiles:
+            listing, body = check_served(client, f"{site}/feeds/profile/{profile.name}/feeds.opml", "opml")
+            outcomes.append(listing)
+            first = FORMATS[profile.formats[0]].filename
+            for url in _feed_urls(body):
+                for fmt in profile.formats:
+                    outcome, feed = check_served(client, url.replace(f"/{first}", f"/{FORMATS[fmt].filename}", 1))
+                    if feed:
+                        outcome.problems.extend(profile_problems(profile, feed, outcome.kind))
+                    outcomes.append(outcome)
+    return outcomes
+
+
 def page_documents(app) -> list[Outcome]:
     """Each live article's canonical page (from the store), and its AMP page when the page links one."""
     from feedsvc import store
@@ -194,9 +219,12 @@ def _print_outcome(outcome: Outcome) -> None:
               help="Every feed listed in /feeds.opml, the OPML, the sitemaps and every live article's pages.")
 @click.option("--kind", type=click.Choice(KINDS), help="The kind of every TARGET (default: guessed).")
 @click.option("--url", "served_url", help="The URL a single file TARGET is served at (checks its self link).")
+@click.option("--profile", "profile_name", default=None,
+              help="Also hold each TARGET (with --all: every feed of every profile) to this aggregator "
+                   "profile's rules; 'all' with --all checks every profile.")
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @with_appcontext
-def validate_command(targets, check_all, kind, served_url, output_format):
+def validate_command(targets, check_all, kind, served_url, profile_name, output_format):
     """Validate TARGET files or http(s) URLs (or --all) against their feed/page standards.
 
     Prints 'ok  TARGET' or one line per problem (TARGET:LINE:COLUMN: RULE: MESSAGE) and exits
@@ -207,10 +235,20 @@ def validate_command(targets, check_all, kind, served_url, output_format):
         raise click.UsageError("give one or more files or URLs, or --all")
     if served_url and len(targets) != 1:
         raise click.UsageError("--url applies to a single TARGET")
-    outcomes = [check_target(t, kind, served_url) for t in targets]
+    # The app's (built-in and PROFILES_DIR's), or the built-in ones in an app without the profile feeds.
+    known = current_app.extensions.get("feedsvc.profiles") or profiles.built_in()
+    if profile_name not in (None, "all") and profile_name not in known:
+        raise click.BadParameter(f"no profile named {profile_name!r}; the profiles are {', '.join(sorted(known))}",
+                                 param_hint="--profile")
+    if profile_name == "all" and targets:
+        raise click.UsageError("--profile all applies to --all only; name one profile for TARGETs")
+    profile = known.get(profile_name)
+    outcomes = [check_target(t, kind, served_url, profile) for t in targets]
     if check_all:
+        app = current_app._get_current_object()
         with access_log.silenced():
-            outcomes += served_documents(current_app._get_current_object())
+            outcomes += served_documents(app)
+            outcomes += profile_documents(app, [profile] if profile else known.values())
     if output_format == "json":
         click.echo(json.dumps([o.as_json() for o in outcomes], ensure_ascii=False, indent=2))
     else:

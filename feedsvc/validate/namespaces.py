@@ -8,6 +8,7 @@ the one place it is worth that warning.
 """
 from __future__ import annotations
 
+from feedsvc.render.feeds.ext import MI_NS, SNF_NS, WEBFEEDS_NS
 from feedsvc.validate.problems import TOMBSTONES, Problem
 
 KNOWN = {
@@ -29,8 +30,10 @@ KNOWN = {
     "http://www.w3.org/2007/app": "app",
     "http://www.w3.org/1999/02/22-rdf-syntax-ns#": "rdf",
 }
-# Known only where an element of theirs is present (see the module's docstring).
-KNOWN_WHEN_USED = {TOMBSTONES: "at"}
+# Known only where an element of theirs is present (see the module's docstring). The aggregator
+# namespaces are in the service's table neither, but their consumers want them (only in the feeds
+# of the profile that names them: feedsvc/profiles).
+KNOWN_WHEN_USED = {TOMBSTONES: "at", WEBFEEDS_NS: "webfeeds", SNF_NS: "snf", MI_NS: "mi"}
 
 
 def namespace_problems(root) -> list[Problem]:

@@ -2,8 +2,8 @@
 from importlib import import_module
 
 # Each module defines `bp`; the order only matters for routes that could overlap.
-BLUEPRINT_MODULES = ("api", "media", "health", "feeds", "probes", "discovery", "embed", "partner_feeds", "pages",
-                     "metrics", "desk")
+BLUEPRINT_MODULES = ("api", "media", "health", "feeds", "profile_feeds", "probes", "discovery", "embed", "partner_feeds",
+                     "pages", "metrics", "desk")
 
 
 def register_blueprints(app) -> None:

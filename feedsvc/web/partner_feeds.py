@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from feedsvc.ops import partners
 from feedsvc.render.feeds import urls
-from feedsvc.web import db
+from feedsvc.web import db, profile_feeds
 from feedsvc.web import feeds as public_feeds
 from feedsvc.web.documents import site
 from feedsvc.web.errors import json_error
@@ -91,6 +91,11 @@ def keyed_response_headers(response):
 def partner_feed(fmt: str, kind: str, key: str, partner_key: str | None = None):
     """A public feed's partner edition: full text, links that keep the key form, and pages of up to
     PARTNER_MAX_LIMIT items that end early, at whole items, once they hold PARTNER_PAGE_TEXT_BYTES of text."""
+    bound = request_partner().profile
+    if bound:   # a partner bound to an aggregator profile gets that profile's feed, at its own URL
+        profile = profile_feeds.profile_named(bound)
+        return profile_feeds.ProfileFeedPage(profile, fmt, kind, key, self_url=site().url + request.path,
+                                             partner=True).response()
     limit, after = public_feeds.page_params(max_limit=current_app.config["PARTNER_MAX_LIMIT"])
     # Its own URL is the base of its self and next links, so a reader that can only use the path key
     # keeps it from page to page; that edition (and its cache entry) is therefore one per partner.

@@ -31,7 +31,7 @@ def write(feed: Feed) -> bytes:
         fg.tombstones.deleted_entry(tombstone.ref, tombstone.when, url=tombstone.url,
                                     comment=WITHDRAWN_COMMENT, lang=feed.language)
     for entry in feed.entries:
-        fe = add_entry_basics(fg, entry)
+        fe = add_entry_basics(fg, entry, feed.extensions)
         fe.updated(distinct_updated(entry.id, entry.updated))
         fe.author([{"name": a.name, **({"uri": a.url} if a.url else {})} for a in entry.authors])
     return fg.atom_str(encoding="UTF-8", xml_declaration=True)

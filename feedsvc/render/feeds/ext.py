@@ -208,3 +208,69 @@ class LanguageEntryExtension(BaseEntryExtension):
         if self._language:
             etree.SubElement(item, f"{{{DC_NS}}}language").text = self._language
         return item
+
+
+# ---- aggregator profiles' namespaces (feedsvc/render/profiles.py chooses them per profile) ----------
+
+WEBFEEDS_NS = "http://webfeeds.org/rss/1.0"
+SNF_NS = "http://www.smartnews.be/snf"
+MI_NS = "http://schemas.ingestion.microsoft.com/common/"
+
+
+class WebfeedsExtension(BaseExtension):
+    """Feedly's webfeeds: channel elements (icon, logo, accentColor), as published feeds use them."""
+
+    def __init__(self):
+        self._values: dict[str, str] = {}
+
+    def extend_ns(self):
+        return {"webfeeds": WEBFEEDS_NS}
+
+    def branding(self, *, icon: str, logo: str, accent_color: str | None = None) -> None:
+        self._values = {"icon": icon, "logo": logo, "accentColor": accent_color}
+
+    def extend_rss(self, rss):
+        channel = rss[0]
+        for name, value in self._values.items():
+            if value:
+                etree.SubElement(channel, f"{{{WEBFEEDS_NS}}}{name}").text = value
+        return rss
+
+
+class SnfExtension(BaseExtension):
+    """SmartFormat's channel <snf:logo><url>…</url></snf:logo>."""
+
+    def __init__(self):
+        self._logo: str | None = None
+
+    def extend_ns(self):
+        return {"snf": SNF_NS}
+
+    def logo(self, url: str) -> None:
+        self._logo = url
+
+    def extend_rss(self, rss):
+        if self._logo:
+            logo = etree.SubElement(rss[0], f"{{{SNF_NS}}}logo")
+            etree.SubElement(logo, f"{{{SNF_NS}}}url").text = self._logo
+        return rss
+
+
+class MiExtension(BaseExtension):
+    def extend_ns(self):
+        return {"mi": MI_NS}
+
+
+class MiEntryExtension(BaseEntryExtension):
+    """MSN's <mi:shortTitle> of one item (its card title, used instead of cutting the title)."""
+
+    def __init__(self):
+        self._short_title: str | None = None
+
+    def short_title(self, text: str | None) -> None:
+        self._short_title = text
+
+    def extend_rss(self, item):
+        if self._short_title:
+            etree.SubElement(item, f"{{{MI_NS}}}shortTitle").text = self._short_title
+        return item

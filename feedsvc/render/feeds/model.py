@@ -178,6 +178,7 @@ class Entry:
     image: Image | None = None
     language: str = "hi"
     videos: list[Video] = field(default_factory=list)
+    short_title: str | None = None  # the record's, for consumers with a short-title element (profiles)
 
 
 @dataclass(frozen=True)
@@ -205,6 +206,9 @@ class Feed:
     tombstones: list[Tombstone] = field(default_factory=list)
     stylesheet: str | None = "/static/feed.xsl"  # shown by browsers; None leaves it out
     only_language: str | None = None   # a single-language feed's language (scope.LANGUAGE_PARAMETER)
+    # Namespaced elements an aggregator profile adds (feedsvc/render/profiles.py): each has
+    # register(fg, feed) and entry(fe, entry), called by the RSS and Atom writers.
+    extensions: tuple = ()
     # entry id or tombstone ref -> the article it shows: names one a writer fails on (feeds.write)
     sources: dict[str, Article] = field(default_factory=dict, repr=False)
 

@@ -18,12 +18,15 @@ LANGUAGES_GROUP = "भाषा के अनुसार (By language)"
 OPML_VERSION = {"rss": "RSS2"}
 
 
-def write(site: Site, groups: dict[str, list[Scope]], *, fmt: str = "rss", states=(), languages=()) -> bytes:
+def write(site: Site, groups: dict[str, list[Scope]], *, fmt: str = "rss", states=(), languages=(), url_of=None,
+          title: str | None = None) -> bytes:
     """One outline per feed in format `fmt` (readers subscribe to each listed URL, so one format);
-    with more than one of `languages` (those of live articles), the site's feed in each of them."""
+    with more than one of `languages` (those of live articles), the site's feed in each of them.
+    `url_of(scope, fmt, language)` gives a feed's URL (default: its public URL), `title` the list's."""
+    url_of = url_of or (lambda scope, fmt, language=None: feed_url(scope, fmt, site.url, language))
     root = etree.Element("opml", version="2.0")
     head = etree.SubElement(root, "head")
-    etree.SubElement(head, "title").text = f"{site.name} — फ़ीड ({FORMATS[fmt].label} feeds)"
+    etree.SubElement(head, "title").text = title or f"{site.name} — फ़ीड ({FORMATS[fmt].label} feeds)"
     changed = max((s.modified_at for s in states), default=NEVER).replace(tzinfo=timezone.utc, microsecond=0)
     etree.SubElement(head, "dateModified").text = format_datetime(changed, usegmt=True)
     etree.SubElement(head, "ownerName").text = site.name
@@ -37,18 +40,18 @@ def write(site: Site, groups: dict[str, list[Scope]], *, fmt: str = "rss", state
         # type draws the W3C validator's MissingOutlineType warning).
         group = etree.SubElement(body, "outline", text=GROUP_TITLES[kind])
         for scope in scopes:
-            _feed_outline(group, site, scope, fmt)
+            _feed_outline(group, site, scope, fmt, url_of)
     if len(languages) > 1:
         group = etree.SubElement(body, "outline", text=LANGUAGES_GROUP)
         for language in languages:
-            _feed_outline(group, site, Scope("site", "", site.name), fmt, language)
+            _feed_outline(group, site, Scope("site", "", site.name), fmt, url_of, language)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
-def _feed_outline(group, site: Site, scope: Scope, fmt: str, language: str | None = None) -> None:
+def _feed_outline(group, site: Site, scope: Scope, fmt: str, url_of, language: str | None = None) -> None:
     title = title_of(scope, site, language)
     outline = etree.SubElement(group, "outline", type="rss", text=title, title=title,
-                               xmlUrl=feed_url(scope, fmt, site.url, language), htmlUrl=home_url(scope, site),
+                               xmlUrl=url_of(scope, fmt, language), htmlUrl=home_url(scope, site),
                                description=description_of(scope, site), language=language or site.language)
     if fmt in OPML_VERSION:
         outline.set("version", OPML_VERSION[fmt])

@@ -27,7 +27,7 @@ def write(feed: Feed) -> bytes:
     if feed.next_url:
         fg.links.link(feed.next_url, "next", mimetype)
     for entry in feed.entries:
-        fe = add_entry_basics(fg, entry)
+        fe = add_entry_basics(fg, entry, feed.extensions)
         fe.dc.dc_creator([author.name for author in entry.authors])
         fe.dcterms.modified(entry.updated)
         image = entry.image

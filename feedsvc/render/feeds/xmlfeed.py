@@ -31,11 +31,14 @@ def new_generator(feed: Feed) -> FeedGenerator:
     fg.updated(feed.updated)
     fg.rights(feed.site.copyright)
     fg.generator(GENERATOR)
+    for extension in feed.extensions:
+        extension.register(fg, feed)
     return fg
 
 
-def add_entry_basics(fg: FeedGenerator, entry: Entry) -> FeedEntry:
-    """Append one entry with everything RSS and Atom write alike; the caller adds the rest."""
+def add_entry_basics(fg: FeedGenerator, entry: Entry, extensions: tuple = ()) -> FeedEntry:
+    """Append one entry with everything RSS and Atom write alike, and its profile `extensions`'
+    elements; the caller adds the rest."""
     fe = fg.add_entry(order="append")
     fe.guid(entry.id, permalink=False)
     fe.title(entry.title)
@@ -52,6 +55,8 @@ def add_entry_basics(fg: FeedGenerator, entry: Entry) -> FeedEntry:
     for video in entry.videos:
         fe.media.video(video.player, title=video.title, thumbnail=video.thumbnail,
                        thumbnail_width=video.thumbnail_width, thumbnail_height=video.thumbnail_height)
+    for extension in extensions:
+        extension.entry(fe, entry)
     return fe
 
 

@@ -1,0 +1,113 @@
+"""Aggregator profiles: one TOML file per consumer, its rules and the sources each rule rests on.
+
+A profile is data (msn.toml, smartnews.toml, ...), checked against profile.schema.json when the app
+starts: a malformed file stops start-up with `ProfileError`, naming the file and the field. The
+rules are applied to feeds by feedsvc/render/profiles.py and checked by feedsvc/profiles/checks.py
+(which the validator uses too). Lengths of titles and descriptions are counted in grapheme
+clusters (what a reader sees as one letter; a Devanagari conjunct is one).
+"""
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Mapping
+
+import jsonschema
+
+BUILT_IN = Path(str(resources.files("feedsvc").joinpath("profiles")))
+SCHEMA_FILE = "profile.schema.json"
+
+
+class ProfileError(ValueError):
+    """A profile file that cannot be used: which file, which field, why."""
+
+    def __init__(self, path: Path | str, field_path: str, reason: str):
+        self.path, self.field, self.reason = str(path), field_path, reason
+        super().__init__(f"{path}: {field_path}: {reason}")
+
+
+@dataclass(frozen=True)
+class Source:
+    key: str
+    url: str
+    read: str
+    title: str = ""
+    status: str = ""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One consumer's rules; `rules[name]` holds a rule's values (as profile.schema.json defines them)."""
+    name: str
+    label: str
+    status: str
+    formats: tuple[str, ...]
+    sources: Mapping[str, Source]
+    rules: Mapping[str, Mapping]
+    status_note: str = ""
+    path: str = field(default="", compare=False)
+
+    def rule(self, name: str) -> Mapping:
+        """A rule's values, or an empty mapping when the profile sets no such rule."""
+        return self.rules.get(name, MappingProxyType({}))
+
+    def value(self, rule: str, key: str, default=None):
+        return self.rule(rule).get(key, default)
+
+    def as_json(self) -> dict:
+        """The profile as /feeds/profiles.json lists it: each rule with its sources' URLs and dates."""
+        return {name: {**{k: v for k, v in values.items() if k != "sources"},
+                       "sources": [{"key": key, "url": self.sources[key].url, "read": self.sources[key].read}
+                                   for key in values["sources"]]}
+                for name, values in self.rules.items()}
+
+
+@lru_cache(maxsize=1)
+def _validator() -> jsonschema.Draft202012Validator:
+    schema = json.loads((BUILT_IN / SCHEMA_FILE).read_text("utf-8"))
+    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+
+
+def _field(error: jsonschema.ValidationError) -> str:
+    return ".".join(str(part) for part in error.absolute_path) or "(profile)"
+
+
+def parse(path: Path) -> Profile:
+    """One profile file, validated; ProfileError names the file, the field and why."""
+    try:
+        data = tomllib.loads(path.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ProfileError(path, "(file)", str(exc)) from None
+    errors = sorted(_validator().iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        error = jsonschema.exceptions.best_match(errors)
+        raise ProfileError(path, _field(error), error.message)
+    if data["name"] != path.stem:
+        raise ProfileError(path, "name", f"is {data['name']!r}; a profile is named after its file ({path.stem!r})")
+    for rule, values in data["rules"].items():
+        for i, key in enumerate(values["sources"]):
+            if key not in data["sources"]:
+                raise ProfileError(path, f"rules.{rule}.sources.{i}", f"names {key!r}, which is not in [sources]")
+    sources = {key: Source(key, **values) for key, values in data["sources"].items()}
+    rules = {name: MappingProxyType(values) for name, values in data["rules"].items()}
+    return Profile(name=data["name"], label=data["label"], status=data["status"], formats=tuple(data["formats"]),
+                   sources=MappingProxyType(sources), rules=MappingProxyType(rules),
+                   status_note=data.get("status_note", ""), path=str(path))
+
+
+def load(extra_directory: str | Path | None = None) -> dict[str, Profile]:
+    """The built-in profiles, then those of `extra_directory` (which may replace a built-in by name)."""
+    paths = sorted(BUILT_IN.glob("*.toml"))
+    if extra_directory:
+        paths += sorted(Path(extra_directory).glob("*.toml"))
+    return {profile.name: profile for profile in map(parse, paths)}
+
+
+@lru_cache(maxsize=1)
+def built_in() -> dict[str, Profile]:
+    return load()

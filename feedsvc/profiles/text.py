@@ -1,0 +1,36 @@
+"""Lengths and cuts of text as readers see it: grapheme clusters (UAX #29), never a split conjunct or matra.
+
+`regex`'s \\X follows the extended grapheme cluster rules, including Unicode 15.1's conjunct rule
+(GB9c), so क्ष or स्त्री is one cluster and a cut can never leave a dangling virama or vowel sign.
+"""
+from __future__ import annotations
+
+import regex
+
+_CLUSTER = regex.compile(r"\X")
+ELLIPSIS = "…"
+# What a cut title should not end on: spaces and the punctuation that joins it to the next word.
+_TRAILING = " ,;:।-–—"
+
+
+def graphemes(text: str) -> list[str]:
+    return _CLUSTER.findall(text)
+
+
+def length(text: str) -> int:
+    """How many letters a reader counts: grapheme clusters."""
+    return len(graphemes(text))
+
+
+def cut(text: str, limit: int, ellipsis: str = ELLIPSIS) -> str:
+    """`text` in at most `limit` grapheme clusters, ellipsis included: cut at the last space that
+    fits (or, in a single word longer than that, between two clusters)."""
+    clusters = graphemes(text)
+    if len(clusters) <= limit:
+        return text
+    room = limit - length(ellipsis)
+    kept = clusters[:room]
+    spaces = [i for i, cluster in enumerate(kept) if cluster.isspace()]
+    if spaces and spaces[-1] > 0:
+        kept = kept[:spaces[-1]]
+    return "".join(kept).rstrip(_TRAILING) + ellipsis

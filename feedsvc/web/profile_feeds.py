@@ -1,0 +1,149 @@
+"""Aggregator profile feeds: every scope's feed, shaped to one consumer's rules (feedsvc/profiles).
+
+    /feeds/profile/<name>/rss.xml, /feeds/profile/<name>/<kind>/<key>/atom.xml, ...  (the formats it allows)
+    /feeds/profile/<name>/feeds.opml   its feeds of every scope
+    /feeds/profiles.json, /feeds/profiles   every profile, its rules and sources, its site feeds
+
+Profiles are loaded when the blueprint is registered (start-up): a malformed file stops the app.
+A profile feed is a `FeedPage` with its own edition, so it is rendered once per change of its scope
+and answered with 304s like any feed; the public full-text entries it starts from are built once
+per change and shared by every profile (render/profiles.py shapes a copy).
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from datetime import datetime, timezone
+
+from flask import Blueprint, current_app, jsonify, render_template
+from werkzeug.exceptions import NotFound
+
+from feedsvc.profiles import Profile
+from feedsvc.profiles import load as load_profiles
+from feedsvc.render import profiles as shaping
+from feedsvc.render.feeds import load_feed, opml, urls
+from feedsvc.render.feeds.formats import FORMATS
+from feedsvc.render.feeds.model import Scope
+from feedsvc.web import db
+from feedsvc.web.documents import site
+from feedsvc.web.errors import json_error
+from feedsvc.web.feeds import Edition, FeedPage, OpmlDocument
+
+bp = Blueprint("profile_feeds", __name__)
+
+_PROFILES, _BASES = "feedsvc.profiles", "feedsvc.profile_bases"
+BASES_KEPT = 64   # shared public entries of this many scope states, the newest kept
+
+
+@bp.record_once
+def _load(state) -> None:
+    state.app.extensions[_PROFILES] = load_profiles(state.app.config.get("PROFILES_DIR"))
+    state.app.extensions[_BASES] = OrderedDict()
+
+
+def all_profiles() -> dict[str, Profile]:
+    return current_app.extensions[_PROFILES]
+
+
+class UnknownProfile(NotFound):
+    def __init__(self, name: str, message: str | None = None):
+        super().__init__()
+        self.profile_name, self.message = name, message
+
+
+@bp.app_errorhandler(UnknownProfile)
+def _unknown(error: UnknownProfile):
+    return json_error(404, "unknown profile", message=error.message or f"no feed profile named {error.profile_name[:64]!r}",
+                      profiles=sorted(all_profiles()), directory=f"{site().url}/feeds/profiles")
+
+
+def profile_named(name: str) -> Profile:
+    profile = all_profiles().get(name)
+    if profile is None:
+        raise UnknownProfile(name)
+    return profile
+
+
+def _base_feed(scope: Scope, state):
+    """The public full-text feed of a scope state, built once for every profile and format."""
+    bases = current_app.extensions[_BASES]
+    key = (scope.id, state.version, state.modified_at)
+    if key not in bases:
+        limit = shaping.base_limit(all_profiles().values(), site().default_limit)
+        bases[key] = load_feed(db.connection(), site(), scope, state, fmt="atom", limit=limit, full_text=True)
+        while len(bases) > BASES_KEPT:
+            bases.popitem(last=False)
+    bases.move_to_end(key)
+    return bases[key]
+
+
+class ProfileFeedPage(FeedPage):
+    """A scope's feed in one format, shaped by a profile."""
+
+    def __init__(self, profile: Profile, fmt: str, kind: str, key: str, *, self_url: str, partner: bool = False):
+        if fmt not in profile.formats:
+            raise UnknownProfile(profile.name, f"the {profile.name} profile serves {', '.join(profile.formats)} only")
+        self.profile = profile
+        edition = Edition(f"profile:{profile.name}", full_text=True, self_url=self_url,
+                          cors=False if partner else None)
+        super().__init__(fmt, kind, key, limit=site().default_limit, after=None, edition=edition)
+
+    def build(self) -> bytes:
+        feed = shaping.shape(self.profile, _base_feed(self.scope, self.state), fmt=self.fmt,
+                             self_url=self.edition.self_url, now=datetime.now(timezone.utc))
+        return shaping.write(self.profile, self.fmt, feed)
+
+
+def profile_feed(profile: str, fmt: str, kind: str, key: str):
+    chosen = profile_named(profile)
+    self_url = shaping.profile_feed_url(chosen.name, Scope(kind, key), fmt, site().url)
+    return ProfileFeedPage(chosen, fmt, kind, key, self_url=self_url).response()
+
+
+PROFILE_ROUTES = tuple(urls.Route(r.endpoint, f"{shaping.PROFILE_FEEDS}/<profile>{r.rule[len(urls.FEEDS):]}",
+                                  r.defaults) for r in urls.FEED_ROUTES)
+urls.add_routes(bp, PROFILE_ROUTES, profile_feed, endpoint="profile_feed", methods=urls.METHODS)
+
+
+# ---- lists of profiles and of a profile's feeds ------------------------------------------------
+
+class ProfileOpml(OpmlDocument):
+    def __init__(self, profile: Profile):
+        super().__init__(profile.formats[0])
+        self.profile = profile
+        self.cache_key = ("opml", "profile", profile.name)
+
+    def build(self) -> bytes:
+        name, the_site = self.profile.name, site()
+        return opml.write(the_site, self.groups, fmt=self.fmt, states=self.scopes,
+                          title=f"{the_site.name} — {self.profile.label}",
+                          url_of=lambda scope, fmt, language=None: shaping.profile_feed_url(name, scope, fmt, the_site.url))
+
+
+@bp.route(f"{shaping.PROFILE_FEEDS}/<profile>/feeds.opml", methods=["GET", "HEAD", "OPTIONS"])
+def profile_opml(profile: str):
+    return ProfileOpml(profile_named(profile)).response()
+
+
+def directory() -> list[dict]:
+    """Every profile: its name, label, status, its site feed in each format it serves, its rules with sources."""
+    the_site = site()
+    return [{"name": p.name, "label": p.label, "status": p.status, "status_note": p.status_note,
+             "feeds": {fmt: shaping.profile_feed_url(p.name, Scope("site"), fmt, the_site.url) for fmt in p.formats},
+             "opml": shaping.profile_opml_url(p.name, the_site.url), "rules": p.as_json()}
+            for p in sorted(all_profiles().values(), key=lambda p: p.name)]
+
+
+@bp.route(f"{urls.FEEDS}/profiles.json", methods=["GET", "HEAD"])
+def profiles_json():
+    response = jsonify({"profiles": directory()})
+    response.cache_control.public, response.cache_control.max_age = True, 300
+    return response
+
+
+@bp.route(f"{urls.FEEDS}/profiles", methods=["GET", "HEAD"])
+def profiles_page():
+    body = render_template("feeds/profiles.html", site=site(), profiles=directory(), formats=FORMATS)
+    response = current_app.response_class(body, content_type="text/html; charset=utf-8")
+    response.cache_control.public, response.cache_control.max_age = True, 300
+    return response
+
