@@ -60,7 +60,8 @@ def rendered(page, selector: str) -> dict:
         const e = document.querySelector(selector);
         if (!e) return null;
         const box = e.getBoundingClientRect();
-        return {text: e.innerText, width: box.width, height: box.height, natural: e.naturalWidth || 0, source: e.currentSrc || ""};
+        return {text: e.innerText, width: box.width, height: box.height, natural: e.naturalWidth || 0,
+                source: e.currentSrc || ""};
     }""", selector)
 
 

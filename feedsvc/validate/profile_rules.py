@@ -24,7 +24,10 @@ def _number(value) -> int | None:
 
 def _published(entry) -> datetime | None:
     parsed = entry.get("published_parsed") or entry.get("updated_parsed")
-    return datetime(*parsed[:6], tzinfo=timezone.utc) if parsed else None
+    if not parsed:
+        return None
+    year, month, day, hour, minute, second = parsed[:6]
+    return datetime(year, month, day, hour, minute, second, tzinfo=timezone.utc)
 
 
 def _item(entry, feed_language: str) -> ItemFacts:

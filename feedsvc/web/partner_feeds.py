@@ -91,7 +91,8 @@ def keyed_response_headers(response):
 def partner_feed(fmt: str, kind: str, key: str, partner_key: str | None = None):
     """A public feed's partner edition: full text, links that keep the key form, and pages of up to
     PARTNER_MAX_LIMIT items that end early, at whole items, once they hold PARTNER_PAGE_TEXT_BYTES of text."""
-    bound = request_partner().profile
+    partner = request_partner()   # never None here: the blueprint refuses requests without a valid key
+    bound = partner.profile if partner else None
     if bound:   # a partner bound to an aggregator profile gets that profile's feed, at its own URL
         profile = profile_feeds.profile_named(bound)
         return profile_feeds.ProfileFeedPage(profile, fmt, kind, key, self_url=site().url + request.path,

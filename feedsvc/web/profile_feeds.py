@@ -86,10 +86,11 @@ class ProfileFeedPage(FeedPage):
         edition = Edition(f"profile:{profile.name}", full_text=True, self_url=self_url,
                           cors=False if partner else None)
         super().__init__(fmt, kind, key, limit=site().default_limit, after=None, edition=edition)
+        self.self_url = self_url
 
     def build(self) -> bytes:
         feed = shaping.shape(self.profile, _base_feed(self.scope, self.state), fmt=self.fmt,
-                             self_url=self.edition.self_url, now=datetime.now(timezone.utc))
+                             self_url=self.self_url, now=datetime.now(timezone.utc))
         return shaping.write(self.profile, self.fmt, feed)
 
 
