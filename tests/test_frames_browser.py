@@ -19,6 +19,7 @@ from werkzeug.serving import make_server
 
 from feedsvc.ingest import write
 from feedsvc.ingest.records import parse_record
+from feedsvc.web import db
 from tests.support.apps import API_TOKEN, AppFactory
 from tests.support.records import VALID_RECORD
 
@@ -84,7 +85,7 @@ def site(tmp_path_factory, phishing_origin):
         legacy = parse_record(record("stored-before-the-rule", "<p>पुराना लेख।</p>"), site_url=origin)
         legacy = dataclasses.replace(legacy, body_html=f'<p>पुराना लेख।</p><iframe src="{phishing_origin}/legacy" '
                                                        'width="600" height="400"></iframe>')
-        write.commit_write(app.extensions["feedsvc.engine"], write.upsert, legacy, site_name="x")
+        write.commit_write(db.engine(app), write.upsert, legacy, site_name="x")
         thread = serve(server)
         yield origin
         server.shutdown()

@@ -8,7 +8,7 @@ import pytest
 
 from feedsvc import config, create_app, store
 from feedsvc.ingest.records import article_from_json
-from feedsvc.web import security_headers
+from feedsvc.web import db, security_headers
 
 
 def frame_ancestors(response) -> list[list[str]]:
@@ -196,7 +196,7 @@ def test_frame_hosts_is_read_from_the_environment_and_refuses_what_is_not_a_host
 
 def stored_body(app):
     """The body of the conftest's record as the store keeps it (the API answers the record as sent)."""
-    with app.extensions["feedsvc.engine"].connect() as conn:
+    with db.engine(app).connect() as conn:
         stored = article_from_json(store.article_row(conn, "test-2025-08-01-monsoon").article).body_html
     return lxml.html.fragment_fromstring(stored, create_parent="div")
 

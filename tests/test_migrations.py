@@ -4,6 +4,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Column, Integer, MetaData, Table
 
 from feedsvc import store
+from feedsvc.web import db
 
 
 def schema_drift(engine, metadata) -> list:
@@ -13,12 +14,12 @@ def schema_drift(engine, metadata) -> list:
 
 
 def test_migrated_database_matches_the_declared_schema(database_url, make_app):
-    engine = make_app().extensions["feedsvc.engine"]  # make_app runs store.migrate
+    engine = db.engine(make_app())  # make_app runs store.migrate
     assert schema_drift(engine, store.metadata) == []
 
 
 def test_a_table_declared_but_not_migrated_is_drift(database_url, make_app):
-    engine = make_app().extensions["feedsvc.engine"]
+    engine = db.engine(make_app())
     declared = MetaData()
     for table in store.metadata.tables.values():
         table.to_metadata(declared)

@@ -47,7 +47,14 @@ def rewrite_cms_markup(body: str) -> str:
     if not _NEEDS_REWRITE.search(body):
         return body
     root = etree.Element("div")
-    for node in _PARSER.parseFragment(body):
+    try:
+        nodes = _PARSER.parseFragment(body)
+    except ValueError:
+        # lxml refuses what XML cannot hold (control characters, names html5lib cannot coerce).
+        # Ingest refuses such bodies before they get here; the sanitiser must still never fail, and
+        # nh3 (after this) neutralises the body as it is.
+        return body
+    for node in nodes:
         if isinstance(node, str):
             _append_text(root, node)
         else:
