@@ -64,7 +64,8 @@ lint: dev-venv
 	$(BIN)/mypy
 
 test: lint system-deps node_modules
-	$(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --dist loadgroup -m "not serial" $(PYTEST_ARGS)
+	$(BIN)/pytest -m serial $(PYTEST_ARGS)
 
 test-fast: lint system-deps node_modules
 	$(BIN)/pytest -n 2 --dist loadgroup -m "not slow" $(PYTEST_ARGS)
