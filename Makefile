@@ -1,5 +1,5 @@
 # feedsvc: `make run` serves the sample articles; `make test` runs lint, types and the whole suite;
-# `make test-fast` the same without the tests marked slow (under a minute on 2 cores).
+# `make test-fast` the same without the tests marked slow (2.5–4.5 minutes on 2 cores; `make test`: about 15).
 # Both set up everything they need on a fresh machine (venv, Python packages, Debian packages).
 
 PYTHON ?= python3
