@@ -108,6 +108,9 @@ class Article:
     # image file): told to the writer in the API's answer and the import's report, not stored.
     warnings: list[Problem] = field(default_factory=list)
     short_title: str | None = None  # plain text; aggregator profiles use it (feedsvc/render/profiles.py)
+    # Ids of the same story in other languages, as the record lists them: feedsvc/render/translations.py
+    # links those that are live and list this one back.
+    translations: list[str] = field(default_factory=list)
 
     @property
     def live(self) -> bool:
@@ -293,6 +296,7 @@ def parse_record(data, *, site_url: str, source: str | None = None, json_text: b
         [(f"{field}[{i}].name", item["name"]) for field in ("tags", "authors") for i, item in enumerate(data.get(field, []))]
     problems += [Problem(field, "is empty once invisible characters and markup are removed")
                  for field, name in names if not clean_text(name)]
+    problems += translation_problems(data["id"], data.get("translations", []))
     slug = data.get("slug") or slugify(title) or slugify(data["id"])
     if not slug:
         problems.append(Problem("slug", "cannot be derived from the title; give one"))
@@ -330,8 +334,16 @@ def parse_record(data, *, site_url: str, source: str | None = None, json_text: b
         corrections=list(data.get("corrections", [])), record=data, embargo_until=embargo_until,
         significantly_updated=significantly_updated, syndication=dict(data.get("syndication", {})),
         warnings=warnings,
-        short_title=short_title,
+        short_title=short_title, translations=list(data.get("translations", [])),
     )
+
+
+def translation_problems(article_id: str, translations: list[str]) -> list[Problem]:
+    """What the record contract cannot say about `translations`: an article is not its own translation.
+    An id not stored yet is no problem (its record may come later): pages link only what they find."""
+    return [Problem(f"translations[{i}]", f"{other!r} is this article's own id; list the ids of the other languages' "
+                                          "articles")
+            for i, other in enumerate(translations) if other == article_id]
 
 
 def _optional_time(data: dict, name: str, problems: list[Problem]) -> datetime | None:
@@ -373,6 +385,7 @@ def encode_article(article: Article) -> bytes:
         "significantly_updated": _isoformat(article.significantly_updated),
         "syndication": article.syndication,
         **({"short_title": article.short_title} if article.short_title else {}),
+        **({"translations": article.translations} if article.translations else {}),
     })
 
 
@@ -399,7 +412,7 @@ def article_from_json(text: str | bytes, record: dict | None = None) -> Article:
         status=d["status"], image=d["image"], embeds=d["embeds"], corrections=d["corrections"],
         record=record or {}, embargo_until=_from_isoformat(d.get("embargo_until")),
         significantly_updated=_from_isoformat(d.get("significantly_updated")), syndication=d.get("syndication") or {},
-        short_title=d.get("short_title"),
+        short_title=d.get("short_title"), translations=d.get("translations") or [],
     )
 
 

@@ -441,12 +441,14 @@ def extension_script_url(component: str) -> str:
 def amp_document(*, headline: str, canonical_url: str, body: AmpBody, json_ld: Mapping,
                  lang: str = "hi", lead_image: Mapping | None = None, byline: str = "",
                  published_iso: str = "", published_text: str = "",
-                 embeds: Sequence[AmpBody] = (), site_name: str = "", site_url: str = "") -> str:
+                 embeds: Sequence[AmpBody] = (), site_name: str = "", site_url: str = "",
+                 alternates: Sequence[tuple[str, str]] = ()) -> str:
     """A complete AMP page for one article.
 
     `lead_image` has the stored image's shape (url, width, height, caption, credit, renditions);
     `embeds` are the record's embeds already passed through `embed_to_amp`; `site_name` and
-    `site_url`, when given, make the masthead link above the headline.
+    `site_url`, when given, make the masthead link above the headline; `alternates` are the
+    (hreflang, URL) of the page's language versions (AMP allows <link rel=alternate hreflang>).
     """
     extensions = set(body.extensions).union(*(embed.extensions for embed in embeds))
     image_html = ""
@@ -459,7 +461,7 @@ def amp_document(*, headline: str, canonical_url: str, body: AmpBody, json_ld: M
         image_html = _serialize(amp_img(lead["url"], lead_image.get("caption", ""), width, height,
                                         images.srcset(lead_image, "jpeg")))
     return _TEMPLATES.get_template("amp/article.html").render(
-        lang=lang, headline=headline, canonical_url=canonical_url, byline=byline,
+        lang=lang, headline=headline, canonical_url=canonical_url, byline=byline, alternates=alternates,
         site_name=site_name, site_url=site_url,
         published_iso=published_iso, published_text=published_text,
         runtime_url=AMP_RUNTIME_URL, font_url=FONT_URL, bold_font_url=BOLD_FONT_URL,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
+from typing import Callable, Iterable
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -27,7 +28,8 @@ from feedsvc.render.feeds import scopes_of
 from feedsvc.render.feeds.model import SCOPE_WORDS, Scope, Site
 from feedsvc.render.feeds.scope import feed_urls
 from feedsvc.render.feeds.urls import listing_path
-from feedsvc.render.links import resolved
+from feedsvc.render.links import absolute, resolved
+from feedsvc.render.translations import Alternate, alternates
 from feedsvc.render.skips import each_rendered
 
 # Babel's `hi` locale names the month and the part of the day: 23 जुलाई 2025, 3:30 दोपहर
@@ -176,6 +178,7 @@ class ArticlePage:
     open_graph: list[tuple[str, str]]
     feed_scopes: list[Scope] = field(default_factory=list)
     picture: Picture | None = None  # the lead image, when the article has one
+    alternates: list[Alternate] = field(default_factory=list)  # hreflang: itself and its linked translations
 
 
 def related_articles(conn: Connection, article: Article, limit: int = RELATED_LIMIT) -> list[Article]:
@@ -245,7 +248,20 @@ def open_graph(article: Article, site: Site, section: ScopeLink) -> list[tuple[s
     return tags
 
 
-def article_page(article: Article, site: Site, related: list[Article]) -> ArticlePage:
+def canonical_href(site: Site) -> Callable[[Article], str]:
+    """An article's canonical URL as documents write it (a URI), for hreflang alternates."""
+    return lambda version: uri(absolute(version.url, site.url))
+
+
+def amp_href(site: Site) -> Callable[[Article], str]:
+    """An article's AMP page: AMP pages link the AMP pages of its translations, as the canonical
+    pages link theirs (https://amp.dev/documentation/examples/guides/internationalization/)."""
+    return lambda version: site.url + amp_path(version.slug)
+
+
+def article_page(article: Article, site: Site, related: list[Article], translations: Iterable[Article] = ()) -> ArticlePage:
+    """`translations`: live articles among those the record lists (render/translations.py picks the linked ones)."""
+    shown_alternates = alternates(article, translations, canonical_href(site))
     article = resolved(article, site.url)
     section, authors = section_link(article, site), author_links(article, site)
     tags = [ScopeLink.of(Scope("tag", t.key, t.name), site) for t in article.tags]
@@ -260,7 +276,8 @@ def article_page(article: Article, site: Site, related: list[Article]) -> Articl
         embeds=[embed_view(e) for e in embeds_to_show(article)], corrections=corrections,
         related=each_rendered("related_articles", related, lambda other: teaser(other, site)),
         json_ld=news_article_json_ld(article, site), open_graph=open_graph(article, site, section),
-        feed_scopes=scopes_of(article), picture=Picture.of(article.image) if article.image else None)
+        feed_scopes=scopes_of(article), picture=Picture.of(article.image) if article.image else None,
+        alternates=shown_alternates)
 
 
 def _correction_stamp(value: str | None, zone: str) -> Stamp | None:
@@ -272,10 +289,12 @@ def _correction_stamp(value: str | None, zone: str) -> Stamp | None:
         return None
 
 
-def amp_page(article: Article, site: Site, frame_hosts: tuple[str, ...] = DEFAULT_FRAME_HOSTS) -> str:
+def amp_page(article: Article, site: Site, frame_hosts: tuple[str, ...] = DEFAULT_FRAME_HOSTS,
+             translations: Iterable[Article] = ()) -> str:
     """The AMP document of an article: its body through amp.convert_body, its embeds as AMP components.
 
-    `frame_hosts` is the FRAME_HOSTS setting: which body frames stay players."""
+    `frame_hosts` is the FRAME_HOSTS setting: which body frames stay players; `translations` as for article_page."""
+    shown_alternates = alternates(article, translations, amp_href(site))
     article = resolved(article, site.url)
     published = Stamp.of(article.published, site.timezone)
     image = dict(article.image, url=uri(article.image["url"])) if article.image else {}
@@ -287,7 +306,8 @@ def amp_page(article: Article, site: Site, frame_hosts: tuple[str, ...] = DEFAUL
         byline=", ".join(a.name for a in article.authors), published_iso=published.iso,
         published_text=published.text, site_name=site.name, site_url=site.url + "/",
         embeds=[amp.embed_to_amp(e.get("provider", "other"), e["url"], e.get("title", ""))
-                for e in embeds_to_show(article)])
+                for e in embeds_to_show(article)],
+        alternates=[(a.hreflang, a.href) for a in shown_alternates])
 
 
 # ---- listing pages ---------------------------------------------------------------------------

@@ -138,6 +138,26 @@ def newest(conn: Connection, scope: str, limit: int, after: Cursor | None = None
     return [_article(rows[i]) for i in ids]
 
 
+def live_articles(conn: Connection, ids: Iterable[str]) -> list[Article]:
+    """The live articles among `ids`, in no order; drafts, scheduled and withdrawn ones are as unknown as ids never stored."""
+    ids = list(ids)
+    if not ids:
+        return []
+    return [_article(row) for row in conn.execute(select(articles.c.article).where(
+        articles.c.id.in_(ids), live_now(articles.c.published, articles.c.status)))]
+
+
+def article_states(conn: Connection, ids: Iterable[str]) -> tuple[tuple[str, int, datetime], ...]:
+    """(id, version, modified_at) of each stored article among `ids`, whatever its status, by id: every write
+    (a withdrawal and going live too) moves its version, so a document showing what these say changes with it."""
+    ids = list(ids)
+    if not ids:
+        return ()
+    return tuple((row.id, row.version, row.modified_at) for row in conn.execute(
+        select(articles.c.id, articles.c.version, articles.c.modified_at)
+        .where(articles.c.id.in_(ids)).order_by(articles.c.id)))
+
+
 def live_languages(conn: Connection) -> list[str]:
     """The languages of the live articles that go into feeds, in order: the single-language feeds OPML lists."""
     return list(conn.scalars(select(article_language())

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import sys
 import urllib.request
 from contextlib import contextmanager
@@ -16,7 +17,8 @@ from flask.cli import with_appcontext
 from feedsvc import profiles
 from feedsvc.ops import access_log
 from feedsvc.render.feeds.formats import FORMATS
-from feedsvc.validate import xmlsafe
+from feedsvc.render.pages import article_path
+from feedsvc.validate import amp_validator, xmlsafe
 from feedsvc.validate.dispatch import guess_kind, validate_document
 from feedsvc.validate.problems import KINDS, NS, SITEMAP_MAX_BYTES, Problem
 from feedsvc.validate.profile_rules import profile_problems
@@ -73,6 +75,23 @@ def _validated(body: bytes, kind: str, url: str | None) -> list[Problem]:
         return [Problem("too-deep", "nested too deeply to validate; no feed or page nests like this")]
 
 
+def with_official_amp_validator(checked: list[tuple[Outcome, bytes]]) -> None:
+    """Add the official AMP validator's errors and warnings to each AMP page's outcome, in one batch
+    (a node process costs about a second); without node or its npm package (`make node_modules`),
+    AMP pages are held to the checks of validate/pages.py and amp_rules.py only."""
+    pages = [(outcome, body) for outcome, body in checked if outcome.kind == "amp" and body]
+    if not pages:
+        return
+    try:
+        results = amp_validator.validate_amp_many([body.decode("utf-8", "replace") for _, body in pages])
+    except amp_validator.AmpValidatorUnavailable:
+        return
+    except (amp_validator.AmpValidatorFailed, OSError, subprocess.SubprocessError) as exc:
+        results = [[Problem("amp-validator", str(exc))]] * len(pages)
+    for (outcome, _), problems in zip(pages, results, strict=True):
+        outcome.problems.extend(problems)
+
+
 def check_target(target: str, kind: str | None = None, url: str | None = None, profile=None) -> Outcome:
     """Validate a file or an http(s) URL; the URL is also the self link the document must carry.
     With a `profile` (feedsvc.profiles.Profile), its rules are checked as well."""
@@ -90,7 +109,9 @@ def check_target(target: str, kind: str | None = None, url: str | None = None, p
     problems = _validated(body, kind, url)
     if profile is not None:
         problems += profile_problems(profile, body, kind)
-    return Outcome(target, kind, problems)
+    outcome = Outcome(target, kind, problems)
+    with_official_amp_validator([(outcome, body)])
+    return outcome
 
 
 def check_served(client, url: str, kind: str | None = None) -> tuple[Outcome, bytes]:
@@ -182,7 +203,8 @@ def profile_documents(app, profiles) -> list[Outcome]:
 
 
 def page_documents(app) -> list[Outcome]:
-    """Each live article's canonical page (from the store), and its AMP page when the page links one."""
+    """Each live article's canonical page (from the store), and its AMP page when the page links one
+    (with the official AMP validator's verdict when it is installed)."""
     from feedsvc import store
     outcomes = []
     with db.engine(app).connect() as conn:
@@ -193,14 +215,19 @@ def page_documents(app) -> list[Outcome]:
             if len(page) < 500:
                 break
             after = store.Cursor(store.utc(page[-1].published).replace(tzinfo=None), page[-1].id)
+    site = app.config["SITE_URL"].rstrip("/")
+    amp_pages = []
     with _unthrottled(app) as client:
         for article in articles:
-            outcome, body = check_served(client, article.url)
+            # Its page here, wherever its canonical `url` is (a record may name another address).
+            outcome, body = check_served(client, site + article_path(article.slug))
             outcomes.append(outcome)
             if body and outcome.kind in ("html", "amp"):
                 amp = lxml.html.fromstring(body).find(".//link[@rel='amphtml']")
                 if amp is not None and amp.get("href"):
-                    outcomes.append(check_served(client, amp.get("href"), "amp")[0])
+                    amp_pages.append(check_served(client, amp.get("href"), "amp"))
+                    outcomes.append(amp_pages[-1][0])
+    with_official_amp_validator(amp_pages)
     return outcomes
 
 

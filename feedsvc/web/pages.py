@@ -9,11 +9,13 @@ feedsvc/render/pages.py builds what the pages show; the templates are in templat
 """
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from markupsafe import Markup
 
 from feedsvc import store
-from feedsvc.ingest.records import article_from_json
+from feedsvc.ingest.records import Article, article_from_json
 from feedsvc.ingest.urls import uri
 from feedsvc.render import feeds, pages
 from feedsvc.render.feeds import urls
@@ -106,6 +108,27 @@ class LiveArticleDocument(Document):
         self.row = live_article(self.slug, self.endpoint)
         return self.row
 
+    def translations_state(self) -> tuple[tuple, datetime | None]:
+        """(stamp, newest change) of the articles the record lists as translations: the page links
+        those live that list it back (render/translations.py), so it changes whenever one of them does."""
+        self.translation_ids = translation_ids(self.row.article)
+        states = store.article_states(db.connection(), self.translation_ids)
+        for article_id, _version, _modified in states:
+            surrogate.name_article(article_id)
+        return tuple((article_id, version) for article_id, version, _ in states), max(
+            (modified for *_, modified in states), default=None)
+
+    def translations(self) -> list[Article]:
+        return store.live_articles(db.connection(), self.translation_ids)
+
+
+def translation_ids(stored_article: str) -> list[str]:
+    """The `translations` of a stored article (records.encode_article); most have none, and are not parsed."""
+    # Only the key itself is '"translations":' in the stored JSON: a quote inside a string value is escaped.
+    if '"translations":' not in stored_article:
+        return []
+    return article_from_json(stored_article).translations
+
 
 class ArticlePage(LiveArticleDocument):
     """The canonical page: changes with the article and with its section (its related articles)."""
@@ -114,13 +137,15 @@ class ArticlePage(LiveArticleDocument):
     def load_state(self):
         row = self.find()
         section = store.scope_state_of(db.connection(), f"section:{row.section_key}")
-        changed = max(row.modified_at, section.modified_at) if section else row.modified_at
-        return (f"{row.version}.{section.version if section else 0}", changed), changed
+        translated, translation_changed = self.translations_state()
+        changed = max(filter(None, (row.modified_at, section.modified_at if section else None, translation_changed)))
+        return ((f"{row.version}.{section.version if section else 0}", translated), changed), changed
 
     def build(self) -> bytes:
         with whole_article("article_page", self.row.id, self.row.version):
             the_article = article_from_json(self.row.article)
-            page = pages.article_page(the_article, site(), pages.related_articles(db.connection(), the_article))
+            page = pages.article_page(the_article, site(), pages.related_articles(db.connection(), the_article),
+                                      self.translations())
             return render_template("pages/article.html", page=page, article=page.article,
                                    lang=page.article.language, feed_scopes=page.feed_scopes,
                                    json_ld=Markup(script_json(page.json_ld))).encode("utf-8")
@@ -132,12 +157,14 @@ class AmpPage(LiveArticleDocument):
 
     def load_state(self):
         row = self.find()
-        return (row.version, row.modified_at), row.modified_at
+        translated, translation_changed = self.translations_state()
+        changed = max(filter(None, (row.modified_at, translation_changed)))
+        return ((row.version, translated), changed), changed
 
     def build(self) -> bytes:
         with whole_article("amp_page", self.row.id, self.row.version):
-            return pages.amp_page(article_from_json(self.row.article), site(),
-                                  current_app.config["FRAME_HOSTS"]).encode("utf-8")
+            return pages.amp_page(article_from_json(self.row.article), site(), current_app.config["FRAME_HOSTS"],
+                                  self.translations()).encode("utf-8")
 
 
 @bp.get("/articles/<slug>")
