@@ -29,8 +29,8 @@ from feedsvc.render.feeds.model import SCOPE_WORDS, Scope, Site
 from feedsvc.render.feeds.scope import feed_urls
 from feedsvc.render.feeds.urls import listing_path
 from feedsvc.render.links import absolute, resolved
-from feedsvc.render.translations import Alternate, alternates
 from feedsvc.render.skips import each_rendered
+from feedsvc.render.translations import Alternate, alternates
 
 # Babel's `hi` locale names the month and the part of the day: 23 जुलाई 2025, 3:30 दोपहर
 DATE_PATTERN = "d MMMM y, h:mm B"

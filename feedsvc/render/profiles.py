@@ -94,6 +94,7 @@ class Snf:
 class Mi:
     def register(self, fg, feed: Feed) -> None:
         fg.register_extension("mi", MiExtension, MiEntryExtension, atom=False, rss=True)
+        fg.mi.used = any(entry.short_title for entry in feed.entries)
 
     def entry(self, fe, entry: Entry) -> None:
         if entry.short_title:

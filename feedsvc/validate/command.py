@@ -193,7 +193,9 @@ def profile_documents(app, profiles) -> list[Outcome]:
             listing, body = check_served(client, f"{site}/feeds/profile/{profile.name}/feeds.opml", "opml")
             outcomes.append(listing)
             first = FORMATS[profile.formats[0]].filename
-            for url in _feed_urls(body):
+            # The profile's OPML lists its feeds in its first format; _feed_urls adds the public
+            # feeds' other formats beside each RSS one, which a profile may not serve.
+            for url in (u for u in _feed_urls(body) if urlsplit(u).path.endswith(f"/{first}")):
                 for fmt in profile.formats:
                     outcome, feed = check_served(client, url.replace(f"/{first}", f"/{FORMATS[fmt].filename}", 1))
                     if feed:

@@ -257,8 +257,14 @@ class SnfExtension(BaseExtension):
 
 
 class MiExtension(BaseExtension):
+    """MSN's namespace, declared only when an item carries an element of it: the W3C Feed Validation
+    Service warns "Use of unknown namespace" for a declaration (as for the tombstones above)."""
+
+    def __init__(self):
+        self.used = False
+
     def extend_ns(self):
-        return {"mi": MI_NS}
+        return {"mi": MI_NS} if self.used else {}
 
 
 class MiEntryExtension(BaseEntryExtension):
