@@ -142,6 +142,30 @@ def test_a_withdrawn_article_leaves_the_mirror(app, make_record, tmp_path):
     assert b"monsoon-session-begins" not in (tmp_path / "feeds/rss.xml").read_bytes()
 
 
+@pytest.mark.parametrize("catch_up", ["update", "sync"])
+def test_a_withdrawn_translation_leaves_the_mirrored_pages_that_linked_it(app, make_record, tmp_path, catch_up):
+    write(app, make_record(id="budget-hi", slug="budget-hi", translations=["budget-en"]))
+    # In another section, so that its change does not make the Hindi pages stale by their section.
+    write(app, make_record(id="budget-en", slug="budget-en", language="en", title="Budget for farmers",
+                           section={"key": "english", "name": "English"}, translations=["budget-hi"]))
+    pages = [tmp_path / "articles/budget-hi.html", tmp_path / "amp/budget-hi.html"]
+    mirror = export.Mirror(app, tmp_path)
+    try:
+        mirror.sync()
+        assert all(b'hreflang="en"' in page.read_bytes() for page in pages)
+        # The Hindi article itself is not written: only its translation's withdrawal changes its pages.
+        commit_write(db.engine(app), withdraw, "budget-en", site_name=app.config["SITE_NAME"])
+        if catch_up == "update":
+            mirror.update()
+        else:
+            mirror.close()
+            mirror = export.Mirror(app, tmp_path)
+            mirror.sync()
+    finally:
+        mirror.close()
+    assert not any(b"hreflang" in page.read_bytes() for page in pages)
+
+
 def test_a_failed_write_leaves_the_old_file_whole(tmp_path, monkeypatch):
     target = tmp_path / "feeds" / "rss.xml"
     export.write_atomically(target, b"<rss>old</rss>", time.time())

@@ -47,6 +47,7 @@ from sqlalchemy.engine import Connection
 from werkzeug.exceptions import HTTPException
 
 from feedsvc import store
+from feedsvc.ingest.records import article_from_json
 from feedsvc.render import sitemaps
 from feedsvc.render.feeds import FORMATS, Scope, Site
 from feedsvc.render.feeds.urls import feed_path, parse_feed_path
@@ -164,6 +165,28 @@ def page_documents(conn: Connection, routes: list[str], salt: str, section_versi
         stamp = f"{salt}|{row.version}|{section_versions.get(section, 0)}"
         docs.extend(Document(r.format(slug=row.slug), stamp, row.id, section) for r in routes)
     return docs, seen
+
+
+def translated_pages(conn: Connection, routes: list[str], salt: str, section_versions: dict[str, int],
+                     changed_since: datetime) -> list[Document]:
+    """Pages of the translations of the articles written since a time. A page links only translations
+    that list it back (feedsvc/render/translations.py), so the articles a changed one lists are the
+    only pages that can show it: they are written again, with a stamp naming the write."""
+    if not routes:
+        return []
+    marks: dict[str, list[str]] = {}
+    for row in conn.execute(select(articles.c.id, articles.c.version, articles.c.article).where(
+            articles.c.modified_at >= changed_since, articles.c.article.contains('"translations":'))):
+        for other in article_from_json(row.article).translations:
+            marks.setdefault(other, []).append(f"{row.id}.{row.version}")
+    docs, ids = [], sorted(marks)
+    for start in range(0, len(ids), 500):
+        for row in conn.execute(select(articles.c.id, articles.c.slug, articles.c.version, articles.c.section_key)
+                                .where(articles.c.id.in_(ids[start:start + 500]), articles.c.status == store.LIVE)):
+            section = f"section:{row.section_key}"
+            stamp = f"{salt}|{row.version}|{section_versions.get(section, 0)}|{'+'.join(sorted(marks[row.id]))}"
+            docs.extend(Document(r.format(slug=row.slug), stamp, row.id, section) for r in routes)
+    return docs
 
 
 # ---- the manifest -------------------------------------------------------------------------------
@@ -392,6 +415,11 @@ class Mirror:
             docs += sitemap_documents(self.app, conn, self.salt)
             docs.append(news_document(versions.get("site", 0), self.salt))
             pages, _ = page_documents(conn, self.routes, self.salt, versions)
+            since = self.manifest.get("pages_since")
+            if since:  # a translation written since the last pass changes the pages of the articles it lists
+                translated = {d.url: d for d in translated_pages(conn, self.routes, self.salt, versions,
+                                                                 datetime.fromisoformat(since))}
+                pages = [translated.get(d.url, d) for d in pages]
             newest_write = _newest_write(conn)
         docs += pages
         stale = self.manifest.urls() - {d.url for d in docs}
@@ -483,7 +511,11 @@ class Mirror:
                 pages, seen = page_documents(conn, self.routes, self.salt, versions,
                                              datetime.fromisoformat(since) if since else datetime.min)
                 docs += pages
-                pages_left = self._forget_old_pages(seen, {d.url for d in pages}, report)
+                rewritten = {d.url for d in pages}
+                docs += [d for d in translated_pages(conn, self.routes, self.salt, versions,
+                                                     datetime.fromisoformat(since) if since else datetime.min)
+                         if d.url not in rewritten]
+                pages_left = self._forget_old_pages(seen, rewritten, report)
                 newest = _newest_write(conn)
                 self.manifest.set("pages_since", newest.isoformat() if newest else since)
             if changed or now - self.manifest.get("news_at", 0) >= NEWS_SECONDS:
