@@ -17,6 +17,12 @@ misread. So a translation is linked only when
 No x-default: it names a page for readers whose language matches none of the versions (a language
 chooser, per the same document); every article page is one language's version, and none is meant
 for readers of other languages, so claiming one would be a guess.
+
+Pages only. The same document calls HTML links, HTTP headers and sitemap entries equivalent, with no
+benefit in using more than one, so the sitemaps carry no xhtml:link. RFC 4287 §4.2.7.4 would allow
+an Atom entry a second `link rel="alternate" hreflang="en"`, but readers disagree on which alternate
+is the entry's link (feedparser 6 takes the last, others the first), and the issue's readers must
+agree on every link: feeds name each entry's language (xml:lang, dc:language, `language`) instead.
 """
 from __future__ import annotations
 
