@@ -457,6 +457,7 @@ class Mirror:
         finally:
             if self.feeds_idle is not None:
                 self.feeds_idle.set()
+        self._forget_gone_scopes(set(known) - {s.scope for s in states}, report)
         changed = [s for s in states if known.get(s.scope) != s.version]
         self.manifest.set("scopes", {s.scope: s.version for s in states})
         if not changed and not (report.written or report.removed):
@@ -519,6 +520,13 @@ class Mirror:
             section = f"section:{row.section_key}"
             docs.append(Document(url, f"{self.salt}|{row.version}|{versions.get(section, 0)}", article_id, section))
         return docs
+
+    def _forget_gone_scopes(self, scopes: set[str], report: Report) -> None:
+        """A renamed scope's feed files leave the mirror: nginx then passes its URLs to the app, which
+        answers 301 to the new key (as for an old article slug, which has no file either)."""
+        for scope_id in scopes:
+            for fmt in FORMATS:
+                self.remove(feed_path(Scope.from_id(scope_id), fmt), report)
 
     def _forget_old_sitemaps(self, current: set[str], report: Report) -> None:
         """A monthly sitemap whose last article left (a takedown) leaves the mirror with it."""
