@@ -252,15 +252,19 @@ def article_page(article: Article, site: Site, related: list[Article]) -> Articl
     # Edits within the minute of publication are not news; the Hindi text shows minutes only.
     changed = (article.updated - article.published).total_seconds() >= 60
     updated = Stamp.of(article.updated, site.timezone) if changed else None
-    corrections = [(_correction_stamp(c.get("date"), site.timezone), c.get("text", "")) for c in article.corrections]
     return ArticlePage(
         article=article, canonical_url=uri(article.url), amp_url=site.url + amp_path(article.slug),
         published=Stamp.of(article.published, site.timezone), updated=updated, section=section, tags=tags,
         authors=authors,
-        embeds=[embed_view(e) for e in embeds_to_show(article)], corrections=corrections,
+        embeds=[embed_view(e) for e in embeds_to_show(article)], corrections=correction_notes(article, site),
         related=each_rendered("related_articles", related, lambda other: teaser(other, site)),
         json_ld=news_article_json_ld(article, site), open_graph=open_graph(article, site, section),
         feed_scopes=scopes_of(article), picture=Picture.of(article.image) if article.image else None)
+
+
+def correction_notes(article: Article, site: Site) -> list[tuple[Stamp | None, str]]:
+    """(when, what) of each correction, for the dated note of the canonical and the AMP page."""
+    return [(_correction_stamp(c.get("date"), site.timezone), c.get("text", "")) for c in article.corrections]
 
 
 def _correction_stamp(value: str | None, zone: str) -> Stamp | None:
@@ -287,7 +291,7 @@ def amp_page(article: Article, site: Site, frame_hosts: tuple[str, ...] = DEFAUL
         byline=", ".join(a.name for a in article.authors), published_iso=published.iso,
         published_text=published.text, site_name=site.name, site_url=site.url + "/",
         embeds=[amp.embed_to_amp(e.get("provider", "other"), e["url"], e.get("title", ""))
-                for e in embeds_to_show(article)])
+                for e in embeds_to_show(article)], corrections=correction_notes(article, site))
 
 
 # ---- listing pages ---------------------------------------------------------------------------
