@@ -19,7 +19,9 @@ Query-string variants (feed pages 2+, ?limit=, OPML ?format=) are not files; dep
 them to the app.
 
 Watch mode reads scope_state (one indexed read of ~100 rows) every --interval seconds; a change
-re-exports the changed scopes' feeds, OPML, the directory and the changed articles' pages. The
+re-exports the changed scopes' feeds, OPML, the directory and the changed articles' pages, and a
+scope gone from it (a renamed key, feedsvc/ingest/rename.py) has its feed files deleted: nginx then
+passes the old URLs to the app, which answers 301 to the new key. No redirect files are written. The
 sitemap index and monthly sitemaps need scans of the article table, so they follow at most every
 SITEMAP_SECONDS — at once when a page left the mirror (a takedown: its files are deleted in the same
 cycle, and a monthly sitemap left with no article is deleted too); the news sitemap follows every
