@@ -445,11 +445,11 @@ class Mirror:
         """
         started = time.perf_counter()
         report = Report()
-        self.take_down(report)
         known = self.manifest.get("scopes", {})
         tried: set[tuple[str, str]] = set()   # a document the app would not give (503) is tried once
         try:
             while True:
+                self.take_down(report)   # before each document: a takedown never waits for a long cycle
                 with self.engine.connect() as conn:
                     states = store.all_scopes(conn)
                 docs = feed_documents(states, self.salt)
