@@ -141,8 +141,10 @@ def _moved_record(record: dict, listed: store.ScopeKind, before: Article, old_ke
     """The record as given, with the new key wherever it gave the old one. An author given by name only
     (their key derived) is given the new key explicitly: derived again, the name would lead to the old one."""
     derived = {m.name for m in listed.members(before) if m.key == old_key}
-    value = record.get(listed.field)
-    items = value if isinstance(value, list) else [value]
+    if not record.get(listed.field):
+        return record
+    value = record[listed.field]
+    items: list[dict] = value if isinstance(value, list) else [value]
     for item in items:
         if item.get("key") == old_key or ("key" not in item and clean_text(item.get("name", "")) in derived):
             item["key"] = new_key

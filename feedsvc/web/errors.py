@@ -74,7 +74,7 @@ def _scope_moved(exc: ScopeMoved):
     capability can permanently replace references to the target URI with one of the new references";
     the RSS Advisory Board (https://www.rssboard.org/news/152/rss-redirection): on a 301 "RSS readers
     should redirect to the new location". Not 308: older readers and aggregators know only 301."""
-    location = url_for(request.endpoint, **{**(request.view_args or {}), "key": exc.new_key})
+    location = url_for(request.endpoint or "", **{**(request.view_args or {}), "key": exc.new_key})
     if request.query_string:
         location += "?" + request.query_string.decode("latin-1")
     response = redirect(location, 301)
