@@ -13,9 +13,10 @@ import subprocess
 import sys
 import time
 import urllib.request
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Iterator
 
 from bench import synth
 
@@ -54,20 +55,33 @@ def visible_after(url: str, marker: bytes, since: float, timeout: float = 30.0) 
     raise TimeoutError(f"{marker!r} not in {url} after {timeout} s")
 
 
-def run(table: Table, database_url: str, mirror: Path, workdir: Path, writes: int = WRITES) -> dict:
+@contextmanager
+def deployed(database_url: str, mirror: Path, workdir: Path, name: str) -> Iterator[tuple[Gunicorn, Nginx]]:
+    """(app, nginx) as deployed: feedsvc under gunicorn taking API writes, `export --watch --interval 0.1`
+    keeping the mirror, nginx serving it with the shipped config (and the app behind it)."""
     logs = workdir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
     env = {**app_env(database_url), "FEEDSVC_API_TOKENS": TOKEN}
-    rng = random.Random(8)
-    site_lags, section_lags = [], []
     with ExitStack() as stack:
-        app = stack.enter_context(Gunicorn("wsgi:app", env=env, log_path=logs / "fresh-app.log"))
+        app = stack.enter_context(Gunicorn("wsgi:app", env=env, log_path=logs / f"{name}-app.log"))
         watcher = subprocess.Popen(
             [sys.executable, "-m", "flask", "--app", "wsgi", "export", str(mirror), "--watch", "--interval", "0.1"],
             cwd=ROOT, env={**app.env, "FEEDSVC_ACCESS_LOG": "0"},
-            stdout=open(logs / "export-watch.log", "wb"), stderr=subprocess.STDOUT)
+            stdout=open(logs / f"{name}-export-watch.log", "wb"), stderr=subprocess.STDOUT)
         stack.callback(_stop, watcher)
-        nginx = stack.enter_context(Nginx(mirror, workdir / "nginx-fresh", app_port=app.port))
+        nginx = stack.enter_context(Nginx(mirror, workdir / f"nginx-{name}", app_port=app.port))
         time.sleep(2)   # the watcher's first pass (nothing to do: the mirror was synced) is over
+        yield app, nginx
+
+
+def p99(values: list[float]) -> float:
+    return sorted(values)[min(len(values) - 1, int(round(0.99 * (len(values) - 1))))]
+
+
+def run(table: Table, database_url: str, mirror: Path, workdir: Path, writes: int = WRITES) -> dict:
+    rng = random.Random(8)
+    site_lags, section_lags = [], []
+    with deployed(database_url, mirror, workdir, "fresh") as (app, nginx):
         for i in range(writes):
             number = 9_000_000 + int(time.time()) % 100_000 * 10 + i
             now = datetime.now(synth.IST).replace(microsecond=0)
@@ -80,12 +94,11 @@ def run(table: Table, database_url: str, mirror: Path, workdir: Path, writes: in
             section_lags.append(visible_after(nginx.url(f"/feeds/section/{section}/rss.xml"), marker, written))
             time.sleep(rng.uniform(0.2, 0.6))   # not in step with the watcher's polling
     for key, name, lags in (("site", "site RSS", site_lags), ("section", "its section's RSS", section_lags)):
-        sample = Sample(lags, "s")
-        p99 = sorted(lags)[min(len(lags) - 1, int(round(0.99 * (len(lags) - 1))))]
+        sample, worst = Sample(lags, "s"), p99(lags)
         table.add(Row(f"mirror-freshness-{key}",
                       "static mirror freshness (API write -> nginx serves it; export --watch --interval 0.1)",
-                      f"{name}: p99 {p99:.2f} s over {len(lags)} writes", sample, target="p99 ≤ 1 s",
-                      met=p99 <= TARGET_SECONDS, value=p99, statistic="p99"))
+                      f"{name}: p99 {worst:.2f} s over {len(lags)} writes", sample, target="p99 ≤ 1 s",
+                      met=worst <= TARGET_SECONDS, value=worst, statistic="p99"))
     return {"site_p99": max(site_lags)}
 
 

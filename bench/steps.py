@@ -16,7 +16,7 @@ from typing import Callable
 from feedsvc import create_app
 from feedsvc.web import db
 
-from . import build, fresh, load, scale, serve, stats, wrk
+from . import build, fresh, load, scale, serve, stats, takedown, wrk
 from .stats import Row, Table
 
 SMALL_ROWS = 600   # enough for a 500-item feed; the serving and mirror rows use this database
@@ -100,6 +100,10 @@ def freshness(table: Table, run: Run) -> None:
     run.facts.update(fresh.run(table, run.small_url, run.mirror, WORK))
 
 
+def takedowns(table: Table, run: Run) -> None:
+    run.facts.update(takedown.run(table, run.small_url, run.mirror, WORK))
+
+
 @dataclass(frozen=True)
 class Step:
     title: str
@@ -121,6 +125,7 @@ STEPS = [
     *(Step(f"building {n}-item feeds", build.rows(n), building(n)) for n in build.SIZES),
     Step("serving a cached feed and 304 (wrk)", serve.ROWS, serving, needs_servers=True),
     Step("mirror freshness", fresh.ROWS, freshness, needs_servers=True),
+    Step("takedowns", takedown.ROWS, takedowns, needs_servers=True),
     Step("import rate", scale.IMPORT_RATE_ROWS, lambda table, run: scale.import_rate(table)),
     Step("BENCH_ROWS records in one command (cached in bench/out/)", scale.BIG_LOAD_ROWS,
          lambda table, run: scale.million_load(table, run.big, run.rows)),

@@ -93,6 +93,19 @@ def test_embeds_become_amp_components_with_their_scripts_or_links(amp_pages, art
             assert embed["url"] in page.xpath("//div[@class='embed']//a/@href"), embed
 
 
+@pytest.mark.parametrize("article", [a for a in LIVE if a.corrections], ids=lambda a: a.id)
+def test_corrections_are_a_dated_note_on_the_amp_page_as_on_the_canonical_one(amp_pages, sample_client, article):
+    """The note passes the validator with the rest of the page (the first test); here, what it says."""
+    def said(page: str) -> list[tuple[str, str, str]]:
+        (note,) = lxml.html.document_fromstring(page).find_class("corrections")
+        assert note.find("h2").text == "सुधार"
+        return [(p.find("time").get("datetime"), *p.text_content().split(": ", 1)) for p in note.findall("p")]
+
+    amp_note = said(amp_pages[article.slug][0])
+    assert [(when, text) for when, _, text in amp_note] == [(c["date"], c["text"]) for c in article.corrections]
+    assert amp_note == said(sample_client.get(f"/articles/{article.slug}").get_data(as_text=True))
+
+
 def test_amp_page_is_cacheable_and_compressed(sample_client):
     response = sample_client.get(f"/amp/{LIVE[0].slug}", headers={"Accept-Encoding": "gzip"})
     assert response.headers["Content-Encoding"] == "gzip" and response.headers["ETag"]

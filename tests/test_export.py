@@ -166,6 +166,26 @@ def test_a_withdrawn_translation_leaves_the_mirrored_pages_that_linked_it(app, m
     assert not any(b"hreflang" in page.read_bytes() for page in pages)
 
 
+def test_a_takedown_leaves_pages_and_sitemaps_in_the_feeds_cycle_alone(app, make_record, tmp_path):
+    """The other thread (pages, sitemaps) can be busy for seconds; a takedown does not wait for it."""
+    write(app, make_record())
+    write(app, make_record(id="stays", slug="stays"))
+    mirror = export.Mirror(app, tmp_path)
+    try:
+        mirror.sync()
+        month = tmp_path / "sitemaps/articles-2025-08.xml"
+        locs = lambda: set(etree.fromstring(month.read_bytes()).xpath(  # noqa: E731
+            "//sm:loc/text()", namespaces={"sm": "http://www.sitemaps.org/schemas/sitemap/0.9"}))
+        assert f"{SITE_URL}/articles/monsoon-session-begins" in locs()
+        commit_write(db.engine(app), withdraw, "test-2025-08-01-monsoon", site_name=app.config["SITE_NAME"])
+        mirror.update_feeds()
+    finally:
+        mirror.close()
+    for page in ("articles/monsoon-session-begins.html", "amp/monsoon-session-begins.html"):
+        assert not any((tmp_path / (page + suffix)).exists() for suffix in ("", ".gz", ".br"))
+    assert locs() == {f"{SITE_URL}/articles/stays"}
+
+
 def test_a_failed_write_leaves_the_old_file_whole(tmp_path, monkeypatch):
     target = tmp_path / "feeds" / "rss.xml"
     export.write_atomically(target, b"<rss>old</rss>", time.time())

@@ -21,6 +21,8 @@ from feedsvc.ingest.urls import checked_url
 SLUG_MAX = 80
 KEY_MAX = 64
 SUMMARY_MAX = 300
+# A section, tag or author key, as the article schema's "key": anything else cannot name a scope.
+KEY_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 # The UTC years a date may fall in: every renderer can show these in any zone (RSS's RFC 822, the
 # pages' IST, monthly sitemaps, page cursors), where year 1 or 9999 with an offset overflows.
 YEARS = range(1970, 2101)
@@ -234,6 +236,10 @@ def _url_problems(data: dict, site_url: str) -> list[Problem]:
         except ValueError as exc:
             problems.append(Problem(name, f"{link!r} {exc}"))
     return problems
+
+
+def valid_key(key: str) -> bool:
+    return len(key) <= KEY_MAX and bool(KEY_PATTERN.match(key))
 
 
 def slugify(text: str, limit: int = SLUG_MAX) -> str:

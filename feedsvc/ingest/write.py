@@ -138,7 +138,7 @@ def upsert_many(conn: Connection, batch: list[Incoming], *, site_name: str, expe
     _hold_until_visible(conn, pending, now)
     if pending:
         _write_articles(conn, pending, now)
-        _write_links(conn, [p.article for p in pending])
+        write_links(conn, [p.article for p in pending])
         _write_redirects(conn, pending)
     for p in pending:
         outcomes[p.index] = WriteResult(p.article.id, "updated" if p.row else "created",
@@ -267,7 +267,7 @@ def _write_articles(conn: Connection, pending: list[_Pending], now: datetime) ->
             raise ConcurrentWrite(f"{len(changed) - done.rowcount} of {len(changed)} articles changed meanwhile")
 
 
-def _write_links(conn: Connection, batch: list[Article]) -> None:
+def write_links(conn: Connection, batch: list[Article]) -> None:
     ids = [a.id for a in batch]
     conn.execute(delete(article_tags).where(article_tags.c.article_id.in_(ids)))
     conn.execute(delete(article_authors).where(article_authors.c.article_id.in_(ids)))

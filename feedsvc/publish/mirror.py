@@ -20,11 +20,14 @@ them to the app.
 
 Watch mode reads scope_state (one indexed read of ~100 rows) every --interval seconds; a change
 re-exports the changed scopes' feeds, OPML, the directory, the changed articles' pages and the pages
-of the translations they list (translated_pages). The
+of the translations they list (translated_pages), and a scope gone from it (a renamed key,
+feedsvc/ingest/rename.py) has its feed files deleted: nginx then passes the old URLs to the app,
+which answers 301 to the new key. No redirect files are written. The
 sitemap index and monthly sitemaps need scans of the article table, so they follow at most every
-SITEMAP_SECONDS — at once when a page left the mirror (a takedown: its files are deleted in the same
-cycle, and a monthly sitemap left with no article is deleted too); the news sitemap follows every
-site change (and every NEWS_SECONDS, as its 48-hour window moves with the clock).
+SITEMAP_SECONDS — at once when a page left the mirror (a takedown: the feeds thread deletes its files
+and rewrites the sitemaps first thing in its next cycle, and a monthly sitemap left with no article
+is deleted too); the news sitemap follows every site change (and every NEWS_SECONDS, as its 48-hour
+window moves with the clock).
 """
 from __future__ import annotations
 
@@ -35,7 +38,7 @@ import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Callable, Iterable
@@ -69,6 +72,9 @@ NEWS_SECONDS = 300
 # Article pages, where the app has the route (issue 5): canonical and AMP.
 PAGE_PATHS = ("/articles/{slug}", "/amp/{slug}")
 PAGE_SWEEP = 10
+# The feeds thread looks back this far for articles that left public view, so a write committed a
+# little after a later-stamped one is not missed (removing what is already gone costs nothing).
+TAKEDOWN_OVERLAP = timedelta(seconds=10)
 MONTH_SITEMAPS = "/sitemaps/articles-"  # pages made stale by a section change refreshed per watch cycle
 # Only these answers take a document out of the mirror; any other failure keeps the last good copy,
 # so nginx never falls through to an app that is failing for it.
@@ -366,10 +372,10 @@ class Mirror:
 
     # A document's fate: fetched and written if its stamp changed, removed if the app no longer has it.
     def apply(self, docs: list[Document], section_versions: dict[str, int], report: Report,
-              progress: Callable[[int], None] | None = None) -> None:
+              progress: Callable[[int], None] | None = None, *, yield_to_feeds: bool = True) -> None:
         held = self.manifest.stamps([d.url for d in docs])
         for doc in docs:
-            if self.feeds_idle is not None:
+            if yield_to_feeds and self.feeds_idle is not None:
                 self.feeds_idle.wait()   # pages and sitemaps give way to feeds
             if held.get(doc.url) == doc.stamp:
                 report.unchanged += 1
@@ -436,6 +442,7 @@ class Mirror:
         self.manifest.set("scopes", versions)
         self.manifest.set("rest_scopes", versions)
         self.manifest.set("pages_since", newest_write.isoformat() if newest_write else None)
+        self.manifest.set("takedowns_since", newest_write.isoformat() if newest_write else None)
         self.manifest.set("sitemaps_at", now)
         self.manifest.set("news_at", now)
         report.seconds = time.perf_counter() - started
@@ -471,6 +478,7 @@ class Mirror:
         tried: set[tuple[str, str]] = set()   # a document the app would not give (503) is tried once
         try:
             while True:
+                self.take_down(report)   # before each document: a takedown never waits for a long cycle
                 with self.engine.connect() as conn:
                     states = store.all_scopes(conn)
                 docs = feed_documents(states, self.salt)
@@ -486,6 +494,7 @@ class Mirror:
         finally:
             if self.feeds_idle is not None:
                 self.feeds_idle.set()
+        self._forget_gone_scopes(set(known) - {s.scope for s in states}, report)
         changed = [s for s in states if known.get(s.scope) != s.version]
         self.manifest.set("scopes", {s.scope: s.version for s in states})
         if not changed and not (report.written or report.removed):
@@ -496,6 +505,28 @@ class Mirror:
             self.manifest.set("last_update", {"at": time.time(), "lag_seconds": lag})
         report.seconds = time.perf_counter() - started
         return report
+
+    def take_down(self, report: Report) -> None:
+        """Articles that left public view lately (a DELETE, a draft again) lose their page files at once,
+        and the sitemaps are rewritten without them, in the feeds thread ahead of the feeds: the other
+        thread may be busy for seconds, and a takedown is due everywhere within one (issue 17)."""
+        with self.engine.connect() as conn:
+            newest = _newest_write(conn)
+            since = self.manifest.get("takedowns_since")
+            gone = [] if since is None else conn.execute(
+                select(articles.c.id).where(articles.c.modified_at >= datetime.fromisoformat(since),
+                                            articles.c.status != store.LIVE)).scalars().all()
+            removed = [url for article_id in gone for url in self.manifest.files_of_article(article_id)]
+            for url in removed:
+                self.remove(url, report)
+            if removed:
+                listed = sitemap_documents(self.app, conn, self.salt)
+                versions = {s.scope: s.version for s in store.all_scopes(conn)}
+                self._forget_old_sitemaps({d.url for d in listed}, report)
+                self.apply([*listed, news_document(versions.get("site", 0), self.salt)], versions, report,
+                           yield_to_feeds=False)
+        if newest is not None:
+            self.manifest.set("takedowns_since", (newest - TAKEDOWN_OVERLAP).isoformat())
 
     def update_rest(self) -> Report | None:
         """Pages of changed articles, the news sitemap, the other sitemaps when due, a few stale pages."""
@@ -519,18 +550,21 @@ class Mirror:
                 pages_left = self._forget_old_pages(seen, rewritten, report)
                 newest = _newest_write(conn)
                 self.manifest.set("pages_since", newest.isoformat() if newest else since)
+            # A page taken away (a takedown, a new slug) leaves the sitemaps at once, not at their next turn,
+            # and they do not give way to feeds: a takedown is due within a second everywhere.
+            urgent: list[Document] = []
             if changed or now - self.manifest.get("news_at", 0) >= NEWS_SECONDS:
-                docs.append(news_document(versions.get("site", 0), self.salt))
+                (urgent if pages_left else docs).append(news_document(versions.get("site", 0), self.salt))
                 self.manifest.set("news_at", now)
-            # A page taken away (a takedown, a new slug) leaves the monthly sitemaps at once, not at their next turn.
             if sitemaps_dirty and (pages_left or now - self.manifest.get("sitemaps_at", 0) >= SITEMAP_SECONDS):
                 listed = sitemap_documents(self.app, conn, self.salt)
-                docs += listed
+                (urgent if pages_left else docs).extend(listed)
                 self._forget_old_sitemaps({d.url for d in listed}, report)
                 self.manifest.set("sitemaps_at", now)
                 sitemaps_dirty = False
             if self.routes:
                 docs += self._stale_pages(conn, versions, report)
+        self.apply(urgent, versions, report, yield_to_feeds=False)
         self.apply(docs, versions, report)
         self.manifest.set("rest_scopes", versions)
         self.manifest.set("sitemaps_dirty", sitemaps_dirty)
@@ -552,6 +586,13 @@ class Mirror:
             section = f"section:{row.section_key}"
             docs.append(Document(url, f"{self.salt}|{row.version}|{versions.get(section, 0)}", article_id, section))
         return docs
+
+    def _forget_gone_scopes(self, scopes: set[str], report: Report) -> None:
+        """A renamed scope's feed files leave the mirror: nginx then passes its URLs to the app, which
+        answers 301 to the new key (as for an old article slug, which has no file either)."""
+        for scope_id in scopes:
+            for fmt in FORMATS:
+                self.remove(feed_path(Scope.from_id(scope_id), fmt), report)
 
     def _forget_old_sitemaps(self, current: set[str], report: Report) -> None:
         """A monthly sitemap whose last article left (a takedown) leaves the mirror with it."""

@@ -442,13 +442,15 @@ def amp_document(*, headline: str, canonical_url: str, body: AmpBody, json_ld: M
                  lang: str = "hi", lead_image: Mapping | None = None, byline: str = "",
                  published_iso: str = "", published_text: str = "",
                  embeds: Sequence[AmpBody] = (), site_name: str = "", site_url: str = "",
-                 alternates: Sequence[tuple[str, str]] = ()) -> str:
+                 alternates: Sequence[tuple[str, str]] = (), corrections: Sequence[tuple] = ()) -> str:
     """A complete AMP page for one article.
 
     `lead_image` has the stored image's shape (url, width, height, caption, credit, renditions);
     `embeds` are the record's embeds already passed through `embed_to_amp`; `site_name` and
     `site_url`, when given, make the masthead link above the headline; `alternates` are the
-    (hreflang, URL) of the page's language versions (AMP allows <link rel=alternate hreflang>).
+    (hreflang, URL) of the page's language versions (AMP allows <link rel=alternate hreflang>);
+    `corrections` are the dated notes (pages.correction_notes) shown after the body, as on the
+    canonical page.
     """
     extensions = set(body.extensions).union(*(embed.extensions for embed in embeds))
     image_html = ""
@@ -469,4 +471,4 @@ def amp_document(*, headline: str, canonical_url: str, body: AmpBody, json_ld: M
         lead_image_html=Markup(image_html),
         caption=(lead_image or {}).get("caption", ""), credit=(lead_image or {}).get("credit", ""),
         body_html=Markup(body.html), embeds_html=[Markup(embed.html) for embed in embeds],
-        json_ld=Markup(script_json(json_ld)))
+        json_ld=Markup(script_json(json_ld)), corrections=corrections)

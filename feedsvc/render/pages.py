@@ -268,16 +268,20 @@ def article_page(article: Article, site: Site, related: list[Article], translati
     # Edits within the minute of publication are not news; the Hindi text shows minutes only.
     changed = (article.updated - article.published).total_seconds() >= 60
     updated = Stamp.of(article.updated, site.timezone) if changed else None
-    corrections = [(_correction_stamp(c.get("date"), site.timezone), c.get("text", "")) for c in article.corrections]
     return ArticlePage(
         article=article, canonical_url=uri(article.url), amp_url=site.url + amp_path(article.slug),
         published=Stamp.of(article.published, site.timezone), updated=updated, section=section, tags=tags,
         authors=authors,
-        embeds=[embed_view(e) for e in embeds_to_show(article)], corrections=corrections,
+        embeds=[embed_view(e) for e in embeds_to_show(article)], corrections=correction_notes(article, site),
         related=each_rendered("related_articles", related, lambda other: teaser(other, site)),
         json_ld=news_article_json_ld(article, site), open_graph=open_graph(article, site, section),
         feed_scopes=scopes_of(article), picture=Picture.of(article.image) if article.image else None,
         alternates=shown_alternates)
+
+
+def correction_notes(article: Article, site: Site) -> list[tuple[Stamp | None, str]]:
+    """(when, what) of each correction, for the dated note of the canonical and the AMP page."""
+    return [(_correction_stamp(c.get("date"), site.timezone), c.get("text", "")) for c in article.corrections]
 
 
 def _correction_stamp(value: str | None, zone: str) -> Stamp | None:
@@ -307,7 +311,7 @@ def amp_page(article: Article, site: Site, frame_hosts: tuple[str, ...] = DEFAUL
         published_text=published.text, site_name=site.name, site_url=site.url + "/",
         embeds=[amp.embed_to_amp(e.get("provider", "other"), e["url"], e.get("title", ""))
                 for e in embeds_to_show(article)],
-        alternates=[(a.hreflang, a.href) for a in shown_alternates])
+        alternates=[(a.hreflang, a.href) for a in shown_alternates], corrections=correction_notes(article, site))
 
 
 # ---- listing pages ---------------------------------------------------------------------------

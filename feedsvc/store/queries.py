@@ -14,7 +14,16 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
 from feedsvc.ingest.records import Article, article_from_json
-from feedsvc.store.schema import LIVE, SCOPE_KINDS, articles, now_utc, scope_state, slug_redirects, store_settings
+from feedsvc.store.schema import (
+    LIVE,
+    SCOPE_KINDS,
+    articles,
+    now_utc,
+    scope_redirects,
+    scope_state,
+    slug_redirects,
+    store_settings,
+)
 
 # ---- reading articles -------------------------------------------------------------------------
 
@@ -191,6 +200,13 @@ class ScopeState:
 def scope_state_of(conn: Connection, scope: str) -> ScopeState | None:
     row = conn.execute(select(scope_state).where(scope_state.c.scope == scope)).first()
     return ScopeState(row.scope, row.name, row.version, row.modified_at) if row else None
+
+
+def scope_redirect(conn: Connection, kind: str, key: str) -> str | None:
+    """The key a renamed section, tag or author key now answers under, or None. Chains are stored
+    flat (ingest/rename.py), so one read gives the final key."""
+    return conn.execute(select(scope_redirects.c.new_key)
+                        .where(scope_redirects.c.kind == kind, scope_redirects.c.old_key == key)).scalar()
 
 
 def all_scopes(conn: Connection) -> list[ScopeState]:

@@ -84,6 +84,18 @@ slug_redirects = Table(
     Column("article_id", String(128), ForeignKey("articles.id", ondelete="CASCADE"), nullable=False),
 )
 
+# A renamed section, tag or author key (feedsvc/ingest/rename.py): its old feed and listing URLs answer
+# 301 to `new_key`'s. Chains are kept flat (a -> c after a -> b -> c); a scope that takes an old key
+# anew (it has a scope_state row) wins over the redirect.
+scope_redirects = Table(
+    "scope_redirects", metadata,
+    Column("kind", String(16), primary_key=True),
+    Column("old_key", String(64), primary_key=True),
+    Column("new_key", String(64), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Index("ix_scope_redirects_new_key", "kind", "new_key"),
+)
+
 # One row per feed scope ("site", "section:<key>", "tag:<key>", "author:<key>"): a change counter
 # every process can read cheaply to know whether its rendered copy of a feed is still current.
 scope_state = Table(

@@ -1,4 +1,5 @@
-"""The ingest API for the CMS: PUT, GET and DELETE /api/articles/<id>, behind bearer tokens (wrong ones limited)."""
+"""The ingest API for the CMS: PUT, GET and DELETE /api/articles/<id>, and POST
+/api/scopes/<kind>/<key>/rename, behind bearer tokens (wrong ones limited)."""
 from __future__ import annotations
 
 import json
@@ -9,7 +10,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from feedsvc import store
 from feedsvc.config import token_matches
-from feedsvc.ingest import images, write
+from feedsvc.ingest import images, rename, write
 from feedsvc.ingest.records import Problem, RecordError, parse_record
 from feedsvc.web import db, ratelimit
 from feedsvc.web.errors import json_error
@@ -89,6 +90,16 @@ def not_found(exc: write.NotFound):
     return json_error(404, f"no article with id '{exc}'")
 
 
+@bp.errorhandler(rename.BadRename)
+def bad_rename(exc: rename.BadRename):
+    return json_error(422, "invalid rename", message=str(exc))
+
+
+@bp.errorhandler(rename.UnknownScope)
+def unknown_scope(exc: rename.UnknownScope):
+    return json_error(404, str(exc))
+
+
 def _body(limit: int) -> bytes:
     """The request body, or 413 when it is longer than `limit`: a chunked body has no Content-Length
     to refuse up front, and read whole it would be cut at the limit and parsed as if complete."""
@@ -150,3 +161,17 @@ def delete_article(article_id: str):
     result = write.commit_write(db.engine(), write.withdraw, article_id,
                                  site_name=current_app.config["SITE_NAME"], expected_version=_expected_version())
     return _write_response(result, 200)
+
+
+@bp.post("/scopes/<kind>/<key>/rename")
+def rename_scope(kind: str, key: str):
+    """{"to": "<new key>", "name": "<optional new name>"}: every article moves to the new key, the old
+    key's feeds and listing answer 301 (feedsvc/ingest/rename.py)."""
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict) or not isinstance(data.get("to"), str) \
+            or not isinstance(data.get("name", ""), str):
+        return json_error(400, 'send {"to": "<new key>"} as application/json, with an optional "name"')
+    with db.engine().begin() as conn:
+        result = rename.rename_scope(conn, kind, key, data["to"], name=data.get("name"),
+                                     site_name=current_app.config["SITE_NAME"])
+    return jsonify(result.as_json())

@@ -1,5 +1,6 @@
 """The app's database: its engine, the connection of a request (opened on first use, closed at
-teardown), and the commands that fill it, `flask init-db` and `flask import-articles`."""
+teardown), and the commands that fill and change it, `flask init-db`, `flask import-articles` and
+`flask rename-scope`."""
 from __future__ import annotations
 
 import sys
@@ -12,7 +13,7 @@ from flask.cli import with_appcontext
 from sqlalchemy.engine import Connection, Engine
 
 from feedsvc import store
-from feedsvc.ingest import images, importer
+from feedsvc.ingest import images, importer, rename
 
 _ENGINE = "feedsvc.engine"
 
@@ -97,3 +98,27 @@ def import_articles_command(paths):
                f"rejected {len(report.errors)}")
     if report.errors:
         sys.exit(1)
+
+
+@click.command("rename-scope")
+@click.argument("kind", type=click.Choice(list(store.SCOPE_KINDS)))
+@click.argument("old_key")
+@click.argument("new_key")
+@click.option("--name", help="The new display name (default: the new key's scope's name if it has one, else the old).")
+@with_appcontext
+def rename_scope_command(kind, old_key, new_key, name):
+    """Rename a section, tag or author key: every article moves to NEW_KEY in one transaction, and the
+    old key's feeds (every format, partner and profile feeds) and listing answer 301 to the new ones.
+
+    Records sent later with OLD_KEY make that scope anew (it then wins over the redirect): change the
+    key in the CMS too.
+    """
+    try:
+        with engine().begin() as conn:
+            result = rename.rename_scope(conn, kind, old_key, new_key, name=name,
+                                         site_name=current_app.config["SITE_NAME"])
+    except (rename.BadRename, rename.UnknownScope) as exc:
+        raise click.ClickException(str(exc)) from None
+    merged = " (merged into the existing scope)" if result.merged else ""
+    click.echo(f"{kind} {old_key} -> {new_key}{merged}: {result.articles} articles rewritten; "
+               f"the old URLs answer 301")

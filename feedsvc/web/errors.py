@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from flask import current_app, jsonify, make_response, render_template_string, request
+from flask import current_app, jsonify, make_response, redirect, render_template_string, request, url_for
 from flask_limiter import RateLimitExceeded
 from werkzeug.exceptions import HTTPException
 
-from feedsvc.render.feeds import FeedNotFound
+from feedsvc.render.feeds import FeedNotFound, ScopeMoved
 from feedsvc.web import faults, ratelimit
 
 # HTTP errors raised inside these blueprints' views (an unreadable body, a body too large) answer
@@ -67,6 +67,21 @@ def _feed_not_found(exc: FeedNotFound):
                       headers={"Cache-Control": FEED_ERROR_CACHING})
 
 
+def _scope_moved(exc: ScopeMoved):
+    """301 from a renamed key's feed or listing to the same URL under the new key, query string and
+    all (partner and profile feeds, ?lang=, pages). A 301 is how a feed says it moved: RFC 9110
+    §15.4.2 (https://www.rfc-editor.org/rfc/rfc9110#section-15.4.2): "a user agent with link-editing
+    capability can permanently replace references to the target URI with one of the new references";
+    the RSS Advisory Board (https://www.rssboard.org/news/152/rss-redirection): on a 301 "RSS readers
+    should redirect to the new location". Not 308: older readers and aggregators know only 301."""
+    location = url_for(request.endpoint or "", **{**(request.view_args or {}), "key": exc.new_key})
+    if request.query_string:
+        location += "?" + request.query_string.decode("latin-1")
+    response = redirect(location, 301)
+    response.headers["Cache-Control"] = f"public, max-age={current_app.config['CACHE_MAX_AGE']}"
+    return response
+
+
 def _bad_parameter(exc: BadParameter):
     return json_error(400, str(exc), headers={"Cache-Control": FEED_ERROR_CACHING})
 
@@ -95,6 +110,7 @@ def _too_many_requests(exc: RateLimitExceeded | ratelimit.OverLimit):
 HANDLERS: dict[type[Exception], Callable] = {
     HTTPException: _http_error,
     FeedNotFound: _feed_not_found,
+    ScopeMoved: _scope_moved,
     BadParameter: _bad_parameter,
     RateLimitExceeded: _too_many_requests,
     ratelimit.OverLimit: _too_many_requests,

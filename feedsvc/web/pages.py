@@ -201,6 +201,8 @@ class Listing(Document):
     def load_state(self):
         try:
             self.scope, state = feeds.resolve(db.connection(), self.kind, self.key)
+        except feeds.ScopeMoved:
+            raise   # a renamed key: errors.py answers 301, as for its feeds
         except feeds.FeedNotFound:
             raise PageMissing(*NOT_FOUND) from None
         return (state.version, state.modified_at), state.modified_at if state.version else None

@@ -17,6 +17,7 @@ from feedsvc.render.feeds.formats import FORMATS
 from feedsvc.render.feeds.model import Entry, Feed, Format, Scope, Site, Tombstone
 from feedsvc.render.feeds.scope import (
     FeedNotFound,
+    ScopeMoved,
     as_scope,
     feed_url,
     feed_urls,
@@ -28,7 +29,7 @@ from feedsvc.render.feeds.scope import (
 from feedsvc.render.skips import each_rendered, version_of
 from feedsvc.store import Cursor, ScopeState, article_scopes
 
-__all__ = ["FORMATS", "Feed", "FeedNotFound", "Format", "Scope", "Site", "Cursor", "alternate_links",
+__all__ = ["FORMATS", "Feed", "FeedNotFound", "Format", "Scope", "ScopeMoved", "Site", "Cursor", "alternate_links",
            "feed_url", "feed_urls", "load_feed", "render", "resolve", "scopes_of", "state_of", "write"]
 
 

@@ -7,19 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Callable
 from urllib.parse import urlsplit
 
-from feedsvc.ingest.records import Article
+from feedsvc.ingest.records import Article, valid_key
 from feedsvc.render.links import absolute
 from feedsvc.store import SCOPE_KINDS
-
-# The same pattern as a key in the article schema; anything else cannot name a scope.
-KEY_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
-KEY_MAX = 64
 
 
 @dataclass(frozen=True)
@@ -121,10 +116,6 @@ SCOPE_WORDS = {
     "author": ScopeWords("{name} की लिखी ताज़ा ख़बरें", "{name}", "{name} की लिखी ख़बरें", ("लेखक", "Authors")),
 }
 SITE_GROUP = ("पूरी साइट", "Whole site")
-
-
-def valid_key(key: str) -> bool:
-    return len(key) <= KEY_MAX and bool(KEY_PATTERN.match(key))
 
 
 @dataclass(frozen=True)

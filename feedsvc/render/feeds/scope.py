@@ -33,6 +33,14 @@ class FeedNotFound(LookupError):
         super().__init__(f"no feed for {scope_id!r}")
 
 
+class ScopeMoved(FeedNotFound):
+    """The key was renamed (ingest/rename.py): its feeds and listing now live under `new_key` (a 301)."""
+
+    def __init__(self, scope_id: str, new_key: str):
+        super().__init__(scope_id)
+        self.new_key = new_key
+
+
 # The query parameter of a single-language feed: only the articles whose record `language` is this tag.
 LANGUAGE_PARAMETER = "lang"
 
@@ -118,12 +126,17 @@ def local_time(naive_utc: datetime, site: Site) -> datetime:
 # ---- the store ------------------------------------------------------------------------------
 
 def state_of(conn: Connection, scope_id: str) -> ScopeState:
-    """The change counter of a scope; raises FeedNotFound for a key no article ever had."""
+    """The change counter of a scope; raises ScopeMoved for a renamed key (a scope that took the key
+    anew wins: it is read first), FeedNotFound for a key no article ever had."""
     state = store.scope_state_of(conn, scope_id)
     if state is not None:
         return state
     if scope_id == "site":
         return ScopeState("site", "", 0, NEVER)
+    kind, _, key = scope_id.partition(":")
+    new_key = store.scope_redirect(conn, kind, key)
+    if new_key is not None:
+        raise ScopeMoved(scope_id, new_key)
     raise FeedNotFound(scope_id)
 
 
