@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from urllib.parse import parse_qsl, urlsplit
 
 from feedsvc.profiles import Profile
-from feedsvc.profiles.text import length
+from feedsvc.profiles.text import length, trailing_teaser
 
 # How far past now an item's date may lie before it counts as future-dated (clocks drift).
 CLOCK_SLACK = timedelta(minutes=5)
@@ -63,6 +63,9 @@ def item_problems(profile: Profile, item: ItemFacts, *, now: datetime, feed_lang
     minimum = profile.value("summary", "min")
     if minimum and length(item.summary) < minimum:
         found.append(("summary.min", f"summary has {length(item.summary)} letters; at least {minimum} needed"))
+    teaser = trailing_teaser(item.summary, tuple(profile.value("summary", "teasers", ())))
+    if teaser:
+        found.append(("summary.teasers", f"summary ends with the teaser {teaser!r}"))
     if profile.value("text", "full") and not item.has_content:
         found.append(("text.full", "no full text (content:encoded / content)"))
     found += image_problems(profile, item)

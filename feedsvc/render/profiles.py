@@ -8,14 +8,17 @@
 titles cut or replaced, summaries lengthened, HTML narrowed to its allow-list, images it cannot
 use dropped, campaign parameters on links (never on ids), its namespaces, channel text within its
 limits. An item that still breaks a rule (checks.item_problems) is left out, never served broken;
-each one is logged and announced on `left_out` (counted by feedsvc/ops/metrics.py). `write`
-then keeps the feed within the profile's byte budget, at whole items.
+each one is logged and announced on `left_out` (counted by feedsvc/ops/metrics.py). A withdrawn
+article is said the way the profile chooses (`deletions_of`): a tombstone, or a marker item at the
+top of the feed for `deletion_days`. `write` then keeps the feed within the profile's byte budget,
+at whole items (markers come first, so they stay).
 """
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import nh3
@@ -24,10 +27,19 @@ from blinker import Namespace
 from feedsvc.ingest.sanitize import plain_text
 from feedsvc.profiles import Profile
 from feedsvc.profiles.checks import ItemFacts, image_problems, item_problems
-from feedsvc.profiles.text import cut, length
+from feedsvc.profiles.text import cut, length, without_teaser
 from feedsvc.render import feeds
-from feedsvc.render.feeds.ext import MiEntryExtension, MiExtension, SnfExtension, WebfeedsExtension
-from feedsvc.render.feeds.model import Entry, Feed, Scope
+from feedsvc.render.feeds.dcterms import DctermsExtension, ValidEntryExtension
+from feedsvc.render.feeds.ext import (
+    MediaStatusEntryExtension,
+    MediaStatusExtension,
+    MiEntryExtension,
+    MiExtension,
+    SnfEntryExtension,
+    SnfExtension,
+    WebfeedsExtension,
+)
+from feedsvc.render.feeds.model import Entry, Feed, Scope, Tombstone
 from feedsvc.render.feeds.urls import FEEDS, feed_path
 from feedsvc.render.skips import LoggedOnce
 
@@ -83,7 +95,7 @@ class Webfeeds:
 @dataclass(frozen=True)
 class Snf:
     def register(self, fg, feed: Feed) -> None:
-        fg.register_extension("snf", SnfExtension, atom=False, rss=True)
+        fg.register_extension("snf", SnfExtension, SnfEntryExtension, atom=False, rss=True)
         fg.snf.logo(feed.site.logo)
 
     def entry(self, fe, entry: Entry) -> None:
@@ -91,18 +103,87 @@ class Snf:
 
 
 @dataclass(frozen=True)
+class SnfAnalytics:
+    """The GA4 tag of snf:analytics: a page view of the article's own URL, referred by SmartNews.
+
+    SmartFormat 2.0+ (S2) takes "a tracking tag in CDATA" per item; the Parse.ly and Chartbeat guides
+    (S11) show a <script> there. The values go into the script as JSON with <, > and & escaped, so no
+    article text can end the script or the CDATA section."""
+    measurement_id: str   # config.GA4_MEASUREMENT_ID: letters, digits and a hyphen
+    withdrawn: frozenset = frozenset()   # deletion markers' ids: no page view there
+
+    def register(self, fg, feed: Feed) -> None:
+        pass   # Snf registers the snf: extension (a profile has this only beside it)
+
+    def entry(self, fe, entry: Entry) -> None:
+        if entry.id in self.withdrawn:
+            return
+        config = {"page_location": entry.url, "page_title": entry.title, "page_referrer": SMARTNEWS_REFERRER}
+        fe.snf.analytics(GA4_TAG.format(id_url=self.measurement_id, id=_js(self.measurement_id), config=_js(config)))
+
+
+SMARTNEWS_REFERRER = "https://www.smartnews.com/"
+GA4_TAG = ('<script async src="https://www.googletagmanager.com/gtag/js?id={id_url}"></script>'
+           '<script>window.dataLayer=window.dataLayer||[];function gtag(){{dataLayer.push(arguments);}}'
+           "gtag('js',new Date());gtag('config',{id},{config});</script>")
+
+
+def _js(value) -> str:
+    return json.dumps(value, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e") \
+        .replace("&", "\\u0026")
+
+
+@dataclass(frozen=True)
 class Mi:
     def register(self, fg, feed: Feed) -> None:
-        fg.register_extension("mi", MiExtension, MiEntryExtension, atom=False, rss=True)
+        # Declared only in a feed that has an mi: element: the W3C Feed Validation Service warns of a
+        # namespace it does not know wherever it is declared (validate/namespaces.py).
+        if any(entry.short_title for entry in feed.entries):
+            fg.register_extension("mi", MiExtension, MiEntryExtension, atom=False, rss=True)
 
     def entry(self, fe, entry: Entry) -> None:
         if entry.short_title:
             fe.mi.short_title(entry.short_title)
 
 
-def extensions_of(profile: Profile) -> tuple:
+@dataclass(frozen=True)
+class MediaStatusDeleted:
+    """SmartNews's deletion: `<media:status>deleted</media:status>` on each marker (RSS)."""
+    ids: frozenset
+
+    def register(self, fg, feed: Feed) -> None:
+        fg.register_extension("media_status", MediaStatusExtension, MediaStatusEntryExtension, atom=False, rss=True)
+
+    def entry(self, fe, entry: Entry) -> None:
+        if entry.id in self.ids:
+            fe.media_status.status("deleted")
+
+
+@dataclass(frozen=True)
+class ValidUntil:
+    """MSN's takedown: `dcterms:valid` at the withdrawal instant (so in the past) on each marker, whose
+    updated date (`dcterms:modified`, Atom `updated`) is that instant too, newer than any it had."""
+    ids: frozenset
+
+    def register(self, fg, feed: Feed) -> None:
+        if any(entry.id in self.ids for entry in feed.entries):   # dcterms: declared only where used (Atom)
+            fg.register_extension("dcterms_valid", DctermsExtension, ValidEntryExtension)
+
+    def entry(self, fe, entry: Entry) -> None:
+        if entry.id in self.ids:
+            fe.dcterms_valid.until(entry.updated)
+
+
+def extensions_of(profile: Profile, site=None, withdrawn: frozenset = frozenset()) -> tuple:
+    """The profile's namespaces, and what marks its deletion markers (`withdrawn`: their ids)."""
     made = {"webfeeds": lambda: Webfeeds(profile.value("extensions", "accent_color")), "snf": Snf, "mi": Mi}
-    return tuple(made[name]() for name in profile.value("extensions", "names", ()))
+    chosen = [made[name]() for name in profile.value("extensions", "names", ())]
+    if profile.value("extensions", "analytics") == "ga4" and site is not None and site.smartnews_analytics_id:
+        chosen.append(SnfAnalytics(site.smartnews_analytics_id, withdrawn))
+    marker = {"media-status": MediaStatusDeleted, "expiry": ValidUntil}.get(deletions_of(profile))
+    if marker is not None:
+        chosen.append(marker(withdrawn))
+    return tuple(chosen)
 
 
 # ---- one entry -------------------------------------------------------------------------------
@@ -128,9 +209,10 @@ def _title(profile: Profile, entry: Entry, short_title: str | None) -> str:
 
 
 def _summary(profile: Profile, entry: Entry, article) -> str:
+    summary = without_teaser(entry.summary, tuple(profile.value("summary", "teasers", ())))
     minimum = profile.value("summary", "min")
-    if not minimum or length(entry.summary) >= minimum or article is None:
-        return entry.summary
+    if not minimum or length(summary) >= minimum or article is None:
+        return summary
     # Longer than the minimum by half again, so a cut at a word boundary still reaches it.
     return cut(plain_text(article.body_html), minimum * 3 // 2)
 
@@ -192,16 +274,75 @@ def shape(profile: Profile, feed: Feed, *, fmt: str, self_url: str, now: datetim
             _leave_out(profile, problems, article)
             continue
         entries.append(shaped)
+    gone = withdrawn_within(profile, feed)
+    markers = [marker_entry(profile, tombstone, feed) for tombstone in gone] \
+        if deletions_of(profile) in MARKED_IN_ITEMS else []
     maximum = profile.value("window", "max_count")
+    if maximum:
+        # A takedown is never pushed out to make room: markers take their places in the window first.
+        markers = markers[:maximum]
+        entries = entries[:maximum - len(markers)]
     channel = profile.rule("channel")
     return replace(
-        feed, site=site, entries=entries[:maximum] if maximum else entries,
+        feed, site=site, entries=markers + entries,
         title=cut(feed.title, channel["title_max"]) if "title_max" in channel else feed.title,
         description=cut(feed.description, channel["description_max"]) if "description_max" in channel
         else feed.description,
         self_url=self_url, first_url=self_url, next_url=None,
-        tombstones=feed.tombstones if profile.value("updates", "deletions", "tombstone") == "tombstone" else [],
-        extensions=extensions_of(profile))
+        tombstones=gone if deletions_of(profile) == "tombstone" else [],
+        extensions=extensions_of(profile, site, frozenset(m.id for m in markers)))
+
+
+# ---- withdrawn articles ------------------------------------------------------------------------
+
+# How a profile tells its consumer of a withdrawn article (its rule updates.deletions):
+#   tombstone     RFC 6721 at:deleted-entry in Atom (the public feeds' way), RSS and JSON Feed by absence
+#   media-status  a marker item, <media:status>deleted</media:status>, pubDate moved to the withdrawal (SmartNews)
+#   expiry        a marker item, dcterms:valid in the past and a newer dcterms:modified / Atom updated (MSN)
+#   none          the item leaves the feed, nothing more
+MARKED_IN_ITEMS = ("media-status", "expiry")
+# A marker says only that the story is gone: no title, text or image of a story taken down (a court
+# order may be why), in the language of the feed; long enough for MSN's 21-letter minimum.
+WITHDRAWN_TITLE = "यह ख़बर प्रकाशक ने वापस ले ली है"
+WITHDRAWN_SUMMARY = "यह ख़बर प्रकाशक ने वापस ले ली है और अब उपलब्ध नहीं है। (Withdrawn by the publisher.)"
+
+
+def deletions_of(profile: Profile) -> str:
+    return profile.value("updates", "deletions", "tombstone")
+
+
+def deletion_days(profile: Profile, site) -> int:
+    """How long a withdrawn article stays as a tombstone or marker: the profile's, else the site's setting."""
+    return profile.value("updates", "deletion_days") or site.tombstone_days
+
+
+def withdrawn_days_needed(profiles, site) -> int:
+    """Days of withdrawals the shared base feed must hold for every profile."""
+    return max([site.tombstone_days, *(deletion_days(p, site) for p in profiles)])
+
+
+def withdrawn_within(profile: Profile, feed: Feed) -> list:
+    """The feed's withdrawals inside the profile's window, counted back from the scope's last change
+    (as load_feed counts tombstones: the same state gives the same bytes, in the app and the mirror)."""
+    if deletions_of(profile) == "none":
+        return []
+    since = feed.updated - timedelta(days=deletion_days(profile, feed.site))
+    return [tombstone for tombstone in feed.tombstones if tombstone.when >= since]
+
+
+def marker_entry(profile: Profile, tombstone: Tombstone, feed: Feed) -> Entry:
+    """The item that tells the consumer an article it has is gone: the same id and link, dated so the
+    consumer takes it as a change (SmartNews: a newer pubDate; MSN: a newer updated date)."""
+    article = feed.sources.get(tombstone.ref)
+    when = tombstone.when
+    if deletions_of(profile) == "expiry" and article is not None:
+        published = min(article.published.replace(microsecond=0), when)   # MSN: pubDate kept, updated moves
+    else:
+        published = when
+    return Entry(id=tombstone.ref, url=decorated(tombstone.url, profile.value("links", "utm", {})),
+                 title=WITHDRAWN_TITLE, summary=WITHDRAWN_SUMMARY, content_html=None, published=published,
+                 updated=when, authors=[], categories=[],
+                 language=article.language if article is not None else feed.language)
 
 
 def _leave_out(profile: Profile, problems, article) -> None:

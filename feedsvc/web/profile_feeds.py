@@ -12,6 +12,7 @@ per change and shared by every profile (render/profiles.py shapes a copy).
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import replace
 from datetime import datetime, timezone
 
 from flask import Blueprint, current_app, jsonify, render_template
@@ -68,8 +69,12 @@ def _base_feed(scope: Scope, state):
     bases = current_app.extensions[_BASES]
     key = (scope.id, state.version, state.modified_at)
     if key not in bases:
-        limit = shaping.base_limit(all_profiles().values(), site().default_limit)
-        bases[key] = load_feed(db.connection(), site(), scope, state, fmt="atom", limit=limit, full_text=True)
+        the_site, profiles = site(), all_profiles().values()
+        limit = shaping.base_limit(profiles, the_site.default_limit)
+        # Withdrawals as far back as the profile keeping them longest wants (Atom loads them).
+        wide = replace(the_site, tombstone_days=shaping.withdrawn_days_needed(profiles, the_site))
+        loaded = load_feed(db.connection(), wide, scope, state, fmt="atom", limit=limit, full_text=True)
+        bases[key] = replace(loaded, site=the_site)
         while len(bases) > BASES_KEPT:
             bases.popitem(last=False)
     bases.move_to_end(key)
