@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import feedparser
+import lxml.html
 import pytest
 from lxml import etree
 
@@ -15,7 +16,7 @@ from feedsvc.profiles.text import graphemes, length
 from feedsvc.render import profiles as shaping
 from feedsvc.render.feeds.entries import entry_from_article
 from feedsvc.render.feeds.ext import MI_NS, SNF_NS, WEBFEEDS_NS
-from feedsvc.render.feeds.model import Feed, Scope, Site
+from feedsvc.render.feeds.model import Feed, Scope, Site, Tombstone
 from tests.support.apps import SITE_URL
 from tests.support.records import VALID_RECORD
 
@@ -360,3 +361,78 @@ def test_partner_bound_to_a_profile_gets_its_feed(runner, client, api_headers):
     assert etree.fromstring(body).find(f"channel/{{{SNF_NS}}}logo") is not None
     refused = runner.invoke(args=["partners", "add", "Other", "--profile", "nope"])
     assert refused.exit_code != 0 and "smartnews" in refused.output
+
+
+# ---- withdrawn articles (end to end: test_profile_deletions.py) ------------------------------------
+
+def feed_with_withdrawals(*days_before_change: float) -> Feed:
+    gone = [Tombstone(f"tag:x,2025:articles/w-{i}", NOW - timedelta(days=d), f"{SITE_URL}/articles/w-{i}")
+            for i, d in enumerate(days_before_change)]
+    return replace(feed_of(*[record(n) for n in range(40)]), tombstones=gone)
+
+
+def markers_of(feed: Feed) -> list[str]:
+    return [e.id.rsplit("/", 1)[1] for e in feed.entries if e.title == shaping.WITHDRAWN_TITLE]
+
+
+@pytest.mark.parametrize("name", ["msn", "smartnews"])
+def test_updates_deletion_days(name):
+    shaped_feed = shaping.shape(BUILT_IN[name], feed_with_withdrawals(0, 6.9, 7.1, 30), fmt="rss",
+                                self_url=SITE_URL, now=NOW)
+    assert BUILT_IN[name].value("updates", "deletion_days") == 7
+    assert markers_of(shaped_feed) == ["w-0", "w-1"]   # a week back from the scope's last change, then gone
+
+
+def test_updates_deletion_days_defaults_to_the_sites_tombstone_window():
+    shaped_feed = shaping.shape(BUILT_IN["readers"], feed_with_withdrawals(0, 29, 31), fmt="atom",
+                                self_url=SITE_URL, now=NOW)
+    assert [t.ref.rsplit("/", 1)[1] for t in shaped_feed.tombstones] == ["w-0", "w-1"]   # Site.tombstone_days = 30
+    assert not markers_of(shaped_feed)
+
+
+def test_msn_window_max_count_keeps_markers_first():
+    shaped_feed = shaping.shape(BUILT_IN["msn"], feed_with_withdrawals(0, 1), fmt="rss", self_url=SITE_URL, now=NOW)
+    assert len(shaped_feed.entries) == 29 and markers_of(shaped_feed) == ["w-0", "w-1"]
+    assert [e.title for e in shaped_feed.entries[:2]] == [shaping.WITHDRAWN_TITLE] * 2
+
+
+def test_withdrawn_title_meets_the_title_rule_of_every_profile_with_markers():
+    for profile in BUILT_IN.values():
+        if shaping.deletions_of(profile) in shaping.MARKED_IN_ITEMS:
+            title = profile.rule("title")
+            assert title.get("min", 0) <= length(shaping.WITHDRAWN_TITLE) <= title.get("max", 10**6), profile.name
+
+
+# ---- Apple News: no "read more" teasers ----------------------------------------------------------
+
+@pytest.mark.parametrize("summary, kept", [("संसद का सत्र आज से शुरू… और पढ़ें »", "संसद का सत्र आज से शुरू"),
+                                           ("The session opens today. Read more...", "The session opens today"),
+                                           ("बहस जारी रहेगी", "बहस जारी रहेगी")])
+def test_apple_news_summary_teasers(summary, kept):
+    [entry] = shaped("apple-news", record(summary=summary)).entries
+    assert entry.summary == kept
+
+
+def test_apple_news_summary_teasers_is_reported_by_the_checker():
+    from feedsvc.validate.profile_rules import profile_problems
+    body = shaping.feeds.write("rss", feed_of(record(summary="संसद का सत्र आज से शुरू… आगे पढ़ें")))
+    assert "apple-news:summary.teasers" in {p.rule for p in profile_problems(BUILT_IN["apple-news"], body, "rss",
+                                                                              now=NOW)}
+
+
+# ---- SmartNews: snf:analytics ---------------------------------------------------------------------
+
+def test_smartnews_extensions_analytics():
+    site = replace(SITE, smartnews_analytics_id="G-ABC123XYZ")
+    feed = replace(feed_of(record(title="</script>]]> मानसून सत्र आज से शुरू & <b>")), site=site)
+    root = rss("smartnews", shaping.shape(BUILT_IN["smartnews"], feed, fmt="rss", self_url=SITE_URL, now=NOW))
+    tag = root.findtext(f"channel/item/{{{SNF_NS}}}analytics")
+    assert "gtag/js?id=G-ABC123XYZ" in tag and "'G-ABC123XYZ'" not in tag and '"G-ABC123XYZ"' in tag
+    scripts = lxml.html.fragment_fromstring(tag, create_parent="div").findall("script")
+    assert len(scripts) == 2 and "</script>" not in scripts[1].text and "]]>" not in tag
+    assert "https://www.smartnews.com/" in scripts[1].text
+
+
+def test_smartnews_extensions_analytics_left_out_without_an_id():
+    root = rss("smartnews", shaped("smartnews", record()))
+    assert root.find(f"channel/item/{{{SNF_NS}}}analytics") is None
