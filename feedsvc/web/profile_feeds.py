@@ -15,7 +15,7 @@ from collections import OrderedDict
 from dataclasses import replace
 from datetime import datetime, timezone
 
-from flask import Blueprint, current_app, jsonify, render_template
+from flask import Blueprint, current_app, render_template
 from werkzeug.exceptions import NotFound
 
 from feedsvc.profiles import Profile
@@ -25,11 +25,12 @@ from feedsvc.render.feeds import load_feed, opml, urls
 from feedsvc.render.feeds.formats import FORMATS
 from feedsvc.render.feeds.model import Scope
 from feedsvc.web import db
-from feedsvc.web.documents import site
+from feedsvc.web.documents import HTML_TYPE, Document, site
 from feedsvc.web.errors import json_error
 from feedsvc.web.feeds import Edition, FeedPage, OpmlDocument
 
 bp = Blueprint("profile_feeds", __name__)
+JSON_TYPE = "application/json"
 
 _PROFILES, _BASES = "feedsvc.profiles", "feedsvc.profile_bases"
 BASES_KEPT = 64   # shared public entries of this many scope states, the newest kept
@@ -42,7 +43,12 @@ def _load(state) -> None:
 
 
 def all_profiles() -> dict[str, Profile]:
-    return current_app.extensions[_PROFILES]
+    return profiles_of(current_app)
+
+
+def profiles_of(app) -> dict[str, Profile]:
+    """The profiles an app serves (loaded when it started), by name."""
+    return app.extensions.get(_PROFILES, {})
 
 
 class UnknownProfile(NotFound):
@@ -139,17 +145,29 @@ def directory() -> list[dict]:
             for p in sorted(all_profiles().values(), key=lambda p: p.name)]
 
 
+class ProfileDirectory(Document):
+    """/feeds/profiles.json (for programs) and /feeds/profiles (for people): the same list. A cacheable
+    document like the feed directory, so the static mirror holds it and nginx serves it with the app's
+    headers; it changes only with the profiles and the site's settings (part of every validator)."""
+
+    def __init__(self, fmt: str):
+        self.fmt, self.cache_key = fmt, ("profiles", fmt)
+        self.content_type = JSON_TYPE if fmt == "json" else HTML_TYPE
+
+    def load_state(self):
+        return (0, ";".join(p.digest() for p in sorted(all_profiles().values(), key=lambda p: p.name))), None
+
+    def build(self) -> bytes:
+        if self.fmt == "json":
+            return (current_app.json.dumps({"profiles": directory()}) + "\n").encode("utf-8")
+        return render_template("feeds/profiles.html", site=site(), profiles=directory(), formats=FORMATS).encode("utf-8")
+
+
 @bp.route(f"{urls.FEEDS}/profiles.json", methods=["GET", "HEAD"])
 def profiles_json():
-    response = jsonify({"profiles": directory()})
-    response.cache_control.public, response.cache_control.max_age = True, 300
-    return response
+    return ProfileDirectory("json").response()
 
 
 @bp.route(f"{urls.FEEDS}/profiles", methods=["GET", "HEAD"])
 def profiles_page():
-    body = render_template("feeds/profiles.html", site=site(), profiles=directory(), formats=FORMATS)
-    response = current_app.response_class(body, content_type="text/html; charset=utf-8")
-    response.cache_control.public, response.cache_control.max_age = True, 300
-    return response
-
+    return ProfileDirectory("html").response()
