@@ -149,7 +149,7 @@ def long_record(n: int) -> dict:
 
 @pytest.mark.parametrize("name, budget", [("google-news", 2_000_000), ("smartnews", 1_000_000)])
 def test_bytes_max_keeps_whole_items(name, budget):
-    feed = shaping.shape(replace(BUILT_IN[name], rules={**BUILT_IN[name].rules, "window": {"sources": []}}),
+    feed = shaping.shape(replace(BUILT_IN[name], rules={**BUILT_IN[name].rules, "window": {"max_count": 200, "sources": []}}),
                          feed_of(*[long_record(n) for n in range(200)]), fmt="rss", self_url=SITE_URL, now=NOW)
     body = shaping.write(BUILT_IN[name], "rss", feed)
     parsed = feedparser.parse(body)
@@ -436,3 +436,25 @@ def test_smartnews_extensions_analytics():
 def test_smartnews_extensions_analytics_left_out_without_an_id():
     root = rss("smartnews", shaped("smartnews", record()))
     assert root.find(f"channel/item/{{{SNF_NS}}}analytics") is None
+
+
+# ---- fast: an entry is shaped once per content, for every scope and format --------------------------
+
+def test_an_entry_is_shaped_once_per_content(monkeypatch):
+    calls = []
+    real = shaping.shape_entry
+    monkeypatch.setattr(shaping, "shape_entry", lambda *args: calls.append(args[1].id) or real(*args))
+    unique = record(7001, title="एक ख़ास ख़बर जो केवल इस परीक्षण में है, आकार एक बार")
+    for fmt in ("rss", "atom"):
+        for feed in (feed_of(unique), feed_of(unique, record(7002))):   # two scopes holding the article
+            shaping.shape(BUILT_IN["google-news"], feed, fmt=fmt, self_url=SITE_URL, now=NOW)
+    assert calls.count(feed_of(unique).entries[0].id) == 1
+    edited = dict(unique, title=unique["title"] + " (बदली)", updated="2025-08-01T10:00:00+05:30")
+    shaping.shape(BUILT_IN["google-news"], feed_of(edited), fmt="rss", self_url=SITE_URL, now=NOW)
+    assert calls.count(feed_of(unique).entries[0].id) == 2   # an edit is shaped again
+
+
+def test_left_out_items_are_recorded_with_id_rule_and_reason():
+    shaped("msn", record(8001, title=title_of_graphemes(20)))
+    [found] = [x for x in shaping.recent_left_out("msn") if x.item_id.endswith("/p-8001")]
+    assert found.rule == "title.min" and "at least 21" in found.message and found.profile == "msn"

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import nh3
@@ -26,7 +28,7 @@ from blinker import Namespace
 
 from feedsvc.ingest.sanitize import plain_text
 from feedsvc.profiles import Profile
-from feedsvc.profiles.checks import ItemFacts, image_problems, item_problems
+from feedsvc.profiles.checks import ItemFacts, date_problems, image_problems, lasting_problems
 from feedsvc.profiles.text import cut, length, without_teaser
 from feedsvc.render import feeds
 from feedsvc.render.feeds.dcterms import DctermsExtension, ValidEntryExtension
@@ -45,7 +47,8 @@ from feedsvc.render.skips import LoggedOnce
 
 log = logging.getLogger(__name__)
 
-# Sent once per rule an item breaks when it is left out of a profile's feed; sender: the profile name.
+# Sent once per render and rule with how many items it left out for that rule (`count`); sender: the
+# profile name. Each item, with its rule and why, is kept for the desk: recent_left_out().
 left_out = Namespace().signal("feedsvc.profile-item-left-out")
 _logged = LoggedOnce(10_000)
 PROFILE_FEEDS = f"{FEEDS}/profile"
@@ -94,8 +97,10 @@ class Webfeeds:
 
 @dataclass(frozen=True)
 class Snf:
+    items: bool = False   # whether items carry snf: elements (SnfAnalytics): feedgen adds an entry extension to each
+
     def register(self, fg, feed: Feed) -> None:
-        fg.register_extension("snf", SnfExtension, SnfEntryExtension, atom=False, rss=True)
+        fg.register_extension("snf", SnfExtension, SnfEntryExtension if self.items else None, atom=False, rss=True)
         fg.snf.logo(feed.site.logo)
 
     def entry(self, fe, entry: Entry) -> None:
@@ -152,7 +157,9 @@ class MediaStatusDeleted:
     ids: frozenset
 
     def register(self, fg, feed: Feed) -> None:
-        fg.register_extension("media_status", MediaStatusExtension, MediaStatusEntryExtension, atom=False, rss=True)
+        if any(entry.id in self.ids for entry in feed.entries):   # an entry extension costs every entry
+            fg.register_extension("media_status", MediaStatusExtension, MediaStatusEntryExtension, atom=False,
+                                  rss=True)
 
     def entry(self, fe, entry: Entry) -> None:
         if entry.id in self.ids:
@@ -176,9 +183,11 @@ class ValidUntil:
 
 def extensions_of(profile: Profile, site=None, withdrawn: frozenset = frozenset()) -> tuple:
     """The profile's namespaces, and what marks its deletion markers (`withdrawn`: their ids)."""
-    made = {"webfeeds": lambda: Webfeeds(profile.value("extensions", "accent_color")), "snf": Snf, "mi": Mi}
+    analytics = profile.value("extensions", "analytics") == "ga4" and site is not None and site.smartnews_analytics_id
+    made = {"webfeeds": lambda: Webfeeds(profile.value("extensions", "accent_color")),
+            "snf": lambda: Snf(items=bool(analytics)), "mi": Mi}
     chosen = [made[name]() for name in profile.value("extensions", "names", ())]
-    if profile.value("extensions", "analytics") == "ga4" and site is not None and site.smartnews_analytics_id:
+    if analytics:
         chosen.append(SnfAnalytics(site.smartnews_analytics_id, withdrawn))
     marker = {"media-status": MediaStatusDeleted, "expiry": ValidUntil}.get(deletions_of(profile))
     if marker is not None:
@@ -260,28 +269,35 @@ def facts_of(entry: Entry) -> ItemFacts:
 # ---- the feed --------------------------------------------------------------------------------
 
 def shape(profile: Profile, feed: Feed, *, fmt: str, self_url: str, now: datetime) -> Feed:
-    """`feed` (public, full text, built once) as `profile` serves it in format `fmt` at `self_url`."""
+    """`feed` (public, full text, built once) as `profile` serves it in format `fmt` at `self_url`.
+
+    Each entry is shaped once per content and kept (`_shaped`) for every scope and format it appears
+    in, so after a write only the written article is shaped again; the date rules alone are checked
+    at every render."""
     tag = profile.value("language", "tag")
     site = replace(feed.site, language=tag) if tag else feed.site
-    entries = []
+    context = (profile.digest(), feed.site.digest(), site.language)
+    entries, left = [], []
     for entry in feed.entries:
         article = feed.sources.get(entry.id)
         if article is not None and not article.syndicated_to(profile.name):
             continue   # the desk's choice, not a broken rule
-        shaped = shape_entry(profile, entry, article)
-        problems = item_problems(profile, facts_of(shaped), now=now, feed_language=site.language)
+        shaped, lasting = _shaped.get(context, entry, article,
+                                      lambda e, a: _shape_and_check(profile, e, a, site.language))
+        problems = lasting + date_problems(profile, facts_of(shaped), now=now)
         if problems:
-            _leave_out(profile, problems, article)
+            left.append((problems, article))
             continue
         entries.append(shaped)
+    _leave_out(profile, left)
     gone = withdrawn_within(profile, feed)
     markers = [marker_entry(profile, tombstone, feed) for tombstone in gone] \
         if deletions_of(profile) in MARKED_IN_ITEMS else []
-    maximum = profile.value("window", "max_count")
-    if maximum:
-        # A takedown is never pushed out to make room: markers take their places in the window first.
-        markers = markers[:maximum]
-        entries = entries[:maximum - len(markers)]
+    # A profile without its own count gets the public feeds' (the base holds more, for items left out).
+    maximum = profile.value("window", "max_count") or feed.site.default_limit
+    # A takedown is never pushed out to make room: markers take their places in the window first.
+    markers = markers[:maximum]
+    entries = entries[:maximum - len(markers)]
     channel = profile.rule("channel")
     return replace(
         feed, site=site, entries=markers + entries,
@@ -345,12 +361,94 @@ def marker_entry(profile: Profile, tombstone: Tombstone, feed: Feed) -> Entry:
                  language=article.language if article is not None else feed.language)
 
 
-def _leave_out(profile: Profile, problems, article) -> None:
-    version = (article.id, article.updated.isoformat()) if article is not None else (problems[0].item_id, "")
-    for problem in problems:
-        left_out.send(profile.name, rule=problem.rule)
-        if _logged.first((profile.name, problem.rule, *version)):
-            log.warning("left out of the %s feeds: %s", profile.name, problem)
+def _shaping_input(entry: Entry, article) -> tuple:
+    """Everything shaping reads of an entry and its article: equal tuples are shaped alike (hashing the
+    texts costs microseconds; skips.version_of, a repr of the whole record, costs a hundred times more)."""
+    shown = (entry.id, entry.url, entry.title, entry.summary, entry.content_html, entry.published, entry.updated,
+             entry.image, entry.language, tuple(entry.authors), tuple(entry.categories), tuple(entry.videos))
+    if article is None:
+        return shown
+    return (*shown, article.short_title, article.significantly_updated, article.body_html)
+
+
+def _shape_and_check(profile: Profile, entry: Entry, article, language: str) -> tuple[Entry, list]:
+    shaped = shape_entry(profile, entry, article)
+    return shaped, lasting_problems(profile, facts_of(shaped), feed_language=language)
+
+
+class _Kept:
+    """A bounded, thread-safe LRU of shaped entries, by (profile, site, language, entry id) and what
+    shaping reads (`_shaping_input`): -> (shaped entry, the rules it breaks whenever checked). An
+    article's entry is the same in every scope's feed, so one shaping serves them all."""
+
+    def __init__(self, size: int):
+        self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, context: tuple, entry: Entry, article, make):
+        material = _shaping_input(entry, article)
+        # A small key (its hash of the texts is computed once per string); the full input is compared on a hit.
+        key = (*context, entry.id, hash(material))
+        with self.lock:
+            kept = self.items.get(key)
+            if kept is not None:
+                self.items.move_to_end(key)
+        if kept is not None and kept[0] == material:
+            return kept[1]
+        made = make(entry, article)
+        with self.lock:
+            self.items[key] = (material, made)
+            self.items.move_to_end(key)
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+        return made
+
+
+# About 6 profiles x a few hundred recent articles; a shaped entry holds its full text (~6 KiB).
+_shaped = _Kept(4096)
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """One item left out of a profile's feeds: which, why, when it was last left out (the desk shows these)."""
+    profile: str
+    item_id: str
+    rule: str
+    message: str
+    at: datetime
+
+
+_recent: OrderedDict = OrderedDict()   # (profile, item id, rule) -> LeftOut, newest last
+_recent_lock = threading.Lock()
+RECENT_LEFT_OUT = 1000
+
+
+def recent_left_out(profile: str | None = None) -> list[LeftOut]:
+    """Items this process left out of profile feeds (of `profile`, or all), newest first: each (item,
+    rule) once, with its last time; the latest RECENT_LEFT_OUT kept."""
+    with _recent_lock:
+        found = list(_recent.values())
+    return [x for x in reversed(found) if profile is None or x.profile == profile]
+
+
+def _leave_out(profile: Profile, left: list) -> None:
+    """Announce what one render left out: one signal per rule (with how many items), a log line the
+    first time per article version and rule, and the record `recent_left_out` reads."""
+    counts: dict[str, int] = {}
+    now = datetime.now(timezone.utc)
+    for problems, article in left:
+        version = (article.id, article.updated.isoformat()) if article is not None else (problems[0].item_id, "")
+        for problem in problems:
+            counts[problem.rule] = counts.get(problem.rule, 0) + 1
+            key = (profile.name, problem.item_id, problem.rule)
+            with _recent_lock:
+                _recent.pop(key, None)
+                _recent[key] = LeftOut(profile.name, problem.item_id or "", problem.rule, problem.message, now)
+                while len(_recent) > RECENT_LEFT_OUT:
+                    _recent.popitem(last=False)
+            if _logged.first((profile.name, problem.rule, *version)):
+                log.warning("left out of the %s feeds: %s", profile.name, problem)
+    for rule, count in counts.items():
+        left_out.send(profile.name, rule=rule, count=count)
 
 
 def write(profile: Profile, fmt: str, feed: Feed) -> bytes:
