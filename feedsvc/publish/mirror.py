@@ -590,9 +590,9 @@ def _priority(doc: Document) -> tuple:
     """Public feeds before aggregator profiles' (which follow in the same order); in each, site and
     section feeds before tag and author feeds, formats in their order (RSS first); OPML last."""
     target, profile = parse_feed_path(doc.url), 0
-    if target is None and doc.url.startswith(shaping.PROFILE_FEEDS + "/"):
-        _, _, public = doc.url[len(shaping.PROFILE_FEEDS) + 1:].partition("/")
-        target, profile = parse_feed_path(f"{FEEDS}/{public}"), 1
+    public = shaping.public_feed_path(doc.url) if target is None else None
+    if public is not None:
+        target, profile = parse_feed_path(public), 1
     if target is None:
         return (9, 0, 0, 0, doc.url)   # OPML and the directories
     return (profile, 0 if target.kind in _FIRST_KINDS else 1, _FORMAT_ORDER[target.fmt], _KIND_ORDER[target.kind],

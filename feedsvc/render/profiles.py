@@ -69,6 +69,15 @@ def profile_feed_url(name: str, scope: Scope, fmt: str, site_url: str) -> str:
     return site_url + profile_feed_path(name, scope, fmt)
 
 
+def public_feed_path(path: str) -> str | None:
+    """The public feed path a profile feed path repeats (/feeds/profile/msn/tag/x/rss.xml ->
+    /feeds/tag/x/rss.xml), or None for a path outside /feeds/profile/<name>/."""
+    if not path.startswith(PROFILE_FEEDS + "/"):
+        return None
+    name, slash, rest = path[len(PROFILE_FEEDS) + 1:].partition("/")
+    return f"{FEEDS}/{rest}" if name and slash and rest else None
+
+
 def profile_opml_url(name: str, site_url: str) -> str:
     return f"{site_url}{profile_folder(name)}/feeds.opml"
 
