@@ -104,10 +104,14 @@ def test_readers_updates_deletions_tombstone(client, withdrawn):
     assert [t.get("ref") for t in atom.iter(f"{{{TOMBSTONE_NS}}}deleted-entry")] == [guid]
 
 
-def test_flipboard_updates_deletions_none(client, withdrawn):
+@pytest.mark.parametrize("name", ["flipboard", "google-news"])
+def test_updates_deletions_none(client, withdrawn, name):
     _, guid, _, _ = withdrawn
-    body = client.get("/feeds/profile/flipboard/rss.xml").data
-    assert guid.encode() not in body and b"media:status" not in body
+    assert BUILT_IN[name].value("updates", "deletions") == "none"
+    for fmt in BUILT_IN[name].formats:
+        body = client.get(f"/feeds/profile/{name}/{FILES[fmt]}").data
+        assert guid.encode() not in body and MEDIA_NS.encode() + b'">deleted' not in body
+        assert b"deleted-entry" not in body and b"dcterms:valid" not in body
 
 
 def test_public_rss_carries_no_marker(client, withdrawn):

@@ -458,3 +458,40 @@ def test_left_out_items_are_recorded_with_id_rule_and_reason():
     shaped("msn", record(8001, title=title_of_graphemes(20)))
     [found] = [x for x in shaping.recent_left_out("msn") if x.item_id.endswith("/p-8001")]
     assert found.rule == "title.min" and "at least 21" in found.message and found.profile == "msn"
+
+
+# ---- rules every profile may set, each profile that sets it --------------------------------------
+
+@pytest.mark.parametrize("name", [n for n in sorted(BUILT_IN) if BUILT_IN[n].value("language", "tag")])
+def test_language_tag(name):
+    image = {"url": "/media/x.jpg", "width": 1200, "height": 675}
+    feed = shaped(name, record(image=image, summary="स" * 400))
+    assert rss(name, feed).findtext("channel/language") == BUILT_IN[name].value("language", "tag")
+
+
+@pytest.mark.parametrize("name", [n for n in sorted(BUILT_IN) if BUILT_IN[n].value("window", "max_count")])
+def test_window_max_count(name):
+    maximum = BUILT_IN[name].value("window", "max_count")
+    image = {"url": "/media/x.jpg", "width": 1200, "height": 675}
+    feed = shaped(name, *[record(n, image=image, summary="स" * 400) for n in range(maximum + 5)])
+    assert len(feed.entries) == maximum
+
+
+@pytest.mark.parametrize("name", [n for n in sorted(BUILT_IN) if BUILT_IN[n].rule("html")])
+def test_html_allow_list(name):
+    body = ("<p>पाठ <b>मोटा</b> <a href='https://x.example/' title='t'>कड़ी</a></p><figure><img src='https://x.example/a.jpg'"
+            " alt='' width='800' height='450'><figcaption>चित्र</figcaption></figure><table><tr><td>१</td></tr></table>"
+            "<pre>कोड</pre><h2>शीर्षक</h2>")
+    [entry] = shaped(name, record(body_html=body, image=None, summary="स" * 400)).entries
+    allowed = set(BUILT_IN[name].rule("html")["tags"])
+    root = lxml.html.fragment_fromstring(entry.content_html, create_parent="div")
+    found = {element.tag for element in root.iter() if element is not root}
+    assert found and found <= allowed, found - allowed
+    attributes = BUILT_IN[name].rule("html").get("attributes", {})
+    assert all(set(e.attrib) <= set(attributes.get(e.tag, ())) for e in root.iter() if e is not root)
+
+
+@pytest.mark.parametrize("width, height, kept", [(990, 300, True), (1000, 300, False)])
+def test_smartnews_image_aspect(width, height, kept):
+    [entry] = shaped("smartnews", record(image={"url": "/m.jpg", "width": width, "height": height})).entries
+    assert (entry.image is not None) is kept   # long side at most 3.3 times the short one

@@ -241,8 +241,9 @@ def _content(profile: Profile, entry: Entry) -> str | None:
     html = profile.rule("html")
     if not html:
         return entry.content_html
+    # "*": none unless the profile lists some: nh3 otherwise keeps lang and title on every tag.
     return nh3.clean(entry.content_html, tags=set(html["tags"]),
-                     attributes={tag: set(names) for tag, names in html.get("attributes", {}).items()},
+                     attributes={"*": set(), **{tag: set(names) for tag, names in html.get("attributes", {}).items()}},
                      url_schemes=URL_SCHEMES, link_rel=None)
 
 
