@@ -16,7 +16,7 @@ from typing import Callable
 from feedsvc import create_app
 from feedsvc.web import db
 
-from . import build, fresh, load, scale, serve, stats, takedown, wrk
+from . import build, fresh, load, profiles, scale, serve, stats, takedown, wrk
 from .stats import Row, Table
 
 SMALL_ROWS = 600   # enough for a 500-item feed; the serving and mirror rows use this database
@@ -96,6 +96,18 @@ def serving(table: Table, run: Run) -> None:
     run.facts.update(serve.run(table, run.small_url, run.mirror, WORK, max(run.repeats, 7)))
 
 
+def serving_profiles(table: Table, run: Run) -> None:
+    profiles.serving(table, run.small_url, run.mirror, WORK, max(run.repeats, 7))
+
+
+def profile_fanout(table: Table, run: Run) -> None:
+    app = run.app()
+    try:
+        profiles.fanout(table, app, max(run.repeats, 7))
+    finally:
+        db.engine(app).dispose()
+
+
 def freshness(table: Table, run: Run) -> None:
     run.facts.update(fresh.run(table, run.small_url, run.mirror, WORK))
 
@@ -124,6 +136,8 @@ STEPS = [
     NOISE,
     *(Step(f"building {n}-item feeds", build.rows(n), building(n)) for n in build.SIZES),
     Step("serving a cached feed and 304 (wrk)", serve.ROWS, serving, needs_servers=True),
+    Step("serving aggregator profile feeds and 304 (wrk)", profiles.SERVE_ROWS, serving_profiles, needs_servers=True),
+    Step("rendering every profile variant after a write", profiles.FANOUT_ROWS, profile_fanout),
     Step("mirror freshness", fresh.ROWS, freshness, needs_servers=True),
     Step("takedowns", takedown.ROWS, takedowns, needs_servers=True),
     Step("import rate", scale.IMPORT_RATE_ROWS, lambda table, run: scale.import_rate(table)),

@@ -51,6 +51,9 @@ DEFAULTS = {
     "FEED_FULL_TEXT": True,
     "FEED_TTL_MINUTES": 5,
     "TOMBSTONE_DAYS": 30,
+    # The GA4 measurement id (G-...) of the snf:analytics tag in each SmartNews profile item, which SmartNews
+    # runs when it shows the article in its own viewer (SmartView First); empty: no tag.
+    "SMARTNEWS_ANALYTICS_ID": "",
     "CACHE_MAX_AGE": 300,
     "CACHE_STALE_WHILE_REVALIDATE": 600,
     "CACHE_STALE_IF_ERROR": 86400,
@@ -141,6 +144,7 @@ DEFAULTS = {
 # A token given as itself must be at least this long (sha256: digests cannot be measured).
 MIN_TOKEN_LENGTH = 32
 HOST_NAME = re.compile(r"[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?")
+GA4_MEASUREMENT_ID = re.compile(r"G-[A-Z0-9]{4,20}")
 LIST_SETTINGS = {"API_TOKENS", "METRICS_TOKENS", "DESK_TOKENS", "WEBSUB_HUBS", "FRAME_HOSTS", "PURGE_WEBHOOKS",
                  "IMAGE_RENDITIONS", "IMAGE_FORMATS"}
 INT_SETTINGS = {k for k, v in DEFAULTS.items() if isinstance(v, int) and not isinstance(v, bool)}
@@ -248,6 +252,9 @@ def load(app, test_config: dict | None = None) -> None:
         if not HOST_NAME.fullmatch(app.config["ID_AUTHORITY"]):
             raise ConfigError(f"FEEDSVC_ID_AUTHORITY: {app.config['ID_AUTHORITY']!r} is not a host name "
                               "(letters, digits, dots, hyphens)")
+    analytics = app.config["SMARTNEWS_ANALYTICS_ID"] = (app.config["SMARTNEWS_ANALYTICS_ID"] or "").strip()
+    if analytics and not GA4_MEASUREMENT_ID.fullmatch(analytics):
+        raise ConfigError(f"FEEDSVC_SMARTNEWS_ANALYTICS_ID: {analytics[:40]!r} is not a GA4 measurement id (G-XXXXXXXXXX)")
     app.config["API_TOKEN_DIGESTS"] = parse_token_digests(app.config["API_TOKENS"])
     app.config["API_TOKENS"] = []  # only the digests are kept in memory
     app.config["METRICS_TOKEN_DIGESTS"] = parse_token_digests(app.config["METRICS_TOKENS"], "METRICS_TOKENS")

@@ -276,3 +276,77 @@ def test_mirror_lag_reads_the_manifest(app, make_record, tmp_path):
 def test_paths_outside_the_mirror_are_refused(url):
     with pytest.raises(ValueError):
         export.file_for(url, "text/html")
+
+
+# ---- aggregator profiles (issue 18): every profile × scope × format it allows, its OPML, the list ----
+
+def test_every_profile_feed_of_every_scope_is_in_the_mirror(sample_app, sample_mirror):
+    from feedsvc import store
+    from feedsvc.render import profiles as shaping
+    from feedsvc.render.feeds import Scope
+    from feedsvc.web.profile_feeds import profiles_of
+    root, _ = sample_mirror
+    files = mirrored_files(root)
+    with db.engine(sample_app).connect() as conn:
+        scopes = [Scope.from_id(s.scope) for s in store.all_scopes(conn)]
+    profiles = profiles_of(sample_app).values()
+    expected = {shaping.profile_feed_path(p.name, scope, fmt) for p in profiles for scope in scopes
+                for fmt in p.formats}
+    expected |= {f"{shaping.profile_folder(p.name)}/feeds.opml" for p in profiles}
+    expected |= {"/feeds/profiles.json", "/feeds/profiles"}
+    assert len(scopes) > 5 and expected <= set(files), sorted(expected - set(files))[:5]
+    assert "/feeds/profile/smartnews/atom.xml" not in files   # a format the profile does not take
+    assert files["/feeds/profiles"] == "feeds/profiles.html"
+
+
+def test_a_withdrawal_reaches_the_mirrors_profile_feeds_as_each_profile_says_it(app, make_record, tmp_path):
+    from datetime import datetime, timedelta, timezone
+    now = datetime.now(timezone(timedelta(hours=5, minutes=30))).replace(microsecond=0)
+    fresh = dict(published=(now - timedelta(hours=1)).isoformat(), updated=(now - timedelta(hours=1)).isoformat())
+    write(app, make_record(**fresh))
+    write(app, make_record(id="other-article", slug="other-article", **fresh))
+    mirror = export.Mirror(app, tmp_path)
+    guid = b"articles/test-2025-08-01-monsoon</guid>"
+    try:
+        mirror.sync()
+        assert guid in (tmp_path / "feeds/profile/smartnews/rss.xml").read_bytes()
+        commit_write(db.engine(app), withdraw, "test-2025-08-01-monsoon", site_name=app.config["SITE_NAME"])
+        report = mirror.update()
+    finally:
+        mirror.close()
+    assert report is not None and report.written > 0
+    smartnews = etree.fromstring((tmp_path / "feeds/profile/smartnews/section/national/rss.xml").read_bytes())
+    [marker] = [i for i in smartnews.iter("item") if i.findtext("guid").endswith("/test-2025-08-01-monsoon")]
+    assert marker.findtext("{http://search.yahoo.com/mrss/}status") == "deleted"
+    msn = etree.fromstring((tmp_path / "feeds/profile/msn/atom.xml").read_bytes())
+    assert msn.find(".//{http://purl.org/dc/terms/}valid") is not None
+    assert guid not in (tmp_path / "feeds/profile/flipboard/rss.xml").read_bytes()
+    assert b"monsoon" not in (tmp_path / "feeds/rss.xml").read_bytes()
+
+
+def test_watch_follows_a_write_into_the_profile_feeds(app, make_record, tmp_path):
+    write(app, make_record())
+    mirror = export.Mirror(app, tmp_path)
+    mirror.sync()
+    stop = threading.Event()
+    watcher = threading.Thread(target=mirror.watch, kwargs={"interval": 0.05, "stop": stop})
+    watcher.start()
+    try:
+        write(app, make_record(id="breaking-news", slug="breaking-news", title="ताज़ा ख़बर: बड़ा फ़ैसला आज आया"))
+        deadline = time.monotonic() + 30
+        for path in ("feeds/profile/readers/atom.xml", "feeds/profile/google-news/section/national/rss.xml"):
+            while "ताज़ा ख़बर".encode() not in (tmp_path / path).read_bytes():
+                assert time.monotonic() < deadline, f"the mirror never showed the write in {path}"
+                time.sleep(0.02)
+    finally:
+        stop.set()
+        watcher.join()
+        mirror.close()
+
+
+def test_public_feeds_go_before_profile_feeds_and_opml_last():
+    urls = ["/feeds.opml", "/feeds/profile/msn/rss.xml", "/feeds/tag/x/rss.xml", "/feeds/rss.xml",
+            "/feeds/profile/msn/tag/x/rss.xml", "/feeds/profiles.json"]
+    ordered = sorted((export.Document(url, "") for url in urls), key=export._priority)
+    assert [d.url for d in ordered][:4] == ["/feeds/rss.xml", "/feeds/tag/x/rss.xml", "/feeds/profile/msn/rss.xml",
+                                            "/feeds/profile/msn/tag/x/rss.xml"]

@@ -16,7 +16,8 @@ REQUESTS = [
     ("HEAD", {"Accept-Encoding": "gzip"}),
 ]
 PATHS = ["/feeds/rss.xml", "/feeds/atom.xml", "/feeds/feed.json", "/feeds/section/national/rss.xml",
-         "/feeds/tag/parliament/feed.json"]
+         "/feeds/tag/parliament/feed.json", "/feeds/profile/smartnews/rss.xml",
+         "/feeds/profile/readers/section/national/feed.json", "/feeds/profile/msn/tag/parliament/atom.xml"]
 
 
 @pytest.fixture
@@ -96,7 +97,9 @@ def test_a_write_ends_the_replay(pair, make_record):
 
 
 @pytest.mark.parametrize("path", ["/feeds/rss.xml?limit=5", "/feeds/section/no-such-section/rss.xml",
-                                  "/feeds/section/Bad_Key/rss.xml", "/feeds.opml", "/feeds"])
+                                  "/feeds/section/Bad_Key/rss.xml", "/feeds.opml", "/feeds",
+                                  "/feeds/profile/nope/rss.xml", "/feeds/profile/smartnews/atom.xml",
+                                  "/feeds/profile/msn/feeds.opml", "/feeds/profiles.json"])
 def test_everything_else_is_left_to_the_app(pair, path):
     fast, plain = pair
     for _ in range(2):

@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import feedparser
+import lxml.html
 import pytest
 from lxml import etree
 
@@ -15,7 +16,7 @@ from feedsvc.profiles.text import graphemes, length
 from feedsvc.render import profiles as shaping
 from feedsvc.render.feeds.entries import entry_from_article
 from feedsvc.render.feeds.ext import MI_NS, SNF_NS, WEBFEEDS_NS
-from feedsvc.render.feeds.model import Feed, Scope, Site
+from feedsvc.render.feeds.model import Feed, Scope, Site, Tombstone
 from tests.support.apps import SITE_URL
 from tests.support.records import VALID_RECORD
 
@@ -148,7 +149,7 @@ def long_record(n: int) -> dict:
 
 @pytest.mark.parametrize("name, budget", [("google-news", 2_000_000), ("smartnews", 1_000_000)])
 def test_bytes_max_keeps_whole_items(name, budget):
-    feed = shaping.shape(replace(BUILT_IN[name], rules={**BUILT_IN[name].rules, "window": {"sources": []}}),
+    feed = shaping.shape(replace(BUILT_IN[name], rules={**BUILT_IN[name].rules, "window": {"max_count": 200, "sources": []}}),
                          feed_of(*[long_record(n) for n in range(200)]), fmt="rss", self_url=SITE_URL, now=NOW)
     body = shaping.write(BUILT_IN[name], "rss", feed)
     parsed = feedparser.parse(body)
@@ -360,3 +361,137 @@ def test_partner_bound_to_a_profile_gets_its_feed(runner, client, api_headers):
     assert etree.fromstring(body).find(f"channel/{{{SNF_NS}}}logo") is not None
     refused = runner.invoke(args=["partners", "add", "Other", "--profile", "nope"])
     assert refused.exit_code != 0 and "smartnews" in refused.output
+
+
+# ---- withdrawn articles (end to end: test_profile_deletions.py) ------------------------------------
+
+def feed_with_withdrawals(*days_before_change: float) -> Feed:
+    gone = [Tombstone(f"tag:x,2025:articles/w-{i}", NOW - timedelta(days=d), f"{SITE_URL}/articles/w-{i}")
+            for i, d in enumerate(days_before_change)]
+    return replace(feed_of(*[record(n) for n in range(40)]), tombstones=gone)
+
+
+def markers_of(feed: Feed) -> list[str]:
+    return [e.id.rsplit("/", 1)[1] for e in feed.entries if e.title == shaping.WITHDRAWN_TITLE]
+
+
+@pytest.mark.parametrize("name", ["msn", "smartnews"])
+def test_updates_deletion_days(name):
+    shaped_feed = shaping.shape(BUILT_IN[name], feed_with_withdrawals(0, 6.9, 7.1, 30), fmt="rss",
+                                self_url=SITE_URL, now=NOW)
+    assert BUILT_IN[name].value("updates", "deletion_days") == 7
+    assert markers_of(shaped_feed) == ["w-0", "w-1"]   # a week back from the scope's last change, then gone
+
+
+def test_updates_deletion_days_defaults_to_the_sites_tombstone_window():
+    shaped_feed = shaping.shape(BUILT_IN["readers"], feed_with_withdrawals(0, 29, 31), fmt="atom",
+                                self_url=SITE_URL, now=NOW)
+    assert [t.ref.rsplit("/", 1)[1] for t in shaped_feed.tombstones] == ["w-0", "w-1"]   # Site.tombstone_days = 30
+    assert not markers_of(shaped_feed)
+
+
+def test_msn_window_max_count_keeps_markers_first():
+    shaped_feed = shaping.shape(BUILT_IN["msn"], feed_with_withdrawals(0, 1), fmt="rss", self_url=SITE_URL, now=NOW)
+    assert len(shaped_feed.entries) == 29 and markers_of(shaped_feed) == ["w-0", "w-1"]
+    assert [e.title for e in shaped_feed.entries[:2]] == [shaping.WITHDRAWN_TITLE] * 2
+
+
+def test_withdrawn_title_meets_the_title_rule_of_every_profile_with_markers():
+    for profile in BUILT_IN.values():
+        if shaping.deletions_of(profile) in shaping.MARKED_IN_ITEMS:
+            title = profile.rule("title")
+            assert title.get("min", 0) <= length(shaping.WITHDRAWN_TITLE) <= title.get("max", 10**6), profile.name
+
+
+# ---- Apple News: no "read more" teasers ----------------------------------------------------------
+
+@pytest.mark.parametrize("summary, kept", [("संसद का सत्र आज से शुरू… और पढ़ें »", "संसद का सत्र आज से शुरू"),
+                                           ("The session opens today. Read more...", "The session opens today"),
+                                           ("बहस जारी रहेगी", "बहस जारी रहेगी")])
+def test_apple_news_summary_teasers(summary, kept):
+    [entry] = shaped("apple-news", record(summary=summary)).entries
+    assert entry.summary == kept
+
+
+def test_apple_news_summary_teasers_is_reported_by_the_checker():
+    from feedsvc.validate.profile_rules import profile_problems
+    body = shaping.feeds.write("rss", feed_of(record(summary="संसद का सत्र आज से शुरू… आगे पढ़ें")))
+    assert "apple-news:summary.teasers" in {p.rule for p in profile_problems(BUILT_IN["apple-news"], body, "rss",
+                                                                              now=NOW)}
+
+
+# ---- SmartNews: snf:analytics ---------------------------------------------------------------------
+
+def test_smartnews_extensions_analytics():
+    site = replace(SITE, smartnews_analytics_id="G-ABC123XYZ")
+    feed = replace(feed_of(record(title="</script>]]> मानसून सत्र आज से शुरू & <b>")), site=site)
+    root = rss("smartnews", shaping.shape(BUILT_IN["smartnews"], feed, fmt="rss", self_url=SITE_URL, now=NOW))
+    tag = root.findtext(f"channel/item/{{{SNF_NS}}}analytics")
+    assert "gtag/js?id=G-ABC123XYZ" in tag and "'G-ABC123XYZ'" not in tag and '"G-ABC123XYZ"' in tag
+    scripts = lxml.html.fragment_fromstring(tag, create_parent="div").findall("script")
+    assert len(scripts) == 2 and "</script>" not in scripts[1].text and "]]>" not in tag
+    assert "https://www.smartnews.com/" in scripts[1].text
+
+
+def test_smartnews_extensions_analytics_left_out_without_an_id():
+    root = rss("smartnews", shaped("smartnews", record()))
+    assert root.find(f"channel/item/{{{SNF_NS}}}analytics") is None
+
+
+# ---- fast: an entry is shaped once per content, for every scope and format --------------------------
+
+def test_an_entry_is_shaped_once_per_content(monkeypatch):
+    calls = []
+    real = shaping.shape_entry
+    monkeypatch.setattr(shaping, "shape_entry", lambda *args: calls.append(args[1].id) or real(*args))
+    unique = record(7001, title="एक ख़ास ख़बर जो केवल इस परीक्षण में है, आकार एक बार")
+    for fmt in ("rss", "atom"):
+        for feed in (feed_of(unique), feed_of(unique, record(7002))):   # two scopes holding the article
+            shaping.shape(BUILT_IN["google-news"], feed, fmt=fmt, self_url=SITE_URL, now=NOW)
+    assert calls.count(feed_of(unique).entries[0].id) == 1
+    edited = dict(unique, title=unique["title"] + " (बदली)", updated="2025-08-01T10:00:00+05:30")
+    shaping.shape(BUILT_IN["google-news"], feed_of(edited), fmt="rss", self_url=SITE_URL, now=NOW)
+    assert calls.count(feed_of(unique).entries[0].id) == 2   # an edit is shaped again
+
+
+def test_left_out_items_are_recorded_with_id_rule_and_reason():
+    shaped("msn", record(8001, title=title_of_graphemes(20)))
+    [found] = [x for x in shaping.recent_left_out("msn") if x.item_id.endswith("/p-8001")]
+    assert found.rule == "title.min" and "at least 21" in found.message and found.profile == "msn"
+
+
+# ---- rules every profile may set, each profile that sets it --------------------------------------
+
+@pytest.mark.parametrize("name", [n for n in sorted(BUILT_IN) if BUILT_IN[n].value("language", "tag")])
+def test_language_tag(name):
+    image = {"url": "/media/x.jpg", "width": 1200, "height": 675}
+    feed = shaped(name, record(image=image, summary="स" * 400))
+    assert rss(name, feed).findtext("channel/language") == BUILT_IN[name].value("language", "tag")
+
+
+@pytest.mark.parametrize("name", [n for n in sorted(BUILT_IN) if BUILT_IN[n].value("window", "max_count")])
+def test_window_max_count(name):
+    maximum = BUILT_IN[name].value("window", "max_count")
+    image = {"url": "/media/x.jpg", "width": 1200, "height": 675}
+    feed = shaped(name, *[record(n, image=image, summary="स" * 400) for n in range(maximum + 5)])
+    assert len(feed.entries) == maximum
+
+
+@pytest.mark.parametrize("name", [n for n in sorted(BUILT_IN) if BUILT_IN[n].rule("html")])
+def test_html_allow_list(name):
+    body = ("<p>पाठ <b>मोटा</b> <a href='https://x.example/' title='t'>कड़ी</a></p><figure><img src='https://x.example/a.jpg'"
+            " alt='' width='800' height='450'><figcaption>चित्र</figcaption></figure><table><tr><td>१</td></tr></table>"
+            "<pre>कोड</pre><h2>शीर्षक</h2>")
+    [entry] = shaped(name, record(body_html=body, image=None, summary="स" * 400)).entries
+    allowed = set(BUILT_IN[name].rule("html")["tags"])
+    root = lxml.html.fragment_fromstring(entry.content_html, create_parent="div")
+    found = {element.tag for element in root.iter() if element is not root}
+    assert found and found <= allowed, found - allowed
+    attributes = BUILT_IN[name].rule("html").get("attributes", {})
+    assert all(set(e.attrib) <= set(attributes.get(e.tag, ())) for e in root.iter() if e is not root)
+
+
+@pytest.mark.parametrize("width, height, kept", [(990, 300, True), (1000, 300, False)])
+def test_smartnews_image_aspect(width, height, kept):
+    [entry] = shaped("smartnews", record(image={"url": "/m.jpg", "width": width, "height": height})).entries
+    assert (entry.image is not None) is kept   # long side at most 3.3 times the short one

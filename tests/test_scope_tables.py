@@ -9,10 +9,12 @@ from werkzeug.test import EnvironBuilder
 from feedsvc import store
 from feedsvc.ingest.records import parse_record
 from feedsvc.publish import mirror
+from feedsvc.render import profiles as shaping
 from feedsvc.render.feeds import Scope, formats, opml, scopes_of
 from feedsvc.render.feeds.model import SCOPE_WORDS
 from feedsvc.render.feeds.urls import FeedTarget, feed_path, listing_path, parse_feed_path
 from feedsvc.web.middleware.fastpath import feed_target
+from feedsvc.web.profile_feeds import profiles_of
 from tests.support.apps import SITE_URL
 from tests.support.records import sample_records
 
@@ -71,8 +73,21 @@ def test_blueprints_fast_path_and_mirror_agree_on_every_feed_url_of_the_sample_d
         assert partner_endpoint == "partner_feeds.partner_feed" and partner_values == values
         assert feed_target(EnvironBuilder(path=doc.url).get_environ()) == (target.kind, target.key)
         assert target.scope.id in SAMPLE_SCOPES
-        assert mirror._priority(doc)[3] == target.scope.id
+        assert mirror._priority(doc)[-1] == target.scope.id
+    profiles = list(profiles_of(sample_app).values())
+    profile_docs = [d for d in mirror.feed_documents([store.ScopeState(s, "", 1, store.now_utc()) for s in SAMPLE_SCOPES],
+                                                     "salt", profiles) if shaping.public_feed_path(d.url)
+                    and parse_feed_path(shaping.public_feed_path(d.url))]
+    assert len(profile_docs) == len(SAMPLE_SCOPES) * sum(len(p.formats) for p in profiles)
+    for doc in profile_docs:
+        target = parse_feed_path(shaping.public_feed_path(doc.url))
+        endpoint, values = adapter.match(doc.url)
+        assert endpoint == "profile_feeds.profile_feed" and (values["kind"], values["key"]) == (target.kind, target.key)
+        assert feed_target(EnvironBuilder(path=doc.url).get_environ()) == (target.kind, target.key)
+        assert mirror._priority(doc)[0] == 1 and mirror._priority(doc)[-1] == target.scope.id
     with sample_app.test_client() as client:
+        for doc in profile_docs[::11]:
+            assert client.get(doc.url).status_code == 200, doc.url
         for doc in feed_docs[::7]:
             response = client.get(doc.url)
             fmt = formats.FORMATS[parse_feed_path(doc.url).fmt]

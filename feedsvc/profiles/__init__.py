@@ -8,6 +8,7 @@ clusters (what a reader sees as one letter; a Devanagari conjunct is one).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import tomllib
 from dataclasses import dataclass, field
@@ -58,6 +59,13 @@ class Profile:
 
     def value(self, rule: str, key: str, default=None):
         return self.rule(rule).get(key, default)
+
+    def digest(self) -> str:
+        """Changes whenever what the profile's feeds show may change: part of the static mirror's stamps."""
+        rules = {name: dict(values) for name, values in self.rules.items()}
+        text = json.dumps([self.name, self.label, self.status, self.status_note, self.formats, rules],
+                          sort_keys=True, ensure_ascii=False)
+        return hashlib.blake2b(text.encode("utf-8"), digest_size=8).hexdigest()
 
     def as_json(self) -> dict:
         """The profile as /feeds/profiles.json lists it: each rule with its sources' URLs and dates."""

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from urllib.parse import parse_qsl, urlsplit
 
 from feedsvc.profiles import Profile
-from feedsvc.profiles.text import length
+from feedsvc.profiles.text import length, trailing_teaser
 
 # How far past now an item's date may lie before it counts as future-dated (clocks drift).
 CLOCK_SLACK = timedelta(minutes=5)
@@ -54,6 +54,17 @@ class FeedFacts:
 
 def item_problems(profile: Profile, item: ItemFacts, *, now: datetime, feed_language: str) -> list[Broken]:
     """Every rule of `profile` that `item` breaks."""
+    return lasting_problems(profile, item, feed_language=feed_language) + date_problems(profile, item, now=now)
+
+
+def date_problems(profile: Profile, item: ItemFacts, *, now: datetime) -> list[Broken]:
+    """The rules an item breaks because of when it is checked (a future date, an age limit)."""
+    return [Broken(rule, message, item.id) for rule, message in _date_problems(profile, item, now)]
+
+
+def lasting_problems(profile: Profile, item: ItemFacts, *, feed_language: str) -> list[Broken]:
+    """The rules an item breaks whenever it is checked: a function of the item alone, so the renderer
+    keeps the answer with the shaped entry (feedsvc/render/profiles.py)."""
     found: list[tuple[str, str]] = []
     title = profile.rule("title")
     if "min" in title and length(item.title) < title["min"]:
@@ -63,10 +74,12 @@ def item_problems(profile: Profile, item: ItemFacts, *, now: datetime, feed_lang
     minimum = profile.value("summary", "min")
     if minimum and length(item.summary) < minimum:
         found.append(("summary.min", f"summary has {length(item.summary)} letters; at least {minimum} needed"))
+    teaser = trailing_teaser(item.summary, tuple(profile.value("summary", "teasers", ())))
+    if teaser:
+        found.append(("summary.teasers", f"summary ends with the teaser {teaser!r}"))
     if profile.value("text", "full") and not item.has_content:
         found.append(("text.full", "no full text (content:encoded / content)"))
     found += image_problems(profile, item)
-    found += _date_problems(profile, item, now)
     if profile.value("language", "one_language") and item.language and \
             item.language.split("-")[0] != feed_language.split("-")[0]:
         found.append(("language.one_language", f"item is in {item.language!r}, the feed in {feed_language!r}"))

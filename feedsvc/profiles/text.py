@@ -5,6 +5,8 @@
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import regex
 
 _CLUSTER = regex.compile(r"\X")
@@ -34,3 +36,30 @@ def cut(text: str, limit: int, ellipsis: str = ELLIPSIS) -> str:
     if spaces and spaces[-1] > 0:
         kept = kept[:spaces[-1]]
     return "".join(kept).rstrip(_TRAILING) + ellipsis
+
+
+# What may stand around a "read more" teaser at the end of a summary: spaces, dots, ellipses, arrows, bars.
+_AROUND_TEASER = r"[\s.…»›→>|:\-–—\[\]()]*"
+
+
+@lru_cache(maxsize=16)
+def _teaser_at_end(teasers: tuple[str, ...]) -> regex.Pattern:
+    """A teaser phrase as the last words: not the tail of a longer word (no letter, mark or digit before it)."""
+    phrases = "|".join(regex.escape(t) for t in sorted(teasers, key=len, reverse=True))
+    return regex.compile(rf"{_AROUND_TEASER}(?<![\p{{L}}\p{{M}}\p{{N}}])(?:{phrases}){_AROUND_TEASER}$",
+                         regex.IGNORECASE | regex.VERSION1)
+
+
+def trailing_teaser(text: str, teasers: tuple[str, ...]) -> str | None:
+    """The "read more" teaser `text` ends with, or None."""
+    if not teasers:
+        return None
+    found = _teaser_at_end(teasers).search(text)
+    return found.group().strip(" .…»›→>|:-–—[]()\t\n") if found else None
+
+
+def without_teaser(text: str, teasers: tuple[str, ...]) -> str:
+    """`text` without a trailing "read more" teaser (and what stood around it)."""
+    if not teasers:
+        return text
+    return _teaser_at_end(teasers).sub("", text).rstrip()

@@ -52,11 +52,13 @@ from werkzeug.exceptions import HTTPException
 
 from feedsvc import store
 from feedsvc.ingest.records import article_from_json
+from feedsvc.profiles import Profile
+from feedsvc.render import profiles as shaping
 from feedsvc.render import sitemaps
 from feedsvc.render.feeds import FORMATS, Scope, Site
-from feedsvc.render.feeds.urls import feed_path, parse_feed_path
+from feedsvc.render.feeds.urls import FEEDS, feed_path, parse_feed_path
 from feedsvc.store import articles
-from feedsvc.web import db, documents, id_authority, ratelimit, render_cache
+from feedsvc.web import db, documents, id_authority, profile_feeds, ratelimit, render_cache
 from feedsvc.web.http import strip_encoding
 
 log = logging.getLogger(__name__)
@@ -91,18 +93,28 @@ class Document:
     section: str | None = None
 
 
-def feed_documents(scope_states: Iterable[store.ScopeState], salt: str) -> list[Document]:
-    """Every format of every scope's first page, plus OPML and the feed directory."""
+def feed_documents(scope_states: Iterable[store.ScopeState], salt: str,
+                   profiles: Iterable[Profile] = ()) -> list[Document]:
+    """Every format of every scope's first page, plus OPML and the feed directory; with `profiles`,
+    each profile's feed of every scope in every format it allows, its OPML, and the profile directory."""
     states = {s.scope: s for s in scope_states}
+    digests = {p.name: p.digest() for p in profiles}
+    profiles = sorted(profiles, key=lambda p: p.name)
     docs = []
     for scope_id in ["site", *sorted(s for s in states if s != "site")]:
         state = states.get(scope_id)
         stamp = f"{salt}|{state.version}|{state.modified_at.isoformat()}" if state else f"{salt}|0"
         scope = Scope.from_id(scope_id)
         docs.extend(Document(feed_path(scope, fmt), stamp) for fmt in FORMATS)
+        docs.extend(Document(shaping.profile_feed_path(p.name, scope, fmt), f"{stamp}|{digests[p.name]}")
+                    for p in profiles for fmt in p.formats)
     every = f"{salt}|" + ";".join(f"{s.scope}={s.version}:{s.name}" for s in sorted(states.values(),
                                                                                  key=lambda s: s.scope))
     docs += [Document("/feeds.opml", every), Document("/feeds", every)]
+    docs += [Document(f"{shaping.profile_folder(p.name)}/feeds.opml", f"{every}|{digests[p.name]}") for p in profiles]
+    if profiles:
+        listed = f"{salt}|" + ";".join(digests[p.name] for p in profiles)
+        docs += [Document(f"{FEEDS}/profiles.json", listed), Document(f"{FEEDS}/profiles", listed)]
     return docs
 
 
@@ -361,6 +373,7 @@ class Mirror:
         id_authority.fix(app)   # before the salt: it is part of what feeds show
         self.salt = f"{EXPORT_REVISION}|{render_cache.output_revision()}|{Site.from_config(app.config).digest()}"
         self.routes = page_routes(app)
+        self.profiles = list(profile_feeds.profiles_of(app).values())
         # In watch mode: the feeds' loop clears `feeds_idle` while it has work; the other loop waits for it.
         self.feeds_idle: threading.Event | None = None
         counters = documents.counters(app)
@@ -418,7 +431,7 @@ class Mirror:
         with self.engine.connect() as conn:
             states = store.all_scopes(conn)
             versions = {s.scope: s.version for s in states}
-            docs = feed_documents(states, self.salt) + fixed_documents(self.app, self.salt)
+            docs = feed_documents(states, self.salt, self.profiles) + fixed_documents(self.app, self.salt)
             docs += sitemap_documents(self.app, conn, self.salt)
             docs.append(news_document(versions.get("site", 0), self.salt))
             pages, _ = page_documents(conn, self.routes, self.salt, versions)
@@ -481,7 +494,7 @@ class Mirror:
                 self.take_down(report)   # before each document: a takedown never waits for a long cycle
                 with self.engine.connect() as conn:
                     states = store.all_scopes(conn)
-                docs = feed_documents(states, self.salt)
+                docs = feed_documents(states, self.salt, self.profiles)
                 held = self.manifest.stamps([d.url for d in docs])
                 pending = [d for d in docs if held.get(d.url) != d.stamp and (d.url, d.stamp) not in tried]
                 if not pending:
@@ -648,11 +661,15 @@ _FIRST_KINDS = ("site", "section")   # what most readers follow, and what every 
 
 
 def _priority(doc: Document) -> tuple:
-    """Site and section feeds before tag and author feeds; formats in their order (RSS first); OPML last."""
-    target = parse_feed_path(doc.url)
+    """Public feeds before aggregator profiles' (which follow in the same order); in each, site and
+    section feeds before tag and author feeds, formats in their order (RSS first); OPML last."""
+    target, profile = parse_feed_path(doc.url), 0
+    public = shaping.public_feed_path(doc.url) if target is None else None
+    if public is not None:
+        target, profile = parse_feed_path(public), 1
     if target is None:
-        return (9, 0, 0, doc.url)   # OPML and the directory
-    return (0 if target.kind in _FIRST_KINDS else 1, _FORMAT_ORDER[target.fmt], _KIND_ORDER[target.kind],
+        return (9, 0, 0, 0, doc.url)   # OPML and the directories
+    return (profile, 0 if target.kind in _FIRST_KINDS else 1, _FORMAT_ORDER[target.fmt], _KIND_ORDER[target.kind],
             target.scope.id)
 
 

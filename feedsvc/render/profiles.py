@@ -8,14 +8,19 @@
 titles cut or replaced, summaries lengthened, HTML narrowed to its allow-list, images it cannot
 use dropped, campaign parameters on links (never on ids), its namespaces, channel text within its
 limits. An item that still breaks a rule (checks.item_problems) is left out, never served broken;
-each one is logged and announced on `left_out` (counted by feedsvc/ops/metrics.py). `write`
-then keeps the feed within the profile's byte budget, at whole items.
+each one is logged and announced on `left_out` (counted by feedsvc/ops/metrics.py). A withdrawn
+article is said the way the profile chooses (`deletions_of`): a tombstone, or a marker item at the
+top of the feed for `deletion_days`. `write` then keeps the feed within the profile's byte budget,
+at whole items (markers come first, so they stay).
 """
 from __future__ import annotations
 
+import json
 import logging
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import nh3
@@ -23,17 +28,27 @@ from blinker import Namespace
 
 from feedsvc.ingest.sanitize import plain_text
 from feedsvc.profiles import Profile
-from feedsvc.profiles.checks import ItemFacts, image_problems, item_problems
-from feedsvc.profiles.text import cut, length
+from feedsvc.profiles.checks import ItemFacts, date_problems, image_problems, lasting_problems
+from feedsvc.profiles.text import cut, length, without_teaser
 from feedsvc.render import feeds
-from feedsvc.render.feeds.ext import MiEntryExtension, MiExtension, SnfExtension, WebfeedsExtension
-from feedsvc.render.feeds.model import Entry, Feed, Scope
+from feedsvc.render.feeds.dcterms import DctermsExtension, ValidEntryExtension
+from feedsvc.render.feeds.ext import (
+    MediaStatusEntryExtension,
+    MediaStatusExtension,
+    MiEntryExtension,
+    MiExtension,
+    SnfEntryExtension,
+    SnfExtension,
+    WebfeedsExtension,
+)
+from feedsvc.render.feeds.model import Entry, Feed, Scope, Tombstone
 from feedsvc.render.feeds.urls import FEEDS, feed_path
 from feedsvc.render.skips import LoggedOnce
 
 log = logging.getLogger(__name__)
 
-# Sent once per rule an item breaks when it is left out of a profile's feed; sender: the profile name.
+# Sent once per render and rule with how many items it left out for that rule (`count`); sender: the
+# profile name. Each item, with its rule and why, is kept for the desk: recent_left_out().
 left_out = Namespace().signal("feedsvc.profile-item-left-out")
 _logged = LoggedOnce(10_000)
 PROFILE_FEEDS = f"{FEEDS}/profile"
@@ -52,6 +67,15 @@ def profile_feed_path(name: str, scope: Scope, fmt: str) -> str:
 
 def profile_feed_url(name: str, scope: Scope, fmt: str, site_url: str) -> str:
     return site_url + profile_feed_path(name, scope, fmt)
+
+
+def public_feed_path(path: str) -> str | None:
+    """The public feed path a profile feed path repeats (/feeds/profile/msn/tag/x/rss.xml ->
+    /feeds/tag/x/rss.xml), or None for a path outside /feeds/profile/<name>/."""
+    if not path.startswith(PROFILE_FEEDS + "/"):
+        return None
+    name, slash, rest = path[len(PROFILE_FEEDS) + 1:].partition("/")
+    return f"{FEEDS}/{rest}" if name and slash and rest else None
 
 
 def profile_opml_url(name: str, site_url: str) -> str:
@@ -82,8 +106,10 @@ class Webfeeds:
 
 @dataclass(frozen=True)
 class Snf:
+    items: bool = False   # whether items carry snf: elements (SnfAnalytics): feedgen adds an entry extension to each
+
     def register(self, fg, feed: Feed) -> None:
-        fg.register_extension("snf", SnfExtension, atom=False, rss=True)
+        fg.register_extension("snf", SnfExtension, SnfEntryExtension if self.items else None, atom=False, rss=True)
         fg.snf.logo(feed.site.logo)
 
     def entry(self, fe, entry: Entry) -> None:
@@ -91,19 +117,91 @@ class Snf:
 
 
 @dataclass(frozen=True)
+class SnfAnalytics:
+    """The GA4 tag of snf:analytics: a page view of the article's own URL, referred by SmartNews.
+
+    SmartFormat 2.0+ (S2) takes "a tracking tag in CDATA" per item; the Parse.ly and Chartbeat guides
+    (S11) show a <script> there. The values go into the script as JSON with <, > and & escaped, so no
+    article text can end the script or the CDATA section."""
+    measurement_id: str   # config.GA4_MEASUREMENT_ID: letters, digits and a hyphen
+    withdrawn: frozenset = frozenset()   # deletion markers' ids: no page view there
+
+    def register(self, fg, feed: Feed) -> None:
+        pass   # Snf registers the snf: extension (a profile has this only beside it)
+
+    def entry(self, fe, entry: Entry) -> None:
+        if entry.id in self.withdrawn:
+            return
+        config = {"page_location": entry.url, "page_title": entry.title, "page_referrer": SMARTNEWS_REFERRER}
+        fe.snf.analytics(GA4_TAG.format(id_url=self.measurement_id, id=_js(self.measurement_id), config=_js(config)))
+
+
+SMARTNEWS_REFERRER = "https://www.smartnews.com/"
+GA4_TAG = ('<script async src="https://www.googletagmanager.com/gtag/js?id={id_url}"></script>'
+           '<script>window.dataLayer=window.dataLayer||[];function gtag(){{dataLayer.push(arguments);}}'
+           "gtag('js',new Date());gtag('config',{id},{config});</script>")
+
+
+def _js(value) -> str:
+    return json.dumps(value, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e") \
+        .replace("&", "\\u0026")
+
+
+@dataclass(frozen=True)
 class Mi:
     def register(self, fg, feed: Feed) -> None:
-        fg.register_extension("mi", MiExtension, MiEntryExtension, atom=False, rss=True)
-        fg.mi.used = any(entry.short_title for entry in feed.entries)
+        # Declared only in a feed that has an mi: element: the W3C Feed Validation Service warns of a
+        # namespace it does not know wherever it is declared (validate/namespaces.py).
+        if any(entry.short_title for entry in feed.entries):
+            fg.register_extension("mi", MiExtension, MiEntryExtension, atom=False, rss=True)
 
     def entry(self, fe, entry: Entry) -> None:
         if entry.short_title:
             fe.mi.short_title(entry.short_title)
 
 
-def extensions_of(profile: Profile) -> tuple:
-    made = {"webfeeds": lambda: Webfeeds(profile.value("extensions", "accent_color")), "snf": Snf, "mi": Mi}
-    return tuple(made[name]() for name in profile.value("extensions", "names", ()))
+@dataclass(frozen=True)
+class MediaStatusDeleted:
+    """SmartNews's deletion: `<media:status>deleted</media:status>` on each marker (RSS)."""
+    ids: frozenset
+
+    def register(self, fg, feed: Feed) -> None:
+        if any(entry.id in self.ids for entry in feed.entries):   # an entry extension costs every entry
+            fg.register_extension("media_status", MediaStatusExtension, MediaStatusEntryExtension, atom=False,
+                                  rss=True)
+
+    def entry(self, fe, entry: Entry) -> None:
+        if entry.id in self.ids:
+            fe.media_status.status("deleted")
+
+
+@dataclass(frozen=True)
+class ValidUntil:
+    """MSN's takedown: `dcterms:valid` at the withdrawal instant (so in the past) on each marker, whose
+    updated date (`dcterms:modified`, Atom `updated`) is that instant too, newer than any it had."""
+    ids: frozenset
+
+    def register(self, fg, feed: Feed) -> None:
+        if any(entry.id in self.ids for entry in feed.entries):   # dcterms: declared only where used (Atom)
+            fg.register_extension("dcterms_valid", DctermsExtension, ValidEntryExtension)
+
+    def entry(self, fe, entry: Entry) -> None:
+        if entry.id in self.ids:
+            fe.dcterms_valid.until(entry.updated)
+
+
+def extensions_of(profile: Profile, site=None, withdrawn: frozenset = frozenset()) -> tuple:
+    """The profile's namespaces, and what marks its deletion markers (`withdrawn`: their ids)."""
+    analytics = profile.value("extensions", "analytics") == "ga4" and site is not None and site.smartnews_analytics_id
+    made = {"webfeeds": lambda: Webfeeds(profile.value("extensions", "accent_color")),
+            "snf": lambda: Snf(items=bool(analytics)), "mi": Mi}
+    chosen = [made[name]() for name in profile.value("extensions", "names", ())]
+    if analytics:
+        chosen.append(SnfAnalytics(site.smartnews_analytics_id, withdrawn))
+    marker = {"media-status": MediaStatusDeleted, "expiry": ValidUntil}.get(deletions_of(profile))
+    if marker is not None:
+        chosen.append(marker(withdrawn))
+    return tuple(chosen)
 
 
 # ---- one entry -------------------------------------------------------------------------------
@@ -129,9 +227,10 @@ def _title(profile: Profile, entry: Entry, short_title: str | None) -> str:
 
 
 def _summary(profile: Profile, entry: Entry, article) -> str:
+    summary = without_teaser(entry.summary, tuple(profile.value("summary", "teasers", ())))
     minimum = profile.value("summary", "min")
-    if not minimum or length(entry.summary) >= minimum or article is None:
-        return entry.summary
+    if not minimum or length(summary) >= minimum or article is None:
+        return summary
     # Longer than the minimum by half again, so a cut at a word boundary still reaches it.
     return cut(plain_text(article.body_html), minimum * 3 // 2)
 
@@ -142,8 +241,9 @@ def _content(profile: Profile, entry: Entry) -> str | None:
     html = profile.rule("html")
     if not html:
         return entry.content_html
+    # "*": none unless the profile lists some: nh3 otherwise keeps lang and title on every tag.
     return nh3.clean(entry.content_html, tags=set(html["tags"]),
-                     attributes={tag: set(names) for tag, names in html.get("attributes", {}).items()},
+                     attributes={"*": set(), **{tag: set(names) for tag, names in html.get("attributes", {}).items()}},
                      url_schemes=URL_SCHEMES, link_rel=None)
 
 
@@ -179,38 +279,186 @@ def facts_of(entry: Entry) -> ItemFacts:
 # ---- the feed --------------------------------------------------------------------------------
 
 def shape(profile: Profile, feed: Feed, *, fmt: str, self_url: str, now: datetime) -> Feed:
-    """`feed` (public, full text, built once) as `profile` serves it in format `fmt` at `self_url`."""
+    """`feed` (public, full text, built once) as `profile` serves it in format `fmt` at `self_url`.
+
+    Each entry is shaped once per content and kept (`_shaped`) for every scope and format it appears
+    in, so after a write only the written article is shaped again; the date rules alone are checked
+    at every render."""
     tag = profile.value("language", "tag")
     site = replace(feed.site, language=tag) if tag else feed.site
-    entries = []
+    context = (profile.digest(), feed.site.digest(), site.language)
+    entries, left = [], []
     for entry in feed.entries:
         article = feed.sources.get(entry.id)
         if article is not None and not article.syndicated_to(profile.name):
             continue   # the desk's choice, not a broken rule
-        shaped = shape_entry(profile, entry, article)
-        problems = item_problems(profile, facts_of(shaped), now=now, feed_language=site.language)
+        shaped, lasting = _shaped.get(context, entry, article,
+                                      lambda e, a: _shape_and_check(profile, e, a, site.language))
+        problems = lasting + date_problems(profile, facts_of(shaped), now=now)
         if problems:
-            _leave_out(profile, problems, article)
+            left.append((problems, article))
             continue
         entries.append(shaped)
-    maximum = profile.value("window", "max_count")
+    _leave_out(profile, left)
+    gone = withdrawn_within(profile, feed)
+    markers = [marker_entry(profile, tombstone, feed) for tombstone in gone] \
+        if deletions_of(profile) in MARKED_IN_ITEMS else []
+    # A profile without its own count gets the public feeds' (the base holds more, for items left out).
+    maximum = profile.value("window", "max_count") or feed.site.default_limit
+    # A takedown is never pushed out to make room: markers take their places in the window first.
+    markers = markers[:maximum]
+    entries = entries[:maximum - len(markers)]
     channel = profile.rule("channel")
     return replace(
-        feed, site=site, entries=entries[:maximum] if maximum else entries,
+        feed, site=site, entries=markers + entries,
         title=cut(feed.title, channel["title_max"]) if "title_max" in channel else feed.title,
         description=cut(feed.description, channel["description_max"]) if "description_max" in channel
         else feed.description,
         self_url=self_url, first_url=self_url, next_url=None,
-        tombstones=feed.tombstones if profile.value("updates", "deletions", "tombstone") == "tombstone" else [],
-        extensions=extensions_of(profile))
+        tombstones=gone if deletions_of(profile) == "tombstone" else [],
+        extensions=extensions_of(profile, site, frozenset(m.id for m in markers)))
 
 
-def _leave_out(profile: Profile, problems, article) -> None:
-    version = (article.id, article.updated.isoformat()) if article is not None else (problems[0].item_id, "")
-    for problem in problems:
-        left_out.send(profile.name, rule=problem.rule)
-        if _logged.first((profile.name, problem.rule, *version)):
-            log.warning("left out of the %s feeds: %s", profile.name, problem)
+# ---- withdrawn articles ------------------------------------------------------------------------
+
+# How a profile tells its consumer of a withdrawn article (its rule updates.deletions):
+#   tombstone     RFC 6721 at:deleted-entry in Atom (the public feeds' way), RSS and JSON Feed by absence
+#   media-status  a marker item, <media:status>deleted</media:status>, pubDate moved to the withdrawal (SmartNews)
+#   expiry        a marker item, dcterms:valid in the past and a newer dcterms:modified / Atom updated (MSN)
+#   none          the item leaves the feed, nothing more
+MARKED_IN_ITEMS = ("media-status", "expiry")
+# A marker says only that the story is gone: no title, text or image of a story taken down (a court
+# order may be why), in the language of the feed; long enough for MSN's 21-letter minimum.
+WITHDRAWN_TITLE = "यह ख़बर प्रकाशक ने वापस ले ली है"
+WITHDRAWN_SUMMARY = "यह ख़बर प्रकाशक ने वापस ले ली है और अब उपलब्ध नहीं है। (Withdrawn by the publisher.)"
+
+
+def deletions_of(profile: Profile) -> str:
+    return profile.value("updates", "deletions", "tombstone")
+
+
+def deletion_days(profile: Profile, site) -> int:
+    """How long a withdrawn article stays as a tombstone or marker: the profile's, else the site's setting."""
+    return profile.value("updates", "deletion_days") or site.tombstone_days
+
+
+def withdrawn_days_needed(profiles, site) -> int:
+    """Days of withdrawals the shared base feed must hold for every profile."""
+    return max([site.tombstone_days, *(deletion_days(p, site) for p in profiles)])
+
+
+def withdrawn_within(profile: Profile, feed: Feed) -> list:
+    """The feed's withdrawals inside the profile's window, counted back from the scope's last change
+    (as load_feed counts tombstones: the same state gives the same bytes, in the app and the mirror)."""
+    if deletions_of(profile) == "none":
+        return []
+    since = feed.updated - timedelta(days=deletion_days(profile, feed.site))
+    return [tombstone for tombstone in feed.tombstones if tombstone.when >= since]
+
+
+def marker_entry(profile: Profile, tombstone: Tombstone, feed: Feed) -> Entry:
+    """The item that tells the consumer an article it has is gone: the same id and link, dated so the
+    consumer takes it as a change (SmartNews: a newer pubDate; MSN: a newer updated date)."""
+    article = feed.sources.get(tombstone.ref)
+    when = tombstone.when
+    if deletions_of(profile) == "expiry" and article is not None:
+        published = min(article.published.replace(microsecond=0), when)   # MSN: pubDate kept, updated moves
+    else:
+        published = when
+    return Entry(id=tombstone.ref, url=decorated(tombstone.url, profile.value("links", "utm", {})),
+                 title=WITHDRAWN_TITLE, summary=WITHDRAWN_SUMMARY, content_html=None, published=published,
+                 updated=when, authors=[], categories=[],
+                 language=article.language if article is not None else feed.language)
+
+
+def _shaping_input(entry: Entry, article) -> tuple:
+    """Everything shaping reads of an entry and its article: equal tuples are shaped alike (hashing the
+    texts costs microseconds; skips.version_of, a repr of the whole record, costs a hundred times more)."""
+    shown = (entry.id, entry.url, entry.title, entry.summary, entry.content_html, entry.published, entry.updated,
+             entry.image, entry.language, tuple(entry.authors), tuple(entry.categories), tuple(entry.videos))
+    if article is None:
+        return shown
+    return (*shown, article.short_title, article.significantly_updated, article.body_html)
+
+
+def _shape_and_check(profile: Profile, entry: Entry, article, language: str) -> tuple[Entry, list]:
+    shaped = shape_entry(profile, entry, article)
+    return shaped, lasting_problems(profile, facts_of(shaped), feed_language=language)
+
+
+class _Kept:
+    """A bounded, thread-safe LRU of shaped entries, by (profile, site, language, entry id) and what
+    shaping reads (`_shaping_input`): -> (shaped entry, the rules it breaks whenever checked). An
+    article's entry is the same in every scope's feed, so one shaping serves them all."""
+
+    def __init__(self, size: int):
+        self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, context: tuple, entry: Entry, article, make):
+        material = _shaping_input(entry, article)
+        # A small key (its hash of the texts is computed once per string); the full input is compared on a hit.
+        key = (*context, entry.id, hash(material))
+        with self.lock:
+            kept = self.items.get(key)
+            if kept is not None:
+                self.items.move_to_end(key)
+        if kept is not None and kept[0] == material:
+            return kept[1]
+        made = make(entry, article)
+        with self.lock:
+            self.items[key] = (material, made)
+            self.items.move_to_end(key)
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+        return made
+
+
+# About 6 profiles x a few hundred recent articles; a shaped entry holds its full text (~6 KiB).
+_shaped = _Kept(4096)
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """One item left out of a profile's feeds: which, why, when it was last left out (the desk shows these)."""
+    profile: str
+    item_id: str
+    rule: str
+    message: str
+    at: datetime
+
+
+_recent: OrderedDict = OrderedDict()   # (profile, item id, rule) -> LeftOut, newest last
+_recent_lock = threading.Lock()
+RECENT_LEFT_OUT = 1000
+
+
+def recent_left_out(profile: str | None = None) -> list[LeftOut]:
+    """Items this process left out of profile feeds (of `profile`, or all), newest first: each (item,
+    rule) once, with its last time; the latest RECENT_LEFT_OUT kept."""
+    with _recent_lock:
+        found = list(_recent.values())
+    return [x for x in reversed(found) if profile is None or x.profile == profile]
+
+
+def _leave_out(profile: Profile, left: list) -> None:
+    """Announce what one render left out: one signal per rule (with how many items), a log line the
+    first time per article version and rule, and the record `recent_left_out` reads."""
+    counts: dict[str, int] = {}
+    now = datetime.now(timezone.utc)
+    for problems, article in left:
+        version = (article.id, article.updated.isoformat()) if article is not None else (problems[0].item_id, "")
+        for problem in problems:
+            counts[problem.rule] = counts.get(problem.rule, 0) + 1
+            key = (profile.name, problem.item_id, problem.rule)
+            with _recent_lock:
+                _recent.pop(key, None)
+                _recent[key] = LeftOut(profile.name, problem.item_id or "", problem.rule, problem.message, now)
+                while len(_recent) > RECENT_LEFT_OUT:
+                    _recent.popitem(last=False)
+            if _logged.first((profile.name, problem.rule, *version)):
+                log.warning("left out of the %s feeds: %s", profile.name, problem)
+    for rule, count in counts.items():
+        left_out.send(profile.name, rule=rule, count=count)
 
 
 def write(profile: Profile, fmt: str, feed: Feed) -> bytes:

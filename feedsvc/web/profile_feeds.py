@@ -12,9 +12,10 @@ per change and shared by every profile (render/profiles.py shapes a copy).
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import replace
 from datetime import datetime, timezone
 
-from flask import Blueprint, current_app, jsonify, render_template
+from flask import Blueprint, current_app, render_template
 from werkzeug.exceptions import NotFound
 
 from feedsvc.profiles import Profile
@@ -24,11 +25,12 @@ from feedsvc.render.feeds import load_feed, opml, urls
 from feedsvc.render.feeds.formats import FORMATS
 from feedsvc.render.feeds.model import Scope
 from feedsvc.web import db
-from feedsvc.web.documents import site
+from feedsvc.web.documents import HTML_TYPE, Document, site
 from feedsvc.web.errors import json_error
 from feedsvc.web.feeds import Edition, FeedPage, OpmlDocument
 
 bp = Blueprint("profile_feeds", __name__)
+JSON_TYPE = "application/json"
 
 _PROFILES, _BASES = "feedsvc.profiles", "feedsvc.profile_bases"
 BASES_KEPT = 64   # shared public entries of this many scope states, the newest kept
@@ -41,7 +43,12 @@ def _load(state) -> None:
 
 
 def all_profiles() -> dict[str, Profile]:
-    return current_app.extensions[_PROFILES]
+    return profiles_of(current_app)
+
+
+def profiles_of(app) -> dict[str, Profile]:
+    """The profiles an app serves (loaded when it started), by name."""
+    return app.extensions.get(_PROFILES, {})
 
 
 class UnknownProfile(NotFound):
@@ -68,8 +75,12 @@ def _base_feed(scope: Scope, state):
     bases = current_app.extensions[_BASES]
     key = (scope.id, state.version, state.modified_at)
     if key not in bases:
-        limit = shaping.base_limit(all_profiles().values(), site().default_limit)
-        bases[key] = load_feed(db.connection(), site(), scope, state, fmt="atom", limit=limit, full_text=True)
+        the_site, profiles = site(), all_profiles().values()
+        limit = shaping.base_limit(profiles, the_site.default_limit)
+        # Withdrawals as far back as the profile keeping them longest wants (Atom loads them).
+        wide = replace(the_site, tombstone_days=shaping.withdrawn_days_needed(profiles, the_site))
+        loaded = load_feed(db.connection(), wide, scope, state, fmt="atom", limit=limit, full_text=True)
+        bases[key] = replace(loaded, site=the_site)
         while len(bases) > BASES_KEPT:
             bases.popitem(last=False)
     bases.move_to_end(key)
@@ -134,17 +145,29 @@ def directory() -> list[dict]:
             for p in sorted(all_profiles().values(), key=lambda p: p.name)]
 
 
+class ProfileDirectory(Document):
+    """/feeds/profiles.json (for programs) and /feeds/profiles (for people): the same list. A cacheable
+    document like the feed directory, so the static mirror holds it and nginx serves it with the app's
+    headers; it changes only with the profiles and the site's settings (part of every validator)."""
+
+    def __init__(self, fmt: str):
+        self.fmt, self.cache_key = fmt, ("profiles", fmt)
+        self.content_type = JSON_TYPE if fmt == "json" else HTML_TYPE
+
+    def load_state(self):
+        return (0, ";".join(p.digest() for p in sorted(all_profiles().values(), key=lambda p: p.name))), None
+
+    def build(self) -> bytes:
+        if self.fmt == "json":
+            return (current_app.json.dumps({"profiles": directory()}) + "\n").encode("utf-8")
+        return render_template("feeds/profiles.html", site=site(), profiles=directory(), formats=FORMATS).encode("utf-8")
+
+
 @bp.route(f"{urls.FEEDS}/profiles.json", methods=["GET", "HEAD"])
 def profiles_json():
-    response = jsonify({"profiles": directory()})
-    response.cache_control.public, response.cache_control.max_age = True, 300
-    return response
+    return ProfileDirectory("json").response()
 
 
 @bp.route(f"{urls.FEEDS}/profiles", methods=["GET", "HEAD"])
 def profiles_page():
-    body = render_template("feeds/profiles.html", site=site(), profiles=directory(), formats=FORMATS)
-    response = current_app.response_class(body, content_type="text/html; charset=utf-8")
-    response.cache_control.public, response.cache_control.max_age = True, 300
-    return response
-
+    return ProfileDirectory("html").response()

@@ -41,9 +41,9 @@ from feedsvc.config import ConfigError
 from feedsvc.web.partner_key import request_partner
 
 _LIMITER = "feedsvc.limiter"
-# Blueprint (or endpoint) -> bucket. Public and partner feeds share one budget per client; listing
+# Blueprint (or endpoint) -> bucket. Public, partner and aggregator profile feeds share one budget per client; listing
 # pages (any cursor is a document of its own) and the headline widget share another.
-BUCKETS = {"feeds": "feeds", "partner_feeds": "feeds", "embed.oembed_endpoint": "oembed",
+BUCKETS = {"feeds": "feeds", "partner_feeds": "feeds", "profile_feeds": "feeds", "embed.oembed_endpoint": "oembed",
            "pages.home": "pages", "pages.scope_listing": "pages", "embed.latest": "pages"}
 # Limited views that build their answer on every request, with no render cache in front: each request
 # spends from the budget, before the view runs. Every other limited view answers through documents.serve.

@@ -238,7 +238,7 @@ class WebfeedsExtension(BaseExtension):
 
 
 class SnfExtension(BaseExtension):
-    """SmartFormat's channel <snf:logo><url>…</url></snf:logo>."""
+    """SmartFormat's channel <snf:logo><url>…</url></snf:logo>; SnfEntryExtension writes the items'."""
 
     def __init__(self):
         self._logo: str | None = None
@@ -256,15 +256,51 @@ class SnfExtension(BaseExtension):
         return rss
 
 
-class MiExtension(BaseExtension):
-    """MSN's namespace, declared only when an item carries an element of it: the W3C Feed Validation
-    Service warns "Use of unknown namespace" for a declaration (as for the tombstones above)."""
+class SnfEntryExtension(BaseEntryExtension):
+    """An item's <snf:analytics>: a tracking tag SmartNews runs in its own article viewer, in CDATA."""
 
     def __init__(self):
-        self.used = False
+        self._analytics: str | None = None
+
+    def analytics(self, tag: str) -> None:
+        if "]]>" in tag:
+            raise ValueError("an snf:analytics tag cannot hold ']]>' (it ends the CDATA section)")
+        self._analytics = tag
+
+    def extend_rss(self, item):
+        if self._analytics:
+            etree.SubElement(item, f"{{{SNF_NS}}}analytics").text = etree.CDATA(self._analytics)
+        return item
+
+
+class MediaStatusExtension(BaseExtension):
+    """Declares nothing: the media: namespace comes with MediaExtension (every RSS and Atom feed)."""
+
+
+class MediaStatusEntryExtension(BaseEntryExtension):
+    """<media:status>deleted</media:status>: SmartFormat's deletion of an item it already has.
+
+    SmartNews reads the state as the element's text (its "Deleting Articles" page: change "the
+    <media:status> value" to deleted), where Media RSS 1.5.1 puts it in a state attribute; only
+    the profile that asks for it writes one (feedsvc/render/profiles.py)."""
+
+    def __init__(self):
+        self._state: str | None = None
+
+    def status(self, state: str) -> None:
+        self._state = state
+
+    def extend_rss(self, item):
+        if self._state:
+            etree.SubElement(item, f"{{{MEDIA_NS}}}status").text = self._state
+        return item
+
+
+class MiExtension(BaseExtension):
+    """MSN's namespace; registered only for a feed with an mi: element (render/profiles.Mi)."""
 
     def extend_ns(self):
-        return {"mi": MI_NS} if self.used else {}
+        return {"mi": MI_NS}
 
 
 class MiEntryExtension(BaseEntryExtension):

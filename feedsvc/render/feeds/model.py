@@ -49,6 +49,7 @@ class Site:
     full_text: bool = True
     timezone: str = "Asia/Kolkata"
     id_authority: str = ""   # the store's (feedsvc/web/id_authority.py); "" before it is known: the site's host
+    smartnews_analytics_id: str = ""   # GA4 id of the SmartNews profile's snf:analytics tags; "": none
 
     @classmethod
     def from_config(cls, config) -> "Site":
@@ -60,7 +61,8 @@ class Site:
             hubs=tuple(config["WEBSUB_HUBS"]), ttl_minutes=config["FEED_TTL_MINUTES"],
             tombstone_days=config["TOMBSTONE_DAYS"], default_limit=config["FEED_DEFAULT_LIMIT"],
             max_limit=config["FEED_MAX_LIMIT"], full_text=config["FEED_FULL_TEXT"], timezone=config["TIMEZONE"],
-            id_authority=config.get("ID_AUTHORITY") or "")
+            id_authority=config.get("ID_AUTHORITY") or "",
+            smartnews_analytics_id=config.get("SMARTNEWS_ANALYTICS_ID") or "")
 
     @property
     def host(self) -> str:

@@ -3,7 +3,8 @@
 A cached feed costs little to find but a lot to answer through Flask: the request context,
 routing, a dozen hooks, a Response object and its headers come to about five times what a minimal
 Flask app spends returning fixed bytes (`make bench`). This middleware takes the hot case — GET
-or HEAD of a public feed URL without a query string or credentials — and answers it from a replay:
+or HEAD of a public feed URL (or an aggregator profile's) without a query string or credentials — and
+answers it from a replay:
 the status, headers and body the app itself sent for the same URL, encoding and outcome (200 or
 304), recorded when the app answered and valid only while the scope's change counter
 (render_cache.CounterCache) still says what it said then. Anything else, or anything not yet
@@ -29,6 +30,7 @@ from flask_limiter import Limiter
 from sqlalchemy.engine import Engine
 
 from feedsvc.ops import desk_counters, metrics
+from feedsvc.render import profiles
 from feedsvc.render.feeds.urls import parse_feed_path
 from feedsvc.web import http, navigation, ratelimit, render_cache
 
@@ -50,14 +52,17 @@ class Replay:
 
 
 def feed_target(environ) -> tuple[str, str] | None:
-    """(kind, key) when the request is a public feed the replay may answer, else None."""
+    """(kind, key) when the request is a public (or aggregator profile) feed the replay may answer, else None."""
     if environ.get("REQUEST_METHOD") not in ("GET", "HEAD") or environ.get("QUERY_STRING"):
         return None
     if "HTTP_AUTHORIZATION" in environ or "HTTP_X_PARTNER_KEY" in environ:
         return None   # may be a partner: counted and limited per key by the app
     if "HTTP_SEC_FETCH_DEST" in environ and navigation.is_navigation(_Headers(environ)):
         return None   # a browser opening the URL: the app answers with the feed's HTML view, never replayed
-    target = parse_feed_path(environ.get("PATH_INFO", ""))
+    path = environ.get("PATH_INFO", "")
+    # An aggregator profile's feed (feedsvc/web/profile_feeds.py) changes with its scope's counter, as the
+    # public feed does; an unknown profile or a format it does not take is a 404, which is never replayed.
+    target = parse_feed_path(path) or parse_feed_path(profiles.public_feed_path(path) or "")
     return None if target is None else (target.kind, target.key)
 
 
