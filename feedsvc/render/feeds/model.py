@@ -10,6 +10,7 @@ import json
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Callable
 from urllib.parse import urlsplit
 
@@ -67,11 +68,12 @@ class Site:
             max_limit=config["FEED_MAX_LIMIT"], full_text=config["FEED_FULL_TEXT"], timezone=config["TIMEZONE"],
             id_authority=config.get("ID_AUTHORITY") or "")
 
-    @property
+    # Cached (the instance's fields never change): every entry id of every feed asks for it.
+    @cached_property
     def host(self) -> str:
         return (urlsplit(self.url).hostname or "localhost").lower()
 
-    @property
+    @cached_property
     def authority(self) -> str:
         """The host guids and Atom ids are minted under: fixed per store, whatever the site's URL."""
         return self.id_authority or self.host

@@ -152,11 +152,11 @@ def entries_within(articles: list, site: Site, full_text: bool,
     passed, total = [], 0
     for article in articles:
         built = each_rendered("feed", [article], lambda a: entry_from_article(a, site, full_text=full_text))
-        if built:
+        if built and max_bytes is not None:
             total += entry_text_bytes(built[0])
-            if max_bytes is not None and total > max_bytes and entries:
+            if total > max_bytes and entries:
                 break
-            entries.extend(built)
+        entries.extend(built)
         passed.append(article)
     return entries, passed
 
