@@ -138,6 +138,22 @@ def newest(conn: Connection, scope: str, limit: int, after: Cursor | None = None
     return [_article(rows[i]) for i in ids]
 
 
+def newest_versions(conn: Connection, scope: str, limit: int, after: Cursor | None = None, *,
+                    syndicated: bool = False, language: str | None = None) -> list:
+    """(id, published, version) of what `newest` would give, in its order, without reading the
+    articles: enough to name each one's stored version (feeds composed from entry fragments)."""
+    page = newest_ids_query(scope, limit, after, syndicated=syndicated, language=language).subquery()
+    return list(conn.execute(select(page.c.id, page.c.published, articles.c.version)
+                             .join_from(page, articles, articles.c.id == page.c.id)
+                             .order_by(page.c.published.desc(), page.c.id.desc())))
+
+
+def articles_at_versions(conn: Connection, ids: Iterable[str]) -> dict[str, tuple[int, Article]]:
+    """id -> (stored version, article) for the given ids, each read with the version it was stored at."""
+    return {r.id: (r.version, _article(r)) for r in conn.execute(
+        select(articles.c.id, articles.c.version, articles.c.article).where(articles.c.id.in_(list(ids))))}
+
+
 def live_languages(conn: Connection) -> list[str]:
     """The languages of the live articles that go into feeds, in order: the single-language feeds OPML lists."""
     return list(conn.scalars(select(article_language())
