@@ -100,6 +100,15 @@ def frame(fmt: str, write: Callable[[Feed], bytes], feed: Feed) -> tuple[bytes, 
     return one[:start], one[end + len(ENTRY_END[fmt]):]
 
 
+def _frame_around_entries(fmt: str, body: bytes) -> tuple[bytes, bytes]:
+    """(head, tail) of a written XML page with entries: before the first entry, after the last (entry
+    text is escaped, so their tags occur nowhere else); saves writing a probe page."""
+    start, end = body.find(ENTRY_START[fmt]), body.rfind(ENTRY_END[fmt])
+    if start < 0 or end < 0:
+        return body, b""   # no entry written: cut() finds none and nothing is remembered
+    return body[:start], body[end + len(ENTRY_END[fmt]):]
+
+
 def _probe(feed: Feed) -> Entry:
     """An entry of constant, plain text: where it lands is where entries go."""
     return Entry(id="tag:probe.invalid,2025:probe", url="https://probe.invalid/", title="probe", summary="probe",
@@ -161,11 +170,13 @@ def render(fmt: str, write: Callable[[Feed], bytes], conn: Connection, site: Sit
         keys[article_id] = fragments.key(fmt, article_id, version, full_text, digest)
         built.update((article_id, entry) for entry in each_rendered(
             "feed", [article], lambda a: entry_from_article(a, site, full_text=full_text)))
-    head, tail = frame(fmt, write, feed)
-    if built:
+    if not built:
+        head, tail = frame(fmt, write, feed)
+    else:
         entries = list(built.values())
         body = write(replace(feed, entries=entries,
                              sources={**feed.sources, **{e.id: loaded[i][1] for i, e in built.items()}}))
+        head, tail = frame(fmt, write, feed) if fmt == "json" else _frame_around_entries(fmt, body)
         pieces = cut(fmt, body, head, tail, len(entries))
         if pieces is None:   # nothing remembered; a page written here whole is still the page
             return body if len(built) == len(page) else None

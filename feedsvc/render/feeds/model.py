@@ -79,7 +79,11 @@ class Site:
         return self.id_authority or self.host
 
     def digest(self) -> str:
-        """Changes whenever a setting that shows in a feed changes: part of every ETag."""
+        """Changes whenever a setting that shows in a feed changes: part of every ETag and fragment key."""
+        return self._digest
+
+    @cached_property
+    def _digest(self) -> str:
         return hashlib.blake2b(json.dumps(asdict(self), sort_keys=True, ensure_ascii=False).encode(),
                                digest_size=8).hexdigest()
 
