@@ -97,9 +97,10 @@ def interleaved(builders: dict, repeats: int) -> dict[str, Sample]:
 
 
 FRAGMENT_ROWS = {
-    "fragments": "feedsvc's 50-item RSS, Atom and JSON Feed with every entry's fragment warm (render cache cold): "
-                 "the slowest of the three, vs direct lxml RSS (target ≤ 0.25×)",
-    **{f"fragments-{fmt}": f"feedsvc's 50-item {label} with every entry's fragment warm, vs direct lxml RSS"
+    "fragments": "feedsvc's 50-item RSS, Atom and JSON Feed with every entry's fragment warm (render cache cold), "
+                 "the three in turn, vs direct lxml RSS three times (target ≤ 0.25×)",
+    **{f"fragments-{fmt}": f"feedsvc's 50-item {label} with every entry's fragment warm, vs direct lxml RSS "
+                           f"(target ≤ 0.25×)"
        for fmt, label in (("rss", "RSS"), ("atom", "Atom"), ("json", "JSON Feed"))},
     **{f"fragments-cold-{fmt}": f"feedsvc's 50-item {label} with no fragment warm (written whole, then cut and "
                                 f"kept), vs the same built without fragments (target ≤ 1.1×: no slower, within noise)"
@@ -131,13 +132,14 @@ def run_fragments(table: Table, app, n: int = 50, repeats: int = 9) -> dict:
         s = interleaved(builders, repeats)
     section = f"build a {n}-item feed from entry fragments (in process)"
     lxml_rss = s["direct lxml RSS"]
-    slowest = Sample([max(values) for values in zip(*(s[f"{fmt} warm"].values for fmt in feeds.FORMATS),
-                                                   strict=True)], "ms")
-    table.compare("fragments", section, "feedsvc RSS/Atom/JSON Feed, fragments warm (slowest)", slowest, lxml_rss,
-                  "direct lxml RSS", at_most=0.25)
+    # Sums of one repeat's builds: a noisy moment in one format weighs as it would in a real fan-out.
+    three = Sample([sum(values) for values in zip(*(s[f"{fmt} warm"].values for fmt in feeds.FORMATS),
+                                                  strict=True)], "ms")
+    table.compare("fragments", section, "feedsvc RSS + Atom + JSON Feed, fragments warm", three,
+                  Sample([3 * value for value in lxml_rss.values], "ms"), "3 × direct lxml RSS", at_most=0.25)
     for fmt in feeds.FORMATS:
         table.compare(f"fragments-{fmt}", section, f"feedsvc {fmt}, fragments warm", s[f"{fmt} warm"], lxml_rss,
-                      "direct lxml RSS")
+                      "direct lxml RSS", at_most=0.25)
     for fmt in feeds.FORMATS:
         table.compare(f"fragments-cold-{fmt}", section, f"feedsvc {fmt}, no fragment warm", s[f"{fmt} cold"],
                       s[f"{fmt} whole"], f"feedsvc {fmt} whole", at_most=1.1)
