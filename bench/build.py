@@ -94,3 +94,53 @@ def interleaved(builders: dict, repeats: int) -> dict[str, Sample]:
             finally:
                 gc.enable()
     return {name: Sample(values, "ms") for name, values in times.items()}
+
+
+FRAGMENT_ROWS = {
+    "fragments": "feedsvc's 50-item RSS, Atom and JSON Feed with every entry's fragment warm (render cache cold), "
+                 "the three in turn, vs direct lxml RSS three times (target ≤ 0.25×)",
+    **{f"fragments-{fmt}": f"feedsvc's 50-item {label} with every entry's fragment warm, vs direct lxml RSS "
+                           f"(target ≤ 0.25×)"
+       for fmt, label in (("rss", "RSS"), ("atom", "Atom"), ("json", "JSON Feed"))},
+    **{f"fragments-cold-{fmt}": f"feedsvc's 50-item {label} with no fragment warm (written whole, then cut and "
+                                f"kept), vs the same built without fragments (target ≤ 1.1×: no slower, within noise)"
+       for fmt, label in (("rss", "RSS"), ("atom", "Atom"), ("json", "JSON Feed"))},
+}
+
+
+def run_fragments(table: Table, app, n: int = 50, repeats: int = 9) -> dict:
+    """Feeds composed from entry fragments (feeds.Fragments) against direct lxml and against whole builds."""
+    engine = db.engine(app)
+    site = Site.from_config(app.config)
+    warm = feeds.Fragments()
+    with engine.connect() as conn:
+        state = feeds.state_of(conn, "site")
+
+        def build(fmt: str, fragments=None, fresh: bool = False):
+            def run():
+                return feeds.render(fmt, "site", conn=conn, site=site, limit=n, state=state,
+                                    fragments=feeds.Fragments() if fresh else fragments)
+            return run
+
+        builders = {"direct lxml RSS": lambda: baselines.lxml_rss(site, store.newest(conn, "site", n))}
+        for fmt in feeds.FORMATS:
+            builders[f"{fmt} warm"] = build(fmt, warm)
+            builders[f"{fmt} cold"] = build(fmt, fresh=True)
+            builders[f"{fmt} whole"] = build(fmt)
+        for fmt in feeds.FORMATS:
+            assert build(fmt, warm)() == build(fmt)(), f"composed {fmt} differs from the whole build"
+        s = interleaved(builders, repeats)
+    section = f"build a {n}-item feed from entry fragments (in process)"
+    lxml_rss = s["direct lxml RSS"]
+    # Sums of one repeat's builds: a noisy moment in one format weighs as it would in a real fan-out.
+    three = Sample([sum(values) for values in zip(*(s[f"{fmt} warm"].values for fmt in feeds.FORMATS),
+                                                  strict=True)], "ms")
+    table.compare("fragments", section, "feedsvc RSS + Atom + JSON Feed, fragments warm", three,
+                  Sample([3 * value for value in lxml_rss.values], "ms"), "3 × direct lxml RSS", at_most=0.25)
+    for fmt in feeds.FORMATS:
+        table.compare(f"fragments-{fmt}", section, f"feedsvc {fmt}, fragments warm", s[f"{fmt} warm"], lxml_rss,
+                      "direct lxml RSS", at_most=0.25)
+    for fmt in feeds.FORMATS:
+        table.compare(f"fragments-cold-{fmt}", section, f"feedsvc {fmt}, no fragment warm", s[f"{fmt} cold"],
+                      s[f"{fmt} whole"], f"feedsvc {fmt} whole", at_most=1.1)
+    return {"fragments_bytes_50_items_3_formats": warm.bytes}

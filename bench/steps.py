@@ -91,6 +91,14 @@ def building(size: int) -> Callable[[Table, Run], None]:
     return measure
 
 
+def fragments(table: Table, run: Run) -> None:
+    app = run.app()
+    try:
+        run.facts.update(build.run_fragments(table, app, repeats=max(run.repeats, 9)))
+    finally:
+        db.engine(app).dispose()
+
+
 def serving(table: Table, run: Run) -> None:
     # The serving rows were bimodal with 5 repeats: at least 7.
     run.facts.update(serve.run(table, run.small_url, run.mirror, WORK, max(run.repeats, 7)))
@@ -135,6 +143,7 @@ NOISE = Step("machine noise", NOISE_ROWS, noise)
 STEPS = [
     NOISE,
     *(Step(f"building {n}-item feeds", build.rows(n), building(n)) for n in build.SIZES),
+    Step("building 50-item feeds from entry fragments", build.FRAGMENT_ROWS, fragments),
     Step("serving a cached feed and 304 (wrk)", serve.ROWS, serving, needs_servers=True),
     Step("serving aggregator profile feeds and 304 (wrk)", profiles.SERVE_ROWS, serving_profiles, needs_servers=True),
     Step("rendering every profile variant after a write", profiles.FANOUT_ROWS, profile_fanout),

@@ -58,6 +58,9 @@ DEFAULTS = {
     "CACHE_STALE_WHILE_REVALIDATE": 600,
     "CACHE_STALE_IF_ERROR": 86400,
     "RENDER_CACHE_MAX_BYTES": 64 * 1024 * 1024,  # rendered feeds (all encodings) kept per process
+    # Feed entries' bytes per article version kept per process, feeds composed from them
+    # (feedsvc/render/feeds/fragments.py); 0 writes every feed whole.
+    "FEED_FRAGMENTS_MAX_BYTES": 8 * 1024 * 1024,
     # Documents over a quarter of that are kept as files every worker shares (feedsvc/web/render_spill.py),
     # least recently used deleted beyond RENDER_SPILL_MAX_BYTES in all; 0 keeps none (rendered per request).
     "RENDER_SPILL_DIR": None,   # None: render-cache/ in the instance folder

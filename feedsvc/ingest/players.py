@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from urllib.parse import parse_qs, urlsplit
 
 _YOUTUBE_ID = re.compile(r"^[A-Za-z0-9_-]{6,20}$")
 
 
+# Pure; asked of every embed and body link of every entry each time a feed is built.
+@lru_cache(maxsize=4096)
 def youtube_id(url: str) -> str | None:
     """The video id of a YouTube watch, short, embed or shorts URL; None for anything else."""
     parts = urlsplit(url)
@@ -51,6 +54,7 @@ def youtube_player_url(url: str) -> str | None:
     return _youtube_at_start(url, "https://www.youtube.com/embed/{video}", "?start={start}")
 
 
+@lru_cache(maxsize=4096)
 def _youtube_at_start(url: str, address: str, start_parameter: str) -> str | None:
     video = youtube_id(url)
     if video is None:

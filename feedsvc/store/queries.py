@@ -116,22 +116,24 @@ def _article_language_postgresql(element, compiler, **kw):
 
 
 def newest_ids_query(scope: str, limit: int, after: Cursor | None = None, *, syndicated: bool = False,
-                     language: str | None = None):
+                     language: str | None = None, with_version: bool = False):
     """The SELECT that pages a scope newest first; kept apart so its plan can be shown.
     `syndicated`: only articles that may go into feeds (the record's syndication.feeds);
-    `language`: only articles in that language (single-language feeds)."""
+    `language`: only articles in that language (single-language feeds); `with_version`: each
+    article's stored version too."""
     table, published, id_col, where = _scope_query(scope)
+    joined = with_version or language is not None
     if syndicated:
         where = and_(where, id_col.not_in(select(articles.c.id).where(articles.c.in_feeds.is_(False))))
+    if joined and table is not articles:
+        table = table.join(articles, articles.c.id == id_col)
     if language is not None:
-        if table is not articles:
-            table = table.join(articles, articles.c.id == id_col)
         where = and_(where, article_language() == language)
     if after is not None:
         where = and_(where, or_(published < after.published,
                                 and_(published == after.published, id_col < after.article_id)))
-    return select(id_col.label("id"), published.label("published")).select_from(table).where(where) \
-        .order_by(published.desc(), id_col.desc()).limit(limit)
+    columns = [id_col.label("id"), published.label("published"), *([articles.c.version] if with_version else [])]
+    return select(*columns).select_from(table).where(where).order_by(published.desc(), id_col.desc()).limit(limit)
 
 
 def newest(conn: Connection, scope: str, limit: int, after: Cursor | None = None, *,
@@ -165,6 +167,20 @@ def article_states(conn: Connection, ids: Iterable[str]) -> tuple[tuple[str, int
     return tuple((row.id, row.version, row.modified_at) for row in conn.execute(
         select(articles.c.id, articles.c.version, articles.c.modified_at)
         .where(articles.c.id.in_(ids)).order_by(articles.c.id)))
+
+
+def newest_versions(conn: Connection, scope: str, limit: int, after: Cursor | None = None, *,
+                    syndicated: bool = False, language: str | None = None) -> list:
+    """(id, published, version) of what `newest` would give, in its order, without reading the
+    articles: enough to name each one's stored version (feeds composed from entry fragments)."""
+    return list(conn.execute(newest_ids_query(scope, limit, after, syndicated=syndicated, language=language,
+                                              with_version=True)))
+
+
+def articles_at_versions(conn: Connection, ids: Iterable[str]) -> dict[str, tuple[int, Article]]:
+    """id -> (stored version, article) for the given ids, each read with the version it was stored at."""
+    return {r.id: (r.version, _article(r)) for r in conn.execute(
+        select(articles.c.id, articles.c.version, articles.c.article).where(articles.c.id.in_(list(ids))))}
 
 
 def live_languages(conn: Connection) -> list[str]:

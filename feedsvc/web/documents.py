@@ -24,6 +24,7 @@ HTML_TYPE = "text/html; charset=utf-8"
 
 
 _RENDER_CACHE, _COUNTERS, _SITE = "feedsvc.render_cache", "feedsvc.counters", "feedsvc.site"
+_FRAGMENTS = "feedsvc.fragments"
 
 
 def init_app(app: Flask, engine: Engine) -> render_cache.RenderCache:
@@ -31,6 +32,8 @@ def init_app(app: Flask, engine: Engine) -> render_cache.RenderCache:
     app.extensions[_RENDER_CACHE] = render_cache.RenderCache(app.config["RENDER_CACHE_MAX_BYTES"], spill_directory(app))
     app.extensions[_COUNTERS] = render_cache.CounterCache(app.config["FEED_STATE_RECHECK_MS"] / 1000)
     app.extensions[_COUNTERS].follow(engine)
+    size = app.config["FEED_FRAGMENTS_MAX_BYTES"]
+    app.extensions[_FRAGMENTS] = feeds.Fragments(size, render_cache.output_revision()) if size > 0 else None
     return app.extensions[_RENDER_CACHE]
 
 
@@ -64,6 +67,11 @@ def cache(app: Flask | None = None) -> render_cache.RenderCache:
 
 def counters(app: Flask | None = None) -> render_cache.CounterCache:
     return (app or current_app).extensions[_COUNTERS]
+
+
+def fragments(app: Flask | None = None) -> feeds.Fragments | None:
+    """Feed entries' bytes remembered per article version (None when FEED_FRAGMENTS_MAX_BYTES is 0)."""
+    return (app or current_app).extensions[_FRAGMENTS]
 
 
 class Document:

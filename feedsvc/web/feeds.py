@@ -20,7 +20,7 @@ from feedsvc.render.feeds.formats import FORMATS
 from feedsvc.render.feeds.model import SCOPE_KINDS, SCOPE_WORDS, SITE_GROUP, Scope
 from feedsvc.render.feeds.scope import LANGUAGE_PARAMETER, feed_url, self_link
 from feedsvc.web import db, http, navigation
-from feedsvc.web.documents import HTML_TYPE, Document, counters, site
+from feedsvc.web.documents import HTML_TYPE, Document, counters, fragments, site
 from feedsvc.web.errors import BadParameter
 
 bp = Blueprint("feeds", __name__)
@@ -109,7 +109,8 @@ class FeedPage(Document):
     def build(self) -> bytes:
         return feeds.render(self.fmt, self.scope, conn=db.connection(), site=site(), limit=self.limit,
                             after=self.after, full_text=self.edition.full_text, self_url=self.edition.self_url,
-                            state=self.state, max_bytes=self.edition.max_bytes, language=self.language)
+                            state=self.state, max_bytes=self.edition.max_bytes, language=self.language,
+                            fragments=fragments())
 
     def response(self):
         response = super().response()

@@ -13,7 +13,9 @@ from typing import Callable, Iterable
 from sqlalchemy.engine import Connection
 
 from feedsvc.ingest.records import Article
+from feedsvc.render.feeds import fragments as composing
 from feedsvc.render.feeds.formats import FORMATS
+from feedsvc.render.feeds.fragments import Fragments
 from feedsvc.render.feeds.model import Entry, Feed, Format, Scope, Site, Tombstone
 from feedsvc.render.feeds.scope import (
     FeedNotFound,
@@ -29,7 +31,7 @@ from feedsvc.render.feeds.scope import (
 from feedsvc.render.skips import each_rendered, version_of
 from feedsvc.store import Cursor, ScopeState, article_scopes
 
-__all__ = ["FORMATS", "Feed", "FeedNotFound", "Format", "Scope", "ScopeMoved", "Site", "Cursor", "alternate_links",
+__all__ = ["FORMATS", "Feed", "FeedNotFound", "Format", "Fragments", "Scope", "ScopeMoved", "Site", "Cursor", "alternate_links",
            "feed_url", "feed_urls", "load_feed", "render", "resolve", "scopes_of", "state_of", "write"]
 
 
@@ -72,7 +74,8 @@ def _writable(writer: Callable[[Feed], bytes], feed: Feed) -> Feed:
 
 def render(fmt: str, scope: Scope | str, *, conn: Connection, site: Site, limit: int | None = None,
            after: Cursor | str | None = None, full_text: bool | None = None, self_url: str | None = None,
-           state: ScopeState | None = None, max_bytes: int | None = None, language: str | None = None) -> bytes:
+           state: ScopeState | None = None, max_bytes: int | None = None, language: str | None = None,
+           fragments: Fragments | None = None) -> bytes:
     """One page of a feed as bytes.
 
     `scope` is a Scope or a store scope id ("site", "section:<key>", …); an unknown one raises
@@ -81,7 +84,8 @@ def render(fmt: str, scope: Scope | str, *, conn: Connection, site: Site, limit:
     site's setting; `self_url` is the feed's URL as its reader fetches it (default: the public URL);
     `state` saves the scope lookup when the caller already has it; `max_bytes` stops the page at
     whole articles holding that much text (partner pages; scope.entries_within); `language` makes it
-    the single-language feed (scope.LANGUAGE_PARAMETER).
+    the single-language feed (scope.LANGUAGE_PARAMETER); with `fragments`, the page is composed
+    from the entries' remembered bytes (fragments.py), the same bytes as written whole.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown feed format {fmt!r}; expected one of {', '.join(FORMATS)}")
@@ -95,6 +99,12 @@ def render(fmt: str, scope: Scope | str, *, conn: Connection, site: Site, limit:
         state = state_of(conn, scope.id)
     if not scope.name:
         scope = Scope(scope.kind, scope.key, state.name)
+    if fragments is not None and max_bytes is None:   # a byte budget needs every entry's text: written whole
+        composed = composing.render(fmt, lambda feed: write(fmt, feed), conn, site, scope, state, limit=limit,
+                                    after=after, full_text=site.full_text if full_text is None else full_text,
+                                    self_url=self_url, language=language, fragments=fragments)
+        if composed is not None:
+            return composed
     feed = load_feed(conn, site, scope, state, fmt=fmt, limit=limit, after=after, full_text=full_text,
                      base_url=self_url, max_bytes=max_bytes, language=language)
     return write(fmt, feed)

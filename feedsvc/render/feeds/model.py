@@ -9,6 +9,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Callable
 from urllib.parse import urlsplit
 
@@ -64,17 +65,22 @@ class Site:
             id_authority=config.get("ID_AUTHORITY") or "",
             smartnews_analytics_id=config.get("SMARTNEWS_ANALYTICS_ID") or "")
 
-    @property
+    # Cached (the instance's fields never change): every entry id of every feed asks for it.
+    @cached_property
     def host(self) -> str:
         return (urlsplit(self.url).hostname or "localhost").lower()
 
-    @property
+    @cached_property
     def authority(self) -> str:
         """The host guids and Atom ids are minted under: fixed per store, whatever the site's URL."""
         return self.id_authority or self.host
 
     def digest(self) -> str:
-        """Changes whenever a setting that shows in a feed changes: part of every ETag."""
+        """Changes whenever a setting that shows in a feed changes: part of every ETag and fragment key."""
+        return self._digest
+
+    @cached_property
+    def _digest(self) -> str:
         return hashlib.blake2b(json.dumps(asdict(self), sort_keys=True, ensure_ascii=False).encode(),
                                digest_size=8).hexdigest()
 

@@ -165,11 +165,11 @@ def entries_within(articles: list, site: Site, full_text: bool,
     passed, total = [], 0
     for article in articles:
         built = each_rendered("feed", [article], lambda a: entry_from_article(a, site, full_text=full_text))
-        if built:
+        if built and max_bytes is not None:
             total += entry_text_bytes(built[0])
-            if max_bytes is not None and total > max_bytes and entries:
+            if total > max_bytes and entries:
                 break
-            entries.extend(built)
+        entries.extend(built)
         passed.append(article)
     return entries, passed
 
@@ -187,33 +187,41 @@ def load_feed(conn: Connection, site: Site, scope: Scope, state: ScopeState, *, 
     one for an id it never had).
     """
     full_text = site.full_text if full_text is None else full_text
-    base_url = base_url or feed_url(scope, fmt, site.url, language)
     # syndication.feeds: false stays out
     articles = store.newest(conn, scope.id, limit + 1, after, syndicated=True, language=language)
     more = len(articles) > limit
     articles = articles[:limit]
     entries, passed = entries_within(articles, site, full_text, max_bytes)
     more = more or len(passed) < len(articles)
-    articles = passed
+    last = passed[-1] if more else None
+    feed = feed_frame(conn, site, scope, state, fmt=fmt, limit=limit, after=after, base_url=base_url,
+                      language=language, next_after=Cursor(store.utc(last.published), last.id) if last else None)
+    feed.entries = entries
+    feed.sources.update((entry_id(article.id, site), article) for article in passed)
+    return feed
+
+
+def feed_frame(conn: Connection, site: Site, scope: Scope, state: ScopeState, *, fmt: str, limit: int,
+               after: Cursor | None, base_url: str | None, language: str | None,
+               next_after: Cursor | None) -> Feed:
+    """A page of a scope's feed with everything but its entries: titles, links (the next page's
+    from `next_after`, the last article shown when more follow) and Atom's tombstones."""
+    base_url = base_url or feed_url(scope, fmt, site.url, language)
     next_url = None
-    if more:
-        last = articles[-1]
-        next_url = page_url(base_url, limit=limit, default_limit=site.default_limit,
-                            after=Cursor(store.utc(last.published), last.id))
+    if next_after is not None:
+        next_url = page_url(base_url, limit=limit, default_limit=site.default_limit, after=next_after)
     withdrawn = []
     if after is None and fmt == "atom":   # only Atom writes tombstones (RFC 6721); the others skip the query
         since = state.modified_at - timedelta(days=site.tombstone_days)
         withdrawn = store.withdrawn_since(conn, scope.id, since)
-    sources = {entry_id(article.id, site): article for article in [*articles, *(article for article, _ in withdrawn)]}
     return Feed(
         site=site, scope=scope, id=feed_id(scope, site, language), title=title_of(scope, site, language),
         description=description_of(scope, site), home_url=home_url(scope, site),
         self_url=self_link(scope, fmt, site, limit=limit, after=after, base_url=base_url),
         first_url=page_url(base_url, limit=limit, default_limit=site.default_limit),
         next_url=next_url, updated=local_time(state.modified_at, site), only_language=language,
-        entries=entries,
         tombstones=each_rendered("feed", withdrawn, lambda gone: Tombstone(
             entry_id(gone[0].id, site), local_time(gone[1], site), absolute(gone[0].url, site.url)),
             key=lambda gone: (gone[0].id, version_of(gone[0]))),
-        sources=sources,
+        sources={entry_id(article.id, site): article for article, _ in withdrawn},
     )

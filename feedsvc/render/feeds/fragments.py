@@ -1,0 +1,186 @@
+"""Feeds composed from entry fragments: each entry's bytes rendered once per article version.
+
+An entry's bytes depend only on the article's stored version, the format, the site (its URL and
+id authority), whether the feed carries full text, and the render code. A `Fragments` cache keys
+them so (with the code's output revision fixed per instance), and `compose` writes a page as
+
+    head + fragment(entry 1) + … + fragment(entry n) + tail
+
+where head and tail are the writer's own output for the page with no entries, split where its
+entries go. Nothing is assembled by hand: every byte comes from the format's writer. A cold page is
+written whole, as without fragments, and cut into its entries afterwards; a page whose entries are
+all remembered reads only the articles' ids and versions from the store. Whatever cannot be cut
+exactly (a writer that left an entry out, a boundary that is not where expected) is served as
+written and not remembered, so a fragment can never change what a page says.
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import replace
+from typing import Callable, Hashable
+
+from sqlalchemy.engine import Connection
+
+from feedsvc import store
+from feedsvc.render.feeds.entries import entry_from_article
+from feedsvc.render.feeds.model import Entry, Feed, Scope, Site
+from feedsvc.render.feeds.scope import feed_frame
+from feedsvc.render.skips import each_rendered
+from feedsvc.store import Cursor, ScopeState
+
+# Where each format's entries start, and how they are joined: the writers' own bytes (feedgen
+# writes <item> bare and <entry> with at most an xml:lang; orjson joins array items with ",").
+ENTRY_START = {"rss": b"<item>", "atom": b"<entry", "json": b'{"id":'}
+ENTRY_END = {"rss": b"</item>", "atom": b"</entry>"}
+SEPARATOR = {"rss": b"", "atom": b"", "json": b","}
+DEFAULT_MAX_BYTES = 16 * 1024 * 1024
+
+
+class Fragments:
+    """A bounded LRU of entry fragments (by bytes held), safe to share between threads.
+
+    `revision` names the render code (web/render_cache.output_revision) and is part of every key, so
+    a cache that outlived a deploy could not hand out old bytes.
+    """
+
+    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES, revision: str = ""):
+        self.max_bytes, self.revision = max_bytes, revision
+        self._items: OrderedDict[Hashable, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+        self.bytes = self.hits = self.misses = 0
+
+    def key(self, fmt: str, article_id: str, version: int, *options: Hashable) -> tuple:
+        return (self.revision, fmt, article_id, version, *options)
+
+    def get(self, key: Hashable) -> bytes | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is None:
+                self.misses += 1
+                return None
+            self._items.move_to_end(key)
+            self.hits += 1
+            return found
+
+    def put(self, key: Hashable, fragment: bytes) -> None:
+        if len(fragment) > self.max_bytes:
+            return
+        with self._lock:
+            old = self._items.pop(key, None)
+            self.bytes += len(fragment) - (len(old) if old is not None else 0)
+            self._items[key] = fragment
+            while self.bytes > self.max_bytes:
+                _, dropped = self._items.popitem(last=False)
+                self.bytes -= len(dropped)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self.bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def frame(fmt: str, write: Callable[[Feed], bytes], feed: Feed) -> tuple[bytes, bytes]:
+    """(head, tail): the page with no entries, split where its entries go, as its writer writes it."""
+    if fmt == "json":
+        empty = write(replace(feed, entries=[]))
+        if not empty.endswith(b'"items":[]}'):   # jsonfeed.document writes "items" last
+            raise ValueError("a JSON Feed whose items are not its last member")
+        return empty[:-2], empty[-2:]
+    # feedgen writes entries after the channel's (feed's) own elements and before what extensions
+    # append (atom:link hub/first/next in RSS, tombstones in Atom): found around one probe entry.
+    one = write(replace(feed, entries=[_probe(feed)], tombstones=feed.tombstones))
+    start = one.find(ENTRY_START[fmt])
+    end = one.find(ENTRY_END[fmt], start)
+    if start < 0 or end < 0:
+        raise ValueError(f"no place for entries found in the {fmt} page")
+    return one[:start], one[end + len(ENTRY_END[fmt]):]
+
+
+def _frame_around_entries(fmt: str, body: bytes) -> tuple[bytes, bytes]:
+    """(head, tail) of a written XML page with entries: before the first entry, after the last (entry
+    text is escaped, so their tags occur nowhere else); saves writing a probe page."""
+    start, end = body.find(ENTRY_START[fmt]), body.rfind(ENTRY_END[fmt])
+    if start < 0 or end < 0:
+        return body, b""   # no entry written: cut() finds none and nothing is remembered
+    return body[:start], body[end + len(ENTRY_END[fmt]):]
+
+
+def _probe(feed: Feed) -> Entry:
+    """An entry of constant, plain text: where it lands is where entries go."""
+    return Entry(id="tag:probe.invalid,2025:probe", url="https://probe.invalid/", title="probe", summary="probe",
+                 content_html=None, published=feed.updated, updated=feed.updated, authors=[], categories=[])
+
+
+def cut(fmt: str, body: bytes, head: bytes, tail: bytes, count: int) -> list[bytes] | None:
+    """The `count` entries of a page written whole, each as its bytes; None when the page is not
+    head + entries + tail with exactly `count` entries (then nothing is remembered)."""
+    if not (body.startswith(head) and body.endswith(tail)) or len(body) < len(head) + len(tail):
+        return None
+    middle = body[len(head):len(body) - len(tail)]
+    if count == 0:
+        return [] if not middle else None
+    start, separator = ENTRY_START[fmt], SEPARATOR[fmt]
+    if fmt == "json":
+        # An item's own text cannot hold the bytes ,{"id": unescaped: orjson escapes every quote.
+        pieces = middle.split(separator + start)
+        pieces = [pieces[0]] + [start + piece for piece in pieces[1:]]
+    else:
+        # Entry text is escaped ("<" is "&lt;"), so an entry start occurs only where an entry starts.
+        positions = []
+        at = middle.find(start)
+        while at >= 0:
+            positions.append(at)
+            at = middle.find(start, at + 1)
+        if not positions or positions[0] != 0:
+            return None
+        pieces = [middle[a:b] for a, b in zip(positions, positions[1:] + [len(middle)], strict=True)]
+    if len(pieces) != count or not pieces[0].startswith(start):
+        return None
+    return pieces
+
+
+def compose(fmt: str, head: bytes, fragments: list[bytes], tail: bytes) -> bytes:
+    return head + SEPARATOR[fmt].join(fragments) + tail
+
+
+def render(fmt: str, write: Callable[[Feed], bytes], conn: Connection, site: Site, scope: Scope,
+           state: ScopeState, *, limit: int, after: Cursor | None, full_text: bool, self_url: str | None,
+           language: str | None, fragments: Fragments) -> bytes | None:
+    """One page composed from the fragments of its entries, those missing written (together, in one
+    document) and remembered; None when it cannot be composed exactly (the caller writes it whole)."""
+    stamps = store.newest_versions(conn, scope.id, limit + 1, after, syndicated=True, language=language)
+    page = stamps[:limit]
+    digest = site.digest()
+    keys = {row.id: fragments.key(fmt, row.id, row.version, full_text, digest) for row in page}
+    held = {article_id: fragments.get(key) for article_id, key in keys.items()}
+    missing = [article_id for article_id, fragment in held.items() if fragment is None]
+    loaded = store.articles_at_versions(conn, missing) if missing else {}
+    if len(loaded) != len(missing):
+        return None   # changed since the page was read: written whole
+    last = page[-1] if len(stamps) > limit else None
+    feed = feed_frame(conn, site, scope, state, fmt=fmt, limit=limit, after=after, base_url=self_url,
+                      language=language, next_after=Cursor(last.published, last.id) if last else None)
+    built: dict[str, Entry] = {}
+    for article_id in missing:
+        version, article = loaded[article_id]
+        keys[article_id] = fragments.key(fmt, article_id, version, full_text, digest)
+        built.update((article_id, entry) for entry in each_rendered(
+            "feed", [article], lambda a: entry_from_article(a, site, full_text=full_text)))
+    if not built:
+        head, tail = frame(fmt, write, feed)
+    else:
+        entries = list(built.values())
+        body = write(replace(feed, entries=entries,
+                             sources={**feed.sources, **{e.id: loaded[i][1] for i, e in built.items()}}))
+        head, tail = frame(fmt, write, feed) if fmt == "json" else _frame_around_entries(fmt, body)
+        pieces = cut(fmt, body, head, tail, len(entries))
+        if pieces is None:   # nothing remembered; a page written here whole is still the page
+            return body if len(built) == len(page) else None
+        for article_id, piece in zip(built, pieces, strict=True):
+            fragments.put(keys[article_id], piece)
+            held[article_id] = piece
+    return compose(fmt, head, [held[row.id] for row in page if held[row.id] is not None], tail)
