@@ -135,7 +135,7 @@ def test_counts_wait_in_memory_and_survive_a_restart(desk_app, make_app):
     desk_counters.counters(desk_app).flush()
     restarted = make_app(DESK_TOKENS=[DESK_TOKEN])
     row = feeds_json(restarted)["/feeds/rss.xml"]
-    assert row["last_30_days"]["ok"] == 4 and row["today"]["requests"] == 4
+    assert row["last_30_days"]["ok"] == 4 and row["last_24_hours"]["requests"] == 4
     assert row["subscribers"] == 265 + 42
     assert stored(restarted, desk_pollers) == 2
 
@@ -162,7 +162,7 @@ def test_conditional_polls_count_as_304s(desk_app):
     for _ in range(3):
         assert client.get("/feeds/feed.json", headers={"If-None-Match": etag}).status_code == 304
     row = feeds_json(desk_app)["/feeds/feed.json"]
-    assert row["today"]["not_modified"] == 3 and row["today"]["not_modified_share"] == pytest.approx(0.75)
+    assert row["last_24_hours"]["not_modified"] == 3 and row["last_24_hours"]["not_modified_share"] == pytest.approx(0.75)
 
 
 def test_the_fast_path_counts_its_replays(make_app, make_record):
@@ -171,7 +171,7 @@ def test_the_fast_path_counts_its_replays(make_app, make_record):
                  site_name=app.config["SITE_NAME"])
     poll(app, times=4)   # the first through the app, the others replayed by the middleware
     assert app.wsgi_app.replays, "the fast path kept no replay"
-    assert feeds_json(app)["/feeds/rss.xml"]["today"]["ok"] == 4
+    assert feeds_json(app)["/feeds/rss.xml"]["last_24_hours"]["ok"] == 4
 
 
 def test_refusals_and_errors_are_counted_and_other_statuses_not(desk_app):

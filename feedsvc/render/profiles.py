@@ -33,7 +33,8 @@ from feedsvc.render.skips import LoggedOnce
 
 log = logging.getLogger(__name__)
 
-# Sent once per rule an item breaks when it is left out of a profile's feed; sender: the profile name.
+# Sent once per rule an item breaks when it is left out of a profile's feed; sender: the profile name;
+# rule, item (the article id) and message (why) as keywords.
 left_out = Namespace().signal("feedsvc.profile-item-left-out")
 _logged = LoggedOnce(10_000)
 PROFILE_FEEDS = f"{FEEDS}/profile"
@@ -207,7 +208,7 @@ def shape(profile: Profile, feed: Feed, *, fmt: str, self_url: str, now: datetim
 def _leave_out(profile: Profile, problems, article) -> None:
     version = (article.id, article.updated.isoformat()) if article is not None else (problems[0].item_id, "")
     for problem in problems:
-        left_out.send(profile.name, rule=problem.rule)
+        left_out.send(profile.name, rule=problem.rule, item=problem.item_id or version[0], message=problem.message)
         if _logged.first((profile.name, problem.rule, *version)):
             log.warning("left out of the %s feeds: %s", profile.name, problem)
 
