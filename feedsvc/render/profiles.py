@@ -208,7 +208,7 @@ def shape(profile: Profile, feed: Feed, *, fmt: str, self_url: str, now: datetim
 def _leave_out(profile: Profile, problems, article) -> None:
     version = (article.id, article.updated.isoformat()) if article is not None else (problems[0].item_id, "")
     for problem in problems:
-        left_out.send(profile.name, rule=problem.rule, item=problem.item_id or version[0], message=problem.message)
+        left_out.send(profile.name, rule=problem.rule, item=version[0], message=problem.message)
         if _logged.first((profile.name, problem.rule, *version)):
             log.warning("left out of the %s feeds: %s", profile.name, problem)
 
