@@ -194,6 +194,16 @@ def test_refusals_and_errors_are_counted_and_other_statuses_not(desk_app):
     assert traffic == desk_counters.Traffic(polls=1, not_modified=2, refused=1, errors=2)
 
 
+def test_with_desk_counts_off_serving_counts_nothing(make_app, make_record):
+    app = make_app(DESK_TOKENS=[DESK_TOKEN], DESK_COUNTS=False, RATELIMIT_ENABLED=False)
+    commit_write(db.engine(app), upsert, parse_record(make_record(), site_url=SITE_URL),
+                 site_name=app.config["SITE_NAME"])
+    poll(app, times=2)
+    desk_counters.counters(app).count_partner(1, "/feeds/rss.xml", 200, 100)
+    assert not desk_counters.counters(app).pending
+    assert feeds_json(app)["/feeds/rss.xml"]["last_30_days"]["requests"] == 0
+
+
 def test_days_and_hours_past_their_keeping_periods_are_dropped_when_counts_are_written(desk_app):
     old_day = date.today() - timedelta(days=desk_app.config["DESK_KEEP_DAYS"] + 5)
     kept_day = date.today() - timedelta(days=desk_app.config["DESK_KEEP_DAYS"] - 5)

@@ -111,8 +111,9 @@ class DeskCounters:
     """One process's counts for one database; `count` on the serving path, `flush` in the background."""
 
     def __init__(self, engine: Engine, *, tz_name: str, flush_seconds: float, keep_days: int, keep_hours: int = 48,
-                 clock=time.time):
+                 enabled: bool = True, clock=time.time):
         self.engine, self.flush_seconds, self.keep_days, self.keep_hours = engine, flush_seconds, keep_days, keep_hours
+        self.enabled = enabled
         self.now = _Now(tz_name, clock)
         self.lock = threading.Lock()          # held only for dict updates and the swap
         self.flush_lock = threading.Lock()    # one write at a time
@@ -127,7 +128,7 @@ class DeskCounters:
     def count(self, feed: str, status: int, user_agent: str | None, remote: str | None) -> None:
         """Count one answer for a public feed path: its status and, for a poll, the reader behind it."""
         column = status_column(status)
-        if column is None:
+        if column is None or not self.enabled:
             return
         day, hour = self.now()
         report = user_agents.parse(user_agent) if column in ("polls", "not_modified") else None
@@ -159,6 +160,8 @@ class DeskCounters:
 
     def count_partner(self, partner_id: int, feed: str, status: int, sent_bytes: int) -> None:
         """Count one answer to a partner: a request, a 304 or not, and the body bytes sent."""
+        if not self.enabled:
+            return
         day, _hour = self.now()
         with self.lock:
             pending = self.pending
@@ -353,7 +356,8 @@ _EXTENSION = "feedsvc.desk_counters"
 def init_app(app, engine: Engine) -> DeskCounters:
     app.extensions[_EXTENSION] = DeskCounters(
         engine, tz_name=app.config["TIMEZONE"], flush_seconds=app.config["DESK_FLUSH_SECONDS"],
-        keep_days=app.config["DESK_KEEP_DAYS"], keep_hours=app.config["DESK_KEEP_HOURS"])
+        keep_days=app.config["DESK_KEEP_DAYS"], keep_hours=app.config["DESK_KEEP_HOURS"],
+        enabled=app.config["DESK_COUNTS"])
     return app.extensions[_EXTENSION]
 
 

@@ -191,11 +191,11 @@ def partners_view():
     desk_counters.counters(current_app).flush()
     conn = db.connection()
     days, per_partner = desk_figures.partner_days(conn, _today())
-    charts = [desk_charts.time_series(title, days, {name: [getattr(day, field) for day in counts]
+    charts = [desk_charts.time_series(title, days, {name: [getattr(day, field) / unit for day in counts]
                                                     for name, counts in per_partner.items()} or {"-": []})
-              for title, field in (("पार्टनर अनुरोध (Partner requests per day)", "requests"),
-                                   ("पार्टनर 304 (Partner 304s per day)", "not_modified"),
-                                   ("पार्टनर को भेजे बाइट (Bytes sent to partners per day)", "bytes"))]
+              for title, field, unit in (("पार्टनर अनुरोध (Partner requests per day)", "requests", 1),
+                                         ("पार्टनर 304 (Partner 304s per day)", "not_modified", 1),
+                                         ("पार्टनर को भेजे MB (MB sent to partners per day)", "bytes", desk_figures.MB))]
     return render_template("desk/partners.html", days=days, per_partner=per_partner, charts=charts,
                            keys=partners.all_partners(conn))
 
