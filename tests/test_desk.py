@@ -334,6 +334,7 @@ def test_validate_all_keeps_each_feeds_last_result_for_the_desk(desk_app):
     feeds = feeds_json(desk_app)
     assert all(row["validation"] is not None for row in feeds.values())
     assert feeds["/feeds/rss.xml"]["validation"]["ok"] is True
+    assert feeds["/feeds/rss.xml"]["last_24_hours"]["requests"] == 0   # the app reading itself is no reader
     bad = Outcome("/feeds/atom.xml", "atom", [Problem("atom.id", "entry has no id", 12, 3)])
     with db.engine(desk_app).begin() as conn:
         assert desk_checks.record_validations(conn, [bad, Outcome("/sitemap.xml", "sitemapindex", [])]) == 1
