@@ -34,8 +34,6 @@ SECTIONS = {"/desk/": 0, "/desk/audience": 3, "/desk/partners": 3, "/desk/outbox
 # (section, viewport name, JavaScript) -> file name: a few, small, made on request only.
 SHOTS = {("/desk/", "desktop", True): "desk-feeds.png", ("/desk/audience", "phone", False): "desk-audience-phone.png",
          ("/desk/partners", "desktop", False): "desk-partners.png", ("/desk/alerts", "phone", True): "desk-alerts-phone.png"}
-FEEDLY = "Feedly/1.0 (+http://www.feedly.com/fetcher.html; {n} subscribers; )"
-INOREADER = "Mozilla/5.0 (compatible; Inoreader/1.0; https://www.inoreader.com; {n} subscribers)"
 
 
 def thirty_days_of_counts(app) -> None:
@@ -50,11 +48,12 @@ def thirty_days_of_counts(app) -> None:
             day, when = today - timedelta(days=back), hour - back * 86400
             for feed, share in (("/feeds/rss.xml", 3), ("/feeds/atom.xml", 2), ("/feeds/section/desh/rss.xml", 1)):
                 pending.feeds[(day, when, feed)] = [40 * share + back, 300 * share - 4 * back, back % 3, int(back == 4)]
-            for family, pattern, base in (("feedly", FEEDLY, 180), ("inoreader", INOREADER, 40)):
+            for family, base in (("feedly", 180), ("inoreader", 40)):
                 pending.readers[(day, "/feeds/rss.xml", family)] = [50, base + 30 - back, store.now_utc()]
                 pending.pollers |= {(day, family, f"{family}-{day}-{n}") for n in range(8 + (30 - back) // 3)}
             pending.partners[(day, partner.id, "/feeds/rss.xml")] = [96 + back % 7 * 3, 70 + back % 5, (26 + back % 5) * 400_000]
-            pending.partners[(day, other.id, "/feeds/profile/msn/rss.xml")] = [48 - back // 2, 30 - back // 3, (18 - back % 4) * 250_000]
+            pending.partners[(day, other.id, "/feeds/profile/msn/rss.xml")] = [48 - back // 2, 30 - back // 3,
+                                                                              (18 - back % 4) * 250_000]
         desk_counters.write(conn, pending)
         desk_checks.record_validations(conn, [
             Outcome("/feeds/rss.xml", "rss", []),
