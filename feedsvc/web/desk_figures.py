@@ -142,17 +142,11 @@ def day_start(now: datetime) -> datetime:
 def last_pings(conn: Connection, site_url: str) -> dict[str, Ping]:
     """Feed path -> its WebSub notifications (topics are the feeds' absolute URLs under `site_url`)."""
     t = websub_outbox.c
-    found: dict[str, list] = {}
     rows = conn.execute(select(t.topic_url, func.max(t.sent_at), func.count(t.id).filter(t.sent_at.is_(None)),
                                func.max(t.last_error).filter(t.sent_at.is_(None)))
-                        .where(t.kind == "websub", t.topic_url.startswith(site_url + "/")).group_by(t.topic_url))
-    for topic, sent, pending, error in rows:
-        path = topic[len(site_url):]
-        last = found.setdefault(path, [None, 0, None])
-        last[0] = max(filter(None, (last[0], sent)), default=None)
-        last[1] += int(pending or 0)
-        last[2] = last[2] or error
-    return {path: Ping(*values) for path, values in found.items()}
+                        .where(t.kind == "websub", t.topic_url.startswith(site_url + "/", autoescape=True))
+                        .group_by(t.topic_url))
+    return {topic[len(site_url):]: Ping(sent, int(pending or 0), error) for topic, sent, pending, error in rows}
 
 
 def feed_figures(conn: Connection, site: feeds.Site, sizes: RenderedSizes, today: date) -> list[FeedFigures]:
