@@ -15,7 +15,7 @@ BENCH_DEBS := nginx libnginx-mod-http-brotli-static wrk
 BUILD_DEBS := libicu-dev pkg-config g++
 PYTEST_ARGS ?=
 
-.PHONY: run test test-fast lint bench venv dev-venv system-deps bench-deps build-deps node_modules clean
+.PHONY: run test test-fast lint bench screenshots venv dev-venv system-deps bench-deps build-deps node_modules clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,10 @@ test: lint system-deps node_modules
 
 test-fast: lint system-deps node_modules
 	$(BIN)/pytest -n 2 --dist loadgroup -m "not slow" $(PYTEST_ARGS)
+
+# The README's and docs' screenshots (docs/screenshots/*.png), taken by the browser tests in real Chromium.
+screenshots: dev-venv system-deps
+	FEEDSVC_UPDATE_SCREENSHOTS=1 $(BIN)/pytest -q -p no:randomly tests/test_pages_browser.py tests/test_desk_browser.py
 
 # Every row; the run's JSON is committed, and the README's performance block is made from it.
 bench: dev-venv bench-deps

@@ -36,6 +36,9 @@ ROWS = {
     "serve-304": "feedsvc answering a conditional GET with 304, vs the minimal app's 304 (target ≥ 0.9×)",
     "serve-304-minimal": "the minimal Flask app's 304, vs nginx's (a baseline)",
     "serve-304-nginx": "nginx's 304 (the fastest baseline)",
+    "serve-desk-counting-cached": "feedsvc's cached feed with the desk's counts, vs with FEEDSVC_DESK_COUNTS=0 "
+                                  "(target ≥ 0.95×)",
+    "serve-desk-counting-304": "feedsvc's 304 with the desk's counts, vs with FEEDSVC_DESK_COUNTS=0 (target ≥ 0.95×)",
 }
 
 
@@ -75,6 +78,9 @@ def run(table: Table, database_url: str, mirror: Path, workdir: Path, repeats: i
                                              log_path=logs / "naive.log"))
         flask_only = stack.enter_context(Gunicorn("wsgi:app", env={**env, "FEEDSVC_FAST_PATH": "0"},
                                                   workers=WORKERS, log_path=logs / "feedsvc-flask.log"))
+        # The same app with the desk's counting off: what counting costs a cached feed and a 304.
+        uncounted = stack.enter_context(Gunicorn("wsgi:app", env={**env, "FEEDSVC_DESK_COUNTS": "0"},
+                                                 workers=WORKERS, log_path=logs / "feedsvc-uncounted.log"))
         nginx = stack.enter_context(Nginx(mirror, workdir / "nginx-serve", app_port=ours.port, workers=WORKERS))
         nginx_etag = fetch(nginx.url(FEED))[1]["ETag"]
         gzip = {"Accept-Encoding": "gzip"}
@@ -87,7 +93,9 @@ def run(table: Table, database_url: str, mirror: Path, workdir: Path, repeats: i
             "nginx gzip_static, gzip": (nginx.url(FEED), gzip),
             "feedgen render on every request": (naive.url("/feed"), {}),
             "feedsvc without the fast path, gzip": (flask_only.url(FEED), gzip),
+            "feedsvc without desk counts, identity": (uncounted.url(FEED), {}),
             "304: feedsvc": (ours.url(FEED), {**gzip, "If-None-Match": f'"{validator}-gzip"'}),
+            "304: feedsvc without desk counts": (uncounted.url(FEED), {**gzip, "If-None-Match": f'"{validator}-gzip"'}),
             "304: minimal Flask app": (minimal.url("/feed"), {"If-None-Match": f'"{validator}"'}),
             "304: nginx": (nginx.url(FEED), {"If-None-Match": nginx_etag}),
         }
@@ -126,4 +134,9 @@ def run(table: Table, database_url: str, mirror: Path, workdir: Path, repeats: i
     table.compare("serve-304-minimal", section, "minimal Flask app 304", s["304: minimal Flask app"], s["304: nginx"],
                   "nginx 304")
     table.compare("serve-304-nginx", section, "nginx 304", s["304: nginx"], s["304: nginx"], "nginx 304")
+    section = "the desk's counts on the serving path (in memory, written in batches)"
+    table.compare("serve-desk-counting-cached", section, "feedsvc, identity, counted", s["feedsvc, identity"],
+                  s["feedsvc without desk counts, identity"], "counting off", at_least=0.95)
+    table.compare("serve-desk-counting-304", section, "feedsvc 304, counted", s["304: feedsvc"],
+                  s["304: feedsvc without desk counts"], "counting off", at_least=0.95)
     return {"feed_bytes": len(body)}

@@ -140,8 +140,10 @@ DEFAULTS = {
     # DESK_TOKENS; a test app without one gets a random key of its own process.
     "SECRET_KEY": None,
     # The desk's counts (feedsvc/ops/desk_counters.py) are written every this many seconds per process, and at exit.
+    "DESK_COUNTS": True,    # off: serving counts nothing for the desk (the bench's baseline for its cost)
     "DESK_FLUSH_SECONDS": 30,
     "DESK_KEEP_DAYS": 90,   # days of counts kept; older rows are dropped when counts are written
+    "DESK_KEEP_HOURS": 48,  # hours of hourly counts kept (the desk shows the last 24)
 }
 
 # A token given as itself must be at least this long (sha256: digests cannot be measured).

@@ -13,8 +13,18 @@ from sqlalchemy import func, select
 from feedsvc import config, create_app
 from feedsvc.ingest.records import parse_record
 from feedsvc.ingest.write import commit_write, upsert
-from feedsvc.ops import access_log, desk_counters
-from feedsvc.store import desk_feed_days, desk_pollers, desk_reader_days, now_utc, websub_outbox
+from feedsvc.ops import access_log, desk_checks, desk_counters, partners
+from feedsvc.store import (
+    desk_feed_days,
+    desk_feed_hours,
+    desk_left_out,
+    desk_pollers,
+    desk_reader_days,
+    now_utc,
+    websub_outbox,
+)
+from feedsvc.validate.command import Outcome
+from feedsvc.validate.problems import Problem
 from feedsvc.web import db
 from tests.support.apps import SITE_URL
 
@@ -135,7 +145,7 @@ def test_counts_wait_in_memory_and_survive_a_restart(desk_app, make_app):
     desk_counters.counters(desk_app).flush()
     restarted = make_app(DESK_TOKENS=[DESK_TOKEN])
     row = feeds_json(restarted)["/feeds/rss.xml"]
-    assert row["last_30_days"]["ok"] == 4 and row["today"]["requests"] == 4
+    assert row["last_30_days"]["ok"] == 4 and row["last_24_hours"]["requests"] == 4
     assert row["subscribers"] == 265 + 42
     assert stored(restarted, desk_pollers) == 2
 
@@ -162,7 +172,7 @@ def test_conditional_polls_count_as_304s(desk_app):
     for _ in range(3):
         assert client.get("/feeds/feed.json", headers={"If-None-Match": etag}).status_code == 304
     row = feeds_json(desk_app)["/feeds/feed.json"]
-    assert row["today"]["not_modified"] == 3 and row["today"]["not_modified_share"] == pytest.approx(0.75)
+    assert row["last_24_hours"]["not_modified"] == 3 and row["last_24_hours"]["not_modified_share"] == pytest.approx(0.75)
 
 
 def test_the_fast_path_counts_its_replays(make_app, make_record):
@@ -171,7 +181,7 @@ def test_the_fast_path_counts_its_replays(make_app, make_record):
                  site_name=app.config["SITE_NAME"])
     poll(app, times=4)   # the first through the app, the others replayed by the middleware
     assert app.wsgi_app.replays, "the fast path kept no replay"
-    assert feeds_json(app)["/feeds/rss.xml"]["today"]["ok"] == 4
+    assert feeds_json(app)["/feeds/rss.xml"]["last_24_hours"]["ok"] == 4
 
 
 def test_refusals_and_errors_are_counted_and_other_statuses_not(desk_app):
@@ -184,16 +194,60 @@ def test_refusals_and_errors_are_counted_and_other_statuses_not(desk_app):
     assert traffic == desk_counters.Traffic(polls=1, not_modified=2, refused=1, errors=2)
 
 
-def test_days_past_the_keeping_period_are_dropped_when_counts_are_written(desk_app):
-    old = date.today() - timedelta(days=desk_app.config["DESK_KEEP_DAYS"] + 5)
+def test_with_desk_counts_off_serving_counts_nothing(make_app, make_record):
+    app = make_app(DESK_TOKENS=[DESK_TOKEN], DESK_COUNTS=False, RATELIMIT_ENABLED=False)
+    commit_write(db.engine(app), upsert, parse_record(make_record(), site_url=SITE_URL),
+                 site_name=app.config["SITE_NAME"])
+    poll(app, times=2)
+    desk_counters.counters(app).count_partner(1, "/feeds/rss.xml", 200, 100)
+    assert not desk_counters.counters(app).pending
+    assert feeds_json(app)["/feeds/rss.xml"]["last_30_days"]["requests"] == 0
+
+
+def test_days_and_hours_past_their_keeping_periods_are_dropped_when_counts_are_written(desk_app):
+    old_day = date.today() - timedelta(days=desk_app.config["DESK_KEEP_DAYS"] + 5)
+    kept_day = date.today() - timedelta(days=desk_app.config["DESK_KEEP_DAYS"] - 5)
+    hour = now_utc().replace(minute=0, second=0, microsecond=0)
+    old_hour, kept_hour = hour - timedelta(hours=desk_app.config["DESK_KEEP_HOURS"] + 2), hour - timedelta(hours=30)
+    zero = dict(feed="/feeds/rss.xml", polls=1, not_modified=0, refused=0, errors=0)
     with db.engine(desk_app).begin() as conn:
-        conn.execute(desk_feed_days.insert().values(day=old, feed="/feeds/rss.xml", polls=1, not_modified=0,
-                                                    refused=0, errors=0))
+        conn.execute(desk_feed_days.insert(), [dict(zero, day=old_day), dict(zero, day=kept_day)])
+        conn.execute(desk_feed_hours.insert(), [dict(zero, hour=old_hour), dict(zero, hour=kept_hour)])
+        conn.execute(desk_left_out.insert().values(profile="msn", item="gone", rule="title.min", message="-",
+                                                   seen_at=now_utc() - timedelta(days=desk_app.config["DESK_KEEP_DAYS"] + 1)))
     poll(desk_app)
     desk_counters.counters(desk_app).flush()
     with db.engine(desk_app).connect() as conn:
         days = {d for (d,) in conn.execute(select(desk_feed_days.c.day))}
-    assert old not in days and days
+        hours = {h for (h,) in conn.execute(select(desk_feed_hours.c.hour))}
+        left = conn.execute(select(func.count()).select_from(desk_left_out)).scalar()
+    assert old_day not in days and kept_day in days and len(days) == 2   # and today's
+    assert old_hour not in hours and {kept_hour, hour} <= hours
+    assert left == 0
+
+
+def test_the_last_24_hours_slide_over_the_hours(desk_app):
+    hour = now_utc().replace(minute=0, second=0, microsecond=0)
+    row = dict(feed="/feeds/atom.xml", not_modified=0, refused=0, errors=0)
+    with db.engine(desk_app).begin() as conn:   # 23 h ago is in the window, 25 h ago is not
+        conn.execute(desk_feed_hours.insert(), [dict(row, hour=hour - timedelta(hours=23), polls=5),
+                                                dict(row, hour=hour - timedelta(hours=25), polls=7)])
+        conn.execute(desk_feed_days.insert(), [dict(row, day=date.today() - timedelta(days=2), polls=12)])
+    poll(desk_app, path="/feeds/atom.xml", times=2)
+    row = feeds_json(desk_app)["/feeds/atom.xml"]
+    assert row["last_24_hours"]["ok"] == 5 + 2
+    assert row["last_30_days"]["ok"] == 12 + 2
+
+
+def test_the_hour_and_the_publications_day_change_when_they_should():
+    ist_midnight = datetime(2026, 3, 1, tzinfo=IST).timestamp()   # 18:30 UTC: in the middle of no UTC hour
+    clock = [ist_midnight - 60]
+    now = desk_counters._Now("Asia/Kolkata", clock=lambda: clock[0])
+    assert now() == (date(2026, 2, 28), int(ist_midnight - 1800) // 3600 * 3600)
+    clock[0] = ist_midnight + 60
+    assert now() == (date(2026, 3, 1), int(ist_midnight - 1800))   # same UTC hour, a new day
+    clock[0] = ist_midnight + 1800 + 60
+    assert now() == (date(2026, 3, 1), int(ist_midnight + 1800))
 
 
 # ---- pages ----------------------------------------------------------------------------------
@@ -259,6 +313,69 @@ def test_the_json_has_every_feed_and_its_figures(desk_app):
     assert len(feeds) >= 3 * 4   # the site, the record's section, tag and author, in three formats
     row = feeds["/feeds/rss.xml"]
     assert row["items"] == 1 and row["bytes"] > 0 and row["budgets_over"] == [] and row["subscribers"] == 0
+
+
+def test_an_item_a_profile_left_out_is_an_alert_with_its_reason(desk_app, make_record):
+    old = make_record(id="old-story-2024", slug="old-story-2024", published="2024-07-01T09:00:00+05:30",
+                      updated="2024-07-01T09:00:00+05:30")
+    commit_write(db.engine(desk_app), upsert, parse_record(old, site_url=SITE_URL),
+                 site_name=desk_app.config["SITE_NAME"])
+    assert desk_app.test_client().get("/feeds/profile/msn/rss.xml").status_code == 200   # msn: 30 days at most
+    page = html.fromstring(desk_app.test_client().get("/desk/alerts", headers=BEARER).data)
+    rows = [[td.text_content() for td in tr.xpath("td")] for tr in page.xpath("//table[@id='left-out']/tbody/tr")]
+    found = {(r[0], r[1], r[2]) for r in rows}
+    assert ("msn", "old-story-2024", "window.max_age_days") in found
+    assert all(r[3] for r in rows)   # and why
+
+
+def test_validate_all_keeps_each_feeds_last_result_for_the_desk(desk_app):
+    result = desk_app.test_cli_runner().invoke(args=["validate", "--all"])
+    assert result.exit_code in (0, 1), result.output
+    feeds = feeds_json(desk_app)
+    assert all(row["validation"] is not None for row in feeds.values())
+    assert feeds["/feeds/rss.xml"]["validation"]["ok"] is True
+    assert feeds["/feeds/rss.xml"]["last_24_hours"]["requests"] == 0   # the app reading itself is no reader
+    bad = Outcome("/feeds/atom.xml", "atom", [Problem("atom.id", "entry has no id", 12, 3)])
+    with db.engine(desk_app).begin() as conn:
+        assert desk_checks.record_validations(conn, [bad, Outcome("/sitemap.xml", "sitemapindex", [])]) == 1
+    row = feeds_json(desk_app)["/feeds/atom.xml"]
+    assert row["validation"]["ok"] is False and row["validation"]["first_problems"][0]["rule"] == "atom.id"
+    assert "invalid: 1 problems" in row["problems"]
+    page = html.fromstring(desk_app.test_client().get("/desk/", headers=BEARER).data)
+    atom = page.xpath("//table[@id='feeds']/tbody/tr[@data-path='/feeds/atom.xml']")[0]
+    assert "entry has no id" in atom.xpath("string(td[@class='validation'])")
+    alerts = html.fromstring(desk_app.test_client().get("/desk/alerts", headers=BEARER).data)
+    assert alerts.xpath("//ul[@id='invalid']/li/a/@href") == ["/feeds/atom.xml"]
+
+
+def test_the_feeds_show_their_last_websub_ping(desk_app):
+    sent_at = now_utc() - timedelta(minutes=5)
+    base = dict(kind="websub", hub_url="https://hub.example/", created_at=now_utc(), next_attempt_at=now_utc(),
+                sent_at=None, last_error=None)
+    with db.engine(desk_app).begin() as conn:
+        conn.execute(websub_outbox.insert(), [
+            dict(base, topic_url=SITE_URL + "/feeds/rss.xml", attempts=1, sent_at=sent_at - timedelta(hours=2)),
+            dict(base, topic_url=SITE_URL + "/feeds/rss.xml", attempts=1, sent_at=sent_at),
+            dict(base, topic_url=SITE_URL + "/feeds/atom.xml", attempts=2, last_error="HTTP 503 from the hub")])
+    feeds = feeds_json(desk_app)
+    assert feeds["/feeds/rss.xml"]["websub"] == {"last_sent": sent_at.isoformat() + "Z", "pending": 0,
+                                                  "last_error": None}
+    assert feeds["/feeds/atom.xml"]["websub"]["pending"] == 1 and "WebSub ping failing" in feeds["/feeds/atom.xml"]["problems"]
+    assert feeds["/feeds/feed.json"]["websub"] is None
+
+
+def test_the_partners_page_plots_requests_304s_and_bytes(desk_app):
+    with db.engine(desk_app).begin() as conn:
+        partner, _key = partners.add(conn, "Acme News", None)
+    counters = desk_counters.counters(desk_app)
+    for status, sent in ((200, 40000), (200, 40000), (304, 0)):
+        counters.count_partner(partner.id, "/feeds/rss.xml", status, sent)
+    page = html.fromstring(desk_app.test_client().get("/desk/partners", headers=BEARER).data)
+    svgs = [etree.fromstring(etree.tostring(svg)) for svg in page.xpath("//figure[@class='chart']/*[local-name()='svg']")]
+    assert len(svgs) == 3 and all(len(svg.findall(f".//{SVG}circle")) == 30 for svg in svgs)
+    row = page.xpath("//table[@id='partners']/tbody/tr[@data-partner='Acme News']")[0]
+    assert [td.text for td in row.xpath("td")][1:3] == ["3", "1"] and row.xpath("td/@data-bytes") == ["80000"]
+    assert page.xpath("string(//table[@id='keys']/tbody/tr/td[1])") == "Acme News"
 
 
 # ---- the access log ---------------------------------------------------------------------------

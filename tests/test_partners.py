@@ -5,6 +5,7 @@ import logging
 import threading
 import urllib.error
 import urllib.request
+from datetime import timedelta
 
 import feedparser
 import pytest
@@ -12,7 +13,7 @@ from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from feedsvc import store
-from feedsvc.ops import partners
+from feedsvc.ops import desk_counters, partners
 from tests.support.apps import SITE_URL
 from tests.support.records import put_record
 from tests.support.servers import Gunicorn
@@ -216,19 +217,24 @@ def test_wrong_key_is_401(client, articles, key, wrong):
 
 # ---- usage -------------------------------------------------------------------------------------------
 
-def test_usage_counts_requests_and_304s_per_feed_and_day(client, runner, engine, articles, key):
+def test_usage_counts_requests_304s_and_bytes_per_feed_and_day(app, client, runner, engine, articles, key):
     first = client.get("/partner/feeds/rss.xml", headers={"X-Partner-Key": key})
-    client.get(f"/partner/{key}/feeds/rss.xml")
+    second = client.get(f"/partner/{key}/feeds/rss.xml")
     client.get("/partner/feeds/rss.xml", headers={"X-Partner-Key": key, "If-None-Match": first.headers["ETag"]})
-    client.get("/partner/feeds/section/national/atom.xml", headers={"Authorization": f"Bearer {key}"})
+    atom = client.get("/partner/feeds/section/national/atom.xml", headers={"Authorization": f"Bearer {key}"})
+    client.head("/partner/feeds/section/national/atom.xml", headers={"Authorization": f"Bearer {key}"})
     client.get("/partner/feeds/rss.xml", headers={"X-Partner-Key": "fsk_" + "B" * 43})  # not this partner's
     with engine.connect() as conn:
-        rows = {(u.partner, u.feed): (u.requests, u.not_modified) for u in partners.usage(conn)}
-    assert rows == {("Acme News", "/feeds/rss.xml"): (3, 1), ("Acme News", "/feeds/section/national/atom.xml"): (1, 0)}
+        assert partners.usage(conn) == []   # counted in memory: no write per request
+    desk_counters.counters(app).flush()
+    with engine.connect() as conn:
+        rows = {(u.partner, u.feed): (u.requests, u.not_modified, u.bytes) for u in partners.usage(conn)}
+    assert rows == {("Acme News", "/feeds/rss.xml"): (3, 1, len(first.data) + len(second.data)),
+                    ("Acme News", "/feeds/section/national/atom.xml"): (2, 0, len(atom.data))}
     output = runner.invoke(args=["partners", "usage", "--days", "1"]).output
     line = next(line for line in output.splitlines() if "/feeds/rss.xml" in line)
-    assert line.split()[-2:] == ["3", "1"] and key not in output
-    assert "4" in runner.invoke(args=["partners", "list"]).output.splitlines()[1].split()
+    assert line.split()[-3:] == [str(len(first.data) + len(second.data)), "3", "1"] and key not in output
+    assert "5" in runner.invoke(args=["partners", "list"]).output.splitlines()[1].split()
 
 
 def test_usage_days_are_the_publications_days(engine, key):
@@ -237,16 +243,17 @@ def test_usage_days_are_the_publications_days(engine, key):
     assert str(partners.usage_day(datetime(2025, 8, 1, 20, 0, tzinfo=timezone.utc), "Asia/Kolkata")) == "2025-08-02"
 
 
-def test_usage_counts_add_up_across_connections(engine, key):
+def test_usage_counts_add_up_across_workers(app, make_app, engine, key):
     from datetime import date
     with engine.connect() as conn:
         partner = partners.by_key(conn, key)
-    for not_modified in (False, True, True):
-        with engine.begin() as conn:
-            partners.count_request(conn, partner.id, "/feeds/rss.xml", date(2025, 8, 1), not_modified)
+    other = make_app(FEED_FULL_TEXT=False, FEED_MAX_LIMIT=2)   # another worker on the same database
+    for worker, status, sent in ((app, 200, 1000), (other, 304, 0), (other, 304, 0), (app, 200, 500)):
+        desk_counters.counters(worker).count_partner(partner.id, "/feeds/rss.xml", status, sent)
+        desk_counters.counters(worker).flush()
     with engine.connect() as conn:
         (row,) = partners.usage(conn)
-    assert (row.requests, row.not_modified) == (3, 2)
+    assert (row.requests, row.not_modified, row.bytes) == (4, 2, 1500) and row.day <= date.today() + timedelta(days=1)
 
 
 # ---- keys never reach a log ----------------------------------------------------------------------------

@@ -454,10 +454,15 @@ def test_an_entry_is_shaped_once_per_content(monkeypatch):
     assert calls.count(feed_of(unique).entries[0].id) == 2   # an edit is shaped again
 
 
-def test_left_out_items_are_recorded_with_id_rule_and_reason():
-    shaped("msn", record(8001, title=title_of_graphemes(20)))
-    [found] = [x for x in shaping.recent_left_out("msn") if x.item_id.endswith("/p-8001")]
-    assert found.rule == "title.min" and "at least 21" in found.message and found.profile == "msn"
+def test_left_out_items_are_announced_with_id_rule_and_reason():
+    heard = []
+
+    def hear(profile, **said):
+        heard.append((profile, said))
+    with shaping.left_out.connected_to(hear):
+        shaped("msn", record(8001, title=title_of_graphemes(20)))
+    [(profile, said)] = [(p, s) for p, s in heard if s["item"].endswith("8001")]
+    assert profile == "msn" and said["rule"] == "title.min" and "at least 21" in said["message"]
 
 
 # ---- rules every profile may set, each profile that sets it --------------------------------------

@@ -71,8 +71,8 @@ def _count_skip(document_kind: str, **_) -> None:
 
 
 @profiles.left_out.connect
-def _count_left_out(profile: str, rule: str, count: int = 1, **_) -> None:
-    PROFILE_LEFT_OUT.labels(profile, rule).inc(count)
+def _count_left_out(profile: str, rule: str, **_) -> None:
+    PROFILE_LEFT_OUT.labels(profile, rule).inc()
 
 
 def route_class() -> str:

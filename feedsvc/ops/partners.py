@@ -59,6 +59,7 @@ class Usage:
     feed: str
     requests: int
     not_modified: int
+    bytes: int = 0
 
 
 def new_key() -> str:
@@ -130,38 +131,25 @@ def revoke(conn: Connection, name: str) -> Partner:
 
 # ---- usage ---------------------------------------------------------------------------------------
 
+# Requests are counted in memory and written in batches with the desk's counts
+# (feedsvc/ops/desk_counters.py, DeskCounters.count_partner): no write per request.
+
 def usage_day(when: datetime, tz_name: str) -> date:
     """The publication's calendar day (TIMEZONE) of an aware time: the day partners and the newsroom mean."""
     return when.astimezone(ZoneInfo(tz_name)).date()
 
 
-def count_request(conn: Connection, partner_id: int, feed: str, day: date, not_modified: bool) -> None:
-    """Add one request (and one 304 if it was one) to a partner's count for a feed and day.
-
-    One INSERT .. ON CONFLICT DO UPDATE (SQLite and PostgreSQL both have it), so workers counting
-    the same row at the same moment add up instead of colliding.
-    """
-    from sqlalchemy.dialects import postgresql, sqlite
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(partner_usage).values(partner_id=partner_id, day=day, feed=feed[:FEED_NAME_MAX], requests=1,
-                                        not_modified=int(not_modified))
-    conn.execute(stmt.on_conflict_do_update(
-        index_elements=[partner_usage.c.partner_id, partner_usage.c.day, partner_usage.c.feed],
-        set_={"requests": partner_usage.c.requests + 1,
-              "not_modified": partner_usage.c.not_modified + int(not_modified)}))
-
-
 def usage(conn: Connection, since: date | None = None, partner: str | None = None) -> list[Usage]:
     """Usage rows, newest day first, then partner and feed."""
     q = (select(partners.c.name, partner_usage.c.day, partner_usage.c.feed, partner_usage.c.requests,
-                partner_usage.c.not_modified)
+                partner_usage.c.not_modified, partner_usage.c.bytes)
          .join(partners, partners.c.id == partner_usage.c.partner_id))
     if since is not None:
         q = q.where(partner_usage.c.day >= since)
     if partner is not None:
         q = q.where(partners.c.name == partner)
     q = q.order_by(partner_usage.c.day.desc(), partners.c.name, partner_usage.c.feed)
-    return [Usage(r.name, r.day, r.feed, r.requests, r.not_modified) for r in conn.execute(q)]
+    return [Usage(r.name, r.day, r.feed, r.requests, r.not_modified, r.bytes) for r in conn.execute(q)]
 
 
 def usage_totals(conn: Connection) -> dict[str, tuple[int, int]]:
@@ -272,7 +260,9 @@ def revoke_command(name):
 @click.option("--days", type=click.IntRange(min=1), default=None, help="Only the last N days.")
 @click.option("--partner", "partner_name", default=None, help="Only this partner.")
 def usage_command(days, partner_name):
-    """Requests and 304s per partner, feed and day (days in the publication's TIMEZONE)."""
+    """Requests, 304s and bytes per partner, feed and day (days in the publication's TIMEZONE)."""
+    from feedsvc.ops import desk_counters
+    desk_counters.counters(current_app).flush()   # this process's counts too, not only those written
     since = None
     if days:
         today = usage_day(datetime.now(timezone.utc), current_app.config["TIMEZONE"])
@@ -282,6 +272,7 @@ def usage_command(days, partner_name):
     if not rows:
         click.echo("no partner requests recorded")
         return
-    click.echo(f"{'day':10} {'partner':24} {'feed':44} {'requests':>9} {'304s':>9}")
+    click.echo(f"{'day':10} {'partner':24} {'feed':44} {'bytes':>12} {'requests':>9} {'304s':>9}")
     for u in rows:
-        click.echo(f"{u.day.isoformat():10} {u.partner:24} {u.feed:44} {u.requests:>9} {u.not_modified:>9}")
+        click.echo(f"{u.day.isoformat():10} {u.partner:24} {u.feed:44} {u.bytes:>12} {u.requests:>9} "
+                   f"{u.not_modified:>9}")

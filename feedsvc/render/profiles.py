@@ -20,7 +20,7 @@ import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import nh3
@@ -47,8 +47,8 @@ from feedsvc.render.skips import LoggedOnce
 
 log = logging.getLogger(__name__)
 
-# Sent once per render and rule with how many items it left out for that rule (`count`); sender: the
-# profile name. Each item, with its rule and why, is kept for the desk: recent_left_out().
+# Sent once per rule an item breaks when it is left out of a profile's feed; sender: the profile name;
+# rule, item (the article id) and message (why) as keywords.
 left_out = Namespace().signal("feedsvc.profile-item-left-out")
 _logged = LoggedOnce(10_000)
 PROFILE_FEEDS = f"{FEEDS}/profile"
@@ -417,48 +417,15 @@ class _Kept:
 _shaped = _Kept(4096)
 
 
-@dataclass(frozen=True)
-class LeftOut:
-    """One item left out of a profile's feeds: which, why, when it was last left out (the desk shows these)."""
-    profile: str
-    item_id: str
-    rule: str
-    message: str
-    at: datetime
-
-
-_recent: OrderedDict = OrderedDict()   # (profile, item id, rule) -> LeftOut, newest last
-_recent_lock = threading.Lock()
-RECENT_LEFT_OUT = 1000
-
-
-def recent_left_out(profile: str | None = None) -> list[LeftOut]:
-    """Items this process left out of profile feeds (of `profile`, or all), newest first: each (item,
-    rule) once, with its last time; the latest RECENT_LEFT_OUT kept."""
-    with _recent_lock:
-        found = list(_recent.values())
-    return [x for x in reversed(found) if profile is None or x.profile == profile]
-
-
 def _leave_out(profile: Profile, left: list) -> None:
-    """Announce what one render left out: one signal per rule (with how many items), a log line the
-    first time per article version and rule, and the record `recent_left_out` reads."""
-    counts: dict[str, int] = {}
-    now = datetime.now(timezone.utc)
+    """Announce what one render left out: a signal per item and rule (the desk records them,
+    ops/desk_counters.py; /metrics counts them) and a log line the first time per article version and rule."""
     for problems, article in left:
         version = (article.id, article.updated.isoformat()) if article is not None else (problems[0].item_id, "")
         for problem in problems:
-            counts[problem.rule] = counts.get(problem.rule, 0) + 1
-            key = (profile.name, problem.item_id, problem.rule)
-            with _recent_lock:
-                _recent.pop(key, None)
-                _recent[key] = LeftOut(profile.name, problem.item_id or "", problem.rule, problem.message, now)
-                while len(_recent) > RECENT_LEFT_OUT:
-                    _recent.popitem(last=False)
+            left_out.send(profile.name, rule=problem.rule, item=version[0], message=problem.message)
             if _logged.first((profile.name, problem.rule, *version)):
                 log.warning("left out of the %s feeds: %s", profile.name, problem)
-    for rule, count in counts.items():
-        left_out.send(profile.name, rule=rule, count=count)
 
 
 def write(profile: Profile, fmt: str, feed: Feed) -> bytes:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -148,6 +149,8 @@ partner_usage = Table(
     Column("feed", String(300), primary_key=True),
     Column("requests", Integer, nullable=False, default=0),
     Column("not_modified", Integer, nullable=False, default=0),
+    # Body bytes sent (0 for a 304 or a HEAD); counted with the rest in the desk's batched writes.
+    Column("bytes", BigInteger, nullable=False, default=0, server_default="0"),
 )
 
 # The desk's counts (feedsvc/ops/desk_counters.py), one row per publication day (TIMEZONE), kept
@@ -160,6 +163,36 @@ desk_feed_days = Table(
     Column("not_modified", Integer, nullable=False, default=0),   # answered 304
     Column("refused", Integer, nullable=False, default=0),        # answered 429
     Column("errors", Integer, nullable=False, default=0),         # answered 5xx
+)
+
+# The same counts per hour (UTC), kept DESK_KEEP_HOURS: the desk's "last 24 hours" is a sliding window.
+desk_feed_hours = Table(
+    "desk_feed_hours", metadata,
+    Column("hour", DateTime, primary_key=True),      # naive UTC, on the hour
+    Column("feed", String(300), primary_key=True),
+    Column("polls", Integer, nullable=False, default=0),
+    Column("not_modified", Integer, nullable=False, default=0),
+    Column("refused", Integer, nullable=False, default=0),
+    Column("errors", Integer, nullable=False, default=0),
+)
+
+# The last validation of each public feed document (`flask validate --all`), for the desk.
+desk_validations = Table(
+    "desk_validations", metadata,
+    Column("feed", String(300), primary_key=True),   # the document's path: /feeds/rss.xml
+    Column("checked_at", DateTime, nullable=False),  # naive UTC
+    Column("problems", Text, nullable=False),        # JSON list of validate.problems.Problem.as_json(); [] is valid
+)
+
+# Items an aggregator profile left out of its feeds (feedsvc/render/profiles.py), the latest sighting of
+# each (profile, item, rule); written with the desk's counts, dropped after DESK_KEEP_DAYS.
+desk_left_out = Table(
+    "desk_left_out", metadata,
+    Column("profile", String(64), primary_key=True),
+    Column("item", String(128), primary_key=True),   # the article id
+    Column("rule", String(64), primary_key=True),
+    Column("message", Text, nullable=False),
+    Column("seen_at", DateTime, nullable=False),     # naive UTC
 )
 
 # Polls per reader family and feed, with the subscriber count the family last reported that day.

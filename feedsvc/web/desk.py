@@ -27,7 +27,7 @@ from flask_wtf.csrf import CSRFProtect
 
 from feedsvc import store
 from feedsvc.config import token_digest, token_matches
-from feedsvc.ops import desk_counters, user_agents
+from feedsvc.ops import desk_counters, partners, user_agents
 from feedsvc.ops.partners import usage_day
 from feedsvc.publish import websub
 from feedsvc.web import db, desk_charts, desk_figures
@@ -40,6 +40,7 @@ _SIZES = "feedsvc.desk_sizes"
 SESSION_KEY = "desk_token"
 SESSION_HOURS = 12
 ALERT_WINDOW = timedelta(hours=1)
+LEFT_OUT_WINDOW = timedelta(days=7)   # items left out are shown while a render saw them this recently
 
 
 @bp.record_once
@@ -187,17 +188,27 @@ def outbox_retry():
 
 @bp.get("/partners")
 def partners_view():
-    days, per_partner = desk_figures.partner_days(db.connection(), _today())
-    chart = desk_charts.time_series("पार्टनर अनुरोध (Partner requests per day)", days,
-                                    {name: [r for r, _ in counts] for name, counts in per_partner.items()} or {"-": []})
-    return render_template("desk/partners.html", days=days, per_partner=per_partner, chart=chart)
+    desk_counters.counters(current_app).flush()
+    conn = db.connection()
+    days, per_partner = desk_figures.partner_days(conn, _today())
+    charts = [desk_charts.time_series(title, days, {name: [getattr(day, field) / unit for day in counts]
+                                                    for name, counts in per_partner.items()} or {"-": []})
+              for title, field, unit in (("पार्टनर अनुरोध (Partner requests per day)", "requests", 1),
+                                         ("पार्टनर 304 (Partner 304s per day)", "not_modified", 1),
+                                         ("पार्टनर को भेजे MB (MB sent to partners per day)", "bytes", desk_figures.MB))]
+    return render_template("desk/partners.html", days=days, per_partner=per_partner, charts=charts,
+                           keys=partners.all_partners(conn))
 
 
 @bp.get("/alerts")
 def alerts_view():
-    over = [r for r in _figures() if r.budgets_over]
-    due = desk_figures.embargoes_due(db.connection(), ALERT_WINDOW)
-    return render_template("desk/alerts.html", over=over, due=due, mb=desk_figures.MB)
+    rows = _figures()
+    conn = db.connection()
+    return render_template(
+        "desk/alerts.html", over=[r for r in rows if r.budgets_over], mb=desk_figures.MB,
+        invalid=[r for r in rows if r.validation is not None and not r.validation.ok],
+        left_out=desk_counters.left_out_since(conn, store.now_utc() - LEFT_OUT_WINDOW),
+        due=desk_figures.embargoes_due(conn, ALERT_WINDOW))
 
 
 @bp.get("/api/feeds")

@@ -14,7 +14,7 @@ STYLE = Style(font_family='"Noto Sans Devanagari", "Noto Sans", system-ui, sans-
               label_font_size=11, major_label_font_size=11, legend_font_size=12, title_font_size=14)
 
 
-def time_series(title: str, days: list[date], series: dict[str, list[int]]) -> Markup:
+def time_series(title: str, days: list[date], series: dict[str, list[float]]) -> Markup:
     """One line per series over `days`, as an <svg> element to put in a page.
 
     pygal's tooltips need its script from a CDN: `js=()` leaves it out, and the inline script with

@@ -10,11 +10,12 @@ import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
 from feedsvc import store
-from feedsvc.ops import desk_counters, partners
+from feedsvc.ops import desk_checks, desk_counters, partners
+from feedsvc.ops.desk_checks import Validation
 from feedsvc.ops.desk_counters import Traffic
 from feedsvc.render import feeds
 from feedsvc.render.feeds.urls import feed_path
@@ -25,6 +26,7 @@ MB = 1024 * 1024
 # more do, past 10 MB nearly all refuse the document.
 BUDGETS = (1 * MB, 2 * MB, 10 * MB)
 MONTH_DAYS = 30
+DAY_HOURS = 24
 STALE_HOURS = 48   # a feed whose newest item is older than this is shown as a problem
 SORT_KEYS = ("problems", "name", "size", "items", "age", "requests", "not_modified", "refused", "errors",
              "subscribers")
@@ -37,6 +39,18 @@ class Rendered:
     newest: datetime | None   # aware
 
 
+@dataclass(frozen=True)
+class Ping:
+    """The WebSub notifications of one feed: the last one a hub took, and what is still owed."""
+    last_sent: datetime | None     # naive UTC
+    pending: int
+    last_error: str | None         # of a pending one
+
+    def as_json(self) -> dict:
+        return {"last_sent": self.last_sent.isoformat() + "Z" if self.last_sent else None, "pending": self.pending,
+                "last_error": self.last_error}
+
+
 @dataclass
 class FeedFigures:
     path: str
@@ -47,10 +61,12 @@ class FeedFigures:
     size: int
     items: int
     newest: datetime | None
-    today: Traffic
-    month: Traffic
+    day: Traffic          # the last 24 hours
+    month: Traffic        # the last 30 calendar days, today included
     subscribers: int
     now: datetime = field(repr=False)
+    validation: Validation | None = None
+    ping: Ping | None = None
 
     @property
     def budgets_over(self) -> list[int]:
@@ -67,10 +83,14 @@ class FeedFigures:
             found.append("no items")
         elif self.age_hours is not None and self.age_hours > STALE_HOURS:
             found.append(f"newest item {self.age_hours:.0f} h old")
-        if self.today.errors:
-            found.append(f"{self.today.errors} errors today")
-        if self.today.refused:
-            found.append(f"{self.today.refused} refused today")
+        if self.validation is not None and not self.validation.ok:
+            found.append(f"invalid: {self.validation.total} problems")
+        if self.ping is not None and self.ping.last_error:
+            found.append("WebSub ping failing")
+        if self.day.errors:
+            found.append(f"{self.day.errors} errors in 24 h")
+        if self.day.refused:
+            found.append(f"{self.day.refused} refused in 24 h")
         return found
 
     def as_json(self) -> dict:
@@ -80,8 +100,10 @@ class FeedFigures:
         return {"path": self.path, "scope": self.scope, "name": self.name, "format": self.fmt, "bytes": self.size,
                 "budgets_over": self.budgets_over, "items": self.items,
                 "newest_item": self.newest.isoformat() if self.newest else None,
-                "today": traffic(self.today), "last_30_days": traffic(self.month),
-                "subscribers": self.subscribers, "problems": self.problems}
+                "last_24_hours": traffic(self.day), "last_30_days": traffic(self.month),
+                "subscribers": self.subscribers, "problems": self.problems,
+                "validation": self.validation.as_json() if self.validation else None,
+                "websub": self.ping.as_json() if self.ping else None}
 
 
 class RenderedSizes:
@@ -111,12 +133,31 @@ def month_start(today: date) -> date:
     return today - timedelta(days=MONTH_DAYS - 1)
 
 
+def day_start(now: datetime) -> datetime:
+    """The first hour (naive UTC) of the last 24 hours, the current hour counted as one of them."""
+    return now.astimezone(timezone.utc).replace(tzinfo=None, minute=0, second=0, microsecond=0) - \
+        timedelta(hours=DAY_HOURS - 1)
+
+
+def last_pings(conn: Connection, site_url: str) -> dict[str, Ping]:
+    """Feed path -> its WebSub notifications (topics are the feeds' absolute URLs under `site_url`)."""
+    t = websub_outbox.c
+    rows = conn.execute(select(t.topic_url, func.max(t.sent_at), func.count(t.id).filter(t.sent_at.is_(None)),
+                               func.max(t.last_error).filter(t.sent_at.is_(None)))
+                        .where(t.kind == "websub", t.topic_url.startswith(site_url + "/", autoescape=True))
+                        .group_by(t.topic_url))
+    return {topic[len(site_url):]: Ping(sent, int(pending or 0), error) for topic, sent, pending, error in rows}
+
+
 def feed_figures(conn: Connection, site: feeds.Site, sizes: RenderedSizes, today: date) -> list[FeedFigures]:
-    """Every public feed (scope x format) with its size, items and traffic, in store order."""
+    """Every public feed (scope x format) with its size, items, traffic, last validation and WebSub ping,
+    in store order."""
     now = datetime.now(timezone.utc)
-    day_traffic = desk_counters.traffic_since(conn, today)
+    day_traffic = desk_counters.traffic_since_hour(conn, day_start(now))
     month_traffic = desk_counters.traffic_since(conn, month_start(today))
     subscribers = desk_counters.subscribers_by_feed(conn, month_start(today))
+    checked = desk_checks.validations(conn)
+    pings = last_pings(conn, site.url.rstrip("/"))
     scope_states = store.all_scopes(conn)
     if not any(state.scope == "site" for state in scope_states):
         scope_states.insert(0, feeds.state_of(conn, "site"))
@@ -129,7 +170,8 @@ def feed_figures(conn: Connection, site: feeds.Site, sizes: RenderedSizes, today
             rendered = sizes.of(conn, site, scope, state, fmt)
             found.append(FeedFigures(path, state.scope, scope.kind, state.name or site.name, fmt, rendered.size,
                                      rendered.items, rendered.newest, day_traffic.get(path, Traffic()),
-                                     month_traffic.get(path, Traffic()), subscribers.get(path, 0), now))
+                                     month_traffic.get(path, Traffic()), subscribers.get(path, 0), now,
+                                     checked.get(path), pings.get(path)))
     return found
 
 
@@ -200,18 +242,24 @@ def retry_now(conn: Connection, row_id: int | None = None) -> int:
 
 # ---- partners and alerts ---------------------------------------------------------------------------
 
-def partner_days(conn: Connection, today: date) -> tuple[list[date], dict[str, list[tuple[int, int]]]]:
-    """The last 30 days, and partner -> (requests, 304s) on each of them."""
+@dataclass(frozen=True)
+class PartnerDay:
+    requests: int = 0
+    not_modified: int = 0
+    bytes: int = 0
+
+
+def partner_days(conn: Connection, today: date) -> tuple[list[date], dict[str, list[PartnerDay]]]:
+    """The last 30 days, and partner -> its requests, 304s and bytes on each of them."""
     first = month_start(today)
     days = [first + timedelta(days=n) for n in range(MONTH_DAYS)]
-    totals: dict[str, dict[date, list[int]]] = {}
+    totals: dict[str, dict[date, PartnerDay]] = {}
     for usage in partners.usage(conn, since=first):
-        counts = totals.setdefault(usage.partner, {}).setdefault(usage.day, [0, 0])
-        counts[0] += usage.requests
-        counts[1] += usage.not_modified
-    def pair(counts) -> tuple[int, int]:
-        return counts[0], counts[1]
-    return days, {name: [pair(per_day.get(day, (0, 0))) for day in days] for name, per_day in sorted(totals.items())}
+        per_day = totals.setdefault(usage.partner, {})
+        was = per_day.get(usage.day, PartnerDay())
+        per_day[usage.day] = PartnerDay(was.requests + usage.requests, was.not_modified + usage.not_modified,
+                                        was.bytes + usage.bytes)
+    return days, {name: [per_day.get(day, PartnerDay()) for day in days] for name, per_day in sorted(totals.items())}
 
 
 def embargoes_due(conn: Connection, within: timedelta) -> list:
