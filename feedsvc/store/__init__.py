@@ -27,6 +27,7 @@ from feedsvc.store.queries import (
                                    withdrawn_since,
 )
 from feedsvc.store.schema import (
+                                   KEYED_KINDS,
                                    LIVE,
                                    SCHEDULED,
                                    SCOPE_KINDS,
@@ -45,12 +46,15 @@ from feedsvc.store.schema import (
                                    scope_state,
                                    slug_redirects,
                                    store_settings,
+                                   WHOLE_KINDS,
+                                   scope_id,
                                    utc,
                                    websub_outbox,
 )
 
 __all__ = [
     "Cursor",
+    "KEYED_KINDS",
     "LIVE",
     "SCHEDULED",
     "SCHEDULE_CHANGED",
@@ -86,10 +90,12 @@ __all__ = [
     "record_changes",
     "record_of",
     "scope_state",
+    "scope_id",
     "scope_state_of",
     "slug_redirects",
     "store_settings",
     "utc",
+    "WHOLE_KINDS",
     "websub_outbox",
     "withdrawn_since",
 ]
