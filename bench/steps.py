@@ -16,7 +16,7 @@ from typing import Callable
 from feedsvc import create_app
 from feedsvc.web import db
 
-from . import build, fresh, load, scale, serve, stats, wrk
+from . import build, fresh, load, media, scale, serve, stats, wrk
 from .stats import Row, Table
 
 SMALL_ROWS = 600   # enough for a 500-item feed; the serving and mirror rows use this database
@@ -121,7 +121,11 @@ STEPS = [
     *(Step(f"building {n}-item feeds", build.rows(n), building(n)) for n in build.SIZES),
     Step("serving a cached feed and 304 (wrk)", serve.ROWS, serving, needs_servers=True),
     Step("mirror freshness", fresh.ROWS, freshness, needs_servers=True),
-    Step("import rate", scale.IMPORT_RATE_ROWS, lambda table, run: scale.import_rate(table)),
+    Step("import rate", scale.IMPORT_RATE_ROWS | media.IMPORT_IMAGE_ROWS,
+         lambda table, run: media.import_with_images(table, scale.import_rate(table))),
+    Step("image renditions", media.RENDITION_ROWS, lambda table, run: media.renditions(table, run.repeats)),
+    Step("serving a rendition (wrk)", media.SERVE_ROWS,
+         lambda table, run: media.serve_rendition(table, run.mirror, WORK, run.repeats), needs_servers=True),
     Step("BENCH_ROWS records in one command (cached in bench/out/)", scale.BIG_LOAD_ROWS,
          lambda table, run: scale.million_load(table, run.big, run.rows)),
     Step("newest 50 queries", scale.QUERY_ROWS, lambda table, run: scale.queries(table, run.big, run.plans)),
