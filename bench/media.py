@@ -32,7 +32,8 @@ IMPORT_IMAGE_ROWS = {
     "import-images": "BENCH_IMPORT_ROWS records whose local images are already processed, vs import-rate (target ≥ 2,000/s)",
 }
 SERVE_ROWS = {
-    "serve-rendition-nginx": "nginx serving a rendition from the mirror's /media/renditions/, vs the same bytes as a static original (target ≥ 0.9×)",
+    "serve-rendition-nginx": ("nginx serving a rendition from the mirror's /media/renditions/, vs the same bytes "
+                              "as a static original (target ≥ 0.9×)"),
 }
 
 
