@@ -69,7 +69,8 @@ def _import_once(corpus: Path, media_dir: Path) -> tuple[float, int]:
         engine = importer.import_engine(app.config["DATABASE_URL"])
         store.migrate(engine)
         started = time.perf_counter()
-        report = importer.import_files(engine, [corpus], site_url=app.config["SITE_URL"], site_name=app.config["SITE_NAME"])
+        report = importer.import_files(engine, [corpus], site_url=app.config["SITE_URL"], site_name=app.config["SITE_NAME"],
+                                       images=images.settings_from(app.config))   # as `flask import-articles` does
         rate = report.stored / (time.perf_counter() - started)
         with engine.connect() as conn:
             processed = sum('"renditions"' in row.article for row in conn.execute(store.articles.select()))
