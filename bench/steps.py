@@ -16,7 +16,7 @@ from typing import Callable
 from feedsvc import create_app
 from feedsvc.web import db
 
-from . import build, fresh, load, profiles, scale, serve, stats, takedown, wrk
+from . import build, fresh, load, media, profiles, scale, serve, stats, takedown, wrk
 from .stats import Row, Table
 
 SMALL_ROWS = 600   # enough for a 500-item feed; the serving and mirror rows use this database
@@ -149,7 +149,11 @@ STEPS = [
     Step("rendering every profile variant after a write", profiles.FANOUT_ROWS, profile_fanout),
     Step("mirror freshness", fresh.ROWS, freshness, needs_servers=True),
     Step("takedowns", takedown.ROWS, takedowns, needs_servers=True),
-    Step("import rate", scale.IMPORT_RATE_ROWS, lambda table, run: scale.import_rate(table)),
+    Step("import rate", scale.IMPORT_RATE_ROWS | media.IMPORT_IMAGE_ROWS,
+         lambda table, run: media.import_with_images(table, scale.import_rate(table))),
+    Step("image renditions", media.RENDITION_ROWS, lambda table, run: media.renditions(table, run.repeats)),
+    Step("serving a rendition (wrk)", media.SERVE_ROWS,
+         lambda table, run: media.serve_rendition(table, run.mirror, WORK, run.repeats), needs_servers=True),
     Step("BENCH_ROWS records in one command (cached in bench/out/)", scale.BIG_LOAD_ROWS,
          lambda table, run: scale.million_load(table, run.big, run.rows)),
     Step("newest 50 queries", scale.QUERY_ROWS, lambda table, run: scale.queries(table, run.big, run.plans)),

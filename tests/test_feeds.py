@@ -49,7 +49,9 @@ JSONFEED_SCHEMA = Draft202012Validator(
 
 def feed_path(scope: str, fmt: str) -> str:
     kind, _, key = scope.partition(":")
-    return f"/feeds/{FILENAMES[fmt]}" if scope == "site" else f"/feeds/{kind}/{key}/{FILENAMES[fmt]}"
+    if scope == "site":
+        return f"/feeds/{FILENAMES[fmt]}"
+    return f"/feeds/{kind}/{key}/{FILENAMES[fmt]}" if key else f"/feeds/{kind}/{FILENAMES[fmt]}"
 
 
 def newest_first(scope: str) -> list:
@@ -474,7 +476,7 @@ def test_opml_lists_every_feed_grouped(sample_client, fmt):
     assert root.tag == "opml" and root.get("version") == "2.0"
     groups = root.findall("body/outline")
     assert [g.get("text") for g in groups] == ["पूरी साइट (Whole site)", "विभाग (Sections)", "विषय (Tags)",
-                                                "लेखक (Authors)"]
+                                                "लेखक (Authors)", "वीडियो (Video)"]
     # The W3C Feed Validation Service's OPML rules: no <docs> in head, a folder carries text alone.
     assert root.find("head/docs") is None and all(set(g.attrib) == {"text"} for g in groups)
     listed = [o.get("xmlUrl") for o in root.iter("outline") if o.get("type") == "rss"]
@@ -487,8 +489,8 @@ SCOPE_NAMES = {scope: name for article in ARTICLES.values() for scope, name in s
 
 
 def distinguishing_name(scope: str) -> str:
-    """What tells a feed apart in a reader's list: the site's name, a section's or author's, or "#tag"."""
-    return ("#" if scope.startswith("tag:") else "") + SCOPE_NAMES[scope]
+    """What tells a feed apart in a reader's list: the site's name, a section's or author's, "#tag", or "वीडियो"."""
+    return "वीडियो" if scope == "video" else ("#" if scope.startswith("tag:") else "") + SCOPE_NAMES[scope]
 
 
 def test_each_scope_is_listed_by_its_own_name_first_alike_in_every_format_and_opml(sample_app, sample_client):
@@ -568,7 +570,7 @@ def test_base_layout_advertises_site_and_page_feeds_in_all_formats(sample_app):
     root = lxml.html.fromstring(page)
     alternates = [(link.get("type"), link.get("href"), link.get("title")) for link in root.xpath("//head/link[@rel='alternate']")]
     expected_scopes = (["site", f"section:{article.section.key}"] + [f"tag:{t.key}" for t in article.tags]
-                       + [f"author:{a.key}" for a in article.authors])
+                       + [f"author:{a.key}" for a in article.authors] + (["video"] if article.has_video else []))
     assert [href for _, href, _ in alternates] == [SITE_URL + feed_path(s, f) for s in expected_scopes for f in FORMATS]
     assert ("application/rss+xml", f"{SITE_URL}/feeds/section/entertainment/rss.xml",
             "मनोरंजन — समाचार दर्पण (RSS)") in alternates

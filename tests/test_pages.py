@@ -184,9 +184,10 @@ def test_section_and_tag_links_and_their_feeds_are_discoverable(client, article)
     feeds = page.xpath("//head/link[@rel='alternate'][@type='application/rss+xml']/@href")
     assert feeds == [f"{SITE}/feeds/rss.xml", f"{SITE}/feeds/section/national/rss.xml",
                      f"{SITE}/feeds/tag/parliament/rss.xml", f"{SITE}/feeds/tag/monsoon-session/rss.xml",
-                     f"{SITE}/feeds/author/test-reporter/rss.xml", f"{SITE}/feeds/author/second/rss.xml"]
-    assert len(page.xpath("//head/link[@rel='alternate'][@type='application/atom+xml']")) == 6
-    assert len(page.xpath("//head/link[@rel='alternate'][@type='application/feed+json']")) == 6
+                     f"{SITE}/feeds/author/test-reporter/rss.xml", f"{SITE}/feeds/author/second/rss.xml",
+                     f"{SITE}/feeds/video/rss.xml"]   # the article embeds a YouTube player
+    assert len(page.xpath("//head/link[@rel='alternate'][@type='application/atom+xml']")) == 7
+    assert len(page.xpath("//head/link[@rel='alternate'][@type='application/feed+json']")) == 7
 
 
 def test_head_has_canonical_amphtml_open_graph_and_oembed_discovery(client, article):

@@ -20,7 +20,8 @@ from tests.support.records import sample_records
 
 SAMPLE_SCOPES = sorted({scope for record in sample_records()
                         for scope in store.article_scopes(parse_record(record, site_url=SITE_URL))})
-EVERY_SCOPE = [Scope("site")] + [Scope(kind, f"{kind}-key-1") for kind in store.SCOPE_KINDS]
+EVERY_SCOPE = [Scope("site")] + [Scope(kind, f"{kind}-key-1" if kind in store.KEYED_KINDS else "")
+                                  for kind in store.SCOPE_KINDS]
 
 
 def test_every_scope_kind_has_its_words_and_a_place_in_every_grouping():
@@ -44,12 +45,13 @@ def test_the_url_map_round_trips_every_scope_and_format(scope, fmt):
 
 def test_only_feed_urls_parse_as_feeds():
     for path in ["/feeds", "/feeds.opml", "/feeds/", "/feeds/site/x/rss.xml", "/feeds/tag/x/rss.json",
-                 "/feeds//rss.xml", "/feeds/rss.xml/", "/tag/x", listing_path(Scope("tag", "x"))]:
+                 "/feeds//rss.xml", "/feeds/rss.xml/", "/tag/x", listing_path(Scope("tag", "x")),
+                 "/feeds/tag/rss.xml", "/feeds/video/x/rss.xml", "/feeds/video", listing_path(Scope("video"))]:
         assert parse_feed_path(path) is None, path
 
 
 def test_an_articles_feeds_come_from_one_function():
-    article = parse_record(sample_records()[0], site_url=SITE_URL)
+    article = next(a for a in (parse_record(r, site_url=SITE_URL) for r in sample_records()) if a.has_video)
     scopes = store.article_scopes(article, "Site")
     assert next(iter(scopes.items())) == ("site", "Site")
     assert {scope_id.partition(":")[0] for scope_id in scopes} == {"site", *store.SCOPE_KINDS}
@@ -67,7 +69,7 @@ def test_blueprints_fast_path_and_mirror_agree_on_every_feed_url_of_the_sample_d
     for doc in feed_docs:
         target = parse_feed_path(doc.url)
         endpoint, values = adapter.match(doc.url)
-        assert endpoint in ("feeds.site_feed", "feeds.scope_feed")
+        assert endpoint in ("feeds.site_feed", "feeds.scope_feed", "feeds.whole_kind_feed")
         assert FeedTarget(values["kind"], values["key"], values["fmt"]) == target
         partner_endpoint, partner_values = adapter.match("/partner" + doc.url)
         assert partner_endpoint == "partner_feeds.partner_feed" and partner_values == values
@@ -99,5 +101,6 @@ def test_listing_pages_are_routed_by_the_same_map(sample_app):
     for scope_id in SAMPLE_SCOPES:
         scope = Scope.from_id(scope_id)
         endpoint, values = adapter.match(listing_path(scope))
-        assert endpoint == ("pages.home" if scope.kind == "site" else "pages.scope_listing")
+        assert endpoint == ("pages.home" if scope.kind == "site" else
+                            "pages.scope_listing" if scope.key else "pages.whole_kind_listing")
         assert (values["kind"], values["key"]) == (scope.kind, scope.key)

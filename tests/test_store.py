@@ -19,13 +19,14 @@ def load(engine, make_record, count, start=datetime(2025, 7, 1, 9, 0, tzinfo=IST
             when = (start + timedelta(minutes=i // same_time_every)).isoformat()
             record = make_record(id=f"a{i:05d}", slug=f"article-{i}", published=when, updated=when,
                                  section={"key": f"section-{i % 10}", "name": "x"},
-                                 tags=[{"key": f"tag-{i % 5}", "name": "t"}])
+                                 tags=[{"key": f"tag-{i % 5}", "name": "t"}],
+                                 embeds=[{"provider": "youtube", "url": f"https://youtu.be/video{i:05d}"}] if i % 10 == 0 else [])
             result = write.upsert(conn, parse_record(record, site_url="http://news.example"), site_name="s")
             changed.update(result.scopes)
         store.record_changes(conn, changed)
 
 
-@pytest.mark.parametrize("scope", ["site", "section:section-3", "tag:tag-3", "author:test-reporter"])
+@pytest.mark.parametrize("scope", ["site", "section:section-3", "tag:tag-3", "author:test-reporter", "video"])
 def test_keyset_pages_cover_every_article_once_newest_first(engine, make_record, scope):
     # Several articles share a timestamp so the id must break ties.
     load(engine, make_record, 60, same_time_every=3)
@@ -57,6 +58,7 @@ def test_cursor_token_round_trips_and_rejects_garbage():
     ("section:section-3", "ix_articles_section_status_published"),
     ("tag:tag-1", "ix_article_tags_tag_status_published"),
     ("author:test-reporter", "ix_article_authors_author_status_published"),
+    ("video", "ix_articles_video_status_published"),
 ])
 @pytest.mark.slow
 def test_newest_reads_an_index_in_order_without_sorting(engine, make_record, scope, index):

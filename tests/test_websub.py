@@ -170,7 +170,8 @@ def test_two_apps_on_one_database_queue_a_write_once(database_url, hub, api_head
 def store_scopes(record: dict) -> set[str]:
     """The feeds a generated record appears in (its keys are all given)."""
     return ({"site", f"section:{record['section']['key']}"} | {f"tag:{t['key']}" for t in record.get("tags", [])}
-            | {f"author:{a['key']}" for a in record["authors"]})
+            | {f"author:{a['key']}" for a in record["authors"]}
+            | ({"video"} if any(e["provider"] in ("youtube", "vimeo") for e in record.get("embeds", [])) else set()))
 
 
 def test_every_configured_hub_gets_every_topic(database_url, hub, api_headers, make_record, make_app):

@@ -17,6 +17,7 @@ from feedsvc.ingest.images import ImageSettings, checked_image
 from feedsvc.ingest.romanise import romanise
 from feedsvc.ingest.sanitize import XML_UNSAFE_CHARS, nesting_depth, plain_text, sanitize_html, truncate_words
 from feedsvc.ingest.urls import checked_url
+from feedsvc.ingest.videos import has_video
 
 SLUG_MAX = 80
 KEY_MAX = 64
@@ -122,6 +123,11 @@ class Article:
     def visible_from(self) -> datetime:
         """The instant the article may first be shown anywhere: `published`, or a later `embargo_until`."""
         return max(self.published, self.embargo_until) if self.embargo_until else self.published
+
+    @property
+    def has_video(self) -> bool:
+        """A player or video file of its own: the article is in the video scope (store.SCOPE_KINDS)."""
+        return has_video(self.embeds, self.body_html)
 
     @property
     def in_feeds(self) -> bool:

@@ -51,9 +51,10 @@ _PIXELS = re.compile(r"\s*(\d{1,5})(?:px)?\s*")
 
 
 def _keep_attribute(tag: str, attr: str, value: str) -> str | None:
-    # Embedded media must come over https: mixed content is blocked by readers anyway. A frame's
-    # http source is kept for decide_frames, which makes such a frame a link.
-    if (tag, attr) in EMBEDDED_SOURCE_ATTRS and not value.lower().startswith("https://"):
+    # Embedded media must come over https: mixed content is blocked by readers anyway; a relative
+    # reference is the site's own file (/media/...), served as the site is. A frame's http source is
+    # kept for decide_frames, which makes such a frame a link.
+    if (tag, attr) in EMBEDDED_SOURCE_ATTRS and not (value.lower().startswith("https://") or _own_file(value)):
         return None
     if tag == "iframe" and attr == "src" and not value.lower().startswith(("https://", "http://")):
         return None
@@ -66,6 +67,12 @@ def _keep_attribute(tag: str, attr: str, value: str) -> str | None:
     if attr == "cite" and not value.strip().lower().startswith(("http://", "https://")):
         return None
     return uri(value) if attr in URL_ATTRIBUTES else value
+
+
+def _own_file(value: str) -> bool:
+    """A relative reference with no scheme and no host of its own (RFC 3986 §4.2): a file of this site."""
+    value = value.strip()
+    return bool(value) and not value.startswith("//") and ":" not in value.split("/", 1)[0]
 
 
 @functools.lru_cache(maxsize=8)

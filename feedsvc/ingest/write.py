@@ -240,7 +240,7 @@ def _article_values(incoming: Incoming, row, now: datetime) -> dict:
         modified_at=now, version=row.version + 1 if row else 1,
         withdrawn_at=left_public_at(row, article.status, now),
         visible_from=utc(article.visible_from) if article.status == SCHEDULED else None,
-        in_feeds=article.in_feeds, in_news_sitemap=article.in_news_sitemap,
+        in_feeds=article.in_feeds, in_news_sitemap=article.in_news_sitemap, has_video=article.has_video,
         article=incoming.article_json, record=incoming.record_json)
 
 

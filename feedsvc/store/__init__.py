@@ -32,9 +32,11 @@ from feedsvc.store.queries import (
                                    withdrawn_since,
 )
 from feedsvc.store.schema import (
+                                   KEYED_KINDS,
                                    LIVE,
                                    SCHEDULED,
                                    SCOPE_KINDS,
+                                   WHOLE_KINDS,
                                    ScopeKind,
                                    article_authors,
                                    article_scopes,
@@ -50,6 +52,7 @@ from feedsvc.store.schema import (
                                    now_utc,
                                    partner_usage,
                                    partners,
+                                   scope_id,
                                    scope_redirects,
                                    scope_state,
                                    slug_redirects,
@@ -60,6 +63,7 @@ from feedsvc.store.schema import (
 
 __all__ = [
     "Cursor",
+    "KEYED_KINDS",
     "LIVE",
     "SCHEDULED",
     "SCHEDULE_CHANGED",
@@ -104,10 +108,12 @@ __all__ = [
     "scope_redirects",
     "scope_state",
     "scope_redirect",
+    "scope_id",
     "scope_state_of",
     "slug_redirects",
     "store_settings",
     "utc",
+    "WHOLE_KINDS",
     "websub_outbox",
     "withdrawn_since",
 ]

@@ -87,16 +87,16 @@ def _scope_query(scope: str):
         raise ValueError(f"unknown scope {scope!r}")
     listed = SCOPE_KINDS[kind]
     table = listed.table
-    return table, table.c.published, listed.article_id, and_(listed.key == key,
+    return table, table.c.published, listed.article_id, and_(listed.holds(key),
                                                              live_now(table.c.published, table.c.status))
 
 
 def _in_scope(kind: str, key: str):
-    """A filter on the articles table: the articles of a section, tag or author, whatever their status."""
+    """A filter on the articles table: the articles of a section, tag, author or the video scope, whatever their status."""
     listed = SCOPE_KINDS[kind]
     if listed.table is articles:
-        return listed.key == key
-    return articles.c.id.in_(select(listed.article_id).where(listed.key == key))
+        return listed.holds(key)
+    return articles.c.id.in_(select(listed.article_id).where(listed.holds(key)))
 
 
 class article_language(FunctionElement):   # noqa: N801 (used like a SQL function)

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
     true,
 )
 
@@ -43,6 +44,8 @@ articles = Table(
     # The record's `syndication`: False keeps a live article on the site but out of every feed / the news sitemap.
     Column("in_feeds", Boolean, nullable=False, server_default=true()),
     Column("in_news_sitemap", Boolean, nullable=False, server_default=true()),
+    # The article carries a player or a video file (records.Article.has_video): the video scope's members.
+    Column("has_video", Boolean, nullable=False, server_default=false()),
     Column("article", Text, nullable=False),  # records.article_to_json
     Column("record", Text, nullable=False),   # the record as given
     Index("ix_articles_status_published", "status", "published", "id"),
@@ -55,6 +58,8 @@ articles = Table(
     # status = 'published' queries of feeds and sitemaps. Only SCHEDULED rows have a visible_from.
     Index("ix_articles_visible_from", "visible_from"),
     Index("ix_articles_in_feeds", "in_feeds"),  # the few kept out of feeds, excluded from every feed query
+    # The video scope newest first, paged through one index like a section's.
+    Index("ix_articles_video_status_published", "has_video", "status", "published", "id"),
 )
 
 article_tags = Table(
@@ -221,38 +226,62 @@ SCHEDULED = "scheduled"
 
 
 @dataclass(frozen=True)
+class ScopeMember:
+    key: str
+    name: str
+
+
+@dataclass(frozen=True)
 class ScopeKind:
     """A kind of feed scope besides the whole site: which article field names its members, where they are listed.
 
-    Its scopes are "<name>:<key>"; `table` has one row per (key, article) with the article's
-    `status` and `published`, so a scope pages through one index. What feeds and pages say about
-    each kind is in feedsvc/render/feeds/model.py (SCOPE_WORDS), its URLs in feedsvc/render/urls.py.
+    A keyed kind's scopes are "<name>:<key>" (a section, tag or author); `table` has one row per
+    (key, article) with the article's `status` and `published`, so a scope pages through one index.
+    A kind without keys is one scope, "<name>", of the articles whose boolean `field` is true, kept
+    in the column `key` of `table` (the video scope). What feeds and pages say about each kind is in
+    feedsvc/render/feeds/model.py (SCOPE_WORDS), its URLs in feedsvc/render/feeds/urls.py.
     """
-    name: str          # section | tag | author
-    field: str         # the Article attribute: one (key, name) item or a list of them
+    name: str          # section | tag | author | video
+    field: str         # the Article attribute: one (key, name) item or a list of them; a bool without keys
     table: Table
-    key: Column        # the scope's key in `table`
+    key: Column        # the scope's key in `table`; without keys, the flag of its members
     article_id: Column
+    keyed: bool = True
 
     def members(self, article) -> list:
-        """The article's (key, name) items of this kind: its section, its tags, its authors."""
+        """The article's (key, name) items of this kind: its section, its tags, its authors; ("", "")
+        for a kind without keys that holds it."""
         value = getattr(article, self.field)
+        if not self.keyed:
+            return [ScopeMember("", "")] if value else []
         return value if isinstance(value, list) else [value]
+
+    def holds(self, key: str = ""):
+        """The filter on `table` of the rows of this kind's scope with `key`."""
+        return self.key == key if self.keyed else self.key == true()
 
 
 SCOPE_KINDS = {kind.name: kind for kind in (
     ScopeKind("section", "section", articles, articles.c.section_key, articles.c.id),
     ScopeKind("tag", "tags", article_tags, article_tags.c.tag_key, article_tags.c.article_id),
     ScopeKind("author", "authors", article_authors, article_authors.c.author_key, article_authors.c.article_id),
+    ScopeKind("video", "has_video", articles, articles.c.has_video, articles.c.id, keyed=False),
 )}
+KEYED_KINDS = tuple(name for name, kind in SCOPE_KINDS.items() if kind.keyed)
+WHOLE_KINDS = tuple(name for name, kind in SCOPE_KINDS.items() if not kind.keyed)
+
+
+def scope_id(kind: str, key: str = "") -> str:
+    """The store's name of a scope: "site", a kind without keys by its name ("video"), else "<kind>:<key>"."""
+    return f"{kind}:{key}" if key else kind
 
 
 def article_scopes(article, site_name: str = "") -> dict[str, str]:
     """Every feed scope an article is in, scope id -> its display name there: the site (named
-    `site_name`), then its section, each tag and each author, in that order."""
+    `site_name`), then its section, each tag, each author and the video scope, in that order."""
     scopes = {"site": site_name}
     for kind in SCOPE_KINDS.values():
-        scopes.update((f"{kind.name}:{item.key}", item.name) for item in kind.members(article))
+        scopes.update((scope_id(kind.name, item.key), item.name) for item in kind.members(article))
     return scopes
 
 def utc(dt: datetime) -> datetime:

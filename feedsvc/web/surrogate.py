@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from flask import Flask, g, request
 
+from feedsvc import store
 from feedsvc.publish.purge import article_key, surrogate_key
 
 # Endpoints whose documents are about the whole site: every write changes them.
@@ -36,7 +37,7 @@ def route_keys() -> list[str]:
     """The scope the matched route names, from its URL."""
     args, endpoint = request.view_args or {}, request.endpoint or ""
     if "kind" in args and "key" in args:
-        return [surrogate_key("site" if args["kind"] == "site" else f"{args['kind']}:{args['key']}")]
+        return [surrogate_key(store.scope_id(args["kind"], args["key"]))]
     if endpoint == "embed.latest":
         section = request.args.get("section", "").strip()
         return [surrogate_key(f"section:{section}" if section else "site")]

@@ -21,16 +21,16 @@ from babel.dates import format_date
 
 from feedsvc.ingest.frames import embed_label
 from feedsvc.ingest.images import rendition
-from feedsvc.ingest.players import youtube_id, youtube_player_url, youtube_watch_url
+from feedsvc.ingest.players import youtube_id, youtube_watch_url
 from feedsvc.ingest.records import Article
 from feedsvc.ingest.sanitize import plain_text, shown_in
 from feedsvc.ingest.urls import uri as output_url  # every URL a feed writes is a URI (RFC 3987 §3.1)
+from feedsvc.ingest.videos import YOUTUBE_THUMBNAIL, videos_in
 from feedsvc.render.feeds.model import Category, Entry, Image, Person, Site, Video
 from feedsvc.render.links import resolved
 
 # The date in every tag: URI this service mints (RFC 4151). Changing it would change every id.
 TAG_DATE = "2025"
-YOUTUBE_THUMBNAIL = "https://i.ytimg.com/vi/{id}/hqdefault.jpg"  # 480x360, exists for every video
 
 
 def _attr(value: str) -> str:
@@ -61,19 +61,22 @@ def entry_from_article(article: Article, site: Site, *, full_text: bool) -> Entr
         categories=categories_of(article, site),
         image=image,
         language=article.language,
-        videos=videos_of(article),
+        videos=videos_of(article, image),
     )
 
 
-def videos_of(article: Article) -> list[Video]:
-    """The record's YouTube embeds as videos (their player, title and thumbnail), so that feeds say
-    the item carries a video; other providers stay links in the content."""
+def videos_of(article: Article, image: Image | None = None) -> list[Video]:
+    """The article's videos (ingest/videos.py: player embeds and frames, its own <video> files), so
+    that feeds say the item carries a video; a file without a poster shows the lead image's thumbnail."""
+    fallback = (image.thumbnail or image) if image else None
     videos = []
-    for embed in article.embeds:
-        video = youtube_id(embed["url"])
-        if video:
-            videos.append(Video(output_url(youtube_player_url(embed["url"])), embed.get("title") or article.title,
-                                YOUTUBE_THUMBNAIL.format(id=video), 480, 360))
+    for found in videos_in(article.embeds, article.body_html, article.title):
+        thumbnail = (found.thumbnail, found.thumbnail_width, found.thumbnail_height) if found.thumbnail else \
+            (fallback.url, fallback.width, fallback.height) if fallback else (None, None, None)
+        videos.append(Video(output_url(found.player) if found.player else None, found.title,
+                            output_url(thumbnail[0]) if thumbnail[0] else None, thumbnail[1], thumbnail[2],
+                            file=output_url(found.file) if found.file else None, type=found.type,
+                            duration=found.duration))
     return videos
 
 

@@ -96,12 +96,15 @@ class MediaEntryExtension(BaseEntryExtension):
     def thumbnail(self, url: str, *, width: int | None = None, height: int | None = None) -> None:
         self._thumbnails.append({"url": url, "width": width, "height": height})
 
-    def video(self, player: str, *, title: str, thumbnail: str | None = None, thumbnail_width: int | None = None,
+    def video(self, player: str | None, *, title: str, file: str | None = None, type: str | None = None,
+              duration: int | None = None, thumbnail: str | None = None, thumbnail_width: int | None = None,
               thumbnail_height: int | None = None) -> None:
-        """A video seen through a player: media:content medium="video" with no url of a file (Media RSS
-        1.5: then a media:player is required), its media:player, media:title and media:thumbnail."""
-        self._videos.append({"player": player, "title": title, "thumbnail": thumbnail,
-                             "width": thumbnail_width, "height": thumbnail_height})
+        """A video: media:content medium="video" with the `file`'s url and type, or, seen through a
+        player only, with no url (Media RSS 1.5.1: "If the url attribute is not included, a
+        media:player element must be specified"); its media:player, media:title, media:thumbnail and
+        `duration` in seconds (a media:content attribute), https://www.rssboard.org/media-rss#media-content."""
+        self._videos.append({"player": player, "file": file, "type": type, "duration": duration, "title": title,
+                             "thumbnail": thumbnail, "width": thumbnail_width, "height": thumbnail_height})
 
     def _add(self, item):
         for content in self._contents:
@@ -116,8 +119,10 @@ class MediaEntryExtension(BaseEntryExtension):
         for thumbnail in self._thumbnails:
             _set(etree.SubElement(item, f"{{{MEDIA_NS}}}thumbnail"), **thumbnail)
         for video in self._videos:
-            content = etree.SubElement(item, f"{{{MEDIA_NS}}}content", medium="video")
-            etree.SubElement(content, f"{{{MEDIA_NS}}}player", url=video["player"])
+            content = etree.SubElement(item, f"{{{MEDIA_NS}}}content")
+            _set(content, url=video["file"], type=video["type"], medium="video", duration=video["duration"])
+            if video["player"]:
+                etree.SubElement(content, f"{{{MEDIA_NS}}}player", url=video["player"])
             etree.SubElement(content, f"{{{MEDIA_NS}}}title", type="plain").text = video["title"]
             if video["thumbnail"]:
                 _set(etree.SubElement(content, f"{{{MEDIA_NS}}}thumbnail"), url=video["thumbnail"],

@@ -3,13 +3,18 @@ from __future__ import annotations
 
 import orjson
 
-from feedsvc.render.feeds.model import Entry, Feed, Format, Person
+from feedsvc.render.feeds.model import Entry, Feed, Format, Person, Video
 
 VERSION = "https://jsonfeed.org/version/1.1"
 
 
 def _person(person: Person) -> dict:
     return {"name": person.name, **({"url": person.url} if person.url else {})}
+
+
+def _attachment(video: Video) -> dict:
+    attachment = {"url": video.file, "mime_type": video.type, "title": video.title}
+    return attachment | ({"duration_in_seconds": video.duration} if video.duration else {})
 
 
 def _item(entry: Entry) -> dict:
@@ -23,6 +28,11 @@ def _item(entry: Entry) -> dict:
         item["image"] = entry.image.url
         if entry.image.banner:
             item["banner_image"] = entry.image.banner.url
+    # JSON Feed 1.1 attachments are files ("related resources", with a MIME type): a video of the
+    # site's own is one; a player page is not a file and stays in the content as a link.
+    files = [_attachment(video) for video in entry.videos if video.file and video.type]
+    if files:
+        item["attachments"] = files
     item["date_published"] = entry.published.isoformat()
     item["date_modified"] = entry.updated.isoformat()
     item["authors"] = [_person(a) for a in entry.authors]

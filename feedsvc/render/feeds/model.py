@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from feedsvc.ingest.records import Article, valid_key
 from feedsvc.render.links import absolute
-from feedsvc.store import SCOPE_KINDS
+from feedsvc.store import SCOPE_KINDS, scope_id
 
 
 @dataclass(frozen=True)
@@ -87,22 +87,22 @@ class Site:
 
 @dataclass(frozen=True)
 class Scope:
-    """Which articles a feed carries: the whole site, or one section, tag or author."""
-    kind: str            # site | section | tag | author
+    """Which articles a feed carries: the whole site, one section, tag or author, or the videos."""
+    kind: str            # site | section | tag | author | video
     key: str = ""
     name: str = ""
 
     @property
     def id(self) -> str:
-        """The store's name for the scope: "site" or "<kind>:<key>"."""
-        return "site" if self.kind == "site" else f"{self.kind}:{self.key}"
+        """The store's name for the scope: "site", "video" or "<kind>:<key>"."""
+        return scope_id(self.kind, self.key)
 
     @classmethod
     def from_id(cls, scope_id: str, name: str = "") -> "Scope":
         if scope_id == "site":
             return cls("site", "", name)
         kind, _, key = scope_id.partition(":")
-        if kind not in SCOPE_KINDS or not valid_key(key):
+        if not valid_scope(kind, key):
             raise ValueError(f"not a feed scope: {scope_id!r}")
         return cls(kind, key, name)
 
@@ -122,8 +122,16 @@ SCOPE_WORDS = {
                           ("विभाग", "Sections")),
     "tag": ScopeWords("‘{name}’ से जुड़ी ताज़ा ख़बरें", "#{name}", "‘{name}’ से जुड़ी ख़बरें", ("विषय", "Tags")),
     "author": ScopeWords("{name} की लिखी ताज़ा ख़बरें", "{name}", "{name} की लिखी ख़बरें", ("लेखक", "Authors")),
+    "video": ScopeWords("वीडियो वाली ताज़ा ख़बरें", "वीडियो", "वीडियो वाली ताज़ा ख़बरें", ("वीडियो", "Video")),
 }
 SITE_GROUP = ("पूरी साइट", "Whole site")
+
+
+def valid_scope(kind: str, key: str) -> bool:
+    """A kind of SCOPE_KINDS with a key of the right form: none for a kind without keys (video)."""
+    if kind not in SCOPE_KINDS:
+        return False
+    return valid_key(key) if SCOPE_KINDS[kind].keyed else key == ""
 
 
 @dataclass(frozen=True)
@@ -154,12 +162,16 @@ class Image:
 
 @dataclass(frozen=True)
 class Video:
-    """A player an article carries (a record embed): Media RSS media:content medium="video"."""
-    player: str              # the embeddable player's URL
+    """A video an article carries (feedsvc/ingest/videos.py): Media RSS media:content medium="video",
+    seen through a `player` (a YouTube or Vimeo embed) or a `file` of the site's own."""
+    player: str | None       # the embeddable player's URL
     title: str
     thumbnail: str | None = None
     thumbnail_width: int | None = None
     thumbnail_height: int | None = None
+    file: str | None = None  # the video file's URL
+    type: str | None = None  # the file's MIME type
+    duration: int | None = None  # seconds
 
 
 @dataclass

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 from feedsvc import store
 from feedsvc.render.feeds.entries import TAG_DATE, entry_from_article, entry_id
 from feedsvc.render.feeds.formats import FORMATS
-from feedsvc.render.feeds.model import SCOPE_KINDS, SCOPE_WORDS, Entry, Feed, Scope, Site, Tombstone, valid_key
+from feedsvc.render.feeds.model import SCOPE_WORDS, Entry, Feed, Scope, Site, Tombstone, valid_scope
 from feedsvc.render.feeds.urls import feed_folder, feed_path, listing_path
 from feedsvc.render.links import absolute
 from feedsvc.render.skips import each_rendered, version_of
@@ -144,9 +144,9 @@ def resolve(conn: Connection, kind: str, key: str = "") -> tuple[Scope, ScopeSta
     """(scope with its display name, its state) for the kind and key of a feed URL."""
     if kind == "site":
         return Scope("site"), state_of(conn, "site")
-    if kind not in SCOPE_KINDS or not valid_key(key):
-        raise FeedNotFound(f"{kind}:{key}")
-    state = state_of(conn, f"{kind}:{key}")
+    if not valid_scope(kind, key):
+        raise FeedNotFound(store.scope_id(kind, key))
+    state = state_of(conn, store.scope_id(kind, key))
     return Scope(kind, key, state.name), state
 
 

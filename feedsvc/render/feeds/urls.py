@@ -2,7 +2,8 @@
 
     /feeds/{rss.xml,atom.xml,feed.json}                 the site's feeds
     /feeds/<kind>/<key>/{rss.xml,atom.xml,feed.json}    a section's, tag's or author's feeds
-    /  and  /<kind>/<key>                                their listing pages
+    /feeds/<kind>/{rss.xml,atom.xml,feed.json}          the feeds of a kind without keys (video)
+    /,  /<kind>/<key>  and  /<kind>                      their listing pages
 
 The blueprints register these rules (`add_routes`), links are built from them (`feed_path`,
 `listing_path`) and requests are read back by them (`parse_feed_path`); the file names come from
@@ -20,7 +21,7 @@ from werkzeug.routing import BaseConverter, Map, Rule
 
 from feedsvc.render.feeds.formats import BY_FILENAME, FORMATS
 from feedsvc.render.feeds.model import Scope
-from feedsvc.store import SCOPE_KINDS
+from feedsvc.store import KEYED_KINDS, WHOLE_KINDS
 
 FEEDS = "/feeds"
 SITE = {"kind": "site", "key": ""}
@@ -40,10 +41,16 @@ class FormatConverter(BaseConverter):
 
 class ScopeKindConverter(BaseConverter):
     """section | tag | author: the kinds of scope with a key."""
-    regex = "|".join(re.escape(kind) for kind in SCOPE_KINDS)
+    regex = "|".join(re.escape(kind) for kind in KEYED_KINDS)
 
 
-CONVERTERS = {"feed_format": FormatConverter, "scope_kind": ScopeKindConverter}
+class WholeKindConverter(BaseConverter):
+    """video: the kinds of scope without keys, each one scope."""
+    regex = "|".join(re.escape(kind) for kind in WHOLE_KINDS)
+
+
+CONVERTERS = {"feed_format": FormatConverter, "scope_kind": ScopeKindConverter, "whole_kind": WholeKindConverter}
+WHOLE = {"key": ""}
 
 
 @dataclass(frozen=True)
@@ -56,10 +63,12 @@ class Route:
 FEED_ROUTES = (
     Route("site_feed", f"{FEEDS}/<feed_format:fmt>", SITE),
     Route("scope_feed", f"{FEEDS}/<scope_kind:kind>/<key>/<feed_format:fmt>"),
+    Route("whole_kind_feed", f"{FEEDS}/<whole_kind:kind>/<feed_format:fmt>", WHOLE),
 )
 LISTING_ROUTES = (
     Route("home", "/", SITE),
     Route("scope_listing", "/<scope_kind:kind>/<key>"),
+    Route("whole_kind_listing", "/<whole_kind:kind>", WHOLE),
 )
 
 
@@ -115,7 +124,7 @@ def feed_folder(scope: Scope) -> str:
 
 
 def listing_path(scope: Scope) -> str:
-    """/ for the site, /section/<key>, /tag/<key>, /author/<key>: a scope's listing page."""
+    """/ for the site, /section/<key>, /tag/<key>, /author/<key>, /video: a scope's listing page."""
     return _built(**_values(scope), fmt=None)
 
 

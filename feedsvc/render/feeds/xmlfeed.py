@@ -53,8 +53,9 @@ def add_entry_basics(fg: FeedGenerator, entry: Entry, extensions: tuple = ()) ->
     if entry.image:
         add_image(fe, entry.image)
     for video in entry.videos:
-        fe.media.video(video.player, title=video.title, thumbnail=video.thumbnail,
-                       thumbnail_width=video.thumbnail_width, thumbnail_height=video.thumbnail_height)
+        fe.media.video(video.player, file=video.file, type=video.type, duration=video.duration, title=video.title,
+                       thumbnail=video.thumbnail, thumbnail_width=video.thumbnail_width,
+                       thumbnail_height=video.thumbnail_height)
     for extension in extensions:
         extension.entry(fe, entry)
     return fe

@@ -2,7 +2,7 @@
 profiles left out
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-07 07:30:00
 """
 import sqlalchemy as sa
