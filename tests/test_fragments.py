@@ -28,7 +28,7 @@ def scope_ids(conn) -> list[str]:
     found = [state.scope for state in store.all_scopes(conn)]
     chosen = ["site"]
     for kind in store.SCOPE_KINDS:
-        chosen += [scope for scope in found if scope.startswith(f"{kind}:")][:2]
+        chosen += [scope for scope in found if scope.partition(":")[0] == kind][:2]   # "video" has no key
     return chosen
 
 
