@@ -16,7 +16,7 @@ from typing import Callable
 from feedsvc import create_app
 from feedsvc.web import db
 
-from . import build, fresh, load, scale, serve, stats, wrk
+from . import build, fresh, load, multinode, scale, serve, stats, wrk
 from .stats import Row, Table
 
 SMALL_ROWS = 600   # enough for a 500-item feed; the serving and mirror rows use this database
@@ -126,6 +126,8 @@ STEPS = [
          lambda table, run: scale.million_load(table, run.big, run.rows)),
     Step("newest 50 queries", scale.QUERY_ROWS, lambda table, run: scale.queries(table, run.big, run.plans)),
     Step("memory per worker", scale.MEMORY_ROWS, lambda table, run: scale.memory(table, run.big, WORK),
+         needs_servers=True),
+    Step("several app machines", multinode.ROWS, lambda table, run: multinode.run(table, WORK, SMALL_ROWS),
          needs_servers=True),
 ]
 ROWS = {name: description for step in STEPS for name, description in step.rows.items()}
