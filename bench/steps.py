@@ -16,7 +16,7 @@ from typing import Callable
 from feedsvc import create_app
 from feedsvc.web import db
 
-from . import build, fresh, load, multinode, scale, serve, stats, wrk
+from . import build, fanout, fresh, load, multinode, scale, serve, stats, wrk
 from .stats import Row, Table
 
 SMALL_ROWS = 600   # enough for a 500-item feed; the serving and mirror rows use this database
@@ -121,6 +121,9 @@ STEPS = [
     *(Step(f"building {n}-item feeds", build.rows(n), building(n)) for n in build.SIZES),
     Step("serving a cached feed and 304 (wrk)", serve.ROWS, serving, needs_servers=True),
     Step("mirror freshness", fresh.ROWS, freshness, needs_servers=True),
+    Step("one write's fan-out", fanout.ROWS,
+         lambda table, run: run.facts.update(fanout.run(table, run.small_url, run.mirror, WORK, run.repeats)),
+         needs_servers=True),
     Step("import rate", scale.IMPORT_RATE_ROWS, lambda table, run: scale.import_rate(table)),
     Step("BENCH_ROWS records in one command (cached in bench/out/)", scale.BIG_LOAD_ROWS,
          lambda table, run: scale.million_load(table, run.big, run.rows)),
