@@ -8,8 +8,9 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 # Exported: the default site URL (FEEDSVC_SITE_URL unset) is http://localhost:$PORT, so links and ports agree.
 export PORT
-# Debian packages the tests need: a browser and Devanagari fonts for page tests, nginx for the mirror.
-TEST_DEBS := chromium fonts-noto-core nginx libnginx-mod-http-brotli-static
+# Debian packages the tests need: a browser and Devanagari fonts for page tests, nginx for the mirror,
+# PgBouncer for the several-machines test (tests/test_multi_node.py).
+TEST_DEBS := chromium fonts-noto-core nginx libnginx-mod-http-brotli-static pgbouncer
 BENCH_DEBS := nginx libnginx-mod-http-brotli-static wrk
 # What pip needs to build PyICU (requirements.txt; no wheels on PyPI): ICU's headers, pkg-config, a C++ compiler.
 BUILD_DEBS := libicu-dev pkg-config g++

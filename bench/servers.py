@@ -14,9 +14,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE_CONF = ROOT / "deploy" / "nginx" / "feedsvc.conf"
+SEVERAL_CONF = ROOT / "deploy" / "nginx" / "upstream-several.conf"
 GUNICORN_CONF = ROOT / "deploy" / "gunicorn.conf.py"
 BROTLI_MODULE = Path("/usr/lib/nginx/modules/ngx_http_brotli_static_module.so")
 NGINX = "/usr/sbin/nginx"
@@ -41,16 +43,34 @@ def wait_for_port(port: int, timeout: float = 20.0, process: subprocess.Popen | 
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
 
 
+UPSTREAM_BLOCK = re.compile(r"(?ms)^upstream feedsvc_app \{.*?^\}")
+
+
+def several_upstreams(ports: Sequence[int]) -> str:
+    """deploy/nginx/upstream-several.conf's upstream block, one server line per port on 127.0.0.1."""
+    block = UPSTREAM_BLOCK.search(SEVERAL_CONF.read_text("utf-8"))
+    assert block is not None, f"{SEVERAL_CONF} has no upstream feedsvc_app block"
+    example = re.search(r"(?m)^\s*server \S+( [^;]*)?;$", block.group(0))
+    assert example is not None, f"{SEVERAL_CONF} names no server"
+    servers = "\n".join(f"    server 127.0.0.1:{port}{example.group(1) or ''};" for port in ports)
+    without = re.sub(r"(?m)^\s*server \S+( [^;]*)?;\n", "", block.group(0))
+    return without.replace("upstream feedsvc_app {\n", f"upstream feedsvc_app {{\n{servers}\n", 1)
+
+
 def brotli_available() -> bool:
     return BROTLI_MODULE.exists()
 
 
-def site_config(mirror_root: Path, port: int, app_port: int) -> str:
-    """deploy/nginx/feedsvc.conf for this run: local port, mirror folder, app address."""
+def site_config(mirror_root: Path, port: int, app_port: int | Sequence[int]) -> str:
+    """deploy/nginx/feedsvc.conf for this run: local port, mirror folder, app address; with several app
+    ports, its upstream block is deploy/nginx/upstream-several.conf's with their addresses."""
     text = SITE_CONF.read_text("utf-8")
     text = re.sub(r"(?m)^(\s*)listen 80;", rf"\1listen 127.0.0.1:{port};", text)
     text = re.sub(r"(?m)^(\s*)root /srv/feedsvc/mirror;", rf"\1root {mirror_root};", text)
-    text = re.sub(r"(?m)^(\s*)server 127\.0\.0\.1:8000;", rf"\1server 127.0.0.1:{app_port};", text)
+    if isinstance(app_port, int):
+        text = re.sub(r"(?m)^(\s*)server 127\.0\.0\.1:8000;", rf"\1server 127.0.0.1:{app_port};", text)
+    else:
+        text = UPSTREAM_BLOCK.sub(lambda _: several_upstreams(app_port), text, count=1)
     if not brotli_available():
         text = re.sub(r"(?m)^\s*brotli_static on;\n", "", text)
     return text
@@ -89,7 +109,7 @@ class Nginx(_Server):
     """nginx serving a mirror folder through the shipped site config, in its own prefix."""
     stop_signal = signal.SIGQUIT   # graceful: finish what is in flight
 
-    def __init__(self, mirror_root: Path, workdir: Path, *, app_port: int = 9, workers: int = 1):
+    def __init__(self, mirror_root: Path, workdir: Path, *, app_port: int | Sequence[int] = 9, workers: int = 1):
         self.mirror_root, self.workdir = Path(mirror_root).resolve(), Path(workdir)
         self.app_port, self.workers = app_port, workers
         self.port = free_port()

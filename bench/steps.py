@@ -16,7 +16,7 @@ from typing import Callable
 from feedsvc import create_app
 from feedsvc.web import db
 
-from . import build, fresh, load, media, profiles, scale, serve, stats, takedown, wrk
+from . import build, fanout, fresh, load, media, multinode, profiles, scale, serve, stats, takedown, wrk
 from .stats import Row, Table
 
 SMALL_ROWS = 600   # enough for a 500-item feed; the serving and mirror rows use this database
@@ -149,6 +149,9 @@ STEPS = [
     Step("rendering every profile variant after a write", profiles.FANOUT_ROWS, profile_fanout),
     Step("mirror freshness", fresh.ROWS, freshness, needs_servers=True),
     Step("takedowns", takedown.ROWS, takedowns, needs_servers=True),
+    Step("one write's fan-out", fanout.ROWS,
+         lambda table, run: run.facts.update(fanout.run(table, run.small_url, run.mirror, WORK, run.repeats)),
+         needs_servers=True),
     Step("import rate", scale.IMPORT_RATE_ROWS | media.IMPORT_IMAGE_ROWS,
          lambda table, run: media.import_with_images(table, scale.import_rate(table))),
     Step("image renditions", media.RENDITION_ROWS, lambda table, run: media.renditions(table, run.repeats)),
@@ -158,6 +161,8 @@ STEPS = [
          lambda table, run: scale.million_load(table, run.big, run.rows)),
     Step("newest 50 queries", scale.QUERY_ROWS, lambda table, run: scale.queries(table, run.big, run.plans)),
     Step("memory per worker", scale.MEMORY_ROWS, lambda table, run: scale.memory(table, run.big, WORK),
+         needs_servers=True),
+    Step("several app machines", multinode.ROWS, lambda table, run: multinode.run(table, WORK, SMALL_ROWS),
          needs_servers=True),
 ]
 ROWS = {name: description for step in STEPS for name, description in step.rows.items()}

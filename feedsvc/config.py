@@ -19,6 +19,13 @@ DEFAULTS = {
     # Seconds a request waits for a locked SQLite file or a PostgreSQL connection before it is answered
     # from the render cache (stale-if-error) or with 503; the import command waits longer.
     "DATABASE_TIMEOUT": 5,
+    # PostgreSQL connections one process keeps (POOL_SIZE) and opens beyond them at peaks (MAX_OVERFLOW):
+    # a process never holds more than their sum; deploy/SCALING.md gives the per-machine formula.
+    "DATABASE_POOL_SIZE": 5,
+    "DATABASE_MAX_OVERFLOW": 10,
+    # Off behind PgBouncer in transaction mode (before 1.21 it cannot keep a session's prepared statements
+    # across transactions that land on different server connections): psycopg then never prepares.
+    "DATABASE_PREPARED_STATEMENTS": True,
     # The publication
     # Where readers find the site; every link is made absolute against it when a document is built, so
     # changing it moves every link at once. Unset: http://localhost:$PORT (`make run PORT=8101`).

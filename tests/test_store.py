@@ -1,4 +1,5 @@
 """Store queries: keyset paging, and plans that read the feed indexes instead of scanning and sorting."""
+import os
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -93,3 +94,19 @@ def test_insert_rows_stores_what_sqlalchemy_insert_stores(engine):
     assert by_way["bulk"] == by_way["core"]
     assert [row.published for row in typed] == times + times
     assert {row.article for row in typed} == {'{"t":"शीर्षक"}'}  # UTF-8 bytes given, text stored
+
+
+@pytest.mark.skipif(not os.environ.get("FEEDSVC_TEST_POSTGRESQL_URL"), reason="needs FEEDSVC_TEST_POSTGRESQL_URL")
+@pytest.mark.parametrize("prepared", [True, False])
+def test_pool_sizes_and_prepared_statements_come_from_the_settings(make_app, prepared):
+    from feedsvc.web import db
+    app = make_app(DATABASE_URL=os.environ["FEEDSVC_TEST_POSTGRESQL_URL"], DATABASE_POOL_SIZE=2,
+                   DATABASE_MAX_OVERFLOW=1, DATABASE_PREPARED_STATEMENTS=prepared)
+    engine = db.engine(app)
+    assert (engine.pool.size(), engine.pool._max_overflow) == (2, 1)
+    connection = engine.raw_connection()
+    try:
+        # psycopg's own default is 5; None never prepares (what PgBouncer in transaction mode needs).
+        assert connection.driver_connection.prepare_threshold == (5 if prepared else None)
+    finally:
+        connection.close()

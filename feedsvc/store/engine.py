@@ -7,10 +7,12 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 
 
-def make_engine(url: str, *, lock_timeout: float = 30, bulk: bool = False, **kwargs) -> Engine:
+def make_engine(url: str, *, lock_timeout: float = 30, bulk: bool = False, prepared_statements: bool = True,
+                **kwargs) -> Engine:
     """An engine for SQLite (WAL) or PostgreSQL; `lock_timeout` bounds the wait for a locked SQLite
-    file and for a PostgreSQL connection, so an outage becomes an error a request can answer.
-    `bulk`: for one long writer (an import), with SQLite settings that a request process must not use."""
+    file and for a PostgreSQL connection (a new one, or one of the pool's), so an outage becomes an
+    error a request can answer. `bulk`: for one long writer (an import), with SQLite settings that a
+    request process must not use. `prepared_statements=False` for a pooler in transaction mode."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -21,8 +23,20 @@ def make_engine(url: str, *, lock_timeout: float = 30, bulk: bool = False, **kwa
             event.listen(engine, "connect", _sqlite_bulk_pragmas)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_timeout", lock_timeout)
     if url.startswith("postgresql"):
-        kwargs.setdefault("connect_args", {"connect_timeout": max(1, int(lock_timeout))})
+        connect_args: dict[str, int | None] = {"connect_timeout": max(1, int(lock_timeout))}
+        if not prepared_statements:
+            # psycopg prepares a query server-side once it has run prepare_threshold (5) times on a
+            # connection; None turns that off (https://www.psycopg.org/psycopg3/docs/advanced/prepare.html:
+            # "You can disable the use of prepared statements on a connection by setting its
+            # prepare_threshold attribute to None", a connect() keyword since 3.1). PgBouncer in
+            # transaction mode hands each transaction any server connection, where a statement prepared
+            # on another does not exist; its FAQ: "the only way to keep using PgBouncer in this mode is
+            # to disable prepared statements in the client" (quoted in pgbouncer/pgbouncer#757; 1.21
+            # added max_prepared_statements, Debian 12 ships 1.18). tests/test_multi_node.py shows both.
+            connect_args["prepare_threshold"] = None
+        kwargs.setdefault("connect_args", connect_args)
     return create_engine(url, **kwargs)
 
 

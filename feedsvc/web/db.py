@@ -20,7 +20,11 @@ _ENGINE = "feedsvc.engine"
 
 def init_app(app: Flask) -> Engine:
     """Give the app its engine (one per app, pooled) and close each request's connection at teardown."""
-    app.extensions[_ENGINE] = store.make_engine(app.config["DATABASE_URL"], lock_timeout=app.config["DATABASE_TIMEOUT"])
+    config = app.config
+    pool = {} if config["DATABASE_URL"].startswith("sqlite") else {
+        "pool_size": config["DATABASE_POOL_SIZE"], "max_overflow": config["DATABASE_MAX_OVERFLOW"]}
+    app.extensions[_ENGINE] = store.make_engine(config["DATABASE_URL"], lock_timeout=config["DATABASE_TIMEOUT"],
+                                                prepared_statements=config["DATABASE_PREPARED_STATEMENTS"], **pool)
     app.teardown_appcontext(close_connection)
     return app.extensions[_ENGINE]
 
