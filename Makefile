@@ -68,7 +68,7 @@ test: lint system-deps node_modules
 	$(BIN)/pytest -m serial $(PYTEST_ARGS)
 
 test-fast: lint system-deps node_modules
-	$(BIN)/pytest -n 2 --dist loadgroup -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --dist loadgroup -m "not slow" --hypothesis-profile=fast $(PYTEST_ARGS)
 
 # Every row; the run's JSON is committed, and the README's performance block is made from it.
 bench: dev-venv bench-deps
