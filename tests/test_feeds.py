@@ -176,6 +176,7 @@ def assert_item_matches(item: dict, article, fmt: str) -> None:
 # ---- every feed of the sample data ----------------------------------------------------------
 
 @pytest.mark.postgresql_once(per=lambda params: params["scope"].split(":")[0])  # one listing query a scope kind
+@pytest.mark.sampled(per=lambda params: (params["scope"].split(":")[0], params["fmt"], params["sample_app"]))
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("scope", SCOPES)
 def test_every_feed_of_the_samples_matches_the_records_over_two_pages(sample_client, scope, fmt):

@@ -223,6 +223,7 @@ def api_headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {API_TOKEN}"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker: the `sampled` variants marked slow here count
 def pytest_collection_modifyitems(config, items) -> None:
     """PostgreSQL variants the markers leave out (pyproject.toml declares the markers), deselected and counted.
 
@@ -232,6 +233,7 @@ def pytest_collection_modifyitems(config, items) -> None:
     the first of a parametrised test's variants only, where every variant runs the same SQL;
     `postgresql_once(per=f)` for the first variant of each `f(params)` (e.g. of each scope kind).
     """
+    mark_unsampled_variants_slow(items)
     kept, dropped, seen = [], [], set()
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
@@ -249,3 +251,17 @@ def pytest_collection_modifyitems(config, items) -> None:
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
+
+
+def mark_unsampled_variants_slow(items) -> None:
+    """`sampled(per=f)`: of a parametrised test's variants, the first of each `f(params)` runs in every lane,
+    the others are marked `slow`: `make test` runs them all, `make test-fast` the sample."""
+    seen = set()
+    for item in items:
+        sampled = item.get_closest_marker("sampled")
+        if not sampled:
+            continue
+        variant = (item.path, getattr(item, "originalname", item.name), sampled.kwargs["per"](item.callspec.params))
+        if variant in seen:
+            item.add_marker(pytest.mark.slow)
+        seen.add(variant)
