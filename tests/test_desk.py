@@ -28,6 +28,8 @@ from feedsvc.validate.problems import Problem
 from feedsvc.web import db
 from tests.support.apps import SITE_URL
 
+pytestmark = pytest.mark.postgresql_once  # parametrised over inputs, not over SQL: PostgreSQL runs the first
+
 DESK_TOKEN = "desk-token-डेस्क-0123456789abcdef0123"
 OTHER_TOKEN = "not-the-desk-token-0123456789abcdef"
 FEEDLY = "Feedly/1.0 (+http://www.feedly.com/fetcher.html; 265 subscribers; )"

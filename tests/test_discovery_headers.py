@@ -18,6 +18,8 @@ from feedsvc.validate import validate_document
 from tests.support.apps import ARTICLES, BACKENDS, SITE_URL, AppFactory, fresh_database
 from tests.support.records import put_record, sample_records
 
+pytestmark = pytest.mark.postgresql_once  # parametrised over inputs, not over SQL: PostgreSQL runs the first
+
 HUBS = ["https://hub.example/", "https://pubsubhubbub.example/hub?x=1"]
 FORMATS = {"rss": "rss.xml", "atom": "atom.xml", "json": "feed.json"}
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -77,6 +79,7 @@ def assert_discoverable(client, path: str, fmt: str, hubs=HUBS, **request) -> st
     return expected[-1][1]
 
 
+@pytest.mark.slow  # every scope's feed rendered and read: 7-14 s a format
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_every_scopes_feed_names_its_hubs_and_itself(hub_app, fmt):
     client = hub_app.test_client()

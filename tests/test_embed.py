@@ -13,6 +13,8 @@ from feedsvc import store
 from feedsvc.web.embed import widget_date, widget_snippet
 from tests.support.records import put_record
 
+pytestmark = pytest.mark.postgresql_once  # parametrised over inputs, not over SQL: PostgreSQL runs the first
+
 SITE = "http://news.example"
 
 

@@ -7,7 +7,6 @@ framed. Playwright reads each frame's own DOM and layout, without running any of
 """
 import json
 import struct
-import threading
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import quote
@@ -15,9 +14,9 @@ from urllib.parse import quote
 import lxml.html
 import pytest
 from playwright.sync_api import Frame, Locator, Page
-from werkzeug.serving import make_server
 
 from tests.support.apps import API_TOKEN
+from tests.support.servers import live_app, serve_in_thread
 
 pytestmark = pytest.mark.browser
 
@@ -31,31 +30,19 @@ def png(width: int, height: int, rgb=(0x1f, 0x6f, 0xb5)) -> bytes:
             + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
-def serve_in_thread(server):
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    return thread
-
-
 @pytest.fixture
-def site(tmp_path, make_record, make_app, api_headers):
-    """(app origin, record) with the app answering on 127.0.0.1 and SITE_URL set to that origin."""
+def site(tmp_path, make_record, api_headers):
+    """(app origin, record, client) with the app answering on 127.0.0.1 and SITE_URL set to that origin."""
     media = tmp_path / "media"
     media.mkdir()
     (media / "card.png").write_bytes(png(320, 180))
-    holder = {}
-    server = make_server("127.0.0.1", 0, lambda environ, start: holder["app"](environ, start), threaded=True)
-    origin = f"http://127.0.0.1:{server.server_port}"
-    app = holder["app"] = make_app(SITE_URL=origin, MEDIA_DIR=str(media))
-    record = make_record(image={"url": "/media/card.png", "width": 320, "height": 180, "caption": "चित्र"})
-    client = app.test_client()
-    assert client.put(f"/api/articles/{record['id']}", data=json.dumps(record, ensure_ascii=False),
-                      content_type="application/json",
-                      headers=api_headers).status_code == 201
-    thread = serve_in_thread(server)
-    yield origin, record, client
-    server.shutdown()
-    thread.join()
+    with live_app(tmp_path, MEDIA_DIR=str(media)) as (origin, app):
+        record = make_record(image={"url": "/media/card.png", "width": 320, "height": 180, "caption": "चित्र"})
+        client = app.test_client()
+        assert client.put(f"/api/articles/{record['id']}", data=json.dumps(record, ensure_ascii=False),
+                          content_type="application/json",
+                          headers=api_headers).status_code == 201
+        yield origin, record, client
 
 
 @pytest.fixture

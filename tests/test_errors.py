@@ -9,6 +9,8 @@ from flask import Flask
 from feedsvc.web import errors
 from tests.support.apps import API_TOKEN
 
+pytestmark = pytest.mark.postgresql_once  # parametrised over inputs, not over SQL: PostgreSQL runs the first
+
 # (method, path, headers, status) of JSON errors from every part of the service that answers them.
 JSON_ERRORS = [
     ("GET", "/feeds/rss.xml?limit=0", {}, 400),

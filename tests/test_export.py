@@ -16,7 +16,7 @@ from feedsvc.publish import mirror as export
 from feedsvc.web import db
 from tests.support.apps import SITE_URL
 
-pytestmark = pytest.mark.slow  # minutes of setup and generated inputs
+# Every test that syncs a mirror is slow (about 1,300 files a sync); the file-level ones run in every lane.
 
 
 def mirrored_files(root: Path) -> dict[str, str]:
@@ -44,6 +44,7 @@ def sample_mirror(sample_app, tmp_path_factory):
     return root, report
 
 
+@pytest.mark.slow
 def test_every_document_is_the_bytes_the_app_serves(sample_app, sample_mirror):
     root, _ = sample_mirror
     client = sample_app.test_client()
@@ -65,6 +66,7 @@ def test_every_document_is_the_bytes_the_app_serves(sample_app, sample_mirror):
                 assert sibling == packed.get_data(), (url, encoding)  # the app's own compressed bytes
 
 
+@pytest.mark.slow
 def test_files_carry_the_apps_last_modified(sample_app, sample_mirror):
     root, _ = sample_mirror
     served = sample_app.test_client().get("/feeds/rss.xml")
@@ -74,6 +76,7 @@ def test_files_carry_the_apps_last_modified(sample_app, sample_mirror):
         assert (root / f"feeds/rss.xml{suffix}").stat().st_mtime == expected
 
 
+@pytest.mark.slow
 def test_html_documents_get_an_html_name_beside_their_folder(sample_mirror):
     root, _ = sample_mirror
     assert (root / "feeds.html").is_file() and (root / "feeds").is_dir()
@@ -81,6 +84,7 @@ def test_html_documents_get_an_html_name_beside_their_folder(sample_mirror):
     assert b"<html" in page.read_bytes()[:500].lower()
 
 
+@pytest.mark.slow
 def test_a_second_export_writes_nothing(sample_app, sample_mirror):
     root, first = sample_mirror
     assert first.written > 0
@@ -97,6 +101,7 @@ def test_a_second_export_writes_nothing(sample_app, sample_mirror):
     assert again.removed == 0 and again.unchanged + again.written == first.written
 
 
+@pytest.mark.slow
 def test_export_command_writes_the_mirror(sample_app, tmp_path):
     result = sample_app.test_cli_runner().invoke(args=["export", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
@@ -104,6 +109,7 @@ def test_export_command_writes_the_mirror(sample_app, tmp_path):
     assert (tmp_path / "out" / "feeds" / "rss.xml.gz").is_file()
 
 
+@pytest.mark.slow
 def test_a_write_rewrites_only_the_documents_it_changes(app, make_record, tmp_path):
     write(app, make_record())
     write(app, make_record(id="other-article", slug="other-article", section={"key": "sports", "name": "खेल"},
@@ -126,6 +132,7 @@ def test_a_write_rewrites_only_the_documents_it_changes(app, make_record, tmp_pa
     assert untouched.stat().st_mtime_ns == before
 
 
+@pytest.mark.slow
 def test_a_withdrawn_article_leaves_the_mirror(app, make_record, tmp_path):
     write(app, make_record())
     mirror = export.Mirror(app, tmp_path)
@@ -198,6 +205,7 @@ def test_a_failed_write_leaves_the_old_file_whole(tmp_path, monkeypatch):
     assert target.read_bytes() == b"<rss>old</rss>"
 
 
+@pytest.mark.slow
 def test_readers_never_see_part_of_a_file(app, make_record, tmp_path):
     """A reader polling the site feed while the mirror is rewritten again and again always parses it."""
     write(app, make_record())
@@ -231,6 +239,7 @@ def test_readers_never_see_part_of_a_file(app, make_record, tmp_path):
     assert not [p for p in tmp_path.rglob("*.tmp")], "temporary files left behind"
 
 
+@pytest.mark.slow
 def test_watch_follows_a_write(app, make_record, tmp_path):
     write(app, make_record())
     mirror = export.Mirror(app, tmp_path)
@@ -250,6 +259,7 @@ def test_watch_follows_a_write(app, make_record, tmp_path):
         mirror.close()
 
 
+@pytest.mark.slow
 def test_mirror_lag_reads_the_manifest(app, make_record, tmp_path):
     write(app, make_record())
     engine = db.engine(app)

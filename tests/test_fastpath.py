@@ -8,6 +8,8 @@ from feedsvc.ingest.write import commit_write, upsert
 from feedsvc.web import db
 from tests.support.apps import SITE_URL
 
+pytestmark = pytest.mark.postgresql_once  # parametrised over inputs, not over SQL: PostgreSQL runs the first
+
 REQUESTS = [
     ("GET", {}),
     ("GET", {"Accept-Encoding": "gzip"}),

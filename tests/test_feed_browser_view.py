@@ -5,15 +5,14 @@ headers mark a top-level navigation, feedsvc/web/navigation.py); feedparser and 
 same URLs with the headers they always send, and get the feed, with the ETag of the feed.
 """
 import subprocess
-import threading
 
 import feedparser
 import pytest
 from lxml import etree, html
-from werkzeug.serving import make_server
 
 from feedsvc.web import navigation
-from tests.support.apps import ARTICLES, AppFactory
+from tests.support.apps import import_samples
+from tests.support.servers import live_app
 
 NAVIGATION = {"Sec-Fetch-Dest": "document", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Site": "none",
               "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
@@ -26,18 +25,9 @@ FEED_PATHS = ["/feeds/rss.xml", "/feeds/atom.xml", "/feeds/feed.json", "/feeds/s
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
     """(origin, app) of a live server with every sample article imported."""
-    folder = tmp_path_factory.mktemp("live-feeds")
-    server = make_server("127.0.0.1", 0, lambda environ, start: holder["app"](environ, start), threaded=True)
-    holder, origin = {}, f"http://127.0.0.1:{server.server_port}"
-    with AppFactory(f"sqlite:///{folder / 'feedsvc.db'}") as make_app:
-        app = holder["app"] = make_app(SITE_URL=origin, RATELIMIT_ENABLED=False)
-        result = app.test_cli_runner().invoke(args=["import-articles", str(ARTICLES)])
-        assert result.exit_code == 0, result.output
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
+    with live_app(tmp_path_factory.mktemp("live-feeds"), RATELIMIT_ENABLED=False) as (origin, app):
+        import_samples(app)
         yield origin, app
-        server.shutdown()
-        thread.join()
 
 
 def vary(response) -> set[str]:

@@ -177,6 +177,8 @@ def assert_item_matches(item: dict, article, fmt: str) -> None:
 
 # ---- every feed of the sample data ----------------------------------------------------------
 
+@pytest.mark.postgresql_once(per=lambda params: params["scope"].split(":")[0])  # one listing query a scope kind
+@pytest.mark.sampled(per=lambda params: (params["scope"].split(":")[0], params["fmt"], params["sample_app"]))
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("scope", SCOPES)
 def test_every_feed_of_the_samples_matches_the_records_over_two_pages(sample_client, scope, fmt):
@@ -493,6 +495,7 @@ def distinguishing_name(scope: str) -> str:
     return "वीडियो" if scope == "video" else ("#" if scope.startswith("tag:") else "") + SCOPE_NAMES[scope]
 
 
+@pytest.mark.slow  # every scope's feed in every format, rendered and parsed: 14-30 s
 def test_each_scope_is_listed_by_its_own_name_first_alike_in_every_format_and_opml(sample_app, sample_client):
     """newsboat and Feedly cut a feed's title in their lists at about 30-40 characters: the
     distinguishing name leads, the site's name (the same on every feed) follows."""
@@ -527,6 +530,7 @@ def test_directory_page_offers_every_scope_in_every_format(sample_client):
         ("application/feed+json", f"{SITE_URL}/feeds/feed.json")]
 
 
+@pytest.mark.slow  # 4,500 scopes written and listed: 5-7 s
 def test_directory_stays_small_with_thousands_of_tags_and_opml_keeps_them_all(client, engine):
     """4,500 scopes once made /feeds 1.9 MB: it now shows the most recently active tags and a link to
     their full list in pages; OPML, what readers import, still lists every one."""

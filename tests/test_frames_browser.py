@@ -10,18 +10,17 @@ Chromium resolves no other host, so the allowed player's load fails; that it is 
 the policy lets allowed players through.
 """
 import dataclasses
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from playwright.sync_api import Page
-from werkzeug.serving import make_server
 
 from feedsvc.ingest import write
 from feedsvc.ingest.records import parse_record
 from feedsvc.web import db
-from tests.support.apps import API_TOKEN, AppFactory
+from tests.support.apps import API_TOKEN
 from tests.support.records import VALID_RECORD
+from tests.support.servers import live_app, serve_in_thread
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("frames-browser")]
 
@@ -45,16 +44,10 @@ class Phishing(BaseHTTPRequestHandler):
         pass
 
 
-def serve(server):
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    return thread
-
-
 @pytest.fixture(scope="module")
 def phishing_origin():
     server = ThreadingHTTPServer(("127.0.0.2", 0), Phishing)
-    thread = serve(server)
+    thread = serve_in_thread(server)
     yield f"http://127.0.0.2:{server.server_port}"
     server.shutdown()
     thread.join()
@@ -69,12 +62,7 @@ def record(slug: str, body: str) -> dict:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, phishing_origin):
     """The app's origin, serving an article sent through the API and one stored from before the rule."""
-    folder = tmp_path_factory.mktemp("frames-site")
-    holder = {}
-    server = make_server("127.0.0.1", 0, lambda environ, start: holder["app"](environ, start), threaded=True)
-    origin = f"http://127.0.0.1:{server.server_port}"
-    with AppFactory(f"sqlite:///{folder / 'feedsvc.db'}") as make_app:
-        app = holder["app"] = make_app(SITE_URL=origin)
+    with live_app(tmp_path_factory.mktemp("frames-site")) as (origin, app):
         sent = record("sent-through-api", f'<p>पहला अनुच्छेद।</p><iframe src="{PLAYER}" title="वीडियो"></iframe>'
                       + "".join(f'<iframe src="https://{host}/login" width="600" height="400"></iframe>'
                                 for host in FORBIDDEN_HOSTS)
@@ -86,10 +74,7 @@ def site(tmp_path_factory, phishing_origin):
         legacy = dataclasses.replace(legacy, body_html=f'<p>पुराना लेख।</p><iframe src="{phishing_origin}/legacy" '
                                                        'width="600" height="400"></iframe>')
         write.commit_write(db.engine(app), write.upsert, legacy, site_name="x")
-        thread = serve(server)
         yield origin
-        server.shutdown()
-        thread.join()
 
 
 @pytest.fixture

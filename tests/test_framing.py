@@ -10,6 +10,8 @@ from feedsvc import config, create_app, store
 from feedsvc.ingest.records import article_from_json
 from feedsvc.web import db, security_headers
 
+pytestmark = pytest.mark.sqlite_only  # response headers: the same whichever store answered
+
 
 def frame_ancestors(response) -> list[list[str]]:
     """The frame-ancestors sources of every CSP header sent (a browser enforces them all)."""

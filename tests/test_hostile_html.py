@@ -26,6 +26,8 @@ from tests.support.apps import BACKENDS, SITE_URL, AppFactory, fresh_database
 from tests.support.records import VALID_RECORD
 from tests.support.threats import amp_script, json_ld_script, parse_document, parse_fragment, text_of, threats
 
+pytestmark = pytest.mark.postgresql_once  # parametrised over inputs, not over SQL: PostgreSQL runs the first
+
 HOSTILE = Path(__file__).resolve().parent / "hostile" / "html"
 MANIFEST = json.loads((HOSTILE / "manifest.json").read_text("utf-8"))
 CASES = MANIFEST["cases"]

@@ -23,6 +23,8 @@ from tests.support.apps import API_TOKEN, BACKENDS, AppFactory, fresh_database
 from tests.support.records import VALID_RECORD
 from tests.support.servers import LIVE_TOKEN, Gunicorn
 
+pytestmark = pytest.mark.postgresql_once  # parametrised over inputs, not over SQL: PostgreSQL runs the first
+
 CASES = json.loads((Path(__file__).resolve().parent / "hostile" / "requests" / "cases.json").read_text("utf-8"))["cases"]
 _REPEAT = re.compile(r"\{([^{}]*?)\*(\d+)\}")
 

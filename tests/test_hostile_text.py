@@ -21,6 +21,8 @@ from tests.support.apps import SITE_URL
 from tests.support.records import VALID_RECORD
 from tests.support.threats import parse_document
 
+pytestmark = pytest.mark.postgresql_once  # parametrised over inputs, not over SQL: PostgreSQL runs the first
+
 CASES = json.loads((Path(__file__).resolve().parent / "hostile" / "text" / "cases.json").read_text("utf-8"))["cases"]
 ATOM = "{http://www.w3.org/2005/Atom}"
 
@@ -112,6 +114,7 @@ def shown_titles(kind: str, body: bytes, article_url: str) -> list[str]:
             if any(link.get("href") == article_url for link in e.iter(f"{ATOM}link"))]
 
 
+@pytest.mark.postgresql_once(per=lambda params: params["name"])  # each text is stored: every one on both stores
 @pytest.mark.parametrize("name", STORED)
 def test_accepted_text_is_served_valid_by_every_output(app, client, api_headers, name):
     case = CASES[name]

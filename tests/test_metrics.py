@@ -15,6 +15,8 @@ from feedsvc.publish import mirror as export
 from feedsvc.web import db
 from tests.support.apps import SITE_URL
 
+pytestmark = pytest.mark.postgresql_once  # parametrised over inputs, not over SQL: PostgreSQL runs the first
+
 
 def scrape(client) -> dict[tuple, float]:
     """(sample name, sorted labels) -> value, from GET /metrics as Prometheus would read it."""
@@ -86,6 +88,8 @@ def test_not_modified_share_is_published(client, app, make_record):
     assert 0 < ratio <= 1
 
 
+@pytest.mark.slow  # a full mirror sync (about 1,300 files): 20-40 s
+@pytest.mark.sqlite_only  # counters and the mirror's clock, not SQL
 def test_mirror_lag_appears_when_a_mirror_is_configured(app, make_record, tmp_path):
     write(app, make_record())
     app.config["MIRROR_DIR"] = str(tmp_path)
@@ -141,6 +145,8 @@ def test_partner_keys_never_reach_the_log(client, access_log, path):
     assert "/partner/[redacted]/feeds/" in text
 
 
+@pytest.mark.slow  # a full mirror sync (about 1,300 files): 20-40 s
+@pytest.mark.sqlite_only  # counters, not SQL
 def test_the_exporters_requests_are_not_traffic(app, make_record, tmp_path):
     write(app, make_record())
     client = app.test_client()

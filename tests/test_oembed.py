@@ -11,6 +11,8 @@ from PIL import Image
 from feedsvc.render import oembed
 from tests.support.records import put_record
 
+pytestmark = pytest.mark.postgresql_once  # parametrised over inputs, not over SQL: PostgreSQL runs the first
+
 SITE = "http://news.example"
 SPEC_KEYS = {"type", "version", "title", "author_name", "author_url", "provider_name", "provider_url",
              "cache_age", "thumbnail_url", "thumbnail_width", "thumbnail_height", "html", "width", "height"}

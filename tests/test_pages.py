@@ -16,6 +16,8 @@ from feedsvc.validate import validate_document
 from tests.support.apps import SITE_URL as SITE
 from tests.support.records import sample_image_settings, sample_records
 
+pytestmark = pytest.mark.postgresql_once  # parametrised over inputs, not over SQL: PostgreSQL runs the first
+
 # As pages show them: site paths under SITE (the store keeps them as paths).
 SAMPLES = [resolved(parse_record(r, site_url=SITE, images=sample_image_settings()), SITE) for r in sample_records()]
 LIVE = [a for a in SAMPLES if a.live]

@@ -8,17 +8,16 @@ screenshots for the README are written to docs/screenshots/ (otherwise to the te
 """
 import os
 import re
-import threading
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 from feedsvc.ingest.records import parse_record
 from feedsvc.ingest.sanitize import plain_text
-from tests.support.apps import ARTICLES, SITE_URL, AppFactory
+from tests.support.apps import SITE_URL, import_samples
 from tests.support.chromium import platform_fonts
 from tests.support.records import sample_records
+from tests.support.servers import live_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("pages-browser")]
 
@@ -34,19 +33,9 @@ FIRST_WORDS = plain_text(ARTICLE.body_html)[:60]
 @pytest.fixture(scope="module")
 def origin(tmp_path_factory):
     """The origin of a live server with every sample article imported."""
-    folder = tmp_path_factory.mktemp("live-site")
-    holder = {}
-    server = make_server("127.0.0.1", 0, lambda environ, start: holder["app"](environ, start), threaded=True)
-    origin = f"http://127.0.0.1:{server.server_port}"
-    with AppFactory(f"sqlite:///{folder / 'feedsvc.db'}") as make_app:
-        app = holder["app"] = make_app(SITE_URL=origin)
-        result = app.test_cli_runner().invoke(args=["import-articles", str(ARTICLES)])
-        assert result.exit_code == 0, result.output
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
+    with live_app(tmp_path_factory.mktemp("live-site")) as (origin, app):
+        import_samples(app)
         yield origin
-        server.shutdown()
-        thread.join()
 
 
 @pytest.fixture

@@ -18,6 +18,8 @@ from tests.support.apps import SITE_URL
 from tests.support.records import put_record
 from tests.support.servers import Gunicorn
 
+pytestmark = pytest.mark.postgresql_once  # parametrised over inputs, not over SQL: PostgreSQL runs the first
+
 
 @pytest.fixture
 def app(database_url, make_app):

@@ -20,6 +20,8 @@ from feedsvc.render.feeds.model import Feed, Scope, Site, Tombstone
 from tests.support.apps import SITE_URL
 from tests.support.records import VALID_RECORD
 
+pytestmark = pytest.mark.postgresql_once  # parametrised over inputs, not over SQL: PostgreSQL runs the first
+
 NOW = datetime(2025, 8, 2, 12, 0, tzinfo=timezone(timedelta(hours=5, minutes=30)))
 SITE = Site(url=SITE_URL, name="समाचार", description="देश, दुनिया, खेल, कारोबार और मनोरंजन की ताज़ा ख़बरें हिंदी में",
             language="hi", logo=f"{SITE_URL}/static/logo.png", icon=f"{SITE_URL}/static/icon.png", copyright="©")

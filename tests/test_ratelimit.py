@@ -18,6 +18,8 @@ from feedsvc.web import ratelimit
 from tests.support.apps import ROOT
 from tests.support.records import put_record
 
+pytestmark = pytest.mark.postgresql_once  # parametrised over inputs, not over SQL: PostgreSQL runs the first
+
 REDIS_URL = os.environ.get("FEEDSVC_TEST_REDIS_URL")
 OEMBED = "/oembed?url=http://news.example/articles/monsoon-session-begins"
 LIMITS = {"RATELIMIT_PUBLIC": "3/hour", "RATELIMIT_PARTNER": "5/hour", "RATELIMIT_CEILING_FACTOR": 2}

@@ -85,7 +85,7 @@ def test_unsafe_characters_are_found_from_the_json_text_too(make_record, char, a
 _ANY_TEXT = st.text(st.characters(codec=None, exclude_categories=()), max_size=12)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(deadline=None)  # examples: the profile (tests/conftest.py)
 @given(st.recursive(_ANY_TEXT, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_ANY_TEXT, inner, max_size=3),
                     max_leaves=8),
        st.sampled_from(["json-ascii", "json-utf8", "orjson"]))

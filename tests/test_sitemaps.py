@@ -23,7 +23,7 @@ from feedsvc.web import db
 from tests.support.apps import BACKENDS, SITE_URL, AppFactory, fresh_database
 from tests.support.plans import ordered_index_plan
 
-pytestmark = pytest.mark.xdist_group("sitemaps")
+pytestmark = [pytest.mark.xdist_group("sitemaps"), pytest.mark.postgresql_once]
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "feedsvc" / "schemas"
 NS = {"sm": sitemaps.SITEMAP_NS, "news": sitemaps.NEWS_NS}

@@ -21,6 +21,8 @@ from tests.support.apps import SITE_URL
 from tests.support.loopback import RecordingServer
 from tests.support.records import put_record
 
+pytestmark = pytest.mark.postgresql_once  # parametrised over inputs, not over SQL: PostgreSQL runs the first
+
 IST = timezone(timedelta(hours=5, minutes=30))
 SCOPES = ("site", "section:national", "tag:parliament", "author:test-reporter")
 NS = {"atom": "http://www.w3.org/2005/Atom", "sm": "http://www.sitemaps.org/schemas/sitemap/0.9"}
@@ -232,6 +234,7 @@ def test_a_fastly_setting_without_its_key_is_refused(make_app):
 
 # ---- the static mirror --------------------------------------------------------------------------------
 
+@pytest.mark.slow  # a full mirror sync (about 1,300 files), then the watch: 15-55 s
 def test_the_watching_mirror_removes_the_articles_files_within_a_second(app, client, api_headers, make_record,
                                                                         tmp_path):
     put_record(client, api_headers, fresh_record(make_record))

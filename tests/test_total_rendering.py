@@ -200,6 +200,8 @@ def test_skips_are_counted_in_metrics(app, client, make_record):
     assert after - before == len(FORMATS)
 
 
+@pytest.mark.slow  # full mirror syncs (about 1,300 files each): 13-55 s
+@pytest.mark.sqlite_only  # the mirror reads the app over HTTP; the store is the app's
 def test_the_mirror_keeps_its_last_good_copy_when_the_app_fails(app, make_record, tmp_path, monkeypatch):
     store_articles(app, make_record)
     mirror = export.Mirror(app, tmp_path)
@@ -222,6 +224,8 @@ def test_the_mirror_keeps_its_last_good_copy_when_the_app_fails(app, make_record
         mirror.close()
 
 
+@pytest.mark.slow  # full mirror syncs (about 1,300 files each): 13-30 s
+@pytest.mark.sqlite_only  # the mirror reads the app over HTTP; the store is the app's
 def test_the_mirror_still_removes_what_the_app_no_longer_has(app, make_record, tmp_path, monkeypatch):
     store_articles(app, make_record)
     mirror = export.Mirror(app, tmp_path)

@@ -521,6 +521,8 @@ def test_every_feed_opml_and_sitemap_of_the_sample_data_validates(sample_app):
     assert len(checked) > 3 * 8  # the site, every section, tag and author, in three formats
 
 
+@pytest.mark.slow  # every sample page and its AMP page through the validators: 12 s
+@pytest.mark.sqlite_only  # validates rendered pages; the store behind them is tested elsewhere
 def test_every_article_page_of_the_sample_data_validates(sample_app, samples):
     first = next(r for r in samples if r.get("status", "published") == "published")
     if not _served(sample_app, f"/articles/{first['slug']}"):

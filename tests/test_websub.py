@@ -128,6 +128,7 @@ def test_unchanged_write_and_draft_notify_nothing(hub_app, hub, api_headers, mak
     assert pending(hub_app) == 0 and send(hub_app) == 0 and hub.requests == []
 
 
+@pytest.mark.slow  # every sample article imported and every feed pinged: 8-20 s
 def test_bulk_import_queues_once_per_change_set_and_pings_each_feed_once(hub_app, hub, tmp_path):
     from bench.synth import generate_records
     records = list(generate_records(1200, seed=7))
@@ -350,6 +351,7 @@ def test_topics_are_the_feeds_own_self_links_and_the_feeds_name_the_hub(hub_app,
         assert links["self"] == topic and links["hub"] == hub.url
 
 
+@pytest.mark.slow  # a worker process started and stopped: 8-13 s
 def test_dedicated_worker_process_sends_and_stops_on_sigterm(make_app, hub, api_headers, make_record):
     """`flask --app wsgi websub worker` as operators run it, configured from the environment."""
     web = make_app(WEBSUB_HUBS=[hub.url], WEBSUB_SENDER="worker")  # web workers that do not send

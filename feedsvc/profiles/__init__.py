@@ -110,12 +110,14 @@ def parse(path: Path) -> Profile:
 
 def load(extra_directory: str | Path | None = None) -> dict[str, Profile]:
     """The built-in profiles, then those of `extra_directory` (which may replace a built-in by name)."""
-    paths = sorted(BUILT_IN.glob("*.toml"))
+    profiles = dict(built_in())
     if extra_directory:
-        paths += sorted(Path(extra_directory).glob("*.toml"))
-    return {profile.name: profile for profile in map(parse, paths)}
+        profiles.update((profile.name, profile) for profile in map(parse, sorted(Path(extra_directory).glob("*.toml"))))
+    return profiles
 
 
 @lru_cache(maxsize=1)
 def built_in() -> dict[str, Profile]:
-    return load()
+    """The package's profiles, read and validated once per process (they ship with the code); shared and
+    immutable (Profile is frozen, its tables are read-only views), so every app may hold the same ones."""
+    return {profile.name: profile for profile in map(parse, sorted(BUILT_IN.glob("*.toml")))}

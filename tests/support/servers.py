@@ -1,9 +1,10 @@
-"""Real servers for the fault and load tests: gunicorn on 127.0.0.1, and a TCP proxy that can cut the database.
+"""Real servers: a test app on a loopback port, gunicorn on 127.0.0.1, a TCP proxy that can cut the database.
 
 Everything here listens on loopback only and is stopped by the test that started it (by process
-id, never by name). `Gunicorn` runs the app from wsgi.py in its own process group so that a test
-can SIGKILL the master and its workers at once; `TcpProxy` stands between the app and PostgreSQL
-so a test can cut every connection and refuse new ones without touching the shared server.
+id, never by name). `live_app` serves a test app from a thread, for browsers and HTTP clients;
+`Gunicorn` runs the app from wsgi.py in its own process group so that a test can SIGKILL the
+master and its workers at once; `TcpProxy` stands between the app and PostgreSQL so a test can
+cut every connection and refuse new ones without touching the shared server.
 """
 from __future__ import annotations
 
@@ -16,14 +17,51 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from flask import Flask
 from sqlalchemy.engine import make_url
+from werkzeug.serving import make_server
+
+from tests.support.apps import AppFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 # HTTP headers are Latin-1 on the wire: the live servers take an ASCII token of their own.
 LIVE_TOKEN = "live-test-token-0123456789abcdef01"
 LIVE_AUTH = {"Authorization": f"Bearer {LIVE_TOKEN}"}
+
+
+def serve_in_thread(server) -> threading.Thread:
+    """Starts `server.serve_forever()` (http.server, Werkzeug) in a daemon thread; stop it with `server.shutdown()`."""
+    thread = threading.Thread(target=server.serve_forever, daemon=True, name=f"serve-{server.server_port}")
+    thread.start()
+    return thread
+
+
+@contextmanager
+def live_app(folder: Path, **config) -> Iterator[tuple[str, Flask]]:
+    """(origin, app): an app on a SQLite file in `folder`, answering on 127.0.0.1 from a thread, whose
+    SITE_URL is its own origin (so the links, images and fonts a browser follows come from it).
+
+    The port is bound before the app is built, since the app's configuration names it; `config` is
+    more settings. The server, its thread and the app are stopped and closed on exit.
+    """
+    holder: dict[str, Flask] = {}
+    server = make_server("127.0.0.1", 0, lambda environ, start: holder["app"](environ, start), threaded=True)
+    origin = f"http://127.0.0.1:{server.server_port}"
+    try:
+        with AppFactory(f"sqlite:///{folder / 'feedsvc.db'}") as make_app:
+            holder["app"] = make_app(SITE_URL=origin, **config)
+            thread = serve_in_thread(server)
+            try:
+                yield origin, holder["app"]
+            finally:
+                server.shutdown()
+                thread.join()
+    finally:
+        server.server_close()
 
 
 def free_port() -> int:
