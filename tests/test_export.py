@@ -15,6 +15,7 @@ from feedsvc.ingest.write import commit_write, upsert, withdraw
 from feedsvc.publish import mirror as export
 from feedsvc.web import db
 from tests.support.apps import SITE_URL
+from tests.support.mirrors import watching
 
 # Every test that syncs a mirror is slow (about 1,300 files a sync); the file-level ones run in every lane.
 
@@ -244,19 +245,12 @@ def test_watch_follows_a_write(app, make_record, tmp_path):
     write(app, make_record())
     mirror = export.Mirror(app, tmp_path)
     mirror.sync()
-    stop = threading.Event()
-    watcher = threading.Thread(target=mirror.watch, kwargs={"interval": 0.05, "stop": stop})
-    watcher.start()
-    try:
+    with watching(mirror):
         write(app, make_record(id="breaking-news", slug="breaking-news", title="ताज़ा ख़बर: बड़ा फ़ैसला"))
         deadline = time.monotonic() + 20
         while "ताज़ा ख़बर".encode() not in (tmp_path / "feeds/rss.xml").read_bytes():
             assert time.monotonic() < deadline, "the mirror never showed the write"
             time.sleep(0.02)
-    finally:
-        stop.set()
-        watcher.join()
-        mirror.close()
 
 
 @pytest.mark.slow
@@ -338,20 +332,13 @@ def test_watch_follows_a_write_into_the_profile_feeds(app, make_record, tmp_path
     write(app, make_record())
     mirror = export.Mirror(app, tmp_path)
     mirror.sync()
-    stop = threading.Event()
-    watcher = threading.Thread(target=mirror.watch, kwargs={"interval": 0.05, "stop": stop})
-    watcher.start()
-    try:
+    with watching(mirror):
         write(app, make_record(id="breaking-news", slug="breaking-news", title="ताज़ा ख़बर: बड़ा फ़ैसला आज आया"))
         deadline = time.monotonic() + 30
         for path in ("feeds/profile/readers/atom.xml", "feeds/profile/google-news/section/national/rss.xml"):
             while "ताज़ा ख़बर".encode() not in (tmp_path / path).read_bytes():
                 assert time.monotonic() < deadline, f"the mirror never showed the write in {path}"
                 time.sleep(0.02)
-    finally:
-        stop.set()
-        watcher.join()
-        mirror.close()
 
 
 def test_public_feeds_go_before_profile_feeds_and_opml_last():

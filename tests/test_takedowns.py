@@ -3,7 +3,6 @@ surrogate key through the durable outbox, and the static mirror drops its files 
 from __future__ import annotations
 
 import json
-import threading
 import time
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote, unquote
@@ -19,6 +18,7 @@ from feedsvc.store import websub_outbox as outbox
 from feedsvc.web import db
 from tests.support.apps import SITE_URL
 from tests.support.loopback import RecordingServer
+from tests.support.mirrors import watching
 from tests.support.records import put_record
 
 pytestmark = pytest.mark.postgresql_once  # parametrised over inputs, not over SQL: PostgreSQL runs the first
@@ -244,19 +244,12 @@ def test_the_watching_mirror_removes_the_articles_files_within_a_second(app, cli
     files += [f.with_name(f.name + suffix) for f in files for suffix in (".gz", ".br")]
     month = next(tmp_path.glob("sitemaps/articles-*.xml"))
     assert all(f.exists() for f in files) and b"monsoon-session-begins" in month.read_bytes()
-    stop = threading.Event()
-    watcher = threading.Thread(target=mirror.watch, kwargs={"interval": 0.05, "stop": stop})
-    watcher.start()
-    try:
+    with watching(mirror):
         time.sleep(0.3)   # the watch is in its stride
         assert delete(client, api_headers, "test-2025-08-01-monsoon").status_code == 200
         answered = time.monotonic()
         while any(f.exists() for f in files) or (month.exists() and b"monsoon-session-begins" in month.read_bytes()):
             assert time.monotonic() - answered < 1.0, [str(f) for f in files if f.exists()]
             time.sleep(0.01)
-    finally:
-        stop.set()
-        watcher.join()
-        mirror.close()
     assert b"monsoon-session-begins" not in (tmp_path / "feeds/rss.xml").read_bytes()
     assert b"monsoon-session-begins" not in (tmp_path / sitemaps.NEWS_PATH.lstrip("/")).read_bytes()
