@@ -21,7 +21,7 @@ from feedsvc.render import sitemaps
 from feedsvc.web import db
 from tests.support.apps import SITE_URL
 from tests.support.records import put_record
-from tests.test_drafts import SCOPES, assert_as_unknown, live, outbox_rows, scope_versions  # noqa: F401 (the live fixture)
+from tests.support.visibility import SCOPES, assert_as_unknown, outbox_rows, scope_versions
 
 IST = timezone(timedelta(hours=5, minutes=30))
 FEEDS = ("/feeds/rss.xml", "/feeds/atom.xml", "/feeds/feed.json", "/feeds/section/national/rss.xml",

@@ -10,12 +10,12 @@ import brotli
 import pytest
 from lxml import etree
 
-from feedsvc.ingest.records import parse_record
-from feedsvc.ingest.write import commit_write, upsert, withdraw
+from feedsvc.ingest.write import commit_write, withdraw
 from feedsvc.publish import mirror as export
 from feedsvc.web import db
 from tests.support.apps import SITE_URL
 from tests.support.mirrors import watching
+from tests.support.records import write
 
 # Every test that syncs a mirror is slow (about 1,300 files a sync); the file-level ones run in every lane.
 
@@ -28,11 +28,6 @@ def mirrored_files(root: Path) -> dict[str, str]:
     finally:
         manifest.close()
 
-
-def write(app, record: dict):
-    article = parse_record(record, site_url=SITE_URL)
-    return commit_write(db.engine(app), upsert, article,
-                               site_name=app.config["SITE_NAME"])
 
 
 @pytest.fixture(scope="session")

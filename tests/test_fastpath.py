@@ -3,10 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from feedsvc.ingest.records import parse_record
-from feedsvc.ingest.write import commit_write, upsert
-from feedsvc.web import db
-from tests.support.apps import SITE_URL
+from tests.support.apps import fast_path_replays
+from tests.support.records import write
 
 pytestmark = pytest.mark.postgresql_once  # parametrised over inputs, not over SQL: PostgreSQL runs the first
 
@@ -31,19 +29,11 @@ def pair(database_url, make_record, make_app):
     return fast, plain
 
 
-def write(app, record):
-    return commit_write(db.engine(app), upsert,
-                               parse_record(record, site_url=SITE_URL), site_name=app.config["SITE_NAME"])
-
 
 def answer(client, method, path, headers):
     response = client.open(path, method=method, headers=headers)
     return response.status_code, sorted(response.headers.items()), response.get_data()
 
-
-def replays(app) -> int:
-    fast = app.wsgi_app if hasattr(app.wsgi_app, "replays") else app.wsgi_app.app   # inside ProxyFix or not
-    return len(fast.replays)
 
 
 def test_replayed_answers_are_the_apps_byte_for_byte(pair):
@@ -56,7 +46,7 @@ def test_replayed_answers_are_the_apps_byte_for_byte(pair):
             again = answer(fast_client, method, path, headers)     # the replay answers
             assert first == expected == again, (path, method, headers)
     # GET identity (asked for twice, two ways), gzip, br and HEAD gzip: four answers kept per URL
-    assert replays(fast) == len(PATHS) * 4
+    assert fast_path_replays(fast) == len(PATHS) * 4
 
 
 def test_conditional_requests_get_the_apps_304(pair):
@@ -82,7 +72,7 @@ def test_replayed_304_keeps_the_last_modified_of_the_200(pair):
     for _ in range(2):   # the app's 304, then its replay
         response = client.get("/feeds/rss.xml", headers=since)
         assert response.status_code == 304 and response.headers.get("Last-Modified") == fresh.headers["Last-Modified"]
-    assert replays(fast) == 2
+    assert fast_path_replays(fast) == 2
 
 
 def test_a_write_ends_the_replay(pair, make_record):
@@ -106,7 +96,7 @@ def test_everything_else_is_left_to_the_app(pair, path):
     fast, plain = pair
     for _ in range(2):
         assert answer(fast.test_client(), "GET", path, {}) == answer(plain.test_client(), "GET", path, {})
-    assert replays(fast) == 0
+    assert fast_path_replays(fast) == 0
 
 
 def test_partner_credentials_are_left_to_the_app(pair):
@@ -115,7 +105,7 @@ def test_partner_credentials_are_left_to_the_app(pair):
     for _ in range(2):
         client.get("/feeds/rss.xml", headers={"Authorization": "Bearer fsk_" + "x" * 43})
         client.get("/feeds/rss.xml", headers={"X-Partner-Key": "fsk_" + "y" * 43})
-    assert replays(fast) == 0
+    assert fast_path_replays(fast) == 0
 
 
 @pytest.mark.parametrize("factor, expected", [
@@ -149,4 +139,4 @@ def test_behind_a_proxy_limits_count_the_client_address(database_url, make_recor
     first = [client.get("/feeds/rss.xml", headers={"X-Forwarded-For": "203.0.113.1"}).status_code for _ in range(3)]
     second = [client.get("/feeds/rss.xml", headers={"X-Forwarded-For": "203.0.113.2"}).status_code for _ in range(3)]
     assert first == second == [200, 200, 429]
-    assert replays(app) > 0
+    assert fast_path_replays(app) > 0

@@ -9,11 +9,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from feedsvc import config
 from feedsvc.config import token_digest
-from feedsvc.ingest.records import parse_record
-from feedsvc.ingest.write import commit_write, upsert
 from feedsvc.publish import mirror as export
-from feedsvc.web import db
-from tests.support.apps import SITE_URL
+from tests.support.records import write
 
 pytestmark = pytest.mark.postgresql_once  # parametrised over inputs, not over SQL: PostgreSQL runs the first
 
@@ -34,10 +31,6 @@ def scrape(client) -> dict[tuple, float]:
 def value(values, name: str, **labels) -> float:
     return values.get((name, tuple(sorted(labels.items()))), 0.0)
 
-
-def write(app, record):
-    return commit_write(db.engine(app), upsert, parse_record(record, site_url=SITE_URL),
-                        site_name=app.config["SITE_NAME"])
 
 
 def test_requests_are_counted_by_route_class_and_status(client, app, make_record):

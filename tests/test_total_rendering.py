@@ -19,14 +19,14 @@ from lxml import etree
 from sqlalchemy import update
 
 from feedsvc import store
-from feedsvc.ingest.records import parse_record
-from feedsvc.ingest.write import commit_write, upsert, withdraw
+from feedsvc.ingest.write import commit_write, withdraw
 from feedsvc.publish import mirror as export
 from feedsvc.render import oembed, skips
 from feedsvc.render.feeds import FORMATS, Scope
 from feedsvc.render.feeds.urls import feed_path
 from feedsvc.web import db
 from tests.support.apps import SITE_URL
+from tests.support.records import write
 
 from .test_metrics import scrape, value
 
@@ -59,9 +59,6 @@ def fresh_log_memory():
     yield
     skips.logged_once.clear()
 
-
-def write(app, record: dict) -> None:
-    commit_write(db.engine(app), upsert, parse_record(record, site_url=SITE_URL), site_name=app.config["SITE_NAME"])
 
 
 def store_articles(app, make_record, spoil=None) -> None:

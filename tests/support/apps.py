@@ -265,3 +265,9 @@ def mark_unsampled_variants_slow(items) -> None:
         if variant in seen:
             item.add_marker(pytest.mark.slow)
         seen.add(variant)
+
+
+def fast_path_replays(app) -> int:
+    """How many answers the WSGI fast path holds for replay (inside ProxyFix or not)."""
+    fast = app.wsgi_app if hasattr(app.wsgi_app, "replays") else app.wsgi_app.app
+    return len(fast.replays)

@@ -7,8 +7,10 @@ import json
 import pytest
 from sqlalchemy import select
 
-from feedsvc.ingest.records import article_from_json
+from feedsvc.ingest.records import article_from_json, parse_record
+from feedsvc.ingest.write import commit_write, upsert
 from feedsvc.store import article_authors, article_tags, articles
+from feedsvc.web import db
 from tests.support.apps import ARTICLES, SITE_URL
 
 VALID_RECORD = {
@@ -86,3 +88,9 @@ def assert_each_record_whole(engine) -> None:
             assert json.loads(row.record)["title"] == article.title
             assert tags.get(row.id, set()) == {t.key for t in article.tags}, row.id
             assert authors.get(row.id, set()) == {a.key for a in article.authors}, row.id
+
+
+def write(app, record: dict):
+    """Store one record through the one write path, as the API does, without an HTTP request."""
+    return commit_write(db.engine(app), upsert, parse_record(record, site_url=SITE_URL),
+                        site_name=app.config["SITE_NAME"])
