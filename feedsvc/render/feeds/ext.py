@@ -16,7 +16,10 @@ writers never edit serialized XML:
 """
 from __future__ import annotations
 
+import threading
+from copy import copy
 from datetime import datetime
+from functools import lru_cache
 
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from lxml import etree
@@ -83,18 +86,17 @@ class MediaEntryExtension(BaseEntryExtension):
     """media:content and media:thumbnail of one item or entry."""
 
     def __init__(self):
-        self._contents: list[dict] = []
-        self._thumbnails: list[dict] = []
-        self._videos: list[dict] = []
+        self._contents: list[tuple] = []
+        self._thumbnails: list[tuple] = []
+        self._videos: list[tuple] = []
 
     def content(self, url: str, *, medium: str = "image", type: str | None = None, width: int | None = None,
                 height: int | None = None, file_size: int | None = None, description: str = "",
                 credit: str = "") -> None:
-        self._contents.append({"url": url, "medium": medium, "type": type, "width": width, "height": height,
-                               "fileSize": file_size, "description": description, "credit": credit})
+        self._contents.append((url, medium, type, width, height, file_size, description, credit))
 
     def thumbnail(self, url: str, *, width: int | None = None, height: int | None = None) -> None:
-        self._thumbnails.append({"url": url, "width": width, "height": height})
+        self._thumbnails.append((url, width, height))
 
     def video(self, player: str | None, *, title: str, file: str | None = None, type: str | None = None,
               duration: int | None = None, thumbnail: str | None = None, thumbnail_width: int | None = None,
@@ -103,33 +105,54 @@ class MediaEntryExtension(BaseEntryExtension):
         player only, with no url (Media RSS 1.5.1: "If the url attribute is not included, a
         media:player element must be specified"); its media:player, media:title, media:thumbnail and
         `duration` in seconds (a media:content attribute), https://www.rssboard.org/media-rss#media-content."""
-        self._videos.append({"player": player, "file": file, "type": type, "duration": duration, "title": title,
-                             "thumbnail": thumbnail, "width": thumbnail_width, "height": thumbnail_height})
+        self._videos.append((player, file, type, duration, title, thumbnail, thumbnail_width, thumbnail_height))
 
     def _add(self, item):
-        for content in self._contents:
-            element = etree.SubElement(item, f"{{{MEDIA_NS}}}content")
-            _set(element, url=content["url"], fileSize=content["fileSize"], type=content["type"],
-                 medium=content["medium"], width=content["width"], height=content["height"])
-            if content["description"]:
-                description = etree.SubElement(element, f"{{{MEDIA_NS}}}description", type="plain")
-                description.text = content["description"]
-            if content["credit"]:
-                etree.SubElement(element, f"{{{MEDIA_NS}}}credit").text = content["credit"]
-        for thumbnail in self._thumbnails:
-            _set(etree.SubElement(item, f"{{{MEDIA_NS}}}thumbnail"), **thumbnail)
-        for video in self._videos:
-            content = etree.SubElement(item, f"{{{MEDIA_NS}}}content")
-            _set(content, url=video["file"], type=video["type"], medium="video", duration=video["duration"])
-            if video["player"]:
-                etree.SubElement(content, f"{{{MEDIA_NS}}}player", url=video["player"])
-            etree.SubElement(content, f"{{{MEDIA_NS}}}title", type="plain").text = video["title"]
-            if video["thumbnail"]:
-                _set(etree.SubElement(content, f"{{{MEDIA_NS}}}thumbnail"), url=video["thumbnail"],
-                     width=video["width"], height=video["height"])
+        if self._contents or self._thumbnails or self._videos:
+            # Copies of the elements made once per value: the same lead image recurs in every feed
+            # of its article, and copying a subtree costs a third of building it call by call.
+            item.extend([copy(element) for element in
+                         _media_elements((tuple(self._contents), tuple(self._thumbnails), tuple(self._videos)))])
         return item
 
     extend_rss = extend_atom = _add
+
+
+# Per thread, so that only the thread that made a cached element ever reads it (lxml interns names
+# in the making thread's dictionary).
+_made = threading.local()
+MEDIA_ELEMENTS_KEPT = 2048
+
+
+def _media_elements(media: tuple) -> list:
+    try:
+        made = _made.media
+    except AttributeError:
+        made = _made.media = lru_cache(maxsize=MEDIA_ELEMENTS_KEPT)(_new_media_elements)
+    return made(media)
+
+
+def _new_media_elements(media: tuple) -> list:
+    contents, thumbnails, videos = media
+    item = etree.Element("item")
+    for url, medium, type_, width, height, file_size, description, credit in contents:
+        element = etree.SubElement(item, f"{{{MEDIA_NS}}}content")
+        _set(element, url=url, fileSize=file_size, type=type_, medium=medium, width=width, height=height)
+        if description:
+            etree.SubElement(element, f"{{{MEDIA_NS}}}description", type="plain").text = description
+        if credit:
+            etree.SubElement(element, f"{{{MEDIA_NS}}}credit").text = credit
+    for url, width, height in thumbnails:
+        _set(etree.SubElement(item, f"{{{MEDIA_NS}}}thumbnail"), url=url, width=width, height=height)
+    for player, file, type_, duration, title, thumbnail, width, height in videos:
+        content = etree.SubElement(item, f"{{{MEDIA_NS}}}content")
+        _set(content, url=file, type=type_, medium="video", duration=duration)
+        if player:
+            etree.SubElement(content, f"{{{MEDIA_NS}}}player", url=player)
+        etree.SubElement(content, f"{{{MEDIA_NS}}}title", type="plain").text = title
+        if thumbnail:
+            _set(etree.SubElement(content, f"{{{MEDIA_NS}}}thumbnail"), url=thumbnail, width=width, height=height)
+    return list(item)
 
 
 class TombstoneExtension(BaseExtension):
