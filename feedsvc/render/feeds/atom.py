@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from feedsvc.render.feeds.ext import TombstoneExtension
 from feedsvc.render.feeds.model import Feed, Format
@@ -48,8 +49,13 @@ def distinct_updated(entry_id: str, updated: datetime) -> datetime:
     """
     if updated.microsecond:
         return updated
+    return updated + _fraction_of(entry_id)
+
+
+@lru_cache(maxsize=16_384)  # an entry's id recurs in every feed it is in, build after build
+def _fraction_of(entry_id: str) -> timedelta:
     fraction = int.from_bytes(hashlib.blake2b(entry_id.encode("utf-8"), digest_size=8).digest(), "big")
-    return updated + timedelta(microseconds=fraction % 1_000_000)
+    return timedelta(microseconds=fraction % 1_000_000)
 
 
 FORMAT = Format("atom", "atom.xml", "application/atom+xml; charset=utf-8", "Atom", write)

@@ -55,14 +55,19 @@ def entry_from_article(article: Article, site: Site, *, full_text: bool) -> Entr
         title=article.title,
         summary=article.summary,
         content_html=feed_html(article, image) if full_text else None,
-        published=article.published.replace(microsecond=0),
-        updated=article.updated.replace(microsecond=0),
+        published=_to_the_second(article.published),
+        updated=_to_the_second(article.updated),
         authors=[_person(a.name, a.url) for a in article.authors],
         categories=categories_of(article, site),
         image=image,
         language=article.language,
         videos=videos_of(article, image),
     )
+
+
+def _to_the_second(when: datetime) -> datetime:
+    # Stored times are whole seconds already: replace() would copy each one for nothing.
+    return when.replace(microsecond=0) if when.microsecond else when
 
 
 def videos_of(article: Article, image: Image | None = None) -> list[Video]:
