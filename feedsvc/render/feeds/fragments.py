@@ -100,7 +100,7 @@ def frame(fmt: str, write: Callable[[Feed], bytes], feed: Feed) -> tuple[bytes, 
     return one[:start], one[end + len(ENTRY_END[fmt]):]
 
 
-def _frame_around_entries(fmt: str, body: bytes) -> tuple[bytes, bytes]:
+def frame_around_entries(fmt: str, body: bytes) -> tuple[bytes, bytes]:
     """(head, tail) of a written XML page with entries: before the first entry, after the last (entry
     text is escaped, so their tags occur nowhere else); saves writing a probe page."""
     start, end = body.find(ENTRY_START[fmt]), body.rfind(ENTRY_END[fmt])
@@ -176,7 +176,7 @@ def render(fmt: str, write: Callable[[Feed], bytes], conn: Connection, site: Sit
         entries = list(built.values())
         body = write(replace(feed, entries=entries,
                              sources={**feed.sources, **{e.id: loaded[i][1] for i, e in built.items()}}))
-        head, tail = frame(fmt, write, feed) if fmt == "json" else _frame_around_entries(fmt, body)
+        head, tail = frame(fmt, write, feed) if fmt == "json" else frame_around_entries(fmt, body)
         pieces = cut(fmt, body, head, tail, len(entries))
         if pieces is None:   # nothing remembered; a page written here whole is still the page
             return body if len(built) == len(page) else None

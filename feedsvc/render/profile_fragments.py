@@ -1,0 +1,217 @@
+"""Profile feeds composed from entry fragments: each entry written once per article version and profile.
+
+A profile's entry depends only on the article's stored version, the profile (its rules: title,
+summary, HTML allow-list, image rule, link decoration, namespaces), the site and the format; a
+deletion marker only on the withdrawal it tells of. So a profile page is, as a public one
+(feeds/fragments.py),
+
+    head + fragment(entry 1) + … + fragment(entry n) + tail
+
+with head and tail the writer's own output for the page without its entries: the same bytes as
+profiles.write builds whole, byte budget included (whole items: a page's size is its frame's and
+its fragments' sizes summed, so the largest leading count that fits is found without writing).
+
+What every profile and format of one scope state starts from is read once (`load_base`): the
+channel, the withdrawals and the newest articles' ids and versions. An article is read and shaped
+only when a profile has not shaped its version yet (`_by_version`), so after one write each
+variant reads, shapes and writes only the written article. The rules that depend on the time (no
+future items, maximum age) are checked at every render, as in profiles.shape.
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Hashable
+
+from sqlalchemy.engine import Connection
+
+from feedsvc import store
+from feedsvc.profiles import Profile
+from feedsvc.render import feeds
+from feedsvc.render.feeds import fragments as composing
+from feedsvc.render.feeds.entries import entry_from_article
+from feedsvc.render.feeds.fragments import Fragments
+from feedsvc.render.feeds.model import Entry, Feed, Scope, Site
+from feedsvc.render.feeds.scope import feed_frame
+from feedsvc.render.profiles import (
+    Candidate,
+    base_limit,
+    declared,
+    page_of,
+    shaped_candidate,
+    shaping_context,
+    withdrawn_days_needed,
+)
+from feedsvc.render.skips import each_rendered
+from feedsvc.store import ScopeState
+
+LEFT_OUT = "left out"   # kept for a version no profile page shows: unrenderable, or held back by the desk
+
+
+@dataclass
+class Base:
+    """One scope state as every profile starts from it: the channel with the withdrawals the profile
+    keeping them longest wants (Atom's frame, no entries), the newest articles' stamps (id,
+    published, version), and the articles read so far (id -> (version, article, entry or None))."""
+    frame: Feed
+    stamps: list
+    read: dict = field(default_factory=dict)
+    chosen: dict = field(default_factory=dict)   # shaping context -> candidates(): the same for every format
+
+
+def load_base(conn: Connection, site: Site, scope: Scope, state: ScopeState, profiles) -> Base:
+    """As web/profile_feeds._base_feed loads the whole base, without reading the articles."""
+    limit = base_limit(profiles, site.default_limit)
+    wide = replace(site, tombstone_days=withdrawn_days_needed(profiles, site))
+    frame = feed_frame(conn, wide, scope, state, fmt="atom", limit=limit, after=None, base_url=None, language=None,
+                       next_after=None)
+    return Base(replace(frame, site=site), store.newest_versions(conn, scope.id, limit, syndicated=True))
+
+
+class _Recent:
+    """A bounded, thread-safe LRU: (shaping context, article id, version) -> Candidate or LEFT_OUT."""
+
+    def __init__(self, size: int):
+        self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
+
+    def get_all(self, keys: list) -> list:
+        with self.lock:
+            found = [self.items.get(key) for key in keys]
+            for key, value in zip(keys, found, strict=True):
+                if value is not None:
+                    self.items.move_to_end(key)
+            return found
+
+    def put(self, key: Hashable, value) -> None:
+        with self.lock:
+            self.items[key] = value
+            self.items.move_to_end(key)
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+
+
+# As profiles._shaped: about 6 profiles x a few hundred recent articles (the entries are shared with it).
+_by_version = _Recent(4096)
+
+
+def _read(conn: Connection, base: Base, rows: list) -> bool:
+    """Read the articles of `rows` not read yet into `base`; False when one changed since its stamp."""
+    unread = [row.id for row in rows if row.id not in base.read]
+    if unread:
+        loaded = store.articles_at_versions(conn, unread)
+        for article_id in unread:
+            version, article = loaded.get(article_id, (None, None))
+            if article is None:
+                return False
+            built = each_rendered("feed", [article],
+                                  lambda a: entry_from_article(a, base.frame.site, full_text=True))
+            base.read[article_id] = (version, article, built[0] if built else None)
+    return all(base.read[row.id][0] == row.version for row in rows)
+
+
+def candidates(profile: Profile, base: Base, conn: Connection,
+               context: tuple) -> tuple[list[Candidate], dict[str, int]] | None:
+    """(the profile's candidates newest first, entry id -> stored version), as profiles.shape takes
+    them from the whole base; None when an article changed under the stamps read."""
+    if context not in base.chosen:
+        made = _candidates(profile, base, conn, context)
+        if made is None:
+            return None
+        base.chosen[context] = made
+    return base.chosen[context]
+
+
+def _candidates(profile: Profile, base: Base, conn: Connection,
+                context: tuple) -> tuple[list[Candidate], dict[str, int]] | None:
+    keys = [(context, row.id, row.version) for row in base.stamps]
+    found = dict(zip((row.id for row in base.stamps), _by_version.get_all(keys), strict=True))
+    missing = [row for row in base.stamps if found[row.id] is None]
+    if missing and not _read(conn, base, missing):
+        return None
+    for row in missing:
+        _, article, entry = base.read[row.id]
+        made = shaped_candidate(profile, context, entry, article) if entry is not None else None
+        found[row.id] = LEFT_OUT if made is None else made
+        _by_version.put((context, row.id, row.version), found[row.id])
+    chosen, versions = [], {}
+    for row in base.stamps:
+        candidate = found[row.id]
+        if candidate is not LEFT_OUT:
+            chosen.append(candidate)
+            versions[candidate.entry.id] = row.version
+    return chosen, versions
+
+
+def fragment_key(fragments: Fragments, fmt: str, entry: Entry, versions: dict[str, int], context: tuple) -> tuple:
+    """An entry's key: its article version's, or for a deletion marker, what the marker says."""
+    version = versions.get(entry.id)
+    if version is not None:
+        return fragments.key(fmt, entry.id, version, "profile", *context)
+    return fragments.key(fmt, entry.id, 0, "profile marker", entry.url, entry.published, entry.updated,
+                         entry.language, *context)
+
+
+def render(profile: Profile, fmt: str, base: Base, *, conn: Connection, self_url: str, now: datetime,
+           fragments: Fragments) -> bytes | None:
+    """The profile's page in `fmt`, composed; None when it cannot be composed exactly (the caller
+    then builds it whole: profiles.shape and profiles.write)."""
+    context = shaping_context(profile, base.frame.site)
+    found = candidates(profile, base, conn, context)
+    if found is None:
+        return None
+    chosen, versions = found
+    page = page_of(profile, base.frame, chosen, self_url=self_url, now=now)
+    ids = [entry.id for entry in page.entries]
+    if len(set(ids)) != len(ids):
+        return None   # a marker beside a live entry of the same id: their keys would not tell them apart
+    keys = [fragment_key(fragments, fmt, entry, versions, context) for entry in page.entries]
+    held = [fragments.get(key) for key in keys]
+
+    def write(feed: Feed) -> bytes:
+        return feeds.write(fmt, feed)
+
+    frames: dict = {}
+
+    def frame_of(feed: Feed) -> tuple[bytes, bytes]:
+        """(head, tail) of a page declaring `feed.extensions`' namespaces."""
+        if feed.extensions not in frames:
+            frames[feed.extensions] = composing.frame(fmt, write, feed)
+        return frames[feed.extensions]
+
+    missing = [n for n, piece in enumerate(held) if piece is None]
+    if missing:
+        # Written together in one document that declares the page's namespaces, then cut.
+        body = write(replace(page, entries=[page.entries[n] for n in missing]))
+        if fmt != "json":
+            frames[page.extensions] = composing.frame_around_entries(fmt, body)
+        head, tail = frame_of(page)
+        pieces = composing.cut(fmt, body, head, tail, len(missing))
+        if pieces is None:
+            return None
+        for n, piece in zip(missing, pieces, strict=True):
+            fragments.put(keys[n], piece)
+            held[n] = piece
+    complete = [piece for piece in held if piece is not None]   # every one, by now
+    head, tail = frame_of(page)
+    whole = composing.compose(fmt, head, complete, tail)
+    budget = profile.value("bytes", "max")
+    if not budget or len(whole) <= budget or not complete:
+        return whole
+    return _within(fmt, page, complete, budget, frame_of)
+
+
+def _within(fmt: str, page: Feed, held: list[bytes], budget: int, frame_of) -> bytes:
+    """The page with as many leading whole items as fit `budget` (none when not one fits), as
+    profiles.write finds by writing: each count's size is its frame's and fragments' sizes."""
+    separator = len(composing.SEPARATOR[fmt])
+    sizes = [0]
+    for piece in held:
+        sizes.append(sizes[-1] + len(piece) + separator)
+    for count in range(len(held) - 1, 0, -1):
+        head, tail = frame_of(declared(replace(page, entries=page.entries[:count])))
+        if len(head) + sizes[count] - separator + len(tail) <= budget:
+            return composing.compose(fmt, head, held[:count], tail)
+    head, tail = frame_of(declared(replace(page, entries=[])))
+    return composing.compose(fmt, head, [], tail)
