@@ -13,8 +13,8 @@ its fragments' sizes summed, so the largest leading count that fits is found wit
 
 What every profile and format of one scope state starts from is read once (`load_base`): the
 channel, the withdrawals and the newest articles' ids and versions. An article is read and shaped
-only when a profile has not shaped its version yet (`_by_version`), so after one write each
-variant reads, shapes and writes only the written article. The rules that depend on the time (no
+only when a profile has not shaped its version yet (`_by_version`, kept beside each fragment
+cache), so after one write each variant reads, shapes and writes only the written article. The rules that depend on the time (no
 future items, maximum age) are checked at every render, as in profiles.shape.
 """
 from __future__ import annotations
@@ -24,6 +24,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Hashable
+from weakref import WeakKeyDictionary
 
 from sqlalchemy.engine import Connection
 
@@ -92,8 +93,18 @@ class _Recent:
                 self.items.popitem(last=False)
 
 
-# As profiles._shaped: about 6 profiles x a few hundred recent articles (the entries are shared with it).
-_by_version = _Recent(4096)
+# Kept beside each fragment cache, as its fragments are: a cache serves one store, and version numbers
+# are a store's own (tests and the bench run several stores in one process). Sized as profiles._shaped:
+# about 6 profiles x a few hundred recent articles (the shaped entries are shared with it).
+_by_version: WeakKeyDictionary[Fragments, _Recent] = WeakKeyDictionary()
+_by_version_lock = threading.Lock()
+
+
+def _shaped_versions(fragments: Fragments) -> _Recent:
+    with _by_version_lock:
+        if fragments not in _by_version:
+            _by_version[fragments] = _Recent(4096)
+        return _by_version[fragments]
 
 
 def _read(conn: Connection, base: Base, rows: list) -> bool:
@@ -111,22 +122,22 @@ def _read(conn: Connection, base: Base, rows: list) -> bool:
     return all(base.read[row.id][0] == row.version for row in rows)
 
 
-def candidates(profile: Profile, base: Base, conn: Connection,
-               context: tuple) -> tuple[list[Candidate], dict[str, int]] | None:
+def candidates(profile: Profile, base: Base, conn: Connection, context: tuple,
+               kept: _Recent) -> tuple[list[Candidate], dict[str, int]] | None:
     """(the profile's candidates newest first, entry id -> stored version), as profiles.shape takes
     them from the whole base; None when an article changed under the stamps read."""
     if context not in base.chosen:
-        made = _candidates(profile, base, conn, context)
+        made = _candidates(profile, base, conn, context, kept)
         if made is None:
             return None
         base.chosen[context] = made
     return base.chosen[context]
 
 
-def _candidates(profile: Profile, base: Base, conn: Connection,
-                context: tuple) -> tuple[list[Candidate], dict[str, int]] | None:
+def _candidates(profile: Profile, base: Base, conn: Connection, context: tuple,
+                kept: _Recent) -> tuple[list[Candidate], dict[str, int]] | None:
     keys = [(context, row.id, row.version) for row in base.stamps]
-    found = dict(zip((row.id for row in base.stamps), _by_version.get_all(keys), strict=True))
+    found = dict(zip((row.id for row in base.stamps), kept.get_all(keys), strict=True))
     missing = [row for row in base.stamps if found[row.id] is None]
     if missing and not _read(conn, base, missing):
         return None
@@ -134,7 +145,7 @@ def _candidates(profile: Profile, base: Base, conn: Connection,
         _, article, entry = base.read[row.id]
         made = shaped_candidate(profile, context, entry, article) if entry is not None else None
         found[row.id] = LEFT_OUT if made is None else made
-        _by_version.put((context, row.id, row.version), found[row.id])
+        kept.put((context, row.id, row.version), found[row.id])
     chosen, versions = [], {}
     for row in base.stamps:
         candidate = found[row.id]
@@ -158,7 +169,7 @@ def render(profile: Profile, fmt: str, base: Base, *, conn: Connection, self_url
     """The profile's page in `fmt`, composed; None when it cannot be composed exactly (the caller
     then builds it whole: profiles.shape and profiles.write)."""
     context = shaping_context(profile, base.frame.site)
-    found = candidates(profile, base, conn, context)
+    found = candidates(profile, base, conn, context, _shaped_versions(fragments))
     if found is None:
         return None
     chosen, versions = found
