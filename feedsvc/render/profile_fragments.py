@@ -23,7 +23,6 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Hashable
 from weakref import WeakKeyDictionary
 
 from sqlalchemy.engine import Connection
@@ -39,6 +38,7 @@ from feedsvc.render.feeds.scope import feed_frame
 from feedsvc.render.profiles import (
     Candidate,
     base_limit,
+    checked,
     declared,
     page_of,
     shaped_candidate,
@@ -60,6 +60,7 @@ class Base:
     stamps: list
     read: dict = field(default_factory=dict)
     chosen: dict = field(default_factory=dict)   # shaping context -> candidates(): the same for every format
+    split: dict = field(default_factory=dict)    # shaping context -> profiles.Checked, while it holds
 
 
 def load_base(conn: Connection, site: Site, scope: Scope, state: ScopeState, profiles) -> Base:
@@ -72,30 +73,31 @@ def load_base(conn: Connection, site: Site, scope: Scope, state: ScopeState, pro
 
 
 class _Recent:
-    """A bounded, thread-safe LRU: (shaping context, article id, version) -> Candidate or LEFT_OUT."""
+    """Bounded, thread-safe maps, one per shaping context: (article id, version) -> Candidate or LEFT_OUT,
+    the oldest put first out (a feed shows the newest versions: those put last; one pushed out while
+    still shown is shaped again, and a read costs no reordering)."""
 
     def __init__(self, size: int):
-        self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
+        self.size, self.contexts, self.lock = size, {}, threading.Lock()
 
-    def get_all(self, keys: list) -> list:
+    def get_all(self, context: tuple, stamps: list) -> list:
         with self.lock:
-            found = [self.items.get(key) for key in keys]
-            for key, value in zip(keys, found, strict=True):
-                if value is not None:
-                    self.items.move_to_end(key)
-            return found
+            kept = self.contexts.setdefault(context, OrderedDict())
+        return [kept.get((row.id, row.version)) for row in stamps]   # a dict read needs no lock
 
-    def put(self, key: Hashable, value) -> None:
+    def put(self, context: tuple, row, value) -> None:
         with self.lock:
-            self.items[key] = value
-            self.items.move_to_end(key)
-            while len(self.items) > self.size:
-                self.items.popitem(last=False)
+            kept = self.contexts.setdefault(context, OrderedDict())
+            kept[(row.id, row.version)] = value
+            kept.move_to_end((row.id, row.version))
+            while len(kept) > self.size:
+                kept.popitem(last=False)
 
 
 # Kept beside each fragment cache, as its fragments are: a cache serves one store, and version numbers
-# are a store's own (tests and the bench run several stores in one process). Sized as profiles._shaped:
-# about 6 profiles x a few hundred recent articles (the shaped entries are shared with it).
+# are a store's own (tests and the bench run several stores in one process). Per profile (context),
+# a few hundred recent articles: the newest of every scope's base (the shaped entries are shared with
+# profiles._shaped).
 _by_version: WeakKeyDictionary[Fragments, _Recent] = WeakKeyDictionary()
 _by_version_lock = threading.Lock()
 
@@ -103,7 +105,7 @@ _by_version_lock = threading.Lock()
 def _shaped_versions(fragments: Fragments) -> _Recent:
     with _by_version_lock:
         if fragments not in _by_version:
-            _by_version[fragments] = _Recent(4096)
+            _by_version[fragments] = _Recent(1024)
         return _by_version[fragments]
 
 
@@ -136,8 +138,7 @@ def candidates(profile: Profile, base: Base, conn: Connection, context: tuple,
 
 def _candidates(profile: Profile, base: Base, conn: Connection, context: tuple,
                 kept: _Recent) -> tuple[list[Candidate], dict[str, int]] | None:
-    keys = [(context, row.id, row.version) for row in base.stamps]
-    found = dict(zip((row.id for row in base.stamps), kept.get_all(keys), strict=True))
+    found = dict(zip((row.id for row in base.stamps), kept.get_all(context, base.stamps), strict=True))
     missing = [row for row in base.stamps if found[row.id] is None]
     if missing and not _read(conn, base, missing):
         return None
@@ -145,7 +146,7 @@ def _candidates(profile: Profile, base: Base, conn: Connection, context: tuple,
         _, article, entry = base.read[row.id]
         made = shaped_candidate(profile, context, entry, article) if entry is not None else None
         found[row.id] = LEFT_OUT if made is None else made
-        kept.put((context, row.id, row.version), found[row.id])
+        kept.put(context, row, found[row.id])
     chosen, versions = [], {}
     for row in base.stamps:
         candidate = found[row.id]
@@ -173,12 +174,15 @@ def render(profile: Profile, fmt: str, base: Base, *, conn: Connection, self_url
     if found is None:
         return None
     chosen, versions = found
-    page = page_of(profile, base.frame, chosen, self_url=self_url, now=now)
+    split = base.split.get(context)
+    if split is None or not split.holds_at(now):
+        split = base.split[context] = checked(profile, chosen, now)
+    page = page_of(profile, base.frame, split, self_url=self_url)
     ids = [entry.id for entry in page.entries]
     if len(set(ids)) != len(ids):
         return None   # a marker beside a live entry of the same id: their keys would not tell them apart
     keys = [fragment_key(fragments, fmt, entry, versions, context) for entry in page.entries]
-    held = [fragments.get(key) for key in keys]
+    held = fragments.get_all(keys)
 
     def write(feed: Feed) -> bytes:
         return feeds.write(fmt, feed)

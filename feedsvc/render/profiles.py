@@ -19,8 +19,9 @@ import json
 import logging
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import nh3
@@ -328,13 +329,27 @@ class Shaped:
     lasting: list
     facts: ItemFacts
     timely: tuple   # checks.timely_span
+    # The rules it breaks before `timely` starts and after it ends: the same at any time there.
+    _untimely: dict = field(default_factory=dict, compare=False, repr=False)
 
     def problems(self, profile: Profile, now: datetime) -> list:
         """Every rule it breaks at `now`."""
         start, until = self.timely
         if (start is None or start <= now) and (until is None or now <= until):
             return self.lasting
-        return self.lasting + date_problems(profile, self.facts, now=now)
+        side = "early" if start is not None and now < start else "late"
+        if side not in self._untimely:
+            self._untimely[side] = self.lasting + date_problems(profile, self.facts, now=now)
+        return self._untimely[side]
+
+    def region(self, now: datetime) -> tuple[datetime | None, datetime | None]:
+        """(after, before): times strictly between which its date rules break as at `now` (None: no bound)."""
+        start, until = self.timely
+        if start is not None and now < start:
+            return None, start
+        if until is not None and now > until:
+            return until, None
+        return start, until
 
 
 @dataclass(frozen=True)
@@ -356,6 +371,37 @@ def shaped_candidate(profile: Profile, context: tuple, entry: Entry, article) ->
     return Candidate(article, _shaped.get(context, entry, article, lambda e, a: _shape_and_check(profile, e, a, context[2])))
 
 
+@dataclass(frozen=True)
+class Checked:
+    """Candidates checked at one time: the entries that break no rule, the (problems, article) of the
+    others, and the times strictly between which the same check splits them alike."""
+    entries: list[Entry]
+    left: list
+    after: datetime | None
+    before: datetime | None
+
+    def holds_at(self, now: datetime) -> bool:
+        return (self.after is None or self.after < now) and (self.before is None or now < self.before)
+
+
+def checked(profile: Profile, candidates: list[Candidate], now: datetime) -> Checked:
+    entries, left = [], []
+    after: datetime | None = None
+    before: datetime | None = None
+    for candidate in candidates:
+        problems = candidate.shaped.problems(profile, now)
+        if problems:
+            left.append((problems, candidate.article))
+        else:
+            entries.append(candidate.entry)
+        low, high = candidate.shaped.region(now)
+        if low is not None and (after is None or low > after):
+            after = low
+        if high is not None and (before is None or high < before):
+            before = high
+    return Checked(entries, left, after, before)
+
+
 def shape(profile: Profile, feed: Feed, *, fmt: str, self_url: str, now: datetime) -> Feed:
     """`feed` (public, full text, built once) as `profile` serves it in format `fmt` at `self_url`.
 
@@ -364,22 +410,16 @@ def shape(profile: Profile, feed: Feed, *, fmt: str, self_url: str, now: datetim
     at every render."""
     context = shaping_context(profile, feed.site)
     candidates = [shaped_candidate(profile, context, entry, feed.sources.get(entry.id)) for entry in feed.entries]
-    return page_of(profile, feed, [c for c in candidates if c is not None], self_url=self_url, now=now)
+    return page_of(profile, feed, checked(profile, [c for c in candidates if c is not None], now), self_url=self_url)
 
 
-def page_of(profile: Profile, feed: Feed, candidates: list[Candidate], *, self_url: str, now: datetime) -> Feed:
+def page_of(profile: Profile, feed: Feed, split: Checked, *, self_url: str) -> Feed:
     """The profile's page: `feed`'s channel and withdrawals (its own entries unused) with the
-    `candidates` (newest first) that break no rule at `now`, within its window, after its deletion
-    markers; its namespaces those its entries use."""
+    candidates (newest first) that broke no rule when `split`, within its window, after its
+    deletion markers; its namespaces those its entries use. The others are announced (_leave_out)."""
     site = profile_site(profile, feed.site)
-    entries, left = [], []
-    for candidate in candidates:
-        problems = candidate.shaped.problems(profile, now)
-        if problems:
-            left.append((problems, candidate.article))
-            continue
-        entries.append(candidate.entry)
-    _leave_out(profile, left)
+    entries = split.entries
+    _leave_out(profile, split.left)
     gone = withdrawn_within(profile, feed)
     markers = [marker_entry(profile, tombstone, feed) for tombstone in gone] \
         if deletions_of(profile) in MARKED_IN_ITEMS else []
@@ -391,12 +431,18 @@ def page_of(profile: Profile, feed: Feed, candidates: list[Candidate], *, self_u
     channel = profile.rule("channel")
     return declared(replace(
         feed, site=site, entries=markers + entries,
-        title=cut(feed.title, channel["title_max"]) if "title_max" in channel else feed.title,
-        description=cut(feed.description, channel["description_max"]) if "description_max" in channel
+        title=_cut_channel(feed.title, channel["title_max"]) if "title_max" in channel else feed.title,
+        description=_cut_channel(feed.description, channel["description_max"]) if "description_max" in channel
         else feed.description,
         self_url=self_url, first_url=self_url, next_url=None,
         tombstones=gone if deletions_of(profile) == "tombstone" else [],
         extensions=extensions_of(profile, site, frozenset(m.id for m in markers))))
+
+
+@lru_cache(maxsize=1024)
+def _cut_channel(text: str, maximum: int) -> str:
+    """A channel's title or description cut (the same few texts at every render)."""
+    return cut(text, maximum)
 
 
 def declared(feed: Feed) -> Feed:

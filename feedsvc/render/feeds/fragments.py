@@ -63,6 +63,18 @@ class Fragments:
             self.hits += 1
             return found
 
+    def get_all(self, keys: list) -> list[bytes | None]:
+        """get(key) for each of `keys`, under one lock (a page asks for all its entries at once)."""
+        with self._lock:
+            found = [self._items.get(key) for key in keys]
+            for key, fragment in zip(keys, found, strict=True):
+                if fragment is not None:
+                    self._items.move_to_end(key)
+            held = sum(fragment is not None for fragment in found)
+            self.hits += held
+            self.misses += len(found) - held
+            return found
+
     def put(self, key: Hashable, fragment: bytes) -> None:
         if len(fragment) > self.max_bytes:
             return
