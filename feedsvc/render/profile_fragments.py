@@ -138,31 +138,31 @@ def candidates(profile: Profile, base: Base, conn: Connection, context: tuple,
 
 def _candidates(profile: Profile, base: Base, conn: Connection, context: tuple,
                 kept: _Recent) -> tuple[list[Candidate], dict[str, int]] | None:
-    found = dict(zip((row.id for row in base.stamps), kept.get_all(context, base.stamps), strict=True))
-    missing = [row for row in base.stamps if found[row.id] is None]
+    found = kept.get_all(context, base.stamps)
+    missing = [row for row, candidate in zip(base.stamps, found, strict=True) if candidate is None]
     if missing and not _read(conn, base, missing):
         return None
-    for row in missing:
-        _, article, entry = base.read[row.id]
-        made = shaped_candidate(profile, context, entry, article) if entry is not None else None
-        found[row.id] = LEFT_OUT if made is None else made
-        kept.put(context, row, found[row.id])
+    for n, row in enumerate(base.stamps):
+        if found[n] is None:
+            _, article, entry = base.read[row.id]
+            made = shaped_candidate(profile, context, entry, article) if entry is not None else None
+            found[n] = LEFT_OUT if made is None else made
+            kept.put(context, row, found[n])
     chosen, versions = [], {}
-    for row in base.stamps:
-        candidate = found[row.id]
+    for row, candidate in zip(base.stamps, found, strict=True):
         if candidate is not LEFT_OUT:
             chosen.append(candidate)
-            versions[candidate.entry.id] = row.version
+            versions[candidate.shaped.entry.id] = row.version
     return chosen, versions
 
 
-def fragment_key(fragments: Fragments, fmt: str, entry: Entry, versions: dict[str, int], context: tuple) -> tuple:
+def fragment_key(fragments: Fragments, fmt: str, entry: Entry, versions: dict[str, int], context: str) -> tuple:
     """An entry's key: its article version's, or for a deletion marker, what the marker says."""
     version = versions.get(entry.id)
     if version is not None:
-        return fragments.key(fmt, entry.id, version, "profile", *context)
-    return fragments.key(fmt, entry.id, 0, "profile marker", entry.url, entry.published, entry.updated,
-                         entry.language, *context)
+        return fragments.key(fmt, entry.id, version, context)
+    return fragments.key(fmt, entry.id, 0, context, "marker", entry.url, entry.published, entry.updated,
+                         entry.language)
 
 
 def render(profile: Profile, fmt: str, base: Base, *, conn: Connection, self_url: str, now: datetime,
@@ -181,7 +181,9 @@ def render(profile: Profile, fmt: str, base: Base, *, conn: Connection, self_url
     ids = [entry.id for entry in page.entries]
     if len(set(ids)) != len(ids):
         return None   # a marker beside a live entry of the same id: their keys would not tell them apart
-    keys = [fragment_key(fragments, fmt, entry, versions, context) for entry in page.entries]
+    # The shaping context as one string ("profile" and a digest cannot be a public entry's options).
+    named = "profile " + " ".join(context)
+    keys = [fragment_key(fragments, fmt, entry, versions, named) for entry in page.entries]
     held = fragments.get_all(keys)
 
     def write(feed: Feed) -> bytes:
