@@ -332,24 +332,20 @@ class Shaped:
     # The rules it breaks before `timely` starts and after it ends: the same at any time there.
     _untimely: dict = field(default_factory=dict, compare=False, repr=False)
 
-    def problems(self, profile: Profile, now: datetime) -> list:
-        """Every rule it breaks at `now`."""
+    def check(self, profile: Profile, now: datetime) -> tuple[list, datetime | None, datetime | None]:
+        """(every rule it breaks at `now`, after, before): it breaks the same ones at any time strictly
+        between after and before (None: no bound)."""
         start, until = self.timely
-        if (start is None or start <= now) and (until is None or now <= until):
-            return self.lasting
-        side = "early" if start is not None and now < start else "late"
+        if start is not None and now < start:
+            return self._untimely_at("early", profile, now), None, start
+        if until is not None and now > until:
+            return self._untimely_at("late", profile, now), until, None
+        return self.lasting, start, until
+
+    def _untimely_at(self, side: str, profile: Profile, now: datetime) -> list:
         if side not in self._untimely:
             self._untimely[side] = self.lasting + date_problems(profile, self.facts, now=now)
         return self._untimely[side]
-
-    def region(self, now: datetime) -> tuple[datetime | None, datetime | None]:
-        """(after, before): times strictly between which its date rules break as at `now` (None: no bound)."""
-        start, until = self.timely
-        if start is not None and now < start:
-            return None, start
-        if until is not None and now > until:
-            return until, None
-        return start, until
 
 
 @dataclass(frozen=True)
@@ -373,7 +369,7 @@ def shaped_candidate(profile: Profile, context: tuple, entry: Entry, article) ->
 
 @dataclass(frozen=True)
 class Checked:
-    """Candidates checked at one time: the entries that break no rule, the (problems, article) of the
+    """Candidates checked at one time: the entries that break no rule, the (problems, _left_key) of the
     others, and the times strictly between which the same check splits them alike."""
     entries: list[Entry]
     left: list
@@ -389,12 +385,11 @@ def checked(profile: Profile, candidates: list[Candidate], now: datetime) -> Che
     after: datetime | None = None
     before: datetime | None = None
     for candidate in candidates:
-        problems = candidate.shaped.problems(profile, now)
+        problems, low, high = candidate.shaped.check(profile, now)
         if problems:
-            left.append((problems, candidate.article))
+            left.append((problems, _left_key(problems, candidate.article)))
         else:
-            entries.append(candidate.entry)
-        low, high = candidate.shaped.region(now)
+            entries.append(candidate.shaped.entry)
         if low is not None and (after is None or low > after):
             after = low
         if high is not None and (before is None or high < before):
@@ -549,11 +544,16 @@ class _Kept:
 _shaped = _Kept(4096)
 
 
+def _left_key(problems: list, article) -> tuple[str, str]:
+    """(article id, version) an item left out is announced and logged by."""
+    return (article.id, article.updated.isoformat()) if article is not None else (problems[0].item_id, "")
+
+
 def _leave_out(profile: Profile, left: list) -> None:
-    """Announce what one render left out: a signal per item and rule (the desk records them,
-    ops/desk_counters.py; /metrics counts them) and a log line the first time per article version and rule."""
-    for problems, article in left:
-        version = (article.id, article.updated.isoformat()) if article is not None else (problems[0].item_id, "")
+    """Announce what one render left out (`left`: (problems, _left_key)): a signal per item and rule (the
+    desk records them, ops/desk_counters.py; /metrics counts them) and a log line the first time per
+    article version and rule."""
+    for problems, version in left:
         for problem in problems:
             left_out.send(profile.name, rule=problem.rule, item=version[0], message=problem.message)
             if _logged.first((profile.name, problem.rule, *version)):
