@@ -64,7 +64,7 @@ class Base:
 
 
 def load_base(conn: Connection, site: Site, scope: Scope, state: ScopeState, profiles) -> Base:
-    """As web/profile_feeds._base_feed loads the whole base, without reading the articles."""
+    """What profiles.load_base_feed reads, without reading the articles."""
     limit = base_limit(profiles, site.default_limit)
     wide = replace(site, tombstone_days=withdrawn_days_needed(profiles, site))
     frame = feed_frame(conn, wide, scope, state, fmt="atom", limit=limit, after=None, base_url=None, language=None,
