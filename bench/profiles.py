@@ -4,25 +4,26 @@ Serving: a cached profile feed and its 304, through gunicorn, against the minima
 the same bytes (the public rows' baseline, bench/serve.py), one row each per built-in profile, the
 profile's first format, gzip. Fan-out: after one write, every profile variant of the site feed
 (every profile, every format it allows) rendered from the store, against the public site feed in
-its three formats, rendered the same way; in process, round-robin repeats.
+its three formats, each as the app renders it on a change (composed from the app's entry fragments,
+render/profile_fragments.py and feeds/fragments.py); in process, round-robin repeats. The public
+feed written whole (no fragments) is timed too, and its ratio given in the row's note.
 """
 from __future__ import annotations
 
 import gc
 import time
 from contextlib import ExitStack
-from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from feedsvc import profiles as profile_files
 from feedsvc.ingest.records import parse_record
 from feedsvc.ingest.write import commit_write, upsert
-from feedsvc.render import feeds
+from feedsvc.render import feeds, profile_fragments
 from feedsvc.render import profiles as shaping
-from feedsvc.render.feeds import FORMATS, Scope, load_feed
+from feedsvc.render.feeds import FORMATS, Scope
 from feedsvc.render.feeds.model import Site
-from feedsvc.web import db
+from feedsvc.web import db, documents
 from feedsvc.web.profile_feeds import profiles_of
 
 from . import wrk
@@ -90,7 +91,7 @@ def serving(table: Table, database_url: str, mirror: Path, workdir: Path, repeat
 
 
 def fanout(table: Table, app, repeats: int) -> None:
-    """Each repeat writes one new article to the site (and its section), then renders, round-robin."""
+    """Each repeat writes one new article to the site (and its section), then renders each side, round-robin."""
     engine, site = db.engine(app), Site.from_config(app.config)
     every = list(profiles_of(app).values())
     written = [0]
@@ -106,29 +107,38 @@ def fanout(table: Table, app, repeats: int) -> None:
                   "published": when, "updated": when, "status": "published"}
         commit_write(engine, upsert, parse_record(record, site_url=site.url), site_name=site.name)
 
+    # The app's own cache of entry fragments (FEED_FRAGMENTS_MAX_BYTES), kept across writes as in the app.
+    fragments = documents.fragments(app)
+
     def public(conn, state) -> None:
+        for fmt in FORMATS:
+            feeds.render(fmt, "site", conn=conn, site=site, state=state, fragments=fragments)
+
+    def public_whole(conn, state) -> None:
         for fmt in FORMATS:
             feeds.render(fmt, "site", conn=conn, site=site, state=state)
 
     def profiles(conn, state) -> None:
-        # As feedsvc/web/profile_feeds.py does on a change: the full-text base once, then each variant.
-        wide = replace(site, tombstone_days=shaping.withdrawn_days_needed(every, site))
-        base = load_feed(conn, wide, Scope("site"), state, fmt="atom", full_text=True,
-                         limit=shaping.base_limit(every, site.default_limit))
+        # As feedsvc/web/profile_feeds.py does on a change: the stamps read once, then each variant composed.
+        base = profile_fragments.load_base(conn, site, Scope("site"), state, every)
         now = datetime.now(timezone.utc)
         for profile in every:
             for fmt in profile.formats:
-                shaped = shaping.shape(profile, base, fmt=fmt, self_url=site.url, now=now)
-                shaping.write(profile, fmt, shaped)
+                composed = None if fragments is None else profile_fragments.render(
+                    profile, fmt, base, conn=conn, self_url=site.url, now=now, fragments=fragments)
+                if composed is None:
+                    shaped = shaping.shape(profile, shaping.load_base_feed(conn, site, Scope("site"), state, every),
+                                           fmt=fmt, self_url=site.url, now=now)
+                    shaping.write(profile, fmt, shaped)
 
-    times = {"public": [], "profiles": []}
+    renders = (("profiles", profiles), ("public", public), ("public whole", public_whole))
+    times: dict[str, list[float]] = {name: [] for name, _ in renders}
     with engine.connect() as conn:
-        for n in range(repeats + 1):   # the first round warms (imports, page cache, shaped entries)
-            for name, render in (("public", public), ("profiles", profiles)) if n % 2 else \
-                    (("profiles", profiles), ("public", public)):
-                write_one()
-                conn.rollback()   # a fresh snapshot: the write is seen
-                state = feeds.state_of(conn, "site")
+        for n in range(repeats + 1):   # the first round warms (imports, page cache, shaped entries, fragments)
+            write_one()   # one write, then every render after it (each side's caches see one new article)
+            conn.rollback()   # a fresh snapshot: the write is seen
+            state = feeds.state_of(conn, "site")
+            for name, render in renders[n % len(renders):] + renders[:n % len(renders)]:
                 gc.collect()
                 gc.disable()
                 try:
@@ -140,7 +150,11 @@ def fanout(table: Table, app, repeats: int) -> None:
                 if n:
                     times[name].append(elapsed)
     variants = sum(len(p.formats) for p in every)
+    whole = Sample(times["public whole"], "ms")
+    profiled = Sample(times["profiles"], "ms")
     table.compare("profile-fanout", "render after one write (in process, cold render cache)",
-                  f"{len(every)} profiles, {variants} variants of the site feed", Sample(times["profiles"], "ms"),
+                  f"{len(every)} profiles, {variants} variants of the site feed", profiled,
                   Sample(times["public"], "ms"), f"public site feed, {len(FORMATS)} formats", at_most=2,
-                  note="one full-text base feed; entries shaped once per content and kept across writes")
+                  note="both composed from entry fragments, as the app renders them; entries shaped once per "
+                       f"article version and profile; vs the public feed written whole: "
+                       f"{profiled.median / whole.median:.2f}× ({whole.median:.1f} ms)")

@@ -13,6 +13,7 @@ from feedsvc.render.feeds.fragments import Fragments
 from feedsvc.render.feeds.model import Site
 from feedsvc.web import db, documents
 from tests.support.records import put_record
+from tests.support.scopes import scope_ids
 
 EDITIONS = {
     "public": {},
@@ -21,15 +22,6 @@ EDITIONS = {
     "one language": {"language": "hi"},
     "partner URL": {"self_url": "http://partner.example/feed?key=k"},
 }
-
-
-def scope_ids(conn) -> list[str]:
-    """The site and up to two scopes of every kind the store has."""
-    found = [state.scope for state in store.all_scopes(conn)]
-    chosen = ["site"]
-    for kind in store.SCOPE_KINDS:
-        chosen += [scope for scope in found if scope.partition(":")[0] == kind][:2]   # "video" has no key
-    return chosen
 
 
 def pages(conn, site: Site, fmt: str, scope: str, edition: dict, fragments: Fragments | None) -> list[bytes]:

@@ -12,7 +12,7 @@ import hashlib
 import json
 import tomllib
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
@@ -61,7 +61,13 @@ class Profile:
         return self.rule(rule).get(key, default)
 
     def digest(self) -> str:
-        """Changes whenever what the profile's feeds show may change: part of the static mirror's stamps."""
+        """Changes whenever what the profile's feeds show may change: part of the static mirror's stamps
+        and of every shaped entry's and fragment's key."""
+        return self._digest
+
+    # Cached (the instance's fields never change): every render of a profile feed asks for it.
+    @cached_property
+    def _digest(self) -> str:
         rules = {name: dict(values) for name, values in self.rules.items()}
         text = json.dumps([self.name, self.label, self.status, self.status_note, self.formats, rules],
                           sort_keys=True, ensure_ascii=False)

@@ -62,6 +62,16 @@ def date_problems(profile: Profile, item: ItemFacts, *, now: datetime) -> list[B
     return [Broken(rule, message, item.id) for rule, message in _date_problems(profile, item, now)]
 
 
+def timely_span(profile: Profile, item: ItemFacts) -> tuple[datetime | None, datetime | None]:
+    """(from, until): the times `now` may take for date_problems to find nothing (None: no bound), so a
+    renderer that keeps an item checks its dates by two comparisons and asks for messages only outside."""
+    if item.published is None:
+        return None, None
+    start = item.published - CLOCK_SLACK if profile.value("dates", "no_future") else None
+    max_age = profile.value("window", "max_age_days")
+    return start, item.published + timedelta(days=max_age) if max_age else None
+
+
 def lasting_problems(profile: Profile, item: ItemFacts, *, feed_language: str) -> list[Broken]:
     """The rules an item breaks whenever it is checked: a function of the item alone, so the renderer
     keeps the answer with the shaped entry (feedsvc/render/profiles.py)."""

@@ -19,16 +19,18 @@ import json
 import logging
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import nh3
 from blinker import Namespace
+from sqlalchemy.engine import Connection
 
 from feedsvc.ingest.sanitize import plain_text
 from feedsvc.profiles import Profile
-from feedsvc.profiles.checks import ItemFacts, date_problems, image_problems, lasting_problems
+from feedsvc.profiles.checks import ItemFacts, date_problems, image_problems, lasting_problems, timely_span
 from feedsvc.profiles.text import cut, length, without_teaser
 from feedsvc.render import feeds
 from feedsvc.render.feeds.dcterms import DctermsExtension, ValidEntryExtension
@@ -44,6 +46,7 @@ from feedsvc.render.feeds.ext import (
 from feedsvc.render.feeds.model import Entry, Feed, Scope, Tombstone
 from feedsvc.render.feeds.urls import FEEDS, feed_path
 from feedsvc.render.skips import LoggedOnce
+from feedsvc.store import ScopeState
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +85,16 @@ def profile_opml_url(name: str, site_url: str) -> str:
     return f"{site_url}{profile_folder(name)}/feeds.opml"
 
 
+def load_base_feed(conn: Connection, site, scope: Scope, state: ScopeState, profiles) -> Feed:
+    """The public full-text feed of a scope state every profile and format is shaped from, built whole:
+    enough articles for the largest window (base_limit), the withdrawals as far back as the profile
+    keeping them longest wants (Atom loads them)."""
+    wide = replace(site, tombstone_days=withdrawn_days_needed(profiles, site))
+    loaded = feeds.load_feed(conn, wide, scope, state, fmt="atom", limit=base_limit(profiles, site.default_limit),
+                             full_text=True)
+    return replace(loaded, site=site)
+
+
 def base_limit(profiles, default_limit: int) -> int:
     """How many articles to load once for every profile: enough for the largest window, and some
     to spare for items a profile leaves out."""
@@ -92,32 +105,39 @@ def base_limit(profiles, default_limit: int) -> int:
 
 # ---- namespaces ------------------------------------------------------------------------------
 
+class _Namespace:
+    """What a profile's extension (Feed.extensions) does besides register(fg, feed): its elements on
+    each entry, and `for_entries`: itself as it declares for a page of these entries (by default,
+    whatever the entries). A page's namespaces are so decided before it is written, so a head written
+    without its entries (render/profile_fragments.py) declares what the page's entries use."""
+
+    def entry(self, fe, entry: Entry) -> None:
+        pass
+
+    def for_entries(self, entries: list[Entry]):
+        return self
+
+
 @dataclass(frozen=True)
-class Webfeeds:
+class Webfeeds(_Namespace):
     accent_color: str | None = None
 
     def register(self, fg, feed: Feed) -> None:
         fg.register_extension("webfeeds", WebfeedsExtension, atom=False, rss=True)
         fg.webfeeds.branding(icon=feed.site.icon, logo=feed.site.logo, accent_color=self.accent_color)
 
-    def entry(self, fe, entry: Entry) -> None:
-        pass
-
 
 @dataclass(frozen=True)
-class Snf:
+class Snf(_Namespace):
     items: bool = False   # whether items carry snf: elements (SnfAnalytics): feedgen adds an entry extension to each
 
     def register(self, fg, feed: Feed) -> None:
         fg.register_extension("snf", SnfExtension, SnfEntryExtension if self.items else None, atom=False, rss=True)
         fg.snf.logo(feed.site.logo)
 
-    def entry(self, fe, entry: Entry) -> None:
-        pass
-
 
 @dataclass(frozen=True)
-class SnfAnalytics:
+class SnfAnalytics(_Namespace):
     """The GA4 tag of snf:analytics: a page view of the article's own URL, referred by SmartNews.
 
     SmartFormat 2.0+ (S2) takes "a tracking tag in CDATA" per item; the Parse.ly and Chartbeat guides
@@ -148,11 +168,16 @@ def _js(value) -> str:
 
 
 @dataclass(frozen=True)
-class Mi:
+class Mi(_Namespace):
+    used: bool = False   # whether an entry of the page has an mi: element (for_entries)
+
+    def for_entries(self, entries: list[Entry]) -> "Mi":
+        return replace(self, used=any(entry.short_title for entry in entries))
+
     def register(self, fg, feed: Feed) -> None:
         # Declared only in a feed that has an mi: element: the W3C Feed Validation Service warns of a
         # namespace it does not know wherever it is declared (validate/namespaces.py).
-        if any(entry.short_title for entry in feed.entries):
+        if self.used:
             fg.register_extension("mi", MiExtension, MiEntryExtension, atom=False, rss=True)
 
     def entry(self, fe, entry: Entry) -> None:
@@ -161,12 +186,16 @@ class Mi:
 
 
 @dataclass(frozen=True)
-class MediaStatusDeleted:
+class MediaStatusDeleted(_Namespace):
     """SmartNews's deletion: `<media:status>deleted</media:status>` on each marker (RSS)."""
     ids: frozenset
+    used: bool = False   # whether a marker is among the page's entries (for_entries)
+
+    def for_entries(self, entries: list[Entry]) -> "MediaStatusDeleted":
+        return replace(self, used=any(entry.id in self.ids for entry in entries))
 
     def register(self, fg, feed: Feed) -> None:
-        if any(entry.id in self.ids for entry in feed.entries):   # an entry extension costs every entry
+        if self.used:   # an entry extension costs every entry
             fg.register_extension("media_status", MediaStatusExtension, MediaStatusEntryExtension, atom=False,
                                   rss=True)
 
@@ -176,13 +205,17 @@ class MediaStatusDeleted:
 
 
 @dataclass(frozen=True)
-class ValidUntil:
+class ValidUntil(_Namespace):
     """MSN's takedown: `dcterms:valid` at the withdrawal instant (so in the past) on each marker, whose
     updated date (`dcterms:modified`, Atom `updated`) is that instant too, newer than any it had."""
     ids: frozenset
+    used: bool = False   # whether a marker is among the page's entries (for_entries)
+
+    def for_entries(self, entries: list[Entry]) -> "ValidUntil":
+        return replace(self, used=any(entry.id in self.ids for entry in entries))
 
     def register(self, fg, feed: Feed) -> None:
-        if any(entry.id in self.ids for entry in feed.entries):   # dcterms: declared only where used (Atom)
+        if self.used:   # dcterms: declared only where used (Atom)
             fg.register_extension("dcterms_valid", DctermsExtension, ValidEntryExtension)
 
     def entry(self, fe, entry: Entry) -> None:
@@ -278,28 +311,110 @@ def facts_of(entry: Entry) -> ItemFacts:
 
 # ---- the feed --------------------------------------------------------------------------------
 
+def profile_site(profile: Profile, site):
+    """The site as the profile's feeds name it: in its locale tag, when it has one."""
+    tag = profile.value("language", "tag")
+    return replace(site, language=tag) if tag else site
+
+
+def shaping_context(profile: Profile, site) -> tuple:
+    """What a shaped entry depends on besides its article: the profile, the site, the feed's language."""
+    return profile.digest(), site.digest(), profile_site(profile, site).language
+
+
+@dataclass(frozen=True)
+class Shaped:
+    """An entry as a profile shapes it: the rules it breaks whenever checked, and when its dates pass."""
+    entry: Entry
+    lasting: list
+    facts: ItemFacts
+    timely: tuple   # checks.timely_span
+    # The rules it breaks before `timely` starts and after it ends: the same at any time there.
+    _untimely: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def check(self, profile: Profile, now: datetime) -> tuple[list, datetime | None, datetime | None]:
+        """(every rule it breaks at `now`, after, before): it breaks the same ones at any time strictly
+        between after and before (None: no bound)."""
+        start, until = self.timely
+        if start is not None and now < start:
+            return self._untimely_at("early", profile, now), None, start
+        if until is not None and now > until:
+            return self._untimely_at("late", profile, now), until, None
+        return self.lasting, start, until
+
+    def _untimely_at(self, side: str, profile: Profile, now: datetime) -> list:
+        if side not in self._untimely:
+            self._untimely[side] = self.lasting + date_problems(profile, self.facts, now=now)
+        return self._untimely[side]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An article's entry as a profile shapes it."""
+    article: object   # the Article (None for an entry of a feed built without its sources)
+    shaped: Shaped
+
+    @property
+    def entry(self) -> Entry:
+        return self.shaped.entry
+
+
+def shaped_candidate(profile: Profile, context: tuple, entry: Entry, article) -> Candidate | None:
+    """The article's entry shaped by `profile` (kept, `_shaped`), or None when the desk keeps the
+    article from this profile (its choice, not a broken rule)."""
+    if article is not None and not article.syndicated_to(profile.name):
+        return None
+    return Candidate(article, _shaped.get(context, entry, article, lambda e, a: _shape_and_check(profile, e, a, context[2])))
+
+
+@dataclass(frozen=True)
+class Checked:
+    """Candidates checked at one time: the entries that break no rule, the (problems, _left_key) of the
+    others, and the times strictly between which the same check splits them alike."""
+    entries: list[Entry]
+    left: list
+    after: datetime | None
+    before: datetime | None
+
+    def holds_at(self, now: datetime) -> bool:
+        return (self.after is None or self.after < now) and (self.before is None or now < self.before)
+
+
+def checked(profile: Profile, candidates: list[Candidate], now: datetime) -> Checked:
+    entries, left = [], []
+    after: datetime | None = None
+    before: datetime | None = None
+    for candidate in candidates:
+        problems, low, high = candidate.shaped.check(profile, now)
+        if problems:
+            left.append((problems, _left_key(problems, candidate.article)))
+        else:
+            entries.append(candidate.shaped.entry)
+        if low is not None and (after is None or low > after):
+            after = low
+        if high is not None and (before is None or high < before):
+            before = high
+    return Checked(entries, left, after, before)
+
+
 def shape(profile: Profile, feed: Feed, *, fmt: str, self_url: str, now: datetime) -> Feed:
     """`feed` (public, full text, built once) as `profile` serves it in format `fmt` at `self_url`.
 
     Each entry is shaped once per content and kept (`_shaped`) for every scope and format it appears
     in, so after a write only the written article is shaped again; the date rules alone are checked
     at every render."""
-    tag = profile.value("language", "tag")
-    site = replace(feed.site, language=tag) if tag else feed.site
-    context = (profile.digest(), feed.site.digest(), site.language)
-    entries, left = [], []
-    for entry in feed.entries:
-        article = feed.sources.get(entry.id)
-        if article is not None and not article.syndicated_to(profile.name):
-            continue   # the desk's choice, not a broken rule
-        shaped, lasting = _shaped.get(context, entry, article,
-                                      lambda e, a: _shape_and_check(profile, e, a, site.language))
-        problems = lasting + date_problems(profile, facts_of(shaped), now=now)
-        if problems:
-            left.append((problems, article))
-            continue
-        entries.append(shaped)
-    _leave_out(profile, left)
+    context = shaping_context(profile, feed.site)
+    candidates = [shaped_candidate(profile, context, entry, feed.sources.get(entry.id)) for entry in feed.entries]
+    return page_of(profile, feed, checked(profile, [c for c in candidates if c is not None], now), self_url=self_url)
+
+
+def page_of(profile: Profile, feed: Feed, split: Checked, *, self_url: str) -> Feed:
+    """The profile's page: `feed`'s channel and withdrawals (its own entries unused) with the
+    candidates (newest first) that broke no rule when `split`, within its window, after its
+    deletion markers; its namespaces those its entries use. The others are announced (_leave_out)."""
+    site = profile_site(profile, feed.site)
+    entries = split.entries
+    _leave_out(profile, split.left)
     gone = withdrawn_within(profile, feed)
     markers = [marker_entry(profile, tombstone, feed) for tombstone in gone] \
         if deletions_of(profile) in MARKED_IN_ITEMS else []
@@ -309,14 +424,25 @@ def shape(profile: Profile, feed: Feed, *, fmt: str, self_url: str, now: datetim
     markers = markers[:maximum]
     entries = entries[:maximum - len(markers)]
     channel = profile.rule("channel")
-    return replace(
+    return declared(replace(
         feed, site=site, entries=markers + entries,
-        title=cut(feed.title, channel["title_max"]) if "title_max" in channel else feed.title,
-        description=cut(feed.description, channel["description_max"]) if "description_max" in channel
+        title=_cut_channel(feed.title, channel["title_max"]) if "title_max" in channel else feed.title,
+        description=_cut_channel(feed.description, channel["description_max"]) if "description_max" in channel
         else feed.description,
         self_url=self_url, first_url=self_url, next_url=None,
         tombstones=gone if deletions_of(profile) == "tombstone" else [],
-        extensions=extensions_of(profile, site, frozenset(m.id for m in markers)))
+        extensions=extensions_of(profile, site, frozenset(m.id for m in markers))))
+
+
+@lru_cache(maxsize=1024)
+def _cut_channel(text: str, maximum: int) -> str:
+    """A channel's title or description cut (the same few texts at every render)."""
+    return cut(text, maximum)
+
+
+def declared(feed: Feed) -> Feed:
+    """`feed` declaring the namespaces its entries use (each extension's for_entries)."""
+    return replace(feed, extensions=tuple(extension.for_entries(feed.entries) for extension in feed.extensions))
 
 
 # ---- withdrawn articles ------------------------------------------------------------------------
@@ -381,15 +507,16 @@ def _shaping_input(entry: Entry, article) -> tuple:
     return (*shown, article.short_title, article.significantly_updated, article.body_html)
 
 
-def _shape_and_check(profile: Profile, entry: Entry, article, language: str) -> tuple[Entry, list]:
+def _shape_and_check(profile: Profile, entry: Entry, article, language: str) -> Shaped:
     shaped = shape_entry(profile, entry, article)
-    return shaped, lasting_problems(profile, facts_of(shaped), feed_language=language)
+    facts = facts_of(shaped)
+    return Shaped(shaped, lasting_problems(profile, facts, feed_language=language), facts, timely_span(profile, facts))
 
 
 class _Kept:
     """A bounded, thread-safe LRU of shaped entries, by (profile, site, language, entry id) and what
-    shaping reads (`_shaping_input`): -> (shaped entry, the rules it breaks whenever checked). An
-    article's entry is the same in every scope's feed, so one shaping serves them all."""
+    shaping reads (`_shaping_input`): -> Shaped. An article's entry is the same in every scope's
+    feed, so one shaping serves them all."""
 
     def __init__(self, size: int):
         self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
@@ -417,11 +544,16 @@ class _Kept:
 _shaped = _Kept(4096)
 
 
+def _left_key(problems: list, article) -> tuple[str, str]:
+    """(article id, version) an item left out is announced and logged by."""
+    return (article.id, article.updated.isoformat()) if article is not None else (problems[0].item_id, "")
+
+
 def _leave_out(profile: Profile, left: list) -> None:
-    """Announce what one render left out: a signal per item and rule (the desk records them,
-    ops/desk_counters.py; /metrics counts them) and a log line the first time per article version and rule."""
-    for problems, article in left:
-        version = (article.id, article.updated.isoformat()) if article is not None else (problems[0].item_id, "")
+    """Announce what one render left out (`left`: (problems, _left_key)): a signal per item and rule (the
+    desk records them, ops/desk_counters.py; /metrics counts them) and a log line the first time per
+    article version and rule."""
+    for problems, version in left:
         for problem in problems:
             left_out.send(profile.name, rule=problem.rule, item=version[0], message=problem.message)
             if _logged.first((profile.name, problem.rule, *version)):
@@ -435,11 +567,11 @@ def write(profile: Profile, fmt: str, feed: Feed) -> bytes:
     if not budget or len(body) <= budget or not feed.entries:
         return body
     fits, too_many = 0, len(feed.entries)
-    best = feeds.write(fmt, replace(feed, entries=[]))
+    best = feeds.write(fmt, declared(replace(feed, entries=[])))
     guess = max(1, len(feed.entries) * budget // len(body))  # items are of similar size: start near the answer
     while too_many - fits > 1:
         count = guess if fits < guess < too_many else (fits + too_many) // 2
-        attempt = feeds.write(fmt, replace(feed, entries=feed.entries[:count]))
+        attempt = feeds.write(fmt, declared(replace(feed, entries=feed.entries[:count])))
         if len(attempt) <= budget:
             fits, best = count, attempt
         else:

@@ -7,12 +7,12 @@
 Profiles are loaded when the blueprint is registered (start-up): a malformed file stops the app.
 A profile feed is a `FeedPage` with its own edition, so it is rendered once per change of its scope
 and answered with 304s like any feed; the public full-text entries it starts from are built once
-per change and shared by every profile (render/profiles.py shapes a copy).
+per change and shared by every profile (render/profiles.py shapes a copy); with the app's entry
+fragments, a page is composed from its entries' remembered bytes (render/profile_fragments.py).
 """
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import replace
 from datetime import datetime, timezone
 
 from flask import Blueprint, current_app, render_template
@@ -20,19 +20,20 @@ from werkzeug.exceptions import NotFound
 
 from feedsvc.profiles import Profile
 from feedsvc.profiles import load as load_profiles
+from feedsvc.render import profile_fragments
 from feedsvc.render import profiles as shaping
-from feedsvc.render.feeds import load_feed, opml, urls
+from feedsvc.render.feeds import opml, urls
 from feedsvc.render.feeds.formats import FORMATS
 from feedsvc.render.feeds.model import Scope
 from feedsvc.web import db
-from feedsvc.web.documents import HTML_TYPE, Document, site
+from feedsvc.web.documents import HTML_TYPE, Document, fragments, site
 from feedsvc.web.errors import json_error
 from feedsvc.web.feeds import Edition, FeedPage, OpmlDocument
 
 bp = Blueprint("profile_feeds", __name__)
 JSON_TYPE = "application/json"
 
-_PROFILES, _BASES = "feedsvc.profiles", "feedsvc.profile_bases"
+_PROFILES, _BASES, _STAMPS = "feedsvc.profiles", "feedsvc.profile_bases", "feedsvc.profile_stamps"
 BASES_KEPT = 64   # shared public entries of this many scope states, the newest kept
 
 
@@ -40,6 +41,7 @@ BASES_KEPT = 64   # shared public entries of this many scope states, the newest 
 def _load(state) -> None:
     state.app.extensions[_PROFILES] = load_profiles(state.app.config.get("PROFILES_DIR"))
     state.app.extensions[_BASES] = OrderedDict()
+    state.app.extensions[_STAMPS] = OrderedDict()
 
 
 def all_profiles() -> dict[str, Profile]:
@@ -70,21 +72,26 @@ def profile_named(name: str) -> Profile:
     return profile
 
 
-def _base_feed(scope: Scope, state):
-    """The public full-text feed of a scope state, built once for every profile and format."""
-    bases = current_app.extensions[_BASES]
+def _per_state(kept: str, scope: Scope, state, load):
+    """load(conn, site, scope, state, profiles), once per scope state; the newest BASES_KEPT kept."""
+    bases = current_app.extensions[kept]
     key = (scope.id, state.version, state.modified_at)
     if key not in bases:
-        the_site, profiles = site(), all_profiles().values()
-        limit = shaping.base_limit(profiles, the_site.default_limit)
-        # Withdrawals as far back as the profile keeping them longest wants (Atom loads them).
-        wide = replace(the_site, tombstone_days=shaping.withdrawn_days_needed(profiles, the_site))
-        loaded = load_feed(db.connection(), wide, scope, state, fmt="atom", limit=limit, full_text=True)
-        bases[key] = replace(loaded, site=the_site)
+        bases[key] = load(db.connection(), site(), scope, state, all_profiles().values())
         while len(bases) > BASES_KEPT:
             bases.popitem(last=False)
     bases.move_to_end(key)
     return bases[key]
+
+
+def _base_feed(scope: Scope, state):
+    """The public full-text feed of a scope state, built once for every profile and format."""
+    return _per_state(_BASES, scope, state, shaping.load_base_feed)
+
+
+def _stamped_base(scope: Scope, state) -> profile_fragments.Base:
+    """What every profile's page composed from fragments starts from: articles read only when needed."""
+    return _per_state(_STAMPS, scope, state, profile_fragments.load_base)
 
 
 class ProfileFeedPage(FeedPage):
@@ -100,8 +107,15 @@ class ProfileFeedPage(FeedPage):
         self.self_url = self_url
 
     def build(self) -> bytes:
+        now, remembered = datetime.now(timezone.utc), fragments()
+        if remembered is not None:
+            composed = profile_fragments.render(self.profile, self.fmt, _stamped_base(self.scope, self.state),
+                                                conn=db.connection(), self_url=self.self_url, now=now,
+                                                fragments=remembered)
+            if composed is not None:
+                return composed
         feed = shaping.shape(self.profile, _base_feed(self.scope, self.state), fmt=self.fmt,
-                             self_url=self.self_url, now=datetime.now(timezone.utc))
+                             self_url=self.self_url, now=now)
         return shaping.write(self.profile, self.fmt, feed)
 
 

@@ -63,6 +63,18 @@ class Fragments:
             self.hits += 1
             return found
 
+    def get_all(self, keys: list) -> list[bytes | None]:
+        """get(key) for each of `keys`, under one lock (a page asks for all its entries at once)."""
+        with self._lock:
+            found = [self._items.get(key) for key in keys]
+            for key, fragment in zip(keys, found, strict=True):
+                if fragment is not None:
+                    self._items.move_to_end(key)
+            held = sum(fragment is not None for fragment in found)
+            self.hits += held
+            self.misses += len(found) - held
+            return found
+
     def put(self, key: Hashable, fragment: bytes) -> None:
         if len(fragment) > self.max_bytes:
             return
@@ -100,7 +112,7 @@ def frame(fmt: str, write: Callable[[Feed], bytes], feed: Feed) -> tuple[bytes, 
     return one[:start], one[end + len(ENTRY_END[fmt]):]
 
 
-def _frame_around_entries(fmt: str, body: bytes) -> tuple[bytes, bytes]:
+def frame_around_entries(fmt: str, body: bytes) -> tuple[bytes, bytes]:
     """(head, tail) of a written XML page with entries: before the first entry, after the last (entry
     text is escaped, so their tags occur nowhere else); saves writing a probe page."""
     start, end = body.find(ENTRY_START[fmt]), body.rfind(ENTRY_END[fmt])
@@ -176,7 +188,7 @@ def render(fmt: str, write: Callable[[Feed], bytes], conn: Connection, site: Sit
         entries = list(built.values())
         body = write(replace(feed, entries=entries,
                              sources={**feed.sources, **{e.id: loaded[i][1] for i, e in built.items()}}))
-        head, tail = frame(fmt, write, feed) if fmt == "json" else _frame_around_entries(fmt, body)
+        head, tail = frame(fmt, write, feed) if fmt == "json" else frame_around_entries(fmt, body)
         pieces = cut(fmt, body, head, tail, len(entries))
         if pieces is None:   # nothing remembered; a page written here whole is still the page
             return body if len(built) == len(page) else None
