@@ -405,16 +405,18 @@ def shape(profile: Profile, feed: Feed, *, fmt: str, self_url: str, now: datetim
     at every render."""
     context = shaping_context(profile, feed.site)
     candidates = [shaped_candidate(profile, context, entry, feed.sources.get(entry.id)) for entry in feed.entries]
-    return page_of(profile, feed, checked(profile, [c for c in candidates if c is not None], now), self_url=self_url)
+    split = checked(profile, [c for c in candidates if c is not None], now)
+    leave_out(profile, split.left)
+    return page_of(profile, feed, split, self_url=self_url)
 
 
 def page_of(profile: Profile, feed: Feed, split: Checked, *, self_url: str) -> Feed:
     """The profile's page: `feed`'s channel and withdrawals (its own entries unused) with the
     candidates (newest first) that broke no rule when `split`, within its window, after its
-    deletion markers; its namespaces those its entries use. The others are announced (_leave_out)."""
+    deletion markers; its namespaces those its entries use. Whoever checked `split` announced the
+    others (leave_out), once per check rather than once per format."""
     site = profile_site(profile, feed.site)
     entries = split.entries
-    _leave_out(profile, split.left)
     gone = withdrawn_within(profile, feed)
     markers = [marker_entry(profile, tombstone, feed) for tombstone in gone] \
         if deletions_of(profile) in MARKED_IN_ITEMS else []
@@ -549,7 +551,7 @@ def _left_key(problems: list, article) -> tuple[str, str]:
     return (article.id, article.updated.isoformat()) if article is not None else (problems[0].item_id, "")
 
 
-def _leave_out(profile: Profile, left: list) -> None:
+def leave_out(profile: Profile, left: list) -> None:
     """Announce what one render left out (`left`: (problems, _left_key)): a signal per item and rule (the
     desk records them, ops/desk_counters.py; /metrics counts them) and a log line the first time per
     article version and rule."""
