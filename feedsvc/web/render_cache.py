@@ -117,6 +117,9 @@ class Encodings(Mapping):
                     self.grown(self, len(body))
         return body
 
+    def __contains__(self, encoding) -> bool:   # without compressing, as Mapping's would
+        return encoding == "identity" or encoding in COMPRESSORS
+
     def __iter__(self):
         return iter(("identity", *COMPRESSORS))
 
