@@ -10,6 +10,7 @@ article, as pollers do. The row is the time until the last of them did, p99 over
 """
 from __future__ import annotations
 
+import os
 import queue
 import random
 import subprocess
@@ -101,6 +102,19 @@ def fresh_after(base: str, urls: list[str], marker: bytes, since: float, etags: 
     return max(seen.values())
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds the processes have used (from /proc; a process gone counts 0): what
+    the fan-out costs the app whatever else the machine is running, unlike the wall-clock row."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])   # utime, stime: fields 14 and 15 of proc(5)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def remember_etags(base: str, urls: list[str], etags: dict[str, str]) -> None:
     for url in urls:
         status, headers, _ = fetch(base + url)
@@ -113,7 +127,7 @@ def run(table: Table, database_url: str, mirror: Path, workdir: Path, writes: in
     logs.mkdir(parents=True, exist_ok=True)
     env = {**app_env(database_url), "FEEDSVC_API_TOKENS": TOKEN}
     rng = random.Random(21)
-    app_lags, mirror_lags, documents = [], [], 0
+    app_lags, mirror_lags, app_cpu, documents = [], [], [], 0
     with ExitStack() as stack:
         app = stack.enter_context(Gunicorn("wsgi:app", env=env, log_path=logs / "fanout-app.log"))
         watcher = subprocess.Popen(
@@ -131,6 +145,8 @@ def run(table: Table, database_url: str, mirror: Path, workdir: Path, writes: in
             mirror_etags: dict[str, str] = {}
             remember_etags(app.url(""), public + profiles, app_etags)
             remember_etags(nginx.url(""), public, mirror_etags)
+            workers = app.worker_pids()
+            cpu_before = cpu_seconds(workers)
             put(app.url(f"/api/articles/{record['id']}"), record)
             written = time.perf_counter()
             marker = f"articles/{record['id']}".encode()
@@ -138,13 +154,17 @@ def run(table: Table, database_url: str, mirror: Path, workdir: Path, writes: in
                 app_lag = both.submit(fresh_after, app.url(""), public + profiles, marker, written, app_etags)
                 mirror_lag = both.submit(fresh_after, nginx.url(""), public, marker, written, mirror_etags)
                 lags = {"app": app_lag.result(), "mirror": mirror_lag.result()}
+            app_cpu.append(cpu_seconds(workers) - cpu_before)
             app_lags.append(lags["app"])
             mirror_lags.append(lags["mirror"])
             time.sleep(rng.uniform(0.3, 0.8))
     section = "one write's fan-out (10 tags, 2 authors; every profile), served fresh"
+    cpu = sorted(app_cpu)[len(app_cpu) // 2]
+    notes = {"fanout": f"the app's workers spent a median {cpu:.2f} CPU-s per write until every document was fresh"}
     for name, what, lags in (("fanout", f"the app: {documents} documents", app_lags),
                              ("fanout-mirror", "nginx, the mirror's 42 public feeds", mirror_lags)):
         p99 = sorted(lags)[min(len(lags) - 1, int(round(0.99 * (len(lags) - 1))))]
         table.add(Row(name, section, f"{what}: p99 {p99:.2f} s over {len(lags)} writes", Sample(lags, "s"),
-                      target="p99 ≤ 1 s", met=p99 <= TARGET_SECONDS, value=p99, statistic="p99"))
-    return {"fanout_documents": documents}
+                      target="p99 ≤ 1 s", met=p99 <= TARGET_SECONDS, value=p99, statistic="p99",
+                      note=notes.get(name, "")))
+    return {"fanout_documents": documents, "fanout_app_cpu_seconds": cpu}

@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 
 from feedsvc.render.feeds import scope as feed_scope
 from feedsvc.web import documents, render_cache
-from feedsvc.web.render_cache import RenderCache, compress, validator
+from feedsvc.web.render_cache import ChangeSignal, CounterCache, RenderCache, compress, validator
 from feedsvc.web.render_spill import SpillDirectory
 
 
@@ -49,6 +49,26 @@ def test_every_encoding_is_compressed_once_and_decodes_to_the_body():
     assert gzip.decompress(bodies["gzip"]) == body and brotli.decompress(bodies["br"]) == body
     assert bodies["identity"] is body
     assert compress(body) == bodies  # the same bytes in every process: no timestamp in the gzip header
+
+
+def test_an_encoding_is_compressed_only_when_first_asked_for_and_then_charged(monkeypatch):
+    made = []
+    for name, squeeze in list(render_cache.COMPRESSORS.items()):
+        monkeypatch.setitem(render_cache.COMPRESSORS, name,
+                            lambda body, name=name, squeeze=squeeze: made.append(name) or squeeze(body))
+    cache = RenderCache()
+    body = ("<p>मानसून सत्र आज से शुरू</p>" * 200).encode("utf-8")
+    rendered = cache.get("k", "v1", lambda: body)
+    assert rendered.bodies["identity"] == body and "br" in rendered.bodies and "deflate" not in rendered.bodies
+    assert made == [] and cache.bytes == len(body)
+    packed = rendered.bodies["gzip"]
+    assert gzip.decompress(packed) == body and made == ["gzip"] and cache.bytes == len(body) + len(packed)
+    assert cache.get("k", "v1", lambda: b"").bodies["gzip"] is packed and made == ["gzip"]
+    every = dict(rendered.bodies)
+    assert made == ["gzip", "br"] and every == compress(body)   # the bytes compress() makes
+    assert cache.bytes == sum(map(len, every.values()))
+    cache.get("k", "v2", lambda: b"<rss/>")
+    assert cache.bytes == len(b"<rss/>")   # the old state's charge left with it
 
 
 def test_validator_is_stable_and_changes_with_every_input():
@@ -199,19 +219,42 @@ def test_two_processes_agree_through_the_store(database_url, api_headers, make_r
     assert second.get("/feeds/rss.xml", headers={"If-None-Match": from_one.headers["ETag"]}).status_code == 304
 
 
-def test_a_write_is_heard_by_its_own_app_only(database_url, api_headers, make_record, make_app):
-    """Two apps in one process, on one database, trusting their counters for a minute: a write
-    through one is served by that one at once; the other, like another gunicorn worker, keeps
-    trusting the counters it read (store.changed reaches only the receivers of the writer's engine)."""
-    writer, other = (make_app(FEED_STATE_RECHECK_MS=60_000) for _ in range(2))
+def test_a_write_is_heard_at_once_on_this_machine_and_after_the_interval_elsewhere(
+        database_url, api_headers, make_record, make_app, tmp_path):
+    """Apps in one process on one database, trusting their counters for a minute, stand for gunicorn
+    workers: a write through one is served at once by that one (store.changed reaches the receivers
+    of the writer's engine) and by another worker of this machine (the signal file beside the store);
+    an app that shares no signal, like one on another machine, keeps trusting what it read."""
+    writer, worker, elsewhere = (make_app(FEED_STATE_RECHECK_MS=60_000) for _ in range(3))
+    documents.counters(elsewhere).signal = render_cache.ChangeSignal(tmp_path / "another-machine")
     put(writer.test_client(), api_headers, make_record())
-    assert item_ids(writer.test_client()) == item_ids(other.test_client()) == ["test-2025-08-01-monsoon"]
+    assert item_ids(writer.test_client()) == item_ids(worker.test_client()) == item_ids(elsewhere.test_client()) \
+        == ["test-2025-08-01-monsoon"]
     put(writer.test_client(), api_headers, make_record(id="later", slug="later", updated=None,
                                                        published="2025-08-02T09:00:00+05:30"))
-    assert item_ids(writer.test_client()) == ["later", "test-2025-08-01-monsoon"]
-    assert item_ids(other.test_client()) == ["test-2025-08-01-monsoon"]
-    documents.counters(other).clear()  # what the recheck interval's end does
-    assert item_ids(other.test_client()) == ["later", "test-2025-08-01-monsoon"]
+    assert item_ids(writer.test_client()) == item_ids(worker.test_client()) == ["later", "test-2025-08-01-monsoon"]
+    assert item_ids(elsewhere.test_client()) == ["test-2025-08-01-monsoon"]
+    documents.counters(elsewhere).clear()  # what the recheck interval's end does
+    assert item_ids(elsewhere.test_client()) == ["later", "test-2025-08-01-monsoon"]
+
+
+def test_held_counters_are_read_again_after_another_workers_signal(tmp_path):
+    def counting():
+        reads = []
+        return lambda: reads.append(1) or len(reads)
+
+    path = tmp_path / "store-changed"
+    settling, trusting = CounterCache(60, ChangeSignal(path), exact_after_signal=60), CounterCache(60, ChangeSignal(path), 0)
+    first, second = counting(), counting()
+    assert [settling.get("k", first), settling.get("k", first), trusting.get("k", second)] == [1, 1, 1]
+    ChangeSignal(path).send()   # another worker's write
+    stamp = ChangeSignal(path).stamp()
+    ChangeSignal(path).send()   # and another within the same clock tick: a new stamp still
+    assert ChangeSignal(path).stamp() > stamp
+    # Read exactly for a while after a signal: it is sent just before the write's commit.
+    assert [settling.get("k", first), settling.get("k", first)] == [2, 3]
+    assert [trusting.get("k", second), trusting.get("k", second)] == [2, 2]
+    assert ChangeSignal(tmp_path / "missing" / "signal").stamp() is None
 
 
 def test_a_held_copy_is_served_while_the_store_is_down(client, app, api_headers, make_record, monkeypatch):

@@ -30,7 +30,11 @@ _FRAGMENTS = "feedsvc.fragments"
 def init_app(app: Flask, engine: Engine) -> render_cache.RenderCache:
     """Give the app its render cache, and change counters forgotten on every write through `engine`."""
     app.extensions[_RENDER_CACHE] = render_cache.RenderCache(app.config["RENDER_CACHE_MAX_BYTES"], spill_directory(app))
-    app.extensions[_COUNTERS] = render_cache.CounterCache(app.config["FEED_STATE_RECHECK_MS"] / 1000)
+    recheck = app.config["FEED_STATE_RECHECK_MS"] / 1000
+    # Only counters held for a while need telling of the other workers' writes.
+    signal = render_cache.ChangeSignal.for_database(Path(app.instance_path), app.config["DATABASE_URL"]) \
+        if recheck > 0 else None
+    app.extensions[_COUNTERS] = render_cache.CounterCache(recheck, signal)
     app.extensions[_COUNTERS].follow(engine)
     size = app.config["FEED_FRAGMENTS_MAX_BYTES"]
     app.extensions[_FRAGMENTS] = feeds.Fragments(size, render_cache.output_revision()) if size > 0 else None

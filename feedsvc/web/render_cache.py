@@ -6,10 +6,12 @@ key, of the scope's change counter in the store (`scope_state.version` and its `
 and of the settings that show in the output. Any process can therefore tell from one cheap
 lookup of the shared counter, without rendering, whether a client's copy or its own cached copy
 is current: a write through the API in one gunicorn worker bumps the counter, and every other
-worker's next request sees a new validator and renders afresh. The body is compressed once, with
-gzip and brotli, when it is rendered; requests only pick the bytes.
+worker's next request sees a new validator and renders afresh. Each encoding of a body (gzip,
+brotli) is compressed once, the first time a request asks for it (`Encodings`), and kept beside it:
+a render after a write costs the write of the body alone, not its compressions too (they took two
+thirds of a fresh profile feed's time, and a client that takes identity never needs them).
 
-A document too big for memory (its encodings together over a quarter of `max_bytes`: a long
+A document too big for memory (its body over a quarter of `max_bytes`: a long
 section's full-text feed, a partner page) goes to a folder every worker shares
 (feedsvc.web.render_spill) instead: this process keeps only its validator, and any worker reads
 the one encoding a request needs from the file. So documents of any size are rendered once per
@@ -19,6 +21,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import logging
+import os
 import threading
 import time
 from collections import Counter, OrderedDict
@@ -32,6 +36,8 @@ from sqlalchemy.engine import Engine
 
 from feedsvc import store
 from feedsvc.web.render_spill import SpillDirectory
+
+log = logging.getLogger(__name__)
 
 # gzip level 6 and brotli quality 9 come within a few per cent of the maximum size savings at
 # a tenth of the time (brotli 11 takes over a second for a 500 KB feed); mtime=0 keeps the gzip
@@ -74,23 +80,66 @@ def validator(key: Hashable, version: int, modified_at, salt: str = "") -> str:
     return hashlib.blake2b(material, digest_size=12).hexdigest()
 
 
+COMPRESSORS: dict[str, Callable[[bytes], bytes]] = {
+    "gzip": lambda body: gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0),
+    "br": lambda body: brotli.compress(body, quality=BROTLI_QUALITY),
+}
+
+
 def compress(body: bytes) -> dict[str, bytes]:
-    """Every encoding of a body, computed once."""
-    return {
-        "identity": body,
-        "gzip": gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0),
-        "br": brotli.compress(body, quality=BROTLI_QUALITY),
-    }
+    """Every encoding of a body, computed now."""
+    return {"identity": body, **{name: squeeze(body) for name, squeeze in COMPRESSORS.items()}}
+
+
+class Encodings(Mapping):
+    """A body and its encodings, each compressed the first time it is asked for and then kept.
+
+    Iterating (or `dict(...)`) compresses every encoding; `size` counts only the bytes held so far.
+    `grown(self, n)` is told of the n bytes each compression adds (the cache charges them).
+    """
+
+    def __init__(self, body: bytes, grown: Callable[["Encodings", int], None] | None = None):
+        self._bodies = {"identity": body}
+        self._lock = threading.Lock()
+        self.grown = grown
+
+    def __getitem__(self, encoding: str) -> bytes:
+        body = self._bodies.get(encoding)
+        if body is not None:
+            return body
+        squeeze = COMPRESSORS[encoding]   # KeyError for an encoding we never make, as a dict would
+        with self._lock:   # two requests for a new encoding at once: one compresses, the other waits for it
+            body = self._bodies.get(encoding)
+            if body is None:
+                body = squeeze(self._bodies["identity"])
+                self._bodies[encoding] = body
+                if self.grown is not None:
+                    self.grown(self, len(body))
+        return body
+
+    def __contains__(self, encoding) -> bool:   # without compressing, as Mapping's would
+        return encoding == "identity" or encoding in COMPRESSORS
+
+    def __iter__(self):
+        return iter(("identity", *COMPRESSORS))
+
+    def __len__(self) -> int:
+        return 1 + len(COMPRESSORS)
+
+    @property
+    def size(self) -> int:
+        return sum(len(b) for b in list(self._bodies.values()))
 
 
 @dataclass(frozen=True)
 class Rendered:
     validator: str
-    bodies: Mapping[str, bytes]   # a dict in memory; render_spill.FileBodies when read from disk
+    bodies: Mapping[str, bytes]   # Encodings in memory; render_spill.FileBodies when read from disk
 
     @property
     def size(self) -> int:
-        return sum(len(b) for b in self.bodies.values())
+        held = getattr(self.bodies, "size", None)
+        return held if held is not None else sum(len(b) for b in self.bodies.values())
 
 
 @dataclass(frozen=True)
@@ -111,8 +160,10 @@ class RenderCache:
     spill: SpillDirectory | None = None
     stats: Counter = field(default_factory=Counter)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self._entries: OrderedDict[Hashable, Rendered | Spilled] = OrderedDict()
+        # What each entry was charged to `_bytes` (an entry in memory grows as its encodings are made).
+        self._charged: dict[Hashable, int] = {}
         self._bytes = 0
         self._lock = threading.Lock()
         self._building: dict[Hashable, threading.Lock] = {}
@@ -132,7 +183,7 @@ class RenderCache:
                 self.stats["hits"] += 1
                 return cached
             self.stats["renders"] += 1
-            rendered = Rendered(validator, compress(build()))
+            rendered = Rendered(validator, Encodings(build(), lambda bodies, grew: self._grew(key, bodies, grew)))
             self._store(key, rendered)
         with self._lock:
             self._building.pop(key, None)
@@ -148,6 +199,7 @@ class RenderCache:
         """Forget every document this process holds in memory (spilled files stay for every worker)."""
         with self._lock:
             self._entries.clear()
+            self._charged.clear()
             self._bytes = 0
 
     def __len__(self) -> int:
@@ -180,7 +232,7 @@ class RenderCache:
             with self._lock:
                 if self._entries.get(key) is entry:
                     del self._entries[key]
-                    self._bytes -= entry.size
+                    self._bytes -= self._charged.pop(key)
             return None
         self.stats["spill_hits"] += 1
         return Rendered(entry.validator, bodies)
@@ -198,21 +250,65 @@ class RenderCache:
 
     def _keep(self, key: Hashable, entry: Rendered | Spilled | None) -> None:
         with self._lock:
-            old = self._entries.pop(key, None)
-            if old is not None:
-                self._bytes -= old.size
+            if self._entries.pop(key, None) is not None:
+                self._bytes -= self._charged.pop(key)
             if entry is not None:
                 self._entries[key] = entry
+                self._charged[key] = entry.size
                 self._bytes += entry.size
-            while self._bytes > self.max_bytes:
-                _, dropped = self._entries.popitem(last=False)
-                self._bytes -= dropped.size
-                self.stats["evictions"] += 1
+            self._evict()
+
+    def _grew(self, key: Hashable, bodies: Encodings, grew: int) -> None:
+        """A held document made another encoding: charge it (or nothing, if the document left meanwhile)."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if isinstance(entry, Rendered) and entry.bodies is bodies:
+                self._charged[key] += grew
+                self._bytes += grew
+                self._evict()
+
+    def _evict(self) -> None:
+        while self._bytes > self.max_bytes:
+            dropped, _ = self._entries.popitem(last=False)
+            self._bytes -= self._charged.pop(dropped)
+            self.stats["evictions"] += 1
         # A spilled older state's file stays: a worker whose counters lag may still ask for it, and
         # untouched, it is the first the disk bound evicts.
 
 
 T = TypeVar("T")
+
+
+class ChangeSignal:
+    """A file whose modification time every write through one of this machine's apps on a database
+    moves: the other workers read it (one stat, about a microsecond) to learn that their held counters
+    may be old. It only hastens what the recheck interval does anyway; if it cannot be written or
+    read, nothing is lost but that haste."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    @classmethod
+    def for_database(cls, folder: Path, database_url: str) -> "ChangeSignal":
+        name = hashlib.blake2b(database_url.encode("utf-8"), digest_size=8).hexdigest()
+        return cls(Path(folder) / f"store-changed-{name}")
+
+    def stamp(self) -> int | None:
+        try:
+            return os.stat(self.path).st_mtime_ns
+        except OSError:
+            return None
+
+    def send(self) -> None:
+        # An explicit, strictly new nanosecond time: the kernel's own file times move in whole
+        # clock ticks, so two writes within one tick would otherwise leave the same stamp.
+        stamp = max(time.time_ns(), (self.stamp() or 0) + 1)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.touch()
+            os.utime(self.path, ns=(stamp, stamp))
+        except OSError as exc:
+            log.warning("cannot signal a store change to the other workers through %s: %s", self.path, exc)
 
 
 class CounterCache:
@@ -222,17 +318,26 @@ class CounterCache:
     a short interval (deploy/gunicorn.conf.py sets 0.5 s) a worker reads each counter at most that
     often, which takes the database off the path of nearly every cached hit and 304 — the read and
     the connection checkout were about half the time of such a request. The price: a write through
-    another process is seen up to that long later (a write through this app clears the cache at
-    once, `follow`). Feed readers poll every few minutes; half a second is far below what they can notice,
-    and the static mirror's exporter always reads exactly (recheck 0).
+    another machine (or a command such as `flask import-articles`) is seen up to that long later.
+    A write through this app clears the cache at once (`follow`), and through another worker of
+    this machine as soon as the `signal` file says so: counters are then read exactly for
+    `exact_after_signal` seconds (the signal is sent inside the write's transaction, just before its
+    commit, so a read at once may still find the old counter).
+    Feed readers poll every few minutes; half a second is far below what they can notice, but a
+    write's fan-out to hundreds of feeds is measured against one second (bench row `fanout`).
+    The static mirror's exporter always reads exactly (recheck 0).
     """
 
-    def __init__(self, recheck_seconds: float = 0.0):
-        self.recheck_seconds = recheck_seconds
+    def __init__(self, recheck_seconds: float = 0.0, signal: ChangeSignal | None = None,
+                 exact_after_signal: float = 0.1):
+        self.recheck_seconds, self.signal, self.exact_after_signal = recheck_seconds, signal, exact_after_signal
         self._held: dict[Hashable, tuple[object, float]] = {}
+        self._signal_seen: int | None = signal.stamp() if signal is not None else None
+        self._exact_until = 0.0
 
     def follow(self, engine: Engine) -> None:
-        """Forget every counter when a write through `engine` (in this process) changes the store."""
+        """Forget every counter when a write through `engine` (in this process) changes the store,
+        and tell the other workers (`signal`)."""
         # Its own next request must see the write, not wait out the interval.
         store.changed.connect(self._store_changed, sender=engine)
 
@@ -240,8 +345,13 @@ class CounterCache:
         if self.recheck_seconds <= 0:
             return load()
         now = time.monotonic()
+        if self.signal is not None:
+            stamp = self.signal.stamp()
+            if stamp != self._signal_seen:
+                self._signal_seen, self._exact_until = stamp, now + self.exact_after_signal
+                self._held.clear()
         held = self._held.get(key)
-        if held is not None and now - held[1] < self.recheck_seconds:
+        if held is not None and now - held[1] < self.recheck_seconds and now >= self._exact_until:
             return held[0]
         value = load()
         self._held[key] = (value, now)
@@ -252,3 +362,6 @@ class CounterCache:
 
     def _store_changed(self, _engine, **_change) -> None:
         self.clear()
+        if self.signal is not None:
+            self.signal.send()
+            self._signal_seen = self.signal.stamp()   # its own write: already cleared
