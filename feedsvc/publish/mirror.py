@@ -59,7 +59,7 @@ from feedsvc.render.feeds import FORMATS, Scope, Site
 from feedsvc.render.feeds.urls import FEEDS, feed_path, parse_feed_path
 from feedsvc.store import articles
 from feedsvc.web import db, documents, id_authority, profile_feeds, ratelimit, render_cache
-from feedsvc.web.http import strip_encoding
+from feedsvc.web.http import ALL_BODIES, strip_encoding
 
 log = logging.getLogger(__name__)
 
@@ -328,12 +328,15 @@ def _validator(response) -> str | None:
 
 def fetch(client, url: str) -> Fetched:
     """A document as the app serves it, in every encoding; compressed here where the app does not."""
-    plain = client.get(url, environ_base=INTERNAL, buffered=True)
+    every: dict[str, bytes] = {}   # the app's own bodies in every encoding, where it keeps them (feeds...)
+    plain = client.get(url, environ_base={**INTERNAL, ALL_BODIES: every}, buffered=True)
     if plain.status_code != 200:
         return Fetched(plain.status_code)
     identity = plain.get_data()
     bodies = {"identity": identity}
-    for encoding in SIBLINGS:
+    if every.get("identity") == identity:
+        bodies.update((encoding, every[encoding]) for encoding in SIBLINGS if encoding in every)
+    for encoding in set(SIBLINGS) - set(bodies):
         packed = client.get(url, headers={"Accept-Encoding": encoding}, environ_base=INTERNAL, buffered=True)
         # Taken only when it is the same version (a write may land between the two requests).
         if (packed.status_code == 200 and packed.headers.get("Content-Encoding") == encoding
@@ -555,7 +558,8 @@ class Mirror:
         docs += [d for url, d in self._feeds_failed.items() if url not in by_url]
         held = self.manifest.stamps([d.url for d in docs])
         due = [d for d in docs if held.get(d.url) != d.stamp and (d.url, d.stamp) not in tried]
-        return sorted(due, key=_priority, reverse=True)
+        changed_at = {s.scope: s.modified_at for s in states}
+        return sorted(due, key=lambda d: _priority(d, changed_at), reverse=True)
 
     def take_down(self, report: Report) -> None:
         """Articles that left public view lately (a DELETE, a draft again) lose their page files at once,
@@ -723,17 +727,20 @@ _FORMAT_ORDER = {fmt: i for i, fmt in enumerate(FORMATS)}
 _FIRST_KINDS = ("site", "section")   # what most readers follow, and what every write changes
 
 
-def _priority(doc: Document) -> tuple:
-    """Public feeds before aggregator profiles' (which follow in the same order); in each, site and
-    section feeds before tag and author feeds, formats in their order (RSS first); OPML last."""
+def _priority(doc: Document, changed_at: dict[str, datetime] | None = None) -> tuple:
+    """Public feeds before aggregator profiles' (which follow in the same order); in each, with
+    `changed_at` (scope -> when its counter last moved), the latest write's feeds ahead of any older
+    ones still due; site and section feeds before tag and author feeds, formats in their order (RSS
+    first); OPML last."""
     target, profile = parse_feed_path(doc.url), 0
     public = shaping.public_feed_path(doc.url) if target is None else None
     if public is not None:
         target, profile = parse_feed_path(public), 1
     if target is None:
-        return (9, 0, 0, 0, doc.url)   # OPML and the directories
-    return (profile, 0 if target.kind in _FIRST_KINDS else 1, _FORMAT_ORDER[target.fmt], _KIND_ORDER[target.kind],
-            target.scope.id)
+        return (9, 0, 0, 0, 0, doc.url)   # OPML and the directories
+    when = changed_at.get(target.scope.id) if changed_at else None
+    return (profile, -when.timestamp() if when else 0, 0 if target.kind in _FIRST_KINDS else 1,
+            _FORMAT_ORDER[target.fmt], _KIND_ORDER[target.kind], target.scope.id)
 
 
 def _site_version(conn: Connection) -> int:
