@@ -18,15 +18,17 @@ pages, counts and lastmods for sitemaps — and a run fetches only documents who
 Query-string variants (feed pages 2+, ?limit=, OPML ?format=) are not files; deploy/nginx passes
 them to the app.
 
-Watch mode reads scope_state (one indexed read of ~100 rows) every --interval seconds; a change
+Watch mode starts watching at once and runs its first full pass in the other thread, so writes and
+takedowns never wait for a start-up over many stale documents. It reads scope_state every --interval
+seconds (and the site's row between two feed documents, to put a newer write's feeds first); a change
 re-exports the changed scopes' feeds, OPML, the directory, the changed articles' pages and the pages
 of the translations they list (translated_pages), and a scope gone from it (a renamed key,
 feedsvc/ingest/rename.py) has its feed files deleted: nginx then passes the old URLs to the app,
 which answers 301 to the new key. No redirect files are written. The
 sitemap index and monthly sitemaps need scans of the article table, so they follow at most every
-SITEMAP_SECONDS — at once when a page left the mirror (a takedown: the feeds thread deletes its files
-and rewrites the sitemaps first thing in its next cycle, and a monthly sitemap left with no article
-is deleted too); the news sitemap follows every site change (and every NEWS_SECONDS, as its 48-hour
+SITEMAP_SECONDS — at once when a page left the mirror (a takedown: the feeds thread, which looks for
+one before each feed document it writes, deletes its files and rewrites the sitemaps, and a monthly
+sitemap left with no article is deleted too); the news sitemap follows every site change (and every NEWS_SECONDS, as its 48-hour
 window moves with the clock).
 """
 from __future__ import annotations
