@@ -26,7 +26,7 @@ from bench import synth
 from feedsvc.profiles import built_in
 from feedsvc.render.feeds.formats import FORMATS
 
-from .fresh import TOKEN, _stop, put
+from .fresh import TOKEN, _stop, put, watching
 from .load import ROOT
 from .serve import app_env, fetch
 from .servers import Gunicorn, Nginx
@@ -136,7 +136,8 @@ def run(table: Table, database_url: str, mirror: Path, workdir: Path, writes: in
             stdout=open(logs / "fanout-watch.log", "wb"), stderr=subprocess.STDOUT)
         stack.callback(_stop, watcher)
         nginx = stack.enter_context(Nginx(mirror, workdir / "nginx-fanout", app_port=app.port))
-        time.sleep(2)   # the watcher's first pass is over
+        watching(watcher, logs / "fanout-watch.log")
+        time.sleep(2)   # the watcher's first cycles are over
         for i in range(writes):
             record = wide_record(9_100_000 + int(time.time()) % 100_000 * 10 + i, rng)
             public, profiles = affected(record)

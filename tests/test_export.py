@@ -4,6 +4,7 @@ from __future__ import annotations
 import gzip
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 import brotli
@@ -342,3 +343,15 @@ def test_public_feeds_go_before_profile_feeds_and_opml_last():
     ordered = sorted((export.Document(url, "") for url in urls), key=export._priority)
     assert [d.url for d in ordered][:4] == ["/feeds/rss.xml", "/feeds/tag/x/rss.xml", "/feeds/profile/msn/rss.xml",
                                             "/feeds/profile/msn/tag/x/rss.xml"]
+
+
+def test_the_latest_writes_feeds_go_before_older_ones_still_due():
+    """A backlog (a long start-up pass, a burst of writes) never holds back the newest write's feeds."""
+    older, newer = datetime(2025, 8, 1, 9, 0), datetime(2025, 8, 1, 9, 5)
+    changed_at = {"tag:old": older, "author:old": older, "tag:new": newer, "site": newer}
+    urls = ["/feeds/tag/old/rss.xml", "/feeds/author/old/rss.xml", "/feeds/profile/msn/tag/new/rss.xml",
+            "/feeds/tag/new/feed.json", "/feeds/tag/new/rss.xml", "/feeds/rss.xml"]
+    ordered = sorted((export.Document(url, "") for url in urls), key=lambda d: export._priority(d, changed_at))
+    assert [d.url for d in ordered] == ["/feeds/rss.xml", "/feeds/tag/new/rss.xml", "/feeds/tag/new/feed.json",
+                                        "/feeds/tag/old/rss.xml", "/feeds/author/old/rss.xml",
+                                        "/feeds/profile/msn/tag/new/rss.xml"]

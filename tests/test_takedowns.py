@@ -3,6 +3,7 @@ surrogate key through the durable outbox, and the static mirror drops its files 
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote, unquote
@@ -253,3 +254,29 @@ def test_the_watching_mirror_removes_the_articles_files_within_a_second(app, cli
             time.sleep(0.01)
     assert b"monsoon-session-begins" not in (tmp_path / "feeds/rss.xml").read_bytes()
     assert b"monsoon-session-begins" not in (tmp_path / sitemaps.NEWS_PATH.lstrip("/")).read_bytes()
+
+
+@pytest.mark.slow  # a full mirror sync, then the watch's start-up pass over every document again: 30-110 s
+def test_a_takedown_during_the_watchs_start_up_pass_leaves_the_mirror_within_a_second(
+        app, client, api_headers, make_record, tmp_path, monkeypatch):
+    """`export --watch` brings the mirror up to date beside the watch, not before it (issue 17)."""
+    put_record(client, api_headers, fresh_record(make_record))
+    first = export.Mirror(app, tmp_path)
+    first.sync()
+    first.close()
+    monkeypatch.setattr(export, "EXPORT_REVISION", "next")   # a new layout: every document is due again
+    files = [tmp_path / "articles/monsoon-session-begins.html", tmp_path / "amp/monsoon-session-begins.html"]
+    files += [f.with_name(f.name + suffix) for f in files for suffix in (".gz", ".br")]
+    manifest = sqlite3.connect(f"file:{tmp_path / export.STATE_DIR / export.MANIFEST}?mode=ro", uri=True)
+    try:
+        with watching(export.Mirror(app, tmp_path), sync_first=True):
+            time.sleep(0.3)   # the start-up pass is under way
+            assert delete(client, api_headers, "test-2025-08-01-monsoon").status_code == 200
+            answered = time.monotonic()
+            while any(f.exists() for f in files):
+                assert time.monotonic() - answered < 1.0, [str(f) for f in files if f.exists()]
+                time.sleep(0.01)
+            (old,) = manifest.execute("SELECT count(*) FROM documents WHERE stamp NOT LIKE 'next|%'").fetchone()
+            assert old > 100, "the start-up pass was over before the takedown: the test shows nothing"
+    finally:
+        manifest.close()

@@ -18,15 +18,17 @@ pages, counts and lastmods for sitemaps — and a run fetches only documents who
 Query-string variants (feed pages 2+, ?limit=, OPML ?format=) are not files; deploy/nginx passes
 them to the app.
 
-Watch mode reads scope_state (one indexed read of ~100 rows) every --interval seconds; a change
+Watch mode starts watching at once and runs its first full pass in the other thread, so writes and
+takedowns never wait for a start-up over many stale documents. It reads scope_state every --interval
+seconds (and the site's row between two feed documents, to put a newer write's feeds first); a change
 re-exports the changed scopes' feeds, OPML, the directory, the changed articles' pages and the pages
 of the translations they list (translated_pages), and a scope gone from it (a renamed key,
 feedsvc/ingest/rename.py) has its feed files deleted: nginx then passes the old URLs to the app,
 which answers 301 to the new key. No redirect files are written. The
 sitemap index and monthly sitemaps need scans of the article table, so they follow at most every
-SITEMAP_SECONDS — at once when a page left the mirror (a takedown: the feeds thread deletes its files
-and rewrites the sitemaps first thing in its next cycle, and a monthly sitemap left with no article
-is deleted too); the news sitemap follows every site change (and every NEWS_SECONDS, as its 48-hour
+SITEMAP_SECONDS — at once when a page left the mirror (a takedown: the feeds thread, which looks for
+one before each feed document it writes, deletes its files and rewrites the sitemaps, and a monthly
+sitemap left with no article is deleted too); the news sitemap follows every site change (and every NEWS_SECONDS, as its 48-hour
 window moves with the clock).
 """
 from __future__ import annotations
@@ -59,7 +61,7 @@ from feedsvc.render.feeds import FORMATS, Scope, Site
 from feedsvc.render.feeds.urls import FEEDS, feed_path, parse_feed_path
 from feedsvc.store import articles
 from feedsvc.web import db, documents, id_authority, profile_feeds, ratelimit, render_cache
-from feedsvc.web.http import strip_encoding
+from feedsvc.web.http import ALL_BODIES, strip_encoding
 
 log = logging.getLogger(__name__)
 
@@ -94,14 +96,19 @@ class Document:
 
 
 def feed_documents(scope_states: Iterable[store.ScopeState], salt: str,
-                   profiles: Iterable[Profile] = ()) -> list[Document]:
+                   profiles: Iterable[Profile] = (), only: Iterable[str] | None = None) -> list[Document]:
     """Every format of every scope's first page, plus OPML and the feed directory; with `profiles`,
-    each profile's feed of every scope in every format it allows, its OPML, and the profile directory."""
+    each profile's feed of every scope in every format it allows, its OPML, and the profile directory.
+    With `only`, the feeds of those scopes alone (the lists are still whole)."""
     states = {s.scope: s for s in scope_states}
     digests = {p.name: p.digest() for p in profiles}
     profiles = sorted(profiles, key=lambda p: p.name)
     docs = []
-    for scope_id in ["site", *sorted(s for s in states if s != "site")]:
+    scope_ids = ["site", *sorted(s for s in states if s != "site")]
+    if only is not None:
+        wanted = set(only)
+        scope_ids = [s for s in scope_ids if s in wanted]
+    for scope_id in scope_ids:
         state = states.get(scope_id)
         stamp = f"{salt}|{state.version}|{state.modified_at.isoformat()}" if state else f"{salt}|0"
         scope = Scope.from_id(scope_id)
@@ -323,12 +330,15 @@ def _validator(response) -> str | None:
 
 def fetch(client, url: str) -> Fetched:
     """A document as the app serves it, in every encoding; compressed here where the app does not."""
-    plain = client.get(url, environ_base=INTERNAL, buffered=True)
+    every: dict[str, bytes] = {}   # the app's own bodies in every encoding, where it keeps them (feeds...)
+    plain = client.get(url, environ_base={**INTERNAL, ALL_BODIES: every}, buffered=True)
     if plain.status_code != 200:
         return Fetched(plain.status_code)
     identity = plain.get_data()
     bodies = {"identity": identity}
-    for encoding in SIBLINGS:
+    if every.get("identity") == identity:
+        bodies.update((encoding, every[encoding]) for encoding in SIBLINGS if encoding in every)
+    for encoding in set(SIBLINGS) - set(bodies):
         packed = client.get(url, headers={"Accept-Encoding": encoding}, environ_base=INTERNAL, buffered=True)
         # Taken only when it is the same version (a write may land between the two requests).
         if (packed.status_code == 200 and packed.headers.get("Content-Encoding") == encoding
@@ -376,6 +386,10 @@ class Mirror:
         self.profiles = list(profile_feeds.profiles_of(app).values())
         # In watch mode: the feeds' loop clears `feeds_idle` while it has work; the other loop waits for it.
         self.feeds_idle: threading.Event | None = None
+        # Set by the other loop when it rewrote feeds itself (the start-up sync): stamps are checked afresh.
+        self.feeds_recheck: threading.Event | None = None
+        self._feeds_seen: dict[str, int] | None = None   # scope -> version whose feeds this Mirror caught up
+        self._feeds_failed: dict[str, Document] = {}
         counters = documents.counters(app)
         if counters is not None:
             counters.recheck_seconds = 0   # the mirror follows every change at once
@@ -480,33 +494,47 @@ class Mirror:
         """Every feed document whose scope changed, most important first, then OPML and the directory.
 
         What pollers and the freshness target look at, so in watch mode it runs on its own and never
-        waits behind pages or sitemaps. It takes one document at a time and looks at the counters
-        again after each, so a new write's site feed goes ahead of the rest of an older write's
-        tag and author feeds: the whole site first, its sections, then tags and authors; RSS, Atom,
-        JSON Feed in turn.
+        waits behind pages or sitemaps. Between two documents it looks for takedowns and at the site's
+        change counter (every article write moves it), so a new write's site feed goes ahead of the
+        rest of an older write's tag and author feeds: the whole site first, its sections, then tags
+        and authors; RSS, Atom, JSON Feed in turn. The list of what is due is made again only when
+        the site moved or the list ran out, and only from the scopes whose counter moved since this
+        Mirror last brought their feeds up to date: one write costs its own scopes, not every scope.
         """
         started = time.perf_counter()
         report = Report()
         known = self.manifest.get("scopes", {})
-        tried: set[tuple[str, str]] = set()   # a document the app would not give (503) is tried once
+        if self.feeds_recheck is not None and self.feeds_recheck.is_set():
+            self.feeds_recheck.clear()
+            self._feeds_seen = None   # another thread rewrote feeds (the start-up sync): check every stamp
+        tried: set[tuple[str, str]] = set()   # a document the app would not give (503) is tried once a cycle
+        due: list[Document] = []   # most important last
+        states: list[store.ScopeState] = []
+        site_version = None
         try:
             while True:
                 self.take_down(report)   # before each document: a takedown never waits for a long cycle
                 with self.engine.connect() as conn:
-                    states = store.all_scopes(conn)
-                docs = feed_documents(states, self.salt, self.profiles)
-                held = self.manifest.stamps([d.url for d in docs])
-                pending = [d for d in docs if held.get(d.url) != d.stamp and (d.url, d.stamp) not in tried]
-                if not pending:
+                    if site_version is None or not due or _site_version(conn) != site_version:
+                        states = store.all_scopes(conn)
+                        site_version = next((s.version for s in states if s.scope == "site"), 0)
+                        due = self._due_feeds(states, tried)
+                if not due:
                     break
                 if self.feeds_idle is not None:
                     self.feeds_idle.clear()
-                doc = min(pending, key=_priority)
+                doc = due.pop()
                 tried.add((doc.url, doc.stamp))
+                kept = report.kept
                 self.refresh(doc, None, report)
+                if report.kept > kept:
+                    self._feeds_failed[doc.url] = doc   # its stamp stays old: tried again next cycle
+                else:
+                    self._feeds_failed.pop(doc.url, None)
         finally:
             if self.feeds_idle is not None:
                 self.feeds_idle.set()
+        self._feeds_seen = {s.scope: s.version for s in states}
         self._forget_gone_scopes(set(known) - {s.scope for s in states}, report)
         changed = [s for s in states if known.get(s.scope) != s.version]
         self.manifest.set("scopes", {s.scope: s.version for s in states})
@@ -518,6 +546,22 @@ class Mirror:
             self.manifest.set("last_update", {"at": time.time(), "lag_seconds": lag})
         report.seconds = time.perf_counter() - started
         return report
+
+    def _due_feeds(self, states: list[store.ScopeState], tried: set[tuple[str, str]]) -> list[Document]:
+        """Feed documents whose file is older than their stamp, least important first: of the scopes
+        that moved since this Mirror last caught up (all of them the first time), the lists, and the
+        ones that failed before."""
+        seen = self._feeds_seen
+        moved = None if seen is None else [s.scope for s in states if seen.get(s.scope) != s.version]
+        if moved == [] and seen is not None and len(seen) == len(states) and not self._feeds_failed:
+            return []
+        docs = feed_documents(states, self.salt, self.profiles, only=moved)
+        by_url = {d.url: d for d in docs}
+        docs += [d for url, d in self._feeds_failed.items() if url not in by_url]
+        held = self.manifest.stamps([d.url for d in docs])
+        due = [d for d in docs if held.get(d.url) != d.stamp and (d.url, d.stamp) not in tried]
+        changed_at = {s.scope: s.modified_at for s in states}
+        return sorted(due, key=lambda d: _priority(d, changed_at), reverse=True)
 
     def take_down(self, report: Report) -> None:
         """Articles that left public view lately (a DELETE, a draft again) lose their page files at once,
@@ -538,7 +582,7 @@ class Mirror:
                 self._forget_old_sitemaps({d.url for d in listed}, report)
                 self.apply([*listed, news_document(versions.get("site", 0), self.salt)], versions, report,
                            yield_to_feeds=False)
-        if newest is not None:
+        if newest is not None and (newest - TAKEDOWN_OVERLAP).isoformat() != since:
             self.manifest.set("takedowns_since", (newest - TAKEDOWN_OVERLAP).isoformat())
 
     def update_rest(self) -> Report | None:
@@ -624,17 +668,38 @@ class Mirror:
         return removed
 
     def watch(self, interval: float = 0.2, stop: threading.Event | None = None,
-              on_update: Callable[[Report], None] | None = None) -> None:
-        """Keep the mirror current until `stop` is set: feeds in this thread, the rest in another."""
+              on_update: Callable[[Report], None] | None = None, *, sync_first: bool = False) -> None:
+        """Keep the mirror current until `stop` is set: feeds and takedowns in this thread, the rest in
+        another. With `sync_first` the other thread begins with a full pass (`sync`), after this one's
+        first cycle: a start-up over many stale documents never holds back a write's feeds or a takedown."""
         stop = stop or threading.Event()
         rest = Mirror(self.app, self.root)   # its own manifest connection and test client
         rest.feeds_idle = self.feeds_idle = threading.Event()
+        rest.feeds_recheck = self.feeds_recheck = threading.Event()
         self.feeds_idle.set()
-        helper = threading.Thread(target=_loop, args=(rest.update_rest, max(interval, 0.5), stop, on_update),
-                                  name="mirror-rest", daemon=True)
+        first_cycle = threading.Event()
+
+        def feeds() -> Report | None:
+            try:
+                return self.update_feeds()
+            finally:
+                first_cycle.set()
+
+        def other() -> None:
+            if sync_first:
+                while not first_cycle.wait(0.1):
+                    if stop.is_set():
+                        return
+                report = _guarded(rest.sync)
+                self.feeds_recheck.set()   # the pass wrote feeds too: the feeds loop checks every stamp again
+                if report is not None and on_update:
+                    on_update(report)
+            _loop(rest.update_rest, max(interval, 0.5), stop, on_update)
+
+        helper = threading.Thread(target=other, name="mirror-rest", daemon=True)
         helper.start()
         try:
-            _loop(self.update_feeds, interval, stop, on_update)
+            _loop(feeds, interval, stop, on_update)
         finally:
             stop.set()
             self.feeds_idle.set()   # never leave the other loop waiting
@@ -642,14 +707,18 @@ class Mirror:
             rest.close()
 
 
+def _guarded(update: Callable[[], Report | None]) -> Report | None:
+    try:
+        return update()
+    except Exception:  # a store hiccup must not end the watcher; the next cycle retries
+        log.exception("mirror update failed; retrying")
+        return None
+
+
 def _loop(update: Callable[[], Report | None], interval: float, stop: threading.Event,
           on_update: Callable[[Report], None] | None) -> None:
     while not stop.is_set():
-        try:
-            report = update()
-        except Exception:  # a store hiccup must not end the watcher; the next cycle retries
-            log.exception("mirror update failed; retrying")
-            report = None
+        report = _guarded(update)
         if report is not None and on_update:
             on_update(report)
         stop.wait(interval)
@@ -660,17 +729,26 @@ _FORMAT_ORDER = {fmt: i for i, fmt in enumerate(FORMATS)}
 _FIRST_KINDS = ("site", "section")   # what most readers follow, and what every write changes
 
 
-def _priority(doc: Document) -> tuple:
-    """Public feeds before aggregator profiles' (which follow in the same order); in each, site and
-    section feeds before tag and author feeds, formats in their order (RSS first); OPML last."""
+def _priority(doc: Document, changed_at: dict[str, datetime] | None = None) -> tuple:
+    """Public feeds before aggregator profiles' (which follow in the same order); in each, with
+    `changed_at` (scope -> when its counter last moved), the latest write's feeds ahead of any older
+    ones still due; site and section feeds before tag and author feeds, formats in their order (RSS
+    first); OPML last."""
     target, profile = parse_feed_path(doc.url), 0
     public = shaping.public_feed_path(doc.url) if target is None else None
     if public is not None:
         target, profile = parse_feed_path(public), 1
     if target is None:
-        return (9, 0, 0, 0, doc.url)   # OPML and the directories
-    return (profile, 0 if target.kind in _FIRST_KINDS else 1, _FORMAT_ORDER[target.fmt], _KIND_ORDER[target.kind],
-            target.scope.id)
+        return (9, 0, 0, 0, 0, doc.url)   # OPML and the directories
+    when = changed_at.get(target.scope.id) if changed_at else None
+    return (profile, -when.timestamp() if when else 0, 0 if target.kind in _FIRST_KINDS else 1,
+            _FORMAT_ORDER[target.fmt], _KIND_ORDER[target.kind], target.scope.id)
+
+
+def _site_version(conn: Connection) -> int:
+    """The site's change counter: one row by its key, moved by every article write."""
+    site = store.scope_state_of(conn, "site")
+    return site.version if site else 0
 
 
 def _newest_write(conn: Connection) -> datetime | None:
@@ -708,11 +786,14 @@ def export_command(directory, watch, interval):
     store.migrate(db.engine(app))
     mirror = Mirror(app, directory)
     try:
-        click.echo(f"mirror {directory}: {mirror.sync(progress_bar=True)}", err=True)
-        if watch:
-            click.echo(f"watching the store every {interval} s (Ctrl-C stops)", err=True)
-            mirror.watch(interval, on_update=lambda r: click.echo(
-                f"{datetime.now(timezone.utc):%H:%M:%S} mirror updated: {r}", err=True))
+        if not watch:
+            click.echo(f"mirror {directory}: {mirror.sync(progress_bar=True)}", err=True)
+            return
+        # The full pass runs beside the watch, not before it: writes and takedowns go first meanwhile.
+        click.echo(f"mirror {directory}: bringing it up to date while watching the store every {interval} s "
+                   "(Ctrl-C stops)", err=True)
+        mirror.watch(interval, sync_first=True, on_update=lambda r: click.echo(
+            f"{datetime.now(timezone.utc):%H:%M:%S} mirror updated: {r}", err=True))
     except KeyboardInterrupt:
         pass
     finally:

@@ -9,10 +9,12 @@ from feedsvc.publish import mirror as export
 
 
 @contextmanager
-def watching(mirror: export.Mirror, interval: float = 0.05) -> Iterator[export.Mirror]:
-    """`mirror.watch` in a thread for the block; stopped, joined and the mirror closed after it."""
+def watching(mirror: export.Mirror, interval: float = 0.05, *, sync_first: bool = False) -> Iterator[export.Mirror]:
+    """`mirror.watch` in a thread for the block (with `sync_first`, as `export --watch` runs it, the full
+    pass beside it); stopped, joined and the mirror closed after it."""
     stop = threading.Event()
-    watcher = threading.Thread(target=mirror.watch, kwargs={"interval": interval, "stop": stop})
+    watcher = threading.Thread(target=mirror.watch, kwargs={"interval": interval, "stop": stop,
+                                                            "sync_first": sync_first})
     watcher.start()
     try:
         yield mirror
