@@ -34,6 +34,7 @@ ROWS = {"mirror-full": "`flask export DIR` from scratch over BENCH_ROWS articles
 def run(table: Table, loaded: load.Loaded, workdir: Path) -> dict:
     folder = workdir / "mirror-full"
     shutil.rmtree(folder, ignore_errors=True)
+    workdir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "FEEDSVC_DATABASE_URL": loaded.url, "FEEDSVC_ACCESS_LOG": "0",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(load.ROOT), os.environ.get("PYTHONPATH")]))}
     workers = os.cpu_count() or 1

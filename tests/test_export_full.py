@@ -1,8 +1,11 @@
 """`flask export` in worker processes (feedsvc/publish/mirror_full.py): the app's bytes, resumable after kill -9."""
 from __future__ import annotations
 
+import io
 import os
+import pty
 import re
+import select
 import signal
 import sqlite3
 import subprocess
@@ -13,13 +16,14 @@ from pathlib import Path
 import pytest
 
 from feedsvc.publish import mirror as export
+from feedsvc.publish.mirror_full import progress
 from tests.support.mirrors import assert_files_are_the_apps_bytes, mirrored_files
 
-pytestmark = pytest.mark.slow
 ARTICLES = 120   # with 6 profiles' feeds: about 1,600 documents, 4,800 files
 SITE = "http://news.example"
 
 
+@pytest.mark.slow
 def test_workers_write_the_bytes_the_app_serves(sample_app, tmp_path):
     mirror = export.Mirror(sample_app, tmp_path)
     try:
@@ -73,6 +77,7 @@ def _tree(root: Path, exported_after: float) -> dict[str, tuple[bytes, float | N
             for p in files}
 
 
+@pytest.mark.slow
 def test_an_export_killed_midway_resumes_and_ends_as_an_uninterrupted_one(store_url, tmp_path):
     started = time.time()
     whole = _export(store_url, tmp_path / "whole")
@@ -105,3 +110,36 @@ def test_an_export_killed_midway_resumes_and_ends_as_an_uninterrupted_one(store_
     assert not any(p.name.startswith(".") for p in root.rglob("*") if export.STATE_DIR not in p.relative_to(root).parts)
     assert not any((root / export.STATE_DIR / "tmp").iterdir())
 
+
+
+def _advance_through(total: int) -> None:
+    with progress(total, shown=True) as advance:
+        advance(total // 2, skipped=True)   # documents an earlier, killed run finished
+        for _ in range(total - total // 2):
+            advance(1)
+
+
+def test_the_progress_bar_shows_count_and_rate_on_a_terminal(monkeypatch):
+    main, terminal = pty.openpty()
+    with os.fdopen(terminal, "w") as stderr:
+        monkeypatch.setattr(sys, "stderr", stderr)
+        _advance_through(40)
+    drawn = b""
+    while select.select([main], [], [], 0.5)[0]:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:   # the terminal's other end is closed: all read
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    os.close(main)
+    text = drawn.decode()
+    assert "40/40" in text and re.search(r"[\d,]+ docs/s", text), text
+
+
+def test_the_progress_bar_writes_only_its_label_to_a_pipe(monkeypatch):
+    stderr = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    _advance_through(40)
+    assert stderr.getvalue() == "exporting\n"
