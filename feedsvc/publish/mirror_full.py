@@ -14,12 +14,15 @@ are swept when the next pass starts. A worker whose parent died stops at its nex
 """
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
 import os
 import shutil
+import signal
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +59,8 @@ SCRATCH = "tmp"   # under DIR/.mirror: where files are written before they are r
 # Bodies above this are gzipped by asking the app for its cached copy: gzip -6 takes ~0.5 ms for a
 # 24 KiB page but 11-12 ms for a 320 KiB feed (docs/mirror-compression.md), a cached answer ~1-2 ms.
 ASK_FOR_GZIP_BYTES = 64 * 1024
-PASS_DOCUMENTS = "pass_documents"   # manifest state: how many documents the running full pass covers
+PASS_DOCUMENTS = "pass_documents"
+PR_SET_PDEATHSIG = 1   # <linux/prctl.h>   # manifest state: how many documents the running full pass covers
 
 
 @dataclass(frozen=True)
@@ -85,12 +89,20 @@ def export_in_parallel(mirror: Mirror, docs: list[Document], section_versions: d
     mirror.manifest.set(PASS_DOCUMENTS, len(docs))
     with progress(len(docs), shown=progress_bar) as advance:
         advance(len(docs) - len(pending), skipped=True)
-        context = multiprocessing.get_context("fork")   # the built app goes to the workers as it is
-        with context.Pool(workers, initializer=_start_worker, initargs=(mirror.app, mirror.root, scratch,
-                                                                          os.getpid())) as pool:
-            for outcomes in pool.imap_unordered(_export_batch, batches):
-                _record(mirror, outcomes, section_versions, report)
-                advance(len(outcomes))
+        # Forked, so the built app goes to the workers as it is. A worker that dies (killed, out of
+        # memory) breaks the pool and ends the pass with an error, not a wait: a rerun resumes.
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                                 initargs=(mirror.app, mirror.root, scratch, os.getpid())) as pool:
+            futures = [pool.submit(_export_batch, batch) for batch in batches]
+            try:
+                for future in as_completed(futures):
+                    outcomes = future.result()
+                    _record(mirror, outcomes, section_versions, report)
+                    advance(len(outcomes))
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
 
 
 def _record(mirror: Mirror, outcomes: list[Outcome], section_versions: dict[str, int], report: Report) -> None:
@@ -129,9 +141,19 @@ _worker: _Worker | None = None
 
 def _start_worker(app, root: Path, scratch: Path, parent: int) -> None:
     global _worker
+    _die_with_parent()
     # The parent's pooled connections must not be used from two processes: this child opens its own.
     db.engine(app).dispose(close=False)
     _worker = _Worker(app, app.test_client(), root, scratch, parent)
+
+
+def _die_with_parent() -> None:
+    """On Linux the kernel kills this worker when the exporter dies (prctl(2) PR_SET_PDEATHSIG), even
+    one idle on its task queue; elsewhere a worker notices at its next document (`_export_batch`)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
 
 
 def _export_batch(docs: list[Document]) -> list[Outcome]:
