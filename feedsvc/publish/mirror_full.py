@@ -1,16 +1,17 @@
 """A full pass of the static mirror in worker processes: `flask export DIR` from scratch at 1M articles.
 
-The documents are fetched through the app as in feedsvc/publish/mirror.py (`fetch`), but by `workers`
-processes forked after the app is built, each with its own database connections (the engine's pool is
-disposed in the child, as SQLAlchemy asks of forked processes) and its own test client. The parent
-hands out batches of documents, and each worker writes a batch's files (FILE, FILE.gz, FILE.br) and
-answers with what it wrote; the parent alone writes the manifest, one transaction per batch.
+The documents are fetched through the app as feedsvc/publish/mirror.py does (here in one request
+each, `fetch_once`), but by `workers` processes forked after the app is built, each with its own
+database connections (the engine's pool is disposed in the child, as SQLAlchemy asks of forked
+processes) and its own test client. The parent hands out batches of documents, each worker writes a
+batch's files (FILE, FILE.gz, FILE.br) and answers with what it wrote, and the parent alone writes
+the manifest, one transaction per batch.
 
 Resumable after a kill (even kill -9): a file is written under DIR/.mirror/tmp/ and renamed into place,
 and only then is its stamp recorded, so a rerun fetches exactly the documents whose stamp is missing
 or old — at most the batches in flight when the kill came — and leaves every finished one alone. The
 temporary files of a killed run are in that one folder (never served: nginx refuses dot-paths) and
-are swept when the next pass starts. A worker whose parent died stops at its next document.
+are swept when the next pass starts. The workers die with the exporter.
 """
 from __future__ import annotations
 
@@ -59,8 +60,8 @@ SCRATCH = "tmp"   # under DIR/.mirror: where files are written before they are r
 # Bodies above this are gzipped by asking the app for its cached copy: gzip -6 takes ~0.5 ms for a
 # 24 KiB page but 11-12 ms for a 320 KiB feed (docs/mirror-compression.md), a cached answer ~1-2 ms.
 ASK_FOR_GZIP_BYTES = 64 * 1024
-PASS_DOCUMENTS = "pass_documents"
-PR_SET_PDEATHSIG = 1   # <linux/prctl.h>   # manifest state: how many documents the running full pass covers
+PASS_DOCUMENTS = "pass_documents"   # manifest state: how many documents the running full pass covers
+PR_SET_PDEATHSIG = 1   # <linux/prctl.h>
 
 
 @dataclass(frozen=True)
