@@ -16,7 +16,7 @@ from typing import Callable
 from feedsvc import create_app
 from feedsvc.web import db
 
-from . import build, fanout, fresh, load, media, multinode, profiles, scale, serve, stats, takedown, wrk
+from . import build, fanout, fresh, load, media, mirror_full, multinode, profiles, scale, serve, stats, takedown, wrk
 from .stats import Row, Table
 
 SMALL_ROWS = 600   # enough for a 500-item feed; the serving and mirror rows use this database
@@ -160,6 +160,8 @@ STEPS = [
     Step("BENCH_ROWS records in one command (cached in bench/out/)", scale.BIG_LOAD_ROWS,
          lambda table, run: scale.million_load(table, run.big, run.rows)),
     Step("newest 50 queries", scale.QUERY_ROWS, lambda table, run: scale.queries(table, run.big, run.plans)),
+    Step("a full static mirror of BENCH_ROWS articles", mirror_full.ROWS,
+         lambda table, run: run.facts.update(mirror_full.run(table, run.big, WORK))),
     Step("memory per worker", scale.MEMORY_ROWS, lambda table, run: scale.memory(table, run.big, WORK),
          needs_servers=True),
     Step("several app machines", multinode.ROWS, lambda table, run: multinode.run(table, WORK, SMALL_ROWS),

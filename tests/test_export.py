@@ -7,7 +7,6 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-import brotli
 import pytest
 from lxml import etree
 
@@ -15,20 +14,10 @@ from feedsvc.ingest.write import commit_write, withdraw
 from feedsvc.publish import mirror as export
 from feedsvc.web import db
 from tests.support.apps import SITE_URL
-from tests.support.mirrors import watching
+from tests.support.mirrors import assert_files_are_the_apps_bytes, mirrored_files, watching
 from tests.support.records import write
 
 # Every test that syncs a mirror is slow (about 1,300 files a sync); the file-level ones run in every lane.
-
-
-def mirrored_files(root: Path) -> dict[str, str]:
-    """url -> file of every document the manifest says the mirror holds."""
-    manifest = export.Manifest(root)
-    try:
-        return dict(manifest.db.execute("SELECT url, file FROM documents"))
-    finally:
-        manifest.close()
-
 
 
 @pytest.fixture(scope="session")
@@ -44,23 +33,11 @@ def sample_mirror(sample_app, tmp_path_factory):
 @pytest.mark.slow
 def test_every_document_is_the_bytes_the_app_serves(sample_app, sample_mirror):
     root, _ = sample_mirror
-    client = sample_app.test_client()
-    files = mirrored_files(root)
+    files = assert_files_are_the_apps_bytes(sample_app, root)
     assert {"/feeds/rss.xml", "/feeds/atom.xml", "/feeds/feed.json", "/feeds.opml", "/feeds", "/sitemap.xml",
             "/sitemaps/news.xml", "/robots.txt", "/static/feed.xsl"} <= set(files)
     assert any(url.startswith("/feeds/section/") for url in files)
     assert any(url.startswith("/articles/") for url in files) and any(url.startswith("/amp/") for url in files)
-    for url, relative in files.items():
-        path = root / relative
-        served = client.get(url)
-        assert served.status_code == 200, url
-        assert path.read_bytes() == served.get_data(), url
-        for encoding, decode in (("gzip", gzip.decompress), ("br", brotli.decompress)):
-            sibling = Path(str(path) + export.SIBLINGS[encoding]).read_bytes()
-            assert decode(sibling) == served.get_data(), (url, encoding)
-            packed = client.get(url, headers={"Accept-Encoding": encoding})
-            if packed.headers.get("Content-Encoding") == encoding:
-                assert sibling == packed.get_data(), (url, encoding)  # the app's own compressed bytes
 
 
 @pytest.mark.slow

@@ -297,9 +297,10 @@ def file_for(url: str, content_type: str) -> str:
     return relative
 
 
-def write_atomically(path: Path, data: bytes, mtime: float) -> None:
+def write_atomically(path: Path, data: bytes, mtime: float, scratch: Path | None = None) -> None:
+    """Written under a temporary name (in `scratch` if given, a folder on the same file system), then renamed."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    temporary = (scratch or path.parent) / f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
     with open(temporary, "wb") as handle:
         handle.write(data)
     os.utime(temporary, (mtime, mtime))
@@ -346,13 +347,17 @@ def fetch(client, url: str) -> Fetched:
             bodies[encoding] = packed.get_data()
     if len(bodies) < 3:
         bodies = {**render_cache.compress(identity), **bodies}
-    mtime = None
-    if plain.headers.get("Last-Modified"):
+    return Fetched(200, plain.headers.get("Content-Type", ""), bodies, last_modified(plain))
+
+
+def last_modified(response) -> float | None:
+    """The answer's Last-Modified as a timestamp, for the files' mtime."""
+    if response.headers.get("Last-Modified"):
         try:
-            mtime = parsedate_to_datetime(plain.headers["Last-Modified"]).timestamp()
+            return parsedate_to_datetime(response.headers["Last-Modified"]).timestamp()
         except (TypeError, ValueError):
-            mtime = None
-    return Fetched(200, plain.headers.get("Content-Type", ""), bodies, mtime)
+            return None
+    return None
 
 
 # ---- one pass -----------------------------------------------------------------------------------
@@ -438,8 +443,9 @@ class Mirror:
             self.manifest.drop(url)
             report.removed += 1
 
-    def sync(self, progress_bar: bool = False) -> Report:
-        """A full pass: every document checked against its stamp; documents gone from the app removed."""
+    def sync(self, progress_bar: bool = False, workers: int = 1) -> Report:
+        """A full pass: every document checked against its stamp; documents gone from the app removed.
+        With `workers` > 1 the documents are fetched by that many forked processes (mirror_full.py)."""
         started = time.perf_counter()
         report = Report()
         with self.engine.connect() as conn:
@@ -457,7 +463,10 @@ class Mirror:
             newest_write = _newest_write(conn)
         docs += pages
         stale = self.manifest.urls() - {d.url for d in docs}
-        if progress_bar and len(docs) > 1000:
+        if workers > 1:
+            from feedsvc.publish.mirror_full import export_in_parallel  # it imports this module
+            export_in_parallel(self, docs, versions, report, workers, progress_bar)
+        elif progress_bar and len(docs) > 1000:
             with click.progressbar(length=len(docs), label="exporting", file=click.get_text_stream("stderr"),
                                    show_pos=True, show_eta=True) as bar:
                 self.apply(docs, versions, report, bar.update)
@@ -779,17 +788,20 @@ def mirror_lag(conn: Connection, root: str | Path) -> tuple[float, float | None]
 @click.option("--watch", is_flag=True, help="Keep the mirror current until interrupted.")
 @click.option("--interval", default=0.2, show_default=True, type=click.FloatRange(0.01, 60),
               help="Seconds between two looks at the change counters in --watch mode.")
+@click.option("--workers", default=os.cpu_count() or 1, show_default=True, type=click.IntRange(1, 64),
+              help="Processes fetching documents in the full pass (1: in this process).")
 @with_appcontext
-def export_command(directory, watch, interval):
+def export_command(directory, watch, interval, workers):
     """Write every feed, OPML, sitemap and page to DIRECTORY as files (+ .gz, .br), only what changed."""
     app = current_app._get_current_object()
     store.migrate(db.engine(app))
     mirror = Mirror(app, directory)
     try:
         if not watch:
-            click.echo(f"mirror {directory}: {mirror.sync(progress_bar=True)}", err=True)
+            click.echo(f"mirror {directory}: {mirror.sync(progress_bar=True, workers=workers)}", err=True)
             return
         # The full pass runs beside the watch, not before it: writes and takedowns go first meanwhile.
+        # It runs in this process (forking workers from a process with running threads is unsafe).
         click.echo(f"mirror {directory}: bringing it up to date while watching the store every {interval} s "
                    "(Ctrl-C stops)", err=True)
         mirror.watch(interval, sync_first=True, on_update=lambda r: click.echo(

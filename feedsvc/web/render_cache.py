@@ -39,14 +39,16 @@ from feedsvc.web.render_spill import SpillDirectory
 
 log = logging.getLogger(__name__)
 
-# Every compressed body the app serves and the static mirror writes is made here, at these levels.
-# Measured on the bench corpus's feeds and pages (17 documents, 3.5 MB; CPU per document, size of
-# the original): gzip 5 3.4 ms 0.187, 6 7.2 ms 0.157, 9 24 ms 0.147; brotli 7 3.5 ms 0.111,
-# 8 4.1 ms 0.106, 9 14 ms 0.103, 11 262 ms 0.093. gzip 6 keeps its 16 % over 5; brotli 8 costs
-# 3 % in size for under a third of quality 9's time (brotli 9 was a fifth of the mirror's CPU for
-# a write's fan-out). mtime=0 keeps the gzip bytes identical in every process, which the mirror relies on.
+# The levels every compressed body is made with, the app's and the static mirror's alike (the mirror
+# stores the app's own bytes). Chosen on size vs time measured over real pages and feeds
+# (docs/mirror-compression.md): gzip 9 costs 3x level 6 on feeds for 8 % less; brotli 8 costs 3 % in
+# size for under a third of quality 9's time on feeds (9 was a fifth of the mirror's CPU for a write's
+# fan-out), and in a window spanning the body pages cost well under a millisecond; brotli 11 takes
+# 0.35-0.5 s a feed. mtime=0 keeps the gzip bytes identical in every process, which the static
+# mirror relies on.
 GZIP_LEVEL = 6
 BROTLI_QUALITY = 8
+BROTLI_MIN_WINDOW, BROTLI_DEFAULT_WINDOW = 10, 22   # brotli's lgwin range starts at 10; 22 is its default
 # A document bigger than this share of the memory budget is kept on disk (when a spill folder is set).
 SPILL_SHARE = 4
 # What the memory budget is charged for remembering a spilled document (its validator, a dict slot).
@@ -85,8 +87,8 @@ def validator(key: Hashable, version: int, modified_at, salt: str = "") -> str:
 
 
 COMPRESSORS: dict[str, Callable[[bytes], bytes]] = {
-    "gzip": lambda body: gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0),
-    "br": lambda body: brotli.compress(body, quality=BROTLI_QUALITY),
+    "gzip": lambda body: gzipped(body),
+    "br": lambda body: brotli.compress(body, quality=BROTLI_QUALITY, lgwin=brotli_window(len(body))),
 }
 
 
@@ -133,6 +135,22 @@ class Encodings(Mapping):
     @property
     def size(self) -> int:
         return sum(len(b) for b in list(self._bodies.values()))
+
+
+def gzipped(body: bytes) -> bytes:
+    return gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
+
+
+def brotli_window(size: int) -> int:
+    """The smallest window (log2 bytes) that spans the whole body, as brotli's own command-line tool
+    chooses it (google/brotli c/tools/brotli.c: `while (BROTLI_MAX_BACKWARD_LIMIT(lgwin) < input_file_length)
+    lgwin++`, where that limit is 2**lgwin - 16), up to the library's default of 22. Quality 9 sets up
+    tables as big as its window: with the default window a 24 KiB page took 8.8 ms, with one spanning
+    it 0.6 ms, for the same size (docs/mirror-compression.md)."""
+    window = BROTLI_MIN_WINDOW
+    while window < BROTLI_DEFAULT_WINDOW and (1 << window) - 16 < size:
+        window += 1
+    return window
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,14 @@
-"""The static mirror's `--watch` loop running beside a test."""
+"""The static mirror in tests: its `--watch` loop running beside a test, and what a mirror must hold."""
 from __future__ import annotations
 
+import gzip
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+
+import brotli
+from flask import Flask
 
 from feedsvc.publish import mirror as export
 
@@ -22,3 +27,31 @@ def watching(mirror: export.Mirror, interval: float = 0.05, *, sync_first: bool 
         stop.set()
         watcher.join()
         mirror.close()
+
+
+def mirrored_files(root: Path) -> dict[str, str]:
+    """url -> file of every document the manifest says the mirror holds."""
+    manifest = export.Manifest(root)
+    try:
+        return dict(manifest.db.execute("SELECT url, file FROM documents"))
+    finally:
+        manifest.close()
+
+
+def assert_files_are_the_apps_bytes(app: Flask, root: Path) -> dict[str, str]:
+    """Every mirrored file is what the app serves for its URL, and its .gz and .br decode to it (and are
+    the app's own compressed bytes where the app compresses); the files checked, by URL."""
+    client = app.test_client()
+    files = mirrored_files(root)
+    for url, relative in files.items():
+        path = root / relative
+        served = client.get(url)
+        assert served.status_code == 200, url
+        assert path.read_bytes() == served.get_data(), url
+        for encoding, decode in (("gzip", gzip.decompress), ("br", brotli.decompress)):
+            sibling = Path(str(path) + export.SIBLINGS[encoding]).read_bytes()
+            assert decode(sibling) == served.get_data(), (url, encoding)
+            packed = client.get(url, headers={"Accept-Encoding": encoding})
+            if packed.headers.get("Content-Encoding") == encoding:
+                assert sibling == packed.get_data(), (url, encoding)  # the app's own compressed bytes
+    return files

@@ -1,0 +1,81 @@
+"""Row `mirror-full`: documents a second of `flask --app wsgi export DIR` from scratch over the big store.
+
+The command an operator runs (a separate process, `--workers` = the machine's cores) on the BENCH_ROWS
+database, into an empty folder: every feed, OPML, sitemap, canonical and AMP page, each with .gz and
+.br (feedsvc/publish/mirror_full.py). The clock runs from the command's start (app start-up and the
+listing of every document included) to its end, or to MIRROR_SECONDS, when it is killed (SIGKILL,
+as a resumable export may be): at 1M articles the whole mirror is 2M documents, half an hour even at
+the target, so the row reports the rate of the part done and projects the whole from it. The documents
+counted are those the manifest records as finished (written and renamed into place).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from feedsvc.publish.mirror import MANIFEST, STATE_DIR
+from feedsvc.publish.mirror_full import PASS_DOCUMENTS
+
+from . import load
+from .stats import Row, Sample, Table
+
+MIRROR_SECONDS = int(os.environ.get("BENCH_MIRROR_SECONDS", 150))
+TARGET_RATE = 1000.0
+ROWS = {"mirror-full": "`flask export DIR` from scratch over BENCH_ROWS articles (every feed, OPML, sitemap, page, "
+                       "AMP page, each with .gz and .br), documents/s (target ≥ 1,000 on 2 cores)"}
+
+
+def run(table: Table, loaded: load.Loaded, workdir: Path) -> dict:
+    folder = workdir / "mirror-full"
+    shutil.rmtree(folder, ignore_errors=True)
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "FEEDSVC_DATABASE_URL": loaded.url, "FEEDSVC_ACCESS_LOG": "0",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(load.ROOT), os.environ.get("PYTHONPATH")]))}
+    workers = os.cpu_count() or 1
+    log_path = workdir / "mirror-full.log"
+    started = time.perf_counter()
+    with open(log_path, "wb") as log:
+        export = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "export", str(folder),
+                                   "--workers", str(workers)], cwd=load.ROOT, env=env, stdout=log, stderr=log)
+        try:
+            finished = export.wait(timeout=MIRROR_SECONDS) == 0
+        except subprocess.TimeoutExpired:
+            export.send_signal(signal.SIGKILL)
+            export.wait()
+            finished = False
+    seconds = time.perf_counter() - started
+    done, total = _documents(folder)
+    rate = done / seconds
+    note = (f"{loaded.records:,} articles, {done:,} of {total:,} documents in {seconds:.0f} s, {workers} workers, "
+            f"load {os.getloadavg()[0]:.1f} after")
+    if not finished:
+        note += f"; stopped at {MIRROR_SECONDS} s, the whole at this rate: {total / rate / 60:.0f} min" if rate else ""
+
+    print(f"mirror-full: {note} ({rate:,.0f} documents/s; the export's log: {log_path})", file=sys.stderr)
+    table.add(Row("mirror-full", "static mirror, full export", "`flask export DIR` from scratch: documents/s "
+                  "(FILE + .gz + .br each)", Sample([rate], "docs/s", higher_is_better=True),
+                  target=f"≥ {TARGET_RATE:,.0f} docs/s", met=rate >= TARGET_RATE, note=note))
+    return {"mirror_full_documents": done, "mirror_full_seconds": seconds, "mirror_full_finished": finished,
+            "mirror_full_total": total}
+
+
+def _documents(folder: Path) -> tuple[int, int]:
+    """(documents the export finished, documents in its pass) from its manifest; 0s if it made none."""
+    path = folder / STATE_DIR / MANIFEST
+    if not path.exists():
+        return 0, 0
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        done = db.execute("SELECT count(*) FROM documents").fetchone()[0]
+        listed = db.execute("SELECT value FROM state WHERE name = ?", (PASS_DOCUMENTS,)).fetchone()
+        return done, int(listed[0]) if listed else done
+    except sqlite3.OperationalError:
+        return 0, 0
+    finally:
+        db.close()

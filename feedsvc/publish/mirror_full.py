@@ -1,0 +1,230 @@
+"""A full pass of the static mirror in worker processes: `flask export DIR` from scratch at 1M articles.
+
+The documents are fetched through the app as feedsvc/publish/mirror.py does (here in one request
+each, `fetch_once`), but by `workers` processes forked after the app is built, each with its own
+database connections (the engine's pool is disposed in the child, as SQLAlchemy asks of forked
+processes) and its own test client. The parent hands out batches of documents, each worker writes a
+batch's files (FILE, FILE.gz, FILE.br) and answers with what it wrote, and the parent alone writes
+the manifest, one transaction per batch.
+
+Resumable after a kill (even kill -9): a file is written under DIR/.mirror/tmp/ and renamed into place,
+and only then is its stamp recorded, so a rerun fetches exactly the documents whose stamp is missing
+or old — at most the batches in flight when the kill came — and leaves every finished one alone. The
+temporary files of a killed run are in that one folder (never served: nginx refuses dot-paths) and
+are swept when the next pass starts. The workers die with the exporter.
+"""
+from __future__ import annotations
+
+import ctypes
+import logging
+import multiprocessing
+import os
+import shutil
+import signal
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Iterator
+
+import brotli
+import click
+from flask import Flask
+from flask.testing import FlaskClient
+
+from feedsvc.publish.mirror import (
+    GONE,
+    INTERNAL,
+    SIBLINGS,
+    STATE_DIR,
+    Document,
+    Fetched,
+    Report,
+    file_for,
+    last_modified,
+    write_atomically,
+)
+from feedsvc.publish.mirror import _validator as validator  # the ETag without its encoding
+from feedsvc.web import db, ratelimit, render_cache
+
+if TYPE_CHECKING:
+    from feedsvc.publish.mirror import Mirror
+
+log = logging.getLogger(__name__)
+
+# Documents per task: ~0.1-0.3 s of work, so the progress bar moves smoothly and a kill loses little.
+BATCH = 64
+SCRATCH = "tmp"   # under DIR/.mirror: where files are written before they are renamed into place
+# Bodies above this are gzipped by asking the app for its cached copy: gzip -6 takes ~0.5 ms for a
+# 24 KiB page but 11-12 ms for a 320 KiB feed (docs/mirror-compression.md), a cached answer ~1-2 ms.
+ASK_FOR_GZIP_BYTES = 64 * 1024
+PASS_DOCUMENTS = "pass_documents"   # manifest state: how many documents the running full pass covers
+PR_SET_PDEATHSIG = 1   # <linux/prctl.h>
+
+
+@dataclass(frozen=True)
+class Outcome:
+    doc: Document
+    status: int
+    file: str | None = None   # where it was written (status 200)
+
+
+def scratch_folder(root: Path) -> Path:
+    """The folder of files being written; whatever a killed run left in it is thrown away."""
+    folder = root / STATE_DIR / SCRATCH
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
+
+
+def export_in_parallel(mirror: Mirror, docs: list[Document], section_versions: dict[str, int],
+                       report: Report, workers: int, progress_bar: bool = False) -> None:
+    """Bring every document of `docs` up to date with `workers` processes, recording each in the manifest."""
+    held = mirror.manifest.stamps([d.url for d in docs])
+    pending = [d for d in docs if held.get(d.url) != d.stamp]
+    report.unchanged += len(docs) - len(pending)
+    batches = [pending[start:start + BATCH] for start in range(0, len(pending), BATCH)]
+    scratch = scratch_folder(mirror.root)
+    mirror.manifest.set(PASS_DOCUMENTS, len(docs))
+    with progress(len(docs), shown=progress_bar) as advance:
+        advance(len(docs) - len(pending), skipped=True)
+        # Forked, so the built app goes to the workers as it is. A worker that dies (killed, out of
+        # memory) breaks the pool and ends the pass with an error, not a wait: a rerun resumes.
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                                 initargs=(mirror.app, mirror.root, scratch, os.getpid())) as pool:
+            futures = [pool.submit(_export_batch, batch) for batch in batches]
+            try:
+                for future in as_completed(futures):
+                    outcomes = future.result()
+                    _record(mirror, outcomes, section_versions, report)
+                    advance(len(outcomes))
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+
+
+def _record(mirror: Mirror, outcomes: list[Outcome], section_versions: dict[str, int], report: Report) -> None:
+    """A worker's batch into the manifest, in one transaction (one fsync, not one per document)."""
+    mirror.manifest.db.execute("BEGIN")
+    try:
+        for outcome in outcomes:
+            doc = outcome.doc
+            if outcome.file is not None:
+                mirror.manifest.put(doc, outcome.file, section_versions.get(doc.section) if doc.section else None)
+                report.written += 1
+            elif outcome.status in GONE:
+                mirror.remove(doc.url, report)
+            else:
+                log.warning("mirror kept its last copy of %s: the app answered %d", doc.url, outcome.status)
+                report.kept += 1
+        mirror.manifest.db.execute("COMMIT")
+    except BaseException:
+        mirror.manifest.db.execute("ROLLBACK")
+        raise
+
+
+# ---- in each worker ----------------------------------------------------------------------------
+
+@dataclass
+class _Worker:
+    app: Flask
+    client: FlaskClient
+    root: Path
+    scratch: Path
+    parent: int
+
+
+_worker: _Worker | None = None
+
+
+def _start_worker(app, root: Path, scratch: Path, parent: int) -> None:
+    global _worker
+    _die_with_parent()
+    # The parent's pooled connections must not be used from two processes: this child opens its own.
+    db.engine(app).dispose(close=False)
+    _worker = _Worker(app, app.test_client(), root, scratch, parent)
+
+
+def _die_with_parent() -> None:
+    """On Linux the kernel kills this worker when the exporter dies (prctl(2) PR_SET_PDEATHSIG), even
+    one idle on its task queue; elsewhere a worker notices at its next document (`_export_batch`)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+
+
+def _export_batch(docs: list[Document]) -> list[Outcome]:
+    worker = _worker
+    assert worker is not None, "a batch outside a worker"
+    outcomes = []
+    for doc in docs:
+        if os.getppid() != worker.parent:   # the exporter was killed: nobody will record this work
+            os._exit(1)
+        with ratelimit.suspended(worker.app):
+            fetched = fetch_once(worker.client, doc.url)
+        if fetched.status != 200:
+            outcomes.append(Outcome(doc, fetched.status))
+            continue
+        relative = file_for(doc.url, fetched.content_type)
+        mtime = fetched.mtime if fetched.mtime is not None else time.time()
+        # The plain file last: nginx looks for FILE before it looks for its siblings.
+        for encoding, suffix in SIBLINGS.items():
+            write_atomically(worker.root / (relative + suffix), fetched.bodies[encoding], mtime, worker.scratch)
+        write_atomically(worker.root / relative, fetched.bodies["identity"], mtime, worker.scratch)
+        outcomes.append(Outcome(doc, 200, relative))
+    return outcomes
+
+
+def fetch_once(client, url: str) -> Fetched:
+    """A document in as few requests as pay: its brotli body as the app keeps it (render_cache.compress),
+    decoded for the plain file, and its gzip body made here as the app makes it (render_cache.gzipped:
+    the same level, no timestamp, so the same bytes) — or, for a body over ASK_FOR_GZIP_BYTES, asked of
+    the app, whose cached copy costs a dispatch where gzip costs more. `mirror.fetch` sends three
+    requests, each a dispatch and the article's lookup, and compresses again what the app compressed:
+    a third of a page's time."""
+    answer = client.get(url, headers={"Accept-Encoding": "br"}, environ_base=INTERNAL, buffered=True)
+    if answer.status_code != 200:
+        return Fetched(answer.status_code)
+    if answer.headers.get("Content-Encoding") != "br":   # sent as it is (static files): compressed here
+        bodies = render_cache.compress(answer.get_data())
+    else:
+        packed = answer.get_data()
+        identity = brotli.decompress(packed)
+        bodies = {"identity": identity, "br": packed, "gzip": _gzip_of(client, url, identity, answer)}
+    return Fetched(200, answer.headers.get("Content-Type", ""), bodies, last_modified(answer))
+
+
+def _gzip_of(client, url: str, identity: bytes, answer) -> bytes:
+    if len(identity) > ASK_FOR_GZIP_BYTES:
+        packed = client.get(url, headers={"Accept-Encoding": "gzip"}, environ_base=INTERNAL, buffered=True)
+        # Taken only when it is the same version (a write may land between the two requests).
+        if (packed.status_code == 200 and packed.headers.get("Content-Encoding") == "gzip"
+                and validator(packed) == validator(answer)):
+            return packed.get_data()
+    return render_cache.gzipped(identity)
+
+
+# ---- the progress bar ---------------------------------------------------------------------------
+
+@contextmanager
+def progress(total: int, shown: bool) -> Iterator[Callable[..., None]]:
+    """click's progress bar (documents done/total, the rate of those fetched, ETA) on stderr; on a pipe
+    click writes only its label, so logs stay readable."""
+    if not shown:
+        yield lambda done, skipped=False: None
+        return
+    started, fetched = time.perf_counter(), 0
+    # The rate goes in the bar's "current item": click draws it on a terminal only (a changed label
+    # would be written out as a new line on a pipe).
+    with click.progressbar(length=total, label="exporting", file=sys.stderr, show_pos=True, show_eta=True,
+                           item_show_func=lambda rate: rate) as bar:
+        def advance(done: int, skipped: bool = False) -> None:
+            nonlocal fetched
+            if not skipped:
+                fetched += done
+            bar.update(done, f"{fetched / (time.perf_counter() - started):,.0f} docs/s")
+        yield advance

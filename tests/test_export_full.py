@@ -1,0 +1,145 @@
+"""`flask export` in worker processes (feedsvc/publish/mirror_full.py): the app's bytes, resumable after kill -9."""
+from __future__ import annotations
+
+import io
+import os
+import pty
+import re
+import select
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from feedsvc.publish import mirror as export
+from feedsvc.publish.mirror_full import progress
+from tests.support.mirrors import assert_files_are_the_apps_bytes, mirrored_files
+
+ARTICLES = 120   # with 6 profiles' feeds: about 1,600 documents, 4,800 files
+SITE = "http://news.example"
+
+
+@pytest.mark.slow
+def test_workers_write_the_bytes_the_app_serves(sample_app, tmp_path):
+    mirror = export.Mirror(sample_app, tmp_path)
+    try:
+        report = mirror.sync(workers=2)
+    finally:
+        mirror.close()
+    files = assert_files_are_the_apps_bytes(sample_app, tmp_path)
+    assert report.written == len(files) and report.kept == 0
+    assert any(url.startswith("/articles/") for url in files) and any(url.startswith("/feeds/profile/") for url in files)
+    assert not any((tmp_path / export.STATE_DIR / "tmp").iterdir())
+
+
+@pytest.fixture(scope="module")
+def store_url(tmp_path_factory) -> str:
+    """A SQLite store of synthetic articles, made as an operator makes one."""
+    folder = tmp_path_factory.mktemp("full-export")
+    corpus, url = folder / "corpus.jsonl", f"sqlite:///{folder / 'store.sqlite'}"
+    subprocess.run([sys.executable, "-m", "bench.synth", str(ARTICLES), "--out", str(corpus)], check=True,
+                   capture_output=True)
+    subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "import-articles", str(corpus)], check=True,
+                   capture_output=True, env=_env(url))
+    return url
+
+
+def _env(url: str) -> dict[str, str]:
+    return {**os.environ, "FEEDSVC_DATABASE_URL": url, "FEEDSVC_SITE_URL": SITE}
+
+
+def _export(url: str, root: Path) -> subprocess.Popen:
+    # stderr is a pipe, not a terminal: the progress bar must not fill it with redraws.
+    return subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "export", str(root), "--workers", "2"],
+                            env=_env(url), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _recorded(root: Path) -> dict[str, str]:
+    path = root / export.STATE_DIR / export.MANIFEST
+    if not path.exists():
+        return {}
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1) as db:
+            return dict(db.execute("SELECT url, file FROM documents"))
+    except sqlite3.OperationalError:   # the table not made yet
+        return {}
+
+
+def _tree(root: Path, exported_after: float) -> dict[str, tuple[bytes, float | None]]:
+    """Every file nginx could serve (not under .mirror/), with its bytes and mtime: the document's
+    Last-Modified, or the time it was written where the app sends none (robots.txt), left out here."""
+    files = (p for p in root.rglob("*") if p.is_file() and export.STATE_DIR not in p.relative_to(root).parts)
+    return {str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime if p.stat().st_mtime < exported_after else None)
+            for p in files}
+
+
+@pytest.mark.slow
+def test_an_export_killed_midway_resumes_and_ends_as_an_uninterrupted_one(store_url, tmp_path):
+    started = time.time()
+    whole = _export(store_url, tmp_path / "whole")
+    _, log = whole.communicate(timeout=900)
+    assert whole.returncode == 0, log
+    assert "written" in log and "\r" not in log and log.count("exporting") <= 1, log   # no redraws on a pipe
+    total = len(mirrored_files(tmp_path / "whole"))
+
+    root = tmp_path / "resumed"
+    killed = _export(store_url, root)
+    deadline = time.monotonic() + 600
+    while len(_recorded(root)) < total // 3 and time.monotonic() < deadline and killed.poll() is None:
+        time.sleep(0.05)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait(timeout=30)
+    done = _recorded(root)
+    assert 0 < len(done) < total, "the kill should land in the middle of the export"
+    # The news sitemap's stamp moves with the clock (NEWS_SECONDS): a rerun may fetch it once more.
+    finished = {url: file for url, file in done.items() if url != "/sitemaps/news.xml"}
+    inodes = {url: (root / file).stat().st_ino for url, file in finished.items()}
+
+    resumed = _export(store_url, root)
+    _, log = resumed.communicate(timeout=900)
+    assert resumed.returncode == 0, log
+    # Finished documents are not fetched or written again: the same files (inodes), counted unchanged.
+    assert {url: (root / file).stat().st_ino for url, file in finished.items()} == inodes
+    written, unchanged = map(int, re.search(r"(\d+) written, (\d+) unchanged", log).groups())
+    assert unchanged >= len(finished) and written + unchanged == total, log
+    assert _tree(root, started) == _tree(tmp_path / "whole", started)
+    assert not any(p.name.startswith(".") for p in root.rglob("*") if export.STATE_DIR not in p.relative_to(root).parts)
+    assert not any((root / export.STATE_DIR / "tmp").iterdir())
+
+
+
+def _advance_through(total: int) -> None:
+    with progress(total, shown=True) as advance:
+        advance(total // 2, skipped=True)   # documents an earlier, killed run finished
+        for _ in range(total - total // 2):
+            advance(1)
+
+
+def test_the_progress_bar_shows_count_and_rate_on_a_terminal(monkeypatch):
+    main, terminal = pty.openpty()
+    with os.fdopen(terminal, "w") as stderr:
+        monkeypatch.setattr(sys, "stderr", stderr)
+        _advance_through(40)
+    drawn = b""
+    while select.select([main], [], [], 0.5)[0]:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:   # the terminal's other end is closed: all read
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    os.close(main)
+    text = drawn.decode()
+    assert "40/40" in text and re.search(r"[\d,]+ docs/s", text), text
+
+
+def test_the_progress_bar_writes_only_its_label_to_a_pipe(monkeypatch):
+    stderr = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    _advance_through(40)
+    assert stderr.getvalue() == "exporting\n"
