@@ -145,6 +145,7 @@ def test_a_withdrawn_article_leaves_the_mirror(app, make_record, tmp_path):
     assert b"monsoon-session-begins" not in (tmp_path / "feeds/rss.xml").read_bytes()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("catch_up", ["update", "sync"])
 def test_a_withdrawn_translation_leaves_the_mirrored_pages_that_linked_it(app, make_record, tmp_path, catch_up):
     write(app, make_record(id="budget-hi", slug="budget-hi", translations=["budget-en"]))
@@ -169,6 +170,7 @@ def test_a_withdrawn_translation_leaves_the_mirrored_pages_that_linked_it(app, m
     assert not any(b"hreflang" in page.read_bytes() for page in pages)
 
 
+@pytest.mark.slow
 def test_a_takedown_leaves_pages_and_sitemaps_in_the_feeds_cycle_alone(app, make_record, tmp_path):
     """The other thread (pages, sitemaps) can be busy for seconds; a takedown does not wait for it."""
     write(app, make_record())
@@ -279,6 +281,7 @@ def test_paths_outside_the_mirror_are_refused(url):
 
 # ---- aggregator profiles (issue 18): every profile × scope × format it allows, its OPML, the list ----
 
+@pytest.mark.slow
 def test_every_profile_feed_of_every_scope_is_in_the_mirror(sample_app, sample_mirror):
     from feedsvc import store
     from feedsvc.render import profiles as shaping
@@ -298,6 +301,7 @@ def test_every_profile_feed_of_every_scope_is_in_the_mirror(sample_app, sample_m
     assert files["/feeds/profiles"] == "feeds/profiles.html"
 
 
+@pytest.mark.slow
 def test_a_withdrawal_reaches_the_mirrors_profile_feeds_as_each_profile_says_it(app, make_record, tmp_path):
     from datetime import datetime, timedelta, timezone
     now = datetime.now(timezone(timedelta(hours=5, minutes=30))).replace(microsecond=0)
@@ -323,6 +327,7 @@ def test_a_withdrawal_reaches_the_mirrors_profile_feeds_as_each_profile_says_it(
     assert b"monsoon" not in (tmp_path / "feeds/rss.xml").read_bytes()
 
 
+@pytest.mark.slow
 def test_watch_follows_a_write_into_the_profile_feeds(app, make_record, tmp_path):
     write(app, make_record())
     mirror = export.Mirror(app, tmp_path)
