@@ -14,30 +14,10 @@ from feedsvc.ingest.write import commit_write, withdraw
 from feedsvc.publish import mirror as export
 from feedsvc.web import db
 from tests.support.apps import SITE_URL
-from tests.support.mirrors import watching
+from tests.support.mirrors import mirrored_files, watching
 from tests.support.records import write
 
 # Every test that syncs a mirror is slow (about 1,300 files a sync); the file-level ones run in every lane.
-
-
-def mirrored_files(root: Path) -> dict[str, str]:
-    """url -> file of every document the manifest says the mirror holds."""
-    manifest = export.Manifest(root)
-    try:
-        return dict(manifest.db.execute("SELECT url, file FROM documents"))
-    finally:
-        manifest.close()
-
-
-
-@pytest.fixture(scope="session")
-def sample_mirror(sample_app, tmp_path_factory):
-    """The sample data exported once per session (also used by test_mirror_nginx)."""
-    root = tmp_path_factory.mktemp("mirror")
-    mirror = export.Mirror(sample_app, root)
-    report = mirror.sync()
-    mirror.close()
-    return root, report
 
 
 @pytest.mark.slow

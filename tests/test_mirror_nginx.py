@@ -17,8 +17,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from bench.servers import Nginx, brotli_available
-
-from .test_export import mirrored_files, sample_mirror  # noqa: F401  (the session's exported sample data)
+from tests.support.mirrors import mirrored_files
 
 pytestmark = [
     pytest.mark.slow,
@@ -41,7 +40,7 @@ def get(port: int, path: str, headers: dict | None = None):
 
 
 @pytest.fixture(scope="module")
-def served(sample_app, sample_mirror, tmp_path_factory):  # noqa: F811
+def served(sample_app, sample_mirror, tmp_path_factory):
     """(nginx, the app's own HTTP server, the mirror folder): the app answers what the mirror lacks."""
     root, _ = sample_mirror
     app_server = make_server("127.0.0.1", 0, sample_app, threaded=True)
