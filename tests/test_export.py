@@ -18,9 +18,12 @@ from tests.support.mirrors import mirrored_files, watching
 from tests.support.records import write
 
 # Every test that syncs a mirror is slow (about 1,300 files a sync); the file-level ones run in every lane.
+# The tests of the sample data's mirror share one xdist worker ("sample-mirror", test_mirror_nginx too): each
+# worker would otherwise export the samples once per backend (20-40 s CPU each).
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("sample-mirror")
 def test_every_document_is_the_bytes_the_app_serves(sample_app, sample_mirror):
     root, _ = sample_mirror
     client = sample_app.test_client()
@@ -43,6 +46,7 @@ def test_every_document_is_the_bytes_the_app_serves(sample_app, sample_mirror):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("sample-mirror")
 def test_files_carry_the_apps_last_modified(sample_app, sample_mirror):
     root, _ = sample_mirror
     served = sample_app.test_client().get("/feeds/rss.xml")
@@ -53,6 +57,7 @@ def test_files_carry_the_apps_last_modified(sample_app, sample_mirror):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("sample-mirror")
 def test_html_documents_get_an_html_name_beside_their_folder(sample_mirror):
     root, _ = sample_mirror
     assert (root / "feeds.html").is_file() and (root / "feeds").is_dir()
@@ -61,6 +66,7 @@ def test_html_documents_get_an_html_name_beside_their_folder(sample_mirror):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("sample-mirror")
 def test_a_second_export_writes_nothing(sample_app, sample_mirror):
     root, first = sample_mirror
     assert first.written > 0
@@ -262,6 +268,7 @@ def test_paths_outside_the_mirror_are_refused(url):
 # ---- aggregator profiles (issue 18): every profile × scope × format it allows, its OPML, the list ----
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("sample-mirror")
 def test_every_profile_feed_of_every_scope_is_in_the_mirror(sample_app, sample_mirror):
     from feedsvc import store
     from feedsvc.render import profiles as shaping

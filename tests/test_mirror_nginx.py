@@ -21,6 +21,7 @@ from tests.support.mirrors import mirrored_files
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.xdist_group("sample-mirror"),  # its mirror exported once (tests/support/mirrors.py)
     pytest.mark.skipif(shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists(),
                        reason="needs Debian's nginx (make system-deps)"),
 ]
