@@ -18,19 +18,12 @@ from tests.support.mirrors import assert_files_are_the_apps_bytes, mirrored_file
 from tests.support.records import write
 
 # Every test that syncs a mirror is slow (about 1,300 files a sync); the file-level ones run in every lane.
-
-
-@pytest.fixture(scope="session")
-def sample_mirror(sample_app, tmp_path_factory):
-    """The sample data exported once per session (also used by test_mirror_nginx)."""
-    root = tmp_path_factory.mktemp("mirror")
-    mirror = export.Mirror(sample_app, root)
-    report = mirror.sync()
-    mirror.close()
-    return root, report
+# The tests of the sample data's mirror share one xdist worker ("sample-mirror", test_mirror_nginx too): each
+# worker would otherwise export the samples once per backend (20-40 s CPU each).
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("sample-mirror")
 def test_every_document_is_the_bytes_the_app_serves(sample_app, sample_mirror):
     root, _ = sample_mirror
     files = assert_files_are_the_apps_bytes(sample_app, root)
@@ -41,6 +34,7 @@ def test_every_document_is_the_bytes_the_app_serves(sample_app, sample_mirror):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("sample-mirror")
 def test_files_carry_the_apps_last_modified(sample_app, sample_mirror):
     root, _ = sample_mirror
     served = sample_app.test_client().get("/feeds/rss.xml")
@@ -51,6 +45,7 @@ def test_files_carry_the_apps_last_modified(sample_app, sample_mirror):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("sample-mirror")
 def test_html_documents_get_an_html_name_beside_their_folder(sample_mirror):
     root, _ = sample_mirror
     assert (root / "feeds.html").is_file() and (root / "feeds").is_dir()
@@ -59,6 +54,7 @@ def test_html_documents_get_an_html_name_beside_their_folder(sample_mirror):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("sample-mirror")
 def test_a_second_export_writes_nothing(sample_app, sample_mirror):
     root, first = sample_mirror
     assert first.written > 0
@@ -123,6 +119,7 @@ def test_a_withdrawn_article_leaves_the_mirror(app, make_record, tmp_path):
     assert b"monsoon-session-begins" not in (tmp_path / "feeds/rss.xml").read_bytes()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("catch_up", ["update", "sync"])
 def test_a_withdrawn_translation_leaves_the_mirrored_pages_that_linked_it(app, make_record, tmp_path, catch_up):
     write(app, make_record(id="budget-hi", slug="budget-hi", translations=["budget-en"]))
@@ -147,6 +144,7 @@ def test_a_withdrawn_translation_leaves_the_mirrored_pages_that_linked_it(app, m
     assert not any(b"hreflang" in page.read_bytes() for page in pages)
 
 
+@pytest.mark.slow
 def test_a_takedown_leaves_pages_and_sitemaps_in_the_feeds_cycle_alone(app, make_record, tmp_path):
     """The other thread (pages, sitemaps) can be busy for seconds; a takedown does not wait for it."""
     write(app, make_record())
@@ -257,6 +255,8 @@ def test_paths_outside_the_mirror_are_refused(url):
 
 # ---- aggregator profiles (issue 18): every profile × scope × format it allows, its OPML, the list ----
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("sample-mirror")
 def test_every_profile_feed_of_every_scope_is_in_the_mirror(sample_app, sample_mirror):
     from feedsvc import store
     from feedsvc.render import profiles as shaping
@@ -276,6 +276,7 @@ def test_every_profile_feed_of_every_scope_is_in_the_mirror(sample_app, sample_m
     assert files["/feeds/profiles"] == "feeds/profiles.html"
 
 
+@pytest.mark.slow
 def test_a_withdrawal_reaches_the_mirrors_profile_feeds_as_each_profile_says_it(app, make_record, tmp_path):
     from datetime import datetime, timedelta, timezone
     now = datetime.now(timezone(timedelta(hours=5, minutes=30))).replace(microsecond=0)
@@ -301,6 +302,7 @@ def test_a_withdrawal_reaches_the_mirrors_profile_feeds_as_each_profile_says_it(
     assert b"monsoon" not in (tmp_path / "feeds/rss.xml").read_bytes()
 
 
+@pytest.mark.slow
 def test_watch_follows_a_write_into_the_profile_feeds(app, make_record, tmp_path):
     write(app, make_record())
     mirror = export.Mirror(app, tmp_path)

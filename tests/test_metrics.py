@@ -5,32 +5,14 @@ import json
 import logging
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from feedsvc import config
 from feedsvc.config import token_digest
 from feedsvc.publish import mirror as export
+from tests.support.metrics import scrape, value
 from tests.support.records import write
 
 pytestmark = pytest.mark.postgresql_once  # parametrised over inputs, not over SQL: PostgreSQL runs the first
-
-
-def scrape(client) -> dict[tuple, float]:
-    """(sample name, sorted labels) -> value, from GET /metrics as Prometheus would read it."""
-    response = client.get("/metrics")
-    assert response.status_code == 200
-    assert response.headers["Content-Type"].startswith("text/plain")
-    assert response.headers["Cache-Control"] == "no-store"
-    values = {}
-    for family in text_string_to_metric_families(response.get_data(as_text=True)):
-        for sample in family.samples:
-            values[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return values
-
-
-def value(values, name: str, **labels) -> float:
-    return values.get((name, tuple(sorted(labels.items()))), 0.0)
-
 
 
 def test_requests_are_counted_by_route_class_and_status(client, app, make_record):

@@ -17,11 +17,11 @@ import pytest
 from werkzeug.serving import make_server
 
 from bench.servers import Nginx, brotli_available
-
-from .test_export import mirrored_files, sample_mirror  # noqa: F401  (the session's exported sample data)
+from tests.support.mirrors import mirrored_files
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.xdist_group("sample-mirror"),  # its mirror exported once (tests/support/mirrors.py)
     pytest.mark.skipif(shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists(),
                        reason="needs Debian's nginx (make system-deps)"),
 ]
@@ -41,7 +41,7 @@ def get(port: int, path: str, headers: dict | None = None):
 
 
 @pytest.fixture(scope="module")
-def served(sample_app, sample_mirror, tmp_path_factory):  # noqa: F811
+def served(sample_app, sample_mirror, tmp_path_factory):
     """(nginx, the app's own HTTP server, the mirror folder): the app answers what the mirror lacks."""
     root, _ = sample_mirror
     app_server = make_server("127.0.0.1", 0, sample_app, threaded=True)

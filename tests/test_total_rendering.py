@@ -26,9 +26,8 @@ from feedsvc.render.feeds import FORMATS, Scope
 from feedsvc.render.feeds.urls import feed_path
 from feedsvc.web import db
 from tests.support.apps import SITE_URL
+from tests.support.metrics import scrape, value
 from tests.support.records import write
-
-from .test_metrics import scrape, value
 
 GOOD_IDS = ("good-one", "good-two")
 BROKEN_ID = "broken-one"

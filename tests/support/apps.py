@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -210,7 +211,38 @@ def sample_app(request, tmp_path_factory, migrated_template) -> Iterator[Flask]:
         # Hundreds of tests read this one app from one address; rate limits have tests of their own.
         app = make_app(RATELIMIT_ENABLED=False)
         import_samples(app)
+        app.extensions[SAMPLE_WRITES] = watch_writes(db.engine(app))
         yield app
+
+
+# Tests that wrote to the shared sample app, by the statements that changed rows: checked after each test.
+SAMPLE_WRITES = "tests.sample_writes"
+
+
+def watch_writes(engine: Engine) -> list[str]:
+    """Every statement that changes rows through `engine` from now on, but two kinds the app makes by itself
+    while serving reads: an INSERT ... ON CONFLICT DO NOTHING (`store.fixed_setting` filling a value that
+    never changes once set) and the desk's request counters (desk_* tables, flushed by a background thread)."""
+    changed: list[str] = []
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def counted(_conn, cursor, statement, _parameters, _context, _executemany):
+        words = " ".join(statement.split())
+        upper = words.upper()
+        if upper[:6] in ("INSERT", "UPDATE", "DELETE") and cursor.rowcount and not upper.endswith("DO NOTHING") \
+                and not re.match(r"(INSERT INTO|UPDATE|DELETE FROM) \"?DESK_", upper):
+            changed.append(words[:120])
+    return changed
+
+
+@pytest.fixture(autouse=True)
+def sample_app_stays_unwritten(request) -> Iterator[None]:
+    """A test that writes to the shared sample app fails (every later test would read its writes)."""
+    yield
+    if "sample_app" in request.fixturenames:
+        writes = request.getfixturevalue("sample_app").extensions[SAMPLE_WRITES]
+        found, writes[:] = list(writes), []
+        assert not found, f"{request.node.nodeid} wrote to the shared sample_app (use `app`): {found[:3]}"
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""The static mirror in tests: its `--watch` loop running beside a test, and what a mirror must hold."""
+"""The static mirror in tests: the sample data exported once per session, the manifest read back, and the
+`--watch` loop running beside a test. Loaded as a pytest plugin (tests/conftest.py)."""
 from __future__ import annotations
 
 import gzip
@@ -8,9 +9,29 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import brotli
+import pytest
 from flask import Flask
 
 from feedsvc.publish import mirror as export
+
+
+@pytest.fixture(scope="session")
+def sample_mirror(sample_app, tmp_path_factory):
+    """(folder, sync report): the sample data exported once per session (test_export, test_mirror_nginx)."""
+    root = tmp_path_factory.mktemp("mirror")
+    mirror = export.Mirror(sample_app, root)
+    report = mirror.sync()
+    mirror.close()
+    return root, report
+
+
+def mirrored_files(root: Path) -> dict[str, str]:
+    """url -> file of every document the manifest says the mirror holds."""
+    manifest = export.Manifest(root)
+    try:
+        return dict(manifest.db.execute("SELECT url, file FROM documents"))
+    finally:
+        manifest.close()
 
 
 @contextmanager
@@ -27,15 +48,6 @@ def watching(mirror: export.Mirror, interval: float = 0.05, *, sync_first: bool 
         stop.set()
         watcher.join()
         mirror.close()
-
-
-def mirrored_files(root: Path) -> dict[str, str]:
-    """url -> file of every document the manifest says the mirror holds."""
-    manifest = export.Manifest(root)
-    try:
-        return dict(manifest.db.execute("SELECT url, file FROM documents"))
-    finally:
-        manifest.close()
 
 
 def assert_files_are_the_apps_bytes(app: Flask, root: Path) -> dict[str, str]:
