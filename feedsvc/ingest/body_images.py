@@ -12,7 +12,7 @@ import html
 import re
 from urllib.parse import unquote
 
-from feedsvc.ingest.images import ImageRefused, ImageSettings, local_file, processed, rendition_key
+from feedsvc.ingest.images import ImageRefused, ImageSettings, local_media, processed, rendition_key
 
 FIELD = "body_html"
 # An <img> start tag as nh3 writes it (sanitize.py): every attribute double-quoted, '"' escaped inside
@@ -38,15 +38,15 @@ def checked_body(safe_html: str, site_url: str, settings: ImageSettings) -> tupl
         attributes = dict(ATTRIBUTE.findall(tag))
         src = html.unescape(attributes.get("src", ""))
         # The body keeps URIs (non-ASCII file names percent-encoded); the file has the name itself.
-        path = local_file(unquote(site_url + src if src.startswith("/") else src), settings)
-        if path is None:
+        local = local_media(unquote(site_url + src if src.startswith("/") else src), settings)
+        if local is None:
             return tag
-        relative = path.relative_to(settings.media_dir).as_posix()
-        if not path.is_file():
-            notes.append((FIELD, f"<img> {relative} is not in MEDIA_DIR; kept as the body declares it"))
-            return tag
+        path, relative = local
         try:
             facts, made = processed(path, None, settings, body=True)
+        except OSError:  # the CMS may upload it later: nothing to probe, nothing to refuse
+            notes.append((FIELD, f"<img> {relative} is not in MEDIA_DIR; kept as the body declares it"))
+            return tag
         except ImageRefused as exc:
             notes.append((FIELD, f"<img> {relative} {exc}; refused, and removed from the body"))
             return ""
