@@ -236,3 +236,16 @@ def test_the_amp_page_gives_a_body_image_its_real_size_and_srcset(published, med
     assert (amp_img.get("width"), amp_img.get("height")) == ("1600", "900")
     assert srcset_sizes(media, amp_img.get("srcset"), "JPEG") == [(1200, 675), (720, 405), (400, 225)]
     assert decoded(file_of(media, amp_img.get("src")).read_bytes()).size == (1600, 900)
+
+
+def test_a_body_image_with_a_devanagari_file_name_is_found_and_probed(media):
+    photo(media / "बारिश का ग्राफ़.jpg", (700, 350))
+    record = {"id": "r-hi", "title": "बारिश", "section": {"key": "national", "name": "देश"},
+              "authors": [{"name": "संवाददाता"}], "published": "2025-08-01T09:15:00+05:30",
+              "body_html": body_with('<img src="/media/बारिश का ग्राफ़.jpg" alt="">')}
+    article = parse_record(record, site_url=SITE_URL, images=settings(media))
+    assert article.warnings == []
+    ((src, image),) = article.body_images.items()
+    assert src.isascii() and src in article.body_html  # stored as the URI the body writes
+    assert (image["width"], image["height"], set(image["renditions"])) == (700, 350, {"body", "body_small"})
+    assert 'width="700" height="350"' in article.body_html
