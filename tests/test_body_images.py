@@ -140,18 +140,22 @@ def test_the_import_reports_body_images_naming_record_field_and_file(media_app, 
     assert "stored 2" in result.output
 
 
-def test_a_file_in_many_bodies_is_probed_once(media, monkeypatch):
+def test_a_file_in_many_bodies_is_probed_once_good_or_bad(media, monkeypatch):
     photo(media / "shared.jpg", (900, 600))
+    whole = photo(media / "whole.jpg", (900, 600)).read_bytes()
+    (media / "truncated.jpg").write_bytes(whole[: len(whole) // 2])
     calls = []
     probe = images.probe
-    monkeypatch.setattr(images, "probe", lambda path: (calls.append(path), probe(path))[1])
+    monkeypatch.setattr(images, "probe", lambda path: (calls.append(path.name), probe(path))[1])
     for number in range(20):
         record = {"id": f"r-{number}", "title": f"शीर्षक {number}", "section": {"key": "national", "name": "देश"},
                   "authors": [{"name": "संवाददाता"}], "published": "2025-08-01T09:15:00+05:30",
-                  "body_html": body_with('<img src="/media/shared.jpg" width="1" height="1">')}
+                  "body_html": body_with('<img src="/media/shared.jpg" width="1" height="1">',
+                                         '<img src="/media/truncated.jpg">')}
         article = parse_record(record, site_url=SITE_URL, images=settings(media))
-        assert (article.body_images["/media/shared.jpg"]["width"], len(article.warnings)) == (900, 2)
-    assert len(calls) == 1
+        assert (article.body_images["/media/shared.jpg"]["width"], len(article.warnings)) == (900, 3)
+        assert "truncated.jpg" not in article.body_html
+    assert sorted(calls) == ["shared.jpg", "truncated.jpg"]
 
 
 # ---- renditions ----------------------------------------------------------------------------------

@@ -291,14 +291,19 @@ def _make_all(source: Path, facts: dict, focus: dict | None, settings: ImageSett
 # records whose images are processed at the rate of one without images.
 @lru_cache(maxsize=4096)
 def _processed(path: Path, size: int, mtime_ns: int, focus: tuple[float, float] | None,
-               settings: ImageSettings, body: bool) -> tuple[dict, dict]:
-    facts = probe(path)
-    if body:
-        made = make_body_renditions(path, facts, settings)
-    else:
-        made = make_renditions(path, facts, {"x": focus[0], "y": focus[1]} if focus else None, settings)
-    if not made:  # no renditions configured: nothing decoded the file yet
-        _open(path)
+               settings: ImageSettings, body: bool) -> tuple[dict, dict] | ImageRefused:
+    """The work `processed` does once per file version; a refusal is kept too (returned, as lru_cache
+    keeps no exception), so a bad file many records name is read once."""
+    try:
+        facts = probe(path)
+        if body:
+            made = make_body_renditions(path, facts, settings)
+        else:
+            made = make_renditions(path, facts, {"x": focus[0], "y": focus[1]} if focus else None, settings)
+        if not made:  # no renditions configured: nothing decoded the file yet
+            _open(path)
+    except ImageRefused as refused:
+        return refused
     return facts, made
 
 
@@ -307,8 +312,11 @@ def processed(path: Path, focus: dict | None, settings: ImageSettings, *, body: 
     name it; `body`: an image inside an article body (body widths, never cropped). Raises ImageRefused,
     or OSError when there is no such file."""
     stat = path.stat()
-    return _processed(path, stat.st_size, stat.st_mtime_ns, (focus["x"], focus["y"]) if focus else None,
+    done = _processed(path, stat.st_size, stat.st_mtime_ns, (focus["x"], focus["y"]) if focus else None,
                       settings, body)
+    if isinstance(done, ImageRefused):
+        raise ImageRefused(str(done))
+    return done
 
 
 def checked_image(image: dict, settings: ImageSettings) -> tuple[dict | None, list[tuple[str, str]]]:
