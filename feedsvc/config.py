@@ -46,6 +46,9 @@ DEFAULTS = {
     # the three shapes Google asks of an article's structured-data images (16x9, 4x3, 1x1).
     "IMAGE_RENDITIONS": ["lead:1200x675", "lead_4x3:1200x900", "lead_1x1:1200x1200", "social:1200x630",
                          "square:720x720", "thumbnail:400x225", "logo:512x512"],
+    # Widths, name:WIDTH, of the renditions of images inside article bodies: the picture whole at its own
+    # shape (never cropped, never enlarged), offered by width in srcset on pages and AMP pages.
+    "IMAGE_BODY_RENDITIONS": ["body:1200", "body_medium:720", "body_small:400"],
     # Formats each rendition is written in; those this Pillow cannot write (AVIF without libavif) are left out.
     "IMAGE_FORMATS": ["jpeg", "webp", "avif"],
     # Feeds
@@ -281,6 +284,7 @@ def load(app, test_config: dict | None = None) -> None:
         raise ConfigError(f"FEEDSVC_FRAME_HOSTS: {exc}") from None
     try:
         app.config["IMAGE_SIZES"] = images.parse_sizes(app.config["IMAGE_RENDITIONS"])
+        app.config["IMAGE_BODY_WIDTHS"] = images.parse_widths(app.config["IMAGE_BODY_RENDITIONS"])
         app.config["IMAGE_FORMATS"] = images.usable_formats(app.config["IMAGE_FORMATS"])
     except ValueError as exc:
-        raise ConfigError(f"FEEDSVC_IMAGE_RENDITIONS / FEEDSVC_IMAGE_FORMATS: {exc}") from None
+        raise ConfigError(f"FEEDSVC_IMAGE_RENDITIONS / FEEDSVC_IMAGE_BODY_RENDITIONS / FEEDSVC_IMAGE_FORMATS: {exc}") from None

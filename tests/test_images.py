@@ -3,7 +3,6 @@ every output (feeds, pages, AMP, JSON-LD, the mirror) pointing at renditions tha
 Every image here is made by Pillow in the test and every output image is decoded back."""
 from __future__ import annotations
 
-import io
 import json
 import threading
 from pathlib import Path
@@ -18,6 +17,7 @@ from feedsvc.ingest import images
 from feedsvc.publish.mirror import fixed_documents
 from feedsvc.validate import validate_document
 from tests.support.apps import SITE_URL
+from tests.support.pictures import decoded, file_of, photo
 
 SIZES = images.parse_sizes(["lead:1200x675", "lead_4x3:1200x900", "lead_1x1:1200x1200", "social:1200x630",
                             "square:720x720", "thumbnail:400x225", "logo:512x512"])
@@ -27,21 +27,6 @@ MEDIA = "{http://search.yahoo.com/mrss/}"
 
 def settings(media: Path, formats=FORMATS) -> images.ImageSettings:
     return images.ImageSettings(SITE_URL, str(media), SIZES, formats)
-
-
-def photo(path: Path, size=(1600, 1600), mode="RGB", fmt="JPEG", color=(40, 120, 200), **save) -> Path:
-    Image.new(mode, size, color).save(path, fmt, **save)
-    return path
-
-
-def decoded(data: bytes) -> Image.Image:
-    image = Image.open(io.BytesIO(data))
-    image.load()
-    return image
-
-
-def file_of(media: Path, url: str) -> Path:
-    return media / url.split("/media/", 1)[1]
 
 
 @pytest.fixture

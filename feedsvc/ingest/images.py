@@ -13,6 +13,10 @@ A rendition is one of the configured named sizes (IMAGE_RENDITIONS), cropped aro
 where <key> is the first 12 hex digits of the source's SHA-256, and the focus when there is one
 (`3fa2b1c4d5e6-500-300`, per mille): a changed source or focus makes new names, so a rendition's
 URL can be cached for ever, and the name alone says how to make the file again when it is missing.
+
+Images inside an article body (feedsvc/ingest/body_images.py) get the configured body widths
+(IMAGE_BODY_RENDITIONS) instead: the picture whole, at that width and its own shape, never cropped
+(a chart or a portrait cut to 16x9 loses what it shows) and never enlarged.
 """
 from __future__ import annotations
 
@@ -58,6 +62,7 @@ class ImageSettings:
     media_dir: str
     sizes: tuple[tuple[str, int, int], ...]   # (name, width, height)
     formats: tuple[str, ...]
+    body_widths: tuple[tuple[str, int], ...] = ()   # (name, width) of body images' renditions
 
     @property
     def media_url(self) -> str:
@@ -75,6 +80,17 @@ def parse_sizes(entries) -> tuple[tuple[str, int, int], ...]:
     return tuple(sizes)
 
 
+def parse_widths(entries) -> tuple[tuple[str, int], ...]:
+    """IMAGE_BODY_RENDITIONS entries such as "body:1200" -> (("body", 1200), ...)."""
+    widths = []
+    for entry in entries:
+        found = re.fullmatch(r"\s*([a-z][a-z0-9_]*)\s*:\s*(\d{1,5})\s*", entry)
+        if not found or not int(found.group(2)):
+            raise ValueError(f"{entry!r} is not a body rendition width such as body:1200")
+        widths.append((found.group(1), int(found.group(2))))
+    return tuple(widths)
+
+
 def usable_formats(names) -> tuple[str, ...]:
     """The configured formats this Pillow can write (AVIF needs a Pillow built with libavif)."""
     unknown = [name for name in names if name not in FORMATS]
@@ -84,7 +100,8 @@ def usable_formats(names) -> tuple[str, ...]:
 
 
 def settings_from(config) -> ImageSettings:
-    return ImageSettings(config["SITE_URL"], config["MEDIA_DIR"], config["IMAGE_SIZES"], config["IMAGE_FORMATS"])
+    return ImageSettings(config["SITE_URL"], config["MEDIA_DIR"], config["IMAGE_SIZES"], config["IMAGE_FORMATS"],
+                         config.get("IMAGE_BODY_WIDTHS", ()))
 
 
 def local_file(url: str, settings: ImageSettings) -> Path | None:
@@ -97,6 +114,15 @@ def local_file(url: str, settings: ImageSettings) -> Path | None:
     if path is None or relative.startswith(RENDITIONS_DIR + "/"):
         return None
     return Path(path)
+
+
+# Many records name the same few files, and finding a file from a URL (paths checked, Path objects made)
+# costs more than the cached probe that follows: an import of records with images spent 7% of its time here.
+@lru_cache(maxsize=4096)
+def local_media(url: str, settings: ImageSettings) -> tuple[Path, str] | None:
+    """local_file, and the file's path under MEDIA_DIR as messages name it; None for a remote image."""
+    path = local_file(url, settings)
+    return None if path is None else (path, path.relative_to(settings.media_dir).as_posix())
 
 
 # ---- probing --------------------------------------------------------------------------------------
@@ -220,6 +246,28 @@ def _format_of(target: Path) -> str:
 def make_renditions(source: Path, facts: dict, focus: dict | None, settings: ImageSettings) -> dict:
     """Every configured rendition of a probed local image, made where missing; their sizes and byte lengths
     as the stored image keeps them: {name: {"width", "height", "bytes": {format: length}}}."""
+    return _make_all(source, facts, focus, settings, [(name, (width, height)) for name, width, height in settings.sizes])
+
+
+def body_targets(width: int, height: int, settings: ImageSettings) -> list[tuple[str, tuple[int, int]]]:
+    """(name, size) of the body renditions of a picture shown width x height: each configured width, at
+    most the picture's own, at the picture's shape; a width that comes out as an earlier one's is left out."""
+    seen, targets = set(), []
+    for name, wanted in settings.body_widths:
+        out = min(wanted, width)
+        if out not in seen:
+            seen.add(out)
+            targets.append((name, (out, max(1, round(out * height / width)))))
+    return targets
+
+
+def make_body_renditions(source: Path, facts: dict, settings: ImageSettings) -> dict:
+    """make_renditions for an image inside a body: the configured body widths, uncropped."""
+    return _make_all(source, facts, None, settings, body_targets(facts["width"], facts["height"], settings))
+
+
+def _make_all(source: Path, facts: dict, focus: dict | None, settings: ImageSettings,
+              targets: list[tuple[str, tuple[int, int]]]) -> dict:
     key = rendition_key(facts["sha256"], focus)
     relative = source.relative_to(settings.media_dir).as_posix()
     decoded: list[Image.Image] = []
@@ -230,10 +278,10 @@ def make_renditions(source: Path, facts: dict, focus: dict | None, settings: Ima
         return decoded[0]
 
     made = {}
-    for name, width, height in settings.sizes:
-        out_w, out_h = rendition_size(facts["width"], facts["height"], (width, height))
+    for name, size in targets:
+        out_w, out_h = rendition_size(facts["width"], facts["height"], size)
         made[name] = {"width": out_w, "height": out_h, "bytes": {
-            fmt: _make(settings, picture, rendition_path(settings, name, key, relative, fmt), (width, height), focus)
+            fmt: _make(settings, picture, rendition_path(settings, name, key, relative, fmt), size, focus)
             for fmt in settings.formats}}
     return made
 
@@ -243,29 +291,46 @@ def make_renditions(source: Path, facts: dict, focus: dict | None, settings: Ima
 # records whose images are processed at the rate of one without images.
 @lru_cache(maxsize=4096)
 def _processed(path: Path, size: int, mtime_ns: int, focus: tuple[float, float] | None,
-               settings: ImageSettings) -> tuple[dict, dict]:
-    facts = probe(path)
-    made = make_renditions(path, facts, {"x": focus[0], "y": focus[1]} if focus else None, settings)
-    if not made:  # no renditions configured: nothing decoded the file yet
-        _open(path)
+               settings: ImageSettings, body: bool) -> tuple[dict, dict] | ImageRefused:
+    """The work `processed` does once per file version; a refusal is kept too (returned, as lru_cache
+    keeps no exception), so a bad file many records name is read once."""
+    try:
+        facts = probe(path)
+        if body:
+            made = make_body_renditions(path, facts, settings)
+        else:
+            made = make_renditions(path, facts, {"x": focus[0], "y": focus[1]} if focus else None, settings)
+        if not made:  # no renditions configured: nothing decoded the file yet
+            _open(path)
+    except ImageRefused as refused:
+        return refused
     return facts, made
+
+
+def processed(path: Path, focus: dict | None, settings: ImageSettings, *, body: bool = False) -> tuple[dict, dict]:
+    """(probed facts, renditions) of a local file, made once per file version however many records
+    name it; `body`: an image inside an article body (body widths, never cropped). Raises ImageRefused,
+    or OSError when there is no such file."""
+    stat = path.stat()
+    done = _processed(path, stat.st_size, stat.st_mtime_ns, (focus["x"], focus["y"]) if focus else None,
+                      settings, body)
+    if isinstance(done, ImageRefused):
+        raise ImageRefused(str(done))
+    return done
 
 
 def checked_image(image: dict, settings: ImageSettings) -> tuple[dict | None, list[tuple[str, str]]]:
     """A record's image as stored, with (field, reason) warnings: a local one with its probed size, type,
     length and renditions (a declared size that disagrees is corrected), or None when its file is refused;
     a remote one as the record says."""
-    path = local_file(image["url"], settings)
-    if path is None:
+    local = local_media(image["url"], settings)
+    if local is None:
         return image, []
-    relative = image["url"][len(settings.media_url):]
+    path, relative = local
     if not path.is_file():  # the CMS may upload it later: nothing to probe, nothing to refuse
         return image, [("image.url", f"{relative} is not in MEDIA_DIR; kept as the record declares it")]
-    focus = image.get("focus")
     try:
-        stat = path.stat()
-        facts, made = _processed(path, stat.st_size, stat.st_mtime_ns, (focus["x"], focus["y"]) if focus else None,
-                                 settings)
+        facts, made = processed(path, image.get("focus"), settings)
     except ImageRefused as exc:
         return None, [("image.url", f"{relative} {exc}; refused, and the article is stored without an image")]
     notes = [(f"image.{side}", f"declared {image[side]} but {relative} is {facts[side]} px {word}; corrected")
@@ -282,7 +347,7 @@ def ensure_rendition(settings: ImageSettings, name: str, key: str, relative: str
     source's: only configured sizes of real sources exist, whatever a URL asks for."""
     sizes = {n: (w, h) for n, w, h in settings.sizes}
     fmt = next((f for f in settings.formats if relative.endswith(FORMATS[f][2])), None)
-    if name not in sizes or fmt is None or not _KEY.match(key):
+    if (name not in sizes and name not in dict(settings.body_widths)) or fmt is None or not _KEY.match(key):
         return None
     source = local_file(settings.media_url + relative[: -len(FORMATS[fmt][2])], settings)
     if source is None or not source.is_file():
@@ -290,10 +355,14 @@ def ensure_rendition(settings: ImageSettings, name: str, key: str, relative: str
     target = rendition_path(settings, name, key, relative[: -len(FORMATS[fmt][2])], fmt)
     if target.exists():
         return target
-    if not hashlib.sha256(source.read_bytes()).hexdigest().startswith(key[:12]):
-        return None  # an old key: the source has changed since, and its old renditions are gone
     try:
-        _make(settings, lambda: _displayed(_open(source)), target, sizes[name], _focus_of(key))
+        facts = probe(source)
+        if not facts["sha256"].startswith(key[:12]):
+            return None  # an old key: the source has changed since, and its old renditions are gone
+        size = sizes.get(name) or dict(body_targets(facts["width"], facts["height"], settings)).get(name)
+        if size is None:  # a body width this picture makes the same as a smaller name's: never made
+            return None
+        _make(settings, lambda: _displayed(_open(source)), target, size, _focus_of(key))
     except ImageRefused:
         return None
     return target

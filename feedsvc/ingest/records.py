@@ -12,6 +12,7 @@ from importlib import resources
 import jsonschema_rs
 import orjson
 
+from feedsvc.ingest.body_images import checked_body
 from feedsvc.ingest.frames import DEFAULT_FRAME_HOSTS
 from feedsvc.ingest.images import ImageSettings, checked_image
 from feedsvc.ingest.romanise import romanise
@@ -114,6 +115,9 @@ class Article:
     # Ids of the same story in other languages, as the record lists them: feedsvc/render/translations.py
     # links those that are live and list this one back.
     translations: list[str] = field(default_factory=list)
+    # The local images of the body as ingest probed them (feedsvc/ingest/body_images.py), by their src in
+    # body_html: renderers give them srcset and sizes. Empty for a body stored before they were probed.
+    body_images: dict[str, dict] = field(default_factory=dict)
 
     @property
     def live(self) -> bool:
@@ -274,7 +278,8 @@ def parse_record(data, *, site_url: str, source: str | None = None, json_text: b
     """Validate one record and derive what it leaves out; raises RecordError listing every problem.
 
     `json_text`, the UTF-8 JSON the record was decoded from, lets most records skip a costly check.
-    With `images`, a local lead image is probed and its renditions made (images.checked_image).
+    With `images`, local images (the lead and those in the body) are probed and their renditions made
+    (images.checked_image, body_images.checked_body).
     """
     if not isinstance(data, dict):
         raise RecordError([Problem("(record)", f"expected a JSON object, got {type(data).__name__}")], source)
@@ -333,6 +338,10 @@ def parse_record(data, *, site_url: str, source: str | None = None, json_text: b
         checked, notes = checked_image(dict(image, url=_absolute(image["url"], site_url)), images)
         image = dict(checked, url=image["url"]) if checked else None
         warnings = [Problem(name, reason) for name, reason in notes]
+    body_images: dict[str, dict] = {}
+    if images is not None:
+        body, body_images, notes = checked_body(body, site_url, images)
+        warnings += [Problem(name, reason) for name, reason in notes]
     authors = [Author(key=a.get("key") or slugify(a["name"], KEY_MAX) or "author", name=clean_text(a["name"]),
                       url=a.get("url"))
                for a in data["authors"]]
@@ -346,7 +355,7 @@ def parse_record(data, *, site_url: str, source: str | None = None, json_text: b
         corrections=list(data.get("corrections", [])), record=data, embargo_until=embargo_until,
         significantly_updated=significantly_updated, syndication=dict(data.get("syndication", {})),
         warnings=warnings,
-        short_title=short_title, translations=list(data.get("translations", [])),
+        short_title=short_title, translations=list(data.get("translations", [])), body_images=body_images,
     )
 
 
@@ -398,6 +407,7 @@ def encode_article(article: Article) -> bytes:
         "syndication": article.syndication,
         **({"short_title": article.short_title} if article.short_title else {}),
         **({"translations": article.translations} if article.translations else {}),
+        **({"body_images": article.body_images} if article.body_images else {}),
     })
 
 
@@ -425,6 +435,7 @@ def article_from_json(text: str | bytes, record: dict | None = None) -> Article:
         record=record or {}, embargo_until=_from_isoformat(d.get("embargo_until")),
         significantly_updated=_from_isoformat(d.get("significantly_updated")), syndication=d.get("syndication") or {},
         short_title=d.get("short_title"), translations=d.get("translations") or [],
+        body_images=d.get("body_images") or {},
     )
 
 

@@ -231,8 +231,9 @@ class _Converter:
     """One conversion: walks the fragment in place and records the AMP components it made."""
 
     def __init__(self, image_sizes: Mapping[str, tuple[int, int]] | None = None,
-                 frames: FramePolicy | None = None):
+                 frames: FramePolicy | None = None, image_srcsets: Mapping[str, str] | None = None):
         self.image_sizes = image_sizes or {}
+        self.image_srcsets = image_srcsets or {}
         self.frames = frames or frame_policy()
         self.extensions: set[str] = set()
 
@@ -261,7 +262,7 @@ class _Converter:
             width, height = map(str, self.image_sizes[src])
         else:
             width, height = _size(element, FALLBACK_IMAGE_SIZE)
-        _replace(element, amp_img(src, element.get("alt", ""), width, height))
+        _replace(element, amp_img(src, element.get("alt", ""), width, height, self.image_srcsets.get(src, "")))
 
     def iframe(self, element: HtmlElement) -> None:
         src = _url(element.get("src"), IMAGE_SCHEMES)
@@ -386,13 +387,15 @@ def _inner_html(root: HtmlElement) -> str:
 
 
 def convert_body(safe_html: str, image_sizes: Mapping[str, tuple[int, int]] | None = None,
-                 frame_hosts: tuple[str, ...] = DEFAULT_FRAME_HOSTS) -> AmpBody:
+                 frame_hosts: tuple[str, ...] = DEFAULT_FRAME_HOSTS,
+                 image_srcsets: Mapping[str, str] | None = None) -> AmpBody:
     """AMP markup for an article body; `image_sizes` maps image URLs to known (width, height),
-    `frame_hosts` is the FRAME_HOSTS setting."""
+    `frame_hosts` is the FRAME_HOSTS setting, `image_srcsets` maps image URLs to the srcset of their
+    renditions (amp-img takes srcset as img does: https://amp.dev/documentation/components/amp-img)."""
     if not safe_html.strip():
         return AmpBody("")
     root = lxml.html.fragment_fromstring(safe_html, create_parent="div")
-    converter = _Converter(image_sizes, frame_policy(frame_hosts))
+    converter = _Converter(image_sizes, frame_policy(frame_hosts), image_srcsets)
     converter.walk(root)
     return AmpBody(_inner_html(root), frozenset(converter.extensions))
 

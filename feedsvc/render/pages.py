@@ -29,6 +29,7 @@ from feedsvc.render.feeds.model import SCOPE_WORDS, Scope, Site
 from feedsvc.render.feeds.scope import feed_urls
 from feedsvc.render.feeds.urls import listing_path
 from feedsvc.render.links import absolute, resolved
+from feedsvc.render.pictures import MAIN_WIDTH_SIZES, body_pictures, body_srcset
 from feedsvc.render.skips import each_rendered
 from feedsvc.render.translations import Alternate, alternates
 
@@ -215,7 +216,7 @@ class Picture:
     height: int | None
     srcset: str = ""
     sources: tuple[tuple[str, str], ...] = ()   # (MIME type, srcset), best compression first
-    sizes: str = "(max-width: 46rem) 100vw, 46rem"  # the width of main in base.html
+    sizes: str = MAIN_WIDTH_SIZES
 
     @classmethod
     def of(cls, image: dict) -> "Picture":
@@ -263,6 +264,7 @@ def article_page(article: Article, site: Site, related: list[Article], translati
     """`translations`: live articles among those the record lists (render/translations.py picks the linked ones)."""
     shown_alternates = alternates(article, translations, canonical_href(site))
     article = resolved(article, site.url)
+    article.body_html = body_pictures(article.body_html, article.body_images)  # `resolved` made a copy
     section, authors = section_link(article, site), author_links(article, site)
     tags = [ScopeLink.of(Scope("tag", t.key, t.name), site) for t in article.tags]
     # Edits within the minute of publication are not news; the Hindi text shows minutes only.
@@ -302,10 +304,13 @@ def amp_page(article: Article, site: Site, frame_hosts: tuple[str, ...] = DEFAUL
     article = resolved(article, site.url)
     published = Stamp.of(article.published, site.timezone)
     image = dict(article.image, url=uri(article.image["url"])) if article.image else {}
-    sizes = {image["url"]: (image["width"], image["height"])} if image.get("width") and image.get("height") else None
+    sizes = {image["url"]: (image["width"], image["height"])} if image.get("width") and image.get("height") else {}
+    # The body's images as ingest probed them: AMP needs every amp-img's real size to reserve its box.
+    sizes.update((src, (found["width"], found["height"])) for src, found in article.body_images.items())
+    srcsets = {src: body_srcset(found, "jpeg") for src, found in article.body_images.items()}
     return amp.amp_document(
         headline=article.title, canonical_url=uri(article.url),
-        body=amp.convert_body(article.body_html, sizes, frame_hosts),
+        body=amp.convert_body(article.body_html, sizes, frame_hosts, srcsets),
         json_ld=news_article_json_ld(article, site), lang=article.language, lead_image=image or None,
         byline=", ".join(a.name for a in article.authors), published_iso=published.iso,
         published_text=published.text, site_name=site.name, site_url=site.url + "/",

@@ -34,7 +34,8 @@ def sample_image_settings():
     from feedsvc.config import DEFAULTS
     from feedsvc.ingest import images
     return images.ImageSettings(SITE_URL, DEFAULTS["MEDIA_DIR"], images.parse_sizes(DEFAULTS["IMAGE_RENDITIONS"]),
-                                images.usable_formats(DEFAULTS["IMAGE_FORMATS"]))
+                                images.usable_formats(DEFAULTS["IMAGE_FORMATS"]),
+                                images.parse_widths(DEFAULTS["IMAGE_BODY_RENDITIONS"]))
 
 
 def sample_records() -> list[dict]:

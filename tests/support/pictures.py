@@ -1,0 +1,23 @@
+"""Image files made in a test with Pillow, and output images decoded back from the media folder."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from PIL import Image
+
+
+def photo(path: Path, size=(1600, 1600), mode="RGB", fmt="JPEG", color=(40, 120, 200), **save) -> Path:
+    Image.new(mode, size, color).save(path, fmt, **save)
+    return path
+
+
+def decoded(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+def file_of(media: Path, url: str) -> Path:
+    """The file under `media` that a /media/ URL (absolute or a site path) names."""
+    return media / url.split("/media/", 1)[1]
