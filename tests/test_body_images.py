@@ -29,13 +29,6 @@ def body_with(*imgs: str) -> str:
 
 
 @pytest.fixture
-def media(tmp_path):
-    folder = tmp_path / "media"
-    folder.mkdir()
-    return folder
-
-
-@pytest.fixture
 def media_app(make_app, media):
     return make_app(MEDIA_DIR=str(media), IMAGE_FORMATS=FORMATS, RATELIMIT_ENABLED=False)
 

@@ -30,13 +30,6 @@ def settings(media: Path, formats=FORMATS) -> images.ImageSettings:
 
 
 @pytest.fixture
-def media(tmp_path):
-    folder = tmp_path / "media"
-    folder.mkdir()
-    return folder
-
-
-@pytest.fixture
 def media_app(make_app, media):
     return make_app(MEDIA_DIR=str(media), IMAGE_FORMATS=list(FORMATS), RATELIMIT_ENABLED=False)
 

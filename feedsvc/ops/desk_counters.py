@@ -285,13 +285,19 @@ def _summed(feeds: dict, part: int) -> dict:
     return sums
 
 
+def _lock_order(items):
+    """A dict's items by key, in one order every worker shares: upserts from two workers that lock the same
+    rows in different orders deadlock each other in PostgreSQL (seen in the load test)."""
+    return sorted(items, key=lambda item: repr(item[0]))
+
+
 def _add_feed_counts(conn: Connection, table, period: str, sums: dict) -> None:
     stmt = _insert(conn)(table)
     conn.execute(stmt.on_conflict_do_update(
         index_elements=[table.c[period], table.c.feed],
         set_={name: table.c[name] + stmt.excluded[name] for name in FEED_COLUMNS}),
         [{period: when, "feed": feed, **dict(zip(FEED_COLUMNS, counts, strict=True))}
-         for (when, feed), counts in sums.items()])
+         for (when, feed), counts in _lock_order(sums.items())])
 
 
 def write(conn: Connection, pending: _Pending) -> None:
@@ -312,10 +318,11 @@ def write(conn: Connection, pending: _Pending) -> None:
                   "reported_at": case((newer, new.reported_at), else_=table.reported_at)}),
             [{"day": day, "feed": feed[:FEED_MAX], "family": family, "polls": polls, "subscribers": subscribers,
               "reported_at": reported_at}
-             for (day, feed, family), (polls, subscribers, reported_at) in pending.readers.items()])
+             for (day, feed, family), (polls, subscribers, reported_at) in _lock_order(pending.readers.items())])
     if pending.pollers:
         conn.execute(insert(desk_pollers).on_conflict_do_nothing(),
-                     [{"day": day, "family": family, "poller": digest} for day, family, digest in pending.pollers])
+                     [{"day": day, "family": family, "poller": digest}
+                      for day, family, digest in sorted(pending.pollers, key=repr)])
     if pending.partners:
         _add_partner_counts(conn, pending.partners)
     if pending.left_out:
@@ -324,7 +331,7 @@ def write(conn: Connection, pending: _Pending) -> None:
             index_elements=[desk_left_out.c.profile, desk_left_out.c.item, desk_left_out.c.rule],
             set_={"message": stmt.excluded.message, "seen_at": stmt.excluded.seen_at}),
             [{"profile": profile, "item": item, "rule": rule, "message": message, "seen_at": seen_at}
-             for (profile, item, rule), (message, seen_at) in pending.left_out.items()])
+             for (profile, item, rule), (message, seen_at) in _lock_order(pending.left_out.items())])
 
 
 def _add_partner_counts(conn: Connection, counted: dict) -> None:
@@ -336,7 +343,7 @@ def _add_partner_counts(conn: Connection, counted: dict) -> None:
         set_={name: t[name] + stmt.excluded[name] for name in ("requests", "not_modified", "bytes")}),
         [{"partner_id": partner_id, "day": day, "feed": feed[:FEED_MAX], "requests": requests,
           "not_modified": not_modified, "bytes": sent}
-         for (day, partner_id, feed), (requests, not_modified, sent) in counted.items()])
+         for (day, partner_id, feed), (requests, not_modified, sent) in _lock_order(counted.items())])
 
 
 def drop_before(conn: Connection, first_kept: date, first_hour_kept: datetime) -> None:

@@ -1,10 +1,20 @@
-"""Image files made in a test with Pillow, and output images decoded back from the media folder."""
+"""Image files made in a test with Pillow, the media folder they go in (a fixture: loaded as a pytest plugin by
+tests/conftest.py), and output images decoded back from it."""
 from __future__ import annotations
 
 import io
 from pathlib import Path
 
+import pytest
 from PIL import Image
+
+
+@pytest.fixture
+def media(tmp_path) -> Path:
+    """An empty MEDIA_DIR."""
+    folder = tmp_path / "media"
+    folder.mkdir()
+    return folder
 
 
 def photo(path: Path, size=(1600, 1600), mode="RGB", fmt="JPEG", color=(40, 120, 200), **save) -> Path:
