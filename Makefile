@@ -1,9 +1,8 @@
 # feedsvc: `make run` serves the sample articles; `make test` runs lint, types and the whole suite;
-# `make test-fast` the same without the tests marked slow. Measured on this 2-core machine, 2026-12-07, with
-# PostgreSQL and Redis not configured and other jobs running (load 7-16, so CPU time is the figure that holds):
-# test-fast's pytest 2,327 tests in 100 s CPU (user+sys, all three processes; 171 s before the mirror syncs went
-# to the slow lane and app builds got cheaper), 242 s wall under that load. Earlier, quiet, before those changes:
-# `make test` (CI) 3,557 tests in 9 min 0 s in parallel, then the load test alone in 2 min 41 s.
+# `make test-fast` the same without the tests marked slow. Measured on this 2-core machine, 2026-12-07, quiet
+# (load under 3): `make test-fast` 2,323 tests, pytest 86 s, 120 s wall with lint and types (PostgreSQL and
+# Redis not configured); `make test` in CI (clean clone) 3,592 tests in 8 min 51 s in parallel, then the load
+# test alone in 2 min 29 s.
 # Markers that decide which lane runs what: pyproject.toml.
 # Both set up everything they need on a fresh machine (venv, Python packages, Debian packages).
 
