@@ -9,7 +9,6 @@ import json
 import feedparser
 import lxml.html
 import pytest
-from PIL import Image
 
 from feedsvc.ingest import images
 from feedsvc.ingest.records import parse_record
@@ -17,7 +16,7 @@ from feedsvc.publish.mirror import fixed_documents
 from feedsvc.validate import validate_document
 from feedsvc.validate.amp_validator import errors_only, validate_amp
 from tests.support.apps import SITE_URL
-from tests.support.pictures import decoded, file_of, photo
+from tests.support.pictures import BAD_IMAGES, bad_image, decoded, file_of, photo
 
 FORMATS = ["jpeg", "webp"]  # AVIF is slow to encode; test_images covers it
 SLUG = "monsoon-session-begins"
@@ -77,21 +76,10 @@ def test_a_body_image_without_a_size_gets_the_real_one_and_no_warning(put, media
     assert (img.get("width"), img.get("height")) == ("640", "480")
 
 
-@pytest.mark.parametrize("name,content,reason", [
-    ("corrupt.jpg", b"\xff\xd8\xff\xe0 not a jpeg at all", "not a readable image"),
-    ("truncated.jpg", None, "not a readable image"),
-    ("bomb.png", "bomb", "too many pixels"),
-])
+@pytest.mark.parametrize("name,reason", BAD_IMAGES)
 def test_a_bad_body_image_is_refused_and_removed_and_the_record_stored(put, media_app, media, monkeypatch,
-                                                                       name, content, reason):
-    if content is None:
-        whole = photo(media / "whole.jpg", (1200, 800)).read_bytes()
-        content = whole[: len(whole) // 2]
-    if content == "bomb":
-        photo(media / name, (2000, 2000), "L", "PNG", 0)
-        monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000 * 1000)  # a 4-megapixel file as a bomb
-    else:
-        (media / name).write_bytes(content)
+                                                                       name, reason):
+    bad_image(media, name, monkeypatch)
     photo(media / "good.jpg", (800, 450))
     response = put(body_with(f'<img src="/media/{name}" alt="ख़राब">', '<img src="/media/good.jpg" alt="ठीक">'))
     assert response.status_code == 201

@@ -17,7 +17,7 @@ from feedsvc.ingest import images
 from feedsvc.publish.mirror import fixed_documents
 from feedsvc.validate import validate_document
 from tests.support.apps import SITE_URL
-from tests.support.pictures import decoded, file_of, photo
+from tests.support.pictures import BAD_IMAGES, bad_image, decoded, file_of, photo
 
 SIZES = images.parse_sizes(["lead:1200x675", "lead_4x3:1200x900", "lead_1x1:1200x1200", "social:1200x630",
                             "square:720x720", "thumbnail:400x225", "logo:512x512"])
@@ -71,21 +71,10 @@ def test_a_remote_image_keeps_what_the_record_says(media):
     assert images.checked_image(image, settings(media)) == (image, [])
 
 
-@pytest.mark.parametrize("name,content,reason", [
-    ("corrupt.jpg", b"\xff\xd8\xff\xe0 not a jpeg at all", "not a readable image"),
-    ("truncated.jpg", None, "not a readable image"),
-    ("bomb.png", "bomb", "too many pixels"),
-])
+@pytest.mark.parametrize("name,reason", BAD_IMAGES)
 def test_a_bad_file_is_refused_and_the_record_stored_without_it(media_app, media, api_headers, make_record,
-                                                                monkeypatch, name, content, reason):
-    if content is None:
-        whole = photo(media / "whole.jpg", (1200, 800)).read_bytes()
-        content = whole[: len(whole) // 2]
-    if content == "bomb":
-        photo(media / name, (2000, 2000), "L", "PNG", 0)
-        monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000 * 1000)  # a 4-megapixel file as a bomb
-    else:
-        (media / name).write_bytes(content)
+                                                                monkeypatch, name, reason):
+    bad_image(media, name, monkeypatch)
     client = media_app.test_client()
     response = put(client, api_headers, make_record(image={"url": f"/media/{name}", "width": 10, "height": 10}))
     assert response.status_code == 201

@@ -31,3 +31,23 @@ def decoded(data: bytes) -> Image.Image:
 def file_of(media: Path, url: str) -> Path:
     """The file under `media` that a /media/ URL (absolute or a site path) names."""
     return media / url.split("/media/", 1)[1]
+
+
+# Files ingest must refuse, by name, with the reason its message gives.
+BAD_IMAGES = [("corrupt.jpg", "not a readable image"), ("truncated.jpg", "not a readable image"),
+              ("bomb.png", "too many pixels")]
+
+
+def bad_image(media: Path, name: str, monkeypatch) -> Path:
+    """One of BAD_IMAGES written into `media`: bytes that are no JPEG, half a JPEG, or a PNG over the
+    pixel limit (Pillow's MAX_IMAGE_PIXELS lowered for the test, so 4 megapixels count as a bomb)."""
+    path = media / name
+    if name == "corrupt.jpg":
+        path.write_bytes(b"\xff\xd8\xff\xe0 not a jpeg at all")
+    elif name == "truncated.jpg":
+        whole = photo(media / "whole.jpg", (1200, 800)).read_bytes()
+        path.write_bytes(whole[: len(whole) // 2])
+    else:
+        photo(path, (2000, 2000), "L", "PNG", 0)
+        monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000 * 1000)
+    return path
