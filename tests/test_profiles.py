@@ -2,6 +2,7 @@
 profile URLs, start-up checks of profile files, `validate --profile` and partners bound to a profile."""
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
@@ -12,6 +13,7 @@ from lxml import etree
 
 from feedsvc import profiles
 from feedsvc.ingest.records import parse_record
+from feedsvc.ops.metrics import PROFILE_LEFT_OUT
 from feedsvc.profiles.text import graphemes, length
 from feedsvc.render import profiles as shaping
 from feedsvc.render.feeds.entries import entry_from_article
@@ -26,6 +28,7 @@ NOW = datetime(2025, 8, 2, 12, 0, tzinfo=timezone(timedelta(hours=5, minutes=30)
 SITE = Site(url=SITE_URL, name="समाचार", description="देश, दुनिया, खेल, कारोबार और मनोरंजन की ताज़ा ख़बरें हिंदी में",
             language="hi", logo=f"{SITE_URL}/static/logo.png", icon=f"{SITE_URL}/static/icon.png", copyright="©")
 BUILT_IN = profiles.built_in()
+YEAR_AGO = "2024-07-01T09:00:00+05:30"   # over MSN's 364 days before NOW
 CONJUNCT_WORD = "क्षत्रिय"   # क्ष and त्रि are one grapheme cluster each
 
 
@@ -61,8 +64,8 @@ def title_of_graphemes(count: int) -> str:
 def left_out():
     seen = []
 
-    def listen(profile, rule, **_):
-        seen.append((profile, rule))
+    def listen(profile, items, **_):
+        seen.extend((profile, left.rule) for left in items)
     shaping.left_out.connect(listen)
     yield seen
     shaping.left_out.disconnect(listen)
@@ -459,12 +462,42 @@ def test_an_entry_is_shaped_once_per_content(monkeypatch):
 def test_left_out_items_are_announced_with_id_rule_and_reason():
     heard = []
 
-    def hear(profile, **said):
-        heard.append((profile, said))
+    def hear(profile, items, **_):
+        heard.append((profile, items))
     with shaping.left_out.connected_to(hear):
         shaped("msn", record(8001, title=title_of_graphemes(20)))
-    [(profile, said)] = [(p, s) for p, s in heard if s["item"].endswith("8001")]
-    assert profile == "msn" and said["rule"] == "title.min" and "at least 21" in said["message"]
+    [(profile, items)] = heard   # one signal per check, with every item it left out
+    [said] = [left for left in items if left.item.endswith("8001")]
+    assert profile == "msn" and said.rule == "title.min" and "at least 21" in said.message
+
+
+def test_metrics_count_each_rule_of_each_item_a_check_leaves_out():
+    def counted() -> float:
+        [family] = PROFILE_LEFT_OUT.collect()
+        return sum(sample.value for sample in family.samples if sample.name.endswith("_total")
+                   and sample.labels == {"profile": "msn", "rule": "window.max_age_days"})
+    before = counted()
+    shaped("msn", record(1), *[record(8100 + n, published=YEAR_AGO, updated=YEAR_AGO) for n in range(4)])
+    assert counted() - before == 4
+
+
+def test_left_out_logs_date_rules_as_one_info_line_per_check_and_real_breaks_as_warnings(caplog):
+    # An old corpus leaves out thousands of articles for their dates: one line per check, not one per item.
+    olds = [record(8200 + n, published=YEAR_AGO, updated=YEAR_AGO) for n in range(5)]
+    tomorrow = (NOW + timedelta(days=1)).isoformat()
+    checked = (record(1), record(8300, title=title_of_graphemes(20)), record(8301, published=tomorrow, updated=tomorrow),
+               *olds)
+    with caplog.at_level(logging.INFO, logger=shaping.__name__):
+        shaped("msn", *checked)
+    said = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == shaping.__name__]
+    [warning] = [message for level, message in said if level == logging.WARNING]
+    assert "p-8300" in warning and "title.min" in warning
+    assert [message for level, message in said if level == logging.INFO] == \
+        ["left out of the msn feeds by their dates: 1 dates.no_future, 5 window.max_age_days"]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger=shaping.__name__):
+        shaped("msn", *checked)   # the same versions again: nothing new to say
+    assert not [r for r in caplog.records if r.name == shaping.__name__]
 
 
 # ---- rules every profile may set, each profile that sets it --------------------------------------

@@ -176,12 +176,16 @@ class DeskCounters:
         if not self.flusher_started:
             self._start_flusher()
 
-    def note_left_out(self, profile: str, item: str, rule: str, message: str) -> None:
-        """An item a profile's feed left out, and why (its latest sighting is kept)."""
-        key = (profile[:LEFT_OUT_MAX[0]], item[:LEFT_OUT_MAX[1]], rule[:LEFT_OUT_MAX[2]])
+    def note_left_out(self, profile: str, items: list) -> None:
+        """The items one check of a profile's feed left out (render/profiles.LeftOut: item, rule and
+        why), each's latest sighting kept."""
+        seen, name = now_utc(), profile[:LEFT_OUT_MAX[0]]
         with self.lock:
-            if key in self.pending.left_out or len(self.pending.left_out) < MAX_KEYS:
-                self.pending.left_out[key] = (message, now_utc())
+            pending = self.pending.left_out
+            for item, rule, message in items:
+                key = (name, item[:LEFT_OUT_MAX[1]], rule[:LEFT_OUT_MAX[2]])
+                if key in pending or len(pending) < MAX_KEYS:
+                    pending[key] = (message, seen)
         if not self.flusher_started:
             self._start_flusher()
 
@@ -373,12 +377,12 @@ def counters(app) -> DeskCounters:
 
 
 @profiles.left_out.connect
-def _note_left_out(profile: str, rule: str, item: str | None = None, message: str = "", **_) -> None:
+def _note_left_out(profile: str, items: list, **_) -> None:
     # Profile feeds are rendered inside a request (or `flask validate`): the app at hand keeps the note.
-    if item and has_app_context():
+    if items and has_app_context():
         found = current_app.extensions.get(_EXTENSION)
         if found is not None:
-            found.note_left_out(profile, item, rule, message)
+            found.note_left_out(profile, [left for left in items if left.item])
 
 
 # ---- reading (the desk) ----------------------------------------------------------------------------

@@ -25,6 +25,7 @@ The log line itself is written by feedsvc/ops/access_log.py.
 """
 from __future__ import annotations
 
+import collections
 import functools
 import os
 import time
@@ -71,8 +72,9 @@ def _count_skip(document_kind: str, **_) -> None:
 
 
 @profiles.left_out.connect
-def _count_left_out(profile: str, rule: str, **_) -> None:
-    PROFILE_LEFT_OUT.labels(profile, rule).inc()
+def _count_left_out(profile: str, items: list, **_) -> None:
+    for rule, count in collections.Counter(item.rule for item in items).items():
+        PROFILE_LEFT_OUT.labels(profile, rule).inc(count)
 
 
 def route_class() -> str:

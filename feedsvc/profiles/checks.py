@@ -8,7 +8,7 @@ A rule name is "<rule>.<field>" of the profile file (title.max, image.min_px, ..
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qsl, urlsplit
 
 from feedsvc.profiles import Profile
@@ -16,6 +16,9 @@ from feedsvc.profiles.text import length, trailing_teaser
 
 # How far past now an item's date may lie before it counts as future-dated (clocks drift).
 CLOCK_SLACK = timedelta(minutes=5)
+# The rules an item breaks because of when it is checked (date_problems): its place in the profile's
+# window of time, not a fault of the article.
+DATE_RULES = frozenset({"dates.no_future", "window.max_age_days"})
 
 
 @dataclass(frozen=True)
@@ -67,9 +70,12 @@ def timely_span(profile: Profile, item: ItemFacts) -> tuple[datetime | None, dat
     renderer that keeps an item checks its dates by two comparisons and asks for messages only outside."""
     if item.published is None:
         return None, None
-    start = item.published - CLOCK_SLACK if profile.value("dates", "no_future") else None
+    # In UTC, as renderers take `now`: comparing two datetimes of one tzinfo skips their utcoffset()
+    # calls (a renderer compares every item's span at every check).
+    published = item.published.astimezone(timezone.utc)
+    start = published - CLOCK_SLACK if profile.value("dates", "no_future") else None
     max_age = profile.value("window", "max_age_days")
-    return start, item.published + timedelta(days=max_age) if max_age else None
+    return start, published + timedelta(days=max_age) if max_age else None
 
 
 def lasting_problems(profile: Profile, item: ItemFacts, *, feed_language: str) -> list[Broken]:

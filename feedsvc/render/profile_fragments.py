@@ -56,12 +56,16 @@ LEFT_OUT = "left out"   # kept for a version no profile page shows: unrenderable
 class Base:
     """One scope state as every profile starts from it: the channel with the withdrawals the profile
     keeping them longest wants (Atom's frame, no entries), the newest articles' stamps (id,
-    published, version), and the articles read so far (id -> (version, article, entry or None))."""
+    published, version) and their (id, version) keys, and the articles read so far (id -> (version,
+    article, entry or None))."""
     frame: Feed
     stamps: list
+    keys: list = field(default_factory=list)
     read: dict = field(default_factory=dict)
     chosen: dict = field(default_factory=dict)   # shaping context -> candidates(): the same for every format
-    split: dict = field(default_factory=dict)    # shaping context -> profiles.Checked, while it holds
+    # shaping context -> (profiles.Checked, the page it gives without its URLs), while the check holds:
+    # a page differs between formats only in its self link.
+    pages: dict = field(default_factory=dict)
 
 
 def load_base(conn: Connection, site: Site, scope: Scope, state: ScopeState, profiles) -> Base:
@@ -70,7 +74,8 @@ def load_base(conn: Connection, site: Site, scope: Scope, state: ScopeState, pro
     wide = replace(site, tombstone_days=withdrawn_days_needed(profiles, site))
     frame = feed_frame(conn, wide, scope, state, fmt="atom", limit=limit, after=None, base_url=None, language=None,
                        next_after=None)
-    return Base(replace(frame, site=site), store.newest_versions(conn, scope.id, limit, syndicated=True))
+    stamps = store.newest_versions(conn, scope.id, limit, syndicated=True)
+    return Base(replace(frame, site=site), stamps, [(row.id, row.version) for row in stamps])
 
 
 class _Recent:
@@ -81,16 +86,16 @@ class _Recent:
     def __init__(self, size: int):
         self.size, self.contexts, self.lock = size, {}, threading.Lock()
 
-    def get_all(self, context: tuple, stamps: list) -> list:
+    def get_all(self, context: tuple, keys: list) -> list:
         with self.lock:
             kept = self.contexts.setdefault(context, OrderedDict())
-        return [kept.get((row.id, row.version)) for row in stamps]   # a dict read needs no lock
+        return list(map(kept.get, keys))   # a dict read needs no lock
 
-    def put(self, context: tuple, row, value) -> None:
+    def put(self, context: tuple, key: tuple, value) -> None:
         with self.lock:
             kept = self.contexts.setdefault(context, OrderedDict())
-            kept[(row.id, row.version)] = value
-            kept.move_to_end((row.id, row.version))
+            kept[key] = value
+            kept.move_to_end(key)
             while len(kept) > self.size:
                 kept.popitem(last=False)
 
@@ -139,21 +144,18 @@ def candidates(profile: Profile, base: Base, conn: Connection, context: tuple,
 
 def _candidates(profile: Profile, base: Base, conn: Connection, context: tuple,
                 kept: _Recent) -> tuple[list[Candidate], dict[str, int]] | None:
-    found = kept.get_all(context, base.stamps)
-    missing = [row for row, candidate in zip(base.stamps, found, strict=True) if candidate is None]
-    if missing and not _read(conn, base, missing):
+    found = kept.get_all(context, base.keys)
+    missing = [n for n, candidate in enumerate(found) if candidate is None]
+    if missing and not _read(conn, base, [base.stamps[n] for n in missing]):
         return None
-    for n, row in enumerate(base.stamps):
-        if found[n] is None:
-            _, article, entry = base.read[row.id]
-            made = shaped_candidate(profile, context, entry, article) if entry is not None else None
-            found[n] = LEFT_OUT if made is None else made
-            kept.put(context, row, found[n])
-    chosen, versions = [], {}
-    for row, candidate in zip(base.stamps, found, strict=True):
-        if candidate is not LEFT_OUT:
-            chosen.append(candidate)
-            versions[candidate.shaped.entry.id] = row.version
+    for n in missing:
+        _, article, entry = base.read[base.keys[n][0]]
+        made = shaped_candidate(profile, context, entry, article) if entry is not None else None
+        found[n] = LEFT_OUT if made is None else made
+        kept.put(context, base.keys[n], found[n])
+    chosen = [candidate for candidate in found if candidate is not LEFT_OUT]
+    versions = {candidate.shaped.entry.id: key[1] for candidate, key in zip(found, base.keys, strict=True)
+                if candidate is not LEFT_OUT}
     return chosen, versions
 
 
@@ -175,13 +177,15 @@ def render(profile: Profile, fmt: str, base: Base, *, conn: Connection, self_url
     if found is None:
         return None
     chosen, versions = found
-    split = base.split.get(context)
+    split, page = base.pages.get(context, (None, None))
     if split is None or not split.holds_at(now):
-        split = base.split[context] = checked(profile, chosen, now)
+        split = checked(profile, chosen, now)
         # Announced once per scope state and profile: the formats share the check (about 15 % of a
         # write's profile renders went to announcing the same items three times).
         leave_out(profile, split.left)
-    page = page_of(profile, base.frame, split, self_url=self_url)
+        page = page_of(profile, base.frame, split, self_url="")
+        base.pages[context] = (split, page)
+    page = replace(page, self_url=self_url, first_url=self_url)   # as page_of(..., self_url=self_url)
     ids = [entry.id for entry in page.entries]
     if len(set(ids)) != len(ids):
         return None   # a marker beside a live entry of the same id: their keys would not tell them apart

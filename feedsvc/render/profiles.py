@@ -18,10 +18,11 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import nh3
@@ -30,7 +31,14 @@ from sqlalchemy.engine import Connection
 
 from feedsvc.ingest.sanitize import plain_text
 from feedsvc.profiles import Profile
-from feedsvc.profiles.checks import ItemFacts, date_problems, image_problems, lasting_problems, timely_span
+from feedsvc.profiles.checks import (
+    DATE_RULES,
+    ItemFacts,
+    date_problems,
+    image_problems,
+    lasting_problems,
+    timely_span,
+)
 from feedsvc.profiles.text import cut, length, without_teaser
 from feedsvc.render import feeds
 from feedsvc.render.feeds.dcterms import DctermsExtension, ValidEntryExtension
@@ -50,9 +58,10 @@ from feedsvc.store import ScopeState
 
 log = logging.getLogger(__name__)
 
-# Sent once per rule an item breaks when it is left out of a profile's feed; sender: the profile name;
-# rule, item (the article id) and message (why) as keywords.
-left_out = Namespace().signal("feedsvc.profile-item-left-out")
+# Sent once per check that leaves items out of a profile's feed; sender: the profile name; `items`: a
+# list of LeftOut, one per rule each item breaks. One signal per check, not per item: a write's
+# renders announced some 90 items each time, and a blinker send per item cost a fifth of them.
+left_out = Namespace().signal("feedsvc.profile-items-left-out")
 _logged = LoggedOnce(10_000)
 PROFILE_FEEDS = f"{FEEDS}/profile"
 URL_SCHEMES = {"http", "https", "mailto"}
@@ -551,15 +560,36 @@ def _left_key(problems: list, article) -> tuple[str, str]:
     return (article.id, article.updated.isoformat()) if article is not None else (problems[0].item_id, "")
 
 
+class LeftOut(NamedTuple):
+    """One rule an item left out of a profile's feed breaks (`left_out`'s items)."""
+    item: str      # the article id
+    rule: str      # "<rule>.<field>" of the profile file
+    message: str   # why
+
+
 def leave_out(profile: Profile, left: list) -> None:
-    """Announce what one render left out (`left`: (problems, _left_key)): a signal per item and rule (the
-    desk records them, ops/desk_counters.py; /metrics counts them) and a log line the first time per
-    article version and rule."""
+    """Announce what one check left out (`left`: (problems, _left_key)) in one `left_out` signal (the
+    desk records each item, ops/desk_counters.py; /metrics counts them), and log it: a rule the
+    article breaks as a warning, the first time per article version and rule; the date rules
+    (checks.DATE_RULES: too old, dated in the future), which old corpora break by the thousand and
+    which are no fault of the article, as one info line per check that leaves a version out anew."""
+    if not left:
+        return
+    items = [LeftOut(version[0], problem.rule, problem.message) for problems, version in left for problem in problems]
+    left_out.send(profile.name, items=items)
+    dated: Counter = Counter()
+    new_dated = False
     for problems, version in left:
         for problem in problems:
-            left_out.send(profile.name, rule=problem.rule, item=version[0], message=problem.message)
-            if _logged.first((profile.name, problem.rule, *version)):
+            first = _logged.first((profile.name, problem.rule, *version))
+            if problem.rule in DATE_RULES:
+                dated[problem.rule] += 1
+                new_dated = new_dated or first
+            elif first:
                 log.warning("left out of the %s feeds: %s", profile.name, problem)
+    if new_dated:
+        log.info("left out of the %s feeds by their dates: %s", profile.name,
+                 ", ".join(f"{count} {rule}" for rule, count in sorted(dated.items())))
 
 
 def write(profile: Profile, fmt: str, feed: Feed) -> bytes:
