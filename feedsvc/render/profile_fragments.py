@@ -63,8 +63,8 @@ class Base:
     keys: list = field(default_factory=list)
     read: dict = field(default_factory=dict)
     chosen: dict = field(default_factory=dict)   # shaping context -> candidates(): the same for every format
-    # shaping context -> (profiles.Checked, the page it gives without its URLs), while the check holds:
-    # a page differs between formats only in its self link.
+    # shaping context -> (profiles.Checked, the page it gives without its URLs, whether the page's
+    # entry ids are distinct), while the check holds: a page differs between formats only in its self link.
     pages: dict = field(default_factory=dict)
 
 
@@ -177,18 +177,18 @@ def render(profile: Profile, fmt: str, base: Base, *, conn: Connection, self_url
     if found is None:
         return None
     chosen, versions = found
-    split, page = base.pages.get(context, (None, None))
+    split, page, distinct = base.pages.get(context, (None, None, False))
     if split is None or not split.holds_at(now):
         split = checked(profile, chosen, now)
         # Announced once per scope state and profile: the formats share the check (about 15 % of a
         # write's profile renders went to announcing the same items three times).
         leave_out(profile, split.left)
         page = page_of(profile, base.frame, split, self_url="")
-        base.pages[context] = (split, page)
-    page = replace(page, self_url=self_url, first_url=self_url)   # as page_of(..., self_url=self_url)
-    ids = [entry.id for entry in page.entries]
-    if len(set(ids)) != len(ids):
+        distinct = len({entry.id for entry in page.entries}) == len(page.entries)
+        base.pages[context] = (split, page, distinct)
+    if not distinct:
         return None   # a marker beside a live entry of the same id: their keys would not tell them apart
+    page = replace(page, self_url=self_url, first_url=self_url)   # as page_of(..., self_url=self_url)
     # The shaping context as one string ("profile" and a digest cannot be a public entry's options).
     named = "profile " + " ".join(context)
     keys = [fragment_key(fragments, fmt, entry, versions, named) for entry in page.entries]

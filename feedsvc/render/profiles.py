@@ -328,7 +328,7 @@ def profile_site(profile: Profile, site):
 
 def shaping_context(profile: Profile, site) -> tuple:
     """What a shaped entry depends on besides its article: the profile, the site, the feed's language."""
-    return profile.digest(), site.digest(), profile_site(profile, site).language
+    return profile.digest(), site.digest(), profile.value("language", "tag") or site.language   # profile_site's
 
 
 @dataclass(frozen=True)
