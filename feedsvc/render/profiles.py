@@ -21,7 +21,7 @@ import threading
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -29,6 +29,7 @@ import nh3
 from blinker import Namespace
 from sqlalchemy.engine import Connection
 
+from feedsvc.ingest.records import Article
 from feedsvc.ingest.sanitize import plain_text
 from feedsvc.profiles import Profile
 from feedsvc.profiles.checks import (
@@ -360,12 +361,19 @@ class Shaped:
 @dataclass(frozen=True)
 class Candidate:
     """An article's entry as a profile shapes it."""
-    article: object   # the Article (None for an entry of a feed built without its sources)
+    article: Article | None   # None for an entry of a feed built without its sources
     shaped: Shaped
 
     @property
     def entry(self) -> Entry:
         return self.shaped.entry
+
+    # Kept: a candidate kept across checks (render/profile_fragments.py) is announced at each one.
+    @cached_property
+    def left_key(self) -> tuple[str, str]:
+        """(article id, version) it is announced and logged by when it is left out."""
+        article = self.article
+        return (article.id, article.updated.isoformat()) if article is not None else (self.shaped.entry.id, "")
 
 
 def shaped_candidate(profile: Profile, context: tuple, entry: Entry, article) -> Candidate | None:
@@ -378,7 +386,7 @@ def shaped_candidate(profile: Profile, context: tuple, entry: Entry, article) ->
 
 @dataclass(frozen=True)
 class Checked:
-    """Candidates checked at one time: the entries that break no rule, the (problems, _left_key) of the
+    """Candidates checked at one time: the entries that break no rule, the (problems, Candidate.left_key) of the
     others, and the times strictly between which the same check splits them alike."""
     entries: list[Entry]
     left: list
@@ -396,7 +404,7 @@ def checked(profile: Profile, candidates: list[Candidate], now: datetime) -> Che
     for candidate in candidates:
         problems, low, high = candidate.shaped.check(profile, now)
         if problems:
-            left.append((problems, _left_key(problems, candidate.article)))
+            left.append((problems, candidate.left_key))
         else:
             entries.append(candidate.shaped.entry)
         if low is not None and (after is None or low > after):
@@ -555,11 +563,6 @@ class _Kept:
 _shaped = _Kept(4096)
 
 
-def _left_key(problems: list, article) -> tuple[str, str]:
-    """(article id, version) an item left out is announced and logged by."""
-    return (article.id, article.updated.isoformat()) if article is not None else (problems[0].item_id, "")
-
-
 class LeftOut(NamedTuple):
     """One rule an item left out of a profile's feed breaks (`left_out`'s items)."""
     item: str      # the article id
@@ -568,7 +571,7 @@ class LeftOut(NamedTuple):
 
 
 def leave_out(profile: Profile, left: list) -> None:
-    """Announce what one check left out (`left`: (problems, _left_key)) in one `left_out` signal (the
+    """Announce what one check left out (`left`: (problems, Candidate.left_key)) in one `left_out` signal (the
     desk records each item, ops/desk_counters.py; /metrics counts them), and log it: a rule the
     article breaks as a warning, the first time per article version and rule; the date rules
     (checks.DATE_RULES: too old, dated in the future), which old corpora break by the thousand and
