@@ -159,11 +159,8 @@ def _candidates(profile: Profile, base: Base, conn: Connection, context: tuple,
     return chosen, versions
 
 
-def fragment_key(fragments: Fragments, fmt: str, entry: Entry, versions: dict[str, int], context: str) -> tuple:
-    """An entry's key: its article version's, or for a deletion marker, what the marker says."""
-    version = versions.get(entry.id)
-    if version is not None:
-        return fragments.key(fmt, entry.id, version, context)
+def marker_key(fragments: Fragments, fmt: str, entry: Entry, context: str) -> tuple:
+    """A deletion marker's key: what the marker says (an article's entry is keyed by its version)."""
     return fragments.key(fmt, entry.id, 0, context, "marker", entry.url, entry.published, entry.updated,
                          entry.language)
 
@@ -191,7 +188,9 @@ def render(profile: Profile, fmt: str, base: Base, *, conn: Connection, self_url
     page = replace(page, self_url=self_url, first_url=self_url)   # as page_of(..., self_url=self_url)
     # The shaping context as one string ("profile" and a digest cannot be a public entry's options).
     named = "profile " + " ".join(context)
-    keys = [fragment_key(fragments, fmt, entry, versions, named) for entry in page.entries]
+    version_of, key = versions.get, fragments.key   # bound once: a page has up to a few hundred entries
+    keys = [key(fmt, entry.id, version, named) if (version := version_of(entry.id)) is not None
+            else marker_key(fragments, fmt, entry, named) for entry in page.entries]
     held = fragments.get_all(keys)
 
     def write(feed: Feed) -> bytes:

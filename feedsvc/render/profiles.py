@@ -8,7 +8,8 @@
 titles cut or replaced, summaries lengthened, HTML narrowed to its allow-list, images it cannot
 use dropped, campaign parameters on links (never on ids), its namespaces, channel text within its
 limits. An item that still breaks a rule (checks.item_problems) is left out, never served broken;
-each one is logged and announced on `left_out` (counted by feedsvc/ops/metrics.py). A withdrawn
+every item one check leaves out is announced in one `left_out` signal (counted by
+feedsvc/ops/metrics.py, kept for the desk by feedsvc/ops/desk_counters.py) and logged (`leave_out`). A withdrawn
 article is said the way the profile chooses (`deletions_of`): a tombstone, or a marker item at the
 top of the feed for `deletion_days`. `write` then keeps the feed within the profile's byte budget,
 at whole items (markers come first, so they stay).
@@ -581,15 +582,15 @@ def leave_out(profile: Profile, left: list) -> None:
     items = [LeftOut(version[0], problem.rule, problem.message) for problems, version in left for problem in problems]
     left_out.send(profile.name, items=items)
     dated: Counter = Counter()
-    new_dated = False
+    new_dated, telling = False, log.isEnabledFor(logging.INFO)   # else the date rules go unsaid: no need to remember them
     for problems, version in left:
         for problem in problems:
-            first = _logged.first((profile.name, problem.rule, *version))
-            if problem.rule in DATE_RULES:
+            if problem.rule not in DATE_RULES:
+                if _logged.first((profile.name, problem.rule, *version)):
+                    log.warning("left out of the %s feeds: %s", profile.name, problem)
+            elif telling:
                 dated[problem.rule] += 1
-                new_dated = new_dated or first
-            elif first:
-                log.warning("left out of the %s feeds: %s", profile.name, problem)
+                new_dated = _logged.first((profile.name, problem.rule, *version)) or new_dated
     if new_dated:
         log.info("left out of the %s feeds by their dates: %s", profile.name,
                  ", ".join(f"{count} {rule}" for rule, count in sorted(dated.items())))
