@@ -96,11 +96,29 @@ def test_an_edited_article_is_composed_anew(client, app, api_headers, make_recor
 def test_fragments_stay_within_their_byte_budget_and_revision():
     fragments = Fragments(max_bytes=1000, revision="r1")
     for n in range(50):
-        fragments.put(fragments.key("rss", f"a{n}", 1), b"x" * 90)
+        fragments.put(fragments.key("rss", f"a{n}", 1), b"%02d" % n * 45)
     assert fragments.bytes <= 1000 and len(fragments) == 11
-    assert fragments.get(fragments.key("rss", "a49", 1)) == b"x" * 90
+    assert fragments.get(fragments.key("rss", "a49", 1)) == b"49" * 45
     assert fragments.get(fragments.key("rss", "a0", 1)) is None            # the oldest went first
     assert fragments.get(fragments.key("rss", "a49", 2)) is None            # another version
     assert Fragments(revision="r2").key("rss", "a49", 1) != fragments.key("rss", "a49", 1)
     fragments.put(fragments.key("rss", "big", 1), b"x" * 1001)              # larger than the whole budget
     assert fragments.get(fragments.key("rss", "big", 1)) is None and fragments.bytes <= 1000
+
+
+def test_equal_fragments_are_held_once():
+    fragments = Fragments(max_bytes=1000, revision="r1")
+    variants = [fragments.key("rss", "a1", 1, f"variant {n}") for n in range(50)]
+    for key in variants:   # one entry as 50 variants write it (profiles writing it as the public feed does)
+        fragments.put(key, bytes(bytearray(b"x" * 900)))   # equal bytes, 50 distinct objects
+    assert len(fragments) == 50 and fragments.bytes == 900
+    held = fragments.get_all(variants)
+    assert all(piece is held[0] for piece in held)   # one object held, not 50 copies
+    fragments.put(fragments.key("rss", "a2", 1), b"z" * 90)
+    assert len(fragments) == 51 and fragments.bytes == 990
+    # Over budget: the oldest keys leave first, and the shared bytes only with the last of them.
+    fragments.put(fragments.key("rss", "a3", 1), b"w" * 90)
+    assert fragments.bytes == 180 and len(fragments) == 2
+    assert fragments.get_all(variants) == [None] * 50
+    fragments.put(fragments.key("rss", "a2", 1), b"v" * 90)   # a key given new bytes lets go of its old ones
+    assert fragments.bytes == 180 and fragments.get(fragments.key("rss", "a2", 1)) == b"v" * 90
