@@ -82,7 +82,8 @@ def interleaved(builders: dict, repeats: int) -> dict[str, Sample]:
 
     Timed in this process's CPU time: a build is one thread's work in process (SQLite reads from
     the page cache included), and on a shared machine the wall clock also counts the time other
-    processes hold the core (spreads of 70-160 % at load 11, against a few % in CPU time)."""
+    processes hold the core: at load 11 these rows spread 70-170 % in wall time; in CPU time
+    5-50 % at load 13-21."""
     for build in builders.values():
         build()   # warm: imports, the SQLite page cache, lru caches
     times = {name: [] for name in builders}
