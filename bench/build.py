@@ -78,7 +78,12 @@ def run(table: Table, app, sizes: tuple[int, ...] = SIZES, repeats: int = 7) -> 
 
 
 def interleaved(builders: dict, repeats: int) -> dict[str, Sample]:
-    """Each builder timed `repeats` times, round-robin, so a noisy moment hits all of them alike."""
+    """Each builder timed `repeats` times, round-robin, so a noisy moment hits all of them alike.
+
+    Timed in this process's CPU time: a build is one thread's work in process (SQLite reads from
+    the page cache included), and on a shared machine the wall clock also counts the time other
+    processes hold the core: at load 11 these rows spread 70-170 % in wall time; in CPU time
+    5-50 % at load 13-21."""
     for build in builders.values():
         build()   # warm: imports, the SQLite page cache, lru caches
     times = {name: [] for name in builders}
@@ -88,9 +93,9 @@ def interleaved(builders: dict, repeats: int) -> dict[str, Sample]:
             gc.collect()
             gc.disable()
             try:
-                started = time.perf_counter()
+                started = time.process_time()
                 build()
-                times[name].append((time.perf_counter() - started) * 1000)
+                times[name].append((time.process_time() - started) * 1000)
             finally:
                 gc.enable()
     return {name: Sample(values, "ms") for name, values in times.items()}

@@ -14,6 +14,9 @@ from feedsvc.ingest.records import Article
 # The URL attributes the sanitiser keeps (feedsvc/ingest/sanitize.py), as nh3 writes them: always
 # double-quoted, '"' escaped inside values, so ' href="/' inside a tag can only start a site path.
 _URL_ATTRIBUTES = (" href=", " src=", " poster=", " cite=")
+# A site path's start in an attribute value. Searched with re, not `in`: Devanagari makes a body a
+# two-byte string, which str's substring search walks at a third of the speed of re's.
+_SITE_PATH = re.compile('="/')
 # A whole start tag of nh3 output: text escapes "<", attribute values may hold ">" only in quotes.
 _START_TAG = re.compile(r'<[a-zA-Z][a-zA-Z0-9]*(?:[^>"]|"[^"]*")*>')
 
@@ -25,8 +28,8 @@ def absolute(link: str, site_url: str) -> str:
 
 def absolute_links(safe_html: str, site_url: str) -> str:
     """Sanitised body HTML with its site paths under `site_url`. Bodies without one (most: their
-    links point elsewhere) cost one substring search."""
-    if '="/' not in safe_html:
+    links point elsewhere) cost one search."""
+    if _SITE_PATH.search(safe_html) is None:
         return safe_html
     prefixes = [(f'{attribute}"/', f'{attribute}"{html.escape(site_url)}/') for attribute in _URL_ATTRIBUTES]
 

@@ -33,6 +33,7 @@ def write(feed: Feed) -> bytes:
                                     comment=WITHDRAWN_COMMENT, lang=feed.language)
     for entry in feed.entries:
         fe = add_entry_basics(fg, entry, feed.extensions)
+        fe.published(entry.published)
         fe.updated(distinct_updated(entry.id, entry.updated))
         fe.author([{"name": a.name, **({"uri": a.url} if a.url else {})} for a in entry.authors])
     return fg.atom_str(encoding="UTF-8", xml_declaration=True)

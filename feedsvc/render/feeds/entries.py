@@ -49,19 +49,20 @@ def entry_id(article_id: str, site: Site) -> str:
 def entry_from_article(article: Article, site: Site, *, full_text: bool) -> Entry:
     article = resolved(article, site.url)
     image = lead_image(article)
+    players = has_players(article.body_html)
     return Entry(
         id=entry_id(article.id, site),
         url=output_url(article.url),
         title=article.title,
         summary=article.summary,
-        content_html=feed_html(article, image) if full_text else None,
+        content_html=feed_html(article, image, players=players) if full_text else None,
         published=_to_the_second(article.published),
         updated=_to_the_second(article.updated),
         authors=[_person(a.name, a.url) for a in article.authors],
         categories=categories_of(article, site),
         image=image,
         language=article.language,
-        videos=videos_of(article, image),
+        videos=videos_of(article, image, players=players),
     )
 
 
@@ -70,12 +71,15 @@ def _to_the_second(when: datetime) -> datetime:
     return when.replace(microsecond=0) if when.microsecond else when
 
 
-def videos_of(article: Article, image: Image | None = None) -> list[Video]:
+def videos_of(article: Article, image: Image | None = None, *, players: bool | None = None) -> list[Video]:
     """The article's videos (ingest/videos.py: player embeds and frames, its own <video> files), so
-    that feeds say the item carries a video; a file without a poster shows the lead image's thumbnail."""
+    that feeds say the item carries a video; a file without a poster shows the lead image's thumbnail.
+    `players` is has_players(article.body_html) when the caller has it already."""
     fallback = (image.thumbnail or image) if image else None
     videos = []
-    for found in videos_in(article.embeds, article.body_html, article.title):
+    # A body without player markup holds no frame or file for videos_in to find: only the embeds count.
+    body = article.body_html if (has_players(article.body_html) if players is None else players) else ""
+    for found in videos_in(article.embeds, body, article.title):
         thumbnail = (found.thumbnail, found.thumbnail_width, found.thumbnail_height) if found.thumbnail else \
             (fallback.url, fallback.width, fallback.height) if fallback else (None, None, None)
         videos.append(Video(output_url(found.player) if found.player else None, found.title,
@@ -115,12 +119,14 @@ def lead_image(article: Article) -> Image | None:
 
 
 class _ByValue:
-    """A stored image (a dict) keyed by its canonical JSON, so that lru_cache can remember what it
+    """A stored image (a dict) keyed by its JSON, so that lru_cache can remember what it
     gives: an article reappears in many feeds, and every build parsed its image afresh."""
     __slots__ = ("value", "key")
 
     def __init__(self, value: dict):
-        self.value, self.key = value, orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        # In the stored key order, not sorted (sorting took half the time): an equal image stored in
+        # another order only makes a second entry, and both give the same Image.
+        self.value, self.key = value, orjson.dumps(value)
 
     def __hash__(self) -> int:
         return hash(self.key)
@@ -167,12 +173,15 @@ def _image_type(url: str) -> str | None:
 
 # ---- content ----------------------------------------------------------------------------------
 
-def feed_html(article: Article, image: Image | None = ...) -> str:
+def feed_html(article: Article, image: Image | None = ..., *, players: bool | None = None) -> str:
     """The article body as feed content: lead image, body with players replaced, embeds, corrections.
 
-    `image` is the article's lead_image when the caller has it already.
+    `image` is the article's lead_image and `players` has_players(article.body_html) when the
+    caller has them already.
     """
-    body = _replace_iframes(_replace_players(article.body_html))
+    body = article.body_html
+    if has_players(body) if players is None else players:
+        body = _replace_iframes(_replace_players(body))
     parts = []
     if image is ...:
         image = lead_image(article)
@@ -211,6 +220,19 @@ def _provider_of(src: str) -> tuple[str, str]:
     if parts.hostname == "player.vimeo.com" and parts.path.startswith("/video/"):
         return "vimeo", "https://vimeo.com/" + parts.path[len("/video/"):].strip("/")
     return "other", src
+
+
+# Any element feeds rewrite (_replace_players, _replace_iframes) or find videos in (videos_in).
+# Most bodies hold none: one search for all three costs what one `"<video" in body` does, as
+# Devanagari makes the body a two-byte string that str's substring search walks slowly; the five
+# such tests an entry made were a fifth of building it.
+_PLAYER_MARKUP = re.compile(r"<(?:video|audio|iframe)")
+
+
+def has_players(body_html: str) -> bool:
+    """Whether "<video", "<audio" or "<iframe" occurs in the body: where none does, the players and
+    frames are left as they are and no video is found in it."""
+    return _PLAYER_MARKUP.search(body_html) is not None
 
 
 # <video>/<audio> as the sanitiser writes them (attribute values double-quoted, every element closed).

@@ -159,6 +159,11 @@ class Image:
     thumbnail: Image | None = None     # a small rendition (media:thumbnail)
     banner: Image | None = None        # a wide rendition for link previews (JSON Feed banner_image)
 
+    def __hash__(self) -> int:
+        # Equal images have equal URLs, so this agrees with ==; the generated hash went through every
+        # field of the image and of both renditions, for each entry (lru caches are keyed by image).
+        return hash(self.url)
+
 
 @dataclass(frozen=True)
 class Video:

@@ -28,6 +28,7 @@ def write(feed: Feed) -> bytes:
         fg.links.link(feed.next_url, "next", mimetype)
     for entry in feed.entries:
         fe = add_entry_basics(fg, entry, feed.extensions)
+        fe.pub_date.when(entry.published)
         fe.dc.dc_creator([author.name for author in entry.authors])
         fe.dcterms.modified(entry.updated)
         image = entry.image

@@ -12,6 +12,7 @@ from feedsvc.render.feeds.ext import (
     StylesheetExtension,
 )
 from feedsvc.render.feeds.model import Entry, Feed, Image
+from feedsvc.render.feeds.pubdate import PubDateEntryExtension, PubDateExtension
 
 GENERATOR = "feedsvc"
 
@@ -20,6 +21,8 @@ def new_generator(feed: Feed) -> FeedGenerator:
     """A FeedGenerator with the feed-level fields both formats carry."""
     fg = FeedGenerator()
     fg.register_extension("stylesheet", StylesheetExtension)
+    # First of the entry extensions: its <pubDate> goes where feedgen's own would (pubdate.py).
+    fg.register_extension("pub_date", PubDateExtension, PubDateEntryExtension, atom=False, rss=True)
     fg.register_extension("media", MediaExtension, MediaEntryExtension)
     fg.register_extension("entry_language", LanguageExtension, LanguageEntryExtension)
     if feed.stylesheet:
@@ -38,7 +41,7 @@ def new_generator(feed: Feed) -> FeedGenerator:
 
 def add_entry_basics(fg: FeedGenerator, entry: Entry, extensions: tuple = ()) -> FeedEntry:
     """Append one entry with everything RSS and Atom write alike, and its profile `extensions`'
-    elements; the caller adds the rest."""
+    elements; the caller adds the rest, the publication date included (RSS's from pubdate.py)."""
     fe = fg.add_entry(order="append")
     fe.guid(entry.id, permalink=False)
     fe.title(entry.title)
@@ -46,7 +49,6 @@ def add_entry_basics(fg: FeedGenerator, entry: Entry, extensions: tuple = ()) ->
     fe.summary(entry.summary)
     if entry.content_html is not None:
         fe.content(entry.content_html, type="html")
-    fe.published(entry.published)
     fe.updated(entry.updated)
     fe.entry_language.language(entry.language)
     fe.category([{"term": c.term, "label": c.label, "scheme": c.scheme} for c in entry.categories])
