@@ -12,7 +12,10 @@ from pathlib import Path
 import html5lib
 import lxml.html
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from feedsvc.ingest import cms
 from feedsvc.ingest.records import Article, parse_record
 from feedsvc.ingest.sanitize import sanitize_html
 from feedsvc.render import pages
@@ -194,3 +197,26 @@ def test_markup_lxml_cannot_hold_leaves_the_cms_pass_and_is_still_sanitised():
     body = '<picture><source srcset="a.jpg 1x"><img data-src="/media/a.jpg" alt="x\x01y"></picture><p>पाठ</p>'
     safe = sanitize_html(body, base_url="https://news.example/articles/x")
     assert "पाठ" in safe
+
+
+# Pieces of the shapes cms.py looks for, in any case, with the letters re.IGNORECASE matches beyond
+# ASCII (ſ, ı, İ, the Kelvin sign) and Devanagari around them.
+_SHAPE_PIECES = st.sampled_from(["<", ">", "picture", "source", "noscript", "video", "audio", "data-", "lazy-",
+                                 "src", "original", "fb-", "post", "wp-block-embed", "/media/oembed", "=", '"',
+                                 "'", "data:", " ", "\u017f", "\u0131", "\u0130", "\u212a", "k", "समाचार",
+                                 "<video ", "<source>", "data-src", "data-lazy-src", "data-original", "fb-post",
+                                 "fb-video", "wp-block-embed", 'src=""', "src=''", "src=data:", 'src="data:'])
+
+
+@settings(deadline=None)  # examples: the profile (tests/conftest.py)
+@given(st.lists(_SHAPE_PIECES | st.text(max_size=3), max_size=12).map("".join),
+       st.lists(st.booleans(), max_size=60))
+def test_the_quick_check_for_cms_shapes_agrees_with_the_pattern(body, upper):
+    body = "".join(c.upper() if flip else c for c, flip in zip(body, upper, strict=False)) + body[len(upper):]
+    assert cms.needs_rewrite(body) == (cms._NEEDS_REWRITE.search(body) is not None)
+
+
+@pytest.mark.parametrize("body", ["<PICTURE>", "<img \u017fRC=''>", "DATA-\u0131\u0130", "wp-bloc\u212a-embed",
+                                  "<p>DATA-ORIGINAL</p>", "<Video>", "<videos>", "<p>पाठ</p>"])
+def test_the_quick_check_for_cms_shapes_on_chosen_bodies(body):
+    assert cms.needs_rewrite(body) == (cms._NEEDS_REWRITE.search(body) is not None)

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import copy
 import json
+from unittest import mock
 from urllib.parse import quote
 
 import lxml.html
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
+from feedsvc.ingest import sanitize
 from feedsvc.ingest.records import parse_record
 from feedsvc.ingest.sanitize import sanitize_html
 from feedsvc.ingest.urls import uri
@@ -63,6 +67,27 @@ def test_a_record_without_its_own_url_resolves_relative_links_against_its_page_h
     article = parse_record(record, site_url=SITE_URL)
     href = lxml.html.fragment_fromstring(article.body_html, create_parent="div").find(".//a").get("href")
     assert href == "/articles/relative/page.html"  # a site path, made absolute per document
+
+
+# URLs whose resolution reads none, some or all of the base (sanitize._base_needed), and bases on and off site.
+_LINKS = ["https://e.example/a", "HTTPS://E.example/x/../y", "https:foo", "mailto:a@e.example", "/media/x.jpg",
+          "/", "//cdn.example/y", "/\\cdn.example/y", "/\t/cdn.example", " /x", "x.html", "../ऊपर.html", "?q=1",
+          "#top", "", "चित्र.jpg", "/चित्र.jpg", "a:b", "1a:b", "javascript:alert(1)"]
+_BASES = ["/articles/baadh", "/articles/a/b/", "https://news.example.in/राज्य/असम/बाढ़.html",
+          "http://news.example:8080/p?q=1#f"]
+
+
+@settings(deadline=None)  # examples: the profile (tests/conftest.py)
+@given(st.lists(st.tuples(st.sampled_from(["a href", "img src", "video poster", "source src", "blockquote cite"]),
+                          st.sampled_from(_LINKS)), max_size=4),
+       st.sampled_from(_BASES))
+def test_relative_links_resolve_as_against_a_cleaner_of_the_article_s_own_base(links, base):
+    """sanitize cleans against one shared base and again against the article's only when a link needs it."""
+    body = "".join(f'<p><{tag.split()[0]} {tag.split()[1]}="{link}">t</{tag.split()[0]}></p>' for tag, link in links)
+    expected_with = mock.patch.object(sanitize, "_clean", lambda text, own, on_site: sanitize._cleaner(own).clean(text))
+    with expected_with:
+        expected = sanitize_html(body, base)
+    assert sanitize_html(body, base) == expected
 
 
 # ---- every output of a record with Devanagari URL fields ------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import html
 import re
+import threading
 
 import nh3
 
@@ -66,13 +67,38 @@ def _keep_attribute(tag: str, attr: str, value: str) -> str | None:
     # nh3 checks the scheme of href and src but not of cite, which readers may show as a link.
     if attr == "cite" and not value.strip().lower().startswith(("http://", "https://")):
         return None
-    return uri(value) if attr in URL_ATTRIBUTES else value
+    if attr not in URL_ATTRIBUTES:
+        return value
+    kept = uri(value)
+    _resolved.needs = max(_resolved.needs, _base_needed(kept))
+    return kept
 
 
 def _own_file(value: str) -> bool:
     """A relative reference with no scheme and no host of its own (RFC 3986 §4.2): a file of this site."""
     value = value.strip()
     return bool(value) and not value.startswith("//") and ":" not in value.split("/", 1)[0]
+
+
+# How much of the base URL a kept URL's resolution reads. ammonia joins a URL attribute to the base
+# (WHATWG URL parsing) only when it fails to parse alone as "relative URL without a base", and only
+# after the attribute filter, so _keep_attribute sees every value that is joined: one with a scheme
+# is kept as it is; a path-absolute one ("/x", not "//x" nor "/\\x", which name a host, nor one
+# holding the tabs and newlines the parser removes) takes the base's origin only; any other (a
+# path, "?q", "#f", "//host", " /x") the whole base.
+_NO_BASE, _BASE_ORIGIN, _WHOLE_BASE = 0, 1, 2
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
+# The worst _base_needed of the URLs kept by the cleaning under way in this thread (the filter is a
+# callback: nh3 calls it on the cleaning thread).
+_resolved = threading.local()
+
+
+def _base_needed(url: str) -> int:
+    if _SCHEME.match(url):
+        return _NO_BASE
+    if url[:1] == "/" and url[1:2] not in ("/", "\\") and not any(c in url for c in "\t\n\r"):
+        return _BASE_ORIGIN
+    return _WHOLE_BASE
 
 
 @functools.lru_cache(maxsize=8)
@@ -109,7 +135,7 @@ def sanitize_html(body: str, base_url: str, *, xml_safe_input: bool = False,
     `frame_hosts`: the FRAME_HOSTS setting; a frame elsewhere becomes a link (frames.py).
     """
     on_site = base_url.startswith("/")
-    cleaned = _cleaner(_STAND_IN_ORIGIN + base_url if on_site else base_url).clean(rewrite_cms_markup(body))
+    cleaned = _clean(rewrite_cms_markup(body), _STAND_IN_ORIGIN + base_url if on_site else base_url, on_site)
     if on_site and _STAND_IN_ORIGIN in cleaned:
         cleaned = cleaned.replace(f'="{_STAND_IN_ORIGIN}/', '="/')
     if "<iframe" in cleaned:
@@ -117,6 +143,18 @@ def sanitize_html(body: str, base_url: str, *, xml_safe_input: bool = False,
     if xml_safe_input and "&#" not in body:
         return cleaned
     return XML_UNSAFE_CHARS.sub("", cleaned)
+
+
+def _clean(body: str, base: str, on_site: bool) -> str:
+    """nh3 with relative URLs resolved against `base`. Every article has a base of its own and a
+    Cleaner costs as much to build as a body to clean, so the body is cleaned first against the
+    stand-in origin, and again against its own base only when a kept URL needs more of it than that
+    (every base of an on-site article has the stand-in origin)."""
+    _resolved.needs = _NO_BASE
+    cleaned = _cleaner(_STAND_IN_ORIGIN + "/").clean(body)
+    if _resolved.needs == _NO_BASE or (_resolved.needs == _BASE_ORIGIN and on_site):
+        return cleaned
+    return _cleaner(base).clean(body)
 
 
 # An iframe as nh3 writes it: every attribute value double-quoted with '"' and '&' escaped, and the

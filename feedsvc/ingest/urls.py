@@ -45,6 +45,9 @@ def checked_url(url: str) -> SplitResult:
     return parts
 
 
+# The IDNA codec is pure Python (~20 µs a host) and every URL of every imported record comes through
+# here, mostly naming the same few hosts: remembered per host (a refused host raises again each time).
+@lru_cache(maxsize=4096)
 def ascii_host(host: str) -> str:
     """The host as it goes on the wire and in headers: IDNA 2008 A-labels (UTS 46 mapping), or
     an IPv6 literal as it is; raises ValueError for a host no resolver could look up."""

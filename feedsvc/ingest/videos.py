@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import mimetypes
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -86,19 +87,28 @@ def _files(body_html: str, title: str) -> list[VideoRef]:
 def videos_in(embeds: list[dict], body_html: str, title: str) -> list[VideoRef]:
     """Every video of an article, each once: the record's player embeds, then the body's player frames
     and its own video files, in order. `title` names a video that has no title of its own."""
-    videos = [_player(e["url"], e.get("title") or title, e.get("duration")) for e in embeds]
-    if "<iframe" in body_html:
-        videos += [_player(_attributes(own).get("src", ""), _attributes(own).get("title") or title)
-                   for own in _IFRAME.findall(body_html)]
-    if "<video" in body_html:
-        videos += _files(body_html, title)
     unique: dict[str, VideoRef] = {}
-    for video in videos:
-        if video is not None and video.url not in unique:
+    for video in _videos(embeds, body_html, title):
+        if video.url not in unique:
             unique[video.url] = video
     return list(unique.values())
 
 
+def _videos(embeds: list[dict], body_html: str, title: str) -> Iterator[VideoRef]:
+    for embed in embeds:
+        video = _player(embed["url"], embed.get("title") or title, embed.get("duration"))
+        if video is not None:
+            yield video
+    if "<iframe" in body_html:
+        for own in _IFRAME.findall(body_html):
+            video = _player(_attributes(own).get("src", ""), _attributes(own).get("title") or title)
+            if video is not None:
+                yield video
+    if "<video" in body_html:
+        yield from _files(body_html, title)
+
+
 def has_video(embeds: list[dict], body_html: str) -> bool:
-    """Whether an article carries a video: what puts it in the video scope (store.SCOPE_KINDS)."""
-    return bool(videos_in(embeds, body_html, ""))
+    """Whether an article carries a video: what puts it in the video scope (store.SCOPE_KINDS). Asked
+    of every article written, twice: it stops at the first video."""
+    return next(_videos(embeds, body_html, ""), None) is not None
