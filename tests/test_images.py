@@ -16,8 +16,9 @@ from PIL import Image, features
 from feedsvc.ingest import images
 from feedsvc.publish.mirror import fixed_documents
 from feedsvc.validate import validate_document
-from tests.support.apps import SITE_URL
+from tests.support.apps import API_TOKEN, SITE_URL, AppFactory, fresh_database
 from tests.support.pictures import BAD_IMAGES, bad_image, decoded, file_of, photo
+from tests.support.records import VALID_RECORD
 
 SIZES = images.parse_sizes(["lead:1200x675", "lead_4x3:1200x900", "lead_1x1:1200x1200", "social:1200x630",
                             "square:720x720", "thumbnail:400x225", "logo:512x512"])
@@ -215,34 +216,58 @@ def test_renditions_are_served_immutable_and_only_configured_sizes_exist(media_a
 
 # ---- every output --------------------------------------------------------------------------------
 
+# One article with a 1600 px lead image, its renditions made once for the tests below (14 encodings, about
+# 0.6 s CPU): they only read it. One group, so one worker makes them.
+published_once = pytest.mark.xdist_group("images-published")
+
+
+@pytest.fixture(scope="module")
+def published_site(tmp_path_factory, migrated_template):
+    """(app, media folder) with the article published through the API."""
+    folder = tmp_path_factory.mktemp("images-published")
+    media = folder / "media"
+    media.mkdir()
+    with fresh_database("sqlite", folder, template=migrated_template) as url, AppFactory(url, migrated=True) as make:
+        app = make(MEDIA_DIR=str(media), IMAGE_FORMATS=list(FORMATS), RATELIMIT_ENABLED=False)
+        photo(media / "lead.jpg", (1600, 1600))
+        record = dict(VALID_RECORD, image={"url": "/media/lead.jpg", "width": 1600, "height": 1600, "caption": "पतंग"})
+        assert put(app.test_client(), {"Authorization": f"Bearer {API_TOKEN}"}, record).status_code == 201
+        yield app, media
+
+
 @pytest.fixture
-def published(media_app, media, api_headers, make_record):
-    photo(media / "lead.jpg", (1600, 1600))
-    record = make_record(image={"url": "/media/lead.jpg", "width": 1600, "height": 1600, "caption": "पतंग"})
-    assert put(media_app.test_client(), api_headers, record).status_code == 201
-    return media_app.test_client()
+def published(published_site):
+    return published_site[0].test_client()
 
 
-def test_rss_has_the_enclosure_with_real_length_and_media_renditions(published, media):
+@pytest.fixture
+def published_media(published_site) -> Path:
+    return published_site[1]
+
+
+@published_once
+def test_rss_has_the_enclosure_with_real_length_and_media_renditions(published, published_media):
     entry = feedparser.parse(published.get("/feeds/rss.xml").data).entries[0]
     (enclosure,) = entry.enclosures
-    data = file_of(media, enclosure["href"]).read_bytes()
+    data = file_of(published_media, enclosure["href"]).read_bytes()
     assert int(enclosure["length"]) == len(data) and enclosure["type"] == "image/jpeg"
     assert decoded(data).size == (1200, 675)
     content = entry.media_content[0]
     assert (content["url"], content["width"], content["height"]) == (enclosure["href"], "1200", "675")
     assert content["filesize"] == str(len(data))
     thumbnail = entry.media_thumbnail[0]
-    assert decoded(file_of(media, thumbnail["url"]).read_bytes()).size == (400, 225)
+    assert decoded(file_of(published_media, thumbnail["url"]).read_bytes()).size == (400, 225)
 
 
-def test_json_feed_has_image_and_banner_image(published, media):
+@published_once
+def test_json_feed_has_image_and_banner_image(published, published_media):
     item = published.get("/feeds/feed.json").get_json()["items"][0]
-    assert decoded(file_of(media, item["image"]).read_bytes()).size == (1200, 675)
-    assert decoded(file_of(media, item["banner_image"]).read_bytes()).size == (1200, 630)
+    assert decoded(file_of(published_media, item["image"]).read_bytes()).size == (1200, 675)
+    assert decoded(file_of(published_media, item["banner_image"]).read_bytes()).size == (1200, 630)
 
 
-def test_the_page_offers_webp_and_jpeg_through_picture(published, media):
+@published_once
+def test_the_page_offers_webp_and_jpeg_through_picture(published, published_media):
     page = lxml.html.fromstring(published.get("/articles/monsoon-session-begins").data)
     picture = page.find_class("lead")[0].find("picture")
     (source,) = picture.findall(".//source")
@@ -250,29 +275,32 @@ def test_the_page_offers_webp_and_jpeg_through_picture(published, media):
     for srcset, fmt in ((source.get("srcset"), "WEBP"), (picture.find(".//img").get("srcset"), "JPEG")):
         for candidate in srcset.split(", "):
             url, width = candidate.split(" ")
-            image = decoded(file_of(media, url).read_bytes())
+            image = decoded(file_of(published_media, url).read_bytes())
             assert image.format == fmt and f"{image.width}w" == width
     img = picture.find(".//img")
-    assert decoded(file_of(media, img.get("src")).read_bytes()).size == (int(img.get("width")),
+    assert decoded(file_of(published_media, img.get("src")).read_bytes()).size == (int(img.get("width")),
                                                                          int(img.get("height")))
     og = {m.get("property"): m.get("content") for m in page.iter("meta") if m.get("property")}
-    social = decoded(file_of(media, og["og:image"]).read_bytes())
+    social = decoded(file_of(published_media, og["og:image"]).read_bytes())
     assert social.size == (int(og["og:image:width"]), int(og["og:image:height"])) == (1200, 630)
     ld = json.loads(page.xpath("//script[@type='application/ld+json']")[0].text)
-    shapes = [decoded(file_of(media, url).read_bytes()).size for url in ld["image"]]
+    shapes = [decoded(file_of(published_media, url).read_bytes()).size for url in ld["image"]]
     assert shapes == [(1200, 675), (1200, 900), (1200, 1200)]  # 16x9, 4x3, 1x1 at 1200 px wide
 
 
-def test_the_amp_page_has_amp_img_with_srcset(published, media):
+@published_once
+def test_the_amp_page_has_amp_img_with_srcset(published, published_media):
     page = lxml.html.fromstring(published.get("/amp/monsoon-session-begins").data)
     lead = page.xpath("//amp-img")[0]
     widths = [c.split(" ")[1] for c in lead.get("srcset").split(", ")]
     assert widths == ["1200w", "400w"]
-    assert decoded(file_of(media, lead.get("src")).read_bytes()).size == (int(lead.get("width")),
+    assert decoded(file_of(published_media, lead.get("src")).read_bytes()).size == (int(lead.get("width")),
                                                                           int(lead.get("height")))
 
 
-def test_the_mirror_exports_media_and_renditions_but_not_locks(published, media_app, media):
+@published_once
+def test_the_mirror_exports_media_and_renditions_but_not_locks(published_site):
+    media_app, media = published_site
     urls = {doc.url for doc in fixed_documents(media_app, "salt")}
     assert "/media/lead.jpg" in urls
     assert any(url.startswith("/media/renditions/lead/") and url.endswith(".webp") for url in urls)

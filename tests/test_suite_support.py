@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from werkzeug.routing import Map, Rule
 
-from tests.support import routing
+from tests.support import routing, templates
 
 
 def test_every_route_builds_with_the_code_werkzeug_compiles_for_it(make_app):
@@ -23,3 +23,14 @@ def test_a_default_that_fills_a_url_variable_gets_a_builder_of_its_own():
                 Rule("/list/<int:n>", endpoint="list", defaults={"n": 2})]).bind("news.example")
     assert urls.build("page") == "/page/1" and urls.build("nth", {"n": 7}) == "/page/7"
     assert urls.build("list") == "/list/2" and urls.build("nth", {"n": 7, "q": "x"}) == "/page/7?q=x"
+
+
+def test_every_template_runs_the_code_its_own_app_compiles_from_it(make_app):
+    first, second = make_app(), make_app(SITE_URL="http://other.example")
+    names = first.jinja_env.list_templates()
+    assert names and isinstance(second.jinja_env.bytecode_cache, templates.InMemory)
+    for name in names:
+        first.jinja_env.get_template(name)  # compiled once, by the first app
+        source, filename, _ = second.jinja_env.loader.get_source(second.jinja_env, name)
+        bucket = second.jinja_env.bytecode_cache.get_bucket(second.jinja_env, name, filename, source)
+        assert bucket.code == second.jinja_env.compile(source, name, filename), name  # compile() reads no cache

@@ -22,6 +22,8 @@ from bench.synth import BODY_MAX_BYTES, BODY_MIN_BYTES, generate_records, write_
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = json.loads((ROOT / "feedsvc" / "schemas" / "article.json").read_text(encoding="utf-8"))
 IST = timedelta(hours=5, minutes=30)
+# 3,000 records take about 0.6 s CPU to generate: one worker makes them, once, for every test that reads them.
+pytestmark = pytest.mark.xdist_group("synth-corpus")
 
 
 @pytest.fixture(scope="module")
