@@ -32,7 +32,7 @@ bp.add_app_template_filter(uri, "uri")
 MISSING_MAX_AGE = 60  # 404/410 pages: short, so a republished article shows up soon
 CURSOR_MAX = 200
 _SECTION_NEWEST = "feedsvc.section_newest"
-SECTIONS_KEPT = 256   # section states whose newest articles are held (a few KiB each)
+SECTIONS_KEPT = 256   # sections whose newest articles are held (a few articles each, at one state)
 
 
 class PageMissing(Exception):
@@ -157,17 +157,20 @@ class ArticlePage(LiveArticleDocument):
 def section_newest(section_key: str, state: store.ScopeState | None) -> list[Article]:
     """The section's newest articles, read once per state of its counter: every canonical page of the
     section lists them, and the counter moves whenever one of them changes (which changes the pages'
-    ETags too). A full export renders a section's pages one after another; this read was a fifth of
-    each page's time there (docs/mirror-compression.md)."""
+    ETags too). In a full export, which renders every page of every section, this read was a fifth of
+    a canonical page's time (docs/mirror-compression.md)."""
     if state is None:
         return pages.section_newest(db.connection(), section_key)
     held: OrderedDict = current_app.extensions.setdefault(_SECTION_NEWEST, OrderedDict())
-    key = (state.scope, state.version, state.modified_at)
-    newest = held.get(key)
-    if newest is None:
-        newest = held[key] = pages.section_newest(db.connection(), section_key)
-        while len(held) > SECTIONS_KEPT:
-            held.popitem(last=False)
+    stamp = (state.version, state.modified_at)
+    found = held.get(state.scope)
+    if found is not None and found[0] == stamp:
+        return found[1]
+    newest = pages.section_newest(db.connection(), section_key)
+    held[state.scope] = (stamp, newest)   # only a section's latest state is kept
+    held.move_to_end(state.scope)
+    while len(held) > SECTIONS_KEPT:
+        held.popitem(last=False)
     return newest
 
 
