@@ -357,7 +357,10 @@ def fetch(client, url: str) -> Fetched:
     bodies = {"identity": identity}
     if every.get("identity") == identity:
         bodies.update((encoding, every[encoding]) for encoding in SIBLINGS if encoding in every)
-    for encoding in set(SIBLINGS) - set(bodies):
+    # An answer that does not vary by encoding (a static file, an image) has no compressed copy to ask
+    # for: made here at once, not after two more requests that would answer the same bytes.
+    varies = "accept-encoding" in plain.headers.get("Vary", "").lower()
+    for encoding in (set(SIBLINGS) - set(bodies)) if varies else ():
         packed = client.get(url, headers={"Accept-Encoding": encoding}, environ_base=INTERNAL, buffered=True)
         # Taken only when it is the same version (a write may land between the two requests).
         if (packed.status_code == 200 and packed.headers.get("Content-Encoding") == encoding
