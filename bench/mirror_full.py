@@ -11,6 +11,7 @@ counted are those the manifest records as finished (written and renamed into pla
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import signal
 import sqlite3
@@ -40,20 +41,23 @@ def run(table: Table, loaded: load.Loaded, workdir: Path) -> dict:
     workers = os.cpu_count() or 1
     log_path = workdir / "mirror-full.log"
     started = time.perf_counter()
+    children_before = _children_cpu()
     with open(log_path, "wb") as log:
         export = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "export", str(folder),
                                    "--workers", str(workers)], cwd=load.ROOT, env=env, stdout=log, stderr=log)
-        try:
-            finished = export.wait(timeout=MIRROR_SECONDS) == 0
-        except subprocess.TimeoutExpired:
-            export.send_signal(signal.SIGKILL)
-            export.wait()
-            finished = False
+        finished, cpu = _run_for(export, MIRROR_SECONDS)
     seconds = time.perf_counter() - started
+    if finished is not None:   # it ended by itself: its workers' time is in its children's, exactly
+        cpu = _children_cpu() - children_before
     done, total = _documents(folder)
     rate = done / seconds
+    # What the machine's other load does not move: documents per CPU second of the exporter and its
+    # workers, times the cores they may use (a quiet machine's rate, if nothing but CPU bounds it).
+    cpu_rate = done / cpu * workers if cpu else 0.0
     note = (f"{loaded.records:,} articles, {done:,} of {total:,} documents in {seconds:.0f} s, {workers} workers, "
-            f"load {os.getloadavg()[0]:.1f} after")
+            f"load {os.getloadavg()[0]:.1f} after; {cpu:.0f} CPU s, so {cpu_rate:,.0f} docs/s on {workers} "
+            f"idle cores")
+    finished = bool(finished)
     if not finished:
         note += f"; stopped at {MIRROR_SECONDS} s, the whole at this rate: {total / rate / 60:.0f} min" if rate else ""
 
@@ -62,7 +66,43 @@ def run(table: Table, loaded: load.Loaded, workdir: Path) -> dict:
                   "(FILE + .gz + .br each)", Sample([rate], "docs/s", higher_is_better=True),
                   target=f"≥ {TARGET_RATE:,.0f} docs/s", met=rate >= TARGET_RATE, note=note))
     return {"mirror_full_documents": done, "mirror_full_seconds": seconds, "mirror_full_finished": finished,
-            "mirror_full_total": total}
+            "mirror_full_total": total, "mirror_full_cpu_seconds": cpu}
+
+
+def _run_for(export: subprocess.Popen, seconds: float) -> tuple[bool | None, float]:
+    """Wait up to `seconds` for the export; kill it then. (True/False: it ended by itself, well or not;
+    None: killed) and the CPU seconds of it and its workers last read before the kill (a worker killed
+    with its exporter is never waited for, so its time shows in no rusage)."""
+    deadline, cpu = time.monotonic() + seconds, 0.0
+    while time.monotonic() < deadline:
+        cpu = _tree_cpu(export.pid) or cpu
+        try:
+            return export.wait(timeout=min(1.0, max(deadline - time.monotonic(), 0.01))) == 0, cpu
+        except subprocess.TimeoutExpired:
+            continue
+    cpu = _tree_cpu(export.pid) or cpu
+    export.send_signal(signal.SIGKILL)
+    export.wait()
+    return None, cpu
+
+
+def _tree_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process and its children (proc(5): /proc/PID/stat), 0 if unreadable."""
+    ticks, total = os.sysconf("SC_CLK_TCK"), 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue   # ended meanwhile
+        # After the name: state, ppid, ... utime and stime are the 14th and 15th fields of the line.
+        if int(stat.parent.name) == pid or int(fields[1]) == pid:
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _documents(folder: Path) -> tuple[int, int]:

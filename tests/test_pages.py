@@ -117,6 +117,10 @@ def test_hindi_date_uses_babel_month_and_part_of_day_with_the_newsroom_zone():
     # A UTC time is shown in India's time; morning and night have their own words.
     assert pages.hindi_datetime(datetime(2025, 1, 5, 3, 15, tzinfo=timezone.utc)) == "5 जनवरी 2025, 8:45 सुबह IST"
     assert pages.hindi_datetime(datetime(2025, 1, 5, 17, 0, tzinfo=timezone.utc)) == "5 जनवरी 2025, 10:30 रात IST"
+    # Remembered by instant: the same instant in another offset reads the same, the next minute does not.
+    assert pages.hindi_datetime(datetime(2025, 1, 5, 22, 30, tzinfo=timezone(timedelta(hours=5, minutes=30)))) \
+        == "5 जनवरी 2025, 10:30 रात IST"
+    assert pages.hindi_datetime(datetime(2025, 1, 5, 17, 1, tzinfo=timezone.utc)) == "5 जनवरी 2025, 10:31 रात IST"
 
 
 def test_page_shows_headline_summary_byline_and_dates_for_people_and_machines(client, article):
@@ -234,6 +238,20 @@ def test_related_articles_are_the_newest_others_of_the_same_section(sample_clien
     same_section = [slug for slug in newest_first(LIVE) if slug != article.slug
                     and next(a for a in LIVE if a.slug == slug).section == article.section]
     assert related == [f"{SITE}/articles/{slug}" for slug in same_section[:pages.RELATED_LIMIT]]
+
+
+def test_a_newer_article_of_the_section_joins_the_related_articles_of_every_page(client, api_headers, make_record):
+    """The section's newest articles are held per state of its counter (web/pages.section_newest): a write
+    to the section shows on the next page rendered, one rendered before it included."""
+    first = make_record(id="first", slug="first", published="2025-07-20T10:00:00+05:30")
+    second = make_record(id="second", slug="second", published="2025-07-21T10:00:00+05:30")
+    for record in (first, second):
+        put(client, api_headers, record)
+    related = lambda slug: doc(client.get(f"/articles/{slug}")).xpath("//section[@class='related']//h3/a/@href")  # noqa: E731
+    assert related("first") == [f"{SITE}/articles/second"]
+    put(client, api_headers, make_record(id="third", slug="third", published="2025-07-22T10:00:00+05:30"))
+    assert related("first") == [f"{SITE}/articles/third", f"{SITE}/articles/second"]
+    assert related("second") == [f"{SITE}/articles/third", f"{SITE}/articles/first"]
 
 
 # ---- what a URL names ----------------------------------------------------------------------------

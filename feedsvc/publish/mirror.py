@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
 import click
 from flask import current_app
@@ -302,13 +302,31 @@ def file_for(url: str, content_type: str) -> str:
     return relative
 
 
-def write_atomically(path: Path, data: bytes, mtime: float, scratch: Path | None = None) -> None:
-    """Written under a temporary name (in `scratch` if given, a folder on the same file system), then renamed."""
+def write_document(root: Path, relative: str, bodies: Mapping[str, bytes], mtime: float,
+                   scratch: Path | None = None) -> None:
+    """A document's files: FILE.gz and FILE.br first, FILE last (nginx looks for FILE before its siblings)."""
+    path = root / relative
     path.parent.mkdir(parents=True, exist_ok=True)
+    for encoding, suffix in SIBLINGS.items():
+        write_atomically(path.with_name(path.name + suffix), bodies[encoding], mtime, scratch, folder_made=True)
+    write_atomically(path, bodies["identity"], mtime, scratch, folder_made=True)
+
+
+def write_atomically(path: Path, data: bytes, mtime: float, scratch: Path | None = None, *,
+                     folder_made: bool = False) -> None:
+    """Written under a temporary name (in `scratch` if given, a folder on the same file system), then renamed."""
+    if not folder_made:
+        path.parent.mkdir(parents=True, exist_ok=True)
     temporary = (scratch or path.parent) / f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
-    with open(temporary, "wb") as handle:
-        handle.write(data)
-    os.utime(temporary, (mtime, mtime))
+    # os.open/os.write, not open(): no buffered file object for a body written in one call.
+    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    try:
+        written = memoryview(data)
+        while written:
+            written = written[os.write(handle, written):]
+        os.utime(handle, (mtime, mtime))
+    finally:
+        os.close(handle)
     os.replace(temporary, path)
 
 
@@ -344,7 +362,10 @@ def fetch(client, url: str) -> Fetched:
     bodies = {"identity": identity}
     if every.get("identity") == identity:
         bodies.update((encoding, every[encoding]) for encoding in SIBLINGS if encoding in every)
-    for encoding in set(SIBLINGS) - set(bodies):
+    # An answer that does not vary by encoding (a static file, an image) has no compressed copy to ask
+    # for: made here at once, not after two more requests that would answer the same bytes.
+    varies = "accept-encoding" in plain.headers.get("Vary", "").lower()
+    for encoding in (set(SIBLINGS) - set(bodies)) if varies else ():
         packed = client.get(url, headers={"Accept-Encoding": encoding}, environ_base=INTERNAL, buffered=True)
         # Taken only when it is the same version (a write may land between the two requests).
         if (packed.status_code == 200 and packed.headers.get("Content-Encoding") == encoding
@@ -435,9 +456,7 @@ class Mirror:
             return
         relative = file_for(doc.url, fetched.content_type)
         mtime = fetched.mtime if fetched.mtime is not None else time.time()
-        for encoding, suffix in SIBLINGS.items():
-            write_atomically(self.root / (relative + suffix), fetched.bodies[encoding], mtime)
-        write_atomically(self.root / relative, fetched.bodies["identity"], mtime)
+        write_document(self.root, relative, fetched.bodies, mtime)
         self.manifest.put(doc, relative, section_version)
         report.written += 1
 

@@ -1,9 +1,9 @@
 """A full pass of the static mirror in worker processes: `flask export DIR` from scratch at 1M articles.
 
-The documents are fetched through the app as feedsvc/publish/mirror.py does (here in one request
-each, `fetch_once`), but by `workers` processes forked after the app is built, each with its own
-database connections (the engine's pool is disposed in the child, as SQLAlchemy asks of forked
-processes) and its own test client. The parent hands out batches of documents, each worker writes a
+The documents are fetched through the app as feedsvc/publish/mirror.py does (`fetch`: one request
+each, every encoding handed over), but by `workers` processes forked after the app is built, each
+with its own database connections (the engine's pool is disposed in the child, as SQLAlchemy asks
+of forked processes) and its own test client. The parent hands out batches of documents, each worker writes a
 batch's files (FILE, FILE.gz, FILE.br) and answers with what it wrote, and the parent alone writes
 the manifest, one transaction per batch.
 
@@ -29,25 +29,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
-import brotli
 import click
 from flask import Flask
 from flask.testing import FlaskClient
 
 from feedsvc.publish.mirror import (
     GONE,
-    INTERNAL,
-    SIBLINGS,
     STATE_DIR,
     Document,
-    Fetched,
     Report,
+    fetch,
     file_for,
-    last_modified,
-    write_atomically,
+    write_document,
 )
-from feedsvc.publish.mirror import _validator as validator  # the ETag without its encoding
-from feedsvc.web import db, ratelimit, render_cache
+from feedsvc.web import db, ratelimit
 
 if TYPE_CHECKING:
     from feedsvc.publish.mirror import Mirror
@@ -57,9 +52,6 @@ log = logging.getLogger(__name__)
 # Documents per task: ~0.1-0.3 s of work, so the progress bar moves smoothly and a kill loses little.
 BATCH = 64
 SCRATCH = "tmp"   # under DIR/.mirror: where files are written before they are renamed into place
-# Bodies above this are gzipped by asking the app for its cached copy: gzip -6 takes ~0.5 ms for a
-# 24 KiB page but 11-12 ms for a 320 KiB feed (docs/mirror-compression.md), a cached answer ~1-2 ms.
-ASK_FOR_GZIP_BYTES = 64 * 1024
 PASS_DOCUMENTS = "pass_documents"   # manifest state: how many documents the running full pass covers
 PR_SET_PDEATHSIG = 1   # <linux/prctl.h>
 
@@ -165,47 +157,15 @@ def _export_batch(docs: list[Document]) -> list[Outcome]:
         if os.getppid() != worker.parent:   # the exporter was killed: nobody will record this work
             os._exit(1)
         with ratelimit.suspended(worker.app):
-            fetched = fetch_once(worker.client, doc.url)
+            fetched = fetch(worker.client, doc.url)
         if fetched.status != 200:
             outcomes.append(Outcome(doc, fetched.status))
             continue
         relative = file_for(doc.url, fetched.content_type)
         mtime = fetched.mtime if fetched.mtime is not None else time.time()
-        # The plain file last: nginx looks for FILE before it looks for its siblings.
-        for encoding, suffix in SIBLINGS.items():
-            write_atomically(worker.root / (relative + suffix), fetched.bodies[encoding], mtime, worker.scratch)
-        write_atomically(worker.root / relative, fetched.bodies["identity"], mtime, worker.scratch)
+        write_document(worker.root, relative, fetched.bodies, mtime, worker.scratch)
         outcomes.append(Outcome(doc, 200, relative))
     return outcomes
-
-
-def fetch_once(client, url: str) -> Fetched:
-    """A document in as few requests as pay: its brotli body as the app keeps it (render_cache.compress),
-    decoded for the plain file, and its gzip body made here as the app makes it (render_cache.gzipped:
-    the same level, no timestamp, so the same bytes) — or, for a body over ASK_FOR_GZIP_BYTES, asked of
-    the app, whose cached copy costs a dispatch where gzip costs more. Measured against `mirror.fetch`
-    when that sent three requests (a third of a page's time); `mirror.fetch` now also takes every
-    encoding in one request (http.ALL_BODIES), so the two should become one, chosen by measurement."""
-    answer = client.get(url, headers={"Accept-Encoding": "br"}, environ_base=INTERNAL, buffered=True)
-    if answer.status_code != 200:
-        return Fetched(answer.status_code)
-    if answer.headers.get("Content-Encoding") != "br":   # sent as it is (static files): compressed here
-        bodies = render_cache.compress(answer.get_data())
-    else:
-        packed = answer.get_data()
-        identity = brotli.decompress(packed)
-        bodies = {"identity": identity, "br": packed, "gzip": _gzip_of(client, url, identity, answer)}
-    return Fetched(200, answer.headers.get("Content-Type", ""), bodies, last_modified(answer))
-
-
-def _gzip_of(client, url: str, identity: bytes, answer) -> bytes:
-    if len(identity) > ASK_FOR_GZIP_BYTES:
-        packed = client.get(url, headers={"Accept-Encoding": "gzip"}, environ_base=INTERNAL, buffered=True)
-        # Taken only when it is the same version (a write may land between the two requests).
-        if (packed.status_code == 200 and packed.headers.get("Content-Encoding") == "gzip"
-                and validator(packed) == validator(answer)):
-            return packed.get_data()
-    return render_cache.gzipped(identity)
 
 
 # ---- the progress bar ---------------------------------------------------------------------------

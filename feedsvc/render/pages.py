@@ -7,7 +7,7 @@ canonical pages; feedsvc/render/amp.py writes the AMP document.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Callable, Iterable
 from urllib.parse import quote
@@ -52,6 +52,15 @@ def _zone(name: str) -> ZoneInfo:
 
 def hindi_datetime(moment: datetime, zone: str = "Asia/Kolkata", pattern: str = DATE_PATTERN) -> str:
     """'23 जुलाई 2025, 3:30 दोपहर IST': Babel's `hi` locale in the newsroom's zone, with the zone as it writes it."""
+    # The text depends only on the instant: remembered by it, in UTC (an aware time's own offset, or a
+    # fold, would otherwise make equal keys of different instants).
+    return _hindi_datetime(moment if moment.tzinfo is None else moment.astimezone(timezone.utc), zone, pattern)
+
+
+# Babel's formatting was a tenth of a canonical page's time, and most dates a page shows (its related
+# articles') are the same on every page of its section.
+@lru_cache(maxsize=4096)
+def _hindi_datetime(moment: datetime, zone: str, pattern: str) -> str:
     tz = _zone(zone)
     return f"{format_datetime(moment, pattern, tzinfo=tz, locale='hi')} {moment.astimezone(tz).tzname()}"
 
@@ -184,7 +193,16 @@ class ArticlePage:
 
 def related_articles(conn: Connection, article: Article, limit: int = RELATED_LIMIT) -> list[Article]:
     """The newest other live articles of the article's section."""
-    newest = store.newest(conn, f"section:{article.section.key}", limit + 1)
+    return related_among(section_newest(conn, article.section.key, limit), article, limit)
+
+
+def section_newest(conn: Connection, section_key: str, limit: int = RELATED_LIMIT) -> list[Article]:
+    """What a page's related articles are taken from: its section's newest, one more than it lists
+    (the page's own article may be among them)."""
+    return store.newest(conn, f"section:{section_key}", limit + 1)
+
+
+def related_among(newest: list[Article], article: Article, limit: int = RELATED_LIMIT) -> list[Article]:
     return [other for other in newest if other.id != article.id][:limit]
 
 

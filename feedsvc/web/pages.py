@@ -9,6 +9,7 @@ feedsvc/render/pages.py builds what the pages show; the templates are in templat
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from datetime import datetime
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
@@ -30,6 +31,8 @@ bp.add_app_template_filter(uri, "uri")
 
 MISSING_MAX_AGE = 60  # 404/410 pages: short, so a republished article shows up soon
 CURSOR_MAX = 200
+_SECTION_NEWEST = "feedsvc.section_newest"
+SECTIONS_KEPT = 256   # sections whose newest articles are held (a few articles each, at one state)
 
 
 class PageMissing(Exception):
@@ -136,7 +139,7 @@ class ArticlePage(LiveArticleDocument):
 
     def load_state(self):
         row = self.find()
-        section = store.scope_state_of(db.connection(), f"section:{row.section_key}")
+        self.section = section = store.scope_state_of(db.connection(), f"section:{row.section_key}")
         translated, translation_changed = self.translations_state()
         changed = max(filter(None, (row.modified_at, section.modified_at if section else None, translation_changed)))
         return ((f"{row.version}.{section.version if section else 0}", translated), changed), changed
@@ -144,11 +147,31 @@ class ArticlePage(LiveArticleDocument):
     def build(self) -> bytes:
         with whole_article("article_page", self.row.id, self.row.version):
             the_article = article_from_json(self.row.article)
-            page = pages.article_page(the_article, site(), pages.related_articles(db.connection(), the_article),
-                                      self.translations())
+            related = pages.related_among(section_newest(self.row.section_key, self.section), the_article)
+            page = pages.article_page(the_article, site(), related, self.translations())
             return render_template("pages/article.html", page=page, article=page.article,
                                    lang=page.article.language, feed_scopes=page.feed_scopes,
                                    json_ld=Markup(script_json(page.json_ld))).encode("utf-8")
+
+
+def section_newest(section_key: str, state: store.ScopeState | None) -> list[Article]:
+    """The section's newest articles, read once per state of its counter: every canonical page of the
+    section lists them, and the counter moves whenever one of them changes (which changes the pages'
+    ETags too). In a full export, which renders every page of every section, this read was a fifth of
+    a canonical page's time (docs/mirror-compression.md)."""
+    if state is None:
+        return pages.section_newest(db.connection(), section_key)
+    held: OrderedDict = current_app.extensions.setdefault(_SECTION_NEWEST, OrderedDict())
+    stamp = (state.version, state.modified_at)
+    found = held.get(state.scope)
+    if found is not None and found[0] == stamp:
+        return found[1]
+    newest = pages.section_newest(db.connection(), section_key)
+    held[state.scope] = (stamp, newest)   # only a section's latest state is kept
+    held.move_to_end(state.scope)
+    while len(held) > SECTIONS_KEPT:
+        held.popitem(last=False)
+    return newest
 
 
 class AmpPage(LiveArticleDocument):
