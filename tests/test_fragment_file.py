@@ -3,7 +3,9 @@ bounded; and a missing, unwritable or corrupt file costs renders, never an answe
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
+import time
 
 import pytest
 
@@ -86,3 +88,16 @@ def test_workers_of_one_store_share_one_file_and_a_single_process_none(make_app,
     assert documents.fragments(second).shared_hits >= 3
     assert documents.fragments(first).shared.path == documents.fragments(second).shared.path
     assert documents.fragments(make_app()).shared is None
+
+
+def test_files_of_other_stores_unused_for_an_hour_are_deleted(tmp_path):
+    old, recent = tmp_path / "old.sqlite", tmp_path / "recent.sqlite"
+    for path in (old, recent):
+        FragmentFile(lambda path=path: path, 1 << 20).put_all([(file_key("k"), b"fragment")])
+    hours_ago = time.time() - 2 * 3600
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(f"{old}{suffix}"):
+            os.utime(f"{old}{suffix}", (hours_ago, hours_ago))
+    FragmentFile(lambda: tmp_path / "ours.sqlite", 1 << 20).get_all([file_key("k")])
+    assert sorted(path.name for path in tmp_path.glob("*.sqlite")) == ["ours.sqlite", "recent.sqlite"]
+    assert not list(tmp_path.glob("old.sqlite*"))

@@ -19,12 +19,18 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Callable, Hashable
 
 log = logging.getLogger(__name__)
 
 BUSY_MS = 50   # a worker waits this long for another's write, then renders instead
+# Another store's file in the same folder untouched this long is a past database's (a test's, a bench
+# run's, one restored anew): deleted when a worker opens its own, so the folder does not grow by a file
+# per database ever served.
+STALE_SECONDS = 3600
+SIDE_FILES = ("", "-wal", "-shm")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS fragment (n INTEGER PRIMARY KEY, key BLOB NOT NULL UNIQUE, body BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS held (one INTEGER PRIMARY KEY CHECK (one = 1), bytes INTEGER NOT NULL);
@@ -119,6 +125,7 @@ class FragmentFile:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=OFF")
             conn.executescript("BEGIN;" + SCHEMA + "COMMIT;")
+            _delete_stale(self.path)
         except Exception as exc:  # noqa: BLE001 - naming the file may need the store; rendering needs neither
             self._failed("open", exc)
             return None
@@ -139,5 +146,20 @@ class FragmentFile:
         self._conn = None
         if self.path is None:
             return
-        for suffix in ("", "-wal", "-shm"):
+        for suffix in SIDE_FILES:
             Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+
+
+def _delete_stale(path: Path, now: float | None = None) -> None:
+    """Delete the other fragment files beside `path` that nothing has used for STALE_SECONDS."""
+    now = time.time() if now is None else now
+    for other in path.parent.glob("*.sqlite"):
+        if other == path:
+            continue
+        files = [Path(f"{other}{suffix}") for suffix in SIDE_FILES]
+        try:
+            if now - max(file.stat().st_mtime for file in files if file.exists()) > STALE_SECONDS:
+                for file in files:
+                    file.unlink(missing_ok=True)
+        except (OSError, ValueError):   # deleted by another worker meanwhile, or not ours to delete
+            continue
