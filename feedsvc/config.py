@@ -71,6 +71,11 @@ DEFAULTS = {
     # Feed entries' bytes per article version kept per process, feeds composed from them
     # (feedsvc/render/feeds/fragments.py); 0 writes every feed whole.
     "FEED_FRAGMENTS_MAX_BYTES": 8 * 1024 * 1024,
+    # When several processes serve (SERVER_PROCESSES), the fragments any of them rendered are also kept in
+    # one SQLite file they share (feedsvc/render/feeds/fragment_file.py; None: fragments/ in the instance
+    # folder), the oldest deleted beyond this many bytes; 0 keeps each process's own only.
+    "FEED_FRAGMENTS_SHARED_DIR": None,
+    "FEED_FRAGMENTS_SHARED_MAX_BYTES": 64 * 1024 * 1024,
     # Documents over a quarter of that are kept as files every worker shares (feedsvc/web/render_spill.py),
     # least recently used deleted beyond RENDER_SPILL_MAX_BYTES in all; 0 keeps none (rendered per request).
     "RENDER_SPILL_DIR": None,   # None: render-cache/ in the instance folder

@@ -120,6 +120,18 @@ def test_a_flood_of_different_documents_is_stopped_by_the_budget(client, record)
     assert fetch_each(client, renders("/feeds/feed.json", 5)) == [200, 200, 200, 429, 429]
 
 
+def test_a_render_over_the_shorter_window_takes_nothing_from_the_longer(database_url, storage, record, make_app):
+    app = limited_app(make_app, storage, RATELIMIT_PUBLIC="2/minute;10/hour")
+    client = app.test_client()
+    assert fetch_each(client, renders("/feeds/rss.xml", 5)) == [200, 200, 429, 429, 429]
+    minute, hour = ratelimit.limit_items(app.config["RATELIMIT_PUBLIC"])
+    with app.test_request_context("/feeds/rss.xml"):
+        args = ratelimit._args(ratelimit.address_key("127.0.0.1"), "feeds")
+        strategy = ratelimit.limiter().limiter
+        assert strategy.get_window_stats(hour, *args).remaining == 8   # the two renders only
+        assert strategy.get_window_stats(minute, *args).remaining == 0
+
+
 def test_addresses_have_separate_budgets(client, record):
     one, other = {"REMOTE_ADDR": "192.0.2.1"}, {"REMOTE_ADDR": "192.0.2.2"}
     assert statuses(client, OEMBED, 4, environ_base=one)[-1] == 429

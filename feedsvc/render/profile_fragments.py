@@ -214,8 +214,8 @@ def render(profile: Profile, fmt: str, base: Base, *, conn: Connection, self_url
         pieces = composing.cut(fmt, body, head, tail, len(missing))
         if pieces is None:
             return None
+        fragments.put_all([(keys[n], piece) for n, piece in zip(missing, pieces, strict=True)])
         for n, piece in zip(missing, pieces, strict=True):
-            fragments.put(keys[n], piece)
             held[n] = piece
     complete = [piece for piece in held if piece is not None]   # every one, by now
     head, tail = frame_of(page)

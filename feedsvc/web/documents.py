@@ -10,6 +10,7 @@ holds when the store is unavailable.
 """
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Hashable
@@ -17,7 +18,9 @@ from typing import Hashable
 from flask import Flask, current_app, request
 from sqlalchemy.engine import Engine
 
+from feedsvc import store
 from feedsvc.render import feeds
+from feedsvc.render.feeds.fragment_file import FragmentFile
 from feedsvc.web import faults, http, id_authority, ratelimit, render_cache, render_spill
 
 HTML_TYPE = "text/html; charset=utf-8"
@@ -25,6 +28,7 @@ HTML_TYPE = "text/html; charset=utf-8"
 
 _RENDER_CACHE, _COUNTERS, _SITE = "feedsvc.render_cache", "feedsvc.counters", "feedsvc.site"
 _FRAGMENTS = "feedsvc.fragments"
+FRAGMENT_FILE_SETTING = "fragment-file"
 
 
 def init_app(app: Flask, engine: Engine) -> render_cache.RenderCache:
@@ -37,8 +41,27 @@ def init_app(app: Flask, engine: Engine) -> render_cache.RenderCache:
     app.extensions[_COUNTERS] = render_cache.CounterCache(recheck, signal)
     app.extensions[_COUNTERS].follow(engine)
     size = app.config["FEED_FRAGMENTS_MAX_BYTES"]
-    app.extensions[_FRAGMENTS] = feeds.Fragments(size, render_cache.output_revision()) if size > 0 else None
+    app.extensions[_FRAGMENTS] = feeds.Fragments(size, render_cache.output_revision(), fragment_file(app, engine)) \
+        if size > 0 else None
     return app.extensions[_RENDER_CACHE]
+
+
+def fragment_file(app: Flask, engine: Engine) -> FragmentFile | None:
+    """The fragment file the worker processes of this machine share, when several serve.
+
+    Named after an identity the store records at the first use (not its URL: a database dropped and
+    made again under the same URL numbers its versions anew, and a file of the old one would hand
+    out its bytes)."""
+    limit = app.config["FEED_FRAGMENTS_SHARED_MAX_BYTES"]
+    if limit <= 0 or app.config["SERVER_PROCESSES"] <= 1:
+        return None
+    folder = Path(app.config["FEED_FRAGMENTS_SHARED_DIR"] or Path(app.instance_path) / "fragments")
+
+    def locate() -> Path:
+        with engine.begin() as conn:
+            identity = store.fixed_setting(conn, FRAGMENT_FILE_SETTING, uuid.uuid4().hex)
+        return folder / f"{identity}.sqlite"
+    return FragmentFile(locate, limit)
 
 
 def spill_directory(app: Flask) -> render_spill.SpillDirectory | None:

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection
 
 from feedsvc import store
 from feedsvc.render.feeds.entries import entry_from_article
+from feedsvc.render.feeds.fragment_file import FragmentFile, file_key
 from feedsvc.render.feeds.model import Entry, Feed, Scope, Site
 from feedsvc.render.feeds.scope import feed_frame
 from feedsvc.render.skips import each_rendered
@@ -45,30 +46,27 @@ class Fragments:
     are held once and charged once: most profiles write an entry byte for byte as the public
     full-text feed does (after a write's fan-out, 6,350 fragments held 2,198 distinct contents, 16 of
     44 MB), so the same budget holds about three times the entries a write's feeds need.
+
+    With a `shared` file (fragment_file.FragmentFile), what this cache misses is looked up there, and
+    what is put is kept there too, for the other worker processes of the machine.
     """
 
-    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES, revision: str = ""):
-        self.max_bytes, self.revision = max_bytes, revision
+    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES, revision: str = "", shared: FragmentFile | None = None):
+        self.max_bytes, self.revision, self.shared = max_bytes, revision, shared
         self._items: OrderedDict[Hashable, bytes] = OrderedDict()
         self._held: dict[bytes, list] = {}   # content -> [the one bytes object held, keys holding it]
         self._lock = threading.Lock()
-        self.bytes = self.hits = self.misses = 0
+        self.bytes = self.hits = self.misses = self.shared_hits = 0
 
     def key(self, fmt: str, article_id: str, version: int, *options: Hashable) -> tuple:
         return (self.revision, fmt, article_id, version, *options)
 
     def get(self, key: Hashable) -> bytes | None:
-        with self._lock:
-            found = self._items.get(key)
-            if found is None:
-                self.misses += 1
-                return None
-            self._items.move_to_end(key)
-            self.hits += 1
-            return found
+        return self.get_all([key])[0]
 
     def get_all(self, keys: list) -> list[bytes | None]:
-        """get(key) for each of `keys`, under one lock (a page asks for all its entries at once)."""
+        """get(key) for each of `keys`, under one lock (a page asks for all its entries at once); those
+        not held here looked up in the shared file, in one query."""
         with self._lock:
             found = [self._items.get(key) for key in keys]
             for key, fragment in zip(keys, found, strict=True):
@@ -76,10 +74,27 @@ class Fragments:
                     self._items.move_to_end(key)
             held = sum(fragment is not None for fragment in found)
             self.hits += held
-            self.misses += len(found) - held
-            return found
+        missing = [n for n, fragment in enumerate(found) if fragment is None]
+        if missing and self.shared is not None:
+            for n, fragment in zip(missing, self.shared.get_all([file_key(keys[n]) for n in missing]), strict=True):
+                if fragment is not None:
+                    self._put(keys[n], fragment)
+                    found[n] = fragment
+            self.shared_hits += sum(found[n] is not None for n in missing)
+        self.misses += sum(fragment is None for fragment in found)
+        return found
+
+    def put_all(self, items: list[tuple[Hashable, bytes]]) -> None:
+        """put(key, fragment) for each pair; the shared file written once for them all."""
+        for key, fragment in items:
+            self._put(key, fragment)
+        if self.shared is not None:
+            self.shared.put_all([(file_key(key), fragment) for key, fragment in items])
 
     def put(self, key: Hashable, fragment: bytes) -> None:
+        self.put_all([(key, fragment)])
+
+    def _put(self, key: Hashable, fragment: bytes) -> None:
         if len(fragment) > self.max_bytes:
             return
         with self._lock:
@@ -191,7 +206,7 @@ def render(fmt: str, write: Callable[[Feed], bytes], conn: Connection, site: Sit
     page = stamps[:limit]
     digest = site.digest()
     keys = {row.id: fragments.key(fmt, row.id, row.version, full_text, digest) for row in page}
-    held = {article_id: fragments.get(key) for article_id, key in keys.items()}
+    held = dict(zip(keys, fragments.get_all(list(keys.values())), strict=True))
     missing = [article_id for article_id, fragment in held.items() if fragment is None]
     loaded = store.articles_at_versions(conn, missing) if missing else {}
     if len(loaded) != len(missing):
@@ -215,7 +230,6 @@ def render(fmt: str, write: Callable[[Feed], bytes], conn: Connection, site: Sit
         pieces = cut(fmt, body, head, tail, len(entries))
         if pieces is None:   # nothing remembered; a page written here whole is still the page
             return body if len(built) == len(page) else None
-        for article_id, piece in zip(built, pieces, strict=True):
-            fragments.put(keys[article_id], piece)
-            held[article_id] = piece
+        fragments.put_all([(keys[article_id], piece) for article_id, piece in zip(built, pieces, strict=True)])
+        held.update(zip(built, pieces, strict=True))
     return compose(fmt, head, [held[row.id] for row in page if held[row.id] is not None], tail)
