@@ -34,6 +34,9 @@ def block(run: dict) -> str:
     """The generated text between the markers (the markers excluded)."""
     if run.get("only"):
         raise ReadmeError(f"the results hold a partial run (--only {','.join(run['only'])}): run `make bench`")
+    if run.get("failed"):
+        raise ReadmeError("the results hold a partial run (steps failed: "
+                          + "; ".join(f"{f['step']}: {f['error']}" for f in run["failed"]) + "): run `make bench`")
     rows = [row for row in run["rows"] if row["target"]]
     met = sum(row["met"] is True for row in rows)
     lines = [
