@@ -59,6 +59,7 @@ def main(list_rows: bool, only: list[str] | None, json_path: Path | None) -> Non
         failure = step.run(table, run)
         if failure is not None:
             failures.append(failure)
+    run.facts["bench_out_gb"] = round(results.disk_use(load.OUT) / 1e9, 1)
     settings = {"BENCH_ROWS": run.rows, "BENCH_IMPORT_ROWS": scale.IMPORT_ROWS, "BENCH_REPEATS": repeats}
     document = results.document(table, only=only, settings=settings, machine_line=results.machine(load_before),
                                 seconds=time.perf_counter() - started, facts=run.facts, plans=run.plans,

@@ -30,6 +30,16 @@ def figure(row: dict) -> str:
     return f"{statistic}{fmt(row['value'])} {row['unit']}"
 
 
+def cost(run: dict) -> str:
+    """What the run took: its minutes and the disk bench/out/ held after it (a run before these were
+    recorded says nothing)."""
+    parts = [f"{run['minutes']:g} min" if run.get("minutes") is not None else "",
+             f"bench/out/ holding {run['facts']['bench_out_gb']:g} GB after it"
+             if run.get("facts", {}).get("bench_out_gb") is not None else ""]
+    said = ", ".join(part for part in parts if part)
+    return f"{said}; " if said else ""
+
+
 def block(run: dict) -> str:
     """The generated text between the markers (the markers excluded)."""
     if run.get("only"):
@@ -42,7 +52,7 @@ def block(run: dict) -> str:
     lines = [
         "<!-- made by `python -m bench.readme` from bench/results/last-run.json: edit neither by hand -->",
         f"Last run: {run['date']}, {run['machine']}; BENCH_ROWS {run['settings']['BENCH_ROWS']:,}; "
-        f"{met} of {len(rows)} targets met. Source: {run['source']}.",
+        f"{cost(run)}{met} of {len(rows)} targets met. Source: {run['source']}.",
         "",
         "| row | measured | figure | ratio | target | met |",
         "|---|---|---|---|---|---|",

@@ -31,6 +31,19 @@ def document(table: Table, *, only: list[str] | None, settings: dict, machine_li
             "failed": failed or [], "rows": rows, "facts": facts, "plans": plans}
 
 
+def disk_use(folder: Path) -> int:
+    """Bytes in the files under `folder` (what a run keeps in bench/out/: the corpora, the databases, the
+    mirrors it wrote), so the disk `make bench` needs is measured, not typed."""
+    total = 0
+    for parent, _, names in os.walk(folder):
+        for name in names:
+            try:
+                total += os.lstat(os.path.join(parent, name)).st_size
+            except FileNotFoundError:   # a file another process removed meanwhile
+                pass
+    return total
+
+
 def write(path: Path, results: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, ensure_ascii=False, indent=1) + "\n", "utf-8")

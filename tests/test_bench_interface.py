@@ -158,3 +158,19 @@ def test_readme_refuses_a_partial_run(tmp_path):
     results.write(path, partial)
     result = CliRunner().invoke(readme.main, ["--results", str(path), "--check"])
     assert result.exit_code == 1 and "partial run" in result.output
+
+
+def test_readme_block_says_what_the_run_took_when_the_run_recorded_it():
+    run = results.read()
+    timed = {**run, "minutes": 41.5, "facts": {**run["facts"], "bench_out_gb": 23.4}}
+    assert "; 41.5 min, bench/out/ holding 23.4 GB after it; " in readme.block(timed)
+    untimed = {**run, "minutes": None, "facts": {}}
+    assert " min" not in readme.block(untimed).splitlines()[1] and "GB" not in readme.block(untimed)
+
+
+def test_disk_use_counts_every_file_below_once(tmp_path):
+    (tmp_path / "mirror" / "feeds").mkdir(parents=True)
+    (tmp_path / "corpus.jsonl").write_bytes(b"x" * 1000)
+    (tmp_path / "mirror" / "feeds" / "rss.xml").write_bytes(b"y" * 234)
+    (tmp_path / "link").symlink_to(tmp_path / "corpus.jsonl")
+    assert results.disk_use(tmp_path) == 1234 + len(str(tmp_path / "corpus.jsonl"))
