@@ -53,16 +53,24 @@ def main(list_rows: bool, only: list[str] | None, json_path: Path | None) -> Non
     repeats = int(os.environ.get("BENCH_REPEATS", stats.REPEATS))
     run, table = Run(repeats, load.rows_wanted()), Table()
     started, load_before = time.perf_counter(), os.getloadavg()
+    failures = []
     for step in steps:
         click.echo(f"== {step.title}", err=True)
-        step.run(table, run)
+        failure = step.run(table, run)
+        if failure is not None:
+            failures.append(failure)
+    run.facts["bench_out_gb"] = round(results.disk_use(load.OUT) / 1e9, 1)
     settings = {"BENCH_ROWS": run.rows, "BENCH_IMPORT_ROWS": scale.IMPORT_ROWS, "BENCH_REPEATS": repeats}
     document = results.document(table, only=only, settings=settings, machine_line=results.machine(load_before),
-                                seconds=time.perf_counter() - started, facts=run.facts, plans=run.plans)
+                                seconds=time.perf_counter() - started, facts=run.facts, plans=run.plans,
+                                failed=[failure.as_json() for failure in failures])
     click.echo(render(document, table))
     if json_path is not None:
         results.write(json_path, document)
         click.echo(f"rows written to {json_path}", err=True)
+    if failures:
+        raise click.ClickException(f"{len(failures)} step(s) failed, their rows not measured: "
+                                   + "; ".join(f"{f.step} ({f.error})" for f in failures))
 
 
 def render(document: dict, table: Table) -> str:
@@ -85,6 +93,8 @@ def render(document: dict, table: Table) -> str:
                      .format(facts["body_kib"], facts["body_gzip_ratio"])
                      + "".join(f", the {n}-item RSS to {facts[f'rss_{n}_gzip_ratio']:.2f}" for n in (50, 500)
                                if f"rss_{n}_gzip_ratio" in facts) + ".")
+    for failure in document["failed"]:
+        lines.append(f"FAILED: {failure['step']} ({failure['error']}): not measured: {', '.join(failure['rows'])}")
     if document["plans"]:
         lines += ["", "Query plans:", *document["plans"]]
     return "\n".join(lines)

@@ -30,16 +30,29 @@ def figure(row: dict) -> str:
     return f"{statistic}{fmt(row['value'])} {row['unit']}"
 
 
+def cost(run: dict) -> str:
+    """What the run took: its minutes and the disk bench/out/ held after it (a run before these were
+    recorded says nothing)."""
+    parts = [f"{run['minutes']:g} min" if run.get("minutes") is not None else "",
+             f"bench/out/ holding {run['facts']['bench_out_gb']:g} GB after it"
+             if run.get("facts", {}).get("bench_out_gb") is not None else ""]
+    said = ", ".join(part for part in parts if part)
+    return f"{said}; " if said else ""
+
+
 def block(run: dict) -> str:
     """The generated text between the markers (the markers excluded)."""
     if run.get("only"):
         raise ReadmeError(f"the results hold a partial run (--only {','.join(run['only'])}): run `make bench`")
+    if run.get("failed"):
+        raise ReadmeError("the results hold a partial run (steps failed: "
+                          + "; ".join(f"{f['step']}: {f['error']}" for f in run["failed"]) + "): run `make bench`")
     rows = [row for row in run["rows"] if row["target"]]
     met = sum(row["met"] is True for row in rows)
     lines = [
         "<!-- made by `python -m bench.readme` from bench/results/last-run.json: edit neither by hand -->",
         f"Last run: {run['date']}, {run['machine']}; BENCH_ROWS {run['settings']['BENCH_ROWS']:,}; "
-        f"{met} of {len(rows)} targets met. Source: {run['source']}.",
+        f"{cost(run)}{met} of {len(rows)} targets met. Source: {run['source']}.",
         "",
         "| row | measured | figure | ratio | target | met |",
         "|---|---|---|---|---|---|",

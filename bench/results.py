@@ -22,11 +22,26 @@ def machine(load_before: tuple[float, ...]) -> str:
 
 
 def document(table: Table, *, only: list[str] | None, settings: dict, machine_line: str, seconds: float,
-             facts: dict, plans: list[str]) -> dict:
+             facts: dict, plans: list[str], failed: list[dict] | None = None) -> dict:
+    """The run as JSON; `failed` lists the steps that raised (step, rows not measured, error): such a
+    run is kept and shown, but is no `make bench` result (python -m bench.readme refuses it)."""
     rows = [row.as_json() for row in table.rows if only is None or row.name in only or row.name == "machine-noise"]
     return {"date": time.strftime("%Y-%m-%d %H:%M %z"), "machine": machine_line, "minutes": round(seconds / 60, 1),
             "source": "measured by `python -m bench`", "only": only, "settings": settings,
-            "rows": rows, "facts": facts, "plans": plans}
+            "failed": failed or [], "rows": rows, "facts": facts, "plans": plans}
+
+
+def disk_use(folder: Path) -> int:
+    """Bytes in the files under `folder` (what a run keeps in bench/out/: the corpora, the databases, the
+    mirrors it wrote), so the disk `make bench` needs is measured, not typed."""
+    total = 0
+    for parent, _, names in os.walk(folder):
+        for name in names:
+            try:
+                total += os.lstat(os.path.join(parent, name)).st_size
+            except FileNotFoundError:   # a file another process removed meanwhile
+                pass
+    return total
 
 
 def write(path: Path, results: dict) -> None:

@@ -183,6 +183,7 @@ def _copy_index_columns(sqlite_path: Path, engine) -> None:
 
 def memory(table: Table, loaded: load.Loaded, workdir: Path) -> None:
     logs = workdir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)   # `--only worker-rss-1m` runs no step that made it
     env = app_env(loaded.url)
     with Gunicorn("wsgi:app", env=env, workers=2, log_path=logs / "memory.log") as app:
         paths = _load_paths(loaded)

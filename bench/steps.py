@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import shutil
 import sys
+import traceback
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypeVar
 
 from feedsvc import create_app
 from feedsvc.web import db
@@ -21,6 +21,7 @@ from .stats import Row, Table
 
 SMALL_ROWS = 600   # enough for a 500-item feed; the serving and mirror rows use this database
 WORK = load.OUT / "work"
+T = TypeVar("T")
 NOISE_ROWS = {"machine-noise": "one fixed piece of pure-Python work, 15 repeats: how much this machine moves by itself"}
 
 
@@ -37,38 +38,60 @@ class Run:
         self.facts: dict = {}
         self.plans: list[str] = []
         self.env = serve.app_env("")
+        self._made: dict[str, tuple[object, Exception | None]] = {}
 
-    @cached_property
+    def _once(self, name: str, make: Callable[[], T]) -> T:
+        """What `make` gives, made once per run; a failure is kept too, so each later step needing it
+        fails at once with the same error instead of building it again (the big database takes most
+        of an hour)."""
+        if name not in self._made:
+            try:
+                self._made[name] = (make(), None)
+            except Exception as error:
+                self._made[name] = (None, error)
+        value, error = self._made[name]
+        if error is not None:
+            raise error
+        return value  # type: ignore[return-value]
+
+    @property
     def small_url(self) -> str:
         """A working copy of the small database: the mirror row writes to it, so each run starts afresh."""
-        small = load.database(SMALL_ROWS)
-        WORK.mkdir(parents=True, exist_ok=True)
-        database = WORK / "bench.sqlite"
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(database) + suffix).unlink(missing_ok=True)
-        shutil.copyfile(small.database, database)
-        return f"sqlite:///{database}"
+        return self._once("small_url", _small_copy)
 
-    @cached_property
+    @property
     def mirror(self) -> Path:
         """The static mirror of the small database, brought up to date."""
-        from feedsvc.publish.mirror import Mirror
+        return self._once("mirror", lambda: _synced_mirror(self.app()))
 
-        app = self.app()
-        mirror = Mirror(app, WORK / "mirror")
-        try:
-            print(f"mirror: {mirror.sync(progress_bar=True)}", file=sys.stderr)
-        finally:
-            mirror.close()
-            db.engine(app).dispose()
-        return WORK / "mirror"
-
-    @cached_property
+    @property
     def big(self) -> load.Loaded:
-        return load.database(self.rows)
+        return self._once("big", lambda: load.database(self.rows))
 
     def app(self):
         return create_app({"DATABASE_URL": self.small_url, "SITE_URL": self.env["FEEDSVC_SITE_URL"], "ACCESS_LOG": False})
+
+
+def _small_copy() -> str:
+    small = load.database(SMALL_ROWS)
+    WORK.mkdir(parents=True, exist_ok=True)
+    database = WORK / "bench.sqlite"
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(database) + suffix).unlink(missing_ok=True)
+    shutil.copyfile(small.database, database)
+    return f"sqlite:///{database}"
+
+
+def _synced_mirror(app) -> Path:
+    from feedsvc.publish.mirror import Mirror
+
+    mirror = Mirror(app, WORK / "mirror")
+    try:
+        print(f"mirror: {mirror.sync(progress_bar=True)}", file=sys.stderr)
+    finally:
+        mirror.close()
+        db.engine(app).dispose()
+    return WORK / "mirror"
 
 
 def noise(table: Table, run: Run) -> None:
@@ -125,18 +148,45 @@ def takedowns(table: Table, run: Run) -> None:
 
 
 @dataclass(frozen=True)
+class Failure:
+    """A step that raised: its rows stand in the table as not measured, with `error` in their note."""
+    step: str
+    rows: list[str]     # the step's rows it did not measure
+    error: str
+
+    def as_json(self) -> dict:
+        return {"step": self.step, "rows": self.rows, "error": self.error}
+
+
+@dataclass(frozen=True)
 class Step:
     title: str
     rows: dict[str, str]            # name -> one line saying what the row is
     measure: Callable[[Table, Run], None]
     needs_servers: bool = False     # wrk and nginx
 
-    def run(self, table: Table, run: Run) -> None:
+    def run(self, table: Table, run: Run) -> Failure | None:
+        """Measure the step's rows into `table`. A step that raises (or makes rows it does not declare)
+        costs the run only its own rows: those it measured stay, the others are added as not measured
+        with the error in their note, and the Failure says so (the traceback goes to stderr), so the
+        run still prints and writes its table, and ends in failure."""
         before = len(table.rows)
-        self.measure(table, run)
-        made = [row.name for row in table.rows[before:]]
-        if sorted(made) != sorted(self.rows):
-            raise RuntimeError(f"bench step {self.title!r} made rows {made}, but declares {list(self.rows)}")
+        try:
+            self.measure(table, run)
+            made = [row.name for row in table.rows[before:]]
+            if sorted(made) != sorted(self.rows):
+                raise RuntimeError(f"bench step {self.title!r} made rows {made}, but declares {list(self.rows)}")
+            return None
+        except Exception as exc:
+            traceback.print_exc(file=sys.stderr)
+            error = f"{exc.__class__.__name__}: {' '.join(str(exc).split())[:300]}"
+        kept = [row for row in table.rows[before:] if row.name in self.rows]
+        measured = {row.name for row in kept}
+        missing = [name for name in self.rows if name not in measured]
+        table.rows[before:] = kept + [Row(name, self.title, self.rows[name], None, note=f"not measured: {error}")
+                                      for name in missing]
+        print(f"bench step {self.title!r} failed ({error}); not measured: {', '.join(missing)}", file=sys.stderr)
+        return Failure(self.title, missing, error)
 
 
 NOISE = Step("machine noise", NOISE_ROWS, noise)

@@ -45,10 +45,60 @@ def test_only_selects_the_steps_holding_the_rows_and_the_noise():
     assert steps.select(None) == steps.STEPS
 
 
-def test_a_step_that_makes_an_undeclared_row_fails():
+def test_a_step_that_makes_an_undeclared_row_fails_and_its_rows_are_not_measured():
     step = steps.Step("test", {"declared": "x"}, lambda table, run: table.add(Row("other", "s", "w", None)))
-    with pytest.raises(RuntimeError, match="other"):
-        step.run(Table(), None)
+    table = Table()
+    failure = step.run(table, None)
+    assert failure is not None and "other" in failure.error and failure.rows == ["declared"]
+    assert [row.name for row in table.rows] == ["declared"]
+
+
+def test_a_failing_step_keeps_what_it_measured_and_marks_the_rest_not_measured():
+    def measure(table, run):
+        table.add(Row("first", "s", "w", Sample([1.0], "ms")))
+        raise TimeoutError("wrk: 8 requests timed out")
+
+    table = Table([Row("before", "s", "w", Sample([2.0], "ms"))])
+    failure = steps.Step("flaky", {"first": "one", "second": "two"}, measure).run(table, None)
+    assert failure == steps.Failure("flaky", ["second"], "TimeoutError: wrk: 8 requests timed out")
+    before, first, second = table.rows
+    assert (before.name, first.name, first.sample.values) == ("before", "first", [1.0])
+    assert (second.name, second.what, second.sample, second.met) == ("second", "two", None, None)
+    assert "not measured: TimeoutError: wrk: 8 requests timed out" in second.note
+    assert steps.Step("fine", {"first": "one"}, lambda table, run: table.add(Row("first", "s", "w", None))) \
+        .run(Table(), None) is None
+
+
+def test_a_shared_resource_that_failed_is_not_built_again():
+    run, calls = steps.Run(1, 10), []
+
+    def build():
+        calls.append(1)
+        raise OSError("disk full")
+
+    for _ in range(2):
+        with pytest.raises(OSError, match="disk full"):
+            run._once("big", build)
+    assert len(calls) == 1
+    assert run._once("small", lambda: 3) == run._once("small", lambda: 4) == 3
+
+
+def test_a_run_with_a_failing_step_still_writes_every_row_and_exits_nonzero(monkeypatch, tmp_path):
+    noise = steps.Step("machine noise", {"machine-noise": "n"},
+                       lambda table, run: table.add(Row("machine-noise", "noise", "n", Sample([1.0, 1.1], "ms"))))
+    broken = steps.Step("broken", {"worker-rss-1m": "w"}, lambda table, run: 1 / 0)
+    after = steps.Step("after", {"import-1m": "i"},
+                       lambda table, run: table.add(Row("import-1m", "s", "i", Sample([5.0], "records/s"))))
+    monkeypatch.setattr("bench.__main__.select", lambda only: [noise, broken, after])
+    path = tmp_path / "run.json"
+    result = CliRunner().invoke(bench_main, ["--json", str(path)])
+    assert result.exit_code == 1 and "broken" in result.output and "ZeroDivisionError" in result.output
+    run = results.read(path)
+    assert [row["name"] for row in run["rows"]] == ["machine-noise", "worker-rss-1m", "import-1m"]
+    assert run["rows"][1]["value"] is None and "ZeroDivisionError" in run["rows"][1]["note"]
+    assert run["failed"] == [{"step": "broken", "rows": ["worker-rss-1m"], "error": "ZeroDivisionError: division by zero"}]
+    with pytest.raises(readme.ReadmeError, match="steps failed: broken"):
+        readme.block(run)
 
 
 def test_a_row_in_json_has_every_field():
@@ -72,7 +122,7 @@ def test_a_row_in_json_has_every_field():
 
 def test_committed_results_have_every_field_and_make_the_readmes_block():
     run = results.read()
-    assert run["only"] is None and run["source"] and run["date"] and run["machine"]
+    assert run["only"] is None and not run.get("failed") and run["source"] and run["date"] and run["machine"]
     for row in run["rows"]:
         assert tuple(row) == results.ROW_FIELDS
         assert row["name"] in steps.ROWS, row["name"]
@@ -108,3 +158,19 @@ def test_readme_refuses_a_partial_run(tmp_path):
     results.write(path, partial)
     result = CliRunner().invoke(readme.main, ["--results", str(path), "--check"])
     assert result.exit_code == 1 and "partial run" in result.output
+
+
+def test_readme_block_says_what_the_run_took_when_the_run_recorded_it():
+    run = results.read()
+    timed = {**run, "minutes": 41.5, "facts": {**run["facts"], "bench_out_gb": 23.4}}
+    assert "; 41.5 min, bench/out/ holding 23.4 GB after it; " in readme.block(timed)
+    untimed = {**run, "minutes": None, "facts": {}}
+    assert " min" not in readme.block(untimed).splitlines()[1] and "GB" not in readme.block(untimed)
+
+
+def test_disk_use_counts_every_file_below_once(tmp_path):
+    (tmp_path / "mirror" / "feeds").mkdir(parents=True)
+    (tmp_path / "corpus.jsonl").write_bytes(b"x" * 1000)
+    (tmp_path / "mirror" / "feeds" / "rss.xml").write_bytes(b"y" * 234)
+    (tmp_path / "link").symlink_to(tmp_path / "corpus.jsonl")
+    assert results.disk_use(tmp_path) == 1234 + len(str(tmp_path / "corpus.jsonl"))

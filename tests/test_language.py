@@ -7,6 +7,7 @@ import feedparser
 import pytest
 from lxml import etree
 
+from feedsvc import store
 from feedsvc.render import sitemaps
 from feedsvc.web import db
 from tests.support.apps import SITE_URL
@@ -135,3 +136,15 @@ def test_opml_lists_the_site_feed_per_language_present(client, api_headers, make
     outlines = etree.fromstring(client.get("/feeds.opml?format=atom").data).iter("outline")
     by_language = {o.get("language"): o.get("xmlUrl") for o in outlines if "lang=" in (o.get("xmlUrl") or "")}
     assert by_language == {"en": f"{SITE_URL}/feeds/atom.xml?lang=en", "hi": f"{SITE_URL}/feeds/atom.xml?lang=hi"}
+
+
+def test_opml_languages_are_those_of_the_newest_articles(app, client, api_headers, make_record):
+    put_record(client, api_headers, make_record(id="english", slug="english", language="en",
+                                                published="2025-08-01T10:15:00+05:30", updated="2025-08-01T10:15:00+05:30"))
+    for day in (2, 3):
+        stamp = f"2025-08-0{day}T10:15:00+05:30"
+        put_record(client, api_headers, make_record(id=f"hindi-{day}", slug=f"hindi-{day}", published=stamp, updated=stamp))
+    with app.app_context():
+        conn = db.connection()
+        assert store.live_languages(conn, window=2) == ["hi"]
+        assert store.live_languages(conn, window=3) == store.live_languages(conn) == ["en", "hi"]
