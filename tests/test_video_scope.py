@@ -73,6 +73,26 @@ def test_an_article_carries_the_players_and_files_it_embeds(embeds, body, expect
     assert all(v.title == "शीर्षक" for v in found)
 
 
+@pytest.mark.parametrize(("given", "expected"), [
+    ("</script>", "शीर्षक"),                       # markup only: no title of its own
+    ("<b>मैच</b> &amp;lt;i&amp;gt;", "मैच"),       # tags, also when hidden behind references
+    ("\u202eमैच", "मैच"),                           # a bidi override
+])
+def test_a_players_own_title_is_plain_text(given, expected):
+    embeds = [{"provider": "youtube", "url": "https://youtu.be/dQw4w9WgXcQ", "title": given}]
+    frame = f'<iframe src="https://player.vimeo.com/video/76979871" title="{given.replace("<", "&lt;")}"></iframe>'
+    assert [v.title for v in videos_in(embeds, frame, "शीर्षक")] == [expected, expected]
+
+
+def test_a_markup_title_of_an_embed_never_reaches_a_feed(client, api_headers, make_record):
+    put_record(client, api_headers, make_record(
+        id="markup-embed", slug="markup-embed", published=_when(5), updated=_when(5),
+        embeds=[{"provider": "youtube", "url": "https://www.youtube.com/watch?v=dQw4w9WgXcQ", "title": "</script>"}]))
+    for filename, kind in (("rss.xml", "rss"), ("atom.xml", "atom"), ("feed.json", "jsonfeed")):
+        response = client.get(f"/feeds/video/{filename}")
+        assert not [str(p) for p in validate_document(response.data, kind, url=f"{SITE_URL}/feeds/video/{filename}")]
+
+
 def test_a_site_video_survives_the_sanitiser_and_a_foreign_insecure_one_does_not(make_record):
     body = OWN_FILE + '<video src="http://cdn.example.org/x.mp4"></video><video src="//cdn.example.org/y.mp4"></video>'
     article = parse_record(make_record(body_html=body), site_url=SITE_URL)

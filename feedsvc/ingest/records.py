@@ -1,7 +1,6 @@
 """The article record: JSON Schema validation, normalisation, and errors that name the field."""
 from __future__ import annotations
 
-import html
 import json
 import re
 from dataclasses import dataclass, field
@@ -16,7 +15,14 @@ from feedsvc.ingest.body_images import checked_body
 from feedsvc.ingest.frames import DEFAULT_FRAME_HOSTS
 from feedsvc.ingest.images import ImageSettings, checked_image
 from feedsvc.ingest.romanise import romanise
-from feedsvc.ingest.sanitize import XML_UNSAFE_CHARS, nesting_depth, plain_text, sanitize_html, truncate_words
+from feedsvc.ingest.sanitize import (
+    XML_UNSAFE_CHARS,
+    clean_text,
+    nesting_depth,
+    plain_text,
+    sanitize_html,
+    truncate_words,
+)
 from feedsvc.ingest.urls import checked_url
 from feedsvc.ingest.videos import has_video
 
@@ -31,12 +37,6 @@ YEARS = range(1970, 2101)
 # Real articles nest a dozen levels; libxml2 (AMP conversion, validation) stops at 256 and drops
 # the rest of the body silently, and browsers flatten beyond a few hundred.
 NESTING_MAX = 100
-# Bidi embedding/override controls can reorder a headline visually; ZWJ/ZWNJ stay (Devanagari needs them).
-_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
-# Plain-text fields reach readers that treat feed text as HTML (RSS titles and descriptions), so
-# tags and character references in them are not passed on (the same patterns the validator flags).
-_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9:-]*(\s[^<>]*)?/?>")
-_CHARREF = re.compile(r"&(?:#[0-9]+|#[xX][0-9A-Fa-f]+|[A-Za-z][A-Za-z0-9]*);")
 
 
 @dataclass(frozen=True)
@@ -262,15 +262,6 @@ def slugify(text: str, limit: int = SLUG_MAX) -> str:
             break
         slug = candidate
     return slug or (words[0][:limit] if words else "")
-
-
-def clean_text(text: str) -> str:
-    """Plain text as readers should see it: tags removed, character references decoded (until none
-    is left: '&lt;b&gt;' and '<<b>b>' hide tags), bidi controls removed."""
-    previous = None if "<" in text or "&" in text else text
-    while text != previous:  # each round only shortens the text (unknown references stay as they are)
-        previous, text = text, _TAG.sub("", _CHARREF.sub(lambda ref: html.unescape(ref.group()), text))
-    return _BIDI_CONTROLS.sub("", text).strip()
 
 
 def parse_record(data, *, site_url: str, source: str | None = None, json_text: bytes | None = None,

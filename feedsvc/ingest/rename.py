@@ -26,10 +26,10 @@ from feedsvc.ingest.records import (
     Article,
     article_from_json,
     article_to_json,
-    clean_text,
     record_to_json,
     valid_key,
 )
+from feedsvc.ingest.sanitize import clean_text
 from feedsvc.ingest.write import ConcurrentWrite, write_links
 from feedsvc.store import SCOPE_KINDS, articles, scope_redirects, scope_state
 

@@ -214,6 +214,23 @@ def nesting_depth(safe_html: str) -> int:
     return deepest
 
 
+# Bidi embedding/override controls can reorder a headline visually; ZWJ/ZWNJ stay (Devanagari needs them).
+_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+# Plain-text fields reach readers that treat feed text as HTML (RSS titles and descriptions), so
+# tags and character references in them are not passed on (the same patterns the validator flags).
+_MARKUP_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9:-]*(\s[^<>]*)?/?>")
+_CHARREF = re.compile(r"&(?:#[0-9]+|#[xX][0-9A-Fa-f]+|[A-Za-z][A-Za-z0-9]*);")
+
+
+def clean_text(text: str) -> str:
+    """Plain text as readers should see it: tags removed, character references decoded (until none
+    is left: '&lt;b&gt;' and '<<b>b>' hide tags), bidi controls removed."""
+    previous = None if "<" in text or "&" in text else text
+    while text != previous:  # each round only shortens the text (unknown references stay as they are)
+        previous, text = text, _MARKUP_TAG.sub("", _CHARREF.sub(lambda ref: html.unescape(ref.group()), text))
+    return _BIDI_CONTROLS.sub("", text).strip()
+
+
 def plain_text(safe_html: str) -> str:
     """The text of safe HTML, for summaries and search snippets."""
     return _SPACE.sub(" ", html.unescape(_TAG.sub(" ", safe_html))).strip()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from feedsvc.ingest.players import youtube_id, youtube_player_url
+from feedsvc.ingest.sanitize import clean_text
 
 YOUTUBE_THUMBNAIL = "https://i.ytimg.com/vi/{id}/hqdefault.jpg"  # 480x360, exists for every video
 YOUTUBE_THUMBNAIL_SIZE = (480, 360)
@@ -96,16 +97,23 @@ def videos_in(embeds: list[dict], body_html: str, title: str) -> list[VideoRef]:
 
 def _videos(embeds: list[dict], body_html: str, title: str) -> Iterator[VideoRef]:
     for embed in embeds:
-        video = _player(embed["url"], embed.get("title") or title, embed.get("duration"))
+        video = _player(embed["url"], _own_title(embed.get("title"), title), embed.get("duration"))
         if video is not None:
             yield video
     if "<iframe" in body_html:
         for own in _IFRAME.findall(body_html):
-            video = _player(_attributes(own).get("src", ""), _attributes(own).get("title") or title)
+            video = _player(_attributes(own).get("src", ""), _own_title(_attributes(own).get("title"), title))
             if video is not None:
                 yield video
     if "<video" in body_html:
         yield from _files(body_html, title)
+
+
+def _own_title(given: str | None, article_title: str) -> str:
+    """A player's own title as plain text (it becomes media:title and a JSON Feed attachment title, which
+    readers treat as text: an embed titled '</script>' is no title), else the article's. Cleaned here,
+    where stored embeds are read, so records stored before this rule render clean too."""
+    return clean_text(given or "") or article_title
 
 
 def has_video(embeds: list[dict], body_html: str) -> bool:
