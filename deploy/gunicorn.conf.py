@@ -21,9 +21,10 @@ Why these values (measured by `make bench` on a 2-core machine; see bench/README
 - max_requests with jitter: a worker is replaced now and then, a guard against slow leaks in
   third-party code; the render cache refills in a few requests per feed. 0 disables it
   (the memory benchmark does, to see growth rather than hide it).
-- memory: a worker holds the app's libraries (about 97 MiB RSS once imported, 2026-12-07; 75 on
-  2026-12-01) plus its render cache, its entry fragments, its SQLite page caches, so the cache gets RENDER_CACHE_MAX_BYTES = 8 MiB here (the app's
-  default, 64 MiB, suits one big process better than several small ones) to stay under 100 MiB.
+- memory: a worker holds the app's libraries (about 97 MiB RSS once imported on 2026-12-07, 75 on
+  2026-12-01) plus its render cache, its entry fragments and its SQLite page caches, so the cache
+  gets RENDER_CACHE_MAX_BYTES = 8 MiB here (the app's default, 64 MiB, suits one big process better
+  than several small ones); the aim is under 100 MiB per worker (bench row worker-rss-1m).
   glibc is told to serve blocks over 128 KiB (a rendered feed is ~300 KiB) from mmap at a fixed
   threshold, to keep two arenas, and, after a request that rendered, to hand freed memory back
   (malloc_trim): without these the megabytes a render frees stay in the process and RSS ratchets
