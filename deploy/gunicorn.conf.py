@@ -21,9 +21,10 @@ Why these values (measured by `make bench` on a 2-core machine; see bench/README
 - max_requests with jitter: a worker is replaced now and then, a guard against slow leaks in
   third-party code; the render cache refills in a few requests per feed. 0 disables it
   (the memory benchmark does, to see growth rather than hide it).
-- memory: a worker holds the app's libraries (about 80 MiB RSS once feeds and pages have been
-  served) plus its render cache, so the cache gets RENDER_CACHE_MAX_BYTES = 8 MiB here (the app's
-  default, 64 MiB, suits one big process better than several small ones) to stay under 100 MiB.
+- memory: a worker holds the app's libraries (about 97 MiB RSS once imported on 2026-12-07, 75 on
+  2026-12-01) plus its render cache, its entry fragments and its SQLite page caches, so the cache
+  gets RENDER_CACHE_MAX_BYTES = 8 MiB here (the app's default, 64 MiB, suits one big process better
+  than several small ones); the aim is under 100 MiB per worker (bench row worker-rss-1m).
   glibc is told to serve blocks over 128 KiB (a rendered feed is ~300 KiB) from mmap at a fixed
   threshold, to keep two arenas, and, after a request that rendered, to hand freed memory back
   (malloc_trim): without these the megabytes a render frees stay in the process and RSS ratchets
@@ -65,6 +66,9 @@ accesslog = None
 errorlog = "-"
 
 os.environ.setdefault("FEEDSVC_RENDER_CACHE_MAX_BYTES", str(8 * 1024 * 1024))
+# 512 KiB of SQLite page cache per pooled connection instead of 2 MiB: a worker keeps up to 5 of them
+# filled (10 MiB of a worker's RSS); the pages they miss come from the OS's file cache, shared by all.
+os.environ.setdefault("FEEDSVC_DATABASE_SQLITE_CACHE_KIB", "512")
 # Each worker reads a feed's change counter at most every 0.5 s instead of on every request
 # (feedsvc/web/render_cache.CounterCache says why that is safe); about doubles cached hits and 304s.
 os.environ.setdefault("FEEDSVC_FEED_STATE_RECHECK_MS", "500")
@@ -115,10 +119,13 @@ def _tune_malloc() -> None:
 _renders_seen = [0]
 _render_cache = [None]
 _trimmed_at = [0.0]
+_trim_pending = [False]
 # At most one malloc_trim a second: a trim walks the whole heap and hands its free pages back, and the
 # next renders fault them in again; after each render of a write's fan-out (hundreds of feeds in a
 # second) that was over half the workers' CPU (bench row `fanout`: 6.5 CPU-s per write with a trim
-# per render, 2.9 without). A render within the second is trimmed after by the next request.
+# per render, 2.9 without). A render within the second is trimmed when the second is over, by a
+# timer: left for "the next request", the last renders of a burst kept their freed megabytes for as
+# long as the worker then stayed idle (bench row worker-rss-1m: 12-15 MiB per worker, in-process).
 TRIM_SECONDS = 1.0
 
 
@@ -136,10 +143,35 @@ def post_request(worker, req, environ, resp):
     cache = _render_cache[0]
     renders = cache.stats["renders"] if cache is not None else 0
     if renders != _renders_seen[0]:
-        now = time.monotonic()
-        if now - _trimmed_at[0] >= TRIM_SECONDS:
-            _renders_seen[0], _trimmed_at[0] = renders, now
-            _malloc_trim()
+        _renders_seen[0] = renders
+        _trim_soon()
+
+
+def _trim_soon() -> None:
+    """malloc_trim now if none ran in the last TRIM_SECONDS, else once when that second is over."""
+    wait = _trimmed_at[0] + TRIM_SECONDS - time.monotonic()
+    if wait <= 0:
+        _trim()
+    elif not _trim_pending[0]:
+        _trim_pending[0] = True
+        _start_timer(wait, _deferred_trim)
+
+
+def _start_timer(seconds: float, then) -> None:
+    import threading  # here: after the gevent worker has patched it, the timer is a greenlet
+    timer = threading.Timer(seconds, then)
+    timer.daemon = True
+    timer.start()
+
+
+def _deferred_trim() -> None:
+    _trim_pending[0] = False
+    _trim()
+
+
+def _trim() -> None:
+    _trimmed_at[0] = time.monotonic()
+    _malloc_trim()
 
 
 @functools.lru_cache(maxsize=1)

@@ -26,6 +26,9 @@ DEFAULTS = {
     # Off behind PgBouncer in transaction mode (before 1.21 it cannot keep a session's prepared statements
     # across transactions that land on different server connections): psycopg then never prepares.
     "DATABASE_PREPARED_STATEMENTS": True,
+    # KiB of page cache per SQLite connection; 0 keeps SQLite's own (2 MiB). Each pooled connection of
+    # each worker fills its own; deploy/gunicorn.conf.py sets a smaller one (its docstring says why).
+    "DATABASE_SQLITE_CACHE_KIB": 0,
     # The publication
     # Where readers find the site; every link is made absolute against it when a document is built, so
     # changing it moves every link at once. Unset: http://localhost:$PORT (`make run PORT=8101`).

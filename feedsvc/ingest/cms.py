@@ -12,10 +12,10 @@ swallow what follows. Bodies with none of these shapes skip the parse.
 """
 from __future__ import annotations
 
+import functools
 import re
 from urllib.parse import parse_qs, urlsplit
 
-import html5lib
 from lxml import etree
 
 from feedsvc.ingest.frames import provider_name
@@ -48,16 +48,22 @@ _CANDIDATE = re.compile(r"\s*(\S+?)(?:\s+(\d+(?:\.\d+)?)([wx]))?\s*(?:,|$)")
 _BARE_URL = re.compile(r"^\s*(https?://\S+)\s*$")
 FACEBOOK_LINK = "Facebook पर पोस्ट देखें"
 
-_PARSER = html5lib.HTMLParser(tree=html5lib.getTreeBuilder("lxml"), namespaceHTMLElements=False)
+@functools.cache
+def _html5lib():
+    """html5lib and its parser, loaded at the first body that needs a rewrite: ~12 MiB RSS that server
+    workers, which only read stored bodies, would otherwise hold (bench row worker-rss-1m)."""
+    import html5lib
+    return html5lib, html5lib.HTMLParser(tree=html5lib.getTreeBuilder("lxml"), namespaceHTMLElements=False)
 
 
 def rewrite_cms_markup(body: str) -> str:
     """`body` with its CMS shapes made plain (see the module's doc); unchanged when it has none."""
     if not needs_rewrite(body):
         return body
+    html5lib, parser = _html5lib()
     root = etree.Element("div")
     try:
-        nodes = _PARSER.parseFragment(body)
+        nodes = parser.parseFragment(body)
     except ValueError:
         # lxml refuses what XML cannot hold (control characters, names html5lib cannot coerce).
         # Ingest refuses such bodies before they get here; the sanitiser must still never fail, and

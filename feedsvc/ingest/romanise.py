@@ -24,7 +24,6 @@ import unicodedata
 from dataclasses import dataclass
 
 from anyascii import anyascii
-from indic_transliteration import sanscript
 
 VIRAMA = "\u094d"
 NUKTA = "\u093c"
@@ -131,6 +130,10 @@ def _respelled(word: str) -> str:
 
 
 def _latin(word: str) -> str:
+    # Imported here, not with the module: it pulls in toml, regex and tqdm (13 MiB RSS), which every
+    # server worker would hold for a slug made only at ingest (bench row worker-rss-1m).
+    from indic_transliteration import sanscript
+
     text = sanscript.transliterate(_respelled(word), sanscript.DEVANAGARI, sanscript.OPTITRANS)
     for optitrans, hunterian in _TO_HUNTERIAN:
         text = text.replace(optitrans, hunterian)

@@ -1,6 +1,7 @@
 """Engines for SQLite (WAL) and PostgreSQL, and the Alembic upgrade every start runs."""
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from sqlalchemy import create_engine, event
@@ -8,17 +9,20 @@ from sqlalchemy.engine import Engine
 
 
 def make_engine(url: str, *, lock_timeout: float = 30, bulk: bool = False, prepared_statements: bool = True,
-                **kwargs) -> Engine:
+                sqlite_cache_kib: int = 0, **kwargs) -> Engine:
     """An engine for SQLite (WAL) or PostgreSQL; `lock_timeout` bounds the wait for a locked SQLite
     file and for a PostgreSQL connection (a new one, or one of the pool's), so an outage becomes an
     error a request can answer. `bulk`: for one long writer (an import), with SQLite settings that a
-    request process must not use. `prepared_statements=False` for a pooler in transaction mode."""
+    request process must not use. `prepared_statements=False` for a pooler in transaction mode.
+    `sqlite_cache_kib`: each SQLite connection's page cache (0: SQLite's default)."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": lock_timeout}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
+        if sqlite_cache_kib > 0:
+            event.listen(engine, "connect", functools.partial(_sqlite_cache, sqlite_cache_kib))
         if bulk:
             event.listen(engine, "connect", _sqlite_bulk_pragmas)
         return engine
@@ -49,6 +53,10 @@ def _sqlite_pragmas(dbapi_conn, _record):
     cursor.execute("PRAGMA synchronous=NORMAL")  # WAL keeps this crash-safe; only a power cut may lose the last commit
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _sqlite_cache(kib: int, dbapi_conn, _record):
+    dbapi_conn.execute(f"PRAGMA cache_size=-{int(kib)}")   # negative: KiB, not pages (sqlite.org/pragma.html#pragma_cache_size)
 
 
 def _sqlite_bulk_pragmas(dbapi_conn, _record):

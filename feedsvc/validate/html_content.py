@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import html5lib
 from lxml import etree
 
 from feedsvc.validate.problems import Problem
@@ -59,6 +58,8 @@ def xhtml_content_problems(div, where: str) -> list[Problem]:
 
 @lru_cache(maxsize=1024)  # one story's body appears in many feeds and all three formats
 def _fragment_findings(html: str) -> tuple[tuple[str, str, int, str], ...]:
+    import html5lib  # here, not with the module: ~12 MiB RSS a server worker need not hold (worker-rss-1m)
+
     parser = html5lib.HTMLParser(tree=html5lib.getTreeBuilder("etree"), namespaceHTMLElements=False)
     fragment = parser.parseFragment(html)
     findings = []

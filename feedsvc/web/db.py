@@ -24,7 +24,8 @@ def init_app(app: Flask) -> Engine:
     pool = {} if config["DATABASE_URL"].startswith("sqlite") else {
         "pool_size": config["DATABASE_POOL_SIZE"], "max_overflow": config["DATABASE_MAX_OVERFLOW"]}
     app.extensions[_ENGINE] = store.make_engine(config["DATABASE_URL"], lock_timeout=config["DATABASE_TIMEOUT"],
-                                                prepared_statements=config["DATABASE_PREPARED_STATEMENTS"], **pool)
+                                                prepared_statements=config["DATABASE_PREPARED_STATEMENTS"],
+                                                sqlite_cache_kib=config["DATABASE_SQLITE_CACHE_KIB"], **pool)
     app.teardown_appcontext(close_connection)
     return app.extensions[_ENGINE]
 
