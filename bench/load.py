@@ -57,6 +57,10 @@ class Loaded:
     records: int
     seconds: float       # the import command, start to finish (cached runs report the first build)
     built_now: bool
+    # When the import ran and the machine's 1-minute load then (start, end): a kept database reports the
+    # rate of its build, which a busy machine slows several times over (2026-12-07: 349/s at load 9-20).
+    built: str = ""
+    load: tuple[float, float] | None = None
 
     @property
     def url(self) -> str:
@@ -73,15 +77,16 @@ def database(n: int, seed: int = SEED) -> Loaded:
     marker = path.with_suffix(".json")
     if path.exists() and marker.exists():
         facts = json.loads(marker.read_text())
-        return Loaded(path, facts["records"], facts["seconds"], False)
+        return Loaded(path, facts["records"], facts["seconds"], False, facts.get("built", ""),
+                      tuple(facts["load"]) if "load" in facts else None)
     source = corpus(n, seed)
     partial = path.with_suffix(".partial.sqlite")
     for leftover in OUT.glob(partial.name + "*"):
         leftover.unlink()
     print(f"importing {n:,} records into {path} (kept for later runs)", file=sys.stderr)
-    started = time.perf_counter()
+    started, load_before = time.perf_counter(), os.getloadavg()[0]
     flask("import-articles", str(source), env={"FEEDSVC_DATABASE_URL": f"sqlite:///{partial}"})
-    seconds = time.perf_counter() - started
+    seconds, load_after = time.perf_counter() - started, os.getloadavg()[0]
     with sqlite3.connect(partial) as conn:      # fold the WAL into the file before it is renamed
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         records = conn.execute("SELECT count(*) FROM articles").fetchone()[0]
@@ -89,9 +94,10 @@ def database(n: int, seed: int = SEED) -> Loaded:
     for suffix in ("-wal", "-shm"):
         Path(str(partial) + suffix).unlink(missing_ok=True)
     partial.rename(path)
+    built = time.strftime("%Y-%m-%d %H:%M:%S")
     marker.write_text(json.dumps({"records": records, "seconds": seconds, "source": source.name,
-                                  "built": time.strftime("%Y-%m-%d %H:%M:%S")}))
-    return Loaded(path, records, seconds, True)
+                                  "built": built, "load": [load_before, load_after]}))
+    return Loaded(path, records, seconds, True, built, (load_before, load_after))
 
 
 if __name__ == "__main__":
