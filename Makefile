@@ -1,10 +1,10 @@
 # feedsvc: `make run` serves the sample articles; `make test` runs lint, types and the whole suite;
 # `make test-fast` the same without the tests marked slow. Measured on this 2-core machine, 2026-12-07, quiet
-# (load under 3): `make test-fast` 2,323 tests, pytest 86 s, 120 s wall with lint and types (PostgreSQL and
-# Redis not configured); `make test` in CI (clean clone) 3,592 tests in 8 min 51 s in parallel, then the load
-# test alone in 2 min 29 s. Since then (xdist groups honoured again, templates compiled once per process, shared
-# fixtures; tests/support/ordering.py), measured by CPU under load 12-17, not quiet: the fast lane's processes
-# 131.6 s CPU -> 114.3 s (the two workers' own 93.2 -> 76.9 s); its quiet wall not yet re-measured.
+# (load under 3), after xdist groups were honoured again and templates compiled once per process
+# (tests/support/ordering.py, tests/support/templates.py): `make test-fast` 2,363 tests, pytest 71 s (was 86),
+# 90 s wall with ruff and mypy beside pytest (was 120; PostgreSQL and Redis not configured); `make test` in
+# CI (clean clone, .ci/run) 3,642 tests in 7 min 45 s in parallel, then the load test alone in 2 min 26 s,
+# 12 min 20 s wall with the venv install.
 # Markers that decide which lane runs what: pyproject.toml.
 # Both set up everything they need on a fresh machine (venv, Python packages, Debian packages).
 
