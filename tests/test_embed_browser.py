@@ -7,6 +7,7 @@ framed. Playwright reads each frame's own DOM and layout, without running any of
 """
 import json
 import struct
+import time
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import quote
@@ -93,6 +94,15 @@ def partner(new_context, partner_page):
     """(page, frames by URL) with the partner page loaded, its frames loaded or refused."""
     page = new_context(viewport={"width": 1000, "height": 1400}).new_page()
     page.goto(partner_page[0])
+    # The load event can fire before Playwright has heard of every out-of-process frame's navigation
+    # (CI once saw the card and widget frames still at URL ""): wait until every iframe has its URL.
+    expected = page.locator("iframe").count()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        children = [frame for frame in page.frames if frame is not page.main_frame]
+        if len(children) == expected and all(frame.url not in ("", "about:blank") for frame in children):
+            break
+        page.wait_for_timeout(50)
     return page, frames(page)
 
 
