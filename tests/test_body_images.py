@@ -234,3 +234,50 @@ def test_a_body_image_with_a_devanagari_file_name_is_found_and_probed(media):
     assert src.isascii() and src in article.body_html  # stored as the URI the body writes
     assert (image["width"], image["height"], set(image["renditions"])) == (700, 350, {"body", "body_small"})
     assert 'width="700" height="350"' in article.body_html
+
+
+# ---- a refused image's figure ----------------------------------------------------------------------
+
+UNSAFE = [("javascript:alert(1)", "unsafe"), ("data:image/png;base64,iVBORw0KGgo=", "unsafe")]
+
+
+def body_texts(client) -> dict[str, str]:
+    """The article body's HTML as each output carries it: RSS, Atom and JSON Feed content, page, AMP page."""
+    rss, atom = (feedparser.parse(client.get(f"/feeds/{name}").data) for name in ("rss.xml", "atom.xml"))
+    page, amp = (lxml.html.fromstring(client.get(path).data) for path in (f"/articles/{SLUG}", f"/amp/{SLUG}"))
+    return {"rss": rss.entries[0].content[0].value, "atom": atom.entries[0].content[0].value,
+            "json": client.get("/feeds/feed.json").get_json()["items"][0]["content_html"],
+            "page": lxml.html.tostring(page.find_class("article-body")[0], encoding="unicode"),
+            "amp": lxml.html.tostring(amp.xpath("//article")[0], encoding="unicode")}
+
+
+@pytest.mark.parametrize("bad", [name for name, _ in BAD_IMAGES] + [src for src, _ in UNSAFE])
+def test_a_refused_image_takes_its_figure_and_caption_out_of_every_output(put, media_app, media, monkeypatch, bad):
+    src = bad if ":" in bad else f"/media/{bad_image(media, bad, monkeypatch).name}"
+    photo(media / "good.jpg", (800, 450))
+    body = (f'<p>पहला अनुच्छेद।</p><figure><img src="{src}" alt="ख़राब"><figcaption>बाढ़ में डूबा गाँव</figcaption>'
+            f'</figure><figure><img src="/media/good.jpg" alt="ठीक"><figcaption>संसद भवन</figcaption></figure>'
+            f'<p>आख़िरी अनुच्छेद।</p>')
+    assert put(body).status_code == 201
+    for output, shown in body_texts(media_app.test_client()).items():
+        fragment = lxml.html.fragment_fromstring(shown, create_parent="div")
+        captions = [" ".join(c.text_content().split()) for c in fragment.iter("figcaption")]
+        assert captions == ["संसद भवन"], (output, shown)
+        assert len(list(fragment.iter("figure"))) == 1, output
+        assert "बाढ़ में डूबा गाँव" not in fragment.text_content(), output
+        assert "पहला अनुच्छेद।" in fragment.text_content() and "आख़िरी अनुच्छेद।" in fragment.text_content()
+
+
+def test_a_figure_that_still_shows_something_keeps_its_caption(put, media_app, media, monkeypatch):
+    bad_image(media, "corrupt.jpg", monkeypatch)
+    photo(media / "good.jpg", (800, 450))
+    response = put('<figure><img src="/media/corrupt.jpg" alt=""><img src="/media/good.jpg" alt="">'
+                   '<figcaption>दो तस्वीरें</figcaption></figure>'
+                   '<figure><img src="data:image/png;base64,AAAA"><blockquote>उद्धरण</blockquote>'
+                   '<figcaption>वक्ता</figcaption></figure>')
+    assert response.status_code == 201
+    (warning,) = body_warnings(response)
+    assert "corrupt.jpg" in warning and "refused" in warning
+    for output, shown in body_texts(media_app.test_client()).items():
+        fragment = lxml.html.fragment_fromstring(shown, create_parent="div")
+        assert [c.text_content().strip() for c in fragment.iter("figcaption")] == ["दो तस्वीरें", "वक्ता"], output

@@ -4,7 +4,8 @@ unusable file removed from it; what renderers need of each kept beside the body.
 
 The same rules as the lead image: a file missing from MEDIA_DIR is kept as declared (the CMS may
 upload it later), a corrupt, truncated or decompression-bomb file is refused and its <img> removed
-while the record is stored, and a remote image keeps what the record says.
+(a <figure> left with only its caption goes too: sanitize.without_empty_figures) while the record
+is stored, and a remote image keeps what the record says.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import re
 from urllib.parse import unquote
 
 from feedsvc.ingest.images import ImageRefused, ImageSettings, local_media, processed, rendition_key
+from feedsvc.ingest.sanitize import without_empty_figures
 
 FIELD = "body_html"
 # An <img> start tag as nh3 writes it (sanitize.py): every attribute double-quoted, '"' escaped inside
@@ -32,6 +34,7 @@ def checked_body(safe_html: str, site_url: str, settings: ImageSettings) -> tupl
         return safe_html, {}, []
     found: dict[str, dict] = {}
     notes: list[tuple[str, str]] = []
+    refused: list[str] = []
 
     def checked(match: re.Match) -> str:
         tag = match.group()
@@ -48,7 +51,9 @@ def checked_body(safe_html: str, site_url: str, settings: ImageSettings) -> tupl
             notes.append((FIELD, f"<img> {relative} is not in MEDIA_DIR; kept as the body declares it"))
             return tag
         except ImageRefused as exc:
-            notes.append((FIELD, f"<img> {relative} {exc}; refused, and removed from the body"))
+            notes.append((FIELD, f"<img> {relative} {exc}; refused, and removed from the body (with its "
+                                 f"figure and caption when it was the figure's only picture)"))
+            refused.append(relative)
             return ""
         stored = {"url": src, "width": facts["width"], "height": facts["height"], "type": facts["type"],
                   "length": facts["length"]}
@@ -62,7 +67,8 @@ def checked_body(safe_html: str, site_url: str, settings: ImageSettings) -> tupl
             return _sized(tag, facts["width"], facts["height"])
         return tag
 
-    return IMG_TAG.sub(checked, safe_html), found, notes
+    body = IMG_TAG.sub(checked, safe_html)
+    return without_empty_figures(body) if refused else body, found, notes
 
 
 def _sized(tag: str, width: int, height: int) -> str:

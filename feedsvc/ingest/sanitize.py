@@ -140,6 +140,10 @@ def sanitize_html(body: str, base_url: str, *, xml_safe_input: bool = False,
         cleaned = cleaned.replace(f'="{_STAND_IN_ORIGIN}/', '="/')
     if "<iframe" in cleaned:
         cleaned = decide_frames(cleaned, frame_policy(frame_hosts))
+    if "<img" in cleaned:
+        cleaned = without_empty_figures(_IMG_TAG.sub(_shown_image, cleaned))
+    elif "<figure" in cleaned:
+        cleaned = without_empty_figures(cleaned)
     if xml_safe_input and "&#" not in body:
         return cleaned
     return XML_UNSAFE_CHARS.sub("", cleaned)
@@ -194,6 +198,43 @@ def frame_link_text(src: str, title: str = "") -> str:
 
 def _quoted(value: str) -> str:
     return html.escape(value, quote=False).replace('"', "&quot;")
+
+
+# An <img> start tag as nh3 writes it: every attribute value double-quoted with '"' escaped inside, so
+# '>' ends the tag only outside quotes and ' src="' can only be the src attribute.
+_IMG_TAG = re.compile(r'<img\b(?:[^>"]|"[^"]*")*>')
+# The innermost figure (one holding no other) whose content the group is; nh3 closes every figure it keeps.
+_FIGURE = re.compile(r"<figure\b[^>]*>((?:(?!<figure\b).)*?)</figure>", re.DOTALL)
+_CAPTION = re.compile(r"<figcaption\b.*?</figcaption>", re.DOTALL)
+_SHOWN = re.compile(r"<(?:img|video|audio|iframe)\b")
+
+
+def _shown_image(match: re.Match) -> str:
+    """An <img> whose source the cleaner refused (javascript:, a data: URL) shows nothing: it goes."""
+    return match.group() if ' src="' in match.group() else ""
+
+
+def without_empty_figures(safe_html: str) -> str:
+    """`safe_html` without the figures that show nothing but a caption: those whose image was refused
+    (an unsafe source here, an unreadable or oversized file in body_images.py).
+
+    The caption goes with its figure rather than staying as a paragraph: it is written about a
+    picture ("फ़ोटो: पीटीआई", "बाढ़ में डूबा गाँव") and read as body text it means nothing, while
+    readers built on figures (Apple News' caption component, AMP, feed readers' styles) show a caption
+    box around no image. Nothing is lost: the record as given is kept in the store. A figure holding
+    anything else (text, another image, a video, a quote) stays as it is.
+    """
+    if "<figure" not in safe_html:
+        return safe_html
+    previous = None
+    while safe_html != previous:   # a figure emptied of an inner figure is judged on the next round
+        previous, safe_html = safe_html, _FIGURE.sub(_kept_figure, safe_html)
+    return safe_html
+
+
+def _kept_figure(match: re.Match) -> str:
+    content = _CAPTION.sub("", match.group(1))
+    return match.group() if _SHOWN.search(content) or plain_text(content) else ""
 
 
 _TAG = re.compile(r"<[^>]*>")
