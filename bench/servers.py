@@ -72,7 +72,7 @@ def site_config(mirror_root: Path, port: int, app_port: int | Sequence[int]) -> 
     else:
         text = UPSTREAM_BLOCK.sub(lambda _: several_upstreams(app_port), text, count=1)
     if not brotli_available():
-        text = re.sub(r"(?m)^\s*brotli_static on;\n", "", text)
+        text = re.sub(r"(?m)^\s*brotli_static (?:on|off);\n", "", text)
     return text
 
 
