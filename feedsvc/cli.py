@@ -6,12 +6,13 @@ from feedsvc.publish.mirror import export_command
 from feedsvc.publish.schedule import schedule_cli
 from feedsvc.publish.websub import websub_cli
 from feedsvc.validate import validate_command
-from feedsvc.web.db import import_articles_command, init_db_command, rename_scope_command
+from feedsvc.web.db import import_articles_command, init_db_command, media_cli, rename_scope_command
 
 COMMANDS = (
     init_db_command,
     import_articles_command,
     rename_scope_command,
+    media_cli,
     partners_cli,
     websub_cli,
     schedule_cli,

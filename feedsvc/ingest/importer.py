@@ -10,7 +10,7 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator, TypeVar
 
 import orjson
 from sqlalchemy.engine import Engine
@@ -36,6 +36,7 @@ IMPORT_LOCK_TIMEOUT = 120
 BATCH_SIZE = 500
 # Below this much input, starting worker processes costs more than it saves.
 PARALLEL_MIN_BYTES = 4 * 1024 * 1024
+T = TypeVar("T")
 
 
 def import_engine(database_url: str) -> Engine:
@@ -150,19 +151,32 @@ def _chunks(files: list[Path]) -> Iterator[list]:
 
 def _parsed_chunks(files: list[Path], site_url: str, frame_hosts: tuple[str, ...], workers: int,
                    images: ImageSettings | None) -> Iterator[list]:
-    """Parse chunks in `workers` processes (validation and sanitising are CPU-bound; 0: in this one),
-    in input order, with only a few chunks in flight so memory stays flat on a million records."""
+    """Parse chunks in `workers` processes (validation and sanitising are CPU-bound; 0: in this one)."""
+    return in_workers(_parse_chunk, _chunks(files), workers, site_url, frame_hosts, images)
+
+
+def in_workers(function: Callable[..., T], chunks: Iterable, workers: int, *args) -> Iterator[T]:
+    """function(chunk, *args) of each chunk, in input order, run in `workers` forked processes (0: in
+    this one) while the caller writes, with only a few chunks in flight so memory stays flat on a
+    million records. `function` must be a module-level function, and its arguments picklable."""
     if workers < 1:
-        yield from (_parse_chunk(chunk, site_url, frame_hosts, images) for chunk in _chunks(files))
+        yield from (function(chunk, *args) for chunk in chunks)
         return
     with _heap_frozen(), ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
         in_flight: deque = deque()
-        for chunk in _chunks(files):
-            in_flight.append(pool.submit(_parse_chunk, chunk, site_url, frame_hosts, images))
+        for chunk in chunks:
+            in_flight.append(pool.submit(function, chunk, *args))
             if len(in_flight) >= workers + 2:  # every worker busy while this process writes
                 yield in_flight.popleft().result()
         while in_flight:
             yield in_flight.popleft().result()
+
+
+def default_workers(big: bool) -> int:
+    """Worker processes for a job: one per core, at most 4, for a big one; none for a small one, where
+    starting them costs more than they save."""
+    cores = os.cpu_count() or 1
+    return min(cores, 4) if big and cores > 1 else 0
 
 
 @contextmanager
@@ -189,9 +203,7 @@ def import_files(engine: Engine, paths: Iterable[str | Path], *, site_url: str, 
     """
     files = source_files(paths)
     if workers is None:
-        big = sum(p.stat().st_size for p in files) >= PARALLEL_MIN_BYTES
-        cores = os.cpu_count() or 1
-        workers = min(cores, 4) if big and cores > 1 else 0
+        workers = default_workers(sum(p.stat().st_size for p in files) >= PARALLEL_MIN_BYTES)
     report = ImportReport()
     seen: dict[str, str] = {}
     for chunk in _parsed_chunks(files, site_url, frame_hosts, workers, images):

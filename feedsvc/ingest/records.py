@@ -323,16 +323,10 @@ def parse_record(data, *, site_url: str, source: str | None = None, json_text: b
                                                 f"{NESTING_MAX} levels are accepted")], source)
     summary = clean_text(data.get("summary") or truncate_words(plain_text(body), SUMMARY_MAX))
     image = dict(data["image"]) if data.get("image") else None
-    warnings = []
-    if image and images is not None:
-        # The media checks find the file by the URL documents will show; the store keeps the record's path.
-        checked, notes = checked_image(dict(image, url=_absolute(image["url"], site_url)), images)
-        image = dict(checked, url=image["url"]) if checked else None
-        warnings = [Problem(name, reason) for name, reason in notes]
     body_images: dict[str, dict] = {}
+    warnings = []
     if images is not None:
-        body, body_images, notes = checked_body(body, site_url, images)
-        warnings += [Problem(name, reason) for name, reason in notes]
+        image, body, body_images, warnings = checked_media(image, body, site_url, images)
     authors = [Author(key=a.get("key") or slugify(a["name"], KEY_MAX) or "author", name=clean_text(a["name"]),
                       url=a.get("url"))
                for a in data["authors"]]
@@ -348,6 +342,21 @@ def parse_record(data, *, site_url: str, source: str | None = None, json_text: b
         warnings=warnings,
         short_title=short_title, translations=list(data.get("translations", [])), body_images=body_images,
     )
+
+
+def checked_media(image: dict | None, safe_body: str, site_url: str,
+                  images: ImageSettings) -> tuple[dict | None, str, dict[str, dict], list[Problem]]:
+    """(lead image, body, body images, warnings): a record's lead image (as the record gives it) and its
+    sanitised body with their local files probed and renditions made (images.checked_image,
+    body_images.checked_body), for parse_record and for a backfill of articles stored before."""
+    warnings = []
+    if image:
+        # The media checks find the file by the URL documents will show; the store keeps the record's path.
+        checked, notes = checked_image(dict(image, url=_absolute(image["url"], site_url)), images)
+        image = dict(checked, url=image["url"]) if checked else None
+        warnings = [Problem(name, reason) for name, reason in notes]
+    body, body_images, notes = checked_body(safe_body, site_url, images)
+    return image, body, body_images, warnings + [Problem(name, reason) for name, reason in notes]
 
 
 def translation_problems(article_id: str, translations: list[str]) -> list[Problem]:

@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection
 
 from feedsvc import store
@@ -30,7 +30,7 @@ from feedsvc.ingest.records import (
     valid_key,
 )
 from feedsvc.ingest.sanitize import clean_text
-from feedsvc.ingest.write import ConcurrentWrite, write_links
+from feedsvc.ingest.write import update_versioned, write_links
 from feedsvc.store import SCOPE_KINDS, articles, scope_redirects, scope_state
 
 NAME_MAX = 200   # as a name in the article schema
@@ -110,7 +110,7 @@ def rename_scope(conn: Connection, kind: str, old_key: str, new_key: str, *, sit
         changed_rows.append(dict(article_id=row.id, old_version=row.version, version=row.version + 1,
                                  modified_at=now, article=article_to_json(after), record=record_to_json(record),
                                  section_key=after.section.key, section_name=after.section.name))
-    _write_articles(conn, changed_rows)
+    update_versioned(conn, changed_rows, "during the rename")
     if listed.table is not articles:
         write_links(conn, moved)
     _redirect(conn, kind, old_key, new_key, now)
@@ -154,17 +154,6 @@ def _moved_record(record: dict, listed: store.ScopeKind, before: Article, old_ke
         keys = [item.get("key") for item in value]
         record[listed.field] = [item for i, item in enumerate(value) if item.get("key") is None or item["key"] not in keys[:i]]
     return record
-
-
-def _write_articles(conn: Connection, rows: list[dict]) -> None:
-    if not rows:
-        return
-    statement = update(articles).where(articles.c.id == bindparam("article_id"),
-                                       articles.c.version == bindparam("old_version"))
-    statement = statement.values({c: bindparam(c) for c in rows[0] if c not in ("article_id", "old_version")})
-    done = conn.execute(statement, rows)
-    if done.rowcount != len(rows):
-        raise ConcurrentWrite(f"{len(rows) - done.rowcount} of {len(rows)} articles changed during the rename")
 
 
 def _redirect(conn: Connection, kind: str, old_key: str, new_key: str, now: datetime) -> None:

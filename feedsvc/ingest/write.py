@@ -259,12 +259,49 @@ def _write_articles(conn: Connection, pending: list[_Pending], now: datetime) ->
         except IntegrityError as exc:
             raise ConcurrentWrite(str(exc.orig)) from None
     if changed:
-        statement = update(articles).where(articles.c.id == bindparam("article_id"),
-                                           articles.c.version == bindparam("old_version"))
-        statement = statement.values({c: bindparam(c) for c in changed[0] if c not in ("id", "old_version")})
-        done = conn.execute(statement, [dict(v, article_id=v.pop("id")) for v in changed])
-        if done.rowcount != len(changed):
-            raise ConcurrentWrite(f"{len(changed) - done.rowcount} of {len(changed)} articles changed meanwhile")
+        update_versioned(conn, [dict(v, article_id=v.pop("id")) for v in changed], "meanwhile")
+
+
+def update_versioned(conn: Connection, rows: list[dict], during: str) -> None:
+    """UPDATE stored articles, each row naming its article (`article_id`) and the version it was read at
+    (`old_version`), the other keys the columns to set; ConcurrentWrite (saying `during` what) when
+    another writer changed one of them since."""
+    if not rows:
+        return
+    statement = update(articles).where(articles.c.id == bindparam("article_id"),
+                                       articles.c.version == bindparam("old_version"))
+    statement = statement.values({c: bindparam(c) for c in rows[0] if c not in ("article_id", "old_version")})
+    done = conn.execute(statement, rows)
+    if done.rowcount != len(rows):
+        raise ConcurrentWrite(f"{len(rows) - done.rowcount} of {len(rows)} articles changed {during}")
+
+
+@dataclass
+class Rederived:
+    """A stored article derived again from its unchanged record (a backfill of what ingest derives,
+    such as image facts): `version` is the one it was read at."""
+    article: Article
+    article_json: bytes  # records.encode_article
+    version: int
+
+
+def rewrite_derived(conn: Connection, batch: list[Rederived], *, site_name: str,
+                    now: datetime | None = None) -> list[WriteResult]:
+    """Store articles whose derived form changed while their record did not, inside the caller's
+    transaction; raises ConcurrentWrite when another writer changed one of them since it was read.
+
+    What a reader sees follows what changed: the output did, so the version (the API's ETag, what
+    If-Match names) and the write time (pages' Last-Modified, the mirror's changed-since) move and the
+    feeds that show the article are bumped (new ETags, purges, WebSub pings). `updated` does not: it is
+    the newsroom's date of the story's last edit, which feeds show as the entry's update and
+    aggregators use to re-rank it, and correcting an image's size is no edit of the story. The record
+    as given stays byte for byte (the API hands it back as it was sent).
+    """
+    now = now or store.now_utc()
+    update_versioned(conn, [dict(article_id=r.article.id, old_version=r.version, version=r.version + 1,
+                                 modified_at=now, has_video=r.article.has_video, article=r.article_json.decode())
+                            for r in batch], "since they were read")
+    return [WriteResult(r.article.id, "updated", r.version + 1, _scope_names(r.article, site_name)) for r in batch]
 
 
 def write_links(conn: Connection, batch: list[Article]) -> None:

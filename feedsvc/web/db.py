@@ -1,19 +1,20 @@
 """The app's database: its engine, the connection of a request (opened on first use, closed at
-teardown), and the commands that fill and change it, `flask init-db`, `flask import-articles` and
-`flask rename-scope`."""
+teardown), and the commands that fill and change it, `flask init-db`, `flask import-articles`,
+`flask rename-scope` and `flask media backfill`."""
 from __future__ import annotations
 
 import sys
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
 
 import click
 from flask import Flask, current_app, g
-from flask.cli import with_appcontext
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy.engine import Connection, Engine
 
 from feedsvc import store
-from feedsvc.ingest import images, importer, rename
+from feedsvc.ingest import backfill, images, importer, rename
 
 _ENGINE = "feedsvc.engine"
 
@@ -127,3 +128,48 @@ def rename_scope_command(kind, old_key, new_key, name):
     merged = " (merged into the existing scope)" if result.merged else ""
     click.echo(f"{kind} {old_key} -> {new_key}{merged}: {result.articles} articles rewritten; "
                f"the old URLs answer 301")
+
+
+media_cli = AppGroup("media", help="Article images stored before ingest probed them.")
+
+
+@media_cli.command("backfill")
+@click.option("--workers", type=click.IntRange(min=0), default=None,
+              help="Processes that probe images and make renditions (default: one per core, at most 4; 0: none).")
+@click.option("--state", "state_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where the walk keeps its place between runs (default: media-backfill.json in the instance folder).")
+@click.option("--restart", is_flag=True, help="Walk from the first article, whatever the state file says.")
+@with_appcontext
+def media_backfill_command(workers, state_path, restart):
+    """Probe the local images (lead and body) of every stored article and make their missing renditions.
+
+    An article is rewritten only when what it shows changes (a size corrected, a refused file or its
+    empty figure removed, renditions added); its `updated` date stays. A killed run resumes where it
+    stopped; a second run writes nothing. Every article that could not be made right is listed with
+    its id, the file and why, and the command then exits 1.
+    """
+    config = current_app.config
+    settings = images.settings_from(config)
+    write_engine = importer.import_engine(config["DATABASE_URL"])
+    state = backfill.ProgressFile(state_path or Path(current_app.instance_path) / "media-backfill.json",
+                                  write_engine.url.render_as_string(hide_password=True), settings)
+    after = None if restart else state.resume_point()
+    total = backfill.remaining(write_engine, after)
+    if after is not None:
+        click.echo(f"resuming after article {after} ({state.path}); --restart walks from the first", err=True)
+    bar = click.progressbar(length=total, label="checking images", file=sys.stderr, show_pos=True, show_eta=True)
+    with changes_through(write_engine), bar:
+        report = backfill.backfill(write_engine, site_url=config["SITE_URL"], site_name=config["SITE_NAME"],
+                                   images=settings, progress_file=state, progress=bar.update, after=after,
+                                   workers=importer.default_workers(total >= backfill.PARALLEL_MIN_ARTICLES)
+                                   if workers is None else workers)
+    for line in report.corrections:
+        click.echo(f"corrected {line}", err=True)
+    for line in report.skipped:
+        click.echo(f"skipped {line}", err=True)
+    for line in report.problems:
+        click.echo(f"error {line}", err=True)
+    click.echo(f"checked {report.checked}, rewritten {len(report.rewritten)}, skipped {len(report.skipped)} "
+               f"written meanwhile, {len(report.problems)} problems")
+    if report.problems:
+        sys.exit(1)
