@@ -67,7 +67,8 @@ def chart_size(client) -> tuple[str, str]:
     return img.get("width"), img.get("height")
 
 
-def test_backfill_gives_old_articles_real_sizes_and_renditions_and_keeps_updated(media_app, media, store_unprobed):
+def test_backfill_gives_old_articles_real_sizes_and_renditions_and_keeps_updated(database_url, media_app, media,
+                                                                                  store_unprobed):
     photo(media / "lead.jpg", (1600, 900))
     photo(media / "chart.png", (1000, 500), "RGBA", "PNG", (255, 0, 0, 128))
     record = store_unprobed(1, image={"url": "/media/lead.jpg", "width": 300, "height": 600, "caption": "संसद"},
@@ -109,7 +110,7 @@ def test_backfill_gives_old_articles_real_sizes_and_renditions_and_keeps_updated
     assert not (Path(media_app.instance_path) / "media-backfill.json").exists()   # the walk ended
 
 
-def test_a_second_run_writes_nothing(media_app, media, store_unprobed):
+def test_a_second_run_writes_nothing(database_url, media_app, media, store_unprobed):
     photo(media / "lead.jpg", (1600, 900))
     store_unprobed(1, image={"url": "/media/lead.jpg", "width": 1600, "height": 900})
     store_unprobed(2, image=None)
@@ -187,7 +188,11 @@ def test_a_killed_run_resumes_where_it_stopped(media_app, media, store_unprobed,
         return check(row, *rest)
 
     monkeypatch.setattr(backfill, "_check", killed_at_the_fifth)
-    assert run(media_app).exit_code != 0
+    killed = run(media_app)
+    assert killed.exit_code != 0
+    # What the committed batches corrected was told as they were done, not lost with the run.
+    assert [line.split(":")[0] for line in killed.output.splitlines() if line.startswith("corrected ")] == \
+        [f"corrected old-{n:03d}" for n in (1, 1, 2, 2, 3, 3, 4, 4)]
     assert [stored(media_app, f"old-{n:03d}")[1].image["width"] for n in range(1, 6)] == [1600] * 4 + [300]
 
     seen.clear()

@@ -64,6 +64,9 @@ class BackfillReport:
     skipped: list[Problem] = field(default_factory=list)         # written by someone else while being checked
     resumed_after: str | None = None
 
+    def found(self) -> dict[str, list[Problem]]:
+        return {"corrected": self.corrections, "skipped": self.skipped, "error": self.problems}
+
 
 @dataclass
 class _Checked:
@@ -154,11 +157,14 @@ def remaining(engine: Engine, after: str | None) -> int:
 
 def backfill(engine: Engine, *, site_url: str, site_name: str, images: ImageSettings, progress_file: ProgressFile,
              workers: int = 0, progress: Callable[[int], None] | None = None,
-             after: str | None = None) -> BackfillReport:
-    """Check every stored article after the id `after` (all of them: None); see the module's docstring."""
+             tell: Callable[[str, Problem], None] | None = None, after: str | None = None) -> BackfillReport:
+    """Check every stored article after the id `after` (all of them: None); see the module's docstring.
+    `tell(kind, problem)` hears each correction, skip and problem ("corrected", "skipped", "error") as
+    its batch is done, so a run killed after hours has reported what it did."""
     report = BackfillReport(resumed_after=after)
     for chunk in in_workers(_check_chunk, _stored_chunks(engine, after), workers, site_url, images):
         changed = []
+        told = {kind: len(found) for kind, found in report.found().items()}
         for checked in chunk:
             if checked.error is not None:
                 report.problems.append(Problem(checked.article_id, *checked.error))
@@ -172,6 +178,10 @@ def backfill(engine: Engine, *, site_url: str, site_name: str, images: ImageSett
         if changed:
             _store(engine, changed, site_name, report)
         report.checked += len(chunk)
+        if tell is not None:
+            for kind, found in report.found().items():
+                for problem in found[told[kind]:]:
+                    tell(kind, problem)
         progress_file.save(chunk[-1].article_id)
         if progress is not None:
             progress(len(chunk))

@@ -158,17 +158,17 @@ def media_backfill_command(workers, state_path, restart):
     if after is not None:
         click.echo(f"resuming after article {after} ({state.path}); --restart walks from the first", err=True)
     bar = click.progressbar(length=total, label="checking images", file=sys.stderr, show_pos=True, show_eta=True)
+    # Over the bar's line on a terminal (it is drawn again on its next step); plain lines in a file.
+    over_bar = "\r\033[K" if sys.stderr.isatty() else ""
+
+    def tell(kind: str, problem: backfill.Problem) -> None:
+        click.echo(f"{over_bar}{kind} {problem}", err=True)
+
     with changes_through(write_engine), bar:
         report = backfill.backfill(write_engine, site_url=config["SITE_URL"], site_name=config["SITE_NAME"],
-                                   images=settings, progress_file=state, progress=bar.update, after=after,
+                                   images=settings, progress_file=state, progress=bar.update, tell=tell, after=after,
                                    workers=importer.default_workers(total >= backfill.PARALLEL_MIN_ARTICLES)
                                    if workers is None else workers)
-    for line in report.corrections:
-        click.echo(f"corrected {line}", err=True)
-    for line in report.skipped:
-        click.echo(f"skipped {line}", err=True)
-    for line in report.problems:
-        click.echo(f"error {line}", err=True)
     click.echo(f"checked {report.checked}, rewritten {len(report.rewritten)}, skipped {len(report.skipped)} "
                f"written meanwhile, {len(report.problems)} problems")
     if report.problems:
