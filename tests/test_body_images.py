@@ -281,3 +281,17 @@ def test_a_figure_that_still_shows_something_keeps_its_caption(put, media_app, m
     for output, shown in body_texts(media_app.test_client()).items():
         fragment = lxml.html.fragment_fromstring(shown, create_parent="div")
         assert [c.text_content().strip() for c in fragment.iter("figcaption")] == ["दो तस्वीरें", "वक्ता"], output
+
+
+def test_figure_tags_written_as_text_or_in_attributes_are_not_figures(put, media_app):
+    hostile = ('<p>&lt;figure&gt;</p><figure><img src="data:x" alt="</figure><figure>">'
+               '<figcaption>हटाओ</figcaption></figure>'
+               '<abbr title="<figure>">क</abbr><figure><figcaption>खाली</figcaption></figure>'
+               '<img src="/media/none.jpg" alt="</figure>" onerror="alert(1)"><p>अंत</p>')
+    assert put(hostile).status_code == 201
+    shown = body_texts(media_app.test_client())["json"]
+    fragment = lxml.html.fragment_fromstring(shown, create_parent="div")
+    assert list(fragment.iter("figure")) == [] and "हटाओ" not in shown and "खाली" not in shown
+    assert [e.get("title") for e in fragment.iter("abbr")] == ["<figure>"]
+    assert [(i.get("alt"), i.get("onerror")) for i in fragment.iter("img")] == [("</figure>", None)]
+    assert fragment.text_content().startswith("<figure>") and fragment.text_content().endswith("अंत")

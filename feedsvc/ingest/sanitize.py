@@ -203,8 +203,7 @@ def _quoted(value: str) -> str:
 # An <img> start tag as nh3 writes it: every attribute value double-quoted with '"' escaped inside, so
 # '>' ends the tag only outside quotes and ' src="' can only be the src attribute.
 _IMG_TAG = re.compile(r'<img\b(?:[^>"]|"[^"]*")*>')
-# The innermost figure (one holding no other) whose content the group is; nh3 closes every figure it keeps.
-_FIGURE = re.compile(r"<figure\b[^>]*>((?:(?!<figure\b).)*?)</figure>", re.DOTALL)
+_FIGURE_END = "</figure>"
 _CAPTION = re.compile(r"<figcaption\b.*?</figcaption>", re.DOTALL)
 _SHOWN = re.compile(r"<(?:img|video|audio|iframe)\b")
 
@@ -228,13 +227,28 @@ def without_empty_figures(safe_html: str) -> str:
         return safe_html
     previous = None
     while safe_html != previous:   # a figure emptied of an inner figure is judged on the next round
-        previous, safe_html = safe_html, _FIGURE.sub(_kept_figure, safe_html)
+        previous, safe_html = safe_html, _without_empty_innermost_figures(safe_html)
     return safe_html
 
 
-def _kept_figure(match: re.Match) -> str:
-    content = _CAPTION.sub("", match.group(1))
-    return match.group() if _SHOWN.search(content) or plain_text(content) else ""
+def _without_empty_innermost_figures(safe_html: str) -> str:
+    """One round of without_empty_figures: the figures holding no other figure. Found with str.find,
+    not a regular expression that looks ahead at every character (four times slower on a body)."""
+    kept, done, after_close = [], 0, 0
+    end = safe_html.find(_FIGURE_END)
+    while end != -1:
+        start = safe_html.rfind("<figure", 0, end)
+        # nh3 closes every figure it keeps and escapes "<" in text and attribute values alike, so these
+        # are tags, and the last opening before a closing tag is its own, unless another figure closed
+        # in between: then this one holds it and waits for the next round.
+        if start >= after_close:
+            content = _CAPTION.sub("", safe_html[safe_html.index(">", start) + 1:end])
+            if not _SHOWN.search(content) and not plain_text(content):
+                kept.append(safe_html[done:start])
+                done = end + len(_FIGURE_END)
+        after_close = end + len(_FIGURE_END)
+        end = safe_html.find(_FIGURE_END, after_close)
+    return "".join(kept) + safe_html[done:] if kept else safe_html
 
 
 _TAG = re.compile(r"<[^>]*>")
