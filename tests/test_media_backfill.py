@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 
 from feedsvc.ingest import backfill
 from feedsvc.ingest.records import article_from_json, parse_record
-from feedsvc.ingest.write import Rederived, commit_write, upsert
+from feedsvc.ingest.write import Rederived, commit_write, upsert, withdraw
 from feedsvc.store import articles
 from feedsvc.web import db
 from tests.support.apps import SITE_URL
@@ -36,8 +36,8 @@ def media_app(make_app, media):
 def store_unprobed(media_app, make_record):
     """Store records as ingest did before it probed images: sizes as declared, no renditions."""
     def store_unprobed(number: int, **changes) -> dict:
-        record = make_record(id=f"old-{number:03d}", slug=f"old-{number:03d}",
-                             published=f"2025-08-01T{9 + number // 60:02d}:{number % 60:02d}:00+05:30", **changes)
+        changes.setdefault("published", f"2025-08-01T{9 + number // 60:02d}:{number % 60:02d}:00+05:30")
+        record = make_record(id=f"old-{number:03d}", slug=f"old-{number:03d}", **changes)
         article = parse_record(record, site_url=SITE_URL, images=None)
         commit_write(db.engine(media_app), upsert, article, site_name=media_app.config["SITE_NAME"])
         return record
@@ -243,3 +243,25 @@ def test_articles_ingest_already_probed_are_left_alone(media_app, media, make_re
     assert result.exit_code == 0, result.output
     assert "checked 1, rewritten 0" in result.output
     assert stored(media_app, record["id"])[0].version == before.version
+
+
+def test_scheduled_and_withdrawn_articles_keep_their_state(media_app, media, store_unprobed, make_record):
+    photo(media / "lead.jpg", (1600, 900))
+    lead = {"url": "/media/lead.jpg", "width": 300, "height": 600}
+    store_unprobed(1, image=lead, published="2099-01-01T09:00:00+05:30", updated=None)
+    store_unprobed(2, image=lead)
+    commit_write(db.engine(media_app), withdraw, "old-002", site_name=media_app.config["SITE_NAME"])
+    with db.engine(media_app).connect() as conn:
+        before = {r.id: r for r in conn.execute(select(articles.c.id, articles.c.status, articles.c.visible_from,
+                                                       articles.c.withdrawn_at))}
+    result = run(media_app)
+    assert result.exit_code == 0, result.output
+    assert "rewritten 2" in result.output
+    with db.engine(media_app).connect() as conn:
+        after = {r.id: r for r in conn.execute(select(articles.c.id, articles.c.status, articles.c.visible_from,
+                                                      articles.c.withdrawn_at))}
+    assert after == before and [after[i].status for i in ("old-001", "old-002")] == ["scheduled", "withdrawn"]
+    for number in (1, 2):
+        _, article = stored(media_app, f"old-{number:03d}")
+        assert (article.status, article.image["width"]) == (after[f"old-{number:03d}"].status, 1600)
+    assert media_app.test_client().get("/articles/old-002").status_code == 410
