@@ -265,3 +265,18 @@ def test_scheduled_and_withdrawn_articles_keep_their_state(media_app, media, sto
         _, article = stored(media_app, f"old-{number:03d}")
         assert (article.status, article.image["width"]) == (after[f"old-{number:03d}"].status, 1600)
     assert media_app.test_client().get("/articles/old-002").status_code == 410
+
+
+def test_the_lead_image_keeps_the_url_the_stored_article_shows(media_app, media, store_unprobed):
+    """A record that gave its image under the site URL of its day: the store has kept the site path
+    since migration 0008 rewrote it; the backfill probes that file and keeps that path."""
+    photo(media / "lead.jpg", (1600, 900))
+    store_unprobed(1, image={"url": "https://old-site.example/media/lead.jpg", "width": 300, "height": 600})
+    with db.engine(media_app).begin() as conn:   # what 0008 left: the article's link made a site path
+        row = conn.execute(select(articles.c.article).where(articles.c.id == "old-001")).scalar_one()
+        moved = json.loads(row)
+        moved["image"]["url"] = "/media/lead.jpg"
+        conn.execute(update(articles).where(articles.c.id == "old-001").values(article=json.dumps(moved)))
+    assert run(media_app).exit_code == 0
+    image = stored(media_app, "old-001")[1].image
+    assert (image["url"], image["width"], image["height"]) == ("/media/lead.jpg", 1600, 900)

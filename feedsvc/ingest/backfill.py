@@ -31,7 +31,7 @@ from sqlalchemy.engine import Engine
 from feedsvc import store
 from feedsvc.ingest.images import ImageSettings
 from feedsvc.ingest.importer import in_workers
-from feedsvc.ingest.records import article_from_json, checked_media, encode_article
+from feedsvc.ingest.records import Article, article_from_json, checked_media, encode_article
 from feedsvc.ingest.sanitize import without_empty_figures
 from feedsvc.ingest.write import ConcurrentWrite, Rederived, WriteResult, rewrite_derived
 from feedsvc.store import articles
@@ -84,8 +84,7 @@ def _check(row: tuple[str, int, str, str], site_url: str, images: ImageSettings)
         article = article_from_json(article_text, orjson.loads(record_text))
         before = encode_article(article)
         image, body, body_images, warnings = checked_media(
-            dict(article.record["image"]) if article.record.get("image") else None,
-            without_empty_figures(article.body_html), site_url, images)
+            _declared_image(article), without_empty_figures(article.body_html), site_url, images)
         article.image, article.body_html, article.body_images = image, body, body_images
         after = encode_article(article)
     except OSError as exc:   # a file unreadable past probing (permissions), or a rendition not writable
@@ -96,6 +95,15 @@ def _check(row: tuple[str, int, str, str], site_url: str, images: ImageSettings)
     # from it lists its fields in another order than the import, which took them as the CMS sent them.
     return _Checked(article_id, version, after if orjson.loads(after) != orjson.loads(before) else None,
                     [(w.field, w.reason) for w in warnings])
+
+
+def _declared_image(article: Article) -> dict | None:
+    """The lead image as the record declares it, as an import starts from, at the URL the stored article
+    shows: a migration may have moved that since (0008 made the site's own links site paths)."""
+    declared = article.record.get("image")
+    if not declared:
+        return None
+    return dict(declared, url=article.image["url"]) if article.image else dict(declared)
 
 
 def _check_chunk(rows: list[tuple[str, int, str, str]], site_url: str, images: ImageSettings) -> list[_Checked]:
