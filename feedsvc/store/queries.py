@@ -10,8 +10,6 @@ from typing import Iterable
 from blinker import Namespace
 from sqlalchemy import ColumnElement, Table, Text, and_, bindparam, cast, func, insert, or_, select
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.functions import FunctionElement
 
 from feedsvc.ingest.records import Article, article_from_json
 from feedsvc.store.schema import (
@@ -107,22 +105,6 @@ def _in_scope(kind: str, key: str):
     return articles.c.id.in_(select(listed.article_id).where(listed.holds(key)))
 
 
-class article_language(FunctionElement):   # noqa: N801 (used like a SQL function)
-    """The `language` of a stored article (articles.article holds records.article_to_json), read in SQL."""
-    type = Text()
-    inherit_cache = True
-
-
-@compiles(article_language)
-def _article_language_json1(element, compiler, **kw):
-    return "json_extract(articles.article, '$.language')"
-
-
-@compiles(article_language, "postgresql")
-def _article_language_postgresql(element, compiler, **kw):
-    return "(CAST(articles.article AS JSON) ->> 'language')"
-
-
 def newest_ids_query(scope: str, limit: int, after: Cursor | None = None, *, syndicated: bool = False,
                      language: str | None = None, with_version: bool = False):
     """The SELECT that pages a scope newest first; kept apart so its plan can be shown.
@@ -130,13 +112,14 @@ def newest_ids_query(scope: str, limit: int, after: Cursor | None = None, *, syn
     `language`: only articles in that language (single-language feeds); `with_version`: each
     article's stored version too."""
     table, published, id_col, where = _scope_query(scope)
-    joined = with_version or language is not None
+    if language is not None:
+        # The scope's own table holds the language (an index on its key, language, status, published):
+        # a language the scope does not use is an empty index range, not a read of its every article.
+        where = and_(where, table.c.language == language)
     if syndicated:
         where = and_(where, id_col.not_in(select(articles.c.id).where(articles.c.in_feeds.is_(False))))
-    if joined and table is not articles:
+    if with_version and table is not articles:
         table = table.join(articles, articles.c.id == id_col)
-    if language is not None:
-        where = and_(where, article_language() == language)
     if after is not None:
         where = and_(where, or_(published < after.published,
                                 and_(published == after.published, id_col < after.article_id)))
@@ -191,21 +174,24 @@ def articles_at_versions(conn: Connection, ids: Iterable[str]) -> dict[str, tupl
         select(articles.c.id, articles.c.version, articles.c.article).where(articles.c.id.in_(list(ids))))}
 
 
-# How many of the newest articles name the languages the site publishes in. The language is inside
-# each article's JSON, which no index holds: every live article's would take a full read of the store
-# on each OPML build, 30 s of CPU and minutes of cold disk at a million articles (bench row worker-rss-1m
-# timed out on /feeds.opml); the newest thousand are read in about 25 ms.
-LANGUAGE_WINDOW = 1000
+# A skip through ix_articles_language_status_published, two seeks per language stored, however many
+# articles there are: the next language after `after` of any article, then whether a live one that
+# goes into feeds is in it. (One query asking both lets SQLite walk the status index and sort instead.)
+_LANGUAGE = bindparam("language")
+_NEXT_LANGUAGE = select(func.min(articles.c.language)).where(articles.c.language > bindparam("after"))
+_LANGUAGE_LIVE = select(articles.c.id).where(
+    articles.c.language == _LANGUAGE, live_now(articles.c.published, articles.c.status, _NOW),
+    articles.c.id.not_in(select(articles.c.id).where(articles.c.in_feeds.is_(False)))).limit(1)
 
 
-def live_languages(conn: Connection, window: int = LANGUAGE_WINDOW) -> list[str]:
-    """The languages the site publishes in now, in order: those of the newest `window` live articles
-    that go into feeds (the single-language feeds OPML lists). A language last used before them is not
-    one a reader subscribing today is offered; its ?lang= feed still answers."""
-    newest = newest_ids_query("site", window, syndicated=True).subquery()
-    return list(conn.scalars(select(article_language())
-                             .select_from(articles.join(newest, newest.c.id == articles.c.id)).distinct()
-                             .order_by(article_language())))
+def live_languages(conn: Connection) -> list[str]:
+    """The languages of the live articles that go into feeds, in order (the single-language feeds OPML lists)."""
+    found: list[str] = []
+    language, now = "", now_utc()
+    while (language := conn.execute(_NEXT_LANGUAGE, {"after": language}).scalar()) is not None:
+        if conn.execute(_LANGUAGE_LIVE, {"language": language, "now": now}).first() is not None:
+            found.append(language)
+    return found
 
 
 def withdrawn_since(conn: Connection, scope: str, since: datetime, limit: int = 100) -> list[tuple[Article, datetime]]:
