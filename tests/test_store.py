@@ -47,6 +47,25 @@ def test_keyset_pages_cover_every_article_once_newest_first(engine, make_record,
     assert published == sorted(published, reverse=True)
 
 
+@pytest.mark.parametrize("scope", ["site", "section:section-3", "tag:tag-3", "author:test-reporter", "video"])
+def test_versions_of_a_page_name_the_articles_newest_gives(engine, make_record, scope):
+    """newest_versions runs a statement built once per shape (values bound when run): the same rows
+    as newest_ids_query builds afresh, on every page, in every language."""
+    load(engine, make_record, 60, same_time_every=3)
+    with engine.connect() as conn:
+        for language in (None, "hi", "fr"):
+            cursor = None
+            while True:
+                built = conn.execute(store.newest_ids_query(scope, 7, cursor, syndicated=True, language=language,
+                                                            with_version=True)).all()
+                assert store.newest_versions(conn, scope, 7, cursor, syndicated=True, language=language) == built
+                if not built:
+                    break
+                cursor = store.Cursor(built[-1].published, built[-1].id)
+        with pytest.raises(ValueError):
+            store.newest_versions(conn, "planet:mars", 7)
+
+
 def test_cursor_token_round_trips_and_rejects_garbage():
     cursor = store.Cursor(datetime(2025, 7, 23, 10, 0, 0, 5), "pbs-1~x")
     assert store.Cursor.parse(cursor.token()) == cursor
