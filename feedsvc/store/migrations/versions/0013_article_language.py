@@ -43,8 +43,13 @@ def upgrade():
         if 'language' not in have[table]:   # already there when an earlier run stopped in the backfill
             with op.batch_alter_table(table, schema=None) as batch_op:
                 batch_op.add_column(sa.Column('language', sa.String(length=LONGEST), nullable=True))
-    with op.get_context().autocommit_block():
-        _backfill(op.get_bind())
+    context = op.get_context()
+    if getattr(context, "_in_external_transaction", False):
+        # Run on a connection its caller holds a transaction on (Alembic may not commit that): all at once.
+        _backfill(conn)
+    else:
+        with context.autocommit_block():
+            _backfill(op.get_bind())
     for table, indexes in INDEXES.items():
         with op.batch_alter_table(table, schema=None) as batch_op:
             for name, columns in indexes:
