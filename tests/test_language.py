@@ -138,13 +138,45 @@ def test_opml_lists_the_site_feed_per_language_present(client, api_headers, make
     assert by_language == {"en": f"{SITE_URL}/feeds/atom.xml?lang=en", "hi": f"{SITE_URL}/feeds/atom.xml?lang=hi"}
 
 
-def test_opml_languages_are_those_of_the_newest_articles(app, client, api_headers, make_record):
+def test_opml_languages_are_every_live_syndicated_articles(app, client, api_headers, make_record):
+    """Exact, however old the only article of a language: drafts, scheduled ones and those kept out of
+    feeds name no language, and a withdrawn one stops naming its own."""
     put_record(client, api_headers, make_record(id="english", slug="english", language="en",
-                                                published="2025-08-01T10:15:00+05:30", updated="2025-08-01T10:15:00+05:30"))
+                                                published="2001-08-01T10:15:00+05:30", updated="2001-08-01T10:15:00+05:30"))
     for day in (2, 3):
         stamp = f"2025-08-0{day}T10:15:00+05:30"
         put_record(client, api_headers, make_record(id=f"hindi-{day}", slug=f"hindi-{day}", published=stamp, updated=stamp))
+    put_record(client, api_headers, make_record(id="urdu-draft", slug="urdu-draft", language="ur", status="draft"))
+    put_record(client, api_headers, make_record(id="urdu-later", slug="urdu-later", language="ur",
+                                                published="2099-01-01T10:15:00+05:30", updated="2099-01-01T10:15:00+05:30"))
+    put_record(client, api_headers, make_record(id="tamil", slug="tamil", language="ta", syndication={"feeds": False}))
     with app.app_context():
-        conn = db.connection()
-        assert store.live_languages(conn, window=2) == ["hi"]
-        assert store.live_languages(conn, window=3) == store.live_languages(conn) == ["en", "hi"]
+        assert store.live_languages(db.connection()) == ["en", "hi"]
+    client.delete("/api/articles/english", headers=api_headers)
+    with app.app_context():
+        assert store.live_languages(db.connection()) == ["hi"]
+
+
+@pytest.mark.parametrize("path", ["/feeds/rss.xml", "/feeds/section/national/rss.xml", "/feeds/tag/parliament/rss.xml",
+                                  "/feeds/author/test-reporter/rss.xml"])
+def test_every_scope_kind_keeps_to_the_language_asked(client, api_headers, make_record, path):
+    _store_three(client, api_headers, make_record)
+    assert _slugs("rss", client.get(f"{path}?lang=en").data) == ["english-2", "english"]
+    assert _slugs("rss", client.get(f"{path}?lang=hi").data) == ["hindi"]
+    nobody = client.get(f"{path}?lang=fr")   # a language no article is in: an empty feed, still valid
+    assert nobody.status_code == 200 and _slugs("rss", nobody.data) == []
+    # An article that changes language leaves the old language's feeds of every scope it is in.
+    put_record(client, api_headers, make_record(id="hindi", slug="hindi", language="en",
+                                                updated="2025-08-03T10:15:00+05:30"))
+    assert _slugs("rss", client.get(f"{path}?lang=hi").data) == []
+    assert set(_slugs("rss", client.get(f"{path}?lang=en").data)) == {"hindi", "english", "english-2"}
+    client.delete("/api/articles/english", headers=api_headers)
+    assert "english" not in _slugs("rss", client.get(f"{path}?lang=en").data)
+
+
+def test_a_language_tag_longer_than_any_stored_is_refused_on_write(client, api_headers, make_record):
+    record = make_record(id="long", slug="long", language="en-" + "-".join(["abcdefgh"] * 4))   # 38 characters
+    response = client.put("/api/articles/long", data=json.dumps(record), content_type="application/json",
+                          headers=api_headers)
+    assert response.status_code == 422
+    assert [problem["field"] for problem in response.get_json()["problems"]] == ["language"]

@@ -36,3 +36,63 @@ def test_the_copied_template_tests_start_from_is_the_migrated_schema(database_ur
     with engine.connect() as conn:
         heads = MigrationContext.configure(conn).get_current_heads()
     assert set(heads) == set(ScriptDirectory(str(store_engine.Path(store_engine.__file__).parent / "migrations")).get_heads())
+
+
+def _alembic(engine, command_name: str, revision: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+    cfg = Config()
+    cfg.set_main_option("script_location", str(store_engine.Path(store_engine.__file__).parent / "migrations"))
+    with engine.connect() as conn:
+        cfg.attributes["connection"] = conn
+        getattr(command, command_name)(cfg, revision)
+
+
+def test_0013_fills_the_language_columns_from_stored_articles_and_goes_back(empty_database_url):
+    """More articles than one backfill batch, in three languages (one tag longer than the column: left NULL)."""
+    import json
+    from datetime import datetime
+
+    import sqlalchemy as sa
+    engine = store.make_engine(empty_database_url)
+    try:
+        _alembic(engine, "upgrade", "0012")
+        languages = ["hi", "en", "ur-Arab-IN", "en-" + "-".join(["abcdefgh"] * 4)]
+        when = datetime(2025, 8, 1, 4, 30)
+        articles = sa.table("articles", *(sa.column(name) for name in (
+            "id", "slug", "status", "section_key", "section_name", "published", "updated", "version", "modified_at",
+            "article", "record")))
+        tags = sa.table("article_tags", *(sa.column(n) for n in ("tag_key", "article_id", "tag_name", "status", "published")))
+        count = 2500
+        with engine.begin() as conn:
+            conn.execute(sa.insert(articles), [dict(
+                id=f"a{n:05d}", slug=f"a-{n}", status="published", section_key="s", section_name="स", published=when,
+                updated=when, version=1, modified_at=when, record="{}",
+                article=json.dumps({"title": "शीर्षक", "language": languages[n % 4]}, ensure_ascii=False))
+                for n in range(count)])
+            conn.execute(sa.insert(tags), [dict(tag_key=key, article_id=f"a{n:05d}", tag_name="t", status="published",
+                                                published=when) for n in range(0, count, 7) for key in ("x", "y")])
+        _alembic(engine, "upgrade", "head")
+        with engine.connect() as conn:
+            stored = dict(conn.execute(sa.text("SELECT language, count(*) FROM articles GROUP BY language")).all())
+            assert stored == {"hi": 625, "en": 625, "ur-Arab-IN": 625, None: 625}
+            mismatched = conn.execute(sa.text(
+                "SELECT count(*) FROM article_tags t JOIN articles a ON a.id = t.article_id "
+                "WHERE t.language IS NOT a.language" if conn.dialect.name == "sqlite" else
+                "SELECT count(*) FROM article_tags t JOIN articles a ON a.id = t.article_id "
+                "WHERE t.language IS DISTINCT FROM a.language")).scalar()
+            assert mismatched == 0
+            assert conn.execute(sa.text("SELECT count(*) FROM article_tags WHERE language = 'en'")).scalar() > 0
+            assert store.live_languages(conn) == ["en", "hi", "ur-Arab-IN"]
+            page = conn.execute(store.newest_ids_query("tag:x", 3, language="ur-Arab-IN")).all()
+            assert [row.id for row in page] == ["a02478", "a02450", "a02422"]   # n = 14 (mod 28), newest id first
+        assert schema_drift(engine, store.metadata) == []
+        _alembic(engine, "downgrade", "0012")
+        with engine.connect() as conn:
+            assert "language" not in {c["name"] for c in sa.inspect(conn).get_columns("articles")}
+            assert conn.execute(sa.text("SELECT count(*) FROM articles")).scalar() == count
+            assert conn.execute(sa.text("SELECT count(*) FROM article_tags")).scalar() == 2 * len(range(0, count, 7))
+        _alembic(engine, "upgrade", "head")
+        assert schema_drift(engine, store.metadata) == []
+    finally:
+        engine.dispose()

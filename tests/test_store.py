@@ -47,6 +47,25 @@ def test_keyset_pages_cover_every_article_once_newest_first(engine, make_record,
     assert published == sorted(published, reverse=True)
 
 
+@pytest.mark.parametrize("scope", ["site", "section:section-3", "tag:tag-3", "author:test-reporter", "video"])
+def test_versions_of_a_page_name_the_articles_newest_gives(engine, make_record, scope):
+    """newest_versions runs a statement built once per shape (values bound when run): the same rows
+    as newest_ids_query builds afresh, on every page, in every language."""
+    load(engine, make_record, 60, same_time_every=3)
+    with engine.connect() as conn:
+        for language in (None, "hi", "fr"):
+            cursor = None
+            while True:
+                built = conn.execute(store.newest_ids_query(scope, 7, cursor, syndicated=True, language=language,
+                                                            with_version=True)).all()
+                assert store.newest_versions(conn, scope, 7, cursor, syndicated=True, language=language) == built
+                if not built:
+                    break
+                cursor = store.Cursor(built[-1].published, built[-1].id)
+        with pytest.raises(ValueError):
+            store.newest_versions(conn, "planet:mars", 7)
+
+
 def test_cursor_token_round_trips_and_rejects_garbage():
     cursor = store.Cursor(datetime(2025, 7, 23, 10, 0, 0, 5), "pbs-1~x")
     assert store.Cursor.parse(cursor.token()) == cursor
@@ -72,6 +91,46 @@ def test_newest_reads_an_index_in_order_without_sorting(engine, make_record, sco
         plan = ordered_index_plan(conn, store.newest_ids_query(scope, 50))
     assert index in plan, plan
     assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan
+
+
+@pytest.mark.parametrize("scope,index", [
+    ("site", "ix_articles_language_status_published"),
+    ("section:section-3", "ix_articles_section_language_status_published"),
+    ("tag:tag-1", "ix_article_tags_tag_language_status_published"),
+    ("author:test-reporter", "ix_article_authors_author_language_status_published"),
+    ("video", "ix_articles_video_language_status_published"),
+])
+@pytest.mark.slow
+def test_a_single_language_page_reads_its_language_index_in_order(engine, make_record, scope, index):
+    """?lang= of a language no article uses ("fr") is an empty index range: no article read, none sorted.
+    The language every article is in ("hi") may walk the scope's own index as well (PostgreSQL's
+    statistics say the filter keeps every row), but never sorts."""
+    load(engine, make_record, 400)
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sqlalchemy.text("ANALYZE"))
+        for language, with_version in (("fr", False), ("fr", True), ("hi", False)):   # with_version: composed feeds
+            plan = ordered_index_plan(conn, store.newest_ids_query(scope, 50, syndicated=True, language=language,
+                                                                   with_version=with_version))
+            # PostgreSQL may as well take the site's language index for a section: as empty a range.
+            wanted = index if conn.dialect.name == "sqlite" else "_language_status_published"
+            assert language != "fr" or wanted in plan, plan
+            assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan
+            assert not any(line.strip() == f"SCAN {table}" for line in plan.splitlines()
+                           for table in ("articles", "article_tags", "article_authors")), plan
+
+
+def test_the_languages_listed_are_a_skip_through_the_language_index(engine, make_record):
+    load(engine, make_record, 50)
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sqlalchemy.text("ANALYZE"))
+        for statement in (store.queries._NEXT_LANGUAGE.params(after="hi"),
+                          store.queries._LANGUAGE_LIVE.params(language="fr", now=store.now_utc())):
+            plan = ordered_index_plan(conn, statement)
+            assert "ix_articles_language_status_published" in plan, plan
+            assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan
+        assert store.live_languages(conn) == ["hi"]
 
 
 def test_insert_rows_stores_what_sqlalchemy_insert_stores(engine):

@@ -241,7 +241,7 @@ def _article_values(incoming: Incoming, row, now: datetime) -> dict:
         withdrawn_at=left_public_at(row, article.status, now),
         visible_from=utc(article.visible_from) if article.status == SCHEDULED else None,
         in_feeds=article.in_feeds, in_news_sitemap=article.in_news_sitemap, has_video=article.has_video,
-        article=incoming.article_json, record=incoming.record_json)
+        language=article.language, article=incoming.article_json, record=incoming.record_json)
 
 
 def _write_articles(conn: Connection, pending: list[_Pending], now: datetime) -> None:
@@ -311,10 +311,10 @@ def write_links(conn: Connection, batch: list[Article]) -> None:
     tags, authors = [], []
     for a in batch:
         published = utc(a.published)
-        tags += [dict(tag_key=t.key, article_id=a.id, tag_name=t.name, status=a.status, published=published)
-                 for t in a.tags]
+        tags += [dict(tag_key=t.key, article_id=a.id, tag_name=t.name, status=a.status, published=published,
+                      language=a.language) for t in a.tags]
         authors += [dict(author_key=w.key, article_id=a.id, author_name=w.name, status=a.status,
-                         published=published) for w in a.authors]
+                         published=published, language=a.language) for w in a.authors]
     store.insert_rows(conn, article_tags, tags)
     store.insert_rows(conn, article_authors, authors)
 

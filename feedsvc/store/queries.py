@@ -1,6 +1,7 @@
 """The queries feeds, pages and writers need: all SQL lives here and in ingest's write path; no HTTP."""
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,11 +11,10 @@ from typing import Iterable
 from blinker import Namespace
 from sqlalchemy import ColumnElement, Table, Text, and_, bindparam, cast, func, insert, or_, select
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.functions import FunctionElement
 
 from feedsvc.ingest.records import Article, article_from_json
 from feedsvc.store.schema import (
+    KEYED_KINDS,
     LIVE,
     SCOPE_KINDS,
     articles,
@@ -86,17 +86,18 @@ class Cursor:
         return cls(datetime.strptime(stamp, "%Y%m%dT%H%M%S%f"), article_id)
 
 
-def _scope_query(scope: str):
-    """(table, published column, id column, filter) for the live articles of a scope."""
-    kind, _, key = scope.partition(":")
+def _scope_query(scope: str, key=None, now=None):
+    """(table, published column, id column, filter) for the live articles of a scope; `key` and `now`
+    as bound parameters for a statement built once (default: the scope's key, the time now)."""
+    kind, _, scope_key = scope.partition(":")
     if kind == "site":
-        return articles, articles.c.published, articles.c.id, live_now(articles.c.published, articles.c.status)
+        return articles, articles.c.published, articles.c.id, live_now(articles.c.published, articles.c.status, now)
     if kind not in SCOPE_KINDS:
         raise ValueError(f"unknown scope {scope!r}")
     listed = SCOPE_KINDS[kind]
     table = listed.table
-    return table, table.c.published, listed.article_id, and_(listed.holds(key),
-                                                             live_now(table.c.published, table.c.status))
+    return table, table.c.published, listed.article_id, and_(listed.holds(scope_key if key is None else key),
+                                                             live_now(table.c.published, table.c.status, now))
 
 
 def _in_scope(kind: str, key: str):
@@ -107,41 +108,42 @@ def _in_scope(kind: str, key: str):
     return articles.c.id.in_(select(listed.article_id).where(listed.holds(key)))
 
 
-class article_language(FunctionElement):   # noqa: N801 (used like a SQL function)
-    """The `language` of a stored article (articles.article holds records.article_to_json), read in SQL."""
-    type = Text()
-    inherit_cache = True
-
-
-@compiles(article_language)
-def _article_language_json1(element, compiler, **kw):
-    return "json_extract(articles.article, '$.language')"
-
-
-@compiles(article_language, "postgresql")
-def _article_language_postgresql(element, compiler, **kw):
-    return "(CAST(articles.article AS JSON) ->> 'language')"
-
-
 def newest_ids_query(scope: str, limit: int, after: Cursor | None = None, *, syndicated: bool = False,
                      language: str | None = None, with_version: bool = False):
     """The SELECT that pages a scope newest first; kept apart so its plan can be shown.
     `syndicated`: only articles that may go into feeds (the record's syndication.feeds);
     `language`: only articles in that language (single-language feeds); `with_version`: each
     article's stored version too."""
-    table, published, id_col, where = _scope_query(scope)
-    joined = with_version or language is not None
+    return _newest_select(scope, limit, None if after is None else (after.published, after.article_id), syndicated=syndicated,
+                          language=language, with_version=with_version)
+
+
+def _newest_select(scope: str, limit, after: tuple | None, *, syndicated: bool, language, with_version: bool,
+                   key=None, now=None):
+    table, published, id_col, where = _scope_query(scope, key, now)
+    if language is not None:
+        # The scope's own table holds the language (an index on its key, language, status, published):
+        # a language the scope does not use is an empty index range, not a read of its every article.
+        where = and_(where, table.c.language == language)
     if syndicated:
         where = and_(where, id_col.not_in(select(articles.c.id).where(articles.c.in_feeds.is_(False))))
-    if joined and table is not articles:
+    if with_version and table is not articles:
         table = table.join(articles, articles.c.id == id_col)
-    if language is not None:
-        where = and_(where, article_language() == language)
     if after is not None:
-        where = and_(where, or_(published < after.published,
-                                and_(published == after.published, id_col < after.article_id)))
+        after_published, after_id = after
+        where = and_(where, or_(published < after_published, and_(published == after_published, id_col < after_id)))
     columns = [id_col.label("id"), published.label("published"), *([articles.c.version] if with_version else [])]
     return select(*columns).select_from(table).where(where).order_by(published.desc(), id_col.desc()).limit(limit)
+
+
+@functools.cache
+def _newest_versions_statement(kind: str, syndicated: bool, language: bool, after: bool):
+    """newest_ids_query(with_version=True) of one shape, built once, its values bound when run: a
+    page composed from fragments (most often all held) spends no time building its statement."""
+    return _newest_select(f"{kind}:" if kind in KEYED_KINDS else kind, bindparam("limit"),
+                          (bindparam("after_published"), bindparam("after_id")) if after else None,
+                          syndicated=syndicated, language=bindparam("language") if language else None,
+                          with_version=True, key=bindparam("key"), now=bindparam("now"))
 
 
 def newest(conn: Connection, scope: str, limit: int, after: Cursor | None = None, *,
@@ -181,31 +183,44 @@ def newest_versions(conn: Connection, scope: str, limit: int, after: Cursor | No
                     syndicated: bool = False, language: str | None = None) -> list:
     """(id, published, version) of what `newest` would give, in its order, without reading the
     articles: enough to name each one's stored version (feeds composed from entry fragments)."""
-    return list(conn.execute(newest_ids_query(scope, limit, after, syndicated=syndicated, language=language,
-                                              with_version=True)))
+    kind, _, key = scope.partition(":")
+    if kind != "site" and kind not in SCOPE_KINDS:
+        raise ValueError(f"unknown scope {scope!r}")
+    statement = _newest_versions_statement(kind, syndicated, language is not None, after is not None)
+    values = {"limit": limit, "now": now_utc(), **({"key": key} if kind in KEYED_KINDS else {}),
+              **({"language": language} if language is not None else {}),
+              **({"after_published": after.published, "after_id": after.article_id} if after is not None else {})}
+    return list(conn.execute(statement, values))
+
+
+_AT_VERSIONS = select(articles.c.id, articles.c.version, articles.c.article).where(
+    articles.c.id.in_(bindparam("ids", expanding=True)))
 
 
 def articles_at_versions(conn: Connection, ids: Iterable[str]) -> dict[str, tuple[int, Article]]:
     """id -> (stored version, article) for the given ids, each read with the version it was stored at."""
-    return {r.id: (r.version, _article(r)) for r in conn.execute(
-        select(articles.c.id, articles.c.version, articles.c.article).where(articles.c.id.in_(list(ids))))}
+    return {r.id: (r.version, _article(r)) for r in conn.execute(_AT_VERSIONS, {"ids": list(ids)})}
 
 
-# How many of the newest articles name the languages the site publishes in. The language is inside
-# each article's JSON, which no index holds: every live article's would take a full read of the store
-# on each OPML build, 30 s of CPU and minutes of cold disk at a million articles (bench row worker-rss-1m
-# timed out on /feeds.opml); the newest thousand are read in about 25 ms.
-LANGUAGE_WINDOW = 1000
+# A skip through ix_articles_language_status_published, two seeks per language stored, however many
+# articles there are: the next language after `after` of any article, then whether a live one that
+# goes into feeds is in it. (One query asking both lets SQLite walk the status index and sort instead.)
+_LANGUAGE = bindparam("language")
+_NEXT_LANGUAGE = select(func.min(articles.c.language)).where(articles.c.language > bindparam("after"))
+_LANGUAGE_LIVE = select(articles.c.id).where(
+    articles.c.language == _LANGUAGE, live_now(articles.c.published, articles.c.status, _NOW),
+    articles.c.id.not_in(select(articles.c.id).where(articles.c.in_feeds.is_(False)))).limit(1)
 
 
-def live_languages(conn: Connection, window: int = LANGUAGE_WINDOW) -> list[str]:
-    """The languages the site publishes in now, in order: those of the newest `window` live articles
-    that go into feeds (the single-language feeds OPML lists). A language last used before them is not
-    one a reader subscribing today is offered; its ?lang= feed still answers."""
-    newest = newest_ids_query("site", window, syndicated=True).subquery()
-    return list(conn.scalars(select(article_language())
-                             .select_from(articles.join(newest, newest.c.id == articles.c.id)).distinct()
-                             .order_by(article_language())))
+def live_languages(conn: Connection) -> list[str]:
+    """The languages of the live articles that go into feeds, in order (the single-language feeds OPML lists)."""
+    found: list[str] = []
+    after, now = "", now_utc()
+    while (language := conn.execute(_NEXT_LANGUAGE, {"after": after}).scalar()) is not None:
+        if conn.execute(_LANGUAGE_LIVE, {"language": language, "now": now}).first() is not None:
+            found.append(language)
+        after = language
+    return found
 
 
 def withdrawn_since(conn: Connection, scope: str, since: datetime, limit: int = 100) -> list[tuple[Article, datetime]]:

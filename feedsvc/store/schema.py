@@ -46,6 +46,10 @@ articles = Table(
     Column("in_news_sitemap", Boolean, nullable=False, server_default=true()),
     # The article carries a player or a video file (records.Article.has_video): the video scope's members.
     Column("has_video", Boolean, nullable=False, server_default=false()),
+    # The record's `language` tag, kept out of the JSON so single-language feeds (?lang=) and the OPML's
+    # list of languages read indexes, not every stored article. NULL only in a row written by code older
+    # than migration 0013 while it ran; 35 is RFC 5646 §4.4.1's length a tag buffer should hold.
+    Column("language", String(35)),
     Column("article", Text, nullable=False),  # records.article_to_json
     Column("record", Text, nullable=False),   # the record as given
     Index("ix_articles_status_published", "status", "published", "id"),
@@ -60,6 +64,11 @@ articles = Table(
     Index("ix_articles_in_feeds", "in_feeds"),  # the few kept out of feeds, excluded from every feed query
     # The video scope newest first, paged through one index like a section's.
     Index("ix_articles_video_status_published", "has_video", "status", "published", "id"),
+    # Each scope's single-language feed newest first, through one index range whatever the language:
+    # one no article uses is an empty range, not a read of every article of the scope.
+    Index("ix_articles_language_status_published", "language", "status", "published", "id"),
+    Index("ix_articles_section_language_status_published", "section_key", "language", "status", "published", "id"),
+    Index("ix_articles_video_language_status_published", "has_video", "language", "status", "published", "id"),
 )
 
 article_tags = Table(
@@ -69,7 +78,9 @@ article_tags = Table(
     Column("tag_name", String(200), nullable=False),
     Column("status", String(16), nullable=False),
     Column("published", DateTime, nullable=False),
+    Column("language", String(35)),   # the article's (articles.language), for its single-language feeds
     Index("ix_article_tags_tag_status_published", "tag_key", "status", "published", "article_id"),
+    Index("ix_article_tags_tag_language_status_published", "tag_key", "language", "status", "published", "article_id"),
     Index("ix_article_tags_article", "article_id"),
 )
 
@@ -80,7 +91,9 @@ article_authors = Table(
     Column("author_name", String(200), nullable=False),
     Column("status", String(16), nullable=False),
     Column("published", DateTime, nullable=False),
+    Column("language", String(35)),   # the article's (articles.language), for its single-language feeds
     Index("ix_article_authors_author_status_published", "author_key", "status", "published", "article_id"),
+    Index("ix_article_authors_author_language_status_published", "author_key", "language", "status", "published", "article_id"),
     Index("ix_article_authors_article", "article_id"),
 )
 

@@ -242,7 +242,10 @@ class KindDirectory(AllScopes):
 
     def load_state(self):
         stamp = super().load_state()
-        self.pages = max(1, -(-len(self.groups[self.kind]) // DIRECTORY_PAGE))
+        # Counted, not sorted: every request (a 304 too) decides its page count here, and putting every
+        # scope of the kind in Hindi order took 70 ms of CPU for 20,000 tags; build() sorts, once per change.
+        prefix = f"{self.kind}:"
+        self.pages = max(1, -(-sum(state.scope.startswith(prefix) for state in self.scopes) // DIRECTORY_PAGE))
         if self.page > self.pages:
             abort(404)
         return stamp

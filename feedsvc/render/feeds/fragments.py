@@ -35,6 +35,7 @@ from feedsvc.store import Cursor, ScopeState
 ENTRY_START = {"rss": b"<item>", "atom": b"<entry", "json": b'{"id":'}
 ENTRY_END = {"rss": b"</item>", "atom": b"</entry>"}
 SEPARATOR = {"rss": b"", "atom": b"", "json": b","}
+JSON_ITEMS, JSON_TAIL = b'"items":[', b"]}"
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
 
 
@@ -148,8 +149,14 @@ def frame(fmt: str, write: Callable[[Feed], bytes], feed: Feed) -> tuple[bytes, 
 
 
 def frame_around_entries(fmt: str, body: bytes) -> tuple[bytes, bytes]:
-    """(head, tail) of a written XML page with entries: before the first entry, after the last (entry
-    text is escaped, so their tags occur nowhere else); saves writing a probe page."""
+    """(head, tail) of a written page with entries: before the first entry, after the last (entry
+    text is escaped, so their tags, and a JSON member name, occur nowhere else); saves writing a
+    probe page, or the empty JSON Feed frame() writes."""
+    if fmt == "json":
+        start = body.find(JSON_ITEMS)   # jsonfeed.document writes "items" last, after members of plain text
+        if start < 0 or not body.endswith(JSON_TAIL):
+            return body, b""
+        return body[:start + len(JSON_ITEMS)], JSON_TAIL
     start, end = body.find(ENTRY_START[fmt]), body.rfind(ENTRY_END[fmt])
     if start < 0 or end < 0:
         return body, b""   # no entry written: cut() finds none and nothing is remembered
@@ -167,27 +174,24 @@ def cut(fmt: str, body: bytes, head: bytes, tail: bytes, count: int) -> list[byt
     head + entries + tail with exactly `count` entries (then nothing is remembered)."""
     if not (body.startswith(head) and body.endswith(tail)) or len(body) < len(head) + len(tail):
         return None
-    middle = body[len(head):len(body) - len(tail)]
+    low, high = len(head), len(body) - len(tail)
     if count == 0:
-        return [] if not middle else None
+        return [] if low == high else None
     start, separator = ENTRY_START[fmt], SEPARATOR[fmt]
-    if fmt == "json":
-        # An item's own text cannot hold the bytes ,{"id": unescaped: orjson escapes every quote.
-        pieces = middle.split(separator + start)
-        pieces = [pieces[0]] + [start + piece for piece in pieces[1:]]
-    else:
-        # Entry text is escaped ("<" is "&lt;"), so an entry start occurs only where an entry starts.
-        positions = []
-        at = middle.find(start)
-        while at >= 0:
-            positions.append(at)
-            at = middle.find(start, at + 1)
-        if not positions or positions[0] != 0:
-            return None
-        pieces = [middle[a:b] for a, b in zip(positions, positions[1:] + [len(middle)], strict=True)]
-    if len(pieces) != count or not pieces[0].startswith(start):
+    # Entries are found in `body` itself and sliced out of it once each: a cold page of full text is
+    # copied once here, not three times over through its middle and per-entry concatenations.
+    # An item's own text cannot hold the bytes ,{"id": unescaped (orjson escapes every quote), nor an
+    # XML entry's an entry start ("<" is "&lt;"): each occurs only where an entry starts.
+    mark = separator + start
+    starts = [low]
+    at = body.find(mark, low + 1, high)
+    while at >= 0:
+        starts.append(at + len(separator))
+        at = body.find(mark, at + 1, high)
+    if len(starts) != count or not body.startswith(start, low):
         return None
-    return pieces
+    ends = [at - len(separator) for at in starts[1:]] + [high]
+    return [body[a:b] for a, b in zip(starts, ends, strict=True)]
 
 
 def compose(fmt: str, head: bytes, fragments: list[bytes], tail: bytes) -> bytes:
@@ -215,9 +219,11 @@ def render(fmt: str, write: Callable[[Feed], bytes], conn: Connection, site: Sit
     feed = feed_frame(conn, site, scope, state, fmt=fmt, limit=limit, after=after, base_url=self_url,
                       language=language, next_after=Cursor(last.published, last.id) if last else None)
     built: dict[str, Entry] = {}
+    stamped = {row.id: row.version for row in page}
     for article_id in missing:
         version, article = loaded[article_id]
-        keys[article_id] = fragments.key(fmt, article_id, version, full_text, digest)
+        if version != stamped[article_id]:   # written since the page was read: kept under what it is now
+            keys[article_id] = fragments.key(fmt, article_id, version, full_text, digest)
         built.update((article_id, entry) for entry in each_rendered(
             "feed", [article], lambda a: entry_from_article(a, site, full_text=full_text)))
     if not built:
@@ -226,10 +232,12 @@ def render(fmt: str, write: Callable[[Feed], bytes], conn: Connection, site: Sit
         entries = list(built.values())
         body = write(replace(feed, entries=entries,
                              sources={**feed.sources, **{e.id: loaded[i][1] for i, e in built.items()}}))
-        head, tail = frame(fmt, write, feed) if fmt == "json" else frame_around_entries(fmt, body)
+        head, tail = frame_around_entries(fmt, body)
         pieces = cut(fmt, body, head, tail, len(entries))
         if pieces is None:   # nothing remembered; a page written here whole is still the page
             return body if len(built) == len(page) else None
         fragments.put_all([(keys[article_id], piece) for article_id, piece in zip(built, pieces, strict=True)])
+        if len(missing) == len(page):
+            return body   # nothing was held: the page is what was written (cut checked it is head + pieces + tail)
         held.update(zip(built, pieces, strict=True))
     return compose(fmt, head, [held[row.id] for row in page if held[row.id] is not None], tail)
