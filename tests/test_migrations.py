@@ -96,3 +96,29 @@ def test_0013_fills_the_language_columns_from_stored_articles_and_goes_back(empt
         assert schema_drift(engine, store.metadata) == []
     finally:
         engine.dispose()
+
+
+def test_0012_goes_back_without_emptying_the_link_tables(empty_database_url):
+    """Batch mode's table copy on SQLite dropped `articles`, and the cascade took every tag and author link."""
+    from datetime import datetime
+
+    import sqlalchemy as sa
+    engine = store.make_engine(empty_database_url)
+    try:
+        _alembic(engine, "upgrade", "0012")
+        when = datetime(2025, 8, 1, 4, 30)
+        with engine.begin() as conn:
+            conn.execute(sa.text(
+                "INSERT INTO articles (id, slug, status, section_key, section_name, published, updated, version, "
+                "modified_at, article, record, has_video) VALUES ('a1', 'a-1', 'published', 's', 'स', :when, :when, "
+                "1, :when, '{}', '{}', :video)"), {"when": when, "video": True})
+            conn.execute(sa.text("INSERT INTO article_tags (tag_key, article_id, tag_name, status, published) "
+                                 "VALUES ('x', 'a1', 't', 'published', :when)"), {"when": when})
+        _alembic(engine, "downgrade", "0011")
+        with engine.connect() as conn:
+            assert "has_video" not in {c["name"] for c in sa.inspect(conn).get_columns("articles")}
+            assert conn.execute(sa.text("SELECT count(*) FROM article_tags")).scalar() == 1
+        _alembic(engine, "upgrade", "head")
+        assert schema_drift(engine, store.metadata) == []
+    finally:
+        engine.dispose()

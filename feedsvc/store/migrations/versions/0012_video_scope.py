@@ -65,6 +65,7 @@ def _count_the_scope(conn, articles) -> None:
 
 def downgrade():
     op.execute("DELETE FROM scope_state WHERE scope = 'video'")
-    with op.batch_alter_table('articles', schema=None) as batch_op:
-        batch_op.drop_index('ix_articles_video_status_published')
-        batch_op.drop_column('has_video')
+    # ALTER TABLE ... DROP COLUMN in place (SQLite 3.35+), not batch mode's copy of the table: dropping the
+    # old `articles` would cascade (foreign_keys=ON) and empty article_tags and article_authors.
+    op.drop_index('ix_articles_video_status_published', table_name='articles')
+    op.drop_column('articles', 'has_video')
