@@ -98,8 +98,10 @@ def test_0013_fills_the_language_columns_from_stored_articles_and_goes_back(empt
         engine.dispose()
 
 
-def test_0012_goes_back_without_emptying_the_link_tables(empty_database_url):
-    """Batch mode's table copy on SQLite dropped `articles`, and the cascade took every tag and author link."""
+def test_going_back_step_by_step_never_empties_the_link_tables(empty_database_url):
+    """Batch mode's table copy on SQLite dropped `articles` and the cascade took every tag and author link
+    (0005's and 0012's downgrades did): each step down to 0001 keeps them."""
+    import json
     from datetime import datetime
 
     import sqlalchemy as sa
@@ -111,13 +113,17 @@ def test_0012_goes_back_without_emptying_the_link_tables(empty_database_url):
             conn.execute(sa.text(
                 "INSERT INTO articles (id, slug, status, section_key, section_name, published, updated, version, "
                 "modified_at, article, record, has_video) VALUES ('a1', 'a-1', 'published', 's', 'स', :when, :when, "
-                "1, :when, '{}', '{}', :video)"), {"when": when, "video": True})
-            conn.execute(sa.text("INSERT INTO article_tags (tag_key, article_id, tag_name, status, published) "
-                                 "VALUES ('x', 'a1', 't', 'published', :when)"), {"when": when})
-        _alembic(engine, "downgrade", "0011")
-        with engine.connect() as conn:
-            assert "has_video" not in {c["name"] for c in sa.inspect(conn).get_columns("articles")}
-            assert conn.execute(sa.text("SELECT count(*) FROM article_tags")).scalar() == 1
+                "1, :when, :article, '{}', :video)"), {"when": when, "video": True, "article": json.dumps(
+                    {"slug": "a-1", "url": "/articles/a-1", "authors": [], "body_html": "<p>पाठ</p>"})})
+            for table, key in (("article_tags", "tag_key"), ("article_authors", "author_key")):
+                conn.execute(sa.text(f"INSERT INTO {table} ({key}, article_id, {key[:-4]}_name, status, published) "
+                                     "VALUES ('x', 'a1', 't', 'published', :when)"), {"when": when})
+        for revision in [f"{n:04d}" for n in range(11, 0, -1)]:
+            _alembic(engine, "downgrade", revision)
+            with engine.connect() as conn:
+                assert conn.execute(sa.text("SELECT count(*) FROM articles")).scalar() == 1, revision
+                assert conn.execute(sa.text("SELECT count(*) FROM article_tags")).scalar() == 1, revision
+                assert conn.execute(sa.text("SELECT count(*) FROM article_authors")).scalar() == 1, revision
         _alembic(engine, "upgrade", "head")
         assert schema_drift(engine, store.metadata) == []
     finally:

@@ -34,9 +34,9 @@ def upgrade():
 def downgrade():
     for table in ('articles', 'article_tags', 'article_authors'):
         op.execute(f"UPDATE {table} SET status = 'published' WHERE status = 'scheduled'")
-    with op.batch_alter_table('articles', schema=None) as batch_op:
-        batch_op.drop_index('ix_articles_in_feeds')
-        batch_op.drop_index('ix_articles_visible_from')
-        batch_op.drop_column('in_news_sitemap')
-        batch_op.drop_column('in_feeds')
-        batch_op.drop_column('visible_from')
+    # In place, not batch mode's copy of the table: on SQLite dropping the old `articles` would cascade
+    # (foreign_keys=ON) and empty article_tags and article_authors.
+    op.drop_index('ix_articles_in_feeds', table_name='articles')
+    op.drop_index('ix_articles_visible_from', table_name='articles')
+    for column in ('in_news_sitemap', 'in_feeds', 'visible_from'):
+        op.drop_column('articles', column)
