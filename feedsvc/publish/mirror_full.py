@@ -37,12 +37,16 @@ from feedsvc.publish.mirror import (
     GONE,
     STATE_DIR,
     Document,
+    Fetched,
     Report,
     fetch,
     file_for,
+    mtime_of,
     write_document,
 )
-from feedsvc.web import db, ratelimit
+from feedsvc.web import db, ratelimit, render_cache
+from feedsvc.web.documents import HTML_TYPE
+from feedsvc.web.pages import export_pages
 
 if TYPE_CHECKING:
     from feedsvc.publish.mirror import Mirror
@@ -152,12 +156,24 @@ def _die_with_parent() -> None:
 def _export_batch(docs: list[Document]) -> list[Outcome]:
     worker = _worker
     assert worker is not None, "a batch outside a worker"
+    pages = [doc for doc in docs if doc.article_id is not None]
+    # Pages (nearly every document at a million articles) are rendered by the views' own Documents
+    # in one app context for the batch, not requested one by one (pages.export_pages); the others, a
+    # few thousand feeds, OPML, sitemaps and files, are fetched through the app.
+    with worker.app.app_context():
+        rendered = dict(zip(pages, export_pages([(doc.url, doc.article_id) for doc in pages]), strict=True))
     outcomes = []
     for doc in docs:
         if os.getppid() != worker.parent:   # the exporter was killed: nobody will record this work
             os._exit(1)
-        with ratelimit.suspended(worker.app):
-            fetched = fetch(worker.client, doc.url)
+        page = rendered.get(doc)
+        if page is not None:
+            fetched = Fetched(page.status)
+            if page.status == 200:
+                fetched = Fetched(200, HTML_TYPE, render_cache.compress(page.body), mtime_of(page.last_modified))
+        else:
+            with ratelimit.suspended(worker.app):
+                fetched = fetch(worker.client, doc.url)
         if fetched.status != 200:
             outcomes.append(Outcome(doc, fetched.status))
             continue
