@@ -156,12 +156,13 @@ def _die_with_parent() -> None:
 def _export_batch(docs: list[Document]) -> list[Outcome]:
     worker = _worker
     assert worker is not None, "a batch outside a worker"
-    pages = [doc for doc in docs if doc.article_id is not None]
+    pages = [(doc, doc.article_id) for doc in docs if doc.article_id is not None]
     # Pages (nearly every document at a million articles) are rendered by the views' own Documents
     # in one app context for the batch, not requested one by one (pages.export_pages); the others, a
     # few thousand feeds, OPML, sitemaps and files, are fetched through the app.
     with worker.app.app_context():
-        rendered = dict(zip(pages, export_pages([(doc.url, doc.article_id) for doc in pages]), strict=True))
+        rendered = dict(zip((doc for doc, _ in pages), export_pages([(doc.url, article_id) for doc, article_id in pages]),
+                            strict=True))
     outcomes = []
     for doc in docs:
         if os.getppid() != worker.parent:   # the exporter was killed: nobody will record this work
