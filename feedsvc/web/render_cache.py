@@ -142,7 +142,7 @@ def gzipped(body: bytes) -> bytes:
     # 0.39x its time on pages and AMP pages (docs/mirror-compression.md), and every page of the full
     # mirror is compressed. Its header carries no mtime (RFC 1952 §2.3.1: 0, none available), so
     # the bytes are the same in every process, as the static mirror relies on.
-    return deflate.gzip_compress(body, GZIP_LEVEL)
+    return bytes(deflate.gzip_compress(body, GZIP_LEVEL))   # it gives a bytearray; WSGI servers take bytes
 
 
 def brotli_window(size: int) -> int:
