@@ -1,9 +1,11 @@
 """A full pass of the static mirror in worker processes: `flask export DIR` from scratch at 1M articles.
 
-The documents are fetched through the app as feedsvc/publish/mirror.py does (`fetch`: one request
-each, every encoding handed over), but by `workers` processes forked after the app is built, each
-with its own database connections (the engine's pool is disposed in the child, as SQLAlchemy asks
-of forked processes) and its own test client. The parent hands out batches of documents, each worker writes a
+The work is done by `workers` processes forked after the app is built, each with its own database
+connections (the engine's pool is disposed in the child, as SQLAlchemy asks of forked processes) and
+its own test client. Pages, nearly every document, are rendered by the views' own Documents for a
+batch at once (feedsvc/web/pages.py `export_pages`: the same bytes, no request each); the others are
+fetched through the app as feedsvc/publish/mirror.py does (`fetch`: one request each, every encoding
+handed over). The parent hands out batches of documents, each worker writes a
 batch's files (FILE, FILE.gz, FILE.br) and answers with what it wrote, and the parent alone writes
 the manifest, one transaction per batch.
 
