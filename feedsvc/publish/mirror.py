@@ -376,6 +376,15 @@ def fetch(client, url: str) -> Fetched:
     return Fetched(200, plain.headers.get("Content-Type", ""), bodies, last_modified(plain))
 
 
+def mtime_of(last_modified: datetime | None) -> float | None:
+    """A document's Last-Modified (naive: UTC) as the timestamp its header names: to the second."""
+    if last_modified is None:
+        return None
+    if last_modified.tzinfo is None:
+        last_modified = last_modified.replace(tzinfo=timezone.utc)
+    return last_modified.replace(microsecond=0).timestamp()
+
+
 def last_modified(response) -> float | None:
     """The answer's Last-Modified as a timestamp, for the files' mtime."""
     if response.headers.get("Last-Modified"):

@@ -53,6 +53,9 @@ def public_once(now=None):
 # statements was a tenth of an AMP page's time in a full export.
 _NOW = bindparam("now")
 _BY_SLUG = select(articles).where(articles.c.slug == bindparam("slug"), public_once(_NOW))
+# The rule is a column here, not a condition: in the WHERE clause SQLite planned it as a multi-index
+# OR over the status indexes (every public article scanned, 185 ms for 32 ids) instead of the key.
+_BY_IDS = select(articles, public_once(_NOW).label("public")).where(articles.c.id.in_(bindparam("ids", expanding=True)))
 _BY_OLD_SLUG = (select(articles).join(slug_redirects, slug_redirects.c.article_id == articles.c.id)
                 .where(slug_redirects.c.old_slug == bindparam("slug"), public_once(_NOW)))
 
@@ -66,6 +69,15 @@ def article_by_slug(conn: Connection, slug: str):
         return row, False
     target = conn.execute(_BY_OLD_SLUG, values).first()
     return target, target is not None
+
+
+def public_article_rows(conn: Connection, ids: Iterable[str]) -> dict:
+    """id -> stored row of each article among `ids` that is or was public (public_once, as
+    `article_by_slug` finds them): the full static mirror reads a batch of pages' articles at once."""
+    ids = list(ids)
+    if not ids:
+        return {}
+    return {row.id: row for row in conn.execute(_BY_IDS, {"ids": ids, "now": now_utc()}) if row.public}
 
 
 @dataclass(frozen=True)
@@ -248,6 +260,15 @@ class ScopeState:
 def scope_state_of(conn: Connection, scope: str) -> ScopeState | None:
     row = conn.execute(select(scope_state).where(scope_state.c.scope == scope)).first()
     return ScopeState(row.scope, row.name, row.version, row.modified_at) if row else None
+
+
+def scope_states_of(conn: Connection, scopes: Iterable[str]) -> dict[str, ScopeState]:
+    """scope -> its state, for those of `scopes` that have one."""
+    scopes = list(scopes)
+    if not scopes:
+        return {}
+    return {r.scope: ScopeState(r.scope, r.name, r.version, r.modified_at)
+            for r in conn.execute(select(scope_state).where(scope_state.c.scope.in_(scopes)))}
 
 
 def scope_redirect(conn: Connection, kind: str, key: str) -> str | None:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import OrderedDict
 from dataclasses import dataclass
 
-from flask import Blueprint, abort, render_template, request, url_for
+from flask import Blueprint, abort, current_app, render_template, request, url_for
+from markupsafe import Markup
 
 from feedsvc import store
 from feedsvc.render import collation, feeds
@@ -29,12 +31,33 @@ CURSOR_TOKEN = re.compile(r"^\d{8}T\d{12}~[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 OPML_TYPE = "text/x-opml; charset=utf-8"
 # A record's language tag (feedsvc/schemas/article.json), as the single-language feeds take it.
 LANGUAGE_TAG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+_LINK_TAGS = "feedsvc.feed_link_tags"
+LINK_TAGS_KEPT = 4096   # scopes whose autodiscovery links are kept rendered (a few hundred bytes each)
 
 
 @bp.app_context_processor
 def _feed_links():
     # base.html emits <link rel="alternate"> for the site's feeds and the page's `feed_scopes`.
-    return {"feed_links": lambda scopes=(): feeds.alternate_links(site(), scopes or ())}
+    return {"feed_link_tags": feed_link_tags}
+
+
+def feed_link_tags(scopes=()) -> Markup:
+    """The autodiscovery <link>s of the site's feeds and of `scopes`' (templates/_feed_links.html),
+    each scope's rendered once and kept (at most LINK_TAGS_KEPT scopes): every canonical page of a
+    section announces the site's and the section's feeds, and these links were a tenth of the page."""
+    held: OrderedDict = current_app.extensions.setdefault(_LINK_TAGS, OrderedDict())
+    parts = []
+    for scope in feeds.discovery_scopes(scopes):
+        tags = held.get(scope)
+        if tags is None:
+            macro = current_app.jinja_env.get_template("_feed_links.html").module.alternate_links
+            tags = held[scope] = macro(feeds.scope_alternate_links(site(), scope))
+            while len(held) > LINK_TAGS_KEPT:
+                held.popitem(last=False)
+        else:
+            held.move_to_end(scope)
+        parts.append(tags)
+    return Markup("".join(parts))
 
 
 def page_params(max_limit: int | None = None) -> tuple[int, feeds.Cursor | None]:

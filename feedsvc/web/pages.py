@@ -10,6 +10,7 @@ feedsvc/render/pages.py builds what the pages show; the templates are in templat
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import datetime
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
@@ -22,7 +23,7 @@ from feedsvc.render import feeds, pages
 from feedsvc.render.feeds import urls
 from feedsvc.render.jsonld import script_json
 from feedsvc.render.skips import Unrenderable, whole_article
-from feedsvc.web import db, surrogate
+from feedsvc.web import db, faults, surrogate
 from feedsvc.web.documents import HTML_TYPE, Document, site
 
 bp = Blueprint("pages", __name__)
@@ -84,9 +85,10 @@ def _moved(exc: PageMoved):
     return response
 
 
-def live_article(slug: str, endpoint: str):
-    """The stored row of the live article a slug names; raises PageMissing or PageMoved otherwise."""
-    row, redirected = store.article_by_slug(db.connection(), slug)  # never a draft: as if unknown
+def live_article(slug: str, endpoint: str, found=None):
+    """The stored row of the live article a slug names; raises PageMissing or PageMoved otherwise.
+    `found`: (row or None, redirected) of that slug, when the caller read it already."""
+    row, redirected = found or store.article_by_slug(db.connection(), slug)  # never a draft: as if unknown
     if row is None:
         raise PageMissing(*NOT_FOUND)
     # The canonical page lists related articles of its section: it changes with the section too.
@@ -99,17 +101,28 @@ def live_article(slug: str, endpoint: str):
 
 
 class LiveArticleDocument(Document):
-    """A page of one live article, by its slug; `page` names it in the cache, `endpoint` in redirects."""
+    """A page of one live article, by its slug; `page` names it in the cache, `endpoint` in redirects.
+
+    `found` and `sections` are what a caller that renders many pages read for all of them at once
+    (the full static mirror: `export_pages`): the (row or None, redirected) of the slug, and the
+    state of every section of those rows (a section missing from it has none)."""
     page = ""
     endpoint = ""
 
-    def __init__(self, slug: str):
+    def __init__(self, slug: str, found=None, sections: dict[str, store.ScopeState] | None = None):
         self.slug = slug
         self.cache_key = ("page", self.page, slug)
+        self.found, self.sections = found, sections
 
     def find(self):
-        self.row = live_article(self.slug, self.endpoint)
+        self.row = live_article(self.slug, self.endpoint, self.found)
         return self.row
+
+    def section_state(self, section_key: str) -> store.ScopeState | None:
+        scope = f"section:{section_key}"
+        if self.sections is not None:
+            return self.sections.get(scope)
+        return store.scope_state_of(db.connection(), scope)
 
     def translations_state(self) -> tuple[tuple, datetime | None]:
         """(stamp, newest change) of the articles the record lists as translations: the page links
@@ -139,7 +152,7 @@ class ArticlePage(LiveArticleDocument):
 
     def load_state(self):
         row = self.find()
-        self.section = section = store.scope_state_of(db.connection(), f"section:{row.section_key}")
+        self.section = section = self.section_state(row.section_key)
         translated, translation_changed = self.translations_state()
         changed = max(filter(None, (row.modified_at, section.modified_at if section else None, translation_changed)))
         return ((f"{row.version}.{section.version if section else 0}", translated), changed), changed
@@ -188,6 +201,55 @@ class AmpPage(LiveArticleDocument):
         with whole_article("amp_page", self.row.id, self.row.version):
             return pages.amp_page(article_from_json(self.row.article), site(), current_app.config["FRAME_HOSTS"],
                                   self.translations()).encode("utf-8")
+
+
+# ---- the full static mirror ---------------------------------------------------------------------
+
+# The page documents by the start of their URL (the routes below).
+PAGE_DOCUMENTS: dict[str, type[LiveArticleDocument]] = {"/articles/": ArticlePage, "/amp/": AmpPage}
+
+
+@dataclass(frozen=True)
+class Exported:
+    """What the app answers a GET of a page with: its status and, for a 200, body and Last-Modified."""
+    status: int
+    body: bytes = b""
+    last_modified: datetime | None = None
+
+
+def export_pages(pages: list[tuple[str, str]]) -> list[Exported | None]:
+    """What the app would answer for each (URL, article id) of pages, without a request per page.
+
+    The full static mirror renders every page of a million articles (feedsvc/publish/mirror_full.py):
+    there a request through the test client and Flask's handling around the view were a third of a
+    page's time, and finding its article and section one by one a fifth (docs/mirror-compression.md).
+    So the articles and their sections' states are read in two queries, and each page is the same
+    Document the view serves, given what was read. Run inside an app context. None for a URL that is
+    not a page of its article's current slug (the caller asks the app: it may answer a redirect)."""
+    conn = db.connection()
+    try:
+        rows = store.public_article_rows(conn, {article_id for _, article_id in pages})
+        sections = store.scope_states_of(conn, {f"section:{row.section_key}" for row in rows.values()})
+    except faults.UNAVAILABLE:
+        return [Exported(503)] * len(pages)   # the app's 503: the mirror keeps its last copies
+    return [_export_page(url, rows.get(article_id), sections) for url, article_id in pages]
+
+
+def _export_page(url: str, row, sections: dict[str, store.ScopeState]) -> Exported | None:
+    prefix, _, slug = url.rpartition("/")
+    document_class = PAGE_DOCUMENTS.get(prefix + "/")
+    if document_class is None or (row is not None and row.slug != slug):
+        return None
+    document = document_class(slug, (row, False), sections)
+    try:
+        _stamp, last_modified = document.load_state()
+        return Exported(200, document.build(), last_modified)
+    except PageMissing as missing:
+        return Exported(missing.status)
+    except Unrenderable:
+        return Exported(503)
+    except faults.UNAVAILABLE:
+        return Exported(503)
 
 
 @bp.get("/articles/<slug>")

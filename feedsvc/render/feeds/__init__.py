@@ -32,7 +32,8 @@ from feedsvc.render.skips import each_rendered, version_of
 from feedsvc.store import Cursor, ScopeState, article_scopes
 
 __all__ = ["FORMATS", "Feed", "FeedNotFound", "Format", "Fragments", "Scope", "ScopeMoved", "Site", "Cursor", "alternate_links",
-           "feed_url", "feed_urls", "load_feed", "render", "resolve", "scopes_of", "state_of", "write"]
+           "discovery_scopes", "feed_url", "feed_urls", "load_feed", "render", "resolve", "scope_alternate_links",
+           "scopes_of", "state_of", "write"]
 
 
 def write(fmt: str, feed: Feed) -> bytes:
@@ -125,14 +126,23 @@ def scopes_of(article: Article) -> list[Scope]:
 
 def alternate_links(site: Site, scopes: Iterable[Scope | str] = ()) -> list[AlternateLink]:
     """Autodiscovery links: the site's feeds always, then each given scope's, in all three formats."""
+    return [link for scope in discovery_scopes(scopes) for link in scope_alternate_links(site, scope)]
+
+
+def discovery_scopes(scopes: Iterable[Scope | str] = ()) -> list[Scope]:
+    """The scopes whose feeds a page announces: the site first, then each given one once, in order."""
     ordered = [Scope("site")] + [s for s in map(as_scope, scopes) if s.kind != "site"]
-    links, seen = [], set()
+    found, seen = [], set()
     for scope in ordered:
-        if scope.id in seen:
-            continue
-        seen.add(scope.id)
-        # A scope given by id alone ("tag:cricket") is titled by its key.
-        title = title_of(scope if scope.name else Scope(scope.kind, scope.key, scope.key), site)
-        links.extend(AlternateLink(feed_url(scope, fmt, site.url), f.mimetype, f"{title} ({f.label})")
-                     for fmt, f in FORMATS.items())
-    return links
+        if scope.id not in seen:
+            seen.add(scope.id)
+            found.append(scope)
+    return found
+
+
+def scope_alternate_links(site: Site, scope: Scope) -> list[AlternateLink]:
+    """One scope's autodiscovery links, a format each."""
+    # A scope given by id alone ("tag:cricket") is titled by its key.
+    title = title_of(scope if scope.name else Scope(scope.kind, scope.key, scope.key), site)
+    return [AlternateLink(feed_url(scope, fmt, site.url), f.mimetype, f"{title} ({f.label})")
+            for fmt, f in FORMATS.items()]
