@@ -9,7 +9,6 @@ a few screenshots are written to docs/screenshots/ (otherwise to the test's tmp 
 from __future__ import annotations
 
 import os
-import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from feedsvc.validate.command import Outcome
 from feedsvc.validate.problems import Problem
 from feedsvc.web import db
 from tests.support.apps import ARTICLES, AppFactory
+from tests.support.servers import serving
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("desk-browser")]
 
@@ -77,11 +77,8 @@ def origin(tmp_path_factory):
         result = app.test_cli_runner().invoke(args=["import-articles", str(ARTICLES)])
         assert result.exit_code == 0, result.output
         thirty_days_of_counts(app)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        yield origin
-        server.shutdown()
-        thread.join()
+        with serving(server):
+            yield origin
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ fast path's, public and partner), and the paths readers probe first (/feed, /rss
 from __future__ import annotations
 
 import json
-import threading
 
 import feedparser
 import feedparser.http
@@ -17,10 +16,14 @@ from feedsvc.ingest.records import parse_record
 from feedsvc.validate import validate_document
 from tests.support.apps import ARTICLES, BACKENDS, SITE_URL, AppFactory, fresh_database
 from tests.support.records import put_record, sample_records
+from tests.support.servers import serving
 
 pytestmark = pytest.mark.postgresql_once  # parametrised over inputs, not over SQL: PostgreSQL runs the first
 
 HUBS = ["https://hub.example/", "https://pubsubhubbub.example/hub?x=1"]
+# The hubs are names that do not resolve and only the links to them are checked here: no sender thread
+# (it would look the names up again and again, and hold each app's closing up until its pass ends).
+NAMED_HUBS = {"WEBSUB_HUBS": HUBS, "WEBSUB_SENDER": "worker"}
 FORMATS = {"rss": "rss.xml", "atom": "atom.xml", "json": "feed.json"}
 ATOM = "{http://www.w3.org/2005/Atom}"
 SCOPES = sorted({scope for record in sample_records() if record.get("status", "published") == "published"
@@ -36,7 +39,7 @@ def hub_app(request, tmp_path_factory):
     """The sample articles behind an app that names two WebSub hubs; tests must not write to it."""
     folder = tmp_path_factory.mktemp(f"hubs-{request.param}")
     with fresh_database(request.param, folder) as url, AppFactory(url) as make_app:
-        app = make_app(WEBSUB_HUBS=HUBS, RATELIMIT_ENABLED=False)
+        app = make_app(**NAMED_HUBS, RATELIMIT_ENABLED=False)
         result = app.test_cli_runner().invoke(args=["import-articles", str(ARTICLES)])
         assert result.exit_code == 0, result.output
         yield app
@@ -105,7 +108,7 @@ def test_without_hubs_a_feed_still_names_itself(sample_client):
 
 
 def test_the_fast_path_replays_the_link_headers(database_url, make_app, api_headers, make_record):
-    app = make_app(FAST_PATH=True, WEBSUB_HUBS=HUBS, RATELIMIT_ENABLED=False)
+    app = make_app(FAST_PATH=True, **NAMED_HUBS, RATELIMIT_ENABLED=False)
     client = app.test_client()
     put_record(client, api_headers, make_record())
     path = "/feeds/section/national/rss.xml"
@@ -118,7 +121,7 @@ def test_the_fast_path_replays_the_link_headers(database_url, make_app, api_head
 
 
 def test_partner_feeds_name_their_own_url_as_self(database_url, make_app, api_headers, make_record):
-    app = make_app(WEBSUB_HUBS=HUBS)
+    app = make_app(**NAMED_HUBS)
     runner, client = app.test_cli_runner(), app.test_client()
     key = runner.invoke(args=["partners", "add", "Acme News"]).stdout.strip()
     put_record(client, api_headers, make_record())
@@ -147,15 +150,9 @@ def test_probed_paths_move_permanently_to_the_sites_feed(sample_client, path, fm
 
 def test_a_feed_reader_subscribing_to_slash_feed_gets_the_rss_feed(sample_app):
     """feedparser, as readers built on it do: its own Accept header, following the 301 over HTTP."""
-    server = make_server("127.0.0.1", 0, sample_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(make_server("127.0.0.1", 0, sample_app, threaded=True)) as server:
         base = f"http://127.0.0.1:{server.server_port}"
         parsed = {path: feedparser.parse(base + path) for path in ("/feed/", "/atom.xml")}
-    finally:
-        server.shutdown()
-        thread.join()
     for path, version in (("/feed/", "rss20"), ("/atom.xml", "atom10")):
         result = parsed[path]
         assert result.status == 301 and result.href == base + feed_path("site", PROBES[path])

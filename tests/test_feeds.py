@@ -359,7 +359,8 @@ def test_summary_only_configuration_leaves_the_body_out(database_url, api_header
 # ---- the channel ----------------------------------------------------------------------------
 
 def test_rss_channel_carries_what_readers_and_hubs_need(database_url, api_headers, make_record, make_app):
-    app = make_app(WEBSUB_HUBS=["https://hub.example/", "https://pubsubhubbub.example/"])
+    # Names that do not resolve, and only the links to them are checked: no sender thread looking them up.
+    app = make_app(WEBSUB_HUBS=["https://hub.example/", "https://pubsubhubbub.example/"], WEBSUB_SENDER="worker")
     client = app.test_client()
     put(client, api_headers, make_record())
     channel = etree.fromstring(client.get("/feeds/section/national/rss.xml").data).find("channel")
@@ -377,7 +378,7 @@ def test_rss_channel_carries_what_readers_and_hubs_need(database_url, api_header
 
 
 def test_atom_and_json_feeds_carry_hubs_logo_icon_and_rights(database_url, api_headers, make_record, make_app):
-    app = make_app(WEBSUB_HUBS=["https://hub.example/"])
+    app = make_app(WEBSUB_HUBS=["https://hub.example/"], WEBSUB_SENDER="worker")   # as above: links only
     client = app.test_client()
     put(client, api_headers, make_record())
     atom = feedparser.parse(client.get("/feeds/atom.xml").data).feed

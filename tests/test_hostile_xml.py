@@ -10,7 +10,6 @@ with a DOCTYPE are refused by rule, and each answer comes within the manifest's 
 from __future__ import annotations
 
 import json
-import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -19,6 +18,7 @@ import pytest
 
 from feedsvc import create_app
 from feedsvc.validate import guess_kind, validate_document, xmlsafe
+from tests.support.servers import serving
 
 CORPUS = Path(__file__).resolve().parent / "hostile" / "xml"
 MANIFEST = json.loads((CORPUS / "manifest.json").read_text("utf-8"))
@@ -65,19 +65,15 @@ class _CanaryHandler(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def canary():
-    server = Canary({})
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    for name in CASES:
-        raw = (CORPUS / name).read_bytes()
-        if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-            text = raw.decode("utf-16").replace("{ORIGIN}", server.origin)
-            server.documents[name] = text.encode("utf-16")
-        else:
-            server.documents[name] = raw.replace(b"{ORIGIN}", server.origin.encode())
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving(Canary({})) as server:
+        for name in CASES:
+            raw = (CORPUS / name).read_bytes()
+            if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+                text = raw.decode("utf-16").replace("{ORIGIN}", server.origin)
+                server.documents[name] = text.encode("utf-16")
+            else:
+                server.documents[name] = raw.replace(b"{ORIGIN}", server.origin.encode())
+        yield server
 
 
 @pytest.fixture

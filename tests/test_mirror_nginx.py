@@ -8,7 +8,6 @@ from __future__ import annotations
 import gzip
 import http.client
 import shutil
-import threading
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from werkzeug.serving import make_server
 
 from bench.servers import Nginx, brotli_available
 from tests.support.mirrors import mirrored_files
+from tests.support.servers import serving
 
 pytestmark = [
     pytest.mark.slow,
@@ -44,14 +44,9 @@ def get(port: int, path: str, headers: dict | None = None):
 def served(sample_app, sample_mirror, tmp_path_factory):
     """(nginx, the app's own HTTP server, the mirror folder): the app answers what the mirror lacks."""
     root, _ = sample_mirror
-    app_server = make_server("127.0.0.1", 0, sample_app, threaded=True)
-    thread = threading.Thread(target=app_server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        with Nginx(root, tmp_path_factory.mktemp("nginx"), app_port=app_server.server_port) as nginx:
-            yield nginx, sample_app, root
-    finally:
-        app_server.shutdown()
+    with serving(make_server("127.0.0.1", 0, sample_app, threaded=True)) as app_server, \
+            Nginx(root, tmp_path_factory.mktemp("nginx"), app_port=app_server.server_port) as nginx:
+        yield nginx, sample_app, root
 
 
 def test_every_mirrored_document_is_served_as_the_app_serves_it(served):

@@ -2,7 +2,6 @@
 import hashlib
 import json
 import logging
-import threading
 import urllib.error
 import urllib.request
 from datetime import timedelta
@@ -16,7 +15,7 @@ from feedsvc import store
 from feedsvc.ops import desk_counters, partners
 from tests.support.apps import SITE_URL
 from tests.support.records import put_record
-from tests.support.servers import Gunicorn
+from tests.support.servers import Gunicorn, serving
 
 pytestmark = pytest.mark.postgresql_once  # parametrised over inputs, not over SQL: PostgreSQL runs the first
 
@@ -269,19 +268,12 @@ def test_redact_finds_keys_in_paths_and_text(key):
 
 
 def test_development_server_log_never_shows_a_path_key(app, articles, key, caplog):
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        with caplog.at_level(logging.DEBUG):
-            url = f"http://127.0.0.1:{server.server_port}/partner/{key}/feeds/rss.xml"
-            with urllib.request.urlopen(url) as response:
-                assert response.status == 200
-            with pytest.raises(urllib.error.HTTPError):
-                urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/partner/{key}x/feeds/rss.xml")
-    finally:
-        server.shutdown()
-        thread.join()
+    with serving(make_server("127.0.0.1", 0, app, threaded=True)) as server, caplog.at_level(logging.DEBUG):
+        url = f"http://127.0.0.1:{server.server_port}/partner/{key}/feeds/rss.xml"
+        with urllib.request.urlopen(url) as response:
+            assert response.status == 200
+        with pytest.raises(urllib.error.HTTPError):
+            urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/partner/{key}x/feeds/rss.xml")
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "/partner/[redacted]/feeds/rss.xml" in logged
     assert key not in logged and key not in caplog.text

@@ -4,7 +4,6 @@ from __future__ import annotations
 import gzip
 import json
 import logging
-import threading
 import time
 from collections import defaultdict
 from datetime import datetime, timezone
@@ -22,6 +21,7 @@ from feedsvc.validate import Problem, guess_kind, validate_command, validate_doc
 from feedsvc.validate import command as cli
 from feedsvc.validate import dispatch as documents
 from feedsvc.validate.problems import MAX_PROBLEMS_PER_RULE, SITEMAP_MAX_BYTES
+from tests.support.servers import serving
 
 DATA = Path(__file__).resolve().parent / "data" / "validate"
 GOOD = sorted((DATA / "good").iterdir())
@@ -442,12 +442,8 @@ def test_command_needs_a_target(bare_runner):
 def fixture_server():
     handler = partial(SimpleHTTPRequestHandler, directory=str(DATA / "good"))
     handler.log_message = lambda *args: None
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), handler)) as server:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
 
 
 def test_command_fetches_urls_and_checks_their_self_link(bare_runner, fixture_server):

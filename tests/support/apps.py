@@ -1,6 +1,7 @@
 """Apps on every configured database backend, built by one factory that also closes them."""
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -41,8 +42,8 @@ def fresh_database(kind: str, folder: Path, *, template: MigratedTemplate | None
         return
     assert POSTGRESQL_URL, "no PostgreSQL server configured (FEEDSVC_TEST_POSTGRESQL_URL)"
     schema = f"t_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(POSTGRESQL_URL)
-    with admin.begin() as conn:
+    with admin_engine().begin() as conn:
+        conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
         if template:
             template.replay_postgresql(conn, schema)
@@ -50,9 +51,28 @@ def fresh_database(kind: str, folder: Path, *, template: MigratedTemplate | None
     try:
         yield f"{POSTGRESQL_URL}{separator}options=-csearch_path%3D{schema}"
     finally:
-        with admin.begin() as conn:
+        with admin_engine().begin() as conn:
+            conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+
+
+@functools.cache
+def admin_engine() -> Engine:
+    """The connection pool that creates and drops the tests' PostgreSQL schemas, one per test process.
+
+    One pool rather than one per database: each new connection is a server process started and
+    authenticated (about 800 PostgreSQL databases in `make test`). Their DDL commits do not wait for
+    the WAL flush (`synchronous_commit`, https://www.postgresql.org/docs/current/wal-async-commit.html):
+    a schema lost to a server crash is a test's own scratch space, and what a committed transaction
+    shows to other connections is the same either way.
+    """
+    return create_engine(POSTGRESQL_URL, pool_size=1, pool_pre_ping=True)
+
+
+def pytest_unconfigure(config) -> None:
+    if admin_engine.cache_info().currsize:
+        admin_engine().dispose()
+        admin_engine.cache_clear()
 
 
 class MigratedTemplate:

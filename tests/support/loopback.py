@@ -5,6 +5,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from tests.support.servers import serve_in_thread
+
 
 class RecordingServer:
     """Each POST becomes `record(path, headers, body)`, appended to `requests`; answers 2xx unless scripted."""
@@ -31,8 +33,7 @@ class RecordingServer:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.url = self.base + path
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.thread = serve_in_thread(self.server)
 
     def record(self, path: str, headers, body: bytes):
         return path, dict(headers), body
