@@ -4,15 +4,17 @@ from __future__ import annotations
 import gzip
 import threading
 import time
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
+import brotli
 import pytest
 from lxml import etree
 
 from feedsvc.ingest.write import commit_write, withdraw
 from feedsvc.publish import mirror as export
-from feedsvc.web import db
+from feedsvc.web import db, render_cache
 from tests.support.apps import SITE_URL
 from tests.support.mirrors import assert_files_are_the_apps_bytes, mirrored_files, watching
 from tests.support.records import write
@@ -175,6 +177,68 @@ def test_a_failed_write_leaves_the_old_file_whole(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         export.write_atomically(target, b"<rss>new, but never finished", time.time())
     assert target.read_bytes() == b"<rss>old</rss>"
+
+
+class _HeldCompression(Mapping):
+    """A document's bodies whose compressions wait until the test lets them go (render_cache.Encodings
+    otherwise): what a reader sees while the watch's compressed copies are still being made."""
+
+    def __init__(self, text: str):
+        self.encodings, self.go = render_cache.Encodings(text.encode()), threading.Event()
+
+    def __getitem__(self, encoding):
+        if encoding != "identity":
+            assert self.go.wait(10)
+        return self.encodings[encoding]
+
+    def __iter__(self):
+        return iter(self.encodings)
+
+    def __len__(self):
+        return len(self.encodings)
+
+
+def _siblings(path: Path) -> dict[str, bytes]:
+    return {suffix: Path(str(path) + suffix).read_bytes() for suffix in (".gz", ".br")
+            if Path(str(path) + suffix).exists()}
+
+
+def test_compressed_copies_made_later_never_go_stale_beside_the_plain_file(tmp_path):
+    files = export.MirrorFiles(tmp_path)
+    feed = tmp_path / "feeds" / "rss.xml"
+    try:
+        files.write("feeds/rss.xml", render_cache.Encodings("<rss>संस्करण 1</rss>".encode()), 1e9, later=True)
+        files.settle()
+        assert gzip.decompress(_siblings(feed)[".gz"]) == "<rss>संस्करण 1</rss>".encode()
+
+        second = _HeldCompression("<rss>संस्करण 2</rss>")
+        files.write("feeds/rss.xml", second, 2e9, later=True)
+        # The plain file is the new version at once, and no sibling of the old one is left beside it.
+        assert feed.read_bytes() == "<rss>संस्करण 2</rss>".encode() and _siblings(feed) == {}
+        third = _HeldCompression("<rss>संस्करण 3</rss>")
+        files.write("feeds/rss.xml", third, 3e9, later=True)
+        third.go.set()
+        deadline = time.monotonic() + 10
+        while len(_siblings(feed)) < 2:
+            assert time.monotonic() < deadline, "the third version's compressed copies never came"
+            time.sleep(0.01)
+        second.go.set()   # the second version's compressions finish after the third's are in place
+        files.settle()
+        siblings = _siblings(feed)
+        assert feed.read_bytes() == "<rss>संस्करण 3</rss>".encode()
+        assert gzip.decompress(siblings[".gz"]) == brotli.decompress(siblings[".br"]) == feed.read_bytes()
+        assert siblings[".gz"] == third.encodings["gzip"] and siblings[".br"] == third.encodings["br"]
+        assert {Path(str(feed) + s).stat().st_mtime for s in ("", ".gz", ".br")} == {3e9}
+
+        gone = _HeldCompression("<rss>संस्करण 4</rss>")
+        files.write("feeds/rss.xml", gone, 4e9, later=True)
+        files.remove("feeds/rss.xml")   # a takedown while its compressions run: nothing comes back
+        gone.go.set()
+        files.settle()
+        assert not any(Path(str(feed) + s).exists() for s in ("", ".gz", ".br"))
+    finally:
+        files.close()
+    assert not list(tmp_path.rglob("*.tmp"))
 
 
 @pytest.mark.slow
