@@ -7,8 +7,10 @@ Every document is fetched through the app itself (`app.test_client()`), so the m
 the bytes a client gets from the app: FILE, and beside it FILE.gz and FILE.br for nginx's
 gzip_static / brotli_static (the app's own compressed bytes where it compresses, else compressed
 here). Each file is written under a temporary dot-name in its folder and then os.replace()d, so a
-reader sees the old file or the new one, never part of one. Files get the document's Last-Modified
-as their mtime, so nginx announces the same Last-Modified as the app, on every mirror host alike.
+reader sees the old file or the new one, never part of one. In watch mode a feed's plain file goes
+first and its .gz and .br follow from a thread (MirrorFiles): a fresh copy never waits for them.
+Files get the document's Last-Modified as their mtime, so nginx announces the same Last-Modified as
+the app, on every mirror host alike.
 Only a 404 or 410 takes a file away: when the app fails for a document (5xx) the last good copy
 stays and is fetched again on the next pass, so nginx keeps serving it rather than the failure.
 
@@ -40,7 +42,7 @@ import os
 import sqlite3
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
@@ -84,6 +86,7 @@ TAKEDOWN_OVERLAP = timedelta(seconds=10)
 # How often the feeds loop looks, between two documents, for takedowns and for a newer write to put first.
 LOOK_SECONDS = 0.1
 NICENESS = 10   # of the threads that compress the watch's .gz and .br (MirrorFiles)
+MAX_PENDING_COMPRESSIONS = 256   # documents waiting for them (a write's fan-out is ~200)
 MONTH_SITEMAPS = "/sitemaps/articles-"  # pages made stale by a section change refreshed per watch cycle
 # Only these answers take a document out of the mirror; any other failure keeps the last good copy,
 # so nginx never falls through to an app that is failing for it.
@@ -348,7 +351,7 @@ class MirrorFiles:
 
     `write(..., later=True)` (the watch's feeds loop) puts the plain file in place at once and its .gz and
     .br a moment after, compressed in a thread beside the next document's render: a feed's
-    compressions (gzip 6 and brotli 8, ~28 ms on a 360 KB feed) were half of the mirror's time to a
+    compressions (gzip 6 and brotli 8, ~18 ms on a 350 KiB feed: docs/mirror-compression.md) were half of the time to a
     fresh copy. A stale .gz or .br must never sit beside a newer plain file, since nginx's gzip_static
     and brotli_static pick a sibling by its name alone (https://nginx.org/en/docs/http/ngx_http_gzip_static_module.html):
     so the old siblings are deleted before the new plain file is renamed into place (meanwhile nginx
@@ -373,6 +376,11 @@ class MirrorFiles:
             return
         path = self.root / relative
         with self._lock:
+            self._pending = {f for f in self._pending if not f.done()}
+            pending = list(self._pending)
+        if len(pending) >= MAX_PENDING_COMPRESSIONS:   # the bodies they hold are bounded
+            wait(pending, return_when=FIRST_COMPLETED)
+        with self._lock:
             write = next(self._writes)
             self._latest[relative] = write
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -382,7 +390,6 @@ class MirrorFiles:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="mirror-compress",
                                                 initializer=_yield_cpu)
-            self._pending = {f for f in self._pending if not f.done()}
             self._pending.add(self._pool.submit(self._siblings, relative, bodies, mtime, write))
 
     def _siblings(self, relative: str, bodies: Mapping[str, bytes], mtime: float, write: int) -> None:
