@@ -4,15 +4,17 @@ from __future__ import annotations
 import gzip
 import threading
 import time
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
+import brotli
 import pytest
 from lxml import etree
 
 from feedsvc.ingest.write import commit_write, withdraw
 from feedsvc.publish import mirror as export
-from feedsvc.web import db
+from feedsvc.web import db, render_cache
 from tests.support.apps import SITE_URL
 from tests.support.mirrors import assert_files_are_the_apps_bytes, mirrored_files, watching
 from tests.support.records import write
@@ -177,6 +179,68 @@ def test_a_failed_write_leaves_the_old_file_whole(tmp_path, monkeypatch):
     assert target.read_bytes() == b"<rss>old</rss>"
 
 
+class _HeldCompression(Mapping):
+    """A document's bodies whose compressions wait until the test lets them go (render_cache.Encodings
+    otherwise): what a reader sees while the watch's compressed copies are still being made."""
+
+    def __init__(self, text: str):
+        self.encodings, self.go = render_cache.Encodings(text.encode()), threading.Event()
+
+    def __getitem__(self, encoding):
+        if encoding != "identity":
+            assert self.go.wait(10)
+        return self.encodings[encoding]
+
+    def __iter__(self):
+        return iter(self.encodings)
+
+    def __len__(self):
+        return len(self.encodings)
+
+
+def _siblings(path: Path) -> dict[str, bytes]:
+    return {suffix: Path(str(path) + suffix).read_bytes() for suffix in (".gz", ".br")
+            if Path(str(path) + suffix).exists()}
+
+
+def test_compressed_copies_made_later_never_go_stale_beside_the_plain_file(tmp_path):
+    files = export.MirrorFiles(tmp_path)
+    feed = tmp_path / "feeds" / "rss.xml"
+    try:
+        files.write("feeds/rss.xml", render_cache.Encodings("<rss>संस्करण 1</rss>".encode()), 1e9, later=True)
+        files.settle()
+        assert gzip.decompress(_siblings(feed)[".gz"]) == "<rss>संस्करण 1</rss>".encode()
+
+        second = _HeldCompression("<rss>संस्करण 2</rss>")
+        files.write("feeds/rss.xml", second, 2e9, later=True)
+        # The plain file is the new version at once, and no sibling of the old one is left beside it.
+        assert feed.read_bytes() == "<rss>संस्करण 2</rss>".encode() and _siblings(feed) == {}
+        third = _HeldCompression("<rss>संस्करण 3</rss>")
+        files.write("feeds/rss.xml", third, 3e9, later=True)
+        third.go.set()
+        deadline = time.monotonic() + 10
+        while len(_siblings(feed)) < 2:
+            assert time.monotonic() < deadline, "the third version's compressed copies never came"
+            time.sleep(0.01)
+        second.go.set()   # the second version's compressions finish after the third's are in place
+        files.settle()
+        siblings = _siblings(feed)
+        assert feed.read_bytes() == "<rss>संस्करण 3</rss>".encode()
+        assert gzip.decompress(siblings[".gz"]) == brotli.decompress(siblings[".br"]) == feed.read_bytes()
+        assert siblings[".gz"] == third.encodings["gzip"] and siblings[".br"] == third.encodings["br"]
+        assert {Path(str(feed) + s).stat().st_mtime for s in ("", ".gz", ".br")} == {3e9}
+
+        gone = _HeldCompression("<rss>संस्करण 4</rss>")
+        files.write("feeds/rss.xml", gone, 4e9, later=True)
+        files.remove("feeds/rss.xml")   # a takedown while its compressions run: nothing comes back
+        gone.go.set()
+        files.settle()
+        assert not any(Path(str(feed) + s).exists() for s in ("", ".gz", ".br"))
+    finally:
+        files.close()
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
 @pytest.mark.slow
 def test_readers_never_see_part_of_a_file(app, make_record, tmp_path):
     """A reader polling the site feed while the mirror is rewritten again and again always parses it."""
@@ -219,9 +283,16 @@ def test_watch_follows_a_write(app, make_record, tmp_path):
     with watching(mirror):
         write(app, make_record(id="breaking-news", slug="breaking-news", title="ताज़ा ख़बर: बड़ा फ़ैसला"))
         deadline = time.monotonic() + 20
-        while "ताज़ा ख़बर".encode() not in (tmp_path / "feeds/rss.xml").read_bytes():
+        # The article's link, not its title: the site's description (every feed's head) says "ताज़ा ख़बरें".
+        while b"/articles/breaking-news<" not in (tmp_path / "feeds/rss.xml").read_bytes():
             assert time.monotonic() < deadline, "the mirror never showed the write"
             time.sleep(0.02)
+    # Stopped: the compressed copies the watch made after the plain file are there, the app's own bytes.
+    client = app.test_client()
+    for encoding, suffix in (("gzip", ".gz"), ("br", ".br")):
+        served = client.get("/feeds/rss.xml", headers={"Accept-Encoding": encoding})
+        assert served.headers["Content-Encoding"] == encoding
+        assert (tmp_path / f"feeds/rss.xml{suffix}").read_bytes() == served.get_data()
 
 
 @pytest.mark.slow
@@ -311,7 +382,7 @@ def test_watch_follows_a_write_into_the_profile_feeds(app, make_record, tmp_path
         write(app, make_record(id="breaking-news", slug="breaking-news", title="ताज़ा ख़बर: बड़ा फ़ैसला आज आया"))
         deadline = time.monotonic() + 30
         for path in ("feeds/profile/readers/atom.xml", "feeds/profile/google-news/section/national/rss.xml"):
-            while "ताज़ा ख़बर".encode() not in (tmp_path / path).read_bytes():
+            while b"breaking-news" not in (tmp_path / path).read_bytes():   # not the title: see above
                 assert time.monotonic() < deadline, f"the mirror never showed the write in {path}"
                 time.sleep(0.02)
 

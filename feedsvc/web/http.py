@@ -20,9 +20,11 @@ ENCODINGS = ("br", "gzip", "identity")
 # The ETag of a compressed body is the validator plus this suffix: each encoding is a different
 # sequence of bytes, so a strong ETag must differ; If-None-Match is compared without it.
 ETAG_SUFFIX = {"identity": "", "gzip": "-gzip", "br": "-br"}
-# An in-process caller (the static mirror, through the test client) that puts a dict under this key
-# in the WSGI environ gets every encoding of a 200 in it: one request instead of one per encoding.
-# No HTTP request can carry it (a server turns headers into HTTP_* keys).
+# An in-process caller (the static mirror, through the test client) that puts a list under this key
+# in the WSGI environ gets a 200's mapping of encodings appended to it: one request instead of one per
+# encoding, and each encoding compressed only when the caller reads it (render_cache.Encodings), so
+# the mirror can write the plain file before the compressed ones. No HTTP request can carry it (a
+# server turns headers into HTTP_* keys).
 ALL_BODIES = "feedsvc.all_bodies"
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
@@ -191,8 +193,8 @@ def conditional_response(*, validator: str, last_modified: datetime | None, cont
         response = ValidatedResponse(status=304, content_type=content_type)
     else:
         bodies = load_bodies()
-        if isinstance(request.environ.get(ALL_BODIES), dict):
-            request.environ[ALL_BODIES].update(bodies)
+        if isinstance(request.environ.get(ALL_BODIES), list):
+            request.environ[ALL_BODIES].append(bodies)
         if encoding not in bodies:
             encoding = "identity"
         response = ValidatedResponse(bodies[encoding], status=200, content_type=content_type)
