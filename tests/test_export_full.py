@@ -121,9 +121,9 @@ def _tree(root: Path, exported_after: float) -> dict[str, tuple[bytes, float | N
 def test_an_export_killed_midway_resumes_and_ends_as_an_uninterrupted_one(store_url, tmp_path):
     started = time.time()
     whole = _export(store_url, tmp_path / "whole")
-    _, log = whole.communicate(timeout=900)
-    assert whole.returncode == 0, log
-    assert "written" in log and "\r" not in log and log.count("exporting") <= 1, log   # no redraws on a pipe
+    _, whole_log = whole.communicate(timeout=900)
+    assert whole.returncode == 0, whole_log
+    assert "written" in whole_log and "\r" not in whole_log and whole_log.count("exporting") <= 1, whole_log  # no redraws
     total = len(mirrored_files(tmp_path / "whole"))
 
     root = tmp_path / "resumed"
@@ -145,7 +145,8 @@ def test_an_export_killed_midway_resumes_and_ends_as_an_uninterrupted_one(store_
     # Finished documents are not fetched or written again: the same files (inodes), counted unchanged.
     assert {url: (root / file).stat().st_ino for url, file in finished.items()} == inodes
     written, unchanged = map(int, re.search(r"(\d+) written, (\d+) unchanged", log).groups())
-    assert unchanged >= len(finished) and written + unchanged == total, log
+    # Both logs on failure: once (under load 20) the uninterrupted run counted 120 documents fewer.
+    assert unchanged >= len(finished) and written + unchanged == total, f"{whole_log}\n---- resumed:\n{log}"
     assert _tree(root, started) == _tree(tmp_path / "whole", started)
     assert not any(p.name.startswith(".") for p in root.rglob("*") if export.STATE_DIR not in p.relative_to(root).parts)
     assert not any((root / export.STATE_DIR / "tmp").iterdir())
