@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 WRITE_OR_TOOL_ONLY = {
     "jsonschema_rs": "validating a written record (6 MiB)",
     "PIL": "probing and resizing a written image, a missing rendition (4-5 MiB)",
+    "nh3": "sanitising a written body, a profile's html rule (1.5 MiB)",
     "icu": "the collation of the feed directory and the OPML (7 MiB)",
     "feedsvc.validate": "`flask validate` and VALIDATE_ON_RENDER (3.5 MiB with the CLI's modules)",
     "feedsvc.publish.mirror": "`flask export` (with the above)",
