@@ -105,17 +105,21 @@ def known_formats(names) -> tuple[str, ...]:
     return tuple(names)
 
 
-@lru_cache(maxsize=8)
 def usable_formats(names) -> tuple[str, ...]:
     """The configured formats this Pillow can write (AVIF needs a Pillow built with libavif)."""
+    return _usable(known_formats(names))
+
+
+@lru_cache(maxsize=8)   # asked by every write and missing rendition; features.check loads a plugin
+def _usable(names: tuple[str, ...]) -> tuple[str, ...]:
     from PIL import features
 
-    return tuple(n for n in known_formats(names) if n not in _FORMAT_FEATURE or features.check(_FORMAT_FEATURE[n]))
+    return tuple(n for n in names if n not in _FORMAT_FEATURE or features.check(_FORMAT_FEATURE[n]))
 
 
 def settings_from(config) -> ImageSettings:
     return ImageSettings(config["SITE_URL"], config["MEDIA_DIR"], config["IMAGE_SIZES"],
-                         usable_formats(tuple(config["IMAGE_FORMATS"])),
+                         usable_formats(config["IMAGE_FORMATS"]),
                          config.get("IMAGE_BODY_WIDTHS", ()))
 
 
