@@ -21,10 +21,17 @@ Why these values (measured by `make bench` on a 2-core machine; see bench/README
 - max_requests with jitter: a worker is replaced now and then, a guard against slow leaks in
   third-party code; the render cache refills in a few requests per feed. 0 disables it
   (the memory benchmark does, to see growth rather than hide it).
-- memory: a worker holds the app's libraries (about 97 MiB RSS once imported on 2026-12-07, 75 on
-  2026-12-01) plus its render cache, its entry fragments and its SQLite page caches, so the cache
-  gets RENDER_CACHE_MAX_BYTES = 8 MiB here (the app's default, 64 MiB, suits one big process better
-  than several small ones); the aim is under 100 MiB per worker (bench row worker-rss-1m).
+- memory: a worker holds the app's libraries (gunicorn, gevent and the app: 78-79 MiB RSS once booted,
+  2026-12-07, 103-104 before the libraries only writes, images, the CLI and the directory need were
+  imported at first use) plus its render cache, its entry fragments and its SQLite page caches; the aim
+  is under 100 MiB per worker (bench row worker-rss-1m: 150-153 MiB at 100,000 articles before these
+  changes, 104.5-115 after, over three runs). So the render cache gets RENDER_CACHE_MAX_BYTES = 4 MiB
+  here (the app's default, 64 MiB, suits one big process better than several small ones): in that
+  row's load (1,000+ URLs of ~300 KiB) 8 MiB hit 0.5 % of requests, and a hot feed stays in 4 as well.
+  The entry fragments get FEED_FRAGMENTS_MAX_BYTES = 2 MiB: the workers share a fragment file
+  (feedsvc/render/feeds/fragment_file.py) that already served 93 % of fragment hits with 8 MiB each;
+  a warm feed built from them cost 3.9-4.2 ms CPU with 2 MiB, 3.8-4.2 with 8 and 4.0-4.5 with 1
+  (process_time, 420 feeds of 70 scopes composed by two apps sharing one file, at 100,000 articles).
   glibc is told to serve blocks over 128 KiB (a rendered feed is ~300 KiB) from mmap at a fixed
   threshold, to keep two arenas, and, after a request that rendered, to hand freed memory back
   (malloc_trim): without these the megabytes a render frees stay in the process and RSS ratchets
@@ -65,9 +72,11 @@ max_requests_jitter = max_requests // 10
 accesslog = None
 errorlog = "-"
 
-os.environ.setdefault("FEEDSVC_RENDER_CACHE_MAX_BYTES", str(8 * 1024 * 1024))
-# 512 KiB of SQLite page cache per pooled connection instead of 2 MiB: a worker keeps up to 5 of them
-# filled (10 MiB of a worker's RSS); the pages they miss come from the OS's file cache, shared by all.
+os.environ.setdefault("FEEDSVC_RENDER_CACHE_MAX_BYTES", str(4 * 1024 * 1024))
+os.environ.setdefault("FEEDSVC_FEED_FRAGMENTS_MAX_BYTES", str(2 * 1024 * 1024))
+# 512 KiB of SQLite page cache per pooled connection (and the shared fragment file's) instead of 2 MiB:
+# a worker keeps up to 5 of them filled (10 MiB of a worker's RSS); the pages they miss come from the
+# OS's file cache, shared by all.
 os.environ.setdefault("FEEDSVC_DATABASE_SQLITE_CACHE_KIB", "512")
 # Each worker reads a feed's change counter at most every 0.5 s instead of on every request
 # (feedsvc/web/render_cache.CounterCache says why that is safe); about doubles cached hits and 304s.

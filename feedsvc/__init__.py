@@ -1,7 +1,7 @@
 """feedsvc: stored Hindi news articles in, valid RSS, Atom, JSON Feed, AMP and pages out."""
 from flask import Flask
 
-from feedsvc import cli, config, validate
+from feedsvc import cli, config
 from feedsvc.ops import desk_counters, partners
 from feedsvc.publish import schedule, websub
 from feedsvc.web import (
@@ -39,7 +39,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     surrogate.init_app(app)                   # Surrogate-Key / Cache-Tag: what each response holds, for purges
     limiter = ratelimit.init_app(app)         # limits on feeds and oEmbed, per partner key or client address
     partners.install_log_redaction(app)       # partner keys never reach a log line
-    validate.init_app(app)                    # FEEDSVC_VALIDATE_ON_RENDER=1 checks every response before it is sent
+    if app.config["VALIDATE_ON_RENDER"]:      # every response checked before it is sent (a debug mode)
+        from feedsvc import validate  # here: its grammars are 3.5 MiB a serving worker need not hold
+        validate.init_app(app)
     # FEEDSVC_FAST_PATH=1: cached public feeds replayed at the WSGI layer, counted on the app's own limiter.
     fastpath.init_app(app, engine=engine, counters=documents.counters(app), limiter=limiter)
     proxy.init_app(app)                       # last: the outermost WSGI layer, so all inside see the client's address

@@ -26,8 +26,9 @@ DEFAULTS = {
     # Off behind PgBouncer in transaction mode (before 1.21 it cannot keep a session's prepared statements
     # across transactions that land on different server connections): psycopg then never prepares.
     "DATABASE_PREPARED_STATEMENTS": True,
-    # KiB of page cache per SQLite connection; 0 keeps SQLite's own (2 MiB). Each pooled connection of
-    # each worker fills its own; deploy/gunicorn.conf.py sets a smaller one (its docstring says why).
+    # KiB of page cache per SQLite connection (the store's and the shared fragment file's); 0 keeps
+    # SQLite's own (2 MiB). Each pooled connection of each worker fills its own; deploy/gunicorn.conf.py
+    # sets a smaller one (its docstring says why).
     "DATABASE_SQLITE_CACHE_KIB": 0,
     # The publication
     # Where readers find the site; every link is made absolute against it when a document is built, so
@@ -293,6 +294,6 @@ def load(app, test_config: dict | None = None) -> None:
     try:
         app.config["IMAGE_SIZES"] = images.parse_sizes(app.config["IMAGE_RENDITIONS"])
         app.config["IMAGE_BODY_WIDTHS"] = images.parse_widths(app.config["IMAGE_BODY_RENDITIONS"])
-        app.config["IMAGE_FORMATS"] = images.usable_formats(app.config["IMAGE_FORMATS"])
+        app.config["IMAGE_FORMATS"] = images.known_formats(app.config["IMAGE_FORMATS"])
     except ValueError as exc:
         raise ConfigError(f"FEEDSVC_IMAGE_RENDITIONS / FEEDSVC_IMAGE_BODY_RENDITIONS / FEEDSVC_IMAGE_FORMATS: {exc}") from None

@@ -7,7 +7,7 @@ import sqlite3
 from sqlalchemy import text
 
 from feedsvc import create_app
-from feedsvc.web import db
+from feedsvc.web import db, documents
 
 
 def _cache_size(app) -> int:
@@ -23,3 +23,12 @@ def test_the_setting_sizes_each_connections_page_cache(tmp_path):
 def test_zero_keeps_sqlites_default(tmp_path):
     app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/b.db"})
     assert _cache_size(app) == sqlite3.connect(":memory:").execute("PRAGMA cache_size").fetchone()[0]
+
+
+def test_the_shared_fragment_file_takes_the_same_page_cache(make_app, tmp_path):
+    app = make_app(DATABASE_SQLITE_CACHE_KIB=512, SERVER_PROCESSES=2, RATELIMIT_ENABLED=False,
+                   FEED_FRAGMENTS_SHARED_DIR=str(tmp_path))
+    shared = documents.fragments(app).shared
+    with app.app_context():
+        shared.get_all([])   # opens its connection
+    assert shared._connection().execute("PRAGMA cache_size").fetchone()[0] == -512

@@ -29,11 +29,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PIL import Image, ImageOps, features
 from werkzeug.security import safe_join
 
 from feedsvc.ingest.urls import uri
+
+# Pillow is imported by the functions that decode or encode: 4-5 MiB RSS (its checks of AVIF and WebP
+# support included) that a server worker only needs for a write's images or a missing rendition, not for
+# serving the stored sizes (bench row worker-rss-1m).
+if TYPE_CHECKING:
+    from PIL import Image
 
 RENDITIONS_DIR = "renditions"
 # Format name -> (Pillow format, MIME type, file extension, encoder options). WebP method 2 and AVIF
@@ -91,16 +97,29 @@ def parse_widths(entries) -> tuple[tuple[str, int], ...]:
     return tuple(widths)
 
 
-def usable_formats(names) -> tuple[str, ...]:
-    """The configured formats this Pillow can write (AVIF needs a Pillow built with libavif)."""
+def known_formats(names) -> tuple[str, ...]:
+    """The configured format names, checked (ValueError names the unknown ones)."""
     unknown = [name for name in names if name not in FORMATS]
     if unknown:
         raise ValueError(f"unknown image formats {unknown}; known: {sorted(FORMATS)}")
+    return tuple(names)
+
+
+def usable_formats(names) -> tuple[str, ...]:
+    """The configured formats this Pillow can write (AVIF needs a Pillow built with libavif)."""
+    return _usable(known_formats(names))
+
+
+@lru_cache(maxsize=8)   # asked by every write and missing rendition; features.check loads a plugin
+def _usable(names: tuple[str, ...]) -> tuple[str, ...]:
+    from PIL import features
+
     return tuple(n for n in names if n not in _FORMAT_FEATURE or features.check(_FORMAT_FEATURE[n]))
 
 
 def settings_from(config) -> ImageSettings:
-    return ImageSettings(config["SITE_URL"], config["MEDIA_DIR"], config["IMAGE_SIZES"], config["IMAGE_FORMATS"],
+    return ImageSettings(config["SITE_URL"], config["MEDIA_DIR"], config["IMAGE_SIZES"],
+                         usable_formats(config["IMAGE_FORMATS"]),
                          config.get("IMAGE_BODY_WIDTHS", ()))
 
 
@@ -130,6 +149,8 @@ def local_media(url: str, settings: ImageSettings) -> tuple[Path, str] | None:
 def _open(path: Path, *, decode: bool = True) -> Image.Image:
     """The image, decoded whole unless `decode` is false (then only its header is read): a truncated
     or corrupt file fails here, not in a reader's browser."""
+    from PIL import Image
+
     with warnings.catch_warnings():
         # Pillow only warns between MAX_IMAGE_PIXELS and twice that; past it, it raises. Both refuse here.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -147,6 +168,8 @@ def _open(path: Path, *, decode: bool = True) -> Image.Image:
 def probe(path: Path) -> dict:
     """width and height as shown (EXIF rotation applied), MIME type, byte length and SHA-256 of a file,
     from its header: make_renditions decodes it whole."""
+    from PIL import Image
+
     image = _open(path, decode=False)
     data = path.read_bytes()
     width, height = image.size
@@ -192,6 +215,8 @@ def rendition_size(width: int, height: int, target: tuple[int, int]) -> tuple[in
 
 def _displayed(image: Image.Image) -> Image.Image:
     """The first frame, turned as its EXIF says, in a mode every encoder takes (CMYK and palettes to RGB)."""
+    from PIL import ImageOps
+
     image.seek(0)
     image = ImageOps.exif_transpose(image)
     has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
@@ -199,6 +224,8 @@ def _displayed(image: Image.Image) -> Image.Image:
 
 
 def _encode(picture: Image.Image, fmt: str, target: Path) -> None:
+    from PIL import Image
+
     pillow_format, _, _, options = FORMATS[fmt]
     if fmt == "jpeg" and picture.mode == "RGBA":  # JPEG has no alpha: transparent parts go white
         flat = Image.new("RGB", picture.size, "white")
@@ -230,6 +257,8 @@ def _make(settings: ImageSettings, picture_of, target: Path, size: tuple[int, in
     if not target.exists():
         with _locked(settings, target):
             if not target.exists():  # another worker made it while this one waited for the lock
+                from PIL import Image
+
                 picture = picture_of()
                 width, height = picture.size
                 box = crop_box(width, height, size, focus)

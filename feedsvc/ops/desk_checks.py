@@ -6,11 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from feedsvc.render.feeds.urls import FEEDS
-from feedsvc.store import desk_validations, now_utc
+from feedsvc.store import desk_validations, dialect_insert, now_utc
 
 FEED_MAX = 300        # desk_validations.feed
 PROBLEMS_KEPT = 20    # per feed: the desk shows the first few; the command's output has them all
@@ -41,8 +40,7 @@ def record_validations(conn: Connection, outcomes, when: datetime | None = None)
             for o in outcomes if o.target.startswith(FEEDS + "/") and not o.target.endswith(".opml")]
     if not rows:
         return 0
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(desk_validations)
+    stmt = dialect_insert(conn)(desk_validations)
     # A target may come twice (a profile feed checked per profile); the rows of one statement must differ.
     unique = list({row["feed"]: row for row in rows}.values())
     conn.execute(stmt.on_conflict_do_update(index_elements=[desk_validations.c.feed],

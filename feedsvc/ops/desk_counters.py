@@ -28,7 +28,6 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context
 from sqlalchemy import and_, case, delete, func, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from feedsvc.ops import user_agents
@@ -39,6 +38,7 @@ from feedsvc.store import (
     desk_left_out,
     desk_pollers,
     desk_reader_days,
+    dialect_insert,
     now_utc,
     partner_usage,
 )
@@ -276,10 +276,6 @@ def poller_digest(day: date, remote: str | None, user_agent: str | None) -> str:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
-def _insert(conn: Connection):
-    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-
-
 def _summed(feeds: dict, part: int) -> dict:
     """(day, hour, feed) -> counts, summed by (day or hour, feed)."""
     sums: dict = {}
@@ -296,7 +292,7 @@ def _lock_order(items):
 
 
 def _add_feed_counts(conn: Connection, table, period: str, sums: dict) -> None:
-    stmt = _insert(conn)(table)
+    stmt = dialect_insert(conn)(table)
     conn.execute(stmt.on_conflict_do_update(
         index_elements=[table.c[period], table.c.feed],
         set_={name: table.c[name] + stmt.excluded[name] for name in FEED_COLUMNS}),
@@ -306,7 +302,7 @@ def _add_feed_counts(conn: Connection, table, period: str, sums: dict) -> None:
 
 def write(conn: Connection, pending: _Pending) -> None:
     """Add `pending`'s counts to the stored ones (additive upserts: other workers' counts stay)."""
-    insert = _insert(conn)
+    insert = dialect_insert(conn)
     if pending.feeds:
         _add_feed_counts(conn, desk_feed_days, "day", _summed(pending.feeds, 0))
         _add_feed_counts(conn, desk_feed_hours, "hour",
@@ -341,7 +337,7 @@ def write(conn: Connection, pending: _Pending) -> None:
 def _add_partner_counts(conn: Connection, counted: dict) -> None:
     """(day, partner id, feed) -> [requests, not_modified, bytes], added to partner_usage."""
     t = partner_usage.c
-    stmt = _insert(conn)(partner_usage)
+    stmt = dialect_insert(conn)(partner_usage)
     conn.execute(stmt.on_conflict_do_update(
         index_elements=[t.partner_id, t.day, t.feed],
         set_={name: t[name] + stmt.excluded[name] for name in ("requests", "not_modified", "bytes")}),

@@ -26,7 +26,6 @@ from functools import cached_property, lru_cache
 from typing import NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import nh3
 from blinker import Namespace
 from sqlalchemy.engine import Connection
 
@@ -285,6 +284,8 @@ def _content(profile: Profile, entry: Entry) -> str | None:
     html = profile.rule("html")
     if not html:
         return entry.content_html
+    import nh3  # here, as in feedsvc/ingest/sanitize.py: only profiles with an html rule need it
+
     # "*": none unless the profile lists some: nh3 otherwise keeps lang and title on every tag.
     return nh3.clean(entry.content_html, tags=set(html["tags"]),
                      attributes={"*": set(), **{tag: set(names) for tag, names in html.get("attributes", {}).items()}},

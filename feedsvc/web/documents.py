@@ -61,7 +61,9 @@ def fragment_file(app: Flask, engine: Engine) -> FragmentFile | None:
         with engine.begin() as conn:
             identity = store.fixed_setting(conn, FRAGMENT_FILE_SETTING, uuid.uuid4().hex)
         return folder / f"{identity}.sqlite"
-    return FragmentFile(locate, limit)
+    # Its page cache as small as the store's connections' (DATABASE_SQLITE_CACHE_KIB): what it misses
+    # is read from the OS's file cache, which every worker shares.
+    return FragmentFile(locate, limit, app.config["DATABASE_SQLITE_CACHE_KIB"])
 
 
 def spill_directory(app: Flask) -> render_spill.SpillDirectory | None:

@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, make_response, redirect, render_template, request, url_for
 from markupsafe import Markup
-from PIL import Image
 
 from feedsvc import store
 from feedsvc.ingest.records import article_from_json
@@ -210,6 +209,8 @@ def oembed_discovery(article_url: str, title: str | None = None) -> Markup:
 
 @lru_cache(maxsize=8)
 def _image_size(path: Path) -> tuple[int, int]:
+    from PIL import Image  # here: Pillow is imported where an image is read (feedsvc/ingest/images.py says why)
+
     with Image.open(path) as image:  # reads the header only
         return image.size
 

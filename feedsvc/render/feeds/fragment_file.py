@@ -54,8 +54,8 @@ class FragmentFile:
     per process (opened lazily, again after a fork) behind a lock: gevent workers run many greenlets,
     and a connection each would hold as many file handles."""
 
-    def __init__(self, locate: Callable[[], Path], max_bytes: int):
-        self.locate, self.max_bytes = locate, max_bytes
+    def __init__(self, locate: Callable[[], Path], max_bytes: int, cache_kib: int = 0):
+        self.locate, self.max_bytes, self.cache_kib = locate, max_bytes, cache_kib
         self.path: Path | None = None
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
@@ -124,6 +124,8 @@ class FragmentFile:
             conn = sqlite3.connect(self.path, timeout=BUSY_MS / 1000, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=OFF")
+            if self.cache_kib > 0:   # negative: KiB, not pages (sqlite.org/pragma.html#pragma_cache_size)
+                conn.execute(f"PRAGMA cache_size=-{int(self.cache_kib)}")
             conn.executescript("BEGIN;" + SCHEMA + "COMMIT;")
             _delete_stale(self.path)
         except Exception as exc:  # noqa: BLE001 - naming the file may need the store; rendering needs neither
