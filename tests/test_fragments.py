@@ -8,10 +8,11 @@ import orjson
 import pytest
 
 from feedsvc import store
-from feedsvc.render import feeds
+from feedsvc.render import feeds, profile_fragments
 from feedsvc.render.feeds.fragments import Fragments
-from feedsvc.render.feeds.model import Site
+from feedsvc.render.feeds.model import Scope, Site
 from feedsvc.web import db, documents
+from feedsvc.web.profile_feeds import profiles_of
 from tests.support.records import put_record
 from tests.support.scopes import scope_ids
 
@@ -142,5 +143,15 @@ def test_a_scope_state_is_read_once_for_every_format_and_page_size(client, app, 
     put_record(client, api_headers, make_record(id="stamp-new", slug="stamp-new", title="नई ख़बर"))
     with db.engine(app).connect() as conn:
         state = feeds.state_of(conn, "site")
-        composed = feeds.render("json", "site", conn=conn, site=site, state=state, fragments=fragments)
+        composed = feeds.render("json", "site", conn=conn, site=site, limit=2, state=state, fragments=fragments)
         assert "नई ख़बर" in titles("json", composed) and fragments.stamps.reads == 4   # a new state, read anew
+        # Once the profiles' base has read its (longer) list, a public first page reads as many for it.
+        profiles = list(profiles_of(app).values())
+        profile_fragments.load_base(conn, site, Scope("site"), state, profiles, fragments=fragments)
+        assert fragments.stamps.reads == 5
+    put_record(client, api_headers, make_record(id="stamp-newer", slug="stamp-newer", title="और नई ख़बर"))
+    with db.engine(app).connect() as conn:
+        state = feeds.state_of(conn, "site")
+        feeds.render("atom", "site", conn=conn, site=site, limit=2, state=state, fragments=fragments)
+        base = profile_fragments.load_base(conn, site, Scope("site"), state, profiles, fragments=fragments)
+        assert fragments.stamps.reads == 6 and base.keys[0][0] == "stamp-newer"

@@ -76,8 +76,11 @@ def load_base(conn: Connection, site: Site, scope: Scope, state: ScopeState, pro
     wide = replace(site, tombstone_days=withdrawn_days_needed(profiles, site))
     frame = feed_frame(conn, wide, scope, state, fmt="atom", limit=limit, after=None, base_url=None, language=None,
                        next_after=None)
-    stamps = fragments.stamps.newest(conn, scope.id, state, limit) if fragments is not None \
-        else store.newest_versions(conn, scope.id, limit, syndicated=True)
+    if fragments is not None:
+        fragments.stamps.first_pages = max(fragments.stamps.first_pages, limit)
+        stamps = fragments.stamps.newest(conn, scope.id, state, limit)
+    else:
+        stamps = store.newest_versions(conn, scope.id, limit, syndicated=True)
     return Base(replace(frame, site=site), stamps, [(row.id, row.version) for row in stamps])
 
 

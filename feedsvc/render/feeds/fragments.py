@@ -52,11 +52,13 @@ class Stamps:
     fan-out's page builds took, profiled in process). The rows of one state cannot change: the scope's change
     counter (its version and time) moves with every write to an article of it, which is what keeps the
     rendered documents themselves (web/render_cache) too. A state's rows are kept for the largest count
-    asked, and a smaller count is their head: the order (newest first, then by id) is total.
+    asked, and a smaller count is their head: the order (newest first, then by id) is total. A first
+    page reads at least `first_pages` rows (the profiles' base reads more than a public page shows,
+    profile_fragments.load_base), so whichever of them comes first reads for both.
     """
 
     def __init__(self, kept: int = STAMPS_KEPT):
-        self.kept = kept
+        self.kept, self.first_pages = kept, 0
         self._items: OrderedDict[Hashable, tuple[int, list]] = OrderedDict()
         self._lock = threading.Lock()
         self.reads = 0
@@ -69,15 +71,16 @@ class Stamps:
             held = self._items.get(key)
         if held is not None and (held[0] >= count or len(held[1]) < held[0]):   # enough, or every one there is
             return held[1][:count]
-        rows = store.newest_versions(conn, scope_id, count, after, syndicated=True, language=language)
+        wanted = max(count, self.first_pages) if after is None and language is None else count
+        rows = store.newest_versions(conn, scope_id, wanted, after, syndicated=True, language=language)
         with self._lock:
             self.reads += 1
-            if count >= self._items.get(key, (0, []))[0]:
-                self._items[key] = (count, rows)
+            if wanted >= self._items.get(key, (0, []))[0]:
+                self._items[key] = (wanted, rows)
             self._items.move_to_end(key)
             while len(self._items) > self.kept:
                 self._items.popitem(last=False)
-        return rows
+        return rows[:count]
 
     def clear(self) -> None:
         with self._lock:
