@@ -8,10 +8,11 @@ import orjson
 import pytest
 
 from feedsvc import store
-from feedsvc.render import feeds
+from feedsvc.render import feeds, profile_fragments
 from feedsvc.render.feeds.fragments import Fragments
-from feedsvc.render.feeds.model import Site
+from feedsvc.render.feeds.model import Scope, Site
 from feedsvc.web import db, documents
+from feedsvc.web.profile_feeds import profiles_of
 from tests.support.records import put_record
 from tests.support.scopes import scope_ids
 
@@ -122,3 +123,35 @@ def test_equal_fragments_are_held_once():
     assert fragments.get_all(variants) == [None] * 50
     fragments.put(fragments.key("rss", "a2", 1), b"v" * 90)   # a key given new bytes lets go of its old ones
     assert fragments.bytes == 180 and fragments.get(fragments.key("rss", "a2", 1)) == b"v" * 90
+
+
+def test_a_scope_state_is_read_once_for_every_format_and_page_size(client, app, api_headers, make_record):
+    for n in range(4):
+        put_record(client, api_headers, make_record(id=f"stamp-{n}", slug=f"stamp-{n}", title=f"ख़बर {n}"))
+    site = Site.from_config(app.config)
+    fragments = Fragments(revision="test")
+    with db.engine(app).connect() as conn:
+        state = feeds.state_of(conn, "site")
+        for limit in (2, 3, 1):   # the widest read so far serves a narrower page
+            for fmt in feeds.FORMATS:
+                composed = feeds.render(fmt, "site", conn=conn, site=site, limit=limit, state=state, fragments=fragments)
+                assert composed == feeds.render(fmt, "site", conn=conn, site=site, limit=limit, state=state)
+        assert fragments.stamps.reads == 2   # limit 2 (3 rows read), then limit 3 (4 rows)
+        feeds.render("rss", "site", conn=conn, site=site, limit=50, state=state, fragments=fragments)
+        feeds.render("atom", "site", conn=conn, site=site, limit=60, state=state, fragments=fragments)
+        assert fragments.stamps.reads == 3   # 51 asked, 4 there: every one there is, whatever is asked next
+    put_record(client, api_headers, make_record(id="stamp-new", slug="stamp-new", title="नई ख़बर"))
+    with db.engine(app).connect() as conn:
+        state = feeds.state_of(conn, "site")
+        composed = feeds.render("json", "site", conn=conn, site=site, limit=2, state=state, fragments=fragments)
+        assert "नई ख़बर" in titles("json", composed) and fragments.stamps.reads == 4   # a new state, read anew
+        # Once the profiles' base has read its (longer) list, a public first page reads as many for it.
+        profiles = list(profiles_of(app).values())
+        profile_fragments.load_base(conn, site, Scope("site"), state, profiles, fragments=fragments)
+        assert fragments.stamps.reads == 5
+    put_record(client, api_headers, make_record(id="stamp-newer", slug="stamp-newer", title="और नई ख़बर"))
+    with db.engine(app).connect() as conn:
+        state = feeds.state_of(conn, "site")
+        feeds.render("atom", "site", conn=conn, site=site, limit=2, state=state, fragments=fragments)
+        base = profile_fragments.load_base(conn, site, Scope("site"), state, profiles, fragments=fragments)
+        assert fragments.stamps.reads == 6 and base.keys[0][0] == "stamp-newer"

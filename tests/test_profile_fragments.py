@@ -74,7 +74,9 @@ def test_composed_profile_pages_are_the_whole_pages_cold_warm_and_in_part(change
                 named = Scope.from_id(scope_id)
                 scope = Scope(named.kind, named.key, state.name)
                 whole_base = shaping.load_base_feed(conn, site, scope, state, built_in)
-                base = profile_fragments.load_base(conn, site, scope, state, built_in)
+                # Its stamps as the public pages of the state read them (the warm round: read already).
+                feeds.render("rss", scope, conn=conn, site=site, state=state, fragments=fragments)
+                base = profile_fragments.load_base(conn, site, scope, state, built_in, fragments=fragments)
                 for profile in every:
                     for fmt in profile.formats:
                         self_url = shaping.profile_feed_url(profile.name, scope, fmt, SITE_URL)

@@ -68,13 +68,19 @@ class Base:
     pages: dict = field(default_factory=dict)
 
 
-def load_base(conn: Connection, site: Site, scope: Scope, state: ScopeState, profiles) -> Base:
-    """What profiles.load_base_feed reads, without reading the articles."""
+def load_base(conn: Connection, site: Site, scope: Scope, state: ScopeState, profiles,
+              fragments: Fragments | None = None) -> Base:
+    """What profiles.load_base_feed reads, without reading the articles; with `fragments`, the newest
+    stamps are those its public pages of the same state read (Fragments.stamps)."""
     limit = base_limit(profiles, site.default_limit)
     wide = replace(site, tombstone_days=withdrawn_days_needed(profiles, site))
     frame = feed_frame(conn, wide, scope, state, fmt="atom", limit=limit, after=None, base_url=None, language=None,
                        next_after=None)
-    stamps = store.newest_versions(conn, scope.id, limit, syndicated=True)
+    if fragments is not None:
+        fragments.stamps.first_pages = max(fragments.stamps.first_pages, limit)
+        stamps = fragments.stamps.newest(conn, scope.id, state, limit)
+    else:
+        stamps = store.newest_versions(conn, scope.id, limit, syndicated=True)
     return Base(replace(frame, site=site), stamps, [(row.id, row.version) for row in stamps])
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from datetime import datetime, timezone
+from functools import partial
 
 from flask import Blueprint, current_app, render_template
 from werkzeug.exceptions import NotFound
@@ -91,7 +92,7 @@ def _base_feed(scope: Scope, state):
 
 def _stamped_base(scope: Scope, state) -> profile_fragments.Base:
     """What every profile's page composed from fragments starts from: articles read only when needed."""
-    return _per_state(_STAMPS, scope, state, profile_fragments.load_base)
+    return _per_state(_STAMPS, scope, state, partial(profile_fragments.load_base, fragments=fragments()))
 
 
 class ProfileFeedPage(FeedPage):

@@ -12,6 +12,9 @@ written whole, as without fragments, and cut into its entries afterwards; a page
 all remembered reads only the articles' ids and versions from the store. Whatever cannot be cut
 exactly (a writer that left an entry out, a boundary that is not where expected) is served as
 written and not remembered, so a fragment can never change what a page says.
+
+Which articles a page shows, and at which versions, is read once per scope state (`Stamps`): a
+write's fan-out asks it for every format and profile of each scope it changed.
 """
 from __future__ import annotations
 
@@ -37,6 +40,52 @@ ENTRY_END = {"rss": b"</item>", "atom": b"</entry>"}
 SEPARATOR = {"rss": b"", "atom": b"", "json": b","}
 JSON_ITEMS, JSON_TAIL = b'"items":[', b"]}"
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
+# Scope states whose newest stamps are kept: a write's fan-out changes 14 scopes (site, section, 10 tags,
+# 2 authors), and a few pages or single-language feeds of them may be asked meanwhile.
+STAMPS_KEPT = 128
+
+
+class Stamps:
+    """The newest articles' (id, published, version) of scope states, read once for all their documents.
+
+    Every format of a scope's feed and every profile's (render/profile_fragments.py) starts from the
+    same rows: after a write, each read them again with a query of its own (a fifth of the CPU the
+    fan-out's page builds took, profiled in process). The rows of one state cannot change: the scope's change
+    counter (its version and time) moves with every write to an article of it, which is what keeps the
+    rendered documents themselves (web/render_cache) too. A state's rows are kept for the largest count
+    asked, and a smaller count is their head: the order (newest first, then by id) is total. A first
+    page reads at least `first_pages` rows (the profiles' base reads more than a public page shows,
+    profile_fragments.load_base), so whichever of them comes first reads for both.
+    """
+
+    def __init__(self, kept: int = STAMPS_KEPT):
+        self.kept, self.first_pages = kept, 0
+        self._items: OrderedDict[Hashable, tuple[int, list]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.reads = 0
+
+    def newest(self, conn: Connection, scope_id: str, state: ScopeState, count: int, after: Cursor | None = None,
+               language: str | None = None) -> list:
+        """store.newest_versions(conn, scope_id, count, after, syndicated=True, language=language) of `state`."""
+        key = (scope_id, state.version, state.modified_at, after, language)
+        with self._lock:
+            held = self._items.get(key)
+        if held is not None and (held[0] >= count or len(held[1]) < held[0]):   # enough, or every one there is
+            return held[1][:count]
+        wanted = max(count, self.first_pages) if after is None and language is None else count
+        rows = store.newest_versions(conn, scope_id, wanted, after, syndicated=True, language=language)
+        with self._lock:
+            self.reads += 1
+            if wanted >= self._items.get(key, (0, []))[0]:
+                self._items[key] = (wanted, rows)
+            self._items.move_to_end(key)
+            while len(self._items) > self.kept:
+                self._items.popitem(last=False)
+        return rows[:count]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
 
 
 class Fragments:
@@ -58,6 +107,7 @@ class Fragments:
         self._held: dict[bytes, list] = {}   # content -> [the one bytes object held, keys holding it]
         self._lock = threading.Lock()
         self.bytes = self.hits = self.misses = self.shared_hits = 0
+        self.stamps = Stamps()   # version numbers are one store's own, as the fragments' keys
 
     def key(self, fmt: str, article_id: str, version: int, *options: Hashable) -> tuple:
         return (self.revision, fmt, article_id, version, *options)
@@ -126,6 +176,7 @@ class Fragments:
             self._items.clear()
             self._held.clear()
             self.bytes = 0
+        self.stamps.clear()
 
     def __len__(self) -> int:
         return len(self._items)
@@ -206,7 +257,7 @@ def render(fmt: str, write: Callable[[Feed], bytes], conn: Connection, site: Sit
            language: str | None, fragments: Fragments) -> bytes | None:
     """One page composed from the fragments of its entries, those missing written (together, in one
     document) and remembered; None when it cannot be composed exactly (the caller writes it whole)."""
-    stamps = store.newest_versions(conn, scope.id, limit + 1, after, syndicated=True, language=language)
+    stamps = fragments.stamps.newest(conn, scope.id, state, limit + 1, after, language)
     page = stamps[:limit]
     digest = site.digest()
     keys = {row.id: fragments.key(fmt, row.id, row.version, full_text, digest) for row in page}
