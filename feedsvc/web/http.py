@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import format_datetime, parsedate_to_datetime
+from functools import lru_cache
 from typing import Callable, Mapping
 
 from flask import Response, current_app, request
@@ -98,6 +99,22 @@ def choose_encoding(header: str | None, available=ENCODINGS) -> str:
     """The best encoding the client accepts among `available` (RFC 9110 §12.5.3), else identity."""
     if not header:
         return "identity"
+    if len(header) <= CACHED_HEADER_CHARS:
+        return _chosen_encoding(header, tuple(available))
+    return _choose_encoding(header, available)
+
+
+# Clients send a handful of distinct Accept-Encoding values; choosing took 1.8 µs of a 60-70 µs
+# replayed feed (in process, 2026-12-07). Only short values are kept, so the cache stays small.
+CACHED_HEADER_CHARS = 128
+
+
+@lru_cache(maxsize=128)
+def _chosen_encoding(header: str, available: tuple) -> str:
+    return _choose_encoding(header, available)
+
+
+def _choose_encoding(header: str, available) -> str:
     weights: dict[str, float] = {}
     for part in header.split(","):
         name, _, params = part.partition(";")
