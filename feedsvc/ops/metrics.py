@@ -135,8 +135,7 @@ def observe_replay(environ, replay, encoding: str, elapsed: float, log: bool) ->
     if status == 200:
         _cache_hits("feed").inc()
     if log:
-        length = next((int(v) for k, v in replay.headers if k.lower() == "content-length"), None)
-        access_log.write(environ["REQUEST_METHOD"], environ["PATH_INFO"], "feed", status, length, elapsed,
+        access_log.write(environ["REQUEST_METHOD"], environ["PATH_INFO"], "feed", status, replay.length, elapsed,
                          encoding if status == 200 else "identity",
                          "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MODIFIED_SINCE" in environ,
                          environ.get("REMOTE_ADDR"), environ.get("HTTP_USER_AGENT"), environ.get("HTTP_REFERER"))

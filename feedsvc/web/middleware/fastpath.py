@@ -49,6 +49,7 @@ class Replay:
     status: str                # "200 OK"
     headers: tuple             # ((name, value), ...) as the app sent them
     body: bytes
+    length: int | None         # its Content-Length, for the access log
 
 
 def feed_target(environ) -> tuple[str, str] | None:
@@ -146,10 +147,11 @@ class FastPath:
             if hasattr(result, "close"):
                 result.close()
         etag = next((v for k, v in sent["headers"] if k.lower() == "etag"), "")
+        length = next((int(v) for k, v in sent["headers"] if k.lower() == "content-length"), None)
         validator = http.strip_encoding(etag.strip('"'))
         if validator:
             replay = Replay(stamp, validator, stamp[1] if stamp[0] else None, sent["status"],
-                            tuple(sent["headers"]), body)
+                            tuple(sent["headers"]), body, length)
             self._keep((*where, int(sent["status"][:3])), replay)
         return [body]
 
