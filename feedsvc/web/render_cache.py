@@ -338,7 +338,7 @@ class CounterCache:
 
     With a `probe` (store.change_probe: SQLite, where every process of the deployment shares one
     file) the held counters are exact: each request asks the probe whether anything was committed
-    since the counters were read (about 3 µs) and drops them all when so. A write through any
+    since the counters were read (about 4 µs) and drops them all when so. A write through any
     process, a command such as `flask import-articles`, the scheduler or another worker is seen by
     the very next request, and a cached hit or 304 never touches the pool (the read and the connection
     checkout were about 250 µs, over three quarters of such a request).
