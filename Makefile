@@ -1,10 +1,11 @@
 # feedsvc: `make run` serves the sample articles; `make test` runs lint, types and the whole suite;
-# `make test-fast` the same without the tests marked slow. Measured on this 2-core machine, 2026-12-07, quiet
-# (load under 3), after xdist groups were honoured again and templates compiled once per process
-# (tests/support/ordering.py, tests/support/templates.py): `make test-fast` 2,363 tests, pytest 71 s (was 86),
-# 90 s wall with ruff and mypy beside pytest (was 120; PostgreSQL and Redis not configured); `make test` in
-# CI (clean clone, .ci/run) 3,642 tests in 7 min 45 s in parallel, then the load test alone in 2 min 26 s,
-# 12 min 20 s wall with the venv install.
+# `make test-fast` the same without the tests marked slow or browser (the 24 fast-lane tests that drive
+# Chromium cost 16 s of its 62: their pages are still rendered and parsed by the other tests; `make test`, CI
+# and `pytest -m browser` run them). Measured on this 2-core machine, 2026-12-07 18:15, quiet (load under 1),
+# PostgreSQL and Redis not configured: with browser tests 2,401 tests, pytest 61.5 s, 75.5 s wall; without,
+# 2,377 tests, pytest 37.6 s, 50.8 s wall with ruff and mypy beside it. With FEEDSVC_TEST_POSTGRESQL_URL/REDIS_URL set the lane also runs
+# the store's PostgreSQL variants (3,024 tests, 117 s). `make test` in CI (clean clone, .ci/run, load 4-5
+# from a concurrent database build) 3,704 tests in 11 min 28 s in parallel, then the load test in 2 min 27 s.
 # Markers that decide which lane runs what: pyproject.toml.
 # Both set up everything they need on a fresh machine (venv, Python packages, Debian packages).
 
@@ -91,7 +92,7 @@ test: dev-venv system-deps node_modules
 
 test-fast: dev-venv system-deps node_modules
 	$(BIN)/ruff check .
-	$(call beside-types,$(PYTEST) -n 2 --dist loadgroup -m "not slow" --hypothesis-profile=fast $(PYTEST_ARGS))
+	$(call beside-types,$(PYTEST) -n 2 --dist loadgroup -m "not slow and not browser" --hypothesis-profile=fast $(PYTEST_ARGS))
 
 # The README's and docs' screenshots (docs/screenshots/*.png), taken by the browser tests in real Chromium.
 screenshots: dev-venv system-deps
