@@ -63,7 +63,16 @@ def fragment_file(app: Flask, engine: Engine) -> FragmentFile | None:
         return folder / f"{identity}.sqlite"
     # Its page cache as small as the store's connections' (DATABASE_SQLITE_CACHE_KIB): what it misses
     # is read from the OS's file cache, which every worker shares.
-    return FragmentFile(locate, limit, app.config["DATABASE_SQLITE_CACHE_KIB"])
+    shared = FragmentFile(locate, limit, app.config["DATABASE_SQLITE_CACHE_KIB"])
+    # Named now, while no request holds a connection: named at first use, inside a request that holds
+    # one, it takes a second from the pool, and a burst of first requests (the load test's 200 pollers
+    # on PostgreSQL, CI 2026-12-07) held every connection waiting for another: each timed out (503) and
+    # the next request tried again. A store not made yet (create_app before init-db) is named at first use.
+    try:
+        shared.path = locate()
+    except Exception:  # noqa: BLE001 - any failure here is retried where the file is first needed
+        shared.path = None
+    return shared
 
 
 def spill_directory(app: Flask) -> render_spill.SpillDirectory | None:
