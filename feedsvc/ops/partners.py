@@ -163,6 +163,8 @@ def usage_totals(conn: Connection) -> dict[str, tuple[int, int]]:
 
 def redact(text: str) -> str:
     """Text with every partner key, and whatever sits in the key slot of a partner feed path, replaced."""
+    if KEY_PREFIX not in text and "/partner/" not in text:   # neither pattern can match: 0.1 µs, not 1.4
+        return text
     return KEY_PATTERN.sub(REDACTED, _PATH_KEY.sub(rf"\g<1>{REDACTED}\g<2>", text))
 
 

@@ -3,7 +3,7 @@
 The package's names are its API (`from feedsvc import store; store.newest(...)`); each lives in the
 module that owns it, so a newcomer reading `store.X` finds X in one of three files.
 """
-from feedsvc.store.engine import make_engine, migrate
+from feedsvc.store.engine import change_probe, make_engine, migrate
 from feedsvc.store.queries import (
                                    SCHEDULE_CHANGED,
                                    Cursor,
@@ -81,6 +81,7 @@ __all__ = [
     "article_row",
     "article_tags",
     "articles_at_versions",
+    "change_probe",
     "changed",
     "dialect_insert",
     "fixed_setting",

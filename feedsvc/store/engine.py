@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import functools
+import os
+import threading
 from pathlib import Path
+from typing import Callable
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
@@ -67,6 +70,43 @@ def _sqlite_bulk_pragmas(dbapi_conn, _record):
     cursor.execute("PRAGMA cache_size=-65536")
     cursor.execute("PRAGMA wal_autocheckpoint=10000")
     cursor.close()
+
+
+def change_probe(engine: Engine) -> Callable[[], int] | None:
+    """For a SQLite file: a function returning a number that moves whenever any connection, in any
+    process, has committed to the database since the previous call; None for other databases.
+
+    It reads `PRAGMA data_version` on a connection of its own that never writes (sqlite.org/pragma.html
+    #pragma_data_version: "The integer values returned by two invocations of "PRAGMA data_version"
+    from the same connection will be different if changes were committed to the database by any
+    other connection in the interim"). About 4 µs a call (two fcntl locks and an fstat; in process,
+    2026-12-07), where reading a scope's counter through the pool took about 250 µs. It never waits
+    for a lock: while the file is locked it raises at once, and the caller reads the store itself
+    (which waits its timeout once). The connection is closed with the engine's pool (dispose).
+    """
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return None
+    cargs, cparams = engine.dialect.create_connect_args(engine.url)
+    cparams = {**cparams, "timeout": 0, "check_same_thread": False}
+    lock = threading.Lock()
+    held: list = [None, None]   # (connection, the process that opened it): a forked child opens its own
+
+    def probe() -> int:
+        with lock:
+            if held[1] != os.getpid():
+                connection = engine.dialect.loaded_dbapi.connect(*cargs, **cparams)
+                connection.isolation_level = None   # autocommit: each PRAGMA reads the newest commit
+                held[:] = [connection, os.getpid()]
+            return held[0].execute("PRAGMA data_version").fetchone()[0]
+
+    def close(*_args) -> None:
+        # An idle connection to a WAL database keeps a shared lock: let go of it with the pool's.
+        with lock:
+            if held[0] is not None and held[1] == os.getpid():
+                held[0].close()
+            held[:] = [None, None]
+    event.listen(engine, "engine_disposed", close)
+    return probe
 
 
 def migrate(engine: Engine) -> None:

@@ -35,10 +35,12 @@ def init_app(app: Flask, engine: Engine) -> render_cache.RenderCache:
     """Give the app its render cache, and change counters forgotten on every write through `engine`."""
     app.extensions[_RENDER_CACHE] = render_cache.RenderCache(app.config["RENDER_CACHE_MAX_BYTES"], spill_directory(app))
     recheck = app.config["FEED_STATE_RECHECK_MS"] / 1000
-    # Only counters held for a while need telling of the other workers' writes.
+    # SQLite tells exactly and cheaply whether anything was committed; elsewhere counters are held for
+    # `recheck` seconds, and only those need telling of the other workers' writes.
+    probe = store.change_probe(engine)
     signal = render_cache.ChangeSignal.for_database(Path(app.instance_path), app.config["DATABASE_URL"]) \
-        if recheck > 0 else None
-    app.extensions[_COUNTERS] = render_cache.CounterCache(recheck, signal)
+        if recheck > 0 and probe is None else None
+    app.extensions[_COUNTERS] = render_cache.CounterCache(recheck, signal, probe=probe)
     app.extensions[_COUNTERS].follow(engine)
     size = app.config["FEED_FRAGMENTS_MAX_BYTES"]
     app.extensions[_FRAGMENTS] = feeds.Fragments(size, render_cache.output_revision(), fragment_file(app, engine)) \

@@ -49,6 +49,7 @@ class Replay:
     status: str                # "200 OK"
     headers: tuple             # ((name, value), ...) as the app sent them
     body: bytes
+    length: int | None         # its Content-Length, for the access log
 
 
 def feed_target(environ) -> tuple[str, str] | None:
@@ -114,19 +115,20 @@ class FastPath:
 
     def _answer(self, path, method, encoding, stamp, headers) -> Replay | None:
         """The recorded answer for this request, if one was recorded at the current stamp."""
-        for status in (200, 304):
-            key = (path, method, encoding, status)
-            replay = self.replays.get(key)
-            if replay is None or replay.stamp != stamp:
-                continue
-            try:
-                self.replays.move_to_end(key)   # recently used: kept longest
-            except KeyError:
-                pass   # dropped meanwhile by another thread; still good for this answer
-            fresh = http.is_fresh(replay.validator, replay.last_modified, headers)
-            if fresh == (status == 304):
-                return replay
-        return None
+        kept = self.replays.get((path, method, encoding, 200)), self.replays.get((path, method, encoding, 304))
+        current = [replay for replay in kept if replay is not None and replay.stamp == stamp]
+        if not current:
+            return None
+        # Both answers at one stamp carry the same validator and date: one freshness test decides.
+        status = 304 if http.is_fresh(current[0].validator, current[0].last_modified, headers) else 200
+        replay = kept[status == 304]
+        if replay is None or replay.stamp != stamp:
+            return None
+        try:
+            self.replays.move_to_end((path, method, encoding, status))   # recently used: kept longest
+        except KeyError:
+            pass   # dropped meanwhile by another thread; still good for this answer
+        return replay
 
     def _answer_and_record(self, environ, start_response, where: tuple, stamp: tuple):
         """The app answers; a 200 or 304 with an ETag is kept, exactly as sent, for the next such request."""
@@ -145,10 +147,11 @@ class FastPath:
             if hasattr(result, "close"):
                 result.close()
         etag = next((v for k, v in sent["headers"] if k.lower() == "etag"), "")
+        length = next((int(v) for k, v in sent["headers"] if k.lower() == "content-length"), None)
         validator = http.strip_encoding(etag.strip('"'))
         if validator:
             replay = Replay(stamp, validator, stamp[1] if stamp[0] else None, sent["status"],
-                            tuple(sent["headers"]), body)
+                            tuple(sent["headers"]), body, length)
             self._keep((*where, int(sent["status"][:3])), replay)
         return [body]
 
