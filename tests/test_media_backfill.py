@@ -107,7 +107,8 @@ def test_backfill_gives_old_articles_real_sizes_and_renditions_and_keeps_updated
         url, width = candidate.split(" ")
         picture = decoded(file_of(media, url).read_bytes())
         assert (picture.format, f"{picture.width}w") == ("WEBP", width)
-    assert not (Path(media_app.instance_path) / "media-backfill.json").exists()   # the walk ended
+    database = db.engine(media_app).url.render_as_string(hide_password=True)
+    assert not backfill.default_state_path(Path(media_app.instance_path), database).exists()   # the walk ended
 
 
 def test_a_second_run_writes_nothing(database_url, media_app, media, store_unprobed):

@@ -156,6 +156,13 @@ class ProgressFile:
         self.path.unlink(missing_ok=True)
 
 
+def default_state_path(instance: Path, database: str) -> Path:
+    """The walk's place in the instance folder, one file per database: two databases sharing the
+    folder (a site and its staging copy, parallel test runs) never resume from or delete each
+    other's place."""
+    return instance / f"media-backfill-{hashlib.sha256(database.encode('utf-8')).hexdigest()[:12]}.json"
+
+
 def remaining(engine: Engine, after: str | None) -> int:
     """How many stored articles a walk resumed after `after` still has to check."""
     query = select(func.count()).select_from(articles)

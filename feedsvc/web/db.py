@@ -137,7 +137,7 @@ media_cli = AppGroup("media", help="Article images stored before ingest probed t
 @click.option("--workers", type=click.IntRange(min=0), default=None,
               help="Processes that probe images and make renditions (default: one per core, at most 4; 0: none).")
 @click.option("--state", "state_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Where the walk keeps its place between runs (default: media-backfill.json in the instance folder).")
+              help="Where the walk keeps its place between runs (default: one file per database in the instance folder).")
 @click.option("--restart", is_flag=True, help="Walk from the first article, whatever the state file says.")
 @with_appcontext
 def media_backfill_command(workers, state_path, restart):
@@ -151,8 +151,9 @@ def media_backfill_command(workers, state_path, restart):
     config = current_app.config
     settings = images.settings_from(config)
     write_engine = importer.import_engine(config["DATABASE_URL"])
-    state = backfill.ProgressFile(state_path or Path(current_app.instance_path) / "media-backfill.json",
-                                  write_engine.url.render_as_string(hide_password=True), settings)
+    database = write_engine.url.render_as_string(hide_password=True)
+    state = backfill.ProgressFile(state_path or backfill.default_state_path(Path(current_app.instance_path), database),
+                                  database, settings)
     after = None if restart else state.resume_point()
     total = backfill.remaining(write_engine, after)
     if after is not None:
