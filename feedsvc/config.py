@@ -15,6 +15,10 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 DEFAULTS = {
     # Storage
+    # The folder of this machine's files (the default SQLite store, the render spill, the shared fragment
+    # file, change signals, the media backfill's place); None: Flask's, instance/ beside the package.
+    # The test suite gives each app its own, so tests running side by side never share these files.
+    "INSTANCE_PATH": None,
     "DATABASE_URL": None,  # None: SQLite file feedsvc.db in the instance folder
     # Seconds a request waits for a locked SQLite file or a PostgreSQL connection before it is answered
     # from the render cache (stale-if-error) or with 503; the import command waits longer.
@@ -267,6 +271,8 @@ def load(app, test_config: dict | None = None) -> None:
     app.config.update(from_environ())
     if test_config:
         app.config.update(test_config)
+    if app.config["INSTANCE_PATH"]:
+        app.instance_path = str(Path(app.config["INSTANCE_PATH"]).resolve())
     if not app.config["DATABASE_URL"]:
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
         app.config["DATABASE_URL"] = f"sqlite:///{Path(app.instance_path) / 'feedsvc.db'}"

@@ -5,9 +5,9 @@ from hypothesis import settings
 
 from feedsvc.ops import access_log
 
-pytest_plugins = ["tests.support.apps", "tests.support.chromium", "tests.support.mirrors", "tests.support.ordering",
-                  "tests.support.pictures", "tests.support.records", "tests.support.routing", "tests.support.templates",
-                  "tests.support.visibility"]
+pytest_plugins = ["tests.support.apps", "tests.support.chromium", "tests.support.folders", "tests.support.mirrors",
+                  "tests.support.ordering", "tests.support.pictures", "tests.support.records", "tests.support.routing",
+                  "tests.support.templates", "tests.support.visibility"]
 
 # Property tests take their example count from the profile, not from their own @settings: `make test`
 # (and a bare `pytest`) runs "full"; `make test-fast` passes --hypothesis-profile=fast, a tenth of it.

@@ -1,11 +1,13 @@
 """Settings read from FEEDSVC_* environment variables: types, lists, defaults, and errors that name the variable."""
 import os
+from pathlib import Path
 
 import pytest
 from flask import Flask
 
-from feedsvc import config
+from feedsvc import close_app, config, create_app
 from feedsvc.config import ConfigError
+from feedsvc.web import documents
 
 
 @pytest.fixture
@@ -31,6 +33,21 @@ def test_without_variables_every_default_holds(environ, tmp_path):
         assert list(settings[name]) == list(config.DEFAULTS[name]), name
     assert settings["DATABASE_URL"] == f"sqlite:///{tmp_path / 'instance' / 'feedsvc.db'}"
     assert settings["SITE_URL"] == "http://localhost:8000"
+
+
+def test_the_instance_folder_is_where_the_variable_says(environ, tmp_path):
+    """Two deployments on one checkout (and the tests, each in a folder of its own) keep the files of the
+    instance folder apart: the default store, the render spill, change signals, the backfill's place."""
+    folder = tmp_path / "elsewhere"
+    environ("FEEDSVC_INSTANCE_PATH", str(folder))
+    app = create_app({"TESTING": True})
+    try:
+        assert Path(app.instance_path) == folder
+        assert app.config["DATABASE_URL"] == f"sqlite:///{folder / 'feedsvc.db'}" and folder.is_dir()
+        spill = documents.cache(app).spill
+        assert spill is not None and spill.root == folder / "render-cache"
+    finally:
+        close_app(app)
 
 
 def test_the_default_site_url_is_on_the_port_served(environ, tmp_path):

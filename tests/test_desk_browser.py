@@ -72,7 +72,7 @@ def origin(tmp_path_factory):
     holder = {}
     server = make_server("127.0.0.1", 0, lambda environ, start: holder["app"](environ, start), threaded=True)
     origin = f"http://127.0.0.1:{server.server_port}"
-    with AppFactory(f"sqlite:///{folder / 'feedsvc.db'}") as make_app:
+    with AppFactory(f"sqlite:///{folder / 'feedsvc.db'}", instance=folder / "instance") as make_app:
         app = holder["app"] = make_app(SITE_URL=origin, DESK_TOKENS=[TOKEN], ACCESS_LOG=False, RATELIMIT_ENABLED=False)
         result = app.test_cli_runner().invoke(args=["import-articles", str(ARTICLES)])
         assert result.exit_code == 0, result.output

@@ -38,7 +38,7 @@ PROBES = {"/feed": "rss", "/feed/": "rss", "/rss": "rss", "/rss.xml": "rss", "/i
 def hub_app(request, tmp_path_factory):
     """The sample articles behind an app that names two WebSub hubs; tests must not write to it."""
     folder = tmp_path_factory.mktemp(f"hubs-{request.param}")
-    with fresh_database(request.param, folder) as url, AppFactory(url) as make_app:
+    with fresh_database(request.param, folder) as url, AppFactory(url, instance=folder / "instance") as make_app:
         app = make_app(**NAMED_HUBS, RATELIMIT_ENABLED=False)
         result = app.test_cli_runner().invoke(args=["import-articles", str(ARTICLES)])
         assert result.exit_code == 0, result.output

@@ -65,7 +65,7 @@ def hostile_app(request, tmp_path_factory):
     for index, (name, case) in enumerate(CASES.items()):
         (records / f"{name}.json").write_text(json.dumps(hostile_record(name, case, index), ensure_ascii=False),
                                               "utf-8")
-    with fresh_database(request.param, folder) as url, AppFactory(url) as make_app:
+    with fresh_database(request.param, folder) as url, AppFactory(url, instance=folder / "instance") as make_app:
         app = make_app(RATELIMIT_ENABLED=False)
         result = app.test_cli_runner().invoke(args=["import-articles", str(records)])
         assert result.exit_code == 0, result.output

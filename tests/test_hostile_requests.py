@@ -41,7 +41,7 @@ def status_matches(status: int, expected: str) -> bool:
 @pytest.fixture(scope="module", params=BACKENDS)
 def hostile_client(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp(f"requests-{request.param}")
-    with fresh_database(request.param, folder) as url, AppFactory(url) as make_app:
+    with fresh_database(request.param, folder) as url, AppFactory(url, instance=folder / "instance") as make_app:
         app = make_app(RATELIMIT_ENABLED=False)
         client = app.test_client()
         for number, slug in enumerate(("one", "two", "three")):

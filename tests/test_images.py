@@ -227,7 +227,8 @@ def published_site(tmp_path_factory, migrated_template):
     folder = tmp_path_factory.mktemp("images-published")
     media = folder / "media"
     media.mkdir()
-    with fresh_database("sqlite", folder, template=migrated_template) as url, AppFactory(url, migrated=True) as make:
+    with fresh_database("sqlite", folder, template=migrated_template) as url, \
+            AppFactory(url, instance=folder / "instance", migrated=True) as make:
         app = make(MEDIA_DIR=str(media), IMAGE_FORMATS=list(FORMATS), RATELIMIT_ENABLED=False)
         photo(media / "lead.jpg", (1600, 1600))
         record = dict(VALID_RECORD, image={"url": "/media/lead.jpg", "width": 1600, "height": 1600, "caption": "पतंग"})

@@ -187,10 +187,11 @@ def worker_memory(server: Gunicorn) -> int:
 
 
 @pytest.fixture
-def loaded_database(tmp_path, make_app):
+def loaded_database(tmp_path, instance_folder):
     """The sample articles in a fresh database: PostgreSQL when the suite has one, else SQLite."""
     with fresh_database("postgresql" if POSTGRESQL_URL else "sqlite", tmp_path) as url:
-        with AppFactory(url) as make_app:  # closed before the servers start: they own the database
+        # Closed before the servers start: they own the database (and this test's instance folder).
+        with AppFactory(url, instance=instance_folder) as make_app:
             app = make_app()
             result = app.test_cli_runner().invoke(args=["import-articles", str(ARTICLES)])
             assert result.exit_code == 0, result.output

@@ -124,7 +124,7 @@ def test_parsing_any_value_gives_an_article_or_field_named_errors(data):
 @pytest.fixture(scope="module", params=BACKENDS)
 def property_app(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp(f"props-{request.param}")
-    with fresh_database(request.param, folder) as url, AppFactory(url) as make_app:
+    with fresh_database(request.param, folder) as url, AppFactory(url, instance=folder / "instance") as make_app:
         yield make_app(RATELIMIT_ENABLED=False)
 
 

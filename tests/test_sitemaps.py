@@ -77,7 +77,7 @@ PER_FILE = 50
 @pytest.fixture(scope="module", params=BACKENDS)
 def corpus_app(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp(f"sitemaps-{request.param}")
-    with fresh_database(request.param, folder) as url, AppFactory(url) as make_app:
+    with fresh_database(request.param, folder) as url, AppFactory(url, instance=folder / "instance") as make_app:
         app = make_app(SITEMAP_MAX_URLS=PER_FILE)
         records = list(generate_records(CORPUS_SIZE, seed=11, start=datetime(2025, 11, 1, 6, 0, tzinfo=IST),
                                         span_days=150))

@@ -38,7 +38,7 @@ print(json.dumps(sorted(sys.modules)))
 @pytest.mark.slow
 def test_serving_feeds_and_pages_imports_no_write_or_tool_library(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "FEEDSVC_DATABASE_URL": f"sqlite:///{tmp_path}/store.db",
-           "FEEDSVC_SITE_URL": "http://news.example", "FEEDSVC_MEDIA_DIR": str(ROOT / "articles" / "media")}
+           "FEEDSVC_SITE_URL": "http://news.example"}   # FEEDSVC_MEDIA_DIR: the test process's copy
     records = sorted(str(p) for p in (ROOT / "articles").glob("*.json"))
     subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "import-articles", *records], cwd=ROOT,
                    env=env, check=True, capture_output=True, timeout=300)

@@ -133,16 +133,22 @@ class AppFactory:
     `make_app(**overrides)` takes config keys; DATABASE_URL defaults to the factory's database.
     Each database is migrated once, by the first app on it; `migrated=True`: the factory's database
     already is (a copy of the migrated template).
+
+    Its apps keep their files (render spill, shared fragments, change signals, the media backfill's
+    place) in `instance`, a folder of the test's own: Flask's default, <checkout>/instance, is one
+    folder for every test and both xdist workers, where one test's spill eviction deleted another's
+    files. Apps of one factory share it, as the workers of one machine share theirs.
     """
 
-    def __init__(self, database_url: str, *, migrated: bool = False):
+    def __init__(self, database_url: str, *, instance: Path, migrated: bool = False):
         self.database_url = database_url
+        self.instance = instance
         self.apps: list[Flask] = []
         self._migrated = {database_url} if migrated else set()
 
     def __call__(self, **overrides) -> Flask:
         config = {"TESTING": True, "DATABASE_URL": self.database_url, "SITE_URL": SITE_URL,
-                  "API_TOKENS": [API_TOKEN], **overrides}
+                  "API_TOKENS": [API_TOKEN], "INSTANCE_PATH": str(self.instance), **overrides}
         app = create_app(config)
         self.apps.append(app)
         if config["DATABASE_URL"] not in self._migrated:
@@ -183,16 +189,17 @@ def empty_database_url(backend, tmp_path) -> Iterator[str]:
 
 
 @pytest.fixture
-def make_app(request, tmp_path, migrated_template) -> Iterator[AppFactory]:
+def make_app(request, tmp_path, migrated_template, instance_folder) -> Iterator[AppFactory]:
     """Apps closed when the test ends: on the test's `database_url` when it asks for one (so on every
-    backend), otherwise on a migrated SQLite file of the test's own."""
+    backend), otherwise on a migrated SQLite file of the test's own; in the test's instance folder
+    (tests/support/folders.py), which the processes it starts share."""
     if "database_url" in request.fixturenames:
         url = request.getfixturevalue("database_url")
     else:
         path = tmp_path / "feedsvc.db"
         shutil.copyfile(migrated_template.sqlite_file, path)
         url = f"sqlite:///{path}"
-    with AppFactory(url, migrated=True) as factory:
+    with AppFactory(url, instance=instance_folder, migrated=True) as factory:
         yield factory
 
 
@@ -227,7 +234,7 @@ def sample_app(request, tmp_path_factory, migrated_template) -> Iterator[Flask]:
     """An app with every sample article imported; shared by the session, so tests must not write to it."""
     folder = tmp_path_factory.mktemp(f"sample-{request.param}")
     with fresh_database(request.param, folder, template=migrated_template) as url, \
-            AppFactory(url, migrated=True) as make_app:
+            AppFactory(url, instance=folder / "instance", migrated=True) as make_app:
         # Hundreds of tests read this one app from one address; rate limits have tests of their own.
         app = make_app(RATELIMIT_ENABLED=False)
         import_samples(app)

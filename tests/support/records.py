@@ -31,9 +31,10 @@ VALID_RECORD = {
 
 def sample_image_settings():
     """The image settings an app with the default configuration ingests the samples with."""
-    from feedsvc.config import DEFAULTS
+    from feedsvc.config import DEFAULTS, from_environ
     from feedsvc.ingest import images
-    return images.ImageSettings(SITE_URL, DEFAULTS["MEDIA_DIR"], images.parse_sizes(DEFAULTS["IMAGE_RENDITIONS"]),
+    media = from_environ().get("MEDIA_DIR", DEFAULTS["MEDIA_DIR"])   # the test process's (tests/support/folders.py)
+    return images.ImageSettings(SITE_URL, media, images.parse_sizes(DEFAULTS["IMAGE_RENDITIONS"]),
                                 images.usable_formats(DEFAULTS["IMAGE_FORMATS"]),
                                 images.parse_widths(DEFAULTS["IMAGE_BODY_RENDITIONS"]))
 

@@ -70,7 +70,7 @@ def live_app(folder: Path, **config) -> Iterator[tuple[str, Flask]]:
     server = make_server("127.0.0.1", 0, lambda environ, start: holder["app"](environ, start), threaded=True)
     origin = f"http://127.0.0.1:{server.server_port}"
     try:
-        with AppFactory(f"sqlite:///{folder / 'feedsvc.db'}") as make_app:
+        with AppFactory(f"sqlite:///{folder / 'feedsvc.db'}", instance=folder / "instance") as make_app:
             holder["app"] = make_app(SITE_URL=origin, **config)
             thread = serve_in_thread(server)
             try:
