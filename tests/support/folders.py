@@ -10,8 +10,8 @@ under it. An export lists every file there, so while one worker imported, the ot
 files than a moment before (a mirror test comparing two passes of one store counted 120 documents more
 in the second). Each test process has a copy of its own; tests in one process run one after another.
 Renditions are the same bytes whoever makes them (named by the source's digest), and making the
-samples' takes about 11 s CPU: they are carried from run to run in pytest's cache folder, linked into
-each process's copy at its start and back at its end (the cache is never listed while tests run).
+samples' takes about 11 s CPU: they are carried from run to run in pytest's cache folder, copied into
+each process's copy at its start and linked back at its end (the cache is never listed while tests run).
 
 FEEDSVC_INSTANCE_PATH and FEEDSVC_MEDIA_DIR name the folders from the start of the test process (module
 imports and session fixtures read them), FEEDSVC_INSTANCE_PATH a folder of each test's own while it runs.
@@ -46,8 +46,9 @@ def visible_files(folder: Path) -> Iterator[Path]:
             yield relative
 
 
-def link_missing(source: Path, target: Path) -> None:
-    """Every visible file of `source` that `target` lacks, hard-linked into it (copied across file systems)."""
+def add_missing(source: Path, target: Path, *, link: bool) -> None:
+    """Every visible file of `source` that `target` lacks, copied into it, or hard-linked (`link`: copied
+    only across file systems). Each appears whole or not at all, as the other process may be reading."""
     if not source.is_dir():
         return
     for relative in visible_files(source):
@@ -55,12 +56,17 @@ def link_missing(source: Path, target: Path) -> None:
         if destination.exists():
             continue
         destination.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(source / relative, destination)
-        except FileExistsError:
-            pass   # another process linked the same file meanwhile: the same bytes
-        except OSError:
-            shutil.copy2(source / relative, destination)
+        if link:
+            try:
+                os.link(source / relative, destination)
+                continue
+            except FileExistsError:
+                continue   # another process added the same file meanwhile: the same bytes
+            except OSError:
+                pass       # another file system
+        temporary = destination.with_name(f".{destination.name}.{os.getpid()}.tmp")
+        shutil.copy2(source / relative, temporary)
+        os.replace(temporary, destination)
 
 
 class _Folders:
@@ -73,8 +79,8 @@ class _Folders:
         self.renditions_cache = renditions_cache
         self.media = self.root / "media"
         shutil.copytree(SHIPPED_MEDIA, self.media, ignore=shutil.ignore_patterns(RENDITIONS_DIR, ".*"))
-        if renditions_cache is not None:
-            link_missing(renditions_cache, self.media / RENDITIONS_DIR)
+        if renditions_cache is not None:   # copies: a test that changed one in place must not change the cache's
+            add_missing(renditions_cache, self.media / RENDITIONS_DIR, link=False)
         os.environ.update({INSTANCE: str(self.root / "process"), MEDIA: str(self.media)})
 
     def for_test(self, name: str) -> Path:
@@ -83,7 +89,7 @@ class _Folders:
 
     def close(self) -> None:
         if self.renditions_cache is not None:
-            link_missing(self.media / RENDITIONS_DIR, self.renditions_cache)
+            add_missing(self.media / RENDITIONS_DIR, self.renditions_cache, link=True)
         for name, value in self.previous.items():
             if value is None:
                 os.environ.pop(name, None)
