@@ -6,9 +6,10 @@ for every app the suite builds and every process it starts: one test's spill evi
 files, and a resumed backfill read another database's place (CI, 2026-12-07). Each test has its own.
 
 Media folder: MEDIA_DIR defaults to <checkout>/articles/media, and ingest writes the images' renditions
-under it. An export lists every file there, so while one worker imported, the other's export found more
-files than a moment before (a mirror test comparing two passes of one store counted 120 documents more
-in the second). Each test process has a copy of its own; tests in one process run one after another.
+under it. An export lists every file there, so while one worker imported, the other's export could find
+more files than a moment before (the likely cause of test_export_full's resume test counting 120 documents
+more in its second pass of one store, once in CI). Each test process has a copy of its own; tests in one
+process run one after another.
 Renditions are the same bytes whoever makes them (named by the source's digest), and making the
 samples' takes about 11 s CPU: they are carried from run to run in pytest's cache folder, copied into
 each process's copy at its start and linked back at its end (the cache is never listed while tests run).
