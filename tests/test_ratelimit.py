@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 from feedsvc import config, create_app
-from feedsvc.web import ratelimit
+from feedsvc.web import ratelimit, ratelimit_lease
 from tests.support.apps import ROOT
 from tests.support.records import put_record
 
@@ -405,3 +405,81 @@ def test_gunicorn_with_several_workers_and_per_process_counters_does_not_start(t
                              "127.0.0.1:0", "wsgi:app"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
     assert "FEEDSVC_RATELIMIT_STORAGE is 'memory://' while 2 processes serve" in result.stderr
+
+
+# ---- Redis counters taken in leases by a busy process (ratelimit_lease) ------------------------------
+
+@pytest.fixture
+def leased(redis_storage):
+    """make() -> (strategy, storage): a new process's view of the test's Redis counters."""
+    from limits.storage import storage_from_string
+    from limits.strategies import FixedWindowRateLimiter
+
+    def make():
+        storage = storage_from_string("feedsvc-" + redis_storage[0], **ratelimit.REDIS_OPTIONS)
+        return FixedWindowRateLimiter(storage), storage
+
+    return make
+
+
+def redis_count(item, who: str) -> int:
+    return int(redis_client().get(f"LIMITS:{item.key_for(who)}") or 0)
+
+
+def sent_to_redis(storage, monkeypatch) -> list:
+    """The INCRBY amounts `storage` sends to Redis from now on."""
+    from limits.storage import RedisStorage
+    sent: list = []
+    original = RedisStorage.incr
+
+    def spy(self, key, expiry, amount=1):
+        if self is storage:
+            sent.append(amount)
+        return original(self, key, expiry, amount)
+    monkeypatch.setattr(RedisStorage, "incr", spy)
+    return sent
+
+
+def test_a_busy_client_is_counted_in_a_few_round_trips_and_every_process_adds_up(leased, redis_storage, monkeypatch):
+    from limits import parse
+    item, who = parse("100000/minute"), f"{redis_storage[1]}-busy"
+    (first, first_storage), (second, _) = leased(), leased()
+    sent = sent_to_redis(first_storage, monkeypatch)
+    for _ in range(300):
+        assert first.hit(item, who) and second.hit(item, who)
+    assert len(sent) < 20 and sum(sent) >= 300   # 1, 2, 4, ... 64: leases, not 300 round trips
+    counted = redis_count(item, who)
+    assert 600 <= counted <= 600 + 2 * ratelimit_lease.MAX_LEASE   # at most one unused lease per process
+
+
+def test_a_leased_limit_refuses_at_exactly_the_same_hit(leased, redis_storage):
+    from limits import parse
+    item, who = parse("1000/minute"), f"{redis_storage[1]}-exact"
+    strategy, _ = leased()
+    answers = [strategy.hit(item, who) for _ in range(1005)]
+    assert answers == [True] * 1000 + [False] * 5
+
+
+def test_small_limits_are_counted_one_by_one_across_processes(leased, redis_storage, monkeypatch):
+    from limits import parse
+    item, who = parse("10/minute"), f"{redis_storage[1]}-small"
+    (first, first_storage), (second, _) = leased(), leased()
+    sent = sent_to_redis(first_storage, monkeypatch)
+    assert [first.hit(item, who) for _ in range(6)] + [second.hit(item, who) for _ in range(4)] == [True] * 10
+    assert not first.hit(item, who) and not second.hit(item, who)
+    assert sent == [1] * 7 and redis_count(item, who) == 12
+
+
+def test_an_idle_lease_ends_and_its_rest_stays_counted(leased, redis_storage, monkeypatch):
+    from limits import parse
+    item, who = parse("100000/minute"), f"{redis_storage[1]}-idle"
+    strategy, storage = leased()
+    for _ in range(10):
+        strategy.hit(item, who)
+    held = redis_count(item, who)
+    assert held >= 10
+    later = ratelimit_lease.clock() + ratelimit_lease.LEASE_SECONDS
+    monkeypatch.setattr(ratelimit_lease, "clock", lambda: later)   # every lease held so far has run out
+    sent = sent_to_redis(storage, monkeypatch)
+    strategy.hit(item, who)
+    assert sent == [1] and redis_count(item, who) == held + 1

@@ -16,7 +16,8 @@ address gets 429 for any token, the right one too, until the window ends.
 Over any limit the answer is 429 with Retry-After (seconds) and a JSON body saying which limit.
 
 Counters live in memory, per process, or in Redis when RATELIMIT_STORAGE is a redis:// URL (then all
-gunicorn workers and hosts share them). Memory is refused when SERVER_PROCESSES says several processes
+gunicorn workers and hosts share them; a busy client's counts are taken from Redis in small leases,
+ratelimit_lease.py). Memory is refused when SERVER_PROCESSES says several processes
 serve (deploy/gunicorn.conf.py sets it): each would count apart, and which 429s a client got would
 depend on which worker answered. If Redis stops answering, limits fall back to per-process memory
 rather than failing feeds. Rate-limit headers are not sent on ordinary responses: feeds are cached
@@ -38,6 +39,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import TooManyRequests
 
 from feedsvc.config import ConfigError
+from feedsvc.web import ratelimit_lease  # noqa: F401 - registers the feedsvc-redis:// storage with limits
 from feedsvc.web.partner_key import request_partner
 
 _LIMITER = "feedsvc.limiter"
@@ -305,13 +307,16 @@ def check_settings(config) -> None:
 def init_app(app: Flask) -> Limiter:
     check_settings(app.config)
     storage = app.config["RATELIMIT_STORAGE"]
-    if storage.startswith("memory://"):
-        storage = "feedsvc-" + storage   # the same counters, without a timer thread per update
+    options = REDIS_OPTIONS if storage.startswith(("redis://", "rediss://")) else {}
+    if storage.startswith(("memory://", "redis://", "rediss://")):
+        # The same counters: in memory without a timer thread per update (SweptMemoryStorage), in Redis
+        # taken in leases by a busy client (ratelimit_lease.LeasedRedisStorage).
+        storage = "feedsvc-" + storage
     limiter = Limiter(
         key_func=client_key,
         default_limits=_limits(),
         storage_uri=storage,
-        storage_options=REDIS_OPTIONS if storage.startswith(("redis://", "rediss://")) else {},
+        storage_options=options,
         strategy="fixed-window",
         key_prefix=app.config["RATELIMIT_KEY_PREFIX"],
         headers_enabled=False,
