@@ -18,6 +18,7 @@ are swept when the next pass starts. The workers die with the exporter.
 from __future__ import annotations
 
 import ctypes
+import gc
 import logging
 import multiprocessing
 import os
@@ -99,6 +100,10 @@ def export_in_parallel(mirror: Mirror, docs: list[Document], section_versions: d
         # Forked, so the built app goes to the workers as it is. A worker that dies (killed, out of
         # memory) breaks the pool and ends the pass with an error, not a wait: a rerun resumes.
         context = multiprocessing.get_context("fork")
+        # The listing (two Documents an article) is shared with the workers copy-on-write; frozen, no
+        # collection in a worker walks it and copies its pages (the gc.freeze documentation's advice
+        # for a fork without exec).
+        gc.freeze()
         with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
                                  initargs=(mirror.app, mirror.root, scratch, os.getpid())) as pool:
             futures = [pool.submit(_export_batch, batch) for batch in batches]
@@ -110,6 +115,8 @@ def export_in_parallel(mirror: Mirror, docs: list[Document], section_versions: d
             except BaseException:
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
+            finally:
+                gc.unfreeze()
 
 
 def _in_batches(docs: list[Document]) -> list[list[Document]]:
