@@ -50,9 +50,10 @@ def watching(mirror: export.Mirror, interval: float = 0.05, *, sync_first: bool 
         mirror.close()
 
 
-def assert_files_are_the_apps_bytes(app: Flask, root: Path) -> dict[str, str]:
+def assert_files_are_the_apps_bytes(app: Flask, root: Path, uncompressed: tuple[str, ...] = ()) -> dict[str, str]:
     """Every mirrored file is what the app serves for its URL, and its .gz and .br decode to it (and are
-    the app's own compressed bytes where the app compresses); the files checked, by URL."""
+    the app's own compressed bytes where the app compresses); the files checked, by URL. The files of
+    URLs starting with one of `uncompressed` have no .gz or .br at all."""
     client = app.test_client()
     files = mirrored_files(root)
     for url, relative in files.items():
@@ -60,6 +61,9 @@ def assert_files_are_the_apps_bytes(app: Flask, root: Path) -> dict[str, str]:
         served = client.get(url)
         assert served.status_code == 200, url
         assert path.read_bytes() == served.get_data(), url
+        if url.startswith(uncompressed):
+            assert not any(Path(str(path) + suffix).exists() for suffix in export.SIBLINGS.values()), url
+            continue
         for encoding, decode in (("gzip", gzip.decompress), ("br", brotli.decompress)):
             sibling = Path(str(path) + export.SIBLINGS[encoding]).read_bytes()
             assert decode(sibling) == served.get_data(), (url, encoding)
