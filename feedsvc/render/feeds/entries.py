@@ -18,7 +18,6 @@ from urllib.parse import urlsplit
 
 import lxml.html
 import orjson
-from babel.dates import format_date
 
 from feedsvc.ingest.frames import embed_label
 from feedsvc.ingest.images import rendition
@@ -28,6 +27,7 @@ from feedsvc.ingest.sanitize import plain_text, shown_in
 from feedsvc.ingest.urls import uri as output_url  # every URL a feed writes is a URI (RFC 3987 §3.1)
 from feedsvc.ingest.videos import YOUTUBE_THUMBNAIL, videos_in
 from feedsvc.render.feeds.model import Category, Entry, Image, Person, Site, Video
+from feedsvc.render.hindi_dates import formatted as hindi_date
 from feedsvc.render.links import resolved
 
 # The date in every tag: URI this service mints (RFC 4151). Changing it would change every id.
@@ -302,7 +302,7 @@ def _figure(image: Image) -> tuple[str, str]:
 def _corrections(corrections: list[dict]) -> str:
     items = "".join(
         f'<li><time datetime="{_attr(c["date"])}">'
-        f'{format_date(datetime.fromisoformat(c["date"]), "d MMMM y", locale="hi")}</time>: '
+        f'{hindi_date(datetime.fromisoformat(c["date"]), "d MMMM y")}</time>: '
         f"{html.escape(c['text'], quote=False)}</li>"
         for c in corrections)
     return f"<h3>सुधार (Corrections)</h3><ul>{items}</ul>"
