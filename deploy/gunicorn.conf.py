@@ -25,10 +25,11 @@ Why these values (measured by `make bench` on a 2-core machine; see bench/README
   2026-12-07, 103-104 before the libraries only writes, images, the CLI and the directory need were
   imported at first use) plus its render cache, its entry fragments and its SQLite page caches; the aim
   is under 100 MiB per worker (bench row worker-rss-1m: 150-153 MiB at 100,000 articles before these
-  changes, 104.5-115 after, over three runs; 94-95.3 on 2026-12-07 with the native libraries' set-up
-  read by the master, on_starting below, and the app's dates and image cache made smaller). So the render cache gets RENDER_CACHE_MAX_BYTES = 4 MiB
-  here (the app's default, 64 MiB, suits one big process better than several small ones): in that
-  row's load (1,000+ URLs of ~300 KiB) 8 MiB hit 0.5 % of requests, and a hot feed stays in 4 as well.
+  changes, 104.5-115 after, over three runs; 94-95.3 on 2026-12-07 with the native libraries'
+  set-up read by the master, on_starting below, and the app's dates and image cache made smaller).
+  So the render cache gets RENDER_CACHE_MAX_BYTES = 4 MiB here (the app's default, 64 MiB, suits one
+  big process better than several small ones): in that row's load (1,000+ URLs of ~300 KiB) 8 MiB
+  hit 0.5 % of requests, and a hot feed stays in 4 as well.
   The entry fragments get FEED_FRAGMENTS_MAX_BYTES = 2 MiB: the workers share a fragment file
   (feedsvc/render/feeds/fragment_file.py) that already served 93 % of fragment hits with 8 MiB each;
   a warm feed built from them cost 3.9-4.2 ms CPU with 2 MiB, 3.8-4.2 with 8 and 4.0-4.5 with 1
