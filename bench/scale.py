@@ -24,7 +24,7 @@ from feedsvc.web import db
 
 from . import load, wrk
 from .serve import app_env, fetch
-from .servers import Gunicorn, rss_kib
+from .servers import Gunicorn, rss_kib, shared_and_private_kib
 from .stats import REPEATS, Row, Sample, Table
 
 IMPORT_ROWS = int(os.environ.get("BENCH_IMPORT_ROWS", 5000))
@@ -198,6 +198,7 @@ def memory(table: Table, loaded: load.Loaded, workdir: Path) -> None:
         for _ in range(2):
             wrk.run(app.url("/"), paths_file=paths_file, seconds=MEMORY_SECONDS, connections=8)
             phases.append(_settled_rss(app))
+        shares = _shares(app)
     section = (f"memory per gunicorn worker, {loaded.records:,} articles stored ({len(paths)} URLs; {warm_up} s warm-up "
                f"until every worker's caches are full, then 2 identical phases of {MEMORY_SECONDS} s)")
     first, second = phases
@@ -206,7 +207,7 @@ def memory(table: Table, loaded: load.Loaded, workdir: Path) -> None:
                   target="< 100 MiB", met=max(first.values()) < 100, value=max(first.values()), statistic="max"))
     table.add(Row("worker-rss-1m-phase2", section, "RSS after identical phase 2, per worker",
                   Sample(list(second.values()), "MiB"), target="< 100 MiB", met=peak < 100,
-                  value=max(second.values()), statistic="max"))
+                  value=max(second.values()), statistic="max", note=shares))
     growth = [second[pid] - first[pid] for pid in first if pid in second]
     table.add(Row("worker-rss-1m-growth", section, "growth phase 1 -> 2, per worker", Sample(growth or [0.0], "MiB"),
                   target="flat (< 2 MiB)", met=bool(growth) and max(growth) < 2,
@@ -233,6 +234,16 @@ def _settled_rss(app) -> dict[int, float]:
     rounds of load stayed within 0.5 MiB of 87 MiB (measured at 1,000,000 articles)."""
     time.sleep(SETTLE_SECONDS)
     return {pid: rss_kib(pid) / 1024 for pid in app.worker_pids()}
+
+
+def _shares(app) -> str:
+    """The target is RSS, which counts every page a worker maps, those it shares with the master and
+    the other workers included; PSS (shared pages split between their holders) and USS (its own pages
+    only) say what one more worker costs the machine, given alongside."""
+    measured = {pid: shared_and_private_kib(pid) for pid in app.worker_pids()}
+    pss = ", ".join(f"{value[0] / 1024:.1f}" for value in measured.values())
+    uss = ", ".join(f"{value[1] / 1024:.1f}" for value in measured.values())
+    return f"after phase 2, per worker: PSS {pss} MiB, USS (private) {uss} MiB"
 
 
 def _load_paths(loaded: load.Loaded) -> list[str]:

@@ -192,6 +192,17 @@ class Gunicorn(_Server):
 
 
 
+def shared_and_private_kib(pid: int) -> tuple[float, float]:
+    """(PSS, USS) of a process in KiB from /proc/PID/smaps_rollup: its proportional share of the pages
+    it shares (with the master and the other workers) and the pages only it holds (private clean + dirty)."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        name, _, rest = line.partition(":")
+        if name in ("Pss", "Private_Clean", "Private_Dirty"):
+            fields[name] = float(rest.split()[0])
+    return fields["Pss"], fields["Private_Clean"] + fields["Private_Dirty"]
+
+
 def rss_kib(pid: int) -> float:
     """Resident set size of a process in KiB (from /proc)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

@@ -25,9 +25,11 @@ Why these values (measured by `make bench` on a 2-core machine; see bench/README
   2026-12-07, 103-104 before the libraries only writes, images, the CLI and the directory need were
   imported at first use) plus its render cache, its entry fragments and its SQLite page caches; the aim
   is under 100 MiB per worker (bench row worker-rss-1m: 150-153 MiB at 100,000 articles before these
-  changes, 104.5-115 after, over three runs). So the render cache gets RENDER_CACHE_MAX_BYTES = 4 MiB
-  here (the app's default, 64 MiB, suits one big process better than several small ones): in that
-  row's load (1,000+ URLs of ~300 KiB) 8 MiB hit 0.5 % of requests, and a hot feed stays in 4 as well.
+  changes, 104.5-115 after, over three runs; 94-95.3 on 2026-12-07 with the native libraries'
+  set-up read by the master, on_starting below, and the app's dates and image cache made smaller).
+  So the render cache gets RENDER_CACHE_MAX_BYTES = 4 MiB here (the app's default, 64 MiB, suits one
+  big process better than several small ones): in that row's load (1,000+ URLs of ~300 KiB) 8 MiB
+  hit 0.5 % of requests, and a hot feed stays in 4 as well.
   The entry fragments get FEED_FRAGMENTS_MAX_BYTES = 2 MiB: the workers share a fragment file
   (feedsvc/render/feeds/fragment_file.py) that already served 93 % of fragment hits with 8 MiB each;
   a warm feed built from them cost 3.9-4.2 ms CPU with 2 MiB, 3.8-4.2 with 8 and 4.0-4.5 with 1
@@ -104,6 +106,36 @@ def on_starting(server):
     os.environ["FEEDSVC_SERVER_PROCESSES"] = str(server.cfg.workers)
     if server.cfg.workers > 1:
         os.environ.setdefault("FEEDSVC_RATELIMIT_STORAGE", SHARED_RATELIMIT_STORAGE)
+    _import_native_libraries()
+
+
+# C extensions imported in the master, before the workers fork: (module, what its import reads).
+# None of them imports threading, socket or ssl, which the workers' gevent must patch before use.
+PRE_FORK_IMPORTS = (
+    ("icu", "PyICU registers hundreds of types: 6.8 MiB of ICU's pages, ~1 used by the /feeds sort"),
+    ("lxml.etree", "libxml2's and libxslt's set-up"),
+    ("_hashlib", "OpenSSL's set-up (libcrypto)"),
+)
+
+
+def _import_native_libraries() -> None:
+    """Import-time pages of native libraries read once by the master, not by every worker; nothing
+    of the app is imported here (the workers import it after gevent has patched the standard library).
+
+    A page of a library's code or read-only data that a worker never touches is not in its RSS: fork
+    copies no page-table entries for such mappings, and the worker faults in only what it runs. What
+    a library reads only while being imported thus stays the master's. RSS per worker, a forked child
+    of a process that had imported them, two runs each at 100,000 articles: after /feeds, its feeds,
+    OPML and sitemap, 84.5 MiB with none and 80.2 with icu; after the first 200 URLs of the
+    worker-rss-1m load, 92.0 with icu, 90.4 with lxml.etree too, 89.0 with _hashlib too. PSS moved
+    by under 1 MiB: those pages are shared between processes either way.
+    """
+    import importlib
+    for module, _ in PRE_FORK_IMPORTS:
+        try:
+            importlib.import_module(module)
+        except ImportError:   # the app reports a missing one where it needs it
+            pass
 
 
 def post_fork(server, worker):

@@ -131,3 +131,13 @@ def test_metrics_add_up_every_workers_requests(server):
             if sample.name == "feedsvc_http_requests_total" and sample.labels.get("route") == "feed":
                 total += sample.value
     assert total == requests   # both workers' counts, added up
+
+
+def test_the_master_reads_icu_before_forking_and_the_workers_sort_the_directory_with_it(server):
+    # deploy/gunicorn.conf.py imports PyICU in the master, so that its import-time pages are not each
+    # worker's own (bench row worker-rss-1m); the workers, forked after, must still collate with it.
+    gunicorn, _ = server
+    assert "_icu_" in Path(f"/proc/{gunicorn.process.pid}/maps").read_text()
+    answers = fetch_many(gunicorn.port, "/feeds", count=16)
+    assert {status for status, _, _ in answers} == {200}
+    assert len({body for _, _, body in answers}) == 1

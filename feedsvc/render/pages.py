@@ -13,7 +13,6 @@ from typing import Callable, Iterable
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime
 from sqlalchemy.engine import Connection
 
 from feedsvc import store
@@ -23,7 +22,7 @@ from feedsvc.ingest.players import youtube_id, youtube_start
 from feedsvc.ingest.records import Article
 from feedsvc.ingest.sanitize import shown_in
 from feedsvc.ingest.urls import uri
-from feedsvc.render import amp, jsonld
+from feedsvc.render import amp, hindi_dates, jsonld
 from feedsvc.render.feeds import scopes_of
 from feedsvc.render.feeds.model import SCOPE_WORDS, Scope, Site
 from feedsvc.render.feeds.scope import feed_urls
@@ -33,7 +32,7 @@ from feedsvc.render.pictures import MAIN_WIDTH_SIZES, body_pictures, body_srcset
 from feedsvc.render.skips import each_rendered
 from feedsvc.render.translations import Alternate, alternates
 
-# Babel's `hi` locale names the month and the part of the day: 23 जुलाई 2025, 3:30 दोपहर
+# CLDR's `hi` names the month and the part of the day: 23 जुलाई 2025, 3:30 दोपहर (render/hindi_dates.py)
 DATE_PATTERN = "d MMMM y, h:mm B"
 RELATED_LIMIT = 4
 LISTING_LIMIT = 20
@@ -51,7 +50,7 @@ def _zone(name: str) -> ZoneInfo:
 
 
 def hindi_datetime(moment: datetime, zone: str = "Asia/Kolkata", pattern: str = DATE_PATTERN) -> str:
-    """'23 जुलाई 2025, 3:30 दोपहर IST': Babel's `hi` locale in the newsroom's zone, with the zone as it writes it."""
+    """'23 जुलाई 2025, 3:30 दोपहर IST': CLDR's `hi` in the newsroom's zone, with the zone as it writes it."""
     # The text depends only on the instant: remembered by it, in UTC (an aware time's own offset, or a
     # fold, would otherwise make equal keys of different instants).
     return _hindi_datetime(moment if moment.tzinfo is None else moment.astimezone(timezone.utc), zone, pattern)
@@ -62,7 +61,9 @@ def hindi_datetime(moment: datetime, zone: str = "Asia/Kolkata", pattern: str = 
 @lru_cache(maxsize=4096)
 def _hindi_datetime(moment: datetime, zone: str, pattern: str) -> str:
     tz = _zone(zone)
-    return f"{format_datetime(moment, pattern, tzinfo=tz, locale='hi')} {moment.astimezone(tz).tzname()}"
+    # A naive time is UTC's, as babel took it; the zone's name keeps what astimezone makes of it.
+    local = (moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)).astimezone(tz)
+    return f"{hindi_dates.formatted(local, pattern)} {moment.astimezone(tz).tzname()}"
 
 
 def rfc3339(moment: datetime) -> str:

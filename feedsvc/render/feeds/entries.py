@@ -8,6 +8,7 @@ in the content, for readers that ignore Media RSS.
 """
 from __future__ import annotations
 
+import hashlib
 import html
 import mimetypes
 import re
@@ -17,7 +18,6 @@ from urllib.parse import urlsplit
 
 import lxml.html
 import orjson
-from babel.dates import format_date
 
 from feedsvc.ingest.frames import embed_label
 from feedsvc.ingest.images import rendition
@@ -27,6 +27,7 @@ from feedsvc.ingest.sanitize import plain_text, shown_in
 from feedsvc.ingest.urls import uri as output_url  # every URL a feed writes is a URI (RFC 3987 §3.1)
 from feedsvc.ingest.videos import YOUTUBE_THUMBNAIL, videos_in
 from feedsvc.render.feeds.model import Category, Entry, Image, Person, Site, Video
+from feedsvc.render.hindi_dates import formatted as hindi_date
 from feedsvc.render.links import resolved
 
 # The date in every tag: URI this service mints (RFC 4151). Changing it would change every id.
@@ -119,14 +120,17 @@ def lead_image(article: Article) -> Image | None:
 
 
 class _ByValue:
-    """A stored image (a dict) keyed by its JSON, so that lru_cache can remember what it
+    """A stored image (a dict) keyed by a digest of its JSON, so that lru_cache can remember what it
     gives: an article reappears in many feeds, and every build parsed its image afresh."""
     __slots__ = ("value", "key")
 
     def __init__(self, value: dict):
         # In the stored key order, not sorted (sorting took half the time): an equal image stored in
-        # another order only makes a second entry, and both give the same Image.
-        self.value, self.key = value, orjson.dumps(value)
+        # another order only makes a second entry, and both give the same Image. The digest, not the
+        # JSON itself: a key stays in the cache, and 512 JSON texts of images with their renditions
+        # were 2 MiB per worker (tracemalloc after the worker-rss-1m load, 100,000 articles).
+        self.value: dict | None = value
+        self.key = hashlib.blake2b(orjson.dumps(value), digest_size=16).digest()
 
     def __hash__(self) -> int:
         return hash(self.key)
@@ -135,13 +139,16 @@ class _ByValue:
         return isinstance(other, _ByValue) and self.key == other.key
 
 
-# 512 images, not 2048: an entry kept here holds its stored image twice (the dict and its JSON) with the
+# 512 images, not 2048: an entry kept here held its stored image twice (the dict and its JSON) with the
 # Image, about 5 KB, so 2048 were 10 MiB per worker once full (bench row worker-rss-1m); building one
 # afresh (with its <figure>) costs 16 µs, and 276 cold feeds at 100,000 articles took the same CPU
-# with either size (time.process_time, 15.1-16.9 s, hits 9,919 of 13,330 lookups with 512).
+# with either size (time.process_time, 15.1-16.9 s, hits 9,919 of 13,330 lookups with 512). It now
+# keeps the Image and a 16-byte digest only.
 @lru_cache(maxsize=512)
 def _lead_image(image: _ByValue) -> Image:
-    return _image_of(image.value)   # Image is frozen: one instance may serve every entry
+    value, image.value = image.value, None   # the cache keeps this key: without its dict (another 2 MiB)
+    assert value is not None
+    return _image_of(value)   # Image is frozen: one instance may serve every entry
 
 
 def _image_of(image: dict) -> Image:
@@ -295,7 +302,7 @@ def _figure(image: Image) -> tuple[str, str]:
 def _corrections(corrections: list[dict]) -> str:
     items = "".join(
         f'<li><time datetime="{_attr(c["date"])}">'
-        f'{format_date(datetime.fromisoformat(c["date"]), "d MMMM y", locale="hi")}</time>: '
+        f'{hindi_date(datetime.fromisoformat(c["date"]), "d MMMM y")}</time>: '
         f"{html.escape(c['text'], quote=False)}</li>"
         for c in corrections)
     return f"<h3>सुधार (Corrections)</h3><ul>{items}</ul>"
