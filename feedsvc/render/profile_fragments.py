@@ -13,7 +13,7 @@ its fragments' sizes summed, so the largest leading count that fits is found wit
 
 What every profile and format of one scope state starts from is read once (`load_base`): the
 channel, the withdrawals and the newest articles' ids and versions. An article is read and shaped
-only when a profile has not shaped its version yet (`_by_version`, kept beside each fragment
+only when a profile has not shaped its version yet (`_Beside.versions`, kept beside each fragment
 cache), so after one write each variant reads, shapes and writes only the written article. The rules that depend on the time (no
 future items, maximum age) are checked at every render, as in profiles.shape.
 """
@@ -23,6 +23,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from operator import is_
 from weakref import WeakKeyDictionary
 
 from sqlalchemy.engine import Connection
@@ -106,19 +107,47 @@ class _Recent:
                 kept.popitem(last=False)
 
 
-# Kept beside each fragment cache, as its fragments are: a cache serves one store, and version numbers
-# are a store's own (tests and the bench run several stores in one process). Per profile (context),
-# a few hundred recent articles: the newest of every scope's base (the shaped entries are shared with
-# profiles._shaped).
-_by_version: WeakKeyDictionary[Fragments, _Recent] = WeakKeyDictionary()
-_by_version_lock = threading.Lock()
+class _Latest:
+    """A bounded, thread-safe map, the oldest put first out."""
+
+    def __init__(self, size: int):
+        self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, key: tuple):
+        with self.lock:
+            return self.items.get(key)
+
+    def put(self, key: tuple, value) -> None:
+        with self.lock:
+            self.items[key] = value
+            self.items.move_to_end(key)
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
 
 
-def _shaped_versions(fragments: Fragments) -> _Recent:
-    with _by_version_lock:
-        if fragments not in _by_version:
-            _by_version[fragments] = _Recent(1024)
-        return _by_version[fragments]
+@dataclass
+class _Beside:
+    """What is kept beside each fragment cache, as its fragments are: a cache serves one store, and
+    version numbers are a store's own (tests and the bench run several stores in one process)."""
+    # Per profile (context), a few hundred recent articles: the newest of every scope's base (the
+    # shaped entries are shared with profiles._shaped).
+    versions: _Recent = field(default_factory=lambda: _Recent(1024))
+    # (format, profile, page URL) -> (channel but for its time, tail): profiles x scopes x formats,
+    # a few hundred bytes each (_frame).
+    tails: _Latest = field(default_factory=lambda: _Latest(4096))
+    # (profile, scope id) -> the _Page of the scope's latest state (_checked_since).
+    pages: _Latest = field(default_factory=lambda: _Latest(1024))
+
+
+_beside: WeakKeyDictionary[Fragments, _Beside] = WeakKeyDictionary()
+_beside_lock = threading.Lock()
+
+
+def _kept_beside(fragments: Fragments) -> _Beside:
+    with _beside_lock:
+        if fragments not in _beside:
+            _beside[fragments] = _Beside()
+        return _beside[fragments]
 
 
 def _read(conn: Connection, base: Base, rows: list) -> bool:
@@ -168,30 +197,35 @@ def marker_key(fragments: Fragments, fmt: str, entry: Entry, context: str) -> tu
                          entry.language)
 
 
-def live_stem(candidate: Candidate, writers: tuple) -> tuple:
-    """A live entry's key but for the format: its id, its content's digest and what the page's
+def live_stems(candidates: list[Candidate], writers: list) -> list[tuple]:
+    """Each live entry's key but for the format: its id, its content's digest and what the page's
     extensions write into it. Keyed by what it says rather than by profile, so profiles whose shaped
     entries are equal (most, for most articles: a rule that changes nothing leaves the entry as it
-    was) write its bytes once between them: after a write, 4 of 11 variants of the site feed found
-    the new entry written by another."""
-    shaped = candidate.shaped
-    entry = shaped.entry
-    return entry.id, 0, "shaped", shaped.digest, tuple(part for writer in writers
-                                                       if (part := writer.live_entry_part(entry)) is not None)
+    was) write its bytes once between them: after a write, 5 of 11 variants of the site feed found
+    the new entry written by another profile. `writers`: the page's extensions that write into live
+    entries (writes_live_entries)."""
+    if not writers:   # most profiles: a tuple each, nothing asked (a page of 60 in 5 µs, not 100)
+        return [(shaped.entry.id, 0, "shaped", shaped.digest, ()) for shaped in (c.shaped for c in candidates)]
+    return [(shaped.entry.id, 0, "shaped", shaped.digest,
+             tuple(part for writer in writers if (part := writer.live_entry_part(shaped.entry)) is not None))
+            for shaped in (c.shaped for c in candidates)]
 
 
 @dataclass
 class _Page:
     """A profile's page of one scope state, as every format of it starts from it (Base.pages)."""
+    chosen: list         # the candidates it was checked from
     split: Checked
     page: Feed           # without its URLs
     distinct: bool       # whether its entry ids are distinct
     markers: int         # how many deletion markers lead it
-    stems: list          # live_stem of each live entry after them
+    live: list           # the candidates of the live entries after them
+    stems: list          # their live_stems
+    writers: list        # the page's extensions that write into live entries (what `stems` asked)
 
 
-def _page(profile: Profile, base: Base, chosen: list[Candidate], now: datetime) -> _Page:
-    split = checked(profile, chosen, now)
+def _page(profile: Profile, base: Base, chosen: list[Candidate], now: datetime, previous: _Page | None) -> _Page:
+    split = _checked_since(profile, previous, chosen, now) or checked(profile, chosen, now)
     # Announced once per scope state and profile: the formats share the check (about 15 % of a
     # write's profile renders went to announcing the same items three times).
     leave_out(profile, split.left)
@@ -200,8 +234,61 @@ def _page(profile: Profile, base: Base, chosen: list[Candidate], now: datetime) 
     # page_of puts the markers first, then the leading entries of split (the same objects).
     first = split.entries[0] if split.entries else None
     markers = next((n for n, entry in enumerate(entries) if entry is first), len(entries))
-    stems = [live_stem(candidate, page.extensions) for candidate in split.candidates[:len(entries) - markers]]
-    return _Page(split, page, len({entry.id for entry in entries}) == len(entries), markers, stems)
+    live = split.candidates[:len(entries) - markers]
+    writers = [extension for extension in page.extensions if extension.writes_live_entries]
+    stems = None
+    if previous is not None and previous.writers == writers:
+        new = _shifted(live, previous.live)
+        if new is not None:   # the previous page's entries keep their stems (a digest and a tuple each)
+            stems = live_stems(live[:new], writers) + previous.stems[:len(live) - new]
+    if stems is None:
+        stems = live_stems(live, writers)
+    # Live entries are distinct articles: only a marker can share an id with one.
+    distinct = not markers or len({entry.id for entry in entries}) == len(entries)
+    return _Page(chosen, split, page, distinct, markers, live, stems, writers)
+
+
+def _checked_since(profile: Profile, previous: _Page | None, chosen: list[Candidate], now: datetime) -> Checked | None:
+    """checked(profile, chosen, now), from the check of the same profile's page of the scope's previous
+    state when it still holds and `chosen` is a few new candidates before a head of that page's (what
+    a write gives: its article first, the oldest pushed out); else None. Only the new ones are
+    checked: the others break what they broke then (after a write, checking every profile's 90
+    candidates anew took a tenth of the profile renders' time). The span it holds for is the
+    previous one's narrowed by the new candidates' (the pushed-out ones' bounds kept: a narrower
+    span only rechecks sooner)."""
+    if previous is None or not previous.split.holds_at(now):
+        return None
+    before = previous.chosen
+    new = _shifted(chosen, before)
+    if new is None:
+        return None
+    kept = len(chosen) - new
+    split = previous.split
+    entries, candidates, left = split.entries[:], split.candidates[:], split.left[:]
+    for gone in reversed(before[kept:]):   # each was the last kept or the last left out, in order
+        if candidates and candidates[-1] is gone:
+            candidates.pop()
+            entries.pop()
+        else:
+            left.pop()
+    head = checked(profile, chosen[:new], now)
+    after = max((bound for bound in (head.after, split.after) if bound is not None), default=None)
+    until = min((bound for bound in (head.before, split.before) if bound is not None), default=None)
+    return Checked(head.entries + entries, head.left + left, after, until, head.candidates + candidates)
+
+
+NEW_AT_MOST = 8   # new candidates before the previous page's first, for _checked_since to look for
+
+
+def _shifted(now: list, before: list) -> int | None:
+    """How many items lead `now` before a head of `before` (the same objects, in order): at most
+    NEW_AT_MOST; None when `now` is not so made."""
+    if not before:
+        return None
+    new = next((n for n, item in enumerate(now[:NEW_AT_MOST]) if item is before[0]), None)
+    if new is None or len(now) - new > len(before) or not all(map(is_, now[new:], before[:len(now) - new])):
+        return None
+    return new
 
 
 def render(profile: Profile, fmt: str, base: Base, *, conn: Connection, self_url: str, now: datetime,
@@ -209,12 +296,15 @@ def render(profile: Profile, fmt: str, base: Base, *, conn: Connection, self_url
     """The profile's page in `fmt`, composed; None when it cannot be composed exactly (the caller
     then builds it whole: profiles.shape and profiles.write)."""
     context = shaping_context(profile, base.frame.site)
-    chosen = candidates(profile, base, conn, context, _shaped_versions(fragments))
+    beside = _kept_beside(fragments)
+    chosen = candidates(profile, base, conn, context, beside.versions)
     if chosen is None:
         return None
     made = base.pages.get(context)
     if made is None or not made.split.holds_at(now):
-        made = base.pages[context] = _page(profile, base, chosen, now)
+        latest = (context, base.frame.scope.id)
+        made = base.pages[context] = _page(profile, base, chosen, now, made or beside.pages.get(latest))
+        beside.pages.put(latest, made)
     if not made.distinct:
         return None   # a marker beside a live entry of the same id: their keys would not tell them apart
     page = replace(made.page, self_url=self_url, first_url=self_url)   # as page_of(..., self_url=self_url)
@@ -229,7 +319,7 @@ def render(profile: Profile, fmt: str, base: Base, *, conn: Connection, self_url
         return feeds.write(fmt, feed)
 
     frames: dict = {}
-    tails, tail_key = _remembered_tails(fragments), (fmt, named, self_url)
+    tails, tail_key = beside.tails, (fmt, named, self_url)
 
     def frame_of(feed: Feed) -> tuple[bytes, bytes]:
         """(head, tail) of a page declaring `feed.extensions`' namespaces."""
@@ -244,7 +334,7 @@ def render(profile: Profile, fmt: str, base: Base, *, conn: Connection, self_url
         if fmt != "json":
             frames[page.extensions] = composing.frame_around_entries(fmt, body)
             if frames[page.extensions][1]:
-                tails.remember(tail_key, page, frames[page.extensions][1])
+                tails.put(tail_key, (_channel(page), frames[page.extensions][1]))
         head, tail = frame_of(page)
         pieces = composing.cut(fmt, body, head, tail, len(missing))
         if pieces is None:
@@ -263,64 +353,33 @@ def render(profile: Profile, fmt: str, base: Base, *, conn: Connection, self_url
 
 # ---- frames ----------------------------------------------------------------------------------
 
-class _Tails:
-    """Each page's tail (what its writer puts after its entries) as last written, by format, profile
-    and page URL, with the page's channel but for its time: bounded, thread-safe, the oldest put first out.
-
-    A page whose entries are all remembered needs its head and tail. composing.frame writes it with
-    a probe entry to find where entries go; a page like one seen before but for its time (the scope's
-    last change, which its head carries) is written with no entry and split before that tail, once
-    the empty page is seen to end with it: the writer's output is a function of the page, so the
-    same channel puts the same elements after its entries. About 40 % cheaper than the probe (an RSS
-    page: 69 against 122 µs), and after a write most profile pages find the new entry written by
-    another profile (live_stem)."""
-
-    def __init__(self, size: int):
-        self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
-
-    @staticmethod
-    def channel(feed: Feed) -> Feed:
-        return replace(feed, entries=[], updated=_NO_TIME)
-
-    def tail(self, key: tuple, feed: Feed) -> bytes | None:
-        with self.lock:
-            held = self.items.get(key)
-        if held is None or held[0] != self.channel(feed):
-            return None
-        return held[1]
-
-    def remember(self, key: tuple, feed: Feed, tail: bytes) -> None:
-        item = (self.channel(feed), tail)
-        with self.lock:
-            self.items[key] = item
-            self.items.move_to_end(key)
-            while len(self.items) > self.size:
-                self.items.popitem(last=False)
-
-
 _NO_TIME = datetime(2000, 1, 1, tzinfo=timezone.utc)
-# Kept beside each fragment cache, as _by_version: profiles x scopes x formats, a few hundred bytes each.
-_tails: WeakKeyDictionary[Fragments, _Tails] = WeakKeyDictionary()
 
 
-def _remembered_tails(fragments: Fragments) -> _Tails:
-    with _by_version_lock:
-        if fragments not in _tails:
-            _tails[fragments] = _Tails(4096)
-        return _tails[fragments]
+def _channel(feed: Feed) -> Feed:
+    """What a page's writer is given but its entries and its time."""
+    return replace(feed, entries=[], updated=_NO_TIME)
 
 
-def _frame(fmt: str, write, feed: Feed, tails: _Tails, key: tuple) -> tuple[bytes, bytes]:
-    """(head, tail) of `feed` without its entries: composing.frame's, or split before the tail remembered."""
+def _frame(fmt: str, write, feed: Feed, tails: _Latest, key: tuple) -> tuple[bytes, bytes]:
+    """(head, tail) of `feed` without its entries: composing.frame's, or split before the tail it had.
+
+    composing.frame writes the page with a probe entry to find where entries go. A page like one
+    seen before but for its time (the scope's last change, which its head carries) is written with
+    no entry and split before the tail remembered (`tails`: key -> (_channel, tail)), once the empty
+    page is seen to end with it: the writer's output is a function of the page, so the same channel
+    puts the same elements after its entries. About 40 % cheaper than the probe (an RSS page: 69
+    against 122 µs); after a write most profile pages find the new entry written by another profile
+    (live_stems), and need only this."""
     if fmt == "json":
         return composing.frame(fmt, write, feed)   # written empty: no probe to save
-    tail = tails.tail(key, feed)
-    if tail:
+    held = tails.get(key)
+    if held is not None and held[1] and held[0] == _channel(feed):
         empty = write(replace(feed, entries=[]))
-        if empty.endswith(tail) and len(empty) > len(tail):
-            return empty[:-len(tail)], tail
+        if empty.endswith(held[1]) and len(empty) > len(held[1]):
+            return empty[:-len(held[1])], held[1]
     head, tail = composing.frame(fmt, write, feed)
-    tails.remember(key, feed, tail)
+    tails.put(key, (_channel(feed), tail))
     return head, tail
 
 

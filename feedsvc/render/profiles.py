@@ -123,7 +123,9 @@ class _Namespace:
     without its entries (render/profile_fragments.py) declares what the page's entries use.
     `live_entry_part`: what it writes into a live (not withdrawn) entry beyond the entry's own fields,
     as part of the key its bytes are remembered under (None: nothing; profile_fragments.py shares an
-    entry's bytes between profiles whose shaped entries and parts are equal)."""
+    entry's bytes between profiles whose shaped entries and parts are equal), asked only of an
+    extension that `writes_live_entries`."""
+    writes_live_entries = False
 
     def entry(self, fe, entry: Entry) -> None:
         pass
@@ -166,6 +168,8 @@ class SnfAnalytics(_Namespace):
     def register(self, fg, feed: Feed) -> None:
         pass   # Snf registers the snf: extension (a profile has this only beside it)
 
+    writes_live_entries = True
+
     def live_entry_part(self, entry: Entry):
         return "snf:analytics", self.measurement_id
 
@@ -199,6 +203,8 @@ class Mi(_Namespace):
         # namespace it does not know wherever it is declared (validate/namespaces.py).
         if self.used:
             fg.register_extension("mi", MiExtension, MiEntryExtension, atom=False, rss=True)
+
+    writes_live_entries = True
 
     def live_entry_part(self, entry: Entry):
         return "mi:shortTitle" if entry.short_title else None   # the same entry without Mi has no element
