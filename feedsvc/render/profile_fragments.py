@@ -357,8 +357,9 @@ _NO_TIME = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 
 def _channel(feed: Feed) -> Feed:
-    """What a page's writer is given but its entries and its time."""
-    return replace(feed, entries=[], updated=_NO_TIME)
+    """What a page's writer writes but its entries and its time (`sources` only names the article of
+    an entry the writer fails on)."""
+    return replace(feed, entries=[], updated=_NO_TIME, sources={})
 
 
 def _frame(fmt: str, write, feed: Feed, tails: _Latest, key: tuple) -> tuple[bytes, bytes]:
