@@ -1,8 +1,10 @@
-"""Profile feeds composed from entry fragments: each entry written once per article version and profile.
+"""Profile feeds composed from entry fragments: each entry written once per shaped content and format.
 
 A profile's entry depends only on the article's stored version, the profile (its rules: title,
-summary, HTML allow-list, image rule, link decoration, namespaces), the site and the format; a
-deletion marker only on the withdrawal it tells of. So a profile page is, as a public one
+summary, HTML allow-list, image rule, link decoration, namespaces), the site and the format; its
+bytes only on the shaped entry, the format and what the profile's namespaces write into it, so
+they are kept under that (live_stems) and profiles that shape an article alike share them; a
+deletion marker depends only on the withdrawal it tells of. So a profile page is, as a public one
 (feeds/fragments.py),
 
     head + fragment(entry 1) + … + fragment(entry n) + tail
@@ -135,8 +137,9 @@ class _Beside:
     # (format, profile, page URL) -> (channel but for its time, tail): profiles x scopes x formats,
     # a few hundred bytes each (_frame).
     tails: _Latest = field(default_factory=lambda: _Latest(4096))
-    # (profile, scope id) -> the _Page of the scope's latest state (_checked_since).
-    pages: _Latest = field(default_factory=lambda: _Latest(1024))
+    # (profile, scope id) -> the _Page of the scope's latest state (_checked_since): a write's fan-out
+    # renders 14 scopes x 6 profiles. Its candidates are mostly those `versions` holds anyway.
+    pages: _Latest = field(default_factory=lambda: _Latest(256))
 
 
 _beside: WeakKeyDictionary[Fragments, _Beside] = WeakKeyDictionary()
