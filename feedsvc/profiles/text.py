@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from itertools import islice
 
 import regex
 
@@ -31,9 +30,7 @@ def length(text: str) -> int:
 def cut(text: str, limit: int, ellipsis: str = ELLIPSIS) -> str:
     """`text` in at most `limit` grapheme clusters, ellipsis included: cut at the last space that
     fits (or, in a single word longer than that, between two clusters)."""
-    # Only as many clusters as can be kept, and one to tell: a summary cut from a whole article body
-    # would otherwise split all of it.
-    clusters = [found.group() for found in islice(_CLUSTER.finditer(text), limit + 1)]
+    clusters = _leading_clusters(text, limit + 1)
     if len(clusters) <= limit:
         return text
     room = limit - length(ellipsis)
@@ -42,6 +39,24 @@ def cut(text: str, limit: int, ellipsis: str = ELLIPSIS) -> str:
     if spaces and spaces[-1] > 0:
         kept = kept[:spaces[-1]]
     return "".join(kept).rstrip(_TRAILING) + ellipsis
+
+
+def _leading_clusters(text: str, count: int) -> list[str]:
+    """The first `count` clusters of `text` (all of them when it has fewer).
+
+    Only as many as are needed: a summary cut from a whole article body would otherwise split all of
+    it. Split by findall up to a bound rather than match by match (450 clusters of Devanagari: 80
+    against 180 µs): a boundary is decided by the characters before it and the one after, so every
+    cluster found before the bound but the last is one of the whole text's; the bound doubles until
+    more than `count` are found, or the text ends."""
+    bound = 4 * (count + 2)
+    while True:
+        if bound >= len(text):
+            return _CLUSTER.findall(text)[:count]
+        found = _CLUSTER.findall(text, 0, bound)
+        if len(found) > count:
+            return found[:count]
+        bound *= 2
 
 
 # What may stand around a "read more" teaser at the end of a summary: spaces, dots, ellipses, arrows, bars.
