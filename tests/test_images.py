@@ -3,7 +3,9 @@ every output (feeds, pages, AMP, JSON-LD, the mirror) pointing at renditions tha
 Every image here is made by Pillow in the test and every output image is decoded back."""
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import threading
 from pathlib import Path
 
@@ -12,10 +14,14 @@ import lxml.html
 import pytest
 from lxml import etree
 from PIL import Image, features
+from sqlalchemy import select
 
-from feedsvc.ingest import images
+from feedsvc.ingest import images, importer
+from feedsvc.ingest.records import parse_record
 from feedsvc.publish.mirror import fixed_documents
+from feedsvc.store import articles
 from feedsvc.validate import validate_document
+from feedsvc.web import db
 from tests.support.apps import API_TOKEN, SITE_URL, AppFactory, fresh_database
 from tests.support.pictures import BAD_IMAGES, bad_image, decoded, file_of, photo
 from tests.support.records import VALID_RECORD
@@ -102,6 +108,58 @@ def test_the_import_reports_corrections_and_refusals_naming_record_and_file(medi
     assert any("a.json" in w and "image.width" in w and "real.jpg" in w for w in warnings), warnings
     assert any("b.json" in w and "broken.jpg" in w and "refused" in w for w in warnings), warnings
     assert "stored 2" in result.output
+
+
+def _shown_twice(make_record, number: int) -> dict:
+    """A record showing /media/shared.jpg as its lead and in its body."""
+    body = '<p>पाठ</p><figure><img src="/media/shared.jpg" alt="चित्र"><figcaption>फ़ोटो</figcaption></figure>'
+    return make_record(id=f"shared-{number}", slug=f"shared-{number}", body_html=body,
+                       image={"url": "/media/shared.jpg"})
+
+
+def test_an_image_file_replaced_on_disk_is_probed_again(media, make_record):
+    photo(media / "shared.jpg", (900, 600))
+    chosen = dataclasses.replace(settings(media), body_widths=(("body", 1200),))
+    first = parse_record(_shown_twice(make_record, 1), site_url=SITE_URL, images=chosen)
+    photo(media / "shared.jpg", (1000, 1000))
+    second = parse_record(_shown_twice(make_record, 2), site_url=SITE_URL, images=chosen)
+    for article, size in ((first, (900, 600)), (second, (1000, 1000))):
+        assert (article.image["width"], article.image["height"]) == size
+        body_image = article.body_images["/media/shared.jpg"]
+        assert (body_image["width"], body_image["height"]) == size
+        lead = images.rendition(article.image, "lead")
+        assert decoded(file_of(media, lead["url"]).read_bytes()).size == (lead["width"], lead["height"])
+    assert first.image["key"] != second.image["key"]
+    assert images.rendition(first.image, "lead")["width"] == 900 and images.rendition(second.image, "lead")["width"] == 1000
+
+
+def test_the_records_of_one_import_look_at_each_image_file_once(media_app, make_app, media, make_record, tmp_path,
+                                                               monkeypatch):
+    photo(media / "shared.jpg", (900, 600))
+    corpus = tmp_path / "records.jsonl"
+    corpus.write_text("".join(json.dumps(_shown_twice(make_record, n), ensure_ascii=False) + "\n" for n in range(20)),
+                      "utf-8")
+    chosen = dataclasses.replace(settings(media), body_widths=(("body", 1200),))
+    looks = []
+    stat = os.stat
+    monkeypatch.setattr(os, "stat", lambda path, *args, **kwargs: (
+        looks.append(path) if str(path).endswith("/media/shared.jpg") else None, stat(path, *args, **kwargs))[1])
+    report = importer.import_files(db.engine(media_app), [corpus], site_url=SITE_URL, site_name="समाचार",
+                                   workers=0, images=chosen)
+    assert (report.stored, report.errors, len(looks)) == (20, [], 1)
+    # Parsed in worker processes (the settings handed to each once), the same images are stored.
+    in_workers = make_app(DATABASE_URL=f"sqlite:///{tmp_path / 'workers.db'}", MEDIA_DIR=str(media))
+    report = importer.import_files(db.engine(in_workers), [corpus], site_url=SITE_URL, site_name="समाचार",
+                                   workers=2, images=chosen)
+    assert (report.stored, report.errors) == (20, [])
+    assert _stored_images(media_app) == _stored_images(in_workers)
+    assert {image["width"] for image in _stored_images(media_app)} == {900}
+
+
+def _stored_images(app) -> list[dict]:
+    with db.engine(app).connect() as conn:
+        stored = [json.loads(text) for text in conn.execute(select(articles.c.article).order_by(articles.c.id)).scalars()]
+    return [image for article in stored for image in (article["image"], *article["body_images"].values())]
 
 
 # ---- renditions ----------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from feedsvc import store
-from feedsvc.ingest.images import ImageSettings
+from feedsvc.ingest.images import ImageSettings, one_stat_per_file
 from feedsvc.ingest.importer import in_workers
 from feedsvc.ingest.records import Article, article_from_json, checked_media, encode_article
 from feedsvc.ingest.sanitize import without_empty_figures
@@ -107,7 +107,8 @@ def _declared_image(article: Article) -> dict | None:
 
 
 def _check_chunk(rows: list[tuple[str, int, str, str]], site_url: str, images: ImageSettings) -> list[_Checked]:
-    return [_check(row, site_url, images) for row in rows]
+    with one_stat_per_file():
+        return [_check(row, site_url, images) for row in rows]
 
 
 def _stored_chunks(engine: Engine, after: str | None) -> Iterator[list[tuple[str, int, str, str]]]:

@@ -12,7 +12,7 @@ import orjson
 
 from feedsvc.ingest.body_images import checked_body
 from feedsvc.ingest.frames import DEFAULT_FRAME_HOSTS
-from feedsvc.ingest.images import ImageSettings, checked_image
+from feedsvc.ingest.images import ImageSettings, checked_image, one_stat_per_file
 from feedsvc.ingest.romanise import romanise
 from feedsvc.ingest.sanitize import (
     XML_UNSAFE_CHARS,
@@ -353,12 +353,13 @@ def checked_media(image: dict | None, safe_body: str, site_url: str,
     sanitised body with their local files probed and renditions made (images.checked_image,
     body_images.checked_body), for parse_record and for a backfill of articles stored before."""
     warnings = []
-    if image:
-        # The media checks find the file by the URL documents will show; the store keeps the record's path.
-        checked, notes = checked_image(dict(image, url=_absolute(image["url"], site_url)), images)
-        image = dict(checked, url=image["url"]) if checked else None
-        warnings = [Problem(name, reason) for name, reason in notes]
-    body, body_images, notes = checked_body(safe_body, site_url, images)
+    with one_stat_per_file():   # a file shown as the lead and in the body, or twice in it, is looked at once
+        if image:
+            # The media checks find the file by the URL documents will show; the store keeps the record's path.
+            checked, notes = checked_image(dict(image, url=_absolute(image["url"], site_url)), images)
+            image = dict(checked, url=image["url"]) if checked else None
+            warnings = [Problem(name, reason) for name, reason in notes]
+        body, body_images, notes = checked_body(safe_body, site_url, images)
     return image, body, body_images, warnings + [Problem(name, reason) for name, reason in notes]
 
 
