@@ -27,9 +27,9 @@ from feedsvc.web import db, documents
 from feedsvc.web.profile_feeds import profiles_of
 
 from . import wrk
-from .serve import WORKERS, app_env, fetch
+from .serve import PAIRED_ROUNDS, PAIRED_SECONDS, WORKERS, app_env, fetch, paired_rates
 from .servers import Gunicorn
-from .stats import Sample, Table, interleaved
+from .stats import Sample, Table
 
 PROFILES = sorted(profile_files.built_in())
 SERVE_ROWS = {
@@ -78,10 +78,12 @@ def serving(table: Table, database_url: str, mirror: Path, workdir: Path, repeat
             if got != expected:
                 raise RuntimeError(f"{label}: {url} answered {got}, expected {expected}")
             wrk.run(url, headers=headers, seconds=1)   # warm: caches filled, replays recorded
-        rates = interleaved(list(rows), lambda label: wrk.run(rows[label][0], headers=rows[label][1]), repeats)
+        rates = paired_rates(rows, repeats, lambda label, seconds: wrk.run(rows[label][0], headers=rows[label][1],
+                                                                           seconds=seconds))
     s = {label: Sample(values, "req/s", higher_is_better=True) for label, values in rates.items()}
-    section = (f"serve a cached profile feed, gzip, and its 304 (one server process each; wrk -c{wrk.CONNECTIONS}; "
-               "ratio: median of the repeats' ratios, each row run beside its baseline)")
+    section = (f"serve a cached profile feed, gzip, and its 304 (one server process each; wrk -c{wrk.CONNECTIONS} "
+               f"-d{PAIRED_SECONDS}s × {repeats * PAIRED_ROUNDS} rounds, each row beside its baseline; "
+               "ratio: the median of the rounds' ratios)")
     for name in PROFILES:
         table.compare(f"serve-cached-profile-{name}", section, f"{name} profile feed, gzip", s[f"{name}: feedsvc"],
                       s[f"{name}: minimal"], "minimal app, same bytes", at_least=0.9, paired=True)

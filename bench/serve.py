@@ -2,8 +2,9 @@
 
 feedsvc under gunicorn (deploy/gunicorn.conf.py), a minimal Flask app returning the same bytes under
 the same settings, nginx serving the mirror's file of the same bytes (gzip_static), and feedsvc's
-renderer called on every request. Repeats go round-robin over the rows, so a noisy moment on
-this shared machine hits every row alike.
+renderer called on every request. Repeats go round-robin over the rows, forwards and backwards in
+turn, each row beside its baseline (stats.interleaved), and a row's ratio is the median of the
+repeats' own ratios: a noisy moment on this shared machine then lowers both sides of one ratio.
 """
 from __future__ import annotations
 
@@ -21,6 +22,19 @@ FEED = "/feeds/rss.xml"
 # 50-80%, ratios between 0.73x and 1.39x for the same code). One worker each compares the cost of
 # a request, which is what the ratios are about; wrk gets the other core.
 WORKERS = 1
+# Many short runs, each row's beside its baseline's, and the median of their ratios: 63 alternating
+# 1-second runs of the google-news profile feed (gzip) and the minimal app at load 10-11 gave 1.00x,
+# 1.04x and 1.02x per 21 of them; the same runs summed to 7 of 3 s each side, as the rows were
+# measured before (medians apart), 0.90x, 1.05x and 0.99x (2026-12-07). The shared machine's load
+# moves within seconds: the closer in time the two sides, and the more ratios, the less it shows.
+PAIRED_SECONDS = 1
+PAIRED_ROUNDS = 3   # rounds per repeat (BENCH_REPEATS): 21 ratios a row with 7
+
+
+def paired_rates(rows: dict, repeats: int, measure) -> dict[str, list[float]]:
+    """wrk's req/s for each label of `rows` (in the order given: each row beside its baseline), in
+    PAIRED_ROUNDS * repeats interleaved rounds of PAIRED_SECONDS runs; measure(label, seconds)."""
+    return interleaved(list(rows), lambda label: measure(label, PAIRED_SECONDS), repeats * PAIRED_ROUNDS)
 
 
 ROWS = {
@@ -110,13 +124,13 @@ def run(table: Table, database_url: str, mirror: Path, workdir: Path, repeats: i
         for url, hdrs in rows.values():   # warm: caches filled, replays recorded, workers busy once
             wrk.run(url, headers=hdrs, seconds=1)
 
-        def measure(name: str) -> float:
+        def measure(name: str, seconds: int) -> float:
             url, hdrs = rows[name]
-            return wrk.run(url, headers=hdrs, seconds=2 if name.startswith("feedgen") else wrk.SECONDS)
-        rates = interleaved(list(rows), measure, repeats)
+            return wrk.run(url, headers=hdrs, seconds=seconds)
+        rates = paired_rates(rows, repeats, measure)
     s = {name: Sample(values, "req/s", higher_is_better=True) for name, values in rates.items()}
     section = (f"serve a cached {len(body) // 1024} KiB feed (one server process each; wrk -t{wrk.THREADS} "
-               f"-c{wrk.CONNECTIONS} -d{wrk.SECONDS}s, loopback)")
+               f"-c{wrk.CONNECTIONS} -d{PAIRED_SECONDS}s × {repeats * PAIRED_ROUNDS} rounds, loopback)")
     for encoding in ("identity", "gzip"):
         ours_s = s[f"feedsvc, {encoding}"]
         table.compare(f"serve-cached-{encoding}", section, f"feedsvc, {encoding}", ours_s, s[f"minimal Flask app, {encoding}"],

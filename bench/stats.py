@@ -118,10 +118,11 @@ class Table:
         `paired`: the i-th values of both were measured side by side (interleaved(), one after the
         other), so the ratio is the median of the repeats' own ratios: a moment when the shared
         machine is busy lowers both sides of one repeat's ratio, instead of one side's median only."""
+        apart = sample.median / baseline.median if baseline.median else float("inf")
+        ratio = apart
         if paired:
             ratio = paired_ratio(sample, baseline)
-        else:
-            ratio = sample.median / baseline.median if baseline.median else float("inf")
+            note = "; ".join(filter(None, [note, f"medians apart {apart:.2f}×"]))
         target, met = "", None
         if at_most is not None:
             target, met = f"≤ {at_most:g}×", ratio <= at_most
