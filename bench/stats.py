@@ -55,12 +55,25 @@ def timed(function: Callable[[], object], repeats: int = REPEATS, unit: str = "m
     return Sample(values, unit)
 
 
-def paired_ratio(sample: Sample, baseline: Sample) -> float:
-    """The median of sample.values[i] / baseline.values[i]: each repeat's ratio, then their median."""
+def round_ratios(sample: Sample, baseline: Sample) -> list[float]:
+    """sample.values[i] / baseline.values[i]: each repeat's own ratio (both measured side by side)."""
     if len(sample.values) != len(baseline.values):
         raise ValueError(f"paired samples of {len(sample.values)} and {len(baseline.values)} values")
-    return statistics.median(value / base if base else float("inf")
-                             for value, base in zip(sample.values, baseline.values, strict=True))
+    return [value / base if base else float("inf") for value, base in zip(sample.values, baseline.values, strict=True)]
+
+
+def paired_ratio(sample: Sample, baseline: Sample) -> float:
+    """The median of the repeats' own ratios."""
+    return statistics.median(round_ratios(sample, baseline))
+
+
+def ratio_quartiles(sample: Sample, baseline: Sample) -> tuple[float, float]:
+    """The first and third quartiles of the repeats' own ratios: how far one repeat's ratio moves."""
+    ratios = round_ratios(sample, baseline)
+    if len(ratios) < 2:
+        return ratios[0], ratios[0]
+    quartiles = statistics.quantiles(ratios, n=4)
+    return quartiles[0], quartiles[2]
 
 
 def interleaved(labels: Sequence[str], measure: Callable[[str], float], repeats: int) -> dict[str, list[float]]:
@@ -122,7 +135,9 @@ class Table:
         ratio = apart
         if paired:
             ratio = paired_ratio(sample, baseline)
-            note = "; ".join(filter(None, [note, f"medians apart {apart:.2f}×"]))
+            low, high = ratio_quartiles(sample, baseline)
+            note = "; ".join(filter(None, [note, f"middle half of the rounds' ratios {low:.2f}–{high:.2f}×, "
+                                                 f"medians apart {apart:.2f}×"]))
         target, met = "", None
         if at_most is not None:
             target, met = f"≤ {at_most:g}×", ratio <= at_most

@@ -137,7 +137,7 @@ def test_a_paired_row_is_the_median_of_its_repeats_ratios():
     paired = table.compare("paired", "s", "w", row, baseline, "minimal app", at_least=0.9, paired=True)
     assert (round(apart.ratio, 2), apart.met) == (0.8, False)
     assert (paired.ratio, paired.met) == (1.0, True)
-    assert paired.note == "medians apart 0.80×" and apart.note == ""
+    assert paired.note == "middle half of the rounds' ratios 0.57–1.00×, medians apart 0.80×" and apart.note == ""
     assert paired_ratio(baseline, baseline) == 1.0
     with pytest.raises(ValueError, match="paired samples of 5 and 1 values"):
         table.compare("uneven", "s", "w", row, Sample([1.0], "req/s"), "x", paired=True)
