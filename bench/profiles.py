@@ -27,7 +27,7 @@ from feedsvc.web import db, documents
 from feedsvc.web.profile_feeds import profiles_of
 
 from . import wrk
-from .serve import WORKERS, app_env, fetch
+from .serve import PAIRED_ROUNDS, PAIRED_SECONDS, WORKERS, app_env, fetch, paired_rates
 from .servers import Gunicorn
 from .stats import Sample, Table
 
@@ -68,26 +68,27 @@ def serving(table: Table, database_url: str, mirror: Path, workdir: Path, repeat
                 "bench.apps:minimal()", workers=WORKERS, log_path=logs / f"minimal-{name}.log",
                 env={"BENCH_BODY": str(mirror / path.lstrip("/")), "BENCH_ETAG": validator,
                      "BENCH_CONTENT_TYPE": headers["Content-Type"]}))
+            # Each row beside its baseline: measured one after the other, in turn first (stats.interleaved).
             rows[f"{name}: feedsvc"] = (ours.url(path), gzip, 200)
             rows[f"{name}: minimal"] = (minimal.url("/feed"), gzip, 200)
-            rows[f"{name}: 304 feedsvc"] = (ours.url(path), {**gzip, "If-None-Match": f'"{validator}-gzip"'}, 304)
             rows[f"{name}: 304 minimal"] = (minimal.url("/feed"), {"If-None-Match": f'"{validator}"'}, 304)
+            rows[f"{name}: 304 feedsvc"] = (ours.url(path), {**gzip, "If-None-Match": f'"{validator}-gzip"'}, 304)
         for label, (url, headers, expected) in rows.items():
             got = fetch(url, headers)[0]
             if got != expected:
                 raise RuntimeError(f"{label}: {url} answered {got}, expected {expected}")
             wrk.run(url, headers=headers, seconds=1)   # warm: caches filled, replays recorded
-        rates = {label: [] for label in rows}
-        for _ in range(repeats):
-            for label, (url, headers, _) in rows.items():
-                rates[label].append(wrk.run(url, headers=headers))
+        rates = paired_rates(rows, repeats, lambda label, seconds: wrk.run(rows[label][0], headers=rows[label][1],
+                                                                           seconds=seconds))
     s = {label: Sample(values, "req/s", higher_is_better=True) for label, values in rates.items()}
-    section = f"serve a cached profile feed, gzip, and its 304 (one server process each; wrk -c{wrk.CONNECTIONS})"
+    section = (f"serve a cached profile feed, gzip, and its 304 (one server process each; wrk -c{wrk.CONNECTIONS} "
+               f"-d{PAIRED_SECONDS}s × {repeats * PAIRED_ROUNDS} rounds, each row beside its baseline; "
+               "ratio: the median of the rounds' ratios)")
     for name in PROFILES:
         table.compare(f"serve-cached-profile-{name}", section, f"{name} profile feed, gzip", s[f"{name}: feedsvc"],
-                      s[f"{name}: minimal"], "minimal app, same bytes", at_least=0.9)
+                      s[f"{name}: minimal"], "minimal app, same bytes", at_least=0.9, paired=True)
         table.compare(f"serve-304-profile-{name}", section, f"{name} profile feed 304", s[f"{name}: 304 feedsvc"],
-                      s[f"{name}: 304 minimal"], "minimal app 304", at_least=0.9)
+                      s[f"{name}: 304 minimal"], "minimal app 304", at_least=0.9, paired=True)
 
 
 def fanout(table: Table, app, repeats: int) -> None:

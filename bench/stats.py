@@ -4,7 +4,7 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 REPEATS = 5
 
@@ -55,6 +55,41 @@ def timed(function: Callable[[], object], repeats: int = REPEATS, unit: str = "m
     return Sample(values, unit)
 
 
+def round_ratios(sample: Sample, baseline: Sample) -> list[float]:
+    """sample.values[i] / baseline.values[i]: each repeat's own ratio (both measured side by side)."""
+    if len(sample.values) != len(baseline.values):
+        raise ValueError(f"paired samples of {len(sample.values)} and {len(baseline.values)} values")
+    return [value / base if base else float("inf") for value, base in zip(sample.values, baseline.values, strict=True)]
+
+
+def paired_ratio(sample: Sample, baseline: Sample) -> float:
+    """The median of the repeats' own ratios."""
+    return statistics.median(round_ratios(sample, baseline))
+
+
+def ratio_quartiles(sample: Sample, baseline: Sample) -> tuple[float, float]:
+    """The first and third quartiles of the repeats' own ratios: how far one repeat's ratio moves."""
+    ratios = round_ratios(sample, baseline)
+    if len(ratios) < 2:
+        return ratios[0], ratios[0]
+    quartiles = statistics.quantiles(ratios, n=4)
+    return quartiles[0], quartiles[2]
+
+
+def interleaved(labels: Sequence[str], measure: Callable[[str], float], repeats: int) -> dict[str, list[float]]:
+    """`repeats` rounds over `labels`, each round measuring every label once, forwards in even rounds and
+    backwards in odd ones; the values by label, in round order (the i-th of each from round i).
+
+    Put a row next to its baseline in `labels`: they are then measured one right after the other
+    and each goes first in every other round, so a slow drift of the shared machine's load favours
+    neither, and their ratios can be taken per round (Table.compare(paired=True))."""
+    values: dict[str, list[float]] = {label: [] for label in labels}
+    for round_ in range(repeats):
+        for label in (labels if round_ % 2 == 0 else list(reversed(labels))):
+            values[label].append(measure(label))
+    return values
+
+
 @dataclass
 class Row:
     name: str                           # stable: `python -m bench --only NAME`, the JSON, the README block
@@ -89,9 +124,20 @@ class Table:
         return row
 
     def compare(self, name: str, section: str, what: str, sample: Sample, baseline: Sample, baseline_name: str, *,
-                at_most: float | None = None, at_least: float | None = None, note: str = "") -> Row:
-        """A row with its ratio to a baseline measured in the same run, checked against a target."""
-        ratio = sample.median / baseline.median if baseline.median else float("inf")
+                at_most: float | None = None, at_least: float | None = None, note: str = "",
+                paired: bool = False) -> Row:
+        """A row with its ratio to a baseline measured in the same run, checked against a target.
+
+        `paired`: the i-th values of both were measured side by side (interleaved(), one after the
+        other), so the ratio is the median of the repeats' own ratios: a moment when the shared
+        machine is busy lowers both sides of one repeat's ratio, instead of one side's median only."""
+        apart = sample.median / baseline.median if baseline.median else float("inf")
+        ratio = apart
+        if paired:
+            ratio = paired_ratio(sample, baseline)
+            low, high = ratio_quartiles(sample, baseline)
+            note = "; ".join(filter(None, [note, f"middle half of the rounds' ratios {low:.2f}–{high:.2f}×, "
+                                                 f"medians apart {apart:.2f}×"]))
         target, met = "", None
         if at_most is not None:
             target, met = f"≤ {at_most:g}×", ratio <= at_most

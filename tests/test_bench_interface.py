@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from bench import readme, results, steps
 from bench.__main__ import main as bench_main
-from bench.stats import Row, Sample, Table
+from bench.stats import Row, Sample, Table, interleaved, paired_ratio
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -118,6 +118,29 @@ def test_a_row_in_json_has_every_field():
         (3.0, "ms", 1.5, "direct lxml RSS", "≤ 1.5×", True)
     assert (p99["value"], p99["statistic"]) == (0.3, "p99")
     assert (absent["value"], absent["met"], absent["values"]) == (None, None, [])
+
+
+def test_interleaved_rounds_measure_each_label_once_and_alternate_which_goes_first():
+    measured = []
+    values = interleaved(["row", "baseline", "other"], lambda label: measured.append(label) or len(measured), 3)
+    assert measured == ["row", "baseline", "other", "other", "baseline", "row", "row", "baseline", "other"]
+    assert values == {"row": [1, 6, 7], "baseline": [2, 5, 8], "other": [3, 4, 9]}
+
+
+def test_a_paired_row_is_the_median_of_its_repeats_ratios():
+    # Repeat 2: the machine was busy while the row ran, and had calmed down for the baseline right after;
+    # repeat 3: busy for both. The medians apart give 800/1000 = 0.8x; taken per repeat, 1.0x.
+    row = Sample([1000.0, 700.0, 800.0, 1010.0, 500.0], "req/s", higher_is_better=True)
+    baseline = Sample([1000.0, 1100.0, 800.0, 1000.0, 1000.0], "req/s", higher_is_better=True)
+    table = Table()
+    apart = table.compare("apart", "s", "w", row, baseline, "minimal app", at_least=0.9)
+    paired = table.compare("paired", "s", "w", row, baseline, "minimal app", at_least=0.9, paired=True)
+    assert (round(apart.ratio, 2), apart.met) == (0.8, False)
+    assert (paired.ratio, paired.met) == (1.0, True)
+    assert paired.note == "middle half of the rounds' ratios 0.57–1.00×, medians apart 0.80×" and apart.note == ""
+    assert paired_ratio(baseline, baseline) == 1.0
+    with pytest.raises(ValueError, match="paired samples of 5 and 1 values"):
+        table.compare("uneven", "s", "w", row, Sample([1.0], "req/s"), "x", paired=True)
 
 
 def test_committed_results_have_every_field_and_make_the_readmes_block():

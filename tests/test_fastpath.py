@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from feedsvc.web.middleware.fastpath import feed_scope
 from tests.support.apps import fast_path_replays
 from tests.support.records import write
 
@@ -140,3 +141,14 @@ def test_behind_a_proxy_limits_count_the_client_address(database_url, make_recor
     second = [client.get("/feeds/rss.xml", headers={"X-Forwarded-For": "203.0.113.2"}).status_code for _ in range(3)]
     assert first == second == [200, 200, 429]
     assert fast_path_replays(app) > 0
+
+
+@pytest.mark.parametrize(("profile_path", "public_path"), [
+    ("/feeds/profile/flipboard/rss.xml", "/feeds/rss.xml"),
+    ("/feeds/profile/msn/tag/parliament/atom.xml", "/feeds/tag/parliament/atom.xml"),
+    ("/feeds/profile/readers/section/national/feed.json", "/feeds/section/national/feed.json"),
+])
+def test_a_profile_feed_follows_the_counter_of_its_public_feeds_scope(profile_path, public_path):
+    assert feed_scope(profile_path) == feed_scope(public_path) is not None
+    for path in ("/feeds/profile/msn/feeds.opml", "/feeds/profiles.json", "/feeds/profile/msn", "/feeds.opml"):
+        assert feed_scope(path) is None
