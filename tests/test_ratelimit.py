@@ -161,6 +161,25 @@ def test_partner_key_has_its_own_larger_budget(client, record, key):
     assert "partner key" in response.get_json()["message"]
 
 
+def test_limit_texts_are_parsed_once_per_setting_not_on_every_request(client, record, key, monkeypatch):
+    """Polling costs no limit parsing: Flask-Limiter's limit objects are built once per limit text (the
+    public and the partner budget and ceiling), then reused, with the same answers as before."""
+    import flask_limiter._limits as library_limits
+    parsed: list[str] = []
+    real_parse = library_limits.parse_many
+    monkeypatch.setattr(library_limits, "parse_many", lambda text: parsed.append(text) or real_parse(text))
+    tag = client.get("/feeds/rss.xml").headers["ETag"]
+    assert statuses(client, "/feeds/rss.xml", 4, headers={"If-None-Match": tag}) == [304] * 4
+    partner_tag = client.get("/partner/feeds/rss.xml", headers={"X-Partner-Key": key}).headers["ETag"]
+    partner = {"X-Partner-Key": key, "If-None-Match": partner_tag}
+    assert statuses(client, "/partner/feeds/rss.xml", 4, headers=partner) == [304] * 4
+    assert sorted(set(parsed)) == sorted(parsed)   # each text once, however many requests
+    assert set(parsed) <= {"3/hour", "5/hour", ratelimit.scaled("3/hour", 2), ratelimit.scaled("5/hour", 2)}
+    # The ceiling (6) still counts every request of the address: 1 + 4 above, 1 more, then 429.
+    assert client.get("/feeds/rss.xml", headers={"If-None-Match": tag}).status_code == 304
+    assert_too_many(client.get("/feeds/rss.xml", headers={"If-None-Match": tag}))
+
+
 def test_public_and_partner_feeds_share_one_budget_per_partner(client, record, key):
     headers = {"X-Partner-Key": key}
     assert fetch_each(client, renders("/feeds/atom.xml", 3), headers=headers) == [200] * 3
