@@ -120,8 +120,9 @@ def fanout(table: Table, app, repeats: int) -> None:
             feeds.render(fmt, "site", conn=conn, site=site, state=state)
 
     def profiles(conn, state) -> None:
-        # As feedsvc/web/profile_feeds.py does on a change: the stamps read once, then each variant composed.
-        base = profile_fragments.load_base(conn, site, Scope("site"), state, every)
+        # As feedsvc/web/profile_feeds.py does on a change: the stamps read once (those the public pages of
+        # the state read, or read here for them: Fragments.stamps), then each variant composed.
+        base = profile_fragments.load_base(conn, site, Scope("site"), state, every, fragments=fragments)
         now = datetime.now(timezone.utc)
         for profile in every:
             for fmt in profile.formats:

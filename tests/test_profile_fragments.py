@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
 
 import feedparser
 import orjson
@@ -137,6 +138,8 @@ def test_after_each_write_every_profile_page_is_whole_and_equal_entries_are_writ
     cuts, probes = [], []
     monkeypatch.setattr(profile_fragments.composing, "cut", spy(profile_fragments.composing.cut, cuts))
     monkeypatch.setattr(profile_fragments.composing, "frame", spy(profile_fragments.composing.frame, probes))
+    written: list = []   # what the composed renders write (the pages written whole are written elsewhere)
+    monkeypatch.setattr(profile_fragments, "feeds", SimpleNamespace(write=spy(feeds.write, written)))
 
     def every_page(conn) -> dict[str, bytes]:
         conn.rollback()   # a fresh snapshot: the write is seen
@@ -164,6 +167,7 @@ def test_after_each_write_every_profile_page_is_whole_and_equal_entries_are_writ
                 assert client.delete("/api/articles/recent-0", headers=api_headers).status_code in (200, 204)
             cuts.clear()
             probes.clear()
+            written.clear()
             pages = every_page(conn)
             showing = [name for name, body in pages.items() if f"recent-{n}".encode() in body]
             # Most profiles shape this article as it is: one entry per format between them (flipboard's
@@ -173,6 +177,8 @@ def test_after_each_write_every_profile_page_is_whole_and_equal_entries_are_writ
             # framed so too (a withdrawal changes some: tombstones).
             if n != 1:
                 assert [fmt for fmt, *_ in probes if fmt != "json"] == [], (n, [(f, p.self_url) for f, _, p in probes])
+                # Nor written empty: the head they had, with the new time in it (equal to the whole page above).
+                assert [fmt for fmt, page in written if not page.entries and fmt != "json"] == [], n
 
 
 def spy(function, calls: list):
