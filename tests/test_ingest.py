@@ -149,10 +149,11 @@ def test_a_batch_redone_one_record_at_a_time_stores_what_workers_parsed_whole(en
                                                                              make_app, monkeypatch):
     # A worker sends the writer only the record fields it reads (ingest.write.Incoming.__reduce__); when
     # another writer interferes and the batch is redone record by record, each must still be stored with
-    # its whole record, its derived slug and its video flag, as a single process stores them.
+    # its whole record, its derived slug, status and video flag, as a single process stores them.
     video = {"provider": "youtube", "url": "https://www.youtube.com/embed/dQw4w9WgXcQ", "title": "वीडियो"}
     lines = [make_record(id=f"rec-{n}", title=f"मानसून सत्र {n % 3}", slug=None,
                          **({"embeds": [video]} if n % 4 == 0 else {})) for n in range(12)]
+    lines[3].update(published="2099-01-01T09:00:00+05:30", updated="2099-01-01T09:00:00+05:30")  # stored scheduled
     source = tmp_path / "batch.jsonl"
     source.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in lines) + "\n", "utf-8")
     real_upsert_many, interfered = importer.upsert_many, []
