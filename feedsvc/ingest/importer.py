@@ -128,7 +128,7 @@ def _prepare(raw: bytes | RecordError, source: str, site_url: str, frame_hosts: 
     parsed = parse_raw(raw, source, site_url, frame_hosts, images)
     if isinstance(parsed, RecordError):
         return parsed, []
-    return Incoming.of(parsed), [f"{source}: {warning}" for warning in parsed.warnings]
+    return Incoming.to_send(parsed), [f"{source}: {warning}" for warning in parsed.warnings]
 
 
 def _parse_chunk(chunk: list, site_url: str, frame_hosts: tuple[str, ...],

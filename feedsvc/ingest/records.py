@@ -400,7 +400,22 @@ def encode_article(article: Article) -> bytes:
     """article_to_json as UTF-8, which is what orjson makes: the import's workers send it on undecoded."""
     # orjson: this runs once per article written and its loads once per article rendered; it writes
     # the same compact UTF-8 JSON as json.dumps(ensure_ascii=False), several times faster.
-    return orjson.dumps({
+    return orjson.dumps(_stored_form(article))
+
+
+def encode_article_and_head(article: Article) -> tuple[bytes, bytes]:
+    """encode_article, and the same without the body, summary and images: the head that an import's
+    writer decodes (ingest.write.Incoming.__reduce__). One dict for both: making it is most of the cost
+    (12 µs a record, the second encoding 2 µs)."""
+    stored = _stored_form(article)
+    whole = orjson.dumps(stored)
+    stored.update(body_html="", summary="", image=None)
+    stored.pop("body_images", None)
+    return whole, orjson.dumps(stored)
+
+
+def _stored_form(article: Article) -> dict:
+    return {
         "id": article.id, "slug": article.slug, "url": article.url, "title": article.title,
         "summary": article.summary, "body_html": article.body_html, "language": article.language,
         "section": [article.section.key, article.section.name],
@@ -415,7 +430,7 @@ def encode_article(article: Article) -> bytes:
         **({"short_title": article.short_title} if article.short_title else {}),
         **({"translations": article.translations} if article.translations else {}),
         **({"body_images": article.body_images} if article.body_images else {}),
-    })
+    }
 
 
 def _isoformat(moment: datetime | None) -> str | None:
