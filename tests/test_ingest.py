@@ -145,6 +145,39 @@ def test_parsing_in_worker_processes_stores_exactly_what_one_process_does(engine
     assert len({row[1] for row in _stored(engine)}) == 38  # colliding derived slugs got suffixes
 
 
+def test_a_batch_redone_one_record_at_a_time_stores_what_workers_parsed_whole(engine, tmp_path, make_record,
+                                                                             make_app, monkeypatch):
+    # A worker sends the writer only the record fields it reads (ingest.write.Incoming.__reduce__); when
+    # another writer interferes and the batch is redone record by record, each must still be stored with
+    # its whole record, its derived slug, status and video flag, as a single process stores them.
+    video = {"provider": "youtube", "url": "https://www.youtube.com/embed/dQw4w9WgXcQ", "title": "वीडियो"}
+    lines = [make_record(id=f"rec-{n}", title=f"मानसून सत्र {n % 3}", slug=None,
+                         **({"embeds": [video]} if n % 4 == 0 else {})) for n in range(12)]
+    lines[3].update(published="2099-01-01T09:00:00+05:30", updated="2099-01-01T09:00:00+05:30")  # stored scheduled
+    source = tmp_path / "batch.jsonl"
+    source.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in lines) + "\n", "utf-8")
+    real_upsert_many, interfered = importer.upsert_many, []
+
+    def interfering(conn, batch, **kwargs):
+        outcomes = real_upsert_many(conn, batch, **kwargs)   # derived slugs suffixed, then rolled back
+        if len(batch) > 1 and not interfered:
+            interfered.append(len(batch))
+            raise importer.ConcurrentWrite("another writer")
+        return outcomes
+
+    monkeypatch.setattr(importer, "upsert_many", interfering)
+    redone = importer.import_files(engine, [source], site_url=SITE_URL, site_name="s", workers=2)
+    monkeypatch.undo()
+    other = db.engine(make_app(DATABASE_URL=f"sqlite:///{tmp_path / 'inline.db'}"))
+    importer.import_files(other, [source], site_url=SITE_URL, site_name="s", workers=0)
+    assert interfered == [12] and redone.created == 12
+    assert _stored(engine) == _stored(other)
+    assert [json.loads(row[-1]) for row in _stored(engine)] == sorted(lines, key=lambda r: r["id"])
+    with engine.connect() as conn:
+        flagged = conn.execute(select(articles.c.id).where(articles.c.has_video).order_by(articles.c.id)).scalars()
+        assert list(flagged) == ["rec-0", "rec-4", "rec-8"]
+
+
 def test_reimport_of_a_record_stored_in_another_json_layout_is_unchanged(runner, engine, tmp_path, make_record):
     # Records stored before the canonical layout (or by hand) compare by content, not by text.
     path = write(tmp_path, "a.json", make_record())

@@ -26,7 +26,7 @@ from feedsvc.ingest.write import (
     VersionConflict,
     WriteResult,
     commit_write,
-    upsert,
+    upsert_incoming,
     upsert_many,
 )
 
@@ -128,7 +128,7 @@ def _prepare(raw: bytes | RecordError, source: str, site_url: str, frame_hosts: 
     parsed = parse_raw(raw, source, site_url, frame_hosts, images)
     if isinstance(parsed, RecordError):
         return parsed, []
-    return Incoming.of(parsed), [f"{source}: {warning}" for warning in parsed.warnings]
+    return Incoming.to_send(parsed), [f"{source}: {warning}" for warning in parsed.warnings]
 
 
 def _parse_chunk(chunk: list, site_url: str, frame_hosts: tuple[str, ...],
@@ -260,7 +260,7 @@ def _store_batch(engine: Engine, batch: list[tuple[str, Incoming]], site_name: s
         outcomes = []
         for _, incoming in batch:
             try:
-                outcomes.append(commit_write(engine, upsert, incoming.article, site_name=site_name))
+                outcomes.append(commit_write(engine, upsert_incoming, incoming.complete(), site_name=site_name))
             except (RecordError, StaleWrite, VersionConflict, ConcurrentWrite) as error:
                 outcomes.append(error)
     for (source, _), outcome in zip(batch, outcomes, strict=True):
