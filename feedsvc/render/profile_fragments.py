@@ -89,37 +89,14 @@ def load_base(conn: Connection, site: Site, scope: Scope, state: ScopeState, pro
     return Base(replace(frame, site=site), stamps, [(row.id, row.version) for row in stamps])
 
 
-class _Recent:
-    """Bounded, thread-safe maps, one per shaping context: (article id, version) -> Candidate or LEFT_OUT,
-    the oldest put first out (a feed shows the newest versions: those put last; one pushed out while
-    still shown is shaped again, and a read costs no reordering)."""
-
-    def __init__(self, size: int):
-        self.size, self.contexts, self.lock = size, {}, threading.Lock()
-
-    def get_all(self, context: tuple, keys: list) -> list:
-        with self.lock:
-            kept = self.contexts.setdefault(context, OrderedDict())
-        return list(map(kept.get, keys))   # a dict read needs no lock
-
-    def put(self, context: tuple, key: tuple, value) -> None:
-        with self.lock:
-            kept = self.contexts.setdefault(context, OrderedDict())
-            kept[key] = value
-            kept.move_to_end(key)
-            while len(kept) > self.size:
-                kept.popitem(last=False)
-
-
 class _Latest:
-    """A bounded, thread-safe map, the oldest put first out."""
+    """A bounded, thread-safe map, the oldest put first out (a read costs no reordering)."""
 
     def __init__(self, size: int):
         self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
 
     def get(self, key: tuple):
-        with self.lock:
-            return self.items.get(key)
+        return self.items.get(key)   # a dict read needs no lock
 
     def put(self, key: tuple, value) -> None:
         with self.lock:
@@ -127,6 +104,24 @@ class _Latest:
             self.items.move_to_end(key)
             while len(self.items) > self.size:
                 self.items.popitem(last=False)
+
+
+class _Recent:
+    """A _Latest per shaping context: (article id, version) -> Candidate or LEFT_OUT (a feed shows the
+    newest versions: those put last; one pushed out while still shown is shaped again)."""
+
+    def __init__(self, size: int):
+        self.size, self.contexts, self.lock = size, {}, threading.Lock()
+
+    def _of(self, context: tuple) -> _Latest:
+        with self.lock:
+            return self.contexts.setdefault(context, _Latest(self.size))
+
+    def get_all(self, context: tuple, keys: list) -> list:
+        return list(map(self._of(context).get, keys))
+
+    def put(self, context: tuple, key: tuple, value) -> None:
+        self._of(context).put(key, value)
 
 
 @dataclass
