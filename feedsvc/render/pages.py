@@ -56,12 +56,13 @@ def hindi_datetime(moment: datetime, zone: str = "Asia/Kolkata", pattern: str = 
     return _hindi_datetime(moment if moment.tzinfo is None else moment.astimezone(timezone.utc), zone, pattern)
 
 
-# Babel's formatting was a tenth of a canonical page's time, and most dates a page shows (its related
+# Formatting (then Babel's) was a tenth of a canonical page's time, and most dates a page shows (its related
 # articles') are the same on every page of its section.
 @lru_cache(maxsize=4096)
 def _hindi_datetime(moment: datetime, zone: str, pattern: str) -> str:
     tz = _zone(zone)
-    # A naive time is UTC's, as babel took it; the zone's name keeps what astimezone makes of it.
+    # A naive time is UTC's, as Babel took it (tests/test_hindi_dates.py compares); the zone's name keeps
+    # what astimezone makes of it.
     local = (moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)).astimezone(tz)
     return f"{hindi_dates.formatted(local, pattern)} {moment.astimezone(tz).tzname()}"
 
