@@ -7,8 +7,10 @@
 What the records look like:
 
 * ids ``syn-0000001``… (unique), Latin slugs ending in the record number (unique);
-* 10 sections, 50 tags (5 per section, sometimes one borrowed from another section),
-  30 authors (3 per section, sometimes a co-author), an image from ``articles/media/``,
+* 10 sections, 50,000 tags: 5 per section (sometimes one borrowed from another section) and a long
+  tail of 49,950 narrow ones (a topic in a place, as a real site's tag pages are), half the records
+  carry one of (the first ones often, most in a handful of records at 1M) — #21 measures fan-out "at
+  1M articles and 50,000 tags"; 30 authors (3 per section, sometimes a co-author), an image from ``articles/media/``,
   now and then a YouTube or X embed;
 * ``published`` decreasing from ``start`` (newest first), spread evenly over
   ``span_days`` (four years by default) whatever ``n`` is, in IST (+05:30); about a quarter
@@ -492,6 +494,25 @@ class _Section:
 _SECTION_OBJS = [_Section(i, *s) for i, s in enumerate(_SECTIONS)]
 _ALL_TAGS = [t for s in _SECTION_OBJS for t in s.tags]
 _ALL_AUTHORS = [a for s in _SECTION_OBJS for a in s.authors]
+TAG_COUNT = 50_000
+
+
+def _long_tail_tags() -> list[dict]:
+    """49,950 narrow tags: every section topic in every place, then again with a year, until TAG_COUNT."""
+    topics = [t for s in _SECTION_OBJS for t in s.topics]
+    places = _PLACES + _ABROAD
+    tags, year = [], 2021
+    while True:
+        for (topic, topic_latin), (place, place_latin) in ((t, p) for p in places for t in topics):
+            if len(tags) == TAG_COUNT - len(_ALL_TAGS):
+                return tags
+            suffix = "" if year == 2021 else f" {year}"
+            tags.append({"key": f"{topic_latin}-{place_latin}{suffix.replace(' ', '-')}"[:64].rstrip("-"),
+                         "name": f"{topic} ({place}){suffix}"})
+        year += 1
+
+
+LONG_TAIL_TAGS = _long_tail_tags()
 
 
 def _indian_number(n: int) -> str:
@@ -684,6 +705,9 @@ def make_record(number: int, seed: int, published: datetime, updated: datetime) 
     elif roll < 0.11:
         record["embeds"] = [{"provider": "twitter", "url": f"https://x.com/newsdesk/status/{10**18 + number}",
                              "title": f"{w.topic[0]} पर अपडेट"}]
+    # Drawn last, so that everything above reads as it did before the long tail existed.
+    if rnd() < 0.5:
+        record["tags"].append(dict(LONG_TAIL_TAGS[int(len(LONG_TAIL_TAGS) * rnd() ** 2)]))
     return record
 
 

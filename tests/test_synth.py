@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import collections
 import json
+import re
 import statistics
 import subprocess
 import sys
@@ -91,9 +92,19 @@ def test_corpus_spreads_over_sections_tags_and_authors(corpus):
     tags = collections.Counter(t["key"] for r in corpus for t in r["tags"])
     authors = collections.Counter(a["key"] for r in corpus for a in r["authors"])
     assert len(sections) == 10 and min(sections.values()) > 50
-    assert len(tags) == 50
+    section_tags = {t["key"] for t in synth._ALL_TAGS}
+    assert section_tags <= set(tags)
+    long_tail = [k for k in tags if k not in section_tags]
+    assert 0.4 < sum(tags[k] for k in long_tail) / len(corpus) < 0.6
+    assert len(long_tail) > len(corpus) / 10    # spread wide, not a few hot tags
     assert len(authors) == 30
     assert {e["provider"] for r in corpus for e in r.get("embeds", [])} == {"youtube", "twitter"}
+
+
+def test_the_tag_pool_holds_fifty_thousand_distinct_valid_keys():
+    keys = [t["key"] for t in synth._ALL_TAGS + synth.LONG_TAIL_TAGS]
+    assert len(keys) == len(set(keys)) == synth.TAG_COUNT
+    assert all(re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", k) and len(k) <= 64 for k in keys)
 
 
 def test_bodies_are_varied(corpus):
