@@ -34,6 +34,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     websub.init_app(app, engine)              # outbox rows inside the writes through `engine`; the hub sender
     schedule.init_app(app, engine)            # embargoed articles made live at their time, pinged like any write
     register_blueprints(app)
+    desk_counters.init_app(app, engine)       # the desk's per-feed counts, written in batches (the metrics hooks count)
     metrics.init_app(app, engine, cache)      # /metrics: requests, the render cache's hits and builds, the mirror's lag
     security_headers.init_app(app)            # only /embed/* may be framed
     surrogate.init_app(app)                   # Surrogate-Key / Cache-Tag: what each response holds, for purges

@@ -190,8 +190,20 @@ def test_snippet_is_a_sandboxed_iframe_with_a_readable_fallback(app):
 
 def test_snippet_for_the_whole_site(app):
     with app.test_request_context():
-        iframe, _ = lxml.html.fragments_fromstring(widget_snippet())
+        iframe, blockquote = lxml.html.fragments_fromstring(widget_snippet())
     assert iframe.get("src") == f"{SITE}/embed/latest"
+    feeds = [a.get("href") for a in blockquote.xpath(".//a") if a.text_content() == "RSS"]
+    assert feeds == [f"{SITE}/feeds/rss.xml"]
+
+
+def test_the_snippets_feed_links_are_feeds_the_app_serves(sample_app, sample_client):
+    with sample_app.test_request_context():
+        snippets = [widget_snippet(), widget_snippet("sports", "खेल")]
+    for snippet in snippets:
+        _, blockquote = lxml.html.fragments_fromstring(snippet)
+        (href,) = [a.get("href") for a in blockquote.xpath(".//a") if a.text_content() == "RSS"]
+        answer = sample_client.get(href.removeprefix(SITE))
+        assert answer.status_code == 200 and answer.mimetype == "application/rss+xml", href
 
 
 def test_oembed_discovery_template_global(app):

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from feedsvc import create_app
 from feedsvc.validate import guess_kind, validate_document, xmlsafe
 from tests.support.servers import serving
 
@@ -86,9 +85,8 @@ def documents(canary, tmp_path):
 
 
 @pytest.fixture
-def bare_runner(tmp_path):
-    app = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", "SITE_URL": "http://news.example"})
-    return app.test_cli_runner()
+def bare_runner(make_app):
+    return make_app().test_cli_runner()
 
 
 def assert_nothing_leaked(canary: Canary, text: str) -> None:

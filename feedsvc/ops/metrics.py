@@ -129,7 +129,7 @@ def observe(response, elapsed: float, log: bool) -> None:
 
 
 def observe_replay(environ, replay, encoding: str, elapsed: float, log: bool) -> None:
-    """The same for a feed answered by feedsvc.fastpath (a render cache hit when it is a 200)."""
+    """The same for a feed answered by feedsvc.web.middleware.fastpath (a render cache hit when it is a 200)."""
     status = int(replay.status[:3])
     _count("feed", status, elapsed)
     if status == 200:

@@ -62,7 +62,7 @@ from feedsvc.profiles import Profile
 from feedsvc.render import profiles as shaping
 from feedsvc.render import sitemaps
 from feedsvc.render.feeds import FORMATS, Scope, Site
-from feedsvc.render.feeds.urls import FEEDS, feed_path, parse_feed_path
+from feedsvc.render.feeds.urls import FEEDS, OPML, feed_path, parse_feed_path
 from feedsvc.store import articles
 from feedsvc.web import db, documents, id_authority, profile_feeds, ratelimit, render_cache
 from feedsvc.web.http import ALL_BODIES, strip_encoding
@@ -125,11 +125,11 @@ def feed_documents(scope_states: Iterable[store.ScopeState], salt: str,
                     for p in profiles for fmt in p.formats)
     every = f"{salt}|" + ";".join(f"{s.scope}={s.version}:{s.name}" for s in sorted(states.values(),
                                                                                  key=lambda s: s.scope))
-    docs += [Document("/feeds.opml", every), Document("/feeds", every)]
-    docs += [Document(f"{shaping.profile_folder(p.name)}/feeds.opml", f"{every}|{digests[p.name]}") for p in profiles]
+    docs += [Document(OPML, every), Document(FEEDS, every)]
+    docs += [Document(shaping.profile_opml_path(p.name), f"{every}|{digests[p.name]}") for p in profiles]
     if profiles:
         listed = f"{salt}|" + ";".join(digests[p.name] for p in profiles)
-        docs += [Document(f"{FEEDS}/profiles.json", listed), Document(f"{FEEDS}/profiles", listed)]
+        docs += [Document(f"{shaping.PROFILE_DIRECTORY}.json", listed), Document(shaping.PROFILE_DIRECTORY, listed)]
     return docs
 
 

@@ -157,14 +157,11 @@ def endpoint_url(site_url: str, article_url: str, fmt: str) -> str:
     return f"{site_url}{ENDPOINT}?url={quote(article_url, safe='')}&format={fmt}"
 
 
-def discovery_links(article_url: str, site_url: str | None = None, title: str | None = None) -> Markup:
+def discovery_links(article_url: str, site_url: str, title: str | None = None) -> Markup:
     """The two <link rel="alternate"> tags (JSON and XML) that let consumers find the oEmbed endpoint.
 
     Put them in the <head> of the canonical article page (and the AMP page, if the pages helper likes).
     """
-    if site_url is None:
-        from flask import current_app
-        site_url = current_app.config["SITE_URL"]
     label = f' title="{escape(title)}"' if title else ""
     return Markup("\n".join(
         f'<link rel="alternate" type="{DISCOVERY_TYPES[fmt]}" href="{escape(endpoint_url(site_url, article_url, fmt))}"{label}>'

@@ -66,6 +66,8 @@ log = logging.getLogger(__name__)
 left_out = Namespace().signal("feedsvc.profile-items-left-out")
 _logged = LoggedOnce(10_000)
 PROFILE_FEEDS = f"{FEEDS}/profile"
+PROFILE_DIRECTORY = f"{FEEDS}/profiles"   # every profile, its rules and sources: as a page, and with .json
+PROFILE_OPML = "feeds.opml"               # in a profile's folder: its feeds of every scope
 URL_SCHEMES = {"http", "https", "mailto"}
 
 
@@ -92,8 +94,12 @@ def public_feed_path(path: str) -> str | None:
     return f"{FEEDS}/{rest}" if name and slash and rest else None
 
 
+def profile_opml_path(name: str) -> str:
+    return f"{profile_folder(name)}/{PROFILE_OPML}"
+
+
 def profile_opml_url(name: str, site_url: str) -> str:
-    return f"{site_url}{profile_folder(name)}/feeds.opml"
+    return site_url + profile_opml_path(name)
 
 
 def load_base_feed(conn: Connection, site, scope: Scope, state: ScopeState, profiles) -> Feed:

@@ -3,7 +3,7 @@
 `validate_document(body, kind, url=...)` returns a list of `Problem`s (empty when the document is
 valid). Each kind is checked in three layers:
   1. bytes and characters: UTF-8, XML 1.0 legal characters only (also inside JSON strings), and
-     for XML a hardened parse that refuses DOCTYPEs (feedsvc.xmlsafe);
+     for XML a hardened parse that refuses DOCTYPEs (xmlsafe.py);
   2. the grammar shipped in feedsvc/schemas/ (RELAX NG, XML Schema, JSON Schema)   -> grammars.py;
   3. rules a grammar cannot express: RFC 822 / RFC 3339 dates and their plausibility, absolute
      http(s) URLs (also inside content HTML), unique ids, the self link equal to the URL served,
@@ -13,9 +13,10 @@ valid). Each kind is checked in three layers:
      allow-list and free of parse errors (html_content.py), known namespaces only (namespaces.py),
      OPML head elements and outline types (xmldocs.py); applied per format in xmldocs.py (RSS,
      Atom, OPML, sitemaps), jsonfeed.py, pages.py (HTML, AMP).
-Other modules add checks for a kind with `register_checker` (documents.py); the AMP helper plugs the
-official AMP validator in that way. The tests, the `validate` command (cli.py) and the
-VALIDATE_ON_RENDER debug mode (on_render.py, `init_app`) all call `validate_document`.
+Other checks are added for a kind with `register_checker` (dispatch.py), as our AMP house rules
+(amp_rules.py) are; the official AMP validator, a node process, runs over the AMP pages the
+`validate` command checks, in one batch (amp_validator.py, command.py). The tests, the `validate` command (command.py)
+and the VALIDATE_ON_RENDER debug mode (on_render.py, `init_app`) all call `validate_document`.
 """
 from feedsvc.validate.command import check_target, feed_documents, page_documents, served_documents, validate_command
 from feedsvc.validate.dispatch import Checker, guess_kind, register_checker, validate_document

@@ -16,13 +16,15 @@ from flask.cli import with_appcontext
 
 from feedsvc import profiles
 from feedsvc.ops import access_log, desk_checks
+from feedsvc.render import profiles as shaping
+from feedsvc.render.feeds import urls
 from feedsvc.render.feeds.formats import FORMATS
 from feedsvc.render.pages import article_path
 from feedsvc.validate import amp_validator, xmlsafe
 from feedsvc.validate.dispatch import guess_kind, validate_document
 from feedsvc.validate.problems import KINDS, NS, SITEMAP_MAX_BYTES, Problem
 from feedsvc.validate.profile_rules import profile_problems
-from feedsvc.web import db, ratelimit
+from feedsvc.web import db, profile_feeds, ratelimit
 
 MAX_FETCH_BYTES = SITEMAP_MAX_BYTES + 1024 * 1024
 FETCH_TIMEOUT = 30
@@ -146,7 +148,7 @@ def feed_documents(app) -> list[Outcome]:
     """/feeds.opml, every feed it lists, the /feeds directory page and the sitemaps."""
     site = app.config["SITE_URL"].rstrip("/")
     with _unthrottled(app) as client:
-        opml, body = check_served(client, f"{site}/feeds.opml", "opml")
+        opml, body = check_served(client, site + urls.OPML, "opml")
         outcomes = [opml]
         for feed_url in _feed_urls(body):
             outcomes.append(check_served(client, feed_url)[0])
@@ -192,7 +194,7 @@ def profile_documents(app, profiles) -> list[Outcome]:
     outcomes = []
     with _unthrottled(app) as client:
         for profile in profiles:
-            listing, body = check_served(client, f"{site}/feeds/profile/{profile.name}/feeds.opml", "opml")
+            listing, body = check_served(client, shaping.profile_opml_url(profile.name, site), "opml")
             outcomes.append(listing)
             first = FORMATS[profile.formats[0]].filename
             # The profile's OPML lists its feeds in its first format; _feed_urls adds the public
@@ -267,7 +269,7 @@ def validate_command(targets, check_all, kind, served_url, profile_name, output_
     if served_url and len(targets) != 1:
         raise click.UsageError("--url applies to a single TARGET")
     # The app's (built-in and PROFILES_DIR's), or the built-in ones in an app without the profile feeds.
-    known = current_app.extensions.get("feedsvc.profiles") or profiles.built_in()
+    known = profile_feeds.profiles_of(current_app) or profiles.built_in()
     if profile_name not in (None, "all") and profile_name not in known:
         raise click.BadParameter(f"no profile named {profile_name!r}; the profiles are {', '.join(sorted(known))}",
                                  param_hint="--profile")

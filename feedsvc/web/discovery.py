@@ -1,7 +1,7 @@
 """Discovery for crawlers and aggregators: /robots.txt, /sitemap.xml, /sitemaps/news.xml, monthly sitemaps.
 
-Views only choose the document and its validator; feedsvc.sitemaps builds it, and the feeds'
-`serve` keeps it in the render cache and answers through feedsvc.http (304, encodings, caching).
+Views only choose the document and its validator; feedsvc.render.sitemaps builds it, and the feeds'
+`serve` keeps it in the render cache and answers through feedsvc.web.http (304, encodings, caching).
 Every sitemap is a function of the live articles, so the site scope's change counter (bumped by
 every write that adds, edits or withdraws a live article) decides whether a copy is current.
 """

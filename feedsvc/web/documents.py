@@ -3,9 +3,9 @@
 A view names its document as a `Document` (its cache key, content type and CORS; `load_state()`,
 which finds what the URL names and reads its change counter; `build()`, which renders it: Django's
 get_object -> get_feed) and returns `document.response()`. `serve()` decides a 304 from the shared
-change counter before anything is built, renders at most once per change (feedsvc.render_cache) and
+change counter before anything is built, renders at most once per change (feedsvc.web.render_cache) and
 only within the client's render budget (feedsvc.web.ratelimit),
-answers through feedsvc.http (encodings, cache headers), and falls back to the copy this process
+answers through feedsvc.web.http (encodings, cache headers), and falls back to the copy this process
 holds when the store is unavailable.
 """
 from __future__ import annotations
@@ -121,7 +121,7 @@ class Document:
     content_type = HTML_TYPE
     cors = False
 
-    def load_state(self) -> tuple[Hashable, datetime | None]:
+    def load_state(self) -> tuple[tuple[Hashable, Hashable], datetime | None]:
         """(version stamp, last modified) from the store's change counters; keeps what `build` needs."""
         raise NotImplementedError
 
@@ -135,15 +135,15 @@ class Document:
 def serve(key, load_state, build, *, content_type: str, cors: bool = False):
     """Answer for one cacheable document: 304 or cached bytes or a fresh render, stale if the store is down.
 
-    `load_state()` -> (version stamp, last modified) reads the shared change counter;
+    `load_state()` -> ((version, changed), last modified) reads the shared change counter;
     `build()` -> bytes renders the document (only called on a cache miss).
     """
     if request.method == "OPTIONS":
         return http.preflight_response() if cors else current_app.response_class(
             status=204, headers={"Allow": "GET, HEAD, OPTIONS"})
     try:
-        stamp, last_modified = load_state()
-        validator = render_cache.validator(key, *stamp, salt=_site_digest())
+        (version, changed), last_modified = load_state()
+        validator = render_cache.validator(key, version, changed, salt=_site_digest())
         return http.conditional_response(
             validator=validator, last_modified=last_modified, content_type=content_type,
             # Only a render spends from the client's rate-limit budget: a 304 is decided above without
@@ -153,7 +153,7 @@ def serve(key, load_state, build, *, content_type: str, cors: bool = False):
         # stale-if-error, here as well as in shared caches: the copy this process holds beats a 503.
         held = cache().stale(key)
         if held is None:
-            raise  # feedsvc.faults answers 503 with Retry-After
+            raise  # feedsvc.web.errors answers 503 with Retry-After
         current_app.logger.warning("store unavailable; serving %r from the render cache", key)
         return http.conditional_response(validator=held.validator, last_modified=None, content_type=content_type,
                                          load_bodies=lambda: held.bodies, cors=cors)

@@ -21,6 +21,7 @@ from feedsvc import store
 from feedsvc.ingest.records import article_from_json
 from feedsvc.ingest.urls import csp_source
 from feedsvc.render import oembed, pages, skips
+from feedsvc.render.feeds import Scope, feed_url
 from feedsvc.render.links import absolute, resolved
 from feedsvc.web import db, http, surrogate
 from feedsvc.web.documents import HTML_TYPE
@@ -193,10 +194,10 @@ def widget_snippet(section_key: str | None = None, section_name: str | None = No
     if limit != LATEST_DEFAULT:
         query["limit"] = limit
     src = f"{site_url}/embed/latest" + (f"?{urlencode(query)}" if query else "")
-    feed_path = f"/feeds/section/{section_key}/rss.xml" if section_key else "/feeds/rss.xml"
+    scope = Scope("section", section_key) if section_key else Scope("site")
     return render_template("embed/snippet.html", src=src, width=WIDGET_WIDTH, height=WIDGET.height(limit),
                            heading=latest_heading(section_name), home_url=site_url + "/",
-                           feed_url=site_url + feed_path).strip() + "\n"
+                           feed_url=feed_url(scope, "rss", site_url)).strip() + "\n"
 
 
 @bp.app_template_global("oembed_discovery")

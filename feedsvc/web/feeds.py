@@ -50,7 +50,8 @@ def feed_link_tags(scopes=()) -> Markup:
     for scope in feeds.discovery_scopes(scopes):
         tags = held.get(scope)
         if tags is None:
-            macro = current_app.jinja_env.get_template("_feed_links.html").module.alternate_links
+            links = current_app.jinja_env.get_template("_feed_links.html").module
+            macro = links.alternate_links  # type: ignore[attr-defined]  # a template's macros are set when it runs
             tags = held[scope] = macro(feeds.scope_alternate_links(site(), scope))
             while len(held) > LINK_TAGS_KEPT:
                 held.popitem(last=False)
@@ -112,6 +113,7 @@ PUBLIC = Edition()
 
 class FeedPage(Document):
     """One page of one format of one scope's feed, in an edition."""
+    cache_key: tuple
 
     def __init__(self, fmt: str, kind: str, key: str, *, limit: int, after: feeds.Cursor | None,
                  edition: Edition = PUBLIC, language: str | None = None):
@@ -219,7 +221,7 @@ class OpmlDocument(AllScopes):
                           languages=store.live_languages(db.connection()))
 
 
-@bp.route("/feeds.opml", methods=["GET", "HEAD", "OPTIONS"])
+@bp.route(urls.OPML, methods=["GET", "HEAD", "OPTIONS"])
 def opml_document():
     fmt = request.args.get("format", "rss")
     if fmt not in FORMATS:
@@ -287,15 +289,15 @@ def directory_html(groups: dict[str, list[Scope]], *, more=None, pager=None) -> 
     return render_template("feeds/directory.html", site=the_site, groups=groups, more=more or {}, pager=pager,
                            formats=FORMATS, site_scope=Scope("site", "", the_site.name), site_group=SITE_GROUP,
                            scope_words=SCOPE_WORDS, feed_urls=lambda scope: feeds.feed_urls(scope, the_site.url),
-                           opml_url=f"{the_site.url}/feeds.opml").encode("utf-8")
+                           opml_url=the_site.url + urls.OPML).encode("utf-8")
 
 
-@bp.route("/feeds", methods=["GET", "HEAD"])
+@bp.route(urls.FEEDS, methods=["GET", "HEAD"])
 def directory():
     return Directory().response()
 
 
-@bp.route(f"{urls.FEEDS}/<scope_kind:kind>", methods=["GET", "HEAD"])
+@bp.route(urls.KIND_DIRECTORY, methods=["GET", "HEAD"])
 def kind_directory(kind: str):
     raw = request.args.get("page", "1")
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 6 and int(raw) >= 1):

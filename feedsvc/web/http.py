@@ -146,7 +146,7 @@ def _choose_encoding(header: str, available) -> str:
 def is_fresh(validator: str, last_modified: datetime | None, headers=None) -> bool:
     """True when the client's copy is current: If-None-Match first; If-Modified-Since only without it.
 
-    `headers` (anything with .get) defaults to the current request's; feedsvc.fastpath passes the
+    `headers` (anything with .get) defaults to the current request's; feedsvc.web.middleware.fastpath passes the
     WSGI environ's.
     """
     headers = request.headers if headers is None else headers

@@ -11,6 +11,9 @@ from feedsvc.ingest import images
 bp = Blueprint("media", __name__)
 
 IMMUTABLE_MAX_AGE = 365 * 24 * 3600
+# Files, not documents: the one conditional-GET path (web/http.py, through web/documents.py) decides a
+# 304 from the store's change counters, which a file on disk has none of. Flask's send_file answers
+# these from the file itself (its ETag from name, mtime and size; Range requests too).
 
 
 @bp.get("/media/<path:name>")

@@ -22,7 +22,6 @@ def init_app(app: Flask, engine: Engine, cache: RenderCache) -> None:
     registry /metrics shows (the mirror's lag is read through `engine`)."""
     metrics.instrument_render_cache(cache)
     access_log.install(app.config["ACCESS_LOG_FLUSH_MS"])
-    desk_counters.init_app(app, engine)   # the desk's per-feed counts, written in batches
     app.extensions[_REGISTRY] = metrics.make_registry(engine, app.config)
 
 

@@ -63,7 +63,7 @@ class UnknownProfile(NotFound):
 @bp.app_errorhandler(UnknownProfile)
 def _unknown(error: UnknownProfile):
     return json_error(404, "unknown profile", message=error.message or f"no feed profile named {error.profile_name[:64]!r}",
-                      profiles=sorted(all_profiles()), directory=f"{site().url}/feeds/profiles")
+                      profiles=sorted(all_profiles()), directory=site().url + shaping.PROFILE_DIRECTORY)
 
 
 def profile_named(name: str) -> Profile:
@@ -146,7 +146,7 @@ class ProfileOpml(OpmlDocument):
                           url_of=lambda scope, fmt, language=None: shaping.profile_feed_url(name, scope, fmt, the_site.url))
 
 
-@bp.route(f"{shaping.PROFILE_FEEDS}/<profile>/feeds.opml", methods=["GET", "HEAD", "OPTIONS"])
+@bp.route(shaping.profile_opml_path("<profile>"), methods=["GET", "HEAD", "OPTIONS"])
 def profile_opml(profile: str):
     return ProfileOpml(profile_named(profile)).response()
 
@@ -178,11 +178,11 @@ class ProfileDirectory(Document):
         return render_template("feeds/profiles.html", site=site(), profiles=directory(), formats=FORMATS).encode("utf-8")
 
 
-@bp.route(f"{urls.FEEDS}/profiles.json", methods=["GET", "HEAD"])
+@bp.route(f"{shaping.PROFILE_DIRECTORY}.json", methods=["GET", "HEAD"])
 def profiles_json():
     return ProfileDirectory("json").response()
 
 
-@bp.route(f"{urls.FEEDS}/profiles", methods=["GET", "HEAD"])
+@bp.route(shaping.PROFILE_DIRECTORY, methods=["GET", "HEAD"])
 def profiles_page():
     return ProfileDirectory("html").response()

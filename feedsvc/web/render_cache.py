@@ -80,7 +80,7 @@ def output_revision() -> str:
     return digest.hexdigest()
 
 
-def validator(key: Hashable, version: int, modified_at, salt: str = "") -> str:
+def validator(key: Hashable, version: Hashable, modified_at, salt: str = "") -> str:
     """The ETag value (unquoted) of a document: decided from the store's counter, before rendering."""
     material = repr((output_revision(), key, version, str(modified_at), salt)).encode("utf-8")
     return hashlib.blake2b(material, digest_size=12).hexdigest()

@@ -27,6 +27,7 @@ from feedsvc.ingest.sanitize import plain_text, shown_in
 from feedsvc.ingest.urls import uri as output_url  # every URL a feed writes is a URI (RFC 3987 §3.1)
 from feedsvc.ingest.videos import YOUTUBE_THUMBNAIL, videos_in
 from feedsvc.render.feeds.model import Category, Entry, Image, Person, Site, Video
+from feedsvc.render.feeds.urls import kind_directory_path
 from feedsvc.render.hindi_dates import formatted as hindi_date
 from feedsvc.render.links import resolved
 
@@ -99,7 +100,7 @@ def categories_of(article: Article, site: Site) -> list[Category]:
 # every feed, and building them was a tenth of an entry's cost.
 @lru_cache(maxsize=4096)
 def _category(key: str, name: str, site_url: str, kind: str) -> Category:
-    return Category(key, name, f"{site_url}/feeds/{kind}")
+    return Category(key, name, site_url + kind_directory_path(kind))
 
 
 @lru_cache(maxsize=4096)

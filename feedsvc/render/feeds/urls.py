@@ -4,6 +4,7 @@
     /feeds/<kind>/<key>/{rss.xml,atom.xml,feed.json}    a section's, tag's or author's feeds
     /feeds/<kind>/{rss.xml,atom.xml,feed.json}          the feeds of a kind without keys (video)
     /,  /<kind>/<key>  and  /<kind>                      their listing pages
+    /feeds/<kind>  and  /feeds.opml                      the directory of a kind's scopes, and every scope's feeds
 
 The blueprints register these rules (`add_routes`), links are built from them (`feed_path`,
 `listing_path`) and requests are read back by them (`parse_feed_path`); the file names come from
@@ -24,6 +25,8 @@ from feedsvc.render.feeds.model import Scope
 from feedsvc.store import KEYED_KINDS, WHOLE_KINDS
 
 FEEDS = "/feeds"
+OPML = f"{FEEDS}.opml"                            # every scope's feeds, one outline each (web/feeds.py)
+KIND_DIRECTORY = f"{FEEDS}/<scope_kind:kind>"     # every scope of one kind (web/feeds.py); a category's scheme
 SITE = {"kind": "site", "key": ""}
 METHODS = ("GET", "HEAD", "OPTIONS")
 
@@ -83,7 +86,8 @@ def add_routes(blueprint, routes: tuple[Route, ...], view, *, prefix: str = "", 
 
 # One endpoint per kind of document, so a build picks its rule by the values (site or keyed).
 _MAP = Map([Rule(r.rule, endpoint="feed", defaults=r.defaults) for r in FEED_ROUTES]
-           + [Rule(r.rule, endpoint="listing", defaults=r.defaults) for r in LISTING_ROUTES],
+           + [Rule(r.rule, endpoint="listing", defaults=r.defaults) for r in LISTING_ROUTES]
+           + [Rule(KIND_DIRECTORY, endpoint="directory")],
            converters=CONVERTERS)
 _URLS = _MAP.bind("")
 
@@ -126,6 +130,11 @@ def feed_folder(scope: Scope) -> str:
 def listing_path(scope: Scope) -> str:
     """/ for the site, /section/<key>, /tag/<key>, /author/<key>, /video: a scope's listing page."""
     return _built(**_values(scope), fmt=None)
+
+
+def kind_directory_path(kind: str) -> str:
+    """/feeds/section, /feeds/tag, ...: the directory of every scope of a kind with keys."""
+    return _URLS.build("directory", {"kind": kind})
 
 
 @lru_cache(maxsize=4096)  # the fast path asks for every request; matching costs ~17 µs
