@@ -249,7 +249,7 @@ class WebfeedsExtension(BaseExtension):
     """Feedly's webfeeds: channel elements (icon, logo, accentColor), as published feeds use them."""
 
     def __init__(self):
-        self._values: dict[str, str] = {}
+        self._values: dict[str, str | None] = {}
 
     def extend_ns(self):
         return {"webfeeds": WEBFEEDS_NS}

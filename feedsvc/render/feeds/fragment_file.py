@@ -131,7 +131,8 @@ class FragmentFile:
         except Exception as exc:  # noqa: BLE001 - naming the file may need the store; rendering needs neither
             self._failed("open", exc)
             return None
-        conn.isolation_level = ""   # `with conn` opens and commits a transaction again
+        # `with conn` opens and commits a transaction again ("" is DEFERRED: the sqlite3 docs, not its stubs)
+        conn.isolation_level = ""  # type: ignore[assignment]
         self._conn = conn
         return conn
 

@@ -18,7 +18,7 @@ def _attachment(video: Video) -> dict:
 
 
 def _item(entry: Entry) -> dict:
-    item = {"id": entry.id, "url": entry.url, "title": entry.title}
+    item: dict[str, object] = {"id": entry.id, "url": entry.url, "title": entry.title}
     if entry.content_html is not None:
         item["content_html"] = entry.content_html
     else:
