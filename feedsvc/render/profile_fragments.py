@@ -373,8 +373,17 @@ class _Framed(NamedTuple):
 
 
 # How each writer puts a page's time into its head: RSS <lastBuildDate> (feedgen's formatRFC2822,
-# which pubdate.rfc822 equals), Atom <updated> (feedgen's isoformat).
-_HEAD_TIME: dict[str, Callable[[datetime], str]] = {"rss": rfc822, "atom": datetime.isoformat}
+# which pubdate.rfc822 equals), Atom <updated> (feedgen's isoformat); feedgen's FeedGenerator.updated
+# "will set both atom:updated and rss:lastBuildDate". Sought as the whole element, not its text alone:
+# an Atom tombstone's when="" carries the same text where the withdrawal is the scope's last change to
+# the second (what a withdrawal makes), and the next write's head then held that text twice.
+_HEAD_TIME: dict[str, tuple[str, Callable[[datetime], str]]] = {
+    "rss": ("lastBuildDate", rfc822), "atom": ("updated", datetime.isoformat)}
+
+
+def _head_time(fmt: str, when: datetime) -> bytes:
+    element, text = _HEAD_TIME[fmt]
+    return f"<{element}>{text(when)}</{element}>".encode("utf-8")
 
 
 def _frame(fmt: str, write, feed: Feed, tails: _Latest, key: tuple) -> tuple[bytes, bytes]:
@@ -383,9 +392,9 @@ def _frame(fmt: str, write, feed: Feed, tails: _Latest, key: tuple) -> tuple[byt
     composing.frame writes the page with a probe entry to find where entries go. A page like one
     seen before but for its time (the scope's last change, which its head carries once) is the
     head remembered with the time in it changed (`tails`: key -> _Framed): the writer's output is a
-    function of the page, and its time is written in one place, so where the old head holds the old
-    time's text exactly once, that is the place (else, as a tombstone dated then, the page is written
-    empty and split before the tail remembered). After a write most profile pages find the new entry
+    function of the page, and its time is written in one element, so where the old head holds that
+    element with the old time exactly once, that is the place (else the page is written empty and
+    split before the tail remembered). After a write most profile pages find the new entry
     written by another profile (live_stems), and need only this: writing the empty pages was a
     seventh of the profile renders' time in the bench (7 pages, 0.9 of 6.6 ms CPU a write)."""
     if fmt == "json":
@@ -394,7 +403,7 @@ def _frame(fmt: str, write, feed: Feed, tails: _Latest, key: tuple) -> tuple[byt
     if held is not None and held.tail and held.channel == _channel(feed):
         if held.updated == feed.updated:
             return held.head, held.tail
-        old, new = (_HEAD_TIME[fmt](when).encode("utf-8") for when in (held.updated, feed.updated))
+        old, new = (_head_time(fmt, when) for when in (held.updated, feed.updated))
         if held.head.count(old) == 1:
             head = held.head.replace(old, new)
             tails.put(key, held._replace(head=head, updated=feed.updated))
