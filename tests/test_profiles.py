@@ -314,8 +314,12 @@ def test_every_profile_feed_reads_without_bozo(sample_client, name):
 
 def test_unknown_profile_is_a_404_listing_the_profiles(sample_client):
     response = sample_client.get("/feeds/profile/nope/rss.xml")
-    assert response.status_code == 404 and response.get_json()["profiles"] == sorted(BUILT_IN)
-    assert sample_client.get("/feeds/profile/smartnews/atom.xml").status_code == 404   # a format it does not take
+    listing = {"error": "unknown profile", "profiles": sorted(BUILT_IN), "directory": f"{SITE_URL}/feeds/profiles"}
+    assert response.status_code == 404
+    assert response.get_json() == {**listing, "message": "no feed profile named 'nope'"}
+    not_taken = sample_client.get("/feeds/profile/smartnews/atom.xml")   # a format it does not take
+    assert not_taken.status_code == 404
+    assert not_taken.get_json() == {**listing, "message": "the smartnews profile serves rss only"}
 
 
 def test_profiles_json_and_page(sample_client):
