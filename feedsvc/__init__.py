@@ -5,6 +5,7 @@ from feedsvc import cli, config
 from feedsvc.ops import desk_counters, partners
 from feedsvc.publish import schedule, websub
 from feedsvc.web import (
+    app_signals,
     db,
     documents,
     errors,
@@ -51,7 +52,9 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 
 def close_app(app: Flask) -> None:
-    """Stop what the app started (the WebSub sender and scheduler threads) and close its database pool."""
+    """Stop what the app started (the WebSub sender and scheduler threads, its signal receivers) and close
+    its database pool."""
+    app_signals.disconnect(app)
     websub.publisher(app).stop()
     schedule.scheduler(app).stop()
     desk_counters.counters(app).close()      # its last counts, while the engine is still open

@@ -24,9 +24,17 @@ EVERY_SCOPE = [Scope("site")] + [Scope(kind, f"{kind}-key-1" if kind in store.KE
                                   for kind in store.SCOPE_KINDS]
 
 
-def test_every_scope_kind_has_its_words_and_a_place_in_every_grouping():
-    assert set(SCOPE_WORDS) == set(store.SCOPE_KINDS)
-    assert set(opml.GROUP_TITLES) == {"site", *store.SCOPE_KINDS}
+@pytest.mark.parametrize("kind", list(store.SCOPE_KINDS))
+def test_every_scope_kinds_words_name_its_scope_and_group_it(kind):
+    """A keyed kind's title, description and heading carry the scope's name (two tags' feeds must not
+    read alike); a kind without keys has no name to carry. Its group is named in Hindi and English."""
+    words = store.SCOPE_KINDS[kind].words
+    for text in (words.feed_description, words.heading, words.lead):
+        assert ("{name}" in text) == store.SCOPE_KINDS[kind].keyed, (kind, text)
+    hindi, english = words.group
+    assert any("\u0900" <= ch <= "\u097f" for ch in hindi) and english.isascii()
+    assert opml.GROUP_TITLES[kind] == f"{hindi} ({english})"
+    assert SCOPE_WORDS[kind] is words
 
 
 def test_every_format_is_declared_once_with_its_writer():

@@ -45,8 +45,10 @@ CORRECTED = "; corrected"
 
 
 @dataclass(frozen=True)
-class Problem:
-    """One article this run could not make right, or only in part: its id, the field or file, and why."""
+class ArticleFinding:
+    """What this run found about one article (a correction made, a file refused, a write skipped): its id,
+    the field or file, and why. Not records.Problem (a field of an incoming record) nor validate's Problem
+    (a rule a served document breaks): this one names a stored article and is only ever printed."""
     article_id: str
     where: str
     reason: str
@@ -58,13 +60,13 @@ class Problem:
 @dataclass
 class BackfillReport:
     checked: int = 0
-    rewritten: list[str] = field(default_factory=list)           # ids, in the order written
-    corrections: list[Problem] = field(default_factory=list)     # what the rewrites corrected
-    problems: list[Problem] = field(default_factory=list)        # files refused or missing, articles not checked
-    skipped: list[Problem] = field(default_factory=list)         # written by someone else while being checked
+    rewritten: list[str] = field(default_factory=list)                  # ids, in the order written
+    corrections: list[ArticleFinding] = field(default_factory=list)     # what the rewrites corrected
+    problems: list[ArticleFinding] = field(default_factory=list)        # files refused or missing, articles not checked
+    skipped: list[ArticleFinding] = field(default_factory=list)         # written by someone else while being checked
     resumed_after: str | None = None
 
-    def found(self) -> dict[str, list[Problem]]:
+    def found(self) -> dict[str, list[ArticleFinding]]:
         return {"corrected": self.corrections, "skipped": self.skipped, "error": self.problems}
 
 
@@ -173,9 +175,9 @@ def remaining(engine: Engine, after: str | None) -> int:
 
 def backfill(engine: Engine, *, site_url: str, site_name: str, images: ImageSettings, progress_file: ProgressFile,
              workers: int = 0, progress: Callable[[int], None] | None = None,
-             tell: Callable[[str, Problem], None] | None = None, after: str | None = None) -> BackfillReport:
+             tell: Callable[[str, ArticleFinding], None] | None = None, after: str | None = None) -> BackfillReport:
     """Check every stored article after the id `after` (all of them: None); see the module's docstring.
-    `tell(kind, problem)` hears each correction, skip and problem ("corrected", "skipped", "error") as
+    `tell(kind, finding)` hears each correction, skip and problem ("corrected", "skipped", "error") as
     its batch is done, so a run killed after hours has reported what it did."""
     report = BackfillReport(resumed_after=after)
     for chunk in in_workers(_check_chunk, _stored_chunks(engine, after), workers, site_url, images):
@@ -183,9 +185,9 @@ def backfill(engine: Engine, *, site_url: str, site_name: str, images: ImageSett
         told = {kind: len(found) for kind, found in report.found().items()}
         for checked in chunk:
             if checked.error is not None:
-                report.problems.append(Problem(checked.article_id, *checked.error))
+                report.problems.append(ArticleFinding(checked.article_id, *checked.error))
                 continue
-            notes = [Problem(checked.article_id, where, reason) for where, reason in checked.warnings]
+            notes = [ArticleFinding(checked.article_id, where, reason) for where, reason in checked.warnings]
             report.problems += [note for note in notes if not note.reason.endswith(CORRECTED)]
             if checked.article_json is not None:
                 changed.append(Rederived(article_from_json(checked.article_json), checked.article_json,
@@ -196,8 +198,8 @@ def backfill(engine: Engine, *, site_url: str, site_name: str, images: ImageSett
         report.checked += len(chunk)
         if tell is not None:
             for kind, found in report.found().items():
-                for problem in found[told[kind]:]:
-                    tell(kind, problem)
+                for finding in found[told[kind]:]:
+                    tell(kind, finding)
         progress_file.save(chunk[-1].article_id)
         if progress is not None:
             progress(len(chunk))
@@ -219,8 +221,8 @@ def _store(engine: Engine, batch: list[Rederived], site_name: str, report: Backf
             _commit(engine, [one], site_name)
             report.rewritten.append(one.article.id)
         except ConcurrentWrite:
-            report.skipped.append(Problem(one.article.id, "(article)", "written by another writer while it was "
-                                                                       "checked; run the backfill again to check it"))
+            report.skipped.append(ArticleFinding(one.article.id, "(article)", "written by another writer while it "
+                                                 "was checked; run the backfill again to check it"))
 
 
 def _commit(engine: Engine, batch: list[Rederived], site_name: str) -> list[WriteResult]:

@@ -264,9 +264,11 @@ def _store_batch(engine: Engine, batch: list[tuple[str, Incoming]], site_name: s
             except (RecordError, StaleWrite, VersionConflict, ConcurrentWrite) as error:
                 outcomes.append(error)
     for (source, _), outcome in zip(batch, outcomes, strict=True):
-        if isinstance(outcome, RecordError):
+        if isinstance(outcome, WriteResult):
+            report.count(outcome.outcome)
+        elif isinstance(outcome, RecordError):
             report.errors.append(RecordError(outcome.problems, source))
         elif isinstance(outcome, (StaleWrite, VersionConflict, ConcurrentWrite)):
             report.stale.append(f"{source}: {outcome}")
-        else:
-            report.count(outcome.outcome)
+        else:   # upsert_many returns no other error (see there)
+            raise outcome

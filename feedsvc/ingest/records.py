@@ -287,7 +287,7 @@ def parse_record(data, *, site_url: str, source: str | None = None, json_text: b
         raise RecordError(problems, source)
 
     published = _parse_time(data["published"], "published", problems)
-    updated = _parse_time(data.get("updated", data["published"]), "updated", problems)
+    updated = _parse_time(data["updated"] if "updated" in data else data["published"], "updated", problems)
     if published and updated and updated < published:
         problems.append(Problem("updated", "is earlier than published"))
     corrected = [_parse_time(c["date"], f"corrections[{i}].date", problems)
@@ -314,7 +314,7 @@ def parse_record(data, *, site_url: str, source: str | None = None, json_text: b
     slug = data.get("slug") or slugify(title) or slugify(data["id"])
     if not slug:
         problems.append(Problem("slug", "cannot be derived from the title; give one"))
-    if problems:
+    if problems or published is None or updated is None:   # a time that did not parse is a problem already
         raise RecordError(problems, source)
 
     # Links to the site itself are kept as site paths, made absolute when a document is built

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import orjson
 from sqlalchemy import bindparam, delete, func, insert, select, update
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import IntegrityError
 
 from feedsvc import store
@@ -139,7 +139,7 @@ class Incoming:
 class _Pending:
     index: int
     incoming: Incoming
-    row: object  # the stored row, None for a new article
+    row: Row | None  # the stored row, None for a new article
 
     @property
     def article(self) -> Article:
@@ -374,11 +374,12 @@ def write_links(conn: Connection, batch: list[Article]) -> None:
 
 def _write_redirects(conn: Connection, pending: list[_Pending]) -> None:
     """An article's old slugs keep answering (redirect); a slug taken anew stops redirecting."""
-    renamed = [p for p in pending if p.row is not None and p.row.slug != p.article.slug]
-    stale = {p.article.slug for p in pending} | {p.row.slug for p in renamed}
+    renamed = [(p.row.slug, p.article.id) for p in pending if p.row is not None and p.row.slug != p.article.slug]
+    stale = {p.article.slug for p in pending} | {old_slug for old_slug, _ in renamed}
     conn.execute(delete(slug_redirects).where(slug_redirects.c.old_slug.in_(stale)))
     if renamed:
-        conn.execute(insert(slug_redirects), [dict(old_slug=p.row.slug, article_id=p.article.id) for p in renamed])
+        conn.execute(insert(slug_redirects), [dict(old_slug=old_slug, article_id=article_id)
+                                              for old_slug, article_id in renamed])
 
 
 def withdraw(conn: Connection, article_id: str, *, site_name: str, expected_version: int | None = None,

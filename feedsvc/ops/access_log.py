@@ -58,7 +58,8 @@ class BatchingStreamHandler(logging.StreamHandler):
 
     def take(self, line: str) -> None:
         """A line as emit() would have formatted it, handed over without a LogRecord (see write())."""
-        with self.lock:
+        # typeshed types Handler.lock Optional (createLock may be overridden); StreamHandler's __init__ sets it.
+        with self.lock:  # type: ignore[union-attr]
             if self.flush_seconds <= 0:
                 self._write(line + self.terminator)
             else:
@@ -74,7 +75,7 @@ class BatchingStreamHandler(logging.StreamHandler):
             self._start_flusher()
 
     def flush(self) -> None:
-        with self.lock:
+        with self.lock:  # type: ignore[union-attr] # set by StreamHandler's __init__, as in take()
             self._write_pending()
             super().flush()
 

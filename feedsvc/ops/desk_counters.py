@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from flask import current_app, has_app_context
 from sqlalchemy import and_, case, delete, func, or_, select
 from sqlalchemy.engine import Connection, Engine
 
@@ -42,6 +41,7 @@ from feedsvc.store import (
     now_utc,
     partner_usage,
 )
+from feedsvc.web import app_signals
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +175,11 @@ class DeskCounters:
             counts[2] += sent_bytes
         if not self.flusher_started:
             self._start_flusher()
+
+    def hear_left_out(self, profile: str, items: list, **_) -> None:
+        """Hears render.profiles.left_out: the items of a check that name an item."""
+        if items:
+            self.note_left_out(profile, [left for left in items if left.item])
 
     def note_left_out(self, profile: str, items: list) -> None:
         """The items one check of a profile's feed left out (render/profiles.LeftOut: item, rule and
@@ -361,24 +366,17 @@ _EXTENSION = "feedsvc.desk_counters"
 
 
 def init_app(app, engine: Engine) -> DeskCounters:
-    app.extensions[_EXTENSION] = DeskCounters(
+    """The app's counters, written through `engine`; they keep what its profile feeds leave out."""
+    found = app.extensions[_EXTENSION] = DeskCounters(
         engine, tz_name=app.config["TIMEZONE"], flush_seconds=app.config["DESK_FLUSH_SECONDS"],
         keep_days=app.config["DESK_KEEP_DAYS"], keep_hours=app.config["DESK_KEEP_HOURS"],
         enabled=app.config["DESK_COUNTS"])
-    return app.extensions[_EXTENSION]
+    app_signals.connect(app, profiles.left_out, found.hear_left_out)
+    return found
 
 
 def counters(app) -> DeskCounters:
     return app.extensions[_EXTENSION]
-
-
-@profiles.left_out.connect
-def _note_left_out(profile: str, items: list, **_) -> None:
-    # Profile feeds are rendered inside a request (or `flask validate`): the app at hand keeps the note.
-    if items and has_app_context():
-        found = current_app.extensions.get(_EXTENSION)
-        if found is not None:
-            found.note_left_out(profile, [left for left in items if left.item])
 
 
 # ---- reading (the desk) ----------------------------------------------------------------------------

@@ -36,7 +36,6 @@ from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy.engine import Engine
 
 from feedsvc.ops import access_log
-from feedsvc.render import profiles, skips
 
 # Route class of a request, by endpoint first and then by blueprint; a bounded set of label values.
 ENDPOINT_CLASSES = {
@@ -66,13 +65,13 @@ PROFILE_LEFT_OUT = Counter("feedsvc_profile_items_left_out", "Items left out of 
                            "because they break one of its rules, by profile and rule", ["profile", "rule"])
 
 
-@skips.skipped.connect
-def _count_skip(document_kind: str, **_) -> None:
+def count_skip(document_kind: str, **_) -> None:
+    """Hears render.skips.skipped (connected per app by web/metrics.init_app)."""
     ENTRIES_SKIPPED.labels(document_kind).inc()
 
 
-@profiles.left_out.connect
-def _count_left_out(profile: str, items: list, **_) -> None:
+def count_left_out(profile: str, items: list, **_) -> None:
+    """Hears render.profiles.left_out (connected per app by web/metrics.init_app)."""
     for rule, count in collections.Counter(item.rule for item in items).items():
         PROFILE_LEFT_OUT.labels(profile, rule).inc(count)
 

@@ -91,7 +91,13 @@ def add(conn: Connection, name: str, profile: str | None = None,
                                                        profile=profile))
     except IntegrityError:  # another process added the same name at the same moment
         raise PartnerError(f"a partner named '{name}' already exists") from None
-    return by_id(conn, result.inserted_primary_key[0]), key
+    # SQLAlchemy types inserted_primary_key Optional (None for a statement that inserts nothing).
+    return _read_back(conn, result.inserted_primary_key[0]), key  # type: ignore[index]
+
+
+def _read_back(conn: Connection, partner_id: int) -> Partner:
+    """A partner this transaction has just written or read: its row is there (one(), not by_id's None)."""
+    return _partner(conn.execute(select(partners).where(partners.c.id == partner_id)).one())
 
 
 def by_id(conn: Connection, partner_id: int) -> Partner | None:
@@ -126,7 +132,7 @@ def revoke(conn: Connection, name: str) -> Partner:
         raise PartnerError(f"no partner named '{name}'")
     if row.revoked_at is None:
         conn.execute(update(partners).where(partners.c.id == row.id).values(revoked_at=now_utc()))
-    return by_id(conn, row.id)
+    return _read_back(conn, row.id)
 
 
 # ---- usage ---------------------------------------------------------------------------------------

@@ -32,6 +32,15 @@ class ProfileError(ValueError):
         super().__init__(f"{path}: {field_path}: {reason}")
 
 
+class UnknownProfile(LookupError):
+    """A profile this app does not serve, or a format the profile does not allow (`message` then says so);
+    `known` holds the names the app serves, which the 404 answer lists (web/errors.py)."""
+
+    def __init__(self, name: str, known: list[str] | tuple[str, ...], message: str | None = None):
+        self.profile_name, self.known, self.message = name, tuple(known), message
+        super().__init__(message or f"no feed profile named {name[:64]!r}")
+
+
 @dataclass(frozen=True)
 class Source:
     key: str

@@ -15,12 +15,12 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Callable, Iterable, Iterator
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 
 from feedsvc.ingest.records import SLUG_MAX, YEARS, article_from_json
 from feedsvc.render.skips import each_rendered
@@ -55,7 +55,7 @@ def article_loc(site_url: str, slug: str) -> str:
     return f"{site_url}/articles/{slug}"
 
 
-def w3c_datetime(naive_utc: datetime, tz: ZoneInfo) -> str:
+def w3c_datetime(naive_utc: datetime, tz: tzinfo) -> str:
     """A stored (naive UTC) time in W3C Datetime form with the newsroom's offset, to the second."""
     return naive_utc.replace(tzinfo=timezone.utc).astimezone(tz).isoformat(timespec="seconds")
 
@@ -255,7 +255,7 @@ def month_sitemap(conn: Connection, month: str, part: int, *, per_file: int, sit
     return _chunks(_URLSET_HEAD, entries, _URLSET_TAIL)
 
 
-def _each_row(kind: str, rows, entry: Callable[[object], str]) -> Iterator[str]:
+def _each_row(kind: str, rows: Iterable[Row], entry: Callable[[Row], str]) -> Iterator[str]:
     """entry(row) for each article row, streamed; a row it fails on is left out (render.skips)."""
     for row in rows:
         yield from each_rendered(kind, [row], entry, key=lambda row: (row.id, row.version))

@@ -18,7 +18,7 @@ import logging
 import threading
 from collections import OrderedDict
 from contextlib import contextmanager
-from typing import Callable, Hashable, Iterable, Iterator, TypeVar
+from typing import Any, Callable, Hashable, Iterable, Iterator, TypeVar, overload
 
 from blinker import Namespace
 from sqlalchemy.exc import SQLAlchemyError
@@ -83,14 +83,27 @@ def left_out(kind: str, article_id: str, version: Hashable, error: BaseException
                     article_id, version, kind, type(error).__name__, error)
 
 
+def _article_key(article: Article) -> tuple[str, Hashable]:
+    return article.id, version_of(article)
+
+
+@overload
+def each_rendered(kind: str, items: Iterable[Article], render: Callable[[Article], R], key: None = None) -> list[R]: ...
+
+
+@overload
 def each_rendered(kind: str, items: Iterable[T], render: Callable[[T], R],
-                  key: Callable[[T], tuple[str, Hashable]] | None = None) -> list[R]:
+                  key: Callable[[T], tuple[str, Hashable]]) -> list[R]: ...
+
+
+def each_rendered(kind: str, items: Iterable, render: Callable[[Any], R],
+                  key: Callable[[Any], tuple[str, Hashable]] | None = None) -> list[R]:
     """render(item) for every item it succeeds for; the others are left out (logged and counted).
 
     `key(item)` -> (article id, version) names the article an item stands for; by default the item
     is an Article. A store error is not the article's fault and propagates.
     """
-    key = key or (lambda article: (article.id, version_of(article)))
+    key = key or _article_key
     rendered = []
     for item in items:
         try:

@@ -245,20 +245,32 @@ class ScopeMember:
 
 
 @dataclass(frozen=True)
+class ScopeWords:
+    """How feeds and pages speak of one kind of scope; {name} is the section's, tag's or author's name."""
+    feed_description: str   # after "<site name>: "
+    heading: str            # a listing page's heading, and what leads its feeds' titles (render/feeds/scope.title_of)
+    lead: str               # the line under it
+    group: tuple[str, str]  # a list of such feeds (OPML, the feed directory): Hindi, English
+
+
+@dataclass(frozen=True)
 class ScopeKind:
-    """A kind of feed scope besides the whole site: which article field names its members, where they are listed.
+    """A kind of feed scope besides the whole site: which article field names its members, where they
+    are listed, and what feeds and pages call it.
 
     A keyed kind's scopes are "<name>:<key>" (a section, tag or author); `table` has one row per
     (key, article) with the article's `status` and `published`, so a scope pages through one index.
     A kind without keys is one scope, "<name>", of the articles whose boolean `field` is true, kept
-    in the column `key` of `table` (the video scope). What feeds and pages say about each kind is in
-    feedsvc/render/feeds/model.py (SCOPE_WORDS), its URLs in feedsvc/render/feeds/urls.py.
+    in the column `key` of `table` (the video scope). Its words are plain data kept here, in the one
+    table of kinds, so adding a kind touches one place: render reads them (render/feeds/model.py
+    SCOPE_WORDS) and the URL map derives its routes from the kinds (render/feeds/urls.py).
     """
     name: str          # section | tag | author | video
     field: str         # the Article attribute: one (key, name) item or a list of them; a bool without keys
     table: Table
     key: Column        # the scope's key in `table`; without keys, the flag of its members
     article_id: Column
+    words: ScopeWords
     keyed: bool = True
 
     def members(self, article) -> list:
@@ -275,10 +287,16 @@ class ScopeKind:
 
 
 SCOPE_KINDS = {kind.name: kind for kind in (
-    ScopeKind("section", "section", articles, articles.c.section_key, articles.c.id),
-    ScopeKind("tag", "tags", article_tags, article_tags.c.tag_key, article_tags.c.article_id),
-    ScopeKind("author", "authors", article_authors, article_authors.c.author_key, article_authors.c.article_id),
-    ScopeKind("video", "has_video", articles, articles.c.has_video, articles.c.id, keyed=False),
+    ScopeKind("section", "section", articles, articles.c.section_key, articles.c.id,
+              ScopeWords("{name} विभाग की ताज़ा ख़बरें", "{name}", "{name} विभाग की ताज़ा ख़बरें",
+                         ("विभाग", "Sections"))),
+    ScopeKind("tag", "tags", article_tags, article_tags.c.tag_key, article_tags.c.article_id,
+              ScopeWords("‘{name}’ से जुड़ी ताज़ा ख़बरें", "#{name}", "‘{name}’ से जुड़ी ख़बरें", ("विषय", "Tags"))),
+    ScopeKind("author", "authors", article_authors, article_authors.c.author_key, article_authors.c.article_id,
+              ScopeWords("{name} की लिखी ताज़ा ख़बरें", "{name}", "{name} की लिखी ख़बरें", ("लेखक", "Authors"))),
+    ScopeKind("video", "has_video", articles, articles.c.has_video, articles.c.id,
+              ScopeWords("वीडियो वाली ताज़ा ख़बरें", "वीडियो", "वीडियो वाली ताज़ा ख़बरें", ("वीडियो", "Video")),
+              keyed=False),
 )}
 KEYED_KINDS = tuple(name for name, kind in SCOPE_KINDS.items() if kind.keyed)
 WHOLE_KINDS = tuple(name for name, kind in SCOPE_KINDS.items() if not kind.keyed)

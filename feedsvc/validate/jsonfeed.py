@@ -84,7 +84,8 @@ def _json_feed_rules(feed: dict, items: list[dict], url: str | None) -> list[Pro
                 problems.append(Problem("iri-not-uri", f"{path}: {reason}"))
 
     def check_authors(path: str, holder: dict):
-        authors = holder.get("authors") if isinstance(holder.get("authors"), list) else []
+        listed = holder.get("authors")
+        authors = listed if isinstance(listed, list) else []
         for index, author in enumerate(authors + [holder.get("author")]):
             if isinstance(author, dict):
                 where = f"{path}.authors[{index}]" if index < len(authors) else f"{path}.author"

@@ -162,8 +162,8 @@ def media_backfill_command(workers, state_path, restart):
     # Over the bar's line on a terminal (it is drawn again on its next step); plain lines in a file.
     over_bar = "\r\033[K" if sys.stderr.isatty() else ""
 
-    def tell(kind: str, problem: backfill.Problem) -> None:
-        click.echo(f"{over_bar}{kind} {problem}", err=True)
+    def tell(kind: str, finding: backfill.ArticleFinding) -> None:
+        click.echo(f"{over_bar}{kind} {finding}", err=True)
 
     with changes_through(write_engine), bar:
         report = backfill.backfill(write_engine, site_url=config["SITE_URL"], site_name=config["SITE_NAME"],

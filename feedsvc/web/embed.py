@@ -190,7 +190,7 @@ def widget_snippet(section_key: str | None = None, section_name: str | None = No
     A plain string, so a template shows it as text: `<pre><code>{{ widget_snippet() }}</code></pre>`.
     """
     site_url = current_app.config["SITE_URL"]
-    query = {"section": section_key} if section_key else {}
+    query: dict[str, str | int] = {"section": section_key} if section_key else {}
     if limit != LATEST_DEFAULT:
         query["limit"] = limit
     src = f"{site_url}/embed/latest" + (f"?{urlencode(query)}" if query else "")

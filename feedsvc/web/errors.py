@@ -2,8 +2,8 @@
 
 Every JSON error is `{"error": <what went wrong>, ...details}`, built by `json_error`. The handlers
 that turn an exception from any route into an answer are registered once, on the app, by
-`register_error_handlers` (create_app): HTTP errors, unknown feeds, bad query parameters, rate
-limits and store outages. Errors that only mean something to one blueprint (the ingest API's
+`register_error_handlers` (create_app): HTTP errors, unknown feeds and profiles, bad query
+parameters, rate limits and store outages. Errors that only mean something to one blueprint (the ingest API's
 version conflicts, a page's Hindi "not found") stay with it, and answer through `json_error` when
 they answer in JSON.
 """
@@ -15,8 +15,11 @@ from flask import current_app, jsonify, make_response, redirect, render_template
 from flask_limiter import RateLimitExceeded
 from werkzeug.exceptions import HTTPException
 
+from feedsvc.profiles import UnknownProfile
 from feedsvc.render.feeds import FeedNotFound, ScopeMoved
+from feedsvc.render.profiles import PROFILE_DIRECTORY
 from feedsvc.web import faults, ratelimit
+from feedsvc.web.documents import site
 
 # HTTP errors raised inside these blueprints' views (an unreadable body, a body too large) answer
 # in JSON; every other route keeps Werkzeug's own error page for them.
@@ -67,6 +70,11 @@ def _feed_not_found(exc: FeedNotFound):
                       headers={"Cache-Control": FEED_ERROR_CACHING})
 
 
+def _unknown_profile(exc: UnknownProfile):
+    return json_error(404, "unknown profile", message=exc.message or f"no feed profile named {exc.profile_name[:64]!r}",
+                      profiles=list(exc.known), directory=site().url + PROFILE_DIRECTORY)
+
+
 def _scope_moved(exc: ScopeMoved):
     """301 from a renamed key's feed or listing to the same URL under the new key, query string and
     all (partner and profile feeds, ?lang=, pages). A 301 is how a feed says it moved: RFC 9110
@@ -111,6 +119,7 @@ HANDLERS: dict[type[Exception], Callable] = {
     HTTPException: _http_error,
     FeedNotFound: _feed_not_found,
     ScopeMoved: _scope_moved,
+    UnknownProfile: _unknown_profile,
     BadParameter: _bad_parameter,
     RateLimitExceeded: _too_many_requests,
     ratelimit.OverLimit: _too_many_requests,

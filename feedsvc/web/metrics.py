@@ -11,6 +11,8 @@ from sqlalchemy.engine import Engine
 
 from feedsvc.config import token_matches
 from feedsvc.ops import access_log, desk_counters, metrics
+from feedsvc.render import profiles, skips
+from feedsvc.web import app_signals
 from feedsvc.web.render_cache import RenderCache
 
 bp = Blueprint("metrics", __name__)
@@ -19,8 +21,11 @@ _REGISTRY = "feedsvc.metrics_registry"
 
 def init_app(app: Flask, engine: Engine, cache: RenderCache) -> None:
     """Count `cache`'s hits, misses and build times, start the access log's writer, and make the
-    registry /metrics shows (the mirror's lag is read through `engine`)."""
+    registry /metrics shows (the mirror's lag is read through `engine`); count the entries this app's
+    renders skip and the items its profile feeds leave out."""
     metrics.instrument_render_cache(cache)
+    app_signals.connect(app, skips.skipped, metrics.count_skip)
+    app_signals.connect(app, profiles.left_out, metrics.count_left_out)
     access_log.install(app.config["ACCESS_LOG_FLUSH_MS"])
     app.extensions[_REGISTRY] = metrics.make_registry(engine, app.config)
 

@@ -17,9 +17,8 @@ from datetime import datetime, timezone
 from functools import partial
 
 from flask import Blueprint, current_app, render_template
-from werkzeug.exceptions import NotFound
 
-from feedsvc.profiles import Profile
+from feedsvc.profiles import Profile, UnknownProfile
 from feedsvc.profiles import load as load_profiles
 from feedsvc.render import profile_fragments
 from feedsvc.render import profiles as shaping
@@ -28,7 +27,6 @@ from feedsvc.render.feeds.formats import FORMATS
 from feedsvc.render.feeds.model import Scope
 from feedsvc.web import db
 from feedsvc.web.documents import HTML_TYPE, Document, fragments, site
-from feedsvc.web.errors import json_error
 from feedsvc.web.feeds import Edition, FeedPage, OpmlDocument
 
 bp = Blueprint("profile_feeds", __name__)
@@ -54,22 +52,10 @@ def profiles_of(app) -> dict[str, Profile]:
     return app.extensions.get(_PROFILES, {})
 
 
-class UnknownProfile(NotFound):
-    def __init__(self, name: str, message: str | None = None):
-        super().__init__()
-        self.profile_name, self.message = name, message
-
-
-@bp.app_errorhandler(UnknownProfile)
-def _unknown(error: UnknownProfile):
-    return json_error(404, "unknown profile", message=error.message or f"no feed profile named {error.profile_name[:64]!r}",
-                      profiles=sorted(all_profiles()), directory=site().url + shaping.PROFILE_DIRECTORY)
-
-
 def profile_named(name: str) -> Profile:
     profile = all_profiles().get(name)
     if profile is None:
-        raise UnknownProfile(name)
+        raise UnknownProfile(name, sorted(all_profiles()))
     return profile
 
 
@@ -100,7 +86,8 @@ class ProfileFeedPage(FeedPage):
 
     def __init__(self, profile: Profile, fmt: str, kind: str, key: str, *, self_url: str, partner: bool = False):
         if fmt not in profile.formats:
-            raise UnknownProfile(profile.name, f"the {profile.name} profile serves {', '.join(profile.formats)} only")
+            raise UnknownProfile(profile.name, sorted(all_profiles()),
+                                 f"the {profile.name} profile serves {', '.join(profile.formats)} only")
         self.profile = profile
         edition = Edition(f"profile:{profile.name}", full_text=True, self_url=self_url,
                           cors=False if partner else None)

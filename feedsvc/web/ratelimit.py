@@ -52,7 +52,7 @@ BUCKETS = {"feeds": "feeds", "partner_feeds": "feeds", "profile_feeds": "feeds",
 # spends from the budget, before the view runs. Every other limited view answers through documents.serve.
 BUILT_PER_REQUEST = frozenset({"embed.oembed_endpoint", "embed.latest"})
 AUTH_FAILURES_SCOPE = "api-auth-failures"
-REDIS_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 1}  # a dead Redis must not stall a feed
+REDIS_OPTIONS: dict[str, str | int] = {"socket_connect_timeout": 1, "socket_timeout": 1}  # a dead Redis must not stall a feed
 LIMIT_SETTINGS = ("RATELIMIT_PUBLIC", "RATELIMIT_PARTNER", "RATELIMIT_AUTH_FAILURES")
 T = TypeVar("T")
 
@@ -155,16 +155,29 @@ class ConfiguredLimit(Limit):
         return iter(built)
 
 
-def _limits() -> list[Limit]:
-    common = {"key_function": client_key, "shared": True}
+def _budget_scope(_endpoint: str) -> str:
+    # Asked only for a limit that applies (not exempt), so for a request with a bucket; "" is what
+    # Flask-Limiter reads as no scope of its own, as it read None.
+    return bucket() or ""
+
+
+def _ceiling_scope(_endpoint: str) -> str:
+    name = bucket()
+    return ceiling_scope(name) if name else ""
+
+
+def _limits() -> list[str | Callable[[], str] | Limit]:
+    """The budget and the ceiling (Limiter's default_limits, hence its element type)."""
     return [
-        ConfiguredLimit(budget, scope=lambda _endpoint: bucket(), exempt_when=_budget_spent_later, **common),
-        ConfiguredLimit(ceiling, scope=lambda _endpoint: ceiling_scope(bucket()), exempt_when=_unlimited, **common),
+        ConfiguredLimit(budget, key_function=client_key, shared=True, scope=_budget_scope,
+                        exempt_when=_budget_spent_later),
+        ConfiguredLimit(ceiling, key_function=client_key, shared=True, scope=_ceiling_scope, exempt_when=_unlimited),
     ]
 
 
 class OverLimit(TooManyRequests):
     """A limit counted outside Flask-Limiter's check before the view (renders, failed authentication)."""
+    retry_after: int   # seconds, always: Werkzeug's attribute (Retry-After) also takes a date or None
 
     def __init__(self, item: RateLimitItem, retry_after: int, message: str):
         super().__init__(description=str(item))
@@ -306,7 +319,8 @@ class SweptMemoryStorage(MemoryStorage):
         now = time.monotonic()
         if now - self._swept_at >= self.SWEEP_SECONDS:
             self._swept_at = now
-            self._MemoryStorage__expire_events()
+            # The base class's private sweep, by its mangled name: mypy does not model name mangling.
+            self._MemoryStorage__expire_events()  # type: ignore[attr-defined]
 
 
 def check_settings(config) -> None:
@@ -333,7 +347,7 @@ def check_settings(config) -> None:
 def init_app(app: Flask) -> Limiter:
     check_settings(app.config)
     storage = app.config["RATELIMIT_STORAGE"]
-    options = REDIS_OPTIONS if storage.startswith(("redis://", "rediss://")) else {}
+    options: dict[str, str | int] = REDIS_OPTIONS if storage.startswith(("redis://", "rediss://")) else {}
     if storage.startswith(("memory://", "redis://", "rediss://")):
         # The same counters: in memory without a timer thread per update (SweptMemoryStorage), in Redis
         # taken in leases by a busy client (ratelimit_lease.LeasedRedisStorage).

@@ -28,7 +28,7 @@ from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Hashable, Mapping, TypeVar
+from typing import Any, Callable, Hashable, Mapping, TypeVar
 
 import brotli
 import deflate
@@ -363,7 +363,8 @@ class CounterCache:
                  exact_after_signal: float = 0.1, probe: Callable[[], int] | None = None):
         self.recheck_seconds, self.signal, self.exact_after_signal = recheck_seconds, signal, exact_after_signal
         self.probe = probe
-        self._held: dict[Hashable, tuple[object, float]] = {}
+        # Each key's value is of its own load's type (T of get), which no one dict type can say.
+        self._held: dict[Hashable, tuple[Any, float]] = {}
         self._signal_seen: int | None = signal.stamp() if signal is not None else None
         self._exact_until = 0.0
         self._generation: int | None = None   # the probe's answer the held counters were read after

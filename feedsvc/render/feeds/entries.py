@@ -14,6 +14,7 @@ import mimetypes
 import re
 from datetime import datetime
 from functools import lru_cache
+from types import EllipsisType
 from urllib.parse import urlsplit
 
 import lxml.html
@@ -185,11 +186,11 @@ def _image_type(url: str) -> str | None:
 
 # ---- content ----------------------------------------------------------------------------------
 
-def feed_html(article: Article, image: Image | None = ..., *, players: bool | None = None) -> str:
+def feed_html(article: Article, image: Image | None | EllipsisType = ..., *, players: bool | None = None) -> str:
     """The article body as feed content: lead image, body with players replaced, embeds, corrections.
 
     `image` is the article's lead_image and `players` has_players(article.body_html) when the
-    caller has them already.
+    caller has them already (`...`: not looked up yet, as None means the article has none).
     """
     body = article.body_html
     if has_players(body) if players is None else players:
@@ -212,12 +213,12 @@ def feed_html(article: Article, image: Image | None = ..., *, players: bool | No
 def embed_link(provider: str, url: str, title: str = "") -> str:
     """A player or post as readers can show it: a linked thumbnail for YouTube (at its start time),
     else a link naming the provider."""
-    video = youtube_id(url) if provider in ("youtube", "other") else None
-    if video:
-        watch = _attr(youtube_watch_url(url))
+    watch = youtube_watch_url(url) if provider in ("youtube", "other") else None
+    if watch is not None:   # a YouTube video: `url` names one
+        video = youtube_id(url)
         alt = _attr(title or "YouTube वीडियो")
         caption = html.escape(f"▶ {embed_label('youtube', url)}" + (f": {title}" if title else ""), quote=False)
-        return (f'<a href="{watch}"><img src="{YOUTUBE_THUMBNAIL.format(id=video)}" width="480" height="360" '
+        return (f'<a href="{_attr(watch)}"><img src="{YOUTUBE_THUMBNAIL.format(id=video)}" width="480" height="360" '
                 f'alt="{alt}"><br>{caption}</a>')
     label = embed_label(provider, url)
     text = f"▶ {label}: {title}" if title else f"▶ {label}"
@@ -226,8 +227,9 @@ def embed_link(provider: str, url: str, title: str = "") -> str:
 
 def _provider_of(src: str) -> tuple[str, str]:
     """(provider, page URL) of a player URL: the page a reader can open, not the bare player."""
-    if youtube_id(src):
-        return "youtube", youtube_watch_url(src)
+    watch = youtube_watch_url(src)
+    if watch is not None:
+        return "youtube", watch
     parts = urlsplit(src)
     if parts.hostname == "player.vimeo.com" and parts.path.startswith("/video/"):
         return "vimeo", "https://vimeo.com/" + parts.path[len("/video/"):].strip("/")

@@ -107,23 +107,8 @@ class Scope:
         return cls(kind, key, name)
 
 
-@dataclass(frozen=True)
-class ScopeWords:
-    """How feeds and pages speak of one kind of scope; {name} is the section's, tag's or author's name."""
-    feed_description: str   # after "<site name>: "
-    heading: str            # a listing page's heading, and what leads its feeds' titles (scope.title_of)
-    lead: str               # the line under it
-    group: tuple[str, str]  # a list of such feeds (OPML, the feed directory): Hindi, English
-
-
-# One entry per kind of store.SCOPE_KINDS (tests/test_scope_tables.py checks they agree).
-SCOPE_WORDS = {
-    "section": ScopeWords("{name} विभाग की ताज़ा ख़बरें", "{name}", "{name} विभाग की ताज़ा ख़बरें",
-                          ("विभाग", "Sections")),
-    "tag": ScopeWords("‘{name}’ से जुड़ी ताज़ा ख़बरें", "#{name}", "‘{name}’ से जुड़ी ख़बरें", ("विषय", "Tags")),
-    "author": ScopeWords("{name} की लिखी ताज़ा ख़बरें", "{name}", "{name} की लिखी ख़बरें", ("लेखक", "Authors")),
-    "video": ScopeWords("वीडियो वाली ताज़ा ख़बरें", "वीडियो", "वीडियो वाली ताज़ा ख़बरें", ("वीडियो", "Video")),
-}
+# What feeds and pages call each kind: its words in the store's table of kinds.
+SCOPE_WORDS = {name: kind.words for name, kind in SCOPE_KINDS.items()}
 SITE_GROUP = ("पूरी साइट", "Whole site")
 
 

@@ -24,6 +24,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 
 from flask import Flask
@@ -46,7 +47,7 @@ FEEDS_BUCKET = ratelimit.BUCKETS["feeds"]   # the public feeds' rate-limit bucke
 class Replay:
     stamp: tuple               # (version, modified_at, output revision) when the app answered
     validator: str
-    last_modified: object      # datetime or None, as the app's freshness test used it
+    last_modified: datetime | None   # as the app's freshness test used it
     status: str                # "200 OK"
     headers: tuple             # ((name, value), ...) as the app sent them
     body: bytes
