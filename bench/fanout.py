@@ -313,8 +313,10 @@ def measure(table: Table, loaded: load.Loaded, database: Path, copy_seconds: flo
                   f"{copy_seconds:.0f} s, deleted after)")
     notes = {"fanout": f"{store_note}; the app's workers spent a median {cpu:.2f} CPU-s per write until every "
                        "document was fresh",
-             "fanout-mirror": f"{store_note}; the mirror holds the files of the scopes the writes touch, written "
-                              f"by `export --watch --from-now` after a warm-up write to each (the public feeds of "
+             "fanout-mirror": f"{store_note}; the mirror holds only what changed since `export --watch --from-now` "
+                              "started on an empty folder: the feeds (every format and profile) of the scopes the "
+                              "writes touch, the lists, the written articles' pages, made by a warm-up write to "
+                              f"each measured write's scopes (the public feeds of "
                               f"{len(warm_ups)} in {warm_seconds:.0f} s, all in {caught_up:.0f} s); idle, the watcher "
                               f"uses {idle:.2f} of a core; it spent a median {watcher_cpu:.2f} CPU-s per write "
                               "until the app and the mirror both served it (the watcher then goes on with the "
