@@ -64,6 +64,9 @@ SECTION_TAGS = 5     # of the written article's 10: its section's, and other sec
 OWN_SECTION_TAGS = 3
 SETTLED_CPU = 0.05   # a watcher using this share of a core more than idle over SETTLED_SECONDS has caught up
 SETTLED_SECONDS = 1.0
+# After the warm-up's lists are written (the last of its documents in the watcher's feeds cycle), for
+# its pages and the news sitemap, which the other thread writes.
+SETTLE_SECONDS = 30.0
 
 
 def scope_paths(record: dict) -> list[str]:
@@ -222,9 +225,10 @@ def cpu_rate(pid: int, seconds: float) -> float:
     return (cpu_seconds([pid]) - before) / seconds
 
 
-def settle(pid: int, idle: float, timeout: float = 600.0) -> float:
+def settle(pid: int, idle: float, timeout: float = SETTLE_SECONDS) -> float:
     """Wait until the process uses no more than `idle` (its share of a core with nothing to do) plus
-    SETTLED_CPU over SETTLED_SECONDS: its work is done. The seconds waited."""
+    SETTLED_CPU over SETTLED_SECONDS (its work is done), or `timeout` seconds: a polling watcher's
+    share moves with the machine's load, so this is a grace period, not a proof. The seconds waited."""
     started = time.monotonic()
     while time.monotonic() - started < timeout and cpu_rate(pid, SETTLED_SECONDS) > idle + SETTLED_CPU:
         pass
