@@ -200,7 +200,7 @@ STEPS = [
     Step("mirror freshness", fresh.ROWS, freshness, needs_servers=True),
     Step("takedowns", takedown.ROWS, takedowns, needs_servers=True),
     Step("one write's fan-out", fanout.ROWS,
-         lambda table, run: run.facts.update(fanout.run(table, run.small_url, run.mirror, WORK, run.repeats)),
+         lambda table, run: run.facts.update(fanout.run(table, run.big, WORK, run.repeats)),
          needs_servers=True),
     Step("import rate", scale.IMPORT_RATE_ROWS | media.IMPORT_IMAGE_ROWS,
          lambda table, run: media.import_with_images(table, scale.import_rate(table))),

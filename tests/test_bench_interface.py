@@ -197,3 +197,47 @@ def test_disk_use_counts_every_file_below_once(tmp_path):
     (tmp_path / "mirror" / "feeds" / "rss.xml").write_bytes(b"y" * 234)
     (tmp_path / "link").symlink_to(tmp_path / "corpus.jsonl")
     assert results.disk_use(tmp_path) == 1234 + len(str(tmp_path / "corpus.jsonl"))
+
+
+# ---- the fan-out rows' writes and store (bench/fanout.py): what they write, and on what ----
+
+def test_the_fanout_write_is_a_valid_article_in_ten_corpus_tags_of_both_kinds_and_two_authors():
+    import random
+
+    from jsonschema import Draft202012Validator
+
+    from bench import fanout, synth
+    schema = json.loads((ROOT / "feedsvc" / "schemas" / "article.json").read_text(encoding="utf-8"))
+    rng = random.Random(3)
+    section_tags = {t["key"] for t in synth._ALL_TAGS}
+    long_tail = {t["key"] for t in synth.LONG_TAIL_TAGS}
+    for number in range(9_100_000, 9_100_020):
+        record = fanout.wide_record(number, rng)
+        Draft202012Validator(schema).validate(record)
+        keys = [t["key"] for t in record["tags"]]
+        assert len(set(keys)) == 10 and set(keys) <= section_tags | long_tail
+        assert len(set(keys) & section_tags) == fanout.SECTION_TAGS and set(keys) & long_tail
+        assert len({a["key"] for a in record["authors"]}) == 2
+        warm = fanout.warm_up_record(record, number + 100_000)
+        Draft202012Validator(schema).validate(warm)
+        assert fanout.scope_paths(warm) == fanout.scope_paths(record)
+        assert (warm["id"], warm["slug"]) != (record["id"], record["slug"])
+
+
+def test_the_fanout_rows_write_to_a_copy_of_the_store_and_remove_it(tmp_path):
+    import sqlite3
+
+    from bench import fanout, load
+    kept = tmp_path / "kept.sqlite"
+    with sqlite3.connect(kept) as conn:
+        conn.execute("CREATE TABLE scope_state (scope TEXT PRIMARY KEY)")
+        conn.executemany("INSERT INTO scope_state VALUES (?)", [("site",), ("tag:a",), ("tag:b",)])
+    conn.close()
+    before = kept.read_bytes()
+    copy, _ = fanout.store_copy(load.Loaded(kept, 0, 0.0, False), tmp_path / "work")
+    assert copy.read_bytes() == before and fanout.tag_count(copy) == 2
+    with sqlite3.connect(copy) as conn:
+        conn.execute("INSERT INTO scope_state VALUES ('tag:written')")
+    conn.close()
+    fanout.remove_database(copy)
+    assert kept.read_bytes() == before and not list((tmp_path / "work").iterdir())

@@ -318,6 +318,47 @@ def test_mirror_lag_reads_the_manifest(app, make_record, tmp_path):
     assert behind == 0.0 and last is not None and last >= 0.0
 
 
+@pytest.mark.slow
+def test_from_now_writes_only_what_changes_after_the_start(app, make_record, tmp_path):
+    write(app, make_record())
+    # The last write before the start: the watch looks for pages from its time on (inclusive: a write in
+    # the same instant is not missed), so its pages may be written once; the older article's are not.
+    write(app, make_record(id="just-before", slug="just-before"))
+    mirror = export.Mirror(app, tmp_path)
+    try:
+        mirror.start_from_now()
+        assert mirror.update() is None   # no full pass: what the store held at the start stays with the app
+        write(app, make_record(id="breaking-news", slug="breaking-news", section={"key": "sports", "name": "खेल"},
+                               tags=[{"key": "cricket", "name": "क्रिकेट"}]))
+        assert mirror.update() is not None
+    finally:
+        mirror.close()
+    files = mirrored_files(tmp_path)
+    assert {"/feeds/rss.xml", "/feeds/section/sports/atom.xml", "/feeds/tag/cricket/feed.json",
+            "/feeds/author/test-reporter/rss.xml", "/feeds/profile/readers/tag/cricket/atom.xml",
+            "/feeds.opml", "/articles/breaking-news", "/amp/breaking-news"} <= set(files)
+    assert not [url for url in files if url.startswith(("/feeds/section/national/", "/feeds/tag/parliament/"))
+                or url.endswith("/monsoon-session-begins")]
+    assert b"/articles/breaking-news<" in (tmp_path / "feeds/section/sports/rss.xml").read_bytes()
+    assert_files_are_the_apps_bytes(app, tmp_path)
+
+
+def test_from_now_refuses_a_mirror_that_holds_documents(app, tmp_path):
+    mirror = export.Mirror(app, tmp_path)
+    try:
+        mirror.manifest.put(export.Document("/feeds/rss.xml", "an older export"), "feeds/rss.xml", None)
+        with pytest.raises(export.MirrorNotEmpty):
+            mirror.start_from_now()
+    finally:
+        mirror.close()
+
+
+def test_from_now_is_for_the_watch(app, tmp_path):
+    result = app.test_cli_runner().invoke(args=["export", str(tmp_path / "out"), "--from-now"])
+    assert result.exit_code == 2 and "--watch" in result.output
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("url", ["/../etc/passwd", "/feeds/../../x", "/.mirror/manifest.sqlite", "/"])
 def test_paths_outside_the_mirror_are_refused(url):
     with pytest.raises(ValueError):

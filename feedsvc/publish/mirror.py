@@ -2,6 +2,8 @@
 
     flask --app wsgi export DIR            bring DIR up to date (only what changed), then exit
     flask --app wsgi export DIR --watch    ... then keep it up to date, polling the change counters
+    flask --app wsgi export DIR --watch --from-now
+                                           an empty DIR: no full pass, only what changes from now on
 
 Every document is fetched through the app itself (`app.test_client()`), so the mirror holds exactly
 the bytes a client gets from the app: FILE, and beside it FILE.gz and FILE.br for nginx's
@@ -282,6 +284,9 @@ class Manifest:
         return [url for (url,) in self.db.execute("SELECT url FROM documents WHERE url >= ? AND url < ?",
                                                   (prefix, prefix + "\U0010ffff"))]
 
+    def holds_documents(self) -> bool:
+        return self.db.execute("SELECT 1 FROM documents LIMIT 1").fetchone() is not None
+
     def urls(self) -> set[str]:
         return {url for (url,) in self.db.execute("SELECT url FROM documents")}
 
@@ -504,6 +509,12 @@ def last_modified(response) -> float | None:
 
 # ---- one pass -----------------------------------------------------------------------------------
 
+class MirrorNotEmpty(click.UsageError):
+    def __init__(self, root: Path):
+        super().__init__(f"{root} holds a mirror already: --from-now starts an empty one (without it, "
+                         "`export --watch` brings what it holds up to date while it watches)")
+
+
 @dataclass
 class Report:
     written: int = 0
@@ -617,6 +628,12 @@ class Mirror:
             self.apply(docs, versions, report)
         for url in stale:
             self.remove(url, report)
+        self._record_position(versions, newest_write)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _record_position(self, versions: dict[str, int], newest_write: datetime | None) -> None:
+        """The store's change position the mirror is current for: the watch follows changes from there."""
         now = time.time()
         self.manifest.set("scopes", versions)
         self.manifest.set("rest_scopes", versions)
@@ -624,8 +641,21 @@ class Mirror:
         self.manifest.set("takedowns_since", newest_write.isoformat() if newest_write else None)
         self.manifest.set("sitemaps_at", now)
         self.manifest.set("news_at", now)
-        report.seconds = time.perf_counter() - started
-        return report
+
+    def start_from_now(self) -> None:
+        """Take an empty mirror as current for the store as it is now (`export --watch --from-now`): the
+        watch then writes only what changes from here on, and nginx passes every URL without a file to
+        the app. A new mirror host serves at once, where a full export takes half an hour at 1M articles;
+        a later `export --watch` without the option fills in the rest. Refused for a mirror holding
+        documents: one it did not bring up to date could keep a stale copy for good."""
+        if self.manifest.holds_documents():
+            raise MirrorNotEmpty(self.root)
+        with self.engine.connect() as conn:
+            states = store.all_scopes(conn)
+            newest_write = _newest_write(conn)
+        versions = {s.scope: s.version for s in states}
+        self._record_position(versions, newest_write)
+        self._feeds_seen = versions
 
     def update(self) -> Report | None:
         """One cycle of both halves of the watch; None when nothing was due."""
@@ -944,9 +974,14 @@ def mirror_lag(conn: Connection, root: str | Path) -> tuple[float, float | None]
               help="Seconds between two looks at the change counters in --watch mode.")
 @click.option("--workers", default=os.cpu_count() or 1, show_default=True, type=click.IntRange(1, 64),
               help="Processes fetching documents in the full pass (1: in this process).")
+@click.option("--from-now", is_flag=True,
+              help="With --watch, into an empty DIRECTORY: no full pass; write only what changes from now on "
+                   "(nginx passes the rest to the app).")
 @with_appcontext
-def export_command(directory, watch, interval, workers):
+def export_command(directory, watch, interval, workers, from_now):
     """Write every feed, OPML, sitemap and page to DIRECTORY as files (+ .gz, .br), only what changed."""
+    if from_now and not watch:
+        raise click.UsageError("--from-now starts a watch: give --watch too")
     app = current_app._get_current_object()
     store.migrate(db.engine(app))
     mirror = Mirror(app, directory)
@@ -954,11 +989,15 @@ def export_command(directory, watch, interval, workers):
         if not watch:
             click.echo(f"mirror {directory}: {mirror.sync(progress_bar=True, workers=workers)}", err=True)
             return
-        # The full pass runs beside the watch, not before it: writes and takedowns go first meanwhile.
-        # It runs in this process (forking workers from a process with running threads is unsafe).
-        click.echo(f"mirror {directory}: bringing it up to date while watching the store every {interval} s "
-                   "(Ctrl-C stops)", err=True)
-        mirror.watch(interval, sync_first=True, on_update=lambda r: click.echo(
+        if from_now:
+            mirror.start_from_now()
+            what = f"watching the store every {interval} s from its present changes on"
+        else:
+            # The full pass runs beside the watch, not before it: writes and takedowns go first meanwhile.
+            # It runs in this process (forking workers from a process with running threads is unsafe).
+            what = f"bringing it up to date while watching the store every {interval} s"
+        click.echo(f"mirror {directory}: {what} (Ctrl-C stops)", err=True)
+        mirror.watch(interval, sync_first=not from_now, on_update=lambda r: click.echo(
             f"{datetime.now(timezone.utc):%H:%M:%S} mirror updated: {r}", err=True))
     except KeyboardInterrupt:
         pass
