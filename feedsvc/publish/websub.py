@@ -14,6 +14,7 @@ import logging
 import random
 import time
 import uuid
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
@@ -84,7 +85,7 @@ def topic_urls(site_url: str, scope: str) -> list[str]:
 _PUBLISHER = "feedsvc.websub"
 
 
-def outbox_rows(settings: Settings, scopes: set[str], when: datetime, articles: set[str] = frozenset()) -> list[dict]:
+def outbox_rows(settings: Settings, scopes: set[str], when: datetime, articles: AbstractSet[str] = frozenset()) -> list[dict]:
     """One outbox row per (hub, topic) of the changed scopes, and per (purge endpoint, key) of the
     changed scopes and articles."""
     rows = [(WEBSUB, hub, topic) for hub in settings.hubs for topic in _topics(settings.site_url, scopes)]
@@ -270,7 +271,7 @@ class Publisher(ProcessLoop):
         return Sender(self.engine, self.settings)
 
     def enqueue(self, _engine: Engine, *, conn, scopes: set[str], when: datetime,
-                articles: set[str] = frozenset()) -> None:
+                articles: AbstractSet[str] = frozenset()) -> None:
         """store.changed receiver: the outbox rows of the changed scopes and articles, in the write's own transaction."""
         rows = outbox_rows(self.settings, scopes, when, articles)
         if rows:
@@ -348,8 +349,8 @@ def websub_cli():
 def _when(then: datetime, now: datetime) -> str:
     """"2025-08-01 09:15:00Z (5m ago)" or "... (in 30s)"."""
     seconds = int((now - then).total_seconds())
-    span = abs(seconds)
-    span = f"{span}s" if span < 120 else f"{span // 60}m" if span < 7200 else f"{span // 3600}h"
+    size = abs(seconds)
+    span = f"{size}s" if size < 120 else f"{size // 60}m" if size < 7200 else f"{size // 3600}h"
     return f"{then:%Y-%m-%d %H:%M:%S}Z ({span} ago)" if seconds >= 0 else f"{then:%Y-%m-%d %H:%M:%S}Z (in {span})"
 
 
