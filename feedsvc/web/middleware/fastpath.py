@@ -48,8 +48,9 @@ REPLAYABLE = ("200", "304")
 MAX_REPLAY_BYTES = 2 * 1024 * 1024
 # How the app answered a URL (its headers and document, no body) is kept for this many answers (URL,
 # method, encoding, 200 or 304): a write changes ~200 documents of 150 KB, which the bodies' budget
-# cannot hold, and each one's next state is answered from its shape (FastPath._next_state).
-MAX_SHAPES = 1024
+# cannot hold, and each one's next state is answered from its shape (FastPath._next_state). A shape is
+# at most ~3.4 KB (sys.getsizeof over its headers and document, 2026-12-07): 1.7 MB per worker at most.
+MAX_SHAPES = 512
 FEEDS_BUCKET = ratelimit.BUCKETS["feeds"]   # the public feeds' rate-limit bucket
 
 
