@@ -136,6 +136,25 @@ def test_a_documents_next_state_is_answered_as_the_app_answers_it(pair, make_rec
     assert dispatched == []
 
 
+def test_workers_answer_the_next_state_of_urls_another_worker_answered(database_url, make_record, make_app):
+    """With several processes serving (two apps on one instance folder), a URL one of them answered is
+    answered at its next state by the other without its app's dispatch, as the app answers it."""
+    settings = {"FAST_PATH": True, "RATELIMIT_ENABLED": False, "SERVER_PROCESSES": 2}
+    first, second = make_app(**settings), make_app(**settings)
+    plain = make_app(FAST_PATH=False, RATELIMIT_ENABLED=False)
+    write(first, make_record())
+    for path in PATHS:
+        for method, headers in REQUESTS:
+            first.test_client().open(path, method=method, headers=headers)
+    dispatched = app_dispatches(second)
+    write(first, newer(make_record))
+    for path in PATHS:
+        for method, headers in REQUESTS:
+            expected = answer(plain.test_client(), method, path, headers)
+            assert answer(second.test_client(), method, path, headers) == expected, (path, method, headers)
+    assert dispatched == []
+
+
 def test_the_next_state_of_a_url_never_answered_is_the_apps(pair, make_record):
     fast, plain = pair
     dispatched = app_dispatches(fast)

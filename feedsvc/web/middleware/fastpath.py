@@ -27,11 +27,14 @@ On with FEEDSVC_FAST_PATH=1 (deploy/gunicorn.conf.py sets it); off by default.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from pathlib import Path
 
 from flask import Flask
 from flask_limiter import Limiter
@@ -39,6 +42,7 @@ from sqlalchemy.engine import Engine
 
 from feedsvc.ops import desk_counters, metrics
 from feedsvc.render import profiles
+from feedsvc.render.feeds.fragment_file import FragmentFile, file_key
 from feedsvc.render.feeds.urls import parse_feed_path
 from feedsvc.web import documents, http, navigation, ratelimit, render_cache
 
@@ -51,6 +55,9 @@ MAX_REPLAY_BYTES = 2 * 1024 * 1024
 # cannot hold, and each one's next state is answered from its shape (FastPath._next_state). A shape is
 # at most ~3.4 KB (sys.getsizeof over its headers and document, 2026-12-07): 1.7 MB per worker at most.
 MAX_SHAPES = 512
+# Shapes the worker processes of a machine share (`SharedShapes`), in bytes of their JSON.
+SHARED_SHAPES_BYTES = 4 * 1024 * 1024
+PACKAGE = Path(__file__).resolve().parents[2]
 FEEDS_BUCKET = ratelimit.BUCKETS["feeds"]   # the public feeds' rate-limit bucket
 
 
@@ -93,8 +100,9 @@ def feed_scope(path: str) -> tuple[str, str] | None:
 class FastPath:
     """WSGI middleware in front of the Flask app (app.wsgi_app)."""
 
-    def __init__(self, app, wsgi_app, *, engine: Engine, counters: render_cache.CounterCache, limiter: Limiter):
-        self.app, self.wsgi_app = app, wsgi_app
+    def __init__(self, app, wsgi_app, *, engine: Engine, counters: render_cache.CounterCache, limiter: Limiter,
+                 shared: "SharedShapes | None" = None):
+        self.app, self.wsgi_app, self.shared = app, wsgi_app, shared
         self.engine, self.counters, self.limiter = engine, counters, limiter
         self.replays: OrderedDict[tuple, Replay] = OrderedDict()
         self.shapes: OrderedDict[tuple, Replay] = OrderedDict()   # the replays' headers, kept longer
@@ -168,12 +176,20 @@ class FastPath:
 
         A write's fan-out is hundreds of such first requests, one per changed document and worker: through
         the app's dispatch they took half the workers' CPU of the bench row `fanout`."""
+        if http.ALL_BODIES in environ or "feedsvc.internal" in environ:
+            return None   # the static mirror's reads need the app's (every encoding, not counted as traffic)
         earlier = [self.shapes.get((*where, status)) for status in (200, 304)]
         known = next((replay.document for replay in earlier if replay is not None and replay.document), None)
-        if known is None or http.ALL_BODIES in environ or "feedsvc.internal" in environ:
-            return None   # the static mirror's reads need the app's (every encoding, not counted as traffic)
+        if known is None and self.shared is not None:
+            earlier = self.shared.get(where)
+        if known is None and not any(earlier):
+            return None
         with self.app.app_context():
-            return self._built(copy.copy(known), earlier, where, headers, environ)
+            document = copy.copy(known) if known is not None else document_for(where[0])
+            if document is None:
+                return None
+            return self._built(document, [replay and replace(replay, document=document) for replay in earlier],
+                               where, headers, environ)
 
     def _built(self, document, earlier: list, where: tuple, headers, environ) -> Replay | None:
         try:
@@ -183,7 +199,8 @@ class FastPath:
             return None
         status = 304 if http.is_fresh(validator, last_modified, headers) else 200
         before = earlier[status == 304]
-        if before is None or (before.last_modified is None) != (last_modified is None):
+        if before is None or any(name.lower() == "last-modified" for name, _ in before.headers) != (
+                last_modified is not None):
             return None
         address = environ.get("REMOTE_ADDR")
         if not ratelimit.admit_replay(self.limiter, self.app.config, address, FEEDS_BUCKET):
@@ -241,6 +258,8 @@ class FastPath:
             replay = Replay(stamp, validator, stamp[1] if stamp[0] else None, sent["status"],
                             tuple(sent["headers"]), body, length, environ.get(documents.ANSWERED))
             self._keep((*where, int(sent["status"][:3])), replay)
+            if self.shared is not None and replay.document is not None:
+                self.shared.put((*where, int(sent["status"][:3])), replay)
         return [body]
 
     def _keep(self, key: tuple, replay: Replay) -> None:
@@ -286,6 +305,79 @@ def _restamped(before: Replay, stamp: tuple, validator: str, last_modified, body
     return Replay(stamp, validator, last, before.status, tuple(headers), body, length, before.document)
 
 
+def document_for(path: str):
+    """The document the app answers a feed path with when asked as feed_target admits (no query, no
+    credentials, not a browser), made by the views' own functions; None for a path they refuse."""
+    from feedsvc.web import feeds, profile_feeds  # the blueprints: imported when the app registers them
+
+    public = profiles.public_feed_path(path)
+    target = parse_feed_path(public or path)
+    if target is None:
+        return None
+    if public is None:
+        return feeds.feed_page(target.fmt, target.kind, target.key)
+    try:
+        return profile_feeds.profile_feed_page(path[len(profiles.PROFILE_FEEDS) + 1:].partition("/")[0],
+                                               target.fmt, target.kind, target.key)
+    except profile_feeds.UnknownProfile:
+        return None
+
+
+class SharedShapes:
+    """The shapes of the app's answers (status, headers, validator) that every worker process of this
+    machine recorded, so that a worker answers the next state of a URL another one answered before: a
+    poller's requests land on any worker, and the `fanout` bench row's first request after a write
+    found the answering worker without a shape of its own half the time, each costing the app's dispatch.
+
+    Kept in a FragmentFile (a SQLite file of bytes by key, shared by processes, bounded, any failure a
+    miss) named after a digest of the package's files and the app's settings: a shape is the app's
+    headers, which depend on nothing else (the state's own ETag, Last-Modified and Content-Length are
+    put in at each use), so a deploy or a setting that could change them starts a new file."""
+
+    def __init__(self, file: FragmentFile):
+        self.file = file
+
+    @classmethod
+    def for_app(cls, app: Flask) -> "SharedShapes | None":
+        if app.config["SERVER_PROCESSES"] <= 1:
+            return None
+        folder = Path(app.instance_path) / "answer-shapes"
+        name = answers_revision(app.config)
+        return cls(FragmentFile(lambda: folder / f"{name}.sqlite", SHARED_SHAPES_BYTES,
+                                app.config["DATABASE_SQLITE_CACHE_KIB"]))
+
+    def get(self, where: tuple) -> list[Replay | None]:
+        """The 200's and the 304's shape recorded for (path, method, encoding), each or None."""
+        found = self.file.get_all([file_key((*where, status)) for status in (200, 304)])
+        return [None if raw is None else _shape(raw) for raw in found]
+
+    def put(self, key: tuple, replay: Replay) -> None:
+        shape = {"status": replay.status, "headers": replay.headers, "validator": replay.validator,
+                 "length": replay.length}
+        self.file.put_all([(file_key(key), json.dumps(shape).encode("utf-8"))])
+
+
+def _shape(raw: bytes) -> Replay:
+    shape = json.loads(raw)
+    headers = tuple((name, value) for name, value in shape["headers"])
+    return Replay((), shape["validator"], None, shape["status"], headers, b"", shape["length"])
+
+
+def answers_revision(config) -> str:
+    """A digest of every file of the package and of the settings that are plain values (the others are
+    named by their type): what the app's headers for a URL can depend on. Not the secrets (a test app's
+    SECRET_KEY is its own process's), which only sign the desk's cookies and check tokens."""
+    digest = hashlib.blake2b(render_cache.output_revision().encode(), digest_size=12)
+    for file in sorted(PACKAGE.rglob("*")):
+        if file.is_file() and "__pycache__" not in file.parts:
+            digest.update(f"{file.relative_to(PACKAGE).as_posix()}\0".encode() + file.read_bytes())
+    plain = (str, int, float, bool, type(None), list, tuple, dict)
+    settings = {name: value if isinstance(value, plain) else type(value).__name__ for name, value in config.items()
+                if "SECRET" not in name and "TOKEN" not in name}
+    digest.update(json.dumps(settings, sort_keys=True, default=lambda value: type(value).__name__).encode())
+    return digest.hexdigest()
+
+
 class _Headers:
     """Request headers straight from the WSGI environ, as http.is_fresh and choose_encoding read them."""
 
@@ -300,4 +392,5 @@ def init_app(app: Flask, *, engine: Engine, counters: render_cache.CounterCache,
     """With FAST_PATH, wrap the app: scope counters read through `engine` and held in the app's
     `counters`, requests counted on the app's own `limiter`."""
     if app.config["FAST_PATH"]:
-        app.wsgi_app = FastPath(app, app.wsgi_app, engine=engine, counters=counters, limiter=limiter)
+        app.wsgi_app = FastPath(app, app.wsgi_app, engine=engine, counters=counters, limiter=limiter,
+                                shared=SharedShapes.for_app(app))
