@@ -36,6 +36,24 @@ def answer(client, method, path, headers):
     return response.status_code, sorted(response.headers.items()), response.get_data()
 
 
+def app_dispatches(app) -> list[str]:
+    """The paths of the requests the app behind the fast path answers from now on (it records each)."""
+    fast = app.wsgi_app if hasattr(app.wsgi_app, "replays") else app.wsgi_app.app
+    inner, seen = fast.wsgi_app, []
+
+    def counted(environ, start_response):
+        seen.append(environ["PATH_INFO"])
+        return inner(environ, start_response)
+    fast.wsgi_app = counted
+    return seen
+
+
+def newer(make_record, n: int = 1) -> dict:
+    """A record in every scope of PATHS, newer than make_record()'s."""
+    return make_record(id=f"newer-{n}", slug=f"newer-{n}", title=f"नई ख़बर अभी-अभी {n}",
+                       published=f"2025-08-0{n + 1}T09:00:00+05:30", updated=f"2025-08-0{n + 1}T09:00:00+05:30")
+
+
 
 def test_replayed_answers_are_the_apps_byte_for_byte(pair):
     fast, plain = pair
@@ -89,6 +107,63 @@ def test_a_write_ends_the_replay(pair, make_record):
     assert client.get("/feeds/rss.xml", headers={"If-None-Match": before.headers["ETag"]}).status_code == 200
 
 
+def test_a_documents_next_state_is_answered_as_the_app_answers_it(pair, make_record):
+    """After a write, each URL the app answered before is answered at its new state by the fast path
+    (the document built there, the app's headers of the previous state restamped): byte for byte the
+    app's answer, 200 and then 304, and the app itself is not asked."""
+    fast, plain = pair
+    fast_client, plain_client = fast.test_client(), plain.test_client()
+    conditional = [(method, {**headers, "If-None-Match": fast_client.open(path, method=method, headers=headers)
+                             .headers["ETag"]}, path)
+                   for path in PATHS for method, headers in REQUESTS]
+    for method, headers, path in conditional:
+        assert answer(fast_client, method, path, headers)[0] == 304   # the app's 304, its shape kept too
+    before = {(path, method, str(headers)): answer(fast_client, method, path, headers)
+              for path in PATHS for method, headers in REQUESTS}
+    dispatched = app_dispatches(fast)
+    write(fast, newer(make_record))
+    for method, headers, path in conditional:   # a poller's next request, with the ETag it holds
+        expected = answer(plain_client, method, path, headers)
+        assert expected[0] == 200 and expected != before[(path, method, str({k: v for k, v in headers.items()
+                                                                             if k != "If-None-Match"}))]
+        assert answer(fast_client, method, path, headers) == expected, (path, method, headers)
+        new_tag = dict(expected[1])["ETag"]
+        polled_again = {**headers, "If-None-Match": new_tag}
+        assert answer(fast_client, method, path, polled_again) == answer(plain_client, method, path, polled_again)
+    for path in PATHS:
+        for method, headers in REQUESTS:
+            assert answer(fast_client, method, path, headers) == answer(plain_client, method, path, headers)
+    assert dispatched == []
+
+
+def test_workers_answer_the_next_state_of_urls_another_worker_answered(database_url, make_record, make_app):
+    """With several processes serving (two apps on one instance folder), a URL one of them answered is
+    answered at its next state by the other without its app's dispatch, as the app answers it."""
+    settings = {"FAST_PATH": True, "RATELIMIT_ENABLED": False, "SERVER_PROCESSES": 2}
+    first, second = make_app(**settings), make_app(**settings)
+    plain = make_app(FAST_PATH=False, RATELIMIT_ENABLED=False)
+    write(first, make_record())
+    for path in PATHS:
+        for method, headers in REQUESTS:
+            first.test_client().open(path, method=method, headers=headers)
+    dispatched = app_dispatches(second)
+    write(first, newer(make_record))
+    for path in PATHS:
+        for method, headers in REQUESTS:
+            expected = answer(plain.test_client(), method, path, headers)
+            assert answer(second.test_client(), method, path, headers) == expected, (path, method, headers)
+    assert dispatched == []
+
+
+def test_the_next_state_of_a_url_never_answered_is_the_apps(pair, make_record):
+    fast, plain = pair
+    dispatched = app_dispatches(fast)
+    write(fast, newer(make_record))
+    for path in PATHS:
+        assert answer(fast.test_client(), "GET", path, {}) == answer(plain.test_client(), "GET", path, {})
+    assert dispatched == PATHS
+
+
 @pytest.mark.parametrize("path", ["/feeds/rss.xml?limit=5", "/feeds/section/no-such-section/rss.xml",
                                   "/feeds/section/Bad_Key/rss.xml", "/feeds.opml", "/feeds",
                                   "/feeds/profile/nope/rss.xml", "/feeds/profile/smartnews/atom.xml",
@@ -130,6 +205,36 @@ def test_rate_limits_hold_as_without_the_fast_path(database_url, make_record, fa
         results[fast_path] = statuses
     assert results[False] == expected
     assert results[True] == expected
+
+
+def test_renders_after_writes_are_limited_as_without_the_fast_path(database_url, make_record, make_app):
+    """The budget (2 renders) and the ceiling (6 requests) refuse at the same requests when documents are
+    built by the fast path after writes: what it counted before handing a request to the app (a refused
+    render) is not counted again."""
+    def refusal(response) -> int | str:
+        if response.status_code != 429:
+            return response.status_code
+        return "budget" if "renders" in response.get_json()["message"] else "ceiling"
+
+    results = {}
+    for fast_path in (False, True):
+        app = make_app(FAST_PATH=fast_path, RATELIMIT_PUBLIC="2/minute", RATELIMIT_CEILING_FACTOR=3,
+                       RATELIMIT_KEY_PREFIX=f"writes-{fast_path}")
+        write(app, make_record())
+        client, got = app.test_client(), []
+        first = client.get("/feeds/rss.xml")
+        tag = first.headers["ETag"]
+        got += [refusal(first), refusal(client.get("/feeds/rss.xml", headers={"If-None-Match": tag}))]
+        write(app, newer(make_record, 1 + 2 * fast_path))
+        again = client.get("/feeds/rss.xml", headers={"If-None-Match": tag})
+        got.append(refusal(again))
+        write(app, newer(make_record, 2 + 2 * fast_path))
+        got += [refusal(client.get("/feeds/rss.xml")) for _ in range(2)]
+        got.append(refusal(client.get("/feeds/rss.xml", headers={"If-None-Match": again.headers["ETag"]})))
+        got.append(refusal(client.get("/feeds/rss.xml")))
+        results[fast_path] = got
+    assert results[False] == [200, 304, 200, "budget", "budget", "budget", "ceiling"]
+    assert results[True] == results[False]
 
 
 def test_behind_a_proxy_limits_count_the_client_address(database_url, make_record, make_app):

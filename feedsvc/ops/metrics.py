@@ -127,11 +127,12 @@ def observe(response, elapsed: float, log: bool) -> None:
                          request.remote_addr, request.headers.get("User-Agent"), request.headers.get("Referer"))
 
 
-def observe_replay(environ, replay, encoding: str, elapsed: float, log: bool) -> None:
-    """The same for a feed answered by feedsvc.web.middleware.fastpath (a render cache hit when it is a 200)."""
+def observe_replay(environ, replay, encoding: str, elapsed: float, log: bool, cache_counted: bool = False) -> None:
+    """The same for a feed answered by feedsvc.web.middleware.fastpath (a render cache hit when it is a 200, unless the
+    render cache counted it itself: `cache_counted`)."""
     status = int(replay.status[:3])
     _count("feed", status, elapsed)
-    if status == 200:
+    if status == 200 and not cache_counted:
         _cache_hits("feed").inc()
     if log:
         access_log.write(environ["REQUEST_METHOD"], environ["PATH_INFO"], "feed", status, replay.length, elapsed,

@@ -28,6 +28,9 @@ HTML_TYPE = "text/html; charset=utf-8"
 
 _RENDER_CACHE, _COUNTERS, _SITE = "feedsvc.render_cache", "feedsvc.counters", "feedsvc.site"
 _FRAGMENTS = "feedsvc.fragments"
+# The WSGI environ key under which a document's answer names the document (middleware/fastpath.py keeps
+# it with its replay, to answer the document's next state without the app's dispatch).
+ANSWERED = "feedsvc.document"
 FRAGMENT_FILE_SETTING = "fragment-file"
 
 
@@ -96,7 +99,8 @@ def site() -> feeds.Site:
     return ext[_SITE][0]
 
 
-def _site_digest() -> str:
+def site_digest() -> str:
+    """The digest of the site's settings, part of every validator."""
     site()
     return current_app.extensions[_SITE][1]
 
@@ -129,6 +133,7 @@ class Document:
         raise NotImplementedError
 
     def response(self):
+        request.environ[ANSWERED] = self
         return serve(self.cache_key, self.load_state, self.build, content_type=self.content_type, cors=self.cors)
 
 
@@ -143,7 +148,7 @@ def serve(key, load_state, build, *, content_type: str, cors: bool = False):
             status=204, headers={"Allow": "GET, HEAD, OPTIONS"})
     try:
         (version, changed), last_modified = load_state()
-        validator = render_cache.validator(key, version, changed, salt=_site_digest())
+        validator = render_cache.validator(key, version, changed, salt=site_digest())
         return http.conditional_response(
             validator=validator, last_modified=last_modified, content_type=content_type,
             # Only a render spends from the client's rate-limit budget: a 304 is decided above without

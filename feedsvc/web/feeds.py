@@ -169,11 +169,19 @@ class FeedView(FeedPage):
         return Document.response(self)   # a page, not a feed: no WebSub links
 
 
+def feed_page(fmt: str, kind: str, key: str, *, limit: int | None = None, after: feeds.Cursor | None = None,
+              language: str | None = None, browser: bool = False) -> FeedPage:
+    """The document a public feed URL names (by default its first page, asked for by a program: what the
+    WSGI fast path answers without this view)."""
+    document = FeedView if browser else FeedPage
+    return document(fmt, kind, key, limit=limit or site().default_limit, after=after, language=language)
+
+
 def public_feed(fmt: str, kind: str, key: str):
     limit, after = page_params()
     language = language_param()
-    document = FeedView if navigation.is_navigation(request.headers) else FeedPage
-    response = document(fmt, kind, key, limit=limit, after=after, language=language).response()
+    response = feed_page(fmt, kind, key, limit=limit, after=after, language=language,
+                         browser=navigation.is_navigation(request.headers)).response()
     response.vary.update(navigation.VARY)
     return response
 

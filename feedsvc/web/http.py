@@ -166,6 +166,11 @@ def strip_encoding(tag: str) -> str:
     return tag
 
 
+def last_modified_text(moment: datetime) -> str:
+    """The Last-Modified value of a document changed at `moment` (to the second, in GMT)."""
+    return format_datetime(_to_second(moment).astimezone(timezone.utc), usegmt=True)
+
+
 def _to_second(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
@@ -217,8 +222,7 @@ def conditional_response(*, validator: str, last_modified: datetime | None, cont
         response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["ETag"] = f'"{validator}{ETAG_SUFFIX[encoding]}"'
     if last_modified is not None:
-        response.headers["Last-Modified"] = format_datetime(_to_second(last_modified).astimezone(timezone.utc),
-                                                            usegmt=True)
+        response.headers["Last-Modified"] = last_modified_text(last_modified)
     response.headers["Cache-Control"] = caching.header()
     response.vary.add("Accept-Encoding")
     if cors:

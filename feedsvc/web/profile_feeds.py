@@ -107,10 +107,15 @@ class ProfileFeedPage(FeedPage):
         return shaping.write(self.profile, self.fmt, feed)
 
 
-def profile_feed(profile: str, fmt: str, kind: str, key: str):
+def profile_feed_page(profile: str, fmt: str, kind: str, key: str) -> ProfileFeedPage:
+    """The document a profile feed URL names (UnknownProfile for a profile or format it does not serve)."""
     chosen = profile_named(profile)
     self_url = shaping.profile_feed_url(chosen.name, Scope(kind, key), fmt, site().url)
-    return ProfileFeedPage(chosen, fmt, kind, key, self_url=self_url).response()
+    return ProfileFeedPage(chosen, fmt, kind, key, self_url=self_url)
+
+
+def profile_feed(profile: str, fmt: str, kind: str, key: str):
+    return profile_feed_page(profile, fmt, kind, key).response()
 
 
 PROFILE_ROUTES = tuple(urls.Route(r.endpoint, f"{shaping.PROFILE_FEEDS}/<profile>{r.rule[len(urls.FEEDS):]}",

@@ -54,6 +54,9 @@ BUILT_PER_REQUEST = frozenset({"embed.oembed_endpoint", "embed.latest"})
 AUTH_FAILURES_SCOPE = "api-auth-failures"
 REDIS_OPTIONS: dict[str, str | int] = {"socket_connect_timeout": 1, "socket_timeout": 1}  # a dead Redis must not stall a feed
 LIMIT_SETTINGS = ("RATELIMIT_PUBLIC", "RATELIMIT_PARTNER", "RATELIMIT_AUTH_FAILURES")
+# What the WSGI fast path counted of a request before handing it to the app (`counted_outside`): the
+# ceiling; and the render budget, spent (RENDER_SPENT) or refused (the OverLimit it raised).
+CEILING_COUNTED, RENDER_DECIDED, RENDER_SPENT = "feedsvc.ceiling_counted", "feedsvc.render_budget", "spent"
 T = TypeVar("T")
 
 
@@ -125,6 +128,11 @@ def _unlimited() -> bool:
     return bucket() is None
 
 
+def _ceiling_exempt() -> bool:
+    """Unlimited, or counted against the ceiling already by the WSGI fast path (`counted_outside`)."""
+    return _unlimited() or CEILING_COUNTED in request.environ
+
+
 def _budget_spent_later() -> bool:
     """True unless the view builds on every request: documents.serve spends the budget, on a render only."""
     return _unlimited() or request.endpoint not in BUILT_PER_REQUEST
@@ -171,7 +179,7 @@ def _limits() -> list[str | Callable[[], str] | Limit]:
     return [
         ConfiguredLimit(budget, key_function=client_key, shared=True, scope=_budget_scope,
                         exempt_when=_budget_spent_later),
-        ConfiguredLimit(ceiling, key_function=client_key, shared=True, scope=_ceiling_scope, exempt_when=_unlimited),
+        ConfiguredLimit(ceiling, key_function=client_key, shared=True, scope=_ceiling_scope, exempt_when=_ceiling_exempt),
     ]
 
 
@@ -188,19 +196,29 @@ def rendering(build: Callable[[], T]) -> Callable[[], T]:
     """`build`, spending one render from this client's budget first (documents.serve: a cache miss).
 
     Over the budget it raises OverLimit (429) and nothing is built; routes without limits build freely.
+    A request the WSGI fast path began (`counted_outside`) spends as that decided: nothing more when it
+    spent already, or the refusal it met.
     """
     def spend_then_build() -> T:
         name = bucket()
-        if name is not None:
-            partner = counted_partner() is not None
-            items = limit_items(budget_text(current_app.config, partner))
-            who = "this partner key" if partner else "this address"
-            _spend(items, client_key(), name,
-                   lambda item, retry: f"{who} is over its budget of {item} renders for {name}; for documents "
-                   f"not rendered yet retry after {retry} seconds. Conditional requests (If-None-Match, "
-                   "If-Modified-Since) and documents already rendered are answered meanwhile.")
+        decided = request.environ.pop(RENDER_DECIDED, None)
+        if isinstance(decided, OverLimit):
+            raise decided
+        if name is not None and decided is None:
+            partner = counted_partner()
+            spend_render(client_key(), name, partner=partner is not None)
         return build()
     return spend_then_build
+
+
+def spend_render(who: str, name: str, *, partner: bool = False) -> None:
+    """One render from `who`'s budget in bucket `name`, or OverLimit (in an app context)."""
+    items = limit_items(budget_text(current_app.config, partner))
+    whose = "this partner key" if partner else "this address"
+    _spend(items, who, name,
+           lambda item, retry: f"{whose} is over its budget of {item} renders for {name}; for documents "
+           f"not rendered yet retry after {retry} seconds. Conditional requests (If-None-Match, "
+           "If-Modified-Since) and documents already rendered are answered meanwhile.")
 
 
 def refuse_after_failed_authentications() -> None:
@@ -285,6 +303,15 @@ def admit_replay(limiter: Limiter, config, address: str | None, bucket_name: str
         return all(strategy.hit(item, *args) for item in limit_items(ceiling_text(config, False)))
     except Exception:   # storage trouble: let the app (and Flask-Limiter's fallback) handle it
         return False
+
+
+def counted_outside(environ, render: str | OverLimit | None = None) -> None:
+    """Tell the app that the fast path counted this request against the ceiling already, and spent its
+    render (RENDER_SPENT) or was refused it (the OverLimit): the app then counts neither again, so a
+    request the fast path began and the app finished is counted once, as either alone counts it."""
+    environ[CEILING_COUNTED] = True
+    if render is not None:
+        environ[RENDER_DECIDED] = render
 
 
 @contextmanager
