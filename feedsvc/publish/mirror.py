@@ -32,7 +32,8 @@ SITEMAP_SECONDS — at once when a page left the mirror (a takedown: the feeds t
 one before each feed document it writes, deletes its files and rewrites the sitemaps, and a monthly
 sitemap left with no article is deleted too); the news sitemap follows every site change (and every
 NEWS_SECONDS, as its 48-hour window moves with the clock). OPML and the directories list every scope
-(tens of thousands of tags) and change with every write: they follow at most every LISTS_SECONDS.
+(tens of thousands of tags) and change with every write: they follow at most every LISTS_SECONDS, and
+at once when a scope came, left or changed its name.
 """
 from __future__ import annotations
 
@@ -80,7 +81,8 @@ INTERNAL = {"feedsvc.internal": True, "REMOTE_ADDR": "127.0.0.1"}
 SITEMAP_SECONDS = 60
 # OPML and the directories list every scope and change with every write (OPML's dateModified): at 28,000
 # scopes the seven OPML files (16 MB each) took the watch 17 CPU-s per write with their compressions
-# (in process, bench corpus of 100,000 articles). They follow at most this often, in the other thread.
+# (in process, bench corpus of 100,000 articles). They follow in the other thread, at most this often,
+# or at once when a scope came, left (a rename) or changed its name.
 LISTS_SECONDS = 60
 NEWS_SECONDS = 300
 # Article pages, where the app has the route (issue 5): canonical and AMP.
@@ -805,7 +807,9 @@ class Mirror:
             if self._rest_known is None:
                 self._rest_known = self.manifest.get("rest_scopes", {})
             changed = bool(scopes.moved) and versions != self._rest_known
+            listing_changed = scopes.listing_changed
             scopes.moved.clear()
+            scopes.listing_changed = False
             sitemaps_dirty = self.manifest.get("sitemaps_dirty", False) or changed
             lists_dirty = self.manifest.get("lists_dirty", False) or changed
             docs, pages_left = [], False
@@ -833,7 +837,7 @@ class Mirror:
                 self._forget_old_sitemaps({d.url for d in listed}, report)
                 self.manifest.set("sitemaps_at", now)
                 sitemaps_dirty = False
-            if lists_dirty and now - self.manifest.get("lists_at", 0) >= LISTS_SECONDS:
+            if lists_dirty and (listing_changed or now - self.manifest.get("lists_at", 0) >= LISTS_SECONDS):
                 docs += list_documents(scopes.states(), self.salt, self.profiles)
                 self.manifest.set("lists_at", now)
                 lists_dirty = False

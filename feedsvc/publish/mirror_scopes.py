@@ -27,12 +27,14 @@ FULL_READ_SECONDS = 60.0
 
 class ScopeStates:
     """scope -> ScopeState, refreshed by `look(conn)`; `moved` gathers the scopes changed (or gone)
-    since its owner last cleared it."""
+    since its owner last cleared it, and `listing_changed` says whether one of them came, left or
+    changed its name (what OPML and the directories show besides dates)."""
 
     def __init__(self) -> None:
         self.by_scope: dict[str, store.ScopeState] = {}
         self.versions: dict[str, int] = {}
         self.moved: set[str] = set()
+        self.listing_changed = False
         self._newest: datetime | None = None
         self._read_at = float("-inf")
 
@@ -56,6 +58,8 @@ class ScopeStates:
         return list(self.by_scope.values())
 
     def _take(self, state: store.ScopeState) -> None:
+        before = self.by_scope.get(state.scope)
+        self.listing_changed |= before is None or before.name != state.name
         self.by_scope[state.scope] = state
         self.versions[state.scope] = state.version
         self.moved.add(state.scope)
@@ -67,6 +71,8 @@ class ScopeStates:
         self._read_at = time.monotonic()
         changed = {scope for scope, state in read.items() if self.by_scope.get(scope) != state}
         gone = set(self.by_scope) - set(read)
+        self.listing_changed |= bool(gone) or any(scope not in self.by_scope or self.by_scope[scope].name != read[scope].name
+                                                  for scope in changed)
         self.by_scope, self.versions = read, {scope: state.version for scope, state in read.items()}
         self.moved |= changed | gone
         self._newest = max((state.modified_at for state in read.values()), default=datetime.min)
