@@ -741,7 +741,7 @@ class Mirror:
     def _caught_up_with(self, report: Report) -> list[store.ScopeState]:
         """The scopes whose counter moved since the manifest last said, now that their feeds are written;
         the feeds of scopes gone (renamed) leave the mirror. The manifest is written only on a change:
-        its JSON of every scope's counter, read and written each look, was a third of a look's time."""
+        its JSON of every scope's counter was read and written on each look (22 ms at 28,000 scopes)."""
         moved, self.scopes.moved = self.scopes.moved, set()
         if not moved:
             return []
