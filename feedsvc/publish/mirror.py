@@ -24,16 +24,18 @@ them to the app.
 
 Watch mode starts watching at once and runs its first full pass in the other thread, so writes and
 takedowns never wait for a start-up over many stale documents. It reads scope_state every --interval
-seconds (and the site's row between two feed documents, to put a newer write's feeds first); a change
-re-exports the changed scopes' feeds, OPML, the directory, the changed articles' pages and the pages
-of the translations they list (translated_pages), and a scope gone from it (a renamed key,
-feedsvc/ingest/rename.py) has its feed files deleted: nginx then passes the old URLs to the app,
-which answers 301 to the new key. No redirect files are written. The
+seconds (only the rows changed lately: mirror_scopes.py; and the site's row between two feed
+documents, to put a newer write's feeds first); a change re-exports the changed scopes' feeds, the
+changed articles' pages and the pages of the translations they list (translated_pages), and a scope
+gone from it (a renamed key, feedsvc/ingest/rename.py) has its feed files deleted: nginx then passes
+the old URLs to the app, which answers 301 to the new key. No redirect files are written. The
 sitemap index and monthly sitemaps need scans of the article table, so they follow at most every
 SITEMAP_SECONDS — at once when a page left the mirror (a takedown: the feeds thread, which looks for
 one before each feed document it writes, deletes its files and rewrites the sitemaps, and a monthly
-sitemap left with no article is deleted too); the news sitemap follows every site change (and every NEWS_SECONDS, as its 48-hour
-window moves with the clock).
+sitemap left with no article is deleted too); the news sitemap follows every site change (and every
+NEWS_SECONDS, as its 48-hour window moves with the clock). OPML and the directories list every scope
+(tens of thousands of tags) and change with every write: they follow at most every LISTS_SECONDS, and
+at once when a scope came, left or changed its name.
 """
 from __future__ import annotations
 
@@ -61,6 +63,7 @@ from werkzeug.exceptions import HTTPException
 from feedsvc import store
 from feedsvc.ingest.records import article_from_json
 from feedsvc.profiles import Profile
+from feedsvc.publish.mirror_scopes import ScopeStates
 from feedsvc.render import profiles as shaping
 from feedsvc.render import sitemaps
 from feedsvc.render.feeds import FORMATS, Scope, Site
@@ -78,6 +81,11 @@ SIBLINGS = {"gzip": ".gz", "br": ".br"}
 # Requests of the exporter carry this, so metrics and the access log leave them out.
 INTERNAL = {"feedsvc.internal": True, "REMOTE_ADDR": "127.0.0.1"}
 SITEMAP_SECONDS = 60
+# OPML and the directories list every scope and change with every write (OPML's dateModified): at 28,000
+# scopes the seven OPML files (16 MB each) took the watch 17 CPU-s per write with their compressions
+# (in process, bench corpus of 100,000 articles). They follow in the other thread, at most this often,
+# or at once when a scope came, left (a rename) or changed its name.
+LISTS_SECONDS = 60
 NEWS_SECONDS = 300
 # Article pages, where the app has the route (issue 5): canonical and AMP.
 PAGE_PATHS = ("/articles/{slug}", "/amp/{slug}")
@@ -106,10 +114,12 @@ class Document:
 
 
 def feed_documents(scope_states: Iterable[store.ScopeState], salt: str,
-                   profiles: Iterable[Profile] = (), only: Iterable[str] | None = None) -> list[Document]:
+                   profiles: Iterable[Profile] = (), only: Iterable[str] | None = None, *,
+                   lists: bool = True) -> list[Document]:
     """Every format of every scope's first page, plus OPML and the feed directory; with `profiles`,
     each profile's feed of every scope in every format it allows, its OPML, and the profile directory.
-    With `only`, the feeds of those scopes alone (the lists are still whole)."""
+    With `only`, the feeds of those scopes alone (the lists are still whole); without `lists`, no
+    OPML or directory (list_documents)."""
     states = {s.scope: s for s in scope_states}
     digests = {p.name: p.digest() for p in profiles}
     profiles = sorted(profiles, key=lambda p: p.name)
@@ -125,8 +135,18 @@ def feed_documents(scope_states: Iterable[store.ScopeState], salt: str,
         docs.extend(Document(feed_path(scope, fmt), stamp) for fmt in FORMATS)
         docs.extend(Document(shaping.profile_feed_path(p.name, scope, fmt), f"{stamp}|{digests[p.name]}")
                     for p in profiles for fmt in p.formats)
-    every = f"{salt}|" + ";".join(f"{s.scope}={s.version}:{s.name}" for s in sorted(states.values(),
-                                                                                 key=lambda s: s.scope))
+    return docs + list_documents(states.values(), salt, profiles) if lists else docs
+
+
+def list_documents(scope_states: Iterable[store.ScopeState], salt: str, profiles: Iterable[Profile] = ()) -> list[Document]:
+    """OPML and the feed directory, each profile's OPML, and the profile directory: documents about
+    every scope, whose bytes change with any scope's counter (OPML's dateModified, the directory's
+    most recently active tags and authors)."""
+    states = sorted(scope_states, key=lambda s: s.scope)
+    digests = {p.name: p.digest() for p in profiles}
+    profiles = sorted(profiles, key=lambda p: p.name)
+    docs = []
+    every = f"{salt}|" + ";".join(f"{s.scope}={s.version}:{s.name}" for s in states)
     docs += [Document(OPML, every), Document(FEEDS, every)]
     docs += [Document(shaping.profile_opml_path(p.name), f"{every}|{digests[p.name]}") for p in profiles]
     if profiles:
@@ -548,7 +568,11 @@ class Mirror:
         self.feeds_idle: threading.Event | None = None
         # Set by the other loop when it rewrote feeds itself (the start-up sync): stamps are checked afresh.
         self.feeds_recheck: threading.Event | None = None
-        self._feeds_seen: dict[str, int] | None = None   # scope -> version whose feeds this Mirror caught up
+        # What the feeds half and the other half (update_rest) last read of scope_state, each its own.
+        self.scopes, self.rest_scopes = ScopeStates(), ScopeStates()
+        self._feeds_caught_up = False   # every feed checked once: later cycles look only at moved scopes
+        self._known: dict[str, int] | None = None   # the manifest's "scopes", as this Mirror last set them
+        self._rest_known: dict[str, int] | None = None   # ... and its "rest_scopes"
         self._feeds_failed: dict[str, Document] = {}
         counters = documents.counters(app)
         if counters is not None:
@@ -557,6 +581,14 @@ class Mirror:
     def close(self) -> None:
         self.files.close()
         self.manifest.close()
+
+    def share_fragments(self) -> None:
+        """Feed entries rendered once, by the app's workers or by this watch, serve both: a write's feeds
+        show ~50 entries each, of which the watch's own cache (FEED_FRAGMENTS_MAX_BYTES) held few, while
+        the servers' shared fragment file holds those they rendered for their clients."""
+        remembered = documents.fragments(self.app)
+        if remembered is not None and remembered.shared is None:
+            remembered.shared = documents.fragment_file(self.app, self.engine, beside_servers=True)
 
     # A document's fate: fetched and written if its stamp changed, removed if the app no longer has it.
     def apply(self, docs: list[Document], section_versions: dict[str, int], report: Report,
@@ -641,6 +673,8 @@ class Mirror:
         self.manifest.set("takedowns_since", newest_write.isoformat() if newest_write else None)
         self.manifest.set("sitemaps_at", now)
         self.manifest.set("news_at", now)
+        self.manifest.set("lists_at", now)
+        self._known = self._rest_known = None
 
     def start_from_now(self) -> None:
         """Take an empty mirror as current for the store as it is now (`export --watch --from-now`): the
@@ -651,11 +685,13 @@ class Mirror:
         if self.manifest.holds_documents():
             raise MirrorNotEmpty(self.root)
         with self.engine.connect() as conn:
-            states = store.all_scopes(conn)
+            for scopes in (self.scopes, self.rest_scopes):   # what they hold now is no change to follow
+                scopes.look(conn)
+                scopes.moved.clear()
+                scopes.listing_changed = False
             newest_write = _newest_write(conn)
-        versions = {s.scope: s.version for s in states}
-        self._record_position(versions, newest_write)
-        self._feeds_seen = versions
+        self._record_position(dict(self.scopes.versions), newest_write)
+        self._feeds_caught_up = True
 
     def update(self) -> Report | None:
         """One cycle of both halves of the watch; None when nothing was due."""
@@ -673,7 +709,8 @@ class Mirror:
         return report
 
     def update_feeds(self) -> Report | None:
-        """Every feed document whose scope changed, most important first, then OPML and the directory.
+        """Every feed document whose scope changed, most important first (OPML and the directories follow
+        in update_rest).
 
         What pollers and the freshness target look at, so in watch mode it runs on its own and never
         waits behind pages or sitemaps. Between two documents it looks for takedowns and at the site's
@@ -685,13 +722,12 @@ class Mirror:
         """
         started = time.perf_counter()
         report = Report()
-        known = self.manifest.get("scopes", {})
         if self.feeds_recheck is not None and self.feeds_recheck.is_set():
             self.feeds_recheck.clear()
-            self._feeds_seen = None   # another thread rewrote feeds (the start-up sync): check every stamp
+            self._feeds_caught_up = False   # another thread rewrote feeds (the start-up sync): check every stamp
+            self._known = None
         tried: set[tuple[str, str]] = set()   # a document the app would not give (503) is tried once a cycle
         due: list[Document] = []   # most important last
-        states: list[store.ScopeState] = []
         site_version = None
         looked = float("-inf")
         try:
@@ -705,9 +741,9 @@ class Mirror:
                 if look:
                     with self.engine.connect() as conn:
                         if site_version is None or not due or _site_version(conn) != site_version:
-                            states = store.all_scopes(conn)
-                            site_version = next((s.version for s in states if s.scope == "site"), 0)
-                            due = self._due_feeds(states, tried)
+                            self.scopes.look(conn)
+                            site_version = self.scopes.versions.get("site", 0)
+                            due = self._due_feeds(tried)
                 if not due:
                     break
                 if self.feeds_idle is not None:
@@ -723,10 +759,8 @@ class Mirror:
         finally:
             if self.feeds_idle is not None:
                 self.feeds_idle.set()
-        self._feeds_seen = {s.scope: s.version for s in states}
-        self._forget_gone_scopes(set(known) - {s.scope for s in states}, report)
-        changed = [s for s in states if known.get(s.scope) != s.version]
-        self.manifest.set("scopes", {s.scope: s.version for s in states})
+        self._feeds_caught_up = True
+        changed = self._caught_up_with(report)
         if not changed and not (report.written or report.removed):
             return None
         if changed:
@@ -736,15 +770,34 @@ class Mirror:
         report.seconds = time.perf_counter() - started
         return report
 
-    def _due_feeds(self, states: list[store.ScopeState], tried: set[tuple[str, str]]) -> list[Document]:
-        """Feed documents whose file is older than their stamp, least important first: of the scopes
-        that moved since this Mirror last caught up (all of them the first time), the lists, and the
-        ones that failed before."""
-        seen = self._feeds_seen
-        moved = None if seen is None else [s.scope for s in states if seen.get(s.scope) != s.version]
-        if moved == [] and seen is not None and len(seen) == len(states) and not self._feeds_failed:
+    def _caught_up_with(self, report: Report) -> list[store.ScopeState]:
+        """The scopes whose counter moved since the manifest last said, now that their feeds are written;
+        the feeds of scopes gone (renamed) leave the mirror. The manifest is written only on a change:
+        its JSON of every scope's counter was read and written on each look (22 ms at 28,000 scopes)."""
+        moved, self.scopes.moved = self.scopes.moved, set()
+        if not moved:
             return []
-        docs = feed_documents(states, self.salt, self.profiles, only=moved)
+        if self._known is None:
+            self._known = self.manifest.get("scopes", {})
+        versions, known = self.scopes.versions, self._known
+        self._forget_gone_scopes(set(known) - set(versions), report)
+        changed = [self.scopes.by_scope[scope] for scope in moved
+                   if scope in versions and known.get(scope) != versions[scope]]
+        if changed or len(known) != len(versions):
+            self.manifest.set("scopes", versions)
+            self._known = dict(versions)
+        return changed
+
+    def _due_feeds(self, tried: set[tuple[str, str]]) -> list[Document]:
+        """Feed documents whose file is older than their stamp, least important first: of the scopes
+        that moved since this Mirror last caught up (all of them the first time), and the ones that
+        failed before. The lists (OPML, directories) follow in the other loop (update_rest)."""
+        moved = self.scopes.moved if self._feeds_caught_up else None
+        if moved is not None and not moved and not self._feeds_failed:
+            return []
+        states = self.scopes.states() if moved is None else [self.scopes.by_scope[s] for s in moved
+                                                             if s in self.scopes.by_scope]
+        docs = feed_documents(states, self.salt, self.profiles, only=moved, lists=False)
         by_url = {d.url: d for d in docs}
         docs += [d for url, d in self._feeds_failed.items() if url not in by_url]
         held = self.manifest.stamps([d.url for d in docs])
@@ -780,9 +833,17 @@ class Mirror:
         report = Report()
         now = time.time()
         with self.engine.connect() as conn:
-            versions = {s.scope: s.version for s in store.all_scopes(conn)}
-            changed = versions != self.manifest.get("rest_scopes", {})
+            scopes = self.rest_scopes
+            scopes.look(conn)
+            versions = scopes.versions
+            if self._rest_known is None:
+                self._rest_known = self.manifest.get("rest_scopes", {})
+            changed = bool(scopes.moved) and versions != self._rest_known
+            listing_changed = scopes.listing_changed
+            scopes.moved.clear()
+            scopes.listing_changed = False
             sitemaps_dirty = self.manifest.get("sitemaps_dirty", False) or changed
+            lists_dirty = self.manifest.get("lists_dirty", False) or changed
             docs, pages_left = [], False
             if changed and self.routes:
                 since = self.manifest.get("pages_since")
@@ -808,12 +869,19 @@ class Mirror:
                 self._forget_old_sitemaps({d.url for d in listed}, report)
                 self.manifest.set("sitemaps_at", now)
                 sitemaps_dirty = False
+            if lists_dirty and (listing_changed or now - self.manifest.get("lists_at", 0) >= LISTS_SECONDS):
+                docs += list_documents(scopes.states(), self.salt, self.profiles)
+                self.manifest.set("lists_at", now)
+                lists_dirty = False
             if self.routes:
                 docs += self._stale_pages(conn, versions, report)
         self.apply(urgent, versions, report, yield_to_feeds=False)
         self.apply(docs, versions, report)
-        self.manifest.set("rest_scopes", versions)
+        if changed:
+            self.manifest.set("rest_scopes", versions)
+            self._rest_known = dict(versions)
         self.manifest.set("sitemaps_dirty", sitemaps_dirty)
+        self.manifest.set("lists_dirty", lists_dirty)
         if not changed and not (report.written or report.removed):
             return None
         report.seconds = time.perf_counter() - started
@@ -862,6 +930,7 @@ class Mirror:
         another. With `sync_first` the other thread begins with a full pass (`sync`), after this one's
         first cycle: a start-up over many stale documents never holds back a write's feeds or a takedown."""
         stop = stop or threading.Event()
+        self.share_fragments()
         rest = Mirror(self.app, self.root)   # its own manifest connection and test client
         rest.files = self.files   # one writer of the files: it keeps the two loops' copies of a feed apart
         self.compress_later = True   # what pollers wait for first; pages and sitemaps are written whole

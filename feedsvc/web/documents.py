@@ -51,14 +51,16 @@ def init_app(app: Flask, engine: Engine) -> render_cache.RenderCache:
     return app.extensions[_RENDER_CACHE]
 
 
-def fragment_file(app: Flask, engine: Engine) -> FragmentFile | None:
-    """The fragment file the worker processes of this machine share, when several serve.
+def fragment_file(app: Flask, engine: Engine, *, beside_servers: bool = False) -> FragmentFile | None:
+    """The fragment file the worker processes of this machine share, when several serve; with
+    `beside_servers`, for a process that renders feeds beside them (the mirror's watch), whatever
+    their count.
 
     Named after an identity the store records at the first use (not its URL: a database dropped and
     made again under the same URL numbers its versions anew, and a file of the old one would hand
     out its bytes)."""
     limit = app.config["FEED_FRAGMENTS_SHARED_MAX_BYTES"]
-    if limit <= 0 or app.config["SERVER_PROCESSES"] <= 1:
+    if limit <= 0 or (app.config["SERVER_PROCESSES"] <= 1 and not beside_servers):
         return None
     folder = Path(app.config["FEED_FRAGMENTS_SHARED_DIR"] or Path(app.instance_path) / "fragments")
 
