@@ -44,6 +44,7 @@ import json
 import logging
 import os
 import sqlite3
+import sys
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -237,11 +238,11 @@ def translated_pages(conn: Connection, routes: list[str], salt: str, section_ver
             marks.setdefault(other, []).append(f"{row.id}.{row.version}")
     docs, ids = [], sorted(marks)
     for start in range(0, len(ids), 500):
-        for row in conn.execute(select(articles.c.id, articles.c.slug, articles.c.version, articles.c.section_key)
-                                .where(articles.c.id.in_(ids[start:start + 500]), articles.c.status == store.LIVE)):
-            section = f"section:{row.section_key}"
-            stamp = f"{salt}|{row.version}|{section_versions.get(section, 0)}|{'+'.join(sorted(marks[row.id]))}"
-            docs.extend(Document(r.format(slug=row.slug), stamp, row.id, section) for r in routes)
+        for page in conn.execute(select(articles.c.id, articles.c.slug, articles.c.version, articles.c.section_key)
+                                 .where(articles.c.id.in_(ids[start:start + 500]), articles.c.status == store.LIVE)):
+            section = f"section:{page.section_key}"
+            stamp = f"{salt}|{page.version}|{section_versions.get(section, 0)}|{'+'.join(sorted(marks[page.id]))}"
+            docs.extend(Document(r.format(slug=page.slug), stamp, page.id, section) for r in routes)
     return docs
 
 
@@ -653,7 +654,7 @@ class Mirror:
             from feedsvc.publish.mirror_full import export_in_parallel  # it imports this module
             export_in_parallel(self, docs, versions, report, workers, progress_bar)
         elif progress_bar and len(docs) > 1000:
-            with click.progressbar(length=len(docs), label="exporting", file=click.get_text_stream("stderr"),
+            with click.progressbar(length=len(docs), label="exporting", file=sys.stderr,
                                    show_pos=True, show_eta=True) as bar:
                 self.apply(docs, versions, report, bar.update)
         else:
@@ -935,7 +936,7 @@ class Mirror:
         rest.files = self.files   # one writer of the files: it keeps the two loops' copies of a feed apart
         self.compress_later = True   # what pollers wait for first; pages and sitemaps are written whole
         rest.feeds_idle = self.feeds_idle = threading.Event()
-        rest.feeds_recheck = self.feeds_recheck = threading.Event()
+        recheck = rest.feeds_recheck = self.feeds_recheck = threading.Event()
         self.feeds_idle.set()
         first_cycle = threading.Event()
 
@@ -951,7 +952,7 @@ class Mirror:
                     if stop.is_set():
                         return
                 report = _guarded(rest.sync)
-                self.feeds_recheck.set()   # the pass wrote feeds too: the feeds loop checks every stamp again
+                recheck.set()   # the pass wrote feeds too: the feeds loop checks every stamp again
                 if report is not None and on_update:
                     on_update(report)
             _loop(rest.update_rest, max(interval, 0.5), stop, on_update)
