@@ -12,14 +12,19 @@ SECONDS = 3
 # Cycles through the paths in a file (one per line): for mixed load on many feeds. The script's
 # arguments (head, start): the first `head` paths are asked first in every run, then the rest cycles
 # from its `start`-th path (0-based), so that successive runs can walk on through a list longer than
-# one run gets through.
+# one run gets through. wrk calls request() once before the first request it sends (the first path
+# of every run never reached the app): that call gets the first path too, and is not counted.
 PATHS_SCRIPT = """
-local paths, i, head, start = {}, 0, 0, 0
+local paths, i, head, start, first = {}, 0, 0, 0, true
 for line in io.lines("%s") do paths[#paths + 1] = line end
 init = function(args)
   head, start = tonumber(args[1] or "0"), tonumber(args[2] or "0")
 end
 request = function()
+  if first then
+    first = false
+    return wrk.format("GET", paths[1])
+  end
   i = i + 1
   local n = i
   if i > head then n = head + (start + i - head - 1) %% (#paths - head) + 1 end
