@@ -2,6 +2,7 @@
 parsers (feedparser for RSS and Atom, json + the JSON Feed 1.1 schema, lxml) and compared with the records."""
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import math
@@ -569,6 +570,30 @@ def test_directory_stays_small_with_thousands_of_tags_and_opml_keeps_them_all(cl
     opml = etree.fromstring(client.get("/feeds.opml").data)
     tag_feeds = [o.get("xmlUrl") for o in opml.iter("outline") if "/feeds/tag/" in o.get("xmlUrl", "")]
     assert len(tag_feeds) == 3000
+
+
+def test_directory_and_opml_validators_are_those_of_the_whole_list_of_scopes_and_move_with_any_scope(client, engine):
+    """The directory's and OPML's stamp is taken scope by scope (no list of every scope held between
+    requests); their ETags are still blake2b over the repr of the whole list, as when it was held."""
+    with engine.begin() as conn:
+        store.record_changes(conn, {"section:national": "देश", "tag:t1": "विषय 'एक'", "author:a1": "लेखक"},
+                             datetime(2025, 7, 1))
+    with engine.connect() as conn:
+        states = store.all_scopes(conn)
+        stamp = web_feeds.scopes_stamp(store.each_scope(conn))
+    whole = hashlib.blake2b(repr([(s.scope, s.name, s.version) for s in states]).encode("utf-8"), digest_size=12)
+    assert stamp.digest == whole.hexdigest()
+    assert stamp.last == max(s.modified_at for s in states)
+    assert stamp.counts == {"section": 1, "tag": 1, "author": 1}
+    assert web_feeds.scopes_stamp([]).digest == hashlib.blake2b(b"[]", digest_size=12).hexdigest()
+
+    before = {path: client.get(path).headers["ETag"] for path in ("/feeds", "/feeds.opml", "/feeds/tag")}
+    with engine.begin() as conn:
+        store.record_changes(conn, {"tag:t1": "विषय 'एक'"}, datetime(2025, 7, 2))
+    after = {path: client.get(path, headers={"If-None-Match": before[path]}) for path in before}
+    assert all(response.status_code == 200 and response.headers["ETag"] != before[path]
+               for path, response in after.items())
+    assert client.get("/feeds.opml", headers={"If-None-Match": after["/feeds.opml"].headers["ETag"]}).status_code == 304
 
 
 def test_base_layout_advertises_site_and_page_feeds_in_all_formats(sample_app):

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from blinker import Namespace
 from sqlalchemy import ColumnElement, Table, Text, and_, bindparam, cast, func, insert, or_, select
@@ -281,8 +281,40 @@ def scope_redirect(conn: Connection, kind: str, key: str) -> str | None:
 
 def all_scopes(conn: Connection) -> list[ScopeState]:
     """Every known scope, for directories, OPML and exports (ordered by kind then key)."""
-    rows = conn.execute(select(scope_state).order_by(scope_state.c.scope))
-    return [ScopeState(r.scope, r.name, r.version, r.modified_at) for r in rows]
+    return list(each_scope(conn))
+
+
+def scopes_of_kind(conn: Connection, kind: str) -> list[ScopeState]:
+    """Every scope of one kind (section, tag, author, or a whole kind such as video), ordered by scope."""
+    q = select(scope_state).where(_of_kind(kind)).order_by(scope_state.c.scope)
+    return [ScopeState(r.scope, r.name, r.version, r.modified_at) for r in conn.execute(q)]
+
+
+def count_scopes_of_kind(conn: Connection, kind: str) -> int:
+    return conn.execute(select(func.count()).select_from(scope_state).where(_of_kind(kind))).scalar_one()
+
+
+def recently_changed_scopes(conn: Connection, kind: str, count: int) -> list[ScopeState]:
+    """The `count` scopes of a kind whose counters moved last, newest first (ties by scope, last first,
+    compared in Python: a database's collation may order text otherwise)."""
+    since = conn.execute(select(scope_state.c.modified_at).where(_of_kind(kind))
+                         .order_by(scope_state.c.modified_at.desc()).limit(1).offset(count - 1)).scalar()
+    q = select(scope_state).where(_of_kind(kind))
+    if since is not None:   # more than `count` of them: those from the count-th newest time on, ties included
+        q = q.where(scope_state.c.modified_at >= since)
+    states = [ScopeState(r.scope, r.name, r.version, r.modified_at) for r in conn.execute(q)]
+    return sorted(states, key=lambda s: (s.modified_at, s.scope), reverse=True)[:count]
+
+
+def _of_kind(kind: str) -> ColumnElement[bool]:
+    return or_(scope_state.c.scope == kind, scope_state.c.scope.startswith(f"{kind}:", autoescape=True))
+
+
+def each_scope(conn: Connection) -> Iterator[ScopeState]:
+    """all_scopes one at a time, read from the cursor as they are taken: what only looks at each
+    scope once (a digest of them all) then holds one, not 50,000 (about 20 MiB in a worker)."""
+    for r in conn.execute(select(scope_state).order_by(scope_state.c.scope)):
+        yield ScopeState(r.scope, r.name, r.version, r.modified_at)
 
 
 # Sent inside every write transaction that changes scopes, by the engine the write went through,

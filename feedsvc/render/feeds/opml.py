@@ -23,7 +23,7 @@ def write(site: Site, groups: dict[str, list[Scope]], *, fmt: str = "rss", state
     """One outline per feed in format `fmt` (readers subscribe to each listed URL, so one format);
     with more than one of `languages` (those of live articles), the site's feed in each of them.
     `url_of(scope, fmt, language)` gives a feed's URL (default: its public URL), `title` the list's."""
-    url_of = url_of or (lambda scope, fmt, language=None: feed_url(scope, fmt, site.url, language))
+    url_of = url_of or (lambda scope, fmt, language=None: feed_url(scope, fmt, site.url, language, remember=False))
     root = etree.Element("opml", version="2.0")
     head = etree.SubElement(root, "head")
     etree.SubElement(head, "title").text = title or f"{site.name} — फ़ीड ({FORMATS[fmt].label} feeds)"
@@ -51,7 +51,7 @@ def write(site: Site, groups: dict[str, list[Scope]], *, fmt: str = "rss", state
 def _feed_outline(group, site: Site, scope: Scope, fmt: str, url_of, language: str | None = None) -> None:
     title = title_of(scope, site, language)
     outline = etree.SubElement(group, "outline", type="rss", text=title, title=title,
-                               xmlUrl=url_of(scope, fmt, language), htmlUrl=home_url(scope, site),
+                               xmlUrl=url_of(scope, fmt, language), htmlUrl=home_url(scope, site, remember=False),
                                description=description_of(scope, site), language=language or site.language)
     if fmt in OPML_VERSION:
         outline.set("version", OPML_VERSION[fmt])

@@ -51,10 +51,11 @@ def as_scope(scope: Scope | str) -> Scope:
     return scope if isinstance(scope, Scope) else Scope.from_id(scope)
 
 
-def feed_url(scope: Scope | str, fmt: str, site_url: str, language: str | None = None) -> str:
+def feed_url(scope: Scope | str, fmt: str, site_url: str, language: str | None = None, *, remember: bool = True) -> str:
     """The public URL of one format of a scope's feed (first page, default limit); with `language`,
-    of its single-language feed (`?lang=`), which page_url keeps on every page's links."""
-    url = site_url + feed_path(as_scope(scope), fmt)
+    of its single-language feed (`?lang=`), which page_url keeps on every page's links. `remember`: see
+    urls.feed_path (False for a list of every scope)."""
+    url = site_url + feed_path(as_scope(scope), fmt, remember=remember)
     return f"{url}?{urlencode({LANGUAGE_PARAMETER: language})}" if language else url
 
 
@@ -63,9 +64,9 @@ def feed_urls(scope: Scope | str, site_url: str) -> dict[str, str]:
     return {fmt: feed_url(scope, fmt, site_url) for fmt in FORMATS}
 
 
-def home_url(scope: Scope, site: Site) -> str:
+def home_url(scope: Scope, site: Site, *, remember: bool = True) -> str:
     """The HTML page a feed belongs to: the home page, or the listing page of its section, tag or author."""
-    return site.url + listing_path(scope)
+    return site.url + listing_path(scope, remember=remember)
 
 
 def page_url(base_url: str, *, limit: int, default_limit: int, after: Cursor | None = None) -> str:

@@ -115,11 +115,18 @@ def _built(kind: str, key: str, fmt: str | None) -> str:
     return _URLS.build("feed", {"kind": kind, "key": key, "fmt": fmt})
 
 
-def feed_path(scope: Scope, fmt: str) -> str:
+def _builder(remember: bool):
+    # A list of every scope (the OPML: 50,000 tags) builds each URL once: through the cache it would only
+    # push out the URLs that pages and feeds ask for again and again, and leave the cache's entries scattered
+    # over the memory the list's build used, which Python then cannot give back (bench row worker-rss-1m).
+    return _built if remember else _built.__wrapped__
+
+
+def feed_path(scope: Scope, fmt: str, *, remember: bool = True) -> str:
     """/feeds/rss.xml, /feeds/tag/<key>/atom.xml, ...: the path of one format of a scope's feed."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown feed format {fmt!r}; expected one of {', '.join(FORMATS)}")
-    return _built(**_values(scope), fmt=fmt)
+    return _builder(remember)(**_values(scope), fmt=fmt)
 
 
 def feed_folder(scope: Scope) -> str:
@@ -127,9 +134,9 @@ def feed_folder(scope: Scope) -> str:
     return feed_path(scope, next(iter(FORMATS))).rsplit("/", 1)[0]
 
 
-def listing_path(scope: Scope) -> str:
+def listing_path(scope: Scope, *, remember: bool = True) -> str:
     """/ for the site, /section/<key>, /tag/<key>, /author/<key>, /video: a scope's listing page."""
-    return _built(**_values(scope), fmt=None)
+    return _builder(remember)(**_values(scope), fmt=None)
 
 
 def kind_directory_path(kind: str) -> str:
