@@ -65,6 +65,7 @@ from feedsvc import store
 from feedsvc.ingest.records import article_from_json
 from feedsvc.profiles import Profile
 from feedsvc.publish.mirror_scopes import ScopeStates
+from feedsvc.publish.store_commits import StoreCommits, moved
 from feedsvc.render import profiles as shaping
 from feedsvc.render import sitemaps
 from feedsvc.render.feeds import FORMATS, Scope, Site
@@ -561,6 +562,10 @@ class Mirror:
         self.compress_later = False   # watch mode's feeds loop: plain file first (MirrorFiles)
         self.client = app.test_client()
         self.engine = db.engine(app)
+        self.commits = StoreCommits(self.engine)   # each Mirror its own: one per watch thread
+        # The commit position take_down last looked at, and since when (time.monotonic()) it stands.
+        self._takedowns_seen: tuple[int | None, float] = (None, float("-inf"))
+        self._stale_left = True   # the last sweep for stale pages found some (or none was made yet)
         id_authority.fix(app)   # before the salt: it is part of what feeds show
         self.salt = f"{EXPORT_REVISION}|{render_cache.output_revision()}|{Site.from_config(app.config).digest()}"
         self.routes = page_routes(app)
@@ -582,6 +587,7 @@ class Mirror:
     def close(self) -> None:
         self.files.close()
         self.manifest.close()
+        self.commits.close()
 
     def share_fragments(self) -> None:
         """Feed entries rendered once, by the app's workers or by this watch, serve both: a write's feeds
@@ -740,9 +746,10 @@ class Mirror:
                     looked = time.monotonic()
                     self.take_down(report)
                 if look:
+                    position = self.commits.position()
                     with self.engine.connect() as conn:
                         if site_version is None or not due or _site_version(conn) != site_version:
-                            self.scopes.look(conn)
+                            self.scopes.look(conn, position)
                             site_version = self.scopes.versions.get("site", 0)
                             due = self._due_feeds(tried)
                 if not due:
@@ -810,6 +817,14 @@ class Mirror:
         """Articles that left public view lately (a DELETE, a draft again) lose their page files at once,
         and the sitemaps are rewritten without them, in the feeds thread ahead of the feeds: the other
         thread may be busy for seconds, and a takedown is due everywhere within one (issue 17)."""
+        # Its look goes on for TAKEDOWN_OVERLAP after the store's last commit, as its window does: a page
+        # the other thread was writing when its article left is written after the look that missed it.
+        position = self.commits.position()
+        seen, since_when = self._takedowns_seen
+        if moved(position, seen):
+            since_when = time.monotonic()
+        elif time.monotonic() - since_when > TAKEDOWN_OVERLAP.total_seconds():
+            return
         with self.engine.connect() as conn:
             newest = _newest_write(conn)
             since = self.manifest.get("takedowns_since")
@@ -827,15 +842,17 @@ class Mirror:
                            yield_to_feeds=False)
         if newest is not None and (newest - TAKEDOWN_OVERLAP).isoformat() != since:
             self.manifest.set("takedowns_since", (newest - TAKEDOWN_OVERLAP).isoformat())
+        self._takedowns_seen = (position, since_when)
 
     def update_rest(self) -> Report | None:
         """Pages of changed articles, the news sitemap, the other sitemaps when due, a few stale pages."""
         started = time.perf_counter()
         report = Report()
         now = time.time()
+        position = self.commits.position()
         with self.engine.connect() as conn:
             scopes = self.rest_scopes
-            scopes.look(conn)
+            scopes.look(conn, position)
             versions = scopes.versions
             if self._rest_known is None:
                 self._rest_known = self.manifest.get("rest_scopes", {})
@@ -874,7 +891,8 @@ class Mirror:
                 docs += list_documents(scopes.states(), self.salt, self.profiles)
                 self.manifest.set("lists_at", now)
                 lists_dirty = False
-            if self.routes:
+            # Pages turn stale only when a section moves: a sweep that found none is not made again till then.
+            if self.routes and (changed or self._stale_left):
                 docs += self._stale_pages(conn, versions, report)
         self.apply(urgent, versions, report, yield_to_feeds=False)
         self.apply(docs, versions, report)
@@ -892,7 +910,9 @@ class Mirror:
         """A few pages written before their section last changed (they list its newest articles)."""
         sections = {s: v for s, v in versions.items() if s.startswith("section:")}
         docs = []
-        for url, article_id in self.manifest.stale_pages(sections, PAGE_SWEEP):
+        found = self.manifest.stale_pages(sections, PAGE_SWEEP)
+        self._stale_left = bool(found)
+        for url, article_id in found:
             row = conn.execute(select(articles.c.version, articles.c.status, articles.c.section_key)
                                .where(articles.c.id == article_id)).first()
             if row is None or row.status != store.LIVE:
@@ -966,6 +986,7 @@ class Mirror:
             self.feeds_idle.set()   # never leave the other loop waiting
             helper.join()
             rest.manifest.close()
+            rest.commits.close()
             self.files.settle()
             self.compress_later = False
 

@@ -4,7 +4,8 @@ With 50,000 tags, reading every scope_state row each look (10 a second) cost the
 look at 28,000 scopes (in process, `store.all_scopes` and the manifest's JSON of them): a core spent
 on watching. A look now asks for the rows changed lately (their time is set by the write that moved
 them), and reads everything again only when a row left (a rename deletes its old key's row: the count
-falls short), now and then as a safety net, and at the start.
+falls short), now and then as a safety net, and at the start. And on SQLite not at all while nothing
+was committed since the last look (store_commits.py).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from feedsvc import store
+from feedsvc.publish.store_commits import moved
 from feedsvc.store import scope_state
 
 # A write's time is taken before its commit, so a row can turn up stamped a little before one already
@@ -37,9 +39,18 @@ class ScopeStates:
         self.listing_changed = False
         self._newest: datetime | None = None
         self._read_at = float("-inf")
+        self._position: int | None = None   # the store's commit position at the last look (store_commits)
 
-    def look(self, conn: Connection) -> bool:
-        """Read what changed since the last look; True when anything did."""
+    def look(self, conn: Connection, position: int | None = None) -> bool:
+        """Read what changed since the last look; True when anything did. `position`, the store's commit
+        position taken before `conn` read anything: when the last look saw the same, nothing is read."""
+        if not moved(position, self._position):
+            return False
+        changed = self._look(conn)
+        self._position = position
+        return changed
+
+    def _look(self, conn: Connection) -> bool:
         if self._newest is None or time.monotonic() - self._read_at >= FULL_READ_SECONDS:
             return self._read_all(conn)
         moved = [state for state in map(_state, conn.execute(
