@@ -25,7 +25,8 @@ them to the app.
 Watch mode starts watching at once and runs its first full pass in the other thread, so writes and
 takedowns never wait for a start-up over many stale documents. It reads scope_state every --interval
 seconds (only the rows changed lately: mirror_scopes.py; and the site's row between two feed
-documents, to put a newer write's feeds first); a change re-exports the changed scopes' feeds, the
+documents, to put a newer write's feeds first; on SQLite not while nothing was committed:
+store_commits.py); a change re-exports the changed scopes' feeds, the
 changed articles' pages and the pages of the translations they list (translated_pages), and a scope
 gone from it (a renamed key, feedsvc/ingest/rename.py) has its feed files deleted: nginx then passes
 the old URLs to the app, which answers 301 to the new key. No redirect files are written. The
