@@ -171,7 +171,9 @@ def _tune_malloc() -> None:
 
     A rendered feed is a few hundred KiB; glibc's default raises its mmap threshold after the first
     such block is freed, after which they come from the heap and leave it fragmented. A fixed
-    128 KiB threshold hands them back to the system when freed.
+    128 KiB threshold hands them back to the system when freed. A lower one, 32 KiB, changed nothing
+    measurable (worker-rss-1m at 1,000,000 articles, 2026-12-08: 110-117 MiB RSS, USS 92-94, against
+    113-120 and 92-97 at 128 KiB).
     """
     libc = _libc()
     try:
