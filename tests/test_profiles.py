@@ -3,8 +3,12 @@ profile URLs, start-up checks of profile files, `validate --profile` and partner
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import feedparser
 import lxml.html
@@ -540,3 +544,37 @@ def test_html_allow_list(name):
 def test_smartnews_image_aspect(width, height, kept):
     [entry] = shaped("smartnews", record(image={"url": "/m.jpg", "width": width, "height": height})).entries
     assert (entry.image is not None) is kept   # long side at most 3.3 times the short one
+
+
+def test_master_checked_profiles_are_not_checked_again_and_jsonschema_stays_unimported(tmp_path):
+    # A fresh interpreter: this one has imported jsonschema long ago.
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    env.pop(profiles.CHECKED_ENV, None)
+    checked = subprocess.run([sys.executable, "-m", "feedsvc.profiles"], env=env, cwd=root,
+                             capture_output=True, text=True, check=True).stdout.strip()
+    assert checked.split(",") == [profiles.text_digest(path.read_text("utf-8"))
+                                  for path in sorted(profiles.BUILT_IN.glob("*.toml"))]
+    probe = "import sys; from feedsvc import profiles; profiles.built_in(); print('jsonschema' in sys.modules)"
+    for listed, imported in ((checked, "False"), ("", "True")):
+        run = subprocess.run([sys.executable, "-c", probe], env={**env, profiles.CHECKED_ENV: listed}, cwd=root,
+                             capture_output=True, text=True, check=True)
+        assert run.stdout.strip() == imported
+
+
+def test_a_file_changed_since_the_master_checked_it_is_checked_again(tmp_path, monkeypatch):
+    good = (profiles.BUILT_IN / "msn.toml").read_text("utf-8")
+    monkeypatch.setenv(profiles.CHECKED_ENV, profiles.text_digest(good))
+    (tmp_path / "msn.toml").write_text(good.replace("min = 21", 'min = "twenty"'), "utf-8")
+    with pytest.raises(profiles.ProfileError) as raised:
+        profiles.parse(tmp_path / "msn.toml")
+    assert raised.value.field == "rules.title.min"
+
+
+def test_the_master_check_fails_on_a_malformed_profile_naming_it(tmp_path):
+    text = (profiles.BUILT_IN / "msn.toml").read_text("utf-8").replace("min = 21", 'min = "twenty"')
+    (tmp_path / "msn.toml").write_text(text, "utf-8")
+    root = Path(__file__).resolve().parent.parent
+    run = subprocess.run([sys.executable, "-m", "feedsvc.profiles", str(tmp_path)], cwd=root,
+                         env={**os.environ, "PYTHONPATH": str(root)}, capture_output=True, text=True)
+    assert run.returncode == 1 and not run.stdout and "msn.toml: rules.title.min" in run.stderr
