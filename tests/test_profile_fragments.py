@@ -189,6 +189,44 @@ def test_after_each_write_every_profile_page_is_whole_and_equal_entries_are_writ
                 assert [(fmt, page.self_url) for fmt, page in written if not page.entries and fmt != "json"] == [], n
 
 
+def test_a_write_shapes_only_its_article_when_the_kept_candidates_were_pushed_out(
+        app, client, api_headers, make_record, monkeypatch):
+    """With the scope's articles pushed out of the kept candidates and shaped entries (a write's 14 scopes
+    at 50,000 tags show more articles than they hold), the next state's pages take the others from the
+    scope's previous page: only the written article is shaped, and every page is still the whole one."""
+    import_samples(app)
+    site = Site.from_config(app.config)
+    every = list(profiles_of(app).values())
+    remembered = Fragments(revision="test")
+    profile_fragments._kept_beside(remembered).versions = profile_fragments._Recent(1)
+    monkeypatch.setattr(shaping, "_shaped", shaping._Kept(1))
+    shaped: list = []
+    monkeypatch.setattr(profile_fragments, "shaped_candidate", spy(profile_fragments.shaped_candidate, shaped))
+
+    def every_page(conn) -> None:
+        conn.rollback()   # a fresh snapshot: the write is seen
+        state = feeds.state_of(conn, "site")
+        now = datetime.now(timezone.utc)
+        base = profile_fragments.load_base(conn, site, Scope("site"), state, every, fragments=remembered)
+        whole_base = shaping.load_base_feed(conn, site, Scope("site"), state, every)
+        for profile in every:
+            for fmt in profile.formats:
+                self_url = shaping.profile_feed_url(profile.name, Scope("site"), fmt, SITE_URL)
+                composed = profile_fragments.render(profile, fmt, base, conn=conn, self_url=self_url, now=now,
+                                                    fragments=remembered)
+                assert composed == shaping.write(profile, fmt, shaping.shape(
+                    profile, whole_base, fmt=fmt, self_url=self_url, now=now)), (profile.name, fmt)
+
+    with db.engine(app).connect() as conn:
+        every_page(conn)
+        assert len({article.id for *_, article in shaped}) > 1   # the samples: every one shaped at first
+        shaped.clear()
+        put_record(client, api_headers, recent(make_record, 0))
+        every_page(conn)
+    assert {article.id for *_, article in shaped} == {"recent-0"}
+    assert len(shaped) == len(every)   # once per profile
+
+
 class StoreClock:
     """The store's clock (store.now_utc, as writes and scope changes read it) held at a whole second,
     moved on by tick()."""

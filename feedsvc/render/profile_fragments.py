@@ -16,7 +16,8 @@ its fragments' sizes summed, so the largest leading count that fits is found wit
 What every profile and format of one scope state starts from is read once (`load_base`): the
 channel, the withdrawals and the newest articles' ids and versions. An article is read and shaped
 only when a profile has not shaped its version yet (`_Beside.versions`, kept beside each fragment
-cache), so after one write each variant reads, shapes and writes only the written article. The rules that depend on the time (no
+cache, or the scope's previous page, `_Page.by_key`), so after one write each variant reads, shapes
+and writes only the written article. The rules that depend on the time (no
 future items, maximum age) are checked at every render, as in profiles.shape.
 """
 from __future__ import annotations
@@ -69,6 +70,9 @@ class Base:
     keys: list = field(default_factory=list)
     read: dict = field(default_factory=dict)
     chosen: dict = field(default_factory=dict)   # shaping context -> candidates(): the same for every format
+    # shaping context -> {(id, version): Candidate or LEFT_OUT} of every stamp: what the next state's
+    # candidates start from (_Page.by_key).
+    by_key: dict = field(default_factory=dict)
     # shaping context -> _Page, while its check holds: a page differs between formats only in its self link.
     pages: dict = field(default_factory=dict)
 
@@ -166,11 +170,12 @@ def _read(conn: Connection, base: Base, rows: list) -> bool:
 
 
 def candidates(profile: Profile, base: Base, conn: Connection, context: tuple,
-               kept: _Recent) -> list[Candidate] | None:
+               kept: _Recent, previous: "_Page | None" = None) -> list[Candidate] | None:
     """The profile's candidates newest first, as profiles.shape takes them from the whole base; None
-    when an article changed under the stamps read."""
+    when an article changed under the stamps read. `previous`: the profile's page of an earlier state
+    of the scope, whose candidates are taken where `kept` has none."""
     if context not in base.chosen:
-        made = _candidates(profile, base, conn, context, kept)
+        made = _candidates(profile, base, conn, context, kept, previous.by_key if previous else {})
         if made is None:
             return None
         base.chosen[context] = made
@@ -178,8 +183,16 @@ def candidates(profile: Profile, base: Base, conn: Connection, context: tuple,
 
 
 def _candidates(profile: Profile, base: Base, conn: Connection, context: tuple,
-                kept: _Recent) -> list[Candidate] | None:
+                kept: _Recent, before: dict) -> list[Candidate] | None:
     found = kept.get_all(context, base.keys)
+    # `kept` holds the newest few hundred articles of a context, recently used first out; at 1M articles
+    # and 50,000 tags a write's 14 scopes show 14 x 90 distinct ones (base_limit), so each scope's came
+    # back pushed out and were read and shaped again: 792 shapings a write, a third of the fan-out's
+    # CPU (bench row `fanout`, profiled in process). The scope's previous page still holds them.
+    for n, candidate in enumerate(found):
+        if candidate is None and (earlier := before.get(base.keys[n])) is not None:
+            found[n] = earlier
+            kept.put(context, base.keys[n], earlier)
     missing = [n for n, candidate in enumerate(found) if candidate is None]
     if missing and not _read(conn, base, [base.stamps[n] for n in missing]):
         return None
@@ -188,6 +201,7 @@ def _candidates(profile: Profile, base: Base, conn: Connection, context: tuple,
         made = shaped_candidate(profile, context, entry, article) if entry is not None else None
         found[n] = LEFT_OUT if made is None else made
         kept.put(context, base.keys[n], found[n])
+    base.by_key[context] = dict(zip(base.keys, found, strict=True))
     return [candidate for candidate in found if candidate is not LEFT_OUT]
 
 
@@ -222,6 +236,7 @@ class _Page:
     live: list           # the candidates of the live entries after them
     stems: list          # their live_stems
     writers: list        # the page's extensions that write into live entries (what `stems` asked)
+    by_key: dict = field(default_factory=dict)   # Base.by_key of its context: its candidates by (id, version)
 
 
 def _page(profile: Profile, base: Base, chosen: list[Candidate], now: datetime, previous: _Page | None) -> _Page:
@@ -245,7 +260,8 @@ def _page(profile: Profile, base: Base, chosen: list[Candidate], now: datetime, 
         stems = live_stems(live, writers)
     # Live entries are distinct articles: only a marker can share an id with one.
     distinct = not markers or len({entry.id for entry in entries}) == len(entries)
-    return _Page(chosen, split, page, distinct, markers, live, stems, writers)
+    return _Page(chosen, split, page, distinct, markers, live, stems, writers,
+                 base.by_key.get(shaping_context(profile, base.frame.site), {}))
 
 
 def _checked_since(profile: Profile, previous: _Page | None, chosen: list[Candidate], now: datetime) -> Checked | None:
@@ -297,12 +313,12 @@ def render(profile: Profile, fmt: str, base: Base, *, conn: Connection, self_url
     then builds it whole: profiles.shape and profiles.write)."""
     context = shaping_context(profile, base.frame.site)
     beside = _kept_beside(fragments)
-    chosen = candidates(profile, base, conn, context, beside.versions)
+    latest = (context, base.frame.scope.id)
+    chosen = candidates(profile, base, conn, context, beside.versions, beside.pages.get(latest))
     if chosen is None:
         return None
     made = base.pages.get(context)
     if made is None or not made.split.holds_at(now):
-        latest = (context, base.frame.scope.id)
         made = base.pages[context] = _page(profile, base, chosen, now, made or beside.pages.get(latest))
         beside.pages.put(latest, made)
     if not made.distinct:
