@@ -1,11 +1,11 @@
 # feedsvc: `make run` serves the sample articles; `make test` runs lint, types and the whole suite;
 # `make test-fast` the same without the tests marked slow or browser (the 24 fast-lane tests that drive
 # Chromium cost 16 s of its 62: their pages are still rendered and parsed by the other tests; `make test`, CI
-# and `pytest -m browser` run them). Measured on this 2-core machine, 2026-12-07 18:15, quiet (load under 1),
-# PostgreSQL and Redis not configured: with browser tests 2,401 tests, pytest 61.5 s, 75.5 s wall; without,
-# 2,377 tests, pytest 37.6 s, 50.8 s wall with ruff and mypy beside it. With FEEDSVC_TEST_POSTGRESQL_URL/REDIS_URL set the lane also runs
-# the store's PostgreSQL variants (3,024 tests, 117 s). `make test` in CI (clean clone, .ci/run, load 4-5
-# from a concurrent database build) 3,704 tests in 11 min 28 s in parallel, then the load test in 2 min 27 s.
+# and `pytest -m browser` run them). Measured on this 2-core machine, 2026-12-08 01:08, quiet (load under 1),
+# PostgreSQL and Redis not configured: 2,426 tests, pytest 43.4 s, 55.3 s wall with ruff and mypy beside it.
+# With FEEDSVC_TEST_POSTGRESQL_URL/REDIS_URL set the lane also runs the store's PostgreSQL variants (3,061 tests,
+# 202 s at load 4-5). `make test` in CI (clean clone, .ci/run, quiet) 3,778 tests in 6 min 52 s in parallel, then
+# the load test in 2 min 26 s.
 # Markers that decide which lane runs what: pyproject.toml.
 # Both set up everything they need on a fresh machine (venv, Python packages, Debian packages).
 
