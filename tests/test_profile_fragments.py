@@ -148,21 +148,7 @@ def test_after_each_write_every_profile_page_is_whole_and_equal_entries_are_writ
     monkeypatch.setattr(profile_fragments, "feeds", SimpleNamespace(write=spy(feeds.write, written)))
 
     def every_page(conn) -> dict[str, bytes]:
-        conn.rollback()   # a fresh snapshot: the write is seen
-        state = feeds.state_of(conn, "site")
-        now = datetime.now(timezone.utc)
-        base = profile_fragments.load_base(conn, site, Scope("site"), state, every, fragments=remembered)
-        whole_base = shaping.load_base_feed(conn, site, Scope("site"), state, every)
-        pages = {}
-        for profile in every:
-            for fmt in profile.formats:
-                self_url = shaping.profile_feed_url(profile.name, Scope("site"), fmt, SITE_URL)
-                composed = profile_fragments.render(profile, fmt, base, conn=conn, self_url=self_url, now=now,
-                                                    fragments=remembered)
-                assert composed == shaping.write(profile, fmt, shaping.shape(
-                    profile, whole_base, fmt=fmt, self_url=self_url, now=now)), (profile.name, fmt)
-                pages[f"{profile.name} {fmt}"] = composed
-        return pages
+        return site_pages_composed_as_whole(conn, site, every, remembered)
 
     with db.engine(app).connect() as conn:
         every_page(conn)   # every entry written, once per distinct shaped entry
@@ -204,18 +190,7 @@ def test_a_write_shapes_only_its_article_when_the_kept_candidates_were_pushed_ou
     monkeypatch.setattr(profile_fragments, "shaped_candidate", spy(profile_fragments.shaped_candidate, shaped))
 
     def every_page(conn) -> None:
-        conn.rollback()   # a fresh snapshot: the write is seen
-        state = feeds.state_of(conn, "site")
-        now = datetime.now(timezone.utc)
-        base = profile_fragments.load_base(conn, site, Scope("site"), state, every, fragments=remembered)
-        whole_base = shaping.load_base_feed(conn, site, Scope("site"), state, every)
-        for profile in every:
-            for fmt in profile.formats:
-                self_url = shaping.profile_feed_url(profile.name, Scope("site"), fmt, SITE_URL)
-                composed = profile_fragments.render(profile, fmt, base, conn=conn, self_url=self_url, now=now,
-                                                    fragments=remembered)
-                assert composed == shaping.write(profile, fmt, shaping.shape(
-                    profile, whole_base, fmt=fmt, self_url=self_url, now=now)), (profile.name, fmt)
+        site_pages_composed_as_whole(conn, site, every, remembered)
 
     with db.engine(app).connect() as conn:
         every_page(conn)
@@ -245,3 +220,23 @@ def spy(function, calls: list):
         calls.append(args)
         return function(*args, **kwargs)
     return called
+
+
+def site_pages_composed_as_whole(conn, site, every, remembered) -> dict[str, bytes]:
+    """Every profile's site page in every format, composed from fragments, each asserted equal to the page
+    written whole from the same snapshot (rolled back first, so the latest write is seen)."""
+    conn.rollback()
+    state = feeds.state_of(conn, "site")
+    now = datetime.now(timezone.utc)
+    base = profile_fragments.load_base(conn, site, Scope("site"), state, every, fragments=remembered)
+    whole_base = shaping.load_base_feed(conn, site, Scope("site"), state, every)
+    pages = {}
+    for profile in every:
+        for fmt in profile.formats:
+            self_url = shaping.profile_feed_url(profile.name, Scope("site"), fmt, SITE_URL)
+            composed = profile_fragments.render(profile, fmt, base, conn=conn, self_url=self_url, now=now,
+                                                fragments=remembered)
+            assert composed == shaping.write(profile, fmt, shaping.shape(
+                profile, whole_base, fmt=fmt, self_url=self_url, now=now)), (profile.name, fmt)
+            pages[f"{profile.name} {fmt}"] = composed
+    return pages
